@@ -1,0 +1,93 @@
+"""Load a TOML configuration file into a frozen `CabinConfig`, or say exactly what is wrong."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from config.errors import StationError
+from config.schema import CabinConfig
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in a configuration file, located by table and key."""
+
+    file: str
+    table: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"[{self.table}]" if self.table else "(top level)"
+        key = f" {self.key}" if self.key else ""
+        return f"{self.file}: {where}{key}: {self.message}"
+
+
+class ConfigError(StationError):
+    """A configuration file cannot be used; `problems` lists every mistake found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def default_config_path() -> Path:
+    """The configuration shipped with the package."""
+    return Path(str(resources.files("config") / "defaults" / "cabin.toml"))
+
+
+def load_config(path: Path | None = None) -> CabinConfig:
+    """Read, parse and validate a configuration file (the packaged default when None)."""
+    path = path or default_config_path()
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(name, "", "", f"cannot read the file: {exc}")]) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(name, "", "", f"not valid TOML: {exc}")]) from exc
+    try:
+        return CabinConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_problem(name, err, data) for err in exc.errors()]) from exc
+
+
+def _problem(file: str, err: object, data: dict[str, object]) -> Problem:
+    """Turn one pydantic error into a Problem naming the TOML table and key."""
+    assert isinstance(err, dict)
+    loc = tuple(err.get("loc", ()))
+    message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        message = "unknown key (misspelt, or not in this version)"
+    table = ""
+    node: object = data
+    for i, part in enumerate(loc):
+        child = _child(node, part)
+        if isinstance(part, int):
+            table = f"{table} #{part + 1}"
+        elif _is_table(child):
+            table = f"{table}.{part}" if table else str(part)
+        else:
+            return Problem(file, table.strip(), ".".join(str(p) for p in loc[i:]), message)
+        node = child
+    return Problem(file, table.strip(), "", message)
+
+
+def _child(node: object, part: object) -> object:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _is_table(node: object) -> bool:
+    """A TOML table or array of tables, as opposed to a value."""
+    return isinstance(node, dict) or (isinstance(node, list) and any(isinstance(n, dict) for n in node))

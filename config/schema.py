@@ -1,0 +1,252 @@
+"""The configuration schema: pydantic models, frozen once loaded.
+
+A configuration file is complete on its own (see `config/defaults/cabin.toml`); every
+table and key is checked here so that a mistake is reported by `cabin check-config`
+with its file, table and key rather than found by a patient.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+_INTERVAL = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Interval(_Frozen):
+    """An opening interval within one day, start included, end excluded."""
+
+    start: time
+    end: time
+
+    @classmethod
+    def parse(cls, text: str) -> Interval:
+        """Parse "HH:MM-HH:MM"."""
+        match = _INTERVAL.match(text.strip())
+        if match is None:
+            raise ValueError(f"{text!r} is not an interval like '09:00-12:00'")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
+            raise ValueError(f"{text!r} is not a time of day")
+        start, end = time(h1, m1), time(h2, m2)
+        if end <= start:
+            raise ValueError(f"{text!r} ends before it starts")
+        return cls(start=start, end=end)
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def _intervals(value: object) -> tuple[Interval, ...]:
+    if not isinstance(value, list | tuple):
+        raise ValueError("expected a list of intervals like ['09:00-12:00', '13:30-17:00']")
+    parsed = sorted(
+        (v if isinstance(v, Interval) else Interval.parse(str(v)) for v in value),
+        key=lambda i: i.start,
+    )
+    for before, after in zip(parsed, parsed[1:]):
+        if after.start < before.end:
+            raise ValueError(f"intervals {before} and {after} overlap")
+    return tuple(parsed)
+
+
+class WeeklyHours(_Frozen):
+    """Opening intervals for each day of the week; a missing day is closed."""
+
+    mon: tuple[Interval, ...] = ()
+    tue: tuple[Interval, ...] = ()
+    wed: tuple[Interval, ...] = ()
+    thu: tuple[Interval, ...] = ()
+    fri: tuple[Interval, ...] = ()
+    sat: tuple[Interval, ...] = ()
+    sun: tuple[Interval, ...] = ()
+
+    _check = field_validator(*WEEKDAYS, mode="before")(classmethod(lambda cls, v: _intervals(v)))
+
+    def on(self, weekday: int) -> tuple[Interval, ...]:
+        """Intervals for a weekday number (Monday is 0)."""
+        return getattr(self, WEEKDAYS[weekday])  # type: ignore[no-any-return]
+
+
+class Site(_Frozen):
+    """A fixed cabin site with its booking code and weekly opening hours."""
+
+    code: str = Field(pattern=r"^[A-Z]{3}\d{3}$")
+    name: str = Field(min_length=1)
+    address: str = Field(min_length=1)
+    phone: str = Field(min_length=1)
+    hours: WeeklyHours
+
+
+class Stop(_Frozen):
+    """One stop of the mobile unit's programme: a date, a place and its hours."""
+
+    date: date
+    place: str = Field(min_length=1)
+    hours: tuple[Interval, ...]
+
+    _check = field_validator("hours", mode="before")(classmethod(lambda cls, v: _intervals(v)))
+
+
+class MobileUnit(_Frozen):
+    """A mobile doctor's office following a programme of stops fixed in advance."""
+
+    code: str = Field(pattern=r"^[A-Z]{3}\d{3}$")
+    name: str = Field(min_length=1)
+    phone: str = Field(min_length=1)
+    stops: tuple[Stop, ...] = Field(min_length=1)
+
+    @field_validator("stops")
+    @classmethod
+    def _distinct_dates(cls, stops: tuple[Stop, ...]) -> tuple[Stop, ...]:
+        dates = [s.date for s in stops]
+        if len(dates) != len(set(dates)):
+            raise ValueError("two stops share a date: one stop a day")
+        return stops
+
+
+class StationSection(_Frozen):
+    """Which cabin this is and where it keeps its state."""
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    site: str = Field(min_length=1)
+    state_dir: Path = Path("/var/lib/cabin-station")
+    kiosk_port: int = Field(default=8080, ge=0, le=65535)
+
+
+class CheckInRules(_Frozen):
+    """When a code is accepted and how wrong codes are slowed down."""
+
+    early_minutes: int = Field(default=15, ge=0, le=240)
+    late_minutes: int = Field(default=10, ge=0, le=240)
+    max_wrong_codes: int = Field(default=5, ge=1, le=100)
+    pause_s: PositiveSeconds = 60.0
+
+
+class Timeouts(_Frozen):
+    """A limit for every state that waits on a person."""
+
+    checkin_inactivity_s: PositiveSeconds = 120.0
+    eligibility_inactivity_s: PositiveSeconds = 180.0
+    doctor_wait_s: PositiveSeconds = 900.0
+    consultation_max_s: PositiveSeconds = 2400.0
+    reconnect_grace_s: PositiveSeconds = 60.0
+    wrapping_up_s: PositiveSeconds = 300.0
+    cleaning_inactivity_s: PositiveSeconds = 1800.0
+
+
+class CleaningStep(_Frozen):
+    """One step of the disinfection protocol, confirmed by the referent."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    text: str = Field(min_length=1)
+
+
+class CleaningProtocol(_Frozen):
+    """The fixed disinfection protocol and its minimum contact time."""
+
+    minimum_contact_s: float = Field(default=300.0, ge=0)
+    steps: tuple[CleaningStep, ...] = Field(min_length=1)
+    contact_starts_after: str
+
+    @field_validator("steps")
+    @classmethod
+    def _distinct_steps(cls, steps: tuple[CleaningStep, ...]) -> tuple[CleaningStep, ...]:
+        ids = [s.id for s in steps]
+        if len(ids) != len(set(ids)):
+            raise ValueError("two cleaning steps share an id")
+        return steps
+
+    @field_validator("contact_starts_after")
+    @classmethod
+    def _known_step(cls, value: str, info: ValidationInfo) -> str:
+        ids = [s.id for s in info.data.get("steps", ())]
+        if ids and value not in ids:
+            raise ValueError(f"{value!r} is not a step id ({', '.join(ids)})")
+        return value
+
+
+class DeviceConfig(_Frozen):
+    """One instrument of the cabin's inventory."""
+
+    id: str = Field(pattern=r"^[a-z0-9_-]+$")
+    kind: Literal["thermometer", "blood_pressure", "pulse_oximeter", "scale", "otoscope"]
+    driver: Literal["sim"] = "sim"
+    model: str = ""
+    address: str | None = None
+    optional: bool = True
+    freshness_s: PositiveSeconds = 300.0
+
+
+class PrinterConfig(_Frozen):
+    """The receipt printer that prints prescriptions inside the cabin."""
+
+    backend: Literal["network", "file", "usb", "serial"] = "network"
+    host: str = "127.0.0.1"
+    port: int = Field(default=9100, ge=0, le=65535)
+    device: str | None = None
+    usb_vendor: int | None = None
+    usb_product: int | None = None
+    baudrate: int = 19200
+    paper_width_mm: Literal[58, 80] = 80
+    profile: str = "TM-T88V"
+    codepage: str = "CP858"
+    timeout_s: PositiveSeconds = 10.0
+
+
+class CabinConfig(_Frozen):
+    """The whole configuration of one cabin station."""
+
+    checkin: CheckInRules = CheckInRules()
+    timeouts: Timeouts = Timeouts()
+    cleaning: CleaningProtocol
+    sites: tuple[Site, ...] = ()
+    mobile: MobileUnit | None = None
+    devices: tuple[DeviceConfig, ...] = ()
+    printer: PrinterConfig = PrinterConfig()
+    # Validated last so that its site can be checked against the sites above.
+    station: StationSection
+
+    @field_validator("sites")
+    @classmethod
+    def _distinct_sites(cls, sites: tuple[Site, ...]) -> tuple[Site, ...]:
+        codes = [s.code for s in sites]
+        if len(codes) != len(set(codes)):
+            raise ValueError("two sites share a code")
+        return sites
+
+    @field_validator("devices")
+    @classmethod
+    def _distinct_devices(cls, devices: tuple[DeviceConfig, ...]) -> tuple[DeviceConfig, ...]:
+        ids = [d.id for d in devices]
+        if len(ids) != len(set(ids)):
+            raise ValueError("two devices share an id")
+        return devices
+
+    @field_validator("station")
+    @classmethod
+    def _known_site(cls, station: StationSection, info: ValidationInfo) -> StationSection:
+        if "sites" not in info.data or "mobile" not in info.data:
+            return station  # the sites failed validation and are reported on their own
+        mobile = info.data["mobile"]
+        codes = [s.code for s in info.data.get("sites", ())] + ([mobile.code] if mobile else [])
+        if station.site not in codes:
+            raise ValueError(f"site {station.site!r} is not a configured site ({', '.join(codes) or 'none'})")
+        return station
+
+    def place(self) -> Site | MobileUnit:
+        """The site or mobile unit this station serves."""
+        if self.mobile is not None and self.mobile.code == self.station.site:
+            return self.mobile
+        return next(s for s in self.sites if s.code == self.station.site)
