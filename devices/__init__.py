@@ -1,0 +1,1 @@
+"""What an instrument is: measurement types, the instrument interface, the device manager."""

@@ -1,0 +1,380 @@
+"""The device manager: starts the cabin's instruments, routes requests, fans readings out.
+
+A failed optional instrument degrades the cabin instead of stopping it (§3): its error shows
+in `health()` and a supervisor task retries its start with backoff on the station clock. A
+failed required instrument stops `start()` with a `DeviceUnavailable`. Every reading passes
+`validate`; an impossible one goes out as a `RejectedReading`, never as a number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from config.errors import StationError
+from devices.instrument import REQUESTABLE, DeviceHealth, DeviceUnavailable, Instrument, Sink
+from devices.measurements import Measurement, MeasurementKind, Reading, validate
+
+if TYPE_CHECKING:
+    from config.clock import Clock
+    from config.schema import DeviceConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FRESHNESS_S = 300.0
+
+
+class SubscriptionClosed(StationError):
+    """The subscription was closed and every reading in it has been read."""
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerTimings:
+    """Timeouts and retry backoff of the device manager, in clock seconds."""
+
+    start_timeout_s: float = 30.0
+    stop_timeout_s: float = 5.0
+    request_timeout_s: float = 10.0
+    retry_initial_s: float = 5.0
+    retry_max_s: float = 300.0
+
+
+class Subscription:
+    """A bounded stream of readings for one consumer; when full, the oldest is dropped."""
+
+    def __init__(self, maxsize: int = 256) -> None:
+        if maxsize < 1:
+            raise ValueError("a subscription holds at least one reading")
+        self._items: deque[Reading] = deque(maxlen=maxsize)
+        self._ready = asyncio.Event()
+        self._closed = False
+        self._dropped = 0
+
+    @property
+    def maxsize(self) -> int:
+        """How many readings the subscription holds before it drops the oldest."""
+        return self._items.maxlen or 0
+
+    @property
+    def dropped(self) -> int:
+        """How many readings were dropped because the consumer fell behind."""
+        return self._dropped
+
+    @property
+    def closed(self) -> bool:
+        """True once the manager stopped or the consumer unsubscribed."""
+        return self._closed
+
+    def qsize(self) -> int:
+        """How many readings wait to be read."""
+        return len(self._items)
+
+    def offer(self, reading: Reading) -> None:
+        """Queue `reading`, dropping the oldest one when full; ignored once closed."""
+        if self._closed:
+            return
+        if len(self._items) == self._items.maxlen:
+            self._dropped += 1
+        self._items.append(reading)
+        self._ready.set()
+
+    def get_nowait(self) -> Reading | None:
+        """The oldest waiting reading, or None when there is none."""
+        return self._items.popleft() if self._items else None
+
+    async def get(self) -> Reading:
+        """Wait for the next reading; raise SubscriptionClosed once closed and drained."""
+        while not self._items:
+            if self._closed:
+                raise SubscriptionClosed("the reading subscription is closed")
+            self._ready.clear()
+            await self._ready.wait()
+        return self._items.popleft()
+
+    def close(self) -> None:
+        """End the stream; readings already queued can still be read."""
+        self._closed = True
+        self._ready.set()
+
+    def __aiter__(self) -> AsyncIterator[Reading]:
+        return self
+
+    async def __anext__(self) -> Reading:
+        try:
+            return await self.get()
+        except SubscriptionClosed:
+            raise StopAsyncIteration from None
+
+
+class DeviceManager:
+    """Owns the cabin's instruments: lifecycle, supervision, requests, readings, health."""
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        clock: Clock,
+        timings: ManagerTimings | None = None,
+    ) -> None:
+        self._instruments: tuple[Instrument, ...] = tuple(instruments)
+        self._clock = clock
+        self._timings = timings or ManagerTimings()
+        self._subscriptions: list[Subscription] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._start_errors: dict[str, str] = {}  # device id -> why it is down since start
+        self._running = False
+        _check_unique_ids(self._instruments)
+
+    @classmethod
+    def from_configs(
+        cls,
+        configs: Iterable[DeviceConfig],
+        clock: Clock,
+        factory: Callable[[DeviceConfig, Sink], Instrument],
+        timings: ManagerTimings | None = None,
+    ) -> DeviceManager:
+        """Build the instruments with `factory`, each wired to deliver into the new manager."""
+        manager = cls((), clock, timings)
+        manager._instruments = tuple(factory(config, manager.deliver) for config in configs)
+        _check_unique_ids(manager._instruments)
+        return manager
+
+    @property
+    def instruments(self) -> tuple[Instrument, ...]:
+        """The managed instruments, in configuration order."""
+        return self._instruments
+
+    async def start(self) -> None:
+        """Start every instrument; raise DeviceUnavailable if a required one fails."""
+        if self._running:
+            return
+        self._running = True
+        failures = await self._start_all()
+        for instrument, error in failures:
+            if not instrument.config.optional:
+                await self.stop()
+                raise DeviceUnavailable(
+                    f"required instrument {instrument.device_id} ({instrument.config.kind}) "
+                    f"failed to start: {_describe(error)}"
+                ) from error
+        for instrument, error in failures:
+            self._start_errors[instrument.device_id] = _describe(error)
+            log.warning(
+                "optional instrument %s failed to start, cabin degraded: %s",
+                instrument.device_id,
+                _describe(error),
+            )
+            self._spawn(self._supervise(instrument), f"supervise-{instrument.device_id}")
+        log.info(
+            "devices started: %s up, %s degraded",
+            len(self._instruments) - len(failures),
+            len(failures),
+        )
+
+    async def stop(self) -> None:
+        """Stop supervisors and instruments and close subscriptions; idempotent and bounded."""
+        if not self._running:
+            return
+        self._running = False
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            timeout = self._clock.real_seconds(self._timings.stop_timeout_s)
+            await asyncio.wait(tasks, timeout=timeout)
+        await asyncio.gather(*(self._stop_one(i) for i in self._instruments))
+        for subscription in self._subscriptions:
+            subscription.close()
+        self._subscriptions.clear()
+        self._start_errors.clear()
+
+    def deliver(self, measurement: Measurement) -> None:
+        """The sink every instrument delivers into: validate, then fan out to subscribers."""
+        rejected = validate(measurement)
+        reading: Reading = measurement if rejected is None else rejected
+        if rejected is not None:
+            # The rule code, not the reason: the reason may quote a patient's value (§7).
+            log.warning(
+                "rejected a %s reading from %s: %s",
+                measurement.kind,
+                measurement.device_id,
+                rejected.rule,
+            )
+        for subscription in tuple(self._subscriptions):
+            subscription.offer(reading)
+
+    def subscribe(self, maxsize: int = 256) -> Subscription:
+        """A new bounded stream of every reading from now on."""
+        subscription = Subscription(maxsize)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Stop feeding `subscription` and close it; unknown ones are ignored."""
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+        subscription.close()
+
+    async def request(self, kind: str) -> str:
+        """Ask a connected instrument for one `kind` measurement; return its device id."""
+        device_kind = _device_kind_for(kind)
+        if not self._running:
+            raise DeviceUnavailable(f"cannot measure {kind}: the instruments are not started")
+        candidates = [i for i in self._instruments if i.config.kind == device_kind]
+        if not candidates:
+            raise DeviceUnavailable(f"cannot measure {kind}: no {device_kind} is configured")
+        problems: list[str] = []
+        last_error: BaseException | None = None
+        for instrument in candidates:
+            problem = self._why_unusable(instrument)
+            if problem is None:
+                try:
+                    await self._ask(instrument)
+                    return instrument.device_id
+                except Exception as exc:
+                    if not isinstance(exc, StationError):
+                        log.exception("request to %s failed", instrument.device_id)
+                    last_error, problem = exc, _describe(exc)
+            problems.append(f"{instrument.device_id}: {problem}")
+        raise DeviceUnavailable(f"cannot measure {kind}: " + "; ".join(problems)) from last_error
+
+    def health(self) -> list[DeviceHealth]:
+        """The health of every instrument, in configuration order."""
+        return [self._health_of(instrument) for instrument in self._instruments]
+
+    def degraded(self) -> list[str]:
+        """Ids of the instruments that are not connected now."""
+        return [health.device_id for health in self.health() if not health.connected]
+
+    def is_stale(self, reading: Reading, now_monotonic: float) -> bool:
+        """True when `reading` is older than its instrument's freshness_s."""
+        freshness = DEFAULT_FRESHNESS_S
+        for instrument in self._instruments:
+            if instrument.device_id == reading.device_id:
+                freshness = instrument.config.freshness_s
+        return now_monotonic - reading.host_time > freshness
+
+    async def _ask(self, instrument: Instrument) -> None:
+        timeout = self._timings.request_timeout_s
+        try:
+            await asyncio.wait_for(
+                instrument.request_measurement(), self._clock.real_seconds(timeout)
+            )
+        except TimeoutError as exc:
+            raise DeviceUnavailable(f"did not accept the request within {timeout} s") from exc
+
+    def _why_unusable(self, instrument: Instrument) -> str | None:
+        health = self._health_of(instrument)
+        if health.connected:
+            return None
+        if health.device_id in self._start_errors:
+            return f"failed to start: {health.last_error}"
+        return "disconnected" + (f" ({health.last_error})" if health.last_error else "")
+
+    def _health_of(self, instrument: Instrument) -> DeviceHealth:
+        try:
+            health = instrument.health()
+        except Exception as exc:
+            log.exception("health of %s failed", instrument.device_id)
+            health = DeviceHealth(
+                device_id=instrument.device_id,
+                kind=instrument.config.kind,
+                connected=False,
+                last_error=f"health check failed: {_describe(exc)}",
+            )
+        start_error = self._start_errors.get(instrument.device_id)
+        if start_error is not None:
+            health = dataclasses.replace(health, connected=False, last_error=start_error)
+        return health
+
+    async def _start_all(self) -> list[tuple[Instrument, Exception]]:
+        """Start the instruments concurrently; return those that failed, with their error."""
+        async with asyncio.TaskGroup() as group:
+            attempts = [(i, group.create_task(self._start_one(i))) for i in self._instruments]
+        failures: list[tuple[Instrument, Exception]] = []
+        for instrument, attempt in attempts:
+            error = attempt.result()
+            if error is not None:
+                failures.append((instrument, error))
+        return failures
+
+    async def _start_one(self, instrument: Instrument) -> Exception | None:
+        """Start one instrument; return its error instead of raising, CancelledError aside."""
+        timeout = self._timings.start_timeout_s
+        try:
+            await asyncio.wait_for(instrument.start(), self._clock.real_seconds(timeout))
+        except TimeoutError:
+            await self._stop_one(instrument)
+            return DeviceUnavailable(f"start did not finish within {timeout} s")
+        except Exception as exc:
+            await self._stop_one(instrument)  # release whatever a half-done start holds
+            return exc
+        return None
+
+    async def _stop_one(self, instrument: Instrument) -> None:
+        timeout = self._timings.stop_timeout_s
+        try:
+            await asyncio.wait_for(instrument.stop(), self._clock.real_seconds(timeout))
+        except TimeoutError:
+            log.warning("%s did not stop within %s s", instrument.device_id, timeout)
+        except Exception:
+            log.exception("%s failed to stop", instrument.device_id)
+
+    async def _supervise(self, instrument: Instrument) -> None:
+        """Retry a failed optional instrument with exponential backoff until it starts."""
+        delay = self._timings.retry_initial_s
+        while True:
+            await self._clock.sleep(delay)
+            error = await self._start_one(instrument)
+            if error is None:
+                self._start_errors.pop(instrument.device_id, None)
+                log.info("instrument %s started after a retry", instrument.device_id)
+                return
+            self._start_errors[instrument.device_id] = _describe(error)
+            delay = min(delay * 2, self._timings.retry_max_s)
+            log.warning(
+                "instrument %s still failing (%s); next try in %s s",
+                instrument.device_id,
+                _describe(error),
+                delay,
+            )
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("device task %s failed", task.get_name(), exc_info=task.exception())
+
+
+def _device_kind_for(kind: str) -> str:
+    try:
+        measurement_kind = MeasurementKind(kind)
+    except ValueError:
+        known = ", ".join(REQUESTABLE)
+        raise DeviceUnavailable(f"unknown measurement {kind!r}; one of: {known}") from None
+    device_kind = REQUESTABLE.get(measurement_kind)
+    if device_kind is None:
+        raise DeviceUnavailable(
+            f"{kind} is not requested on its own: it comes with blood_pressure or spo2"
+        )
+    return device_kind
+
+
+def _check_unique_ids(instruments: tuple[Instrument, ...]) -> None:
+    seen: set[str] = set()
+    for instrument in instruments:
+        if instrument.device_id in seen:
+            raise StationError(f"devices: two instruments share the id {instrument.device_id!r}")
+        seen.add(instrument.device_id)
+
+
+def _describe(error: BaseException) -> str:
+    return str(error) or type(error).__name__

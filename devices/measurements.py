@@ -1,0 +1,311 @@
+"""Typed readings from the cabin's instruments and the physiological checks they must pass.
+
+A driver turns bytes into one of these frozen dataclasses; the device manager runs
+`validate` on each one so that an impossible value reaches the GP as a `RejectedReading`
+with its reason, never as a number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, TypeAlias
+
+
+class MeasurementKind(StrEnum):
+    """What a reading measures; also the vocabulary of measurement requests."""
+
+    TEMPERATURE = "temperature"
+    BLOOD_PRESSURE = "blood_pressure"
+    CUFF_PRESSURE = "cuff_pressure"
+    SPO2 = "spo2"
+    PLETH = "pleth"
+    WEIGHT = "weight"
+
+
+class QualityFlag(StrEnum):
+    """A condition the instrument reported alongside a reading."""
+
+    # Blood Pressure Measurement Status (GATT 0x2A35).
+    BODY_MOVEMENT = "body_movement"
+    CUFF_TOO_LOOSE = "cuff_too_loose"
+    IRREGULAR_PULSE = "irregular_pulse"
+    PULSE_RATE_OUT_OF_RANGE = "pulse_rate_out_of_range"
+    IMPROPER_POSITION = "improper_position"
+    # PLX measurement and device status (GATT 0x2A5E/0x2A5F), CMS50 status bits.
+    FINGER_OUT = "finger_out"
+    SEARCHING = "searching"
+    LOW_PERFUSION = "low_perfusion"
+    ERRATIC_SIGNAL = "erratic_signal"
+    EARLY_ESTIMATE = "early_estimate"
+    # Any instrument.
+    LOW_BATTERY = "low_battery"
+    QUESTIONABLE = "questionable"
+
+
+class TemperatureSite(StrEnum):
+    """Where a temperature was taken (Temperature Type, GATT 0x2A1D)."""
+
+    ARMPIT = "armpit"
+    BODY = "body"
+    EAR = "ear"
+    FINGER = "finger"
+    GASTROINTESTINAL = "gastrointestinal"
+    MOUTH = "mouth"
+    RECTUM = "rectum"
+    TOE = "toe"
+    TYMPANUM = "tympanum"
+
+
+# Units as shown to the GP and the patient; one place so the console and screen agree.
+CELSIUS = "°C"
+MMHG = "mmHg"
+PERCENT = "%"
+KILOGRAM = "kg"
+ARBITRARY = "a.u."
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Reading:
+    """Fields every reading carries: where it came from and when."""
+
+    kind: ClassVar[MeasurementKind]
+    unit: ClassVar[str]
+    numeric_fields: ClassVar[tuple[str, ...]]  # checked for NaN and infinity by `validate`
+
+    device_id: str
+    model: str
+    host_time: float  # Clock.monotonic() when the station received it
+    firmware: str | None = None
+    battery_percent: int | None = None
+    device_time: datetime | None = None  # the instrument's own clock, often wrong
+    flags: frozenset[QualityFlag] = field(default_factory=frozenset)
+
+    def _envelope(self, value: Any) -> dict[str, Any]:
+        return {
+            "kind": str(self.kind),
+            "value": value,
+            "unit": self.unit,
+            "device_id": self.device_id,
+            "model": self.model,
+            "firmware": self.firmware,
+            "battery_percent": self.battery_percent,
+            "device_time": _iso(self.device_time),
+            "host_time": self.host_time,
+            "flags": sorted(str(flag) for flag in self.flags),
+        }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Temperature(_Reading):
+    """A body temperature in degrees Celsius."""
+
+    kind: ClassVar[MeasurementKind] = MeasurementKind.TEMPERATURE
+    unit: ClassVar[str] = CELSIUS
+    numeric_fields: ClassVar[tuple[str, ...]] = ("celsius",)
+
+    celsius: float
+    site: TemperatureSite | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The reading as a JSON-ready dict for the GP's data channel."""
+        data = self._envelope(self.celsius)
+        data["site"] = str(self.site) if self.site else None
+        return data
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BloodPressure(_Reading):
+    """A finished non-invasive blood pressure measurement."""
+
+    kind: ClassVar[MeasurementKind] = MeasurementKind.BLOOD_PRESSURE
+    unit: ClassVar[str] = MMHG
+    numeric_fields: ClassVar[tuple[str, ...]] = (
+        "systolic",
+        "diastolic",
+        "mean_arterial",
+        "pulse_bpm",
+    )
+
+    systolic: float
+    diastolic: float
+    mean_arterial: float
+    pulse_bpm: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The reading as a JSON-ready dict for the GP's data channel."""
+        data = self._envelope(
+            {
+                "systolic": self.systolic,
+                "diastolic": self.diastolic,
+                "mean_arterial": self.mean_arterial,
+            }
+        )
+        data["pulse_bpm"] = self.pulse_bpm
+        return data
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CuffPressure(_Reading):
+    """The live cuff pressure while a blood pressure monitor inflates and deflates."""
+
+    kind: ClassVar[MeasurementKind] = MeasurementKind.CUFF_PRESSURE
+    unit: ClassVar[str] = MMHG
+    numeric_fields: ClassVar[tuple[str, ...]] = ("mmhg",)
+
+    mmhg: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The reading as a JSON-ready dict for the GP's data channel."""
+        return self._envelope(self.mmhg)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SpO2(_Reading):
+    """Oxygen saturation with the pulse rate from a pulse oximeter."""
+
+    kind: ClassVar[MeasurementKind] = MeasurementKind.SPO2
+    unit: ClassVar[str] = PERCENT
+    numeric_fields: ClassVar[tuple[str, ...]] = ("percent", "pulse_bpm", "perfusion_index")
+
+    percent: float
+    pulse_bpm: float | None = None
+    perfusion_index: float | None = None  # percent
+
+    def to_json(self) -> dict[str, Any]:
+        """The reading as a JSON-ready dict for the GP's data channel."""
+        data = self._envelope(self.percent)
+        data["pulse_bpm"] = self.pulse_bpm
+        data["perfusion_index"] = self.perfusion_index
+        return data
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Pleth(_Reading):
+    """A chunk of the plethysmographic waveform, in the instrument's own units."""
+
+    kind: ClassVar[MeasurementKind] = MeasurementKind.PLETH
+    unit: ClassVar[str] = ARBITRARY
+    numeric_fields: ClassVar[tuple[str, ...]] = ("rate_hz",)
+
+    samples: tuple[int, ...]
+    rate_hz: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The chunk as a JSON-ready dict; `value` is the list of samples."""
+        data = self._envelope(list(self.samples))
+        data["rate_hz"] = self.rate_hz
+        return data
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Weight(_Reading):
+    """A body weight in kilograms, with BMI and height when the scale gives them."""
+
+    kind: ClassVar[MeasurementKind] = MeasurementKind.WEIGHT
+    unit: ClassVar[str] = KILOGRAM
+    numeric_fields: ClassVar[tuple[str, ...]] = ("kg", "bmi", "height_m")
+
+    kg: float
+    bmi: float | None = None
+    height_m: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The reading as a JSON-ready dict for the GP's data channel."""
+        data = self._envelope(self.kg)
+        data["bmi"] = self.bmi
+        data["height_m"] = self.height_m
+        return data
+
+
+Measurement: TypeAlias = Temperature | BloodPressure | CuffPressure | SpO2 | Pleth | Weight
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedReading:
+    """A reading that failed the physiological checks, kept with the rule it broke."""
+
+    rule: str  # a short stable code, safe to log: it carries no value
+    reason: str  # for people; may quote the impossible value
+    original: Measurement
+
+    @property
+    def device_id(self) -> str:
+        """The instrument that sent the original reading."""
+        return self.original.device_id
+
+    @property
+    def host_time(self) -> float:
+        """When the station received the original reading."""
+        return self.original.host_time
+
+    def to_json(self) -> dict[str, Any]:
+        """The rejection as a JSON-ready dict; it deliberately carries no value."""
+        original = self.original
+        return {
+            "kind": "rejected",
+            "measurement_kind": str(original.kind),
+            "rule": self.rule,
+            "reason": self.reason,
+            "device_id": original.device_id,
+            "model": original.model,
+            "device_time": _iso(original.device_time),
+            "host_time": original.host_time,
+            "flags": sorted(str(flag) for flag in original.flags),
+        }
+
+
+Reading: TypeAlias = Measurement | RejectedReading
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+# Plausible body temperatures; outside this a thermometer measured the room or failed.
+MIN_BODY_CELSIUS = 25.0
+MAX_BODY_CELSIUS = 45.0
+
+
+def validate(measurement: Measurement) -> RejectedReading | None:
+    """Check `measurement` against the physiological rules; None when it may be shown."""
+    broken = _non_finite(measurement) or _broken_rule(measurement)
+    if broken is None:
+        return None
+    rule, reason = broken
+    return RejectedReading(rule=rule, reason=reason, original=measurement)
+
+
+def _non_finite(measurement: Measurement) -> tuple[str, str] | None:
+    # A parser should map IEEE-11073 NaN/NRes to None; this catches the ones that slip through.
+    for name in measurement.numeric_fields:
+        value = getattr(measurement, name)
+        if value is not None and not math.isfinite(value):
+            return "not_finite", f"{name} is {value}, not a finite number"
+    return None
+
+
+def _broken_rule(m: Measurement) -> tuple[str, str] | None:
+    match m:
+        case SpO2(percent=p) if p > 100:
+            return "spo2_above_100", f"SpO2 {p} % is above 100 %"
+        case SpO2(percent=p) if p < 0:
+            return "spo2_below_0", f"SpO2 {p} % is below 0 %"
+        case SpO2(percent=p, pulse_bpm=pulse) if pulse == 0:
+            return "pulse_zero_with_spo2", f"pulse 0 bpm with a valid SpO2 of {p} %"
+        case BloodPressure(systolic=s, diastolic=d) if s < d:
+            return "systolic_below_diastolic", f"systolic {s} mmHg is below diastolic {d} mmHg"
+        case Temperature(celsius=c) if not MIN_BODY_CELSIUS <= c <= MAX_BODY_CELSIUS:
+            return (
+                "temperature_out_of_range",
+                f"{c} °C is outside {MIN_BODY_CELSIUS}-{MAX_BODY_CELSIUS} °C",
+            )
+        case Weight(kg=kg) if kg <= 0:
+            return "weight_not_positive", f"weight {kg} kg is not positive"
+        case BloodPressure(pulse_bpm=pulse) | SpO2(pulse_bpm=pulse) if (pulse or 0) < 0:
+            return "pulse_negative", f"pulse {pulse} bpm is negative"
+        case Pleth(rate_hz=rate) if rate <= 0:
+            return "rate_not_positive", f"waveform rate {rate} Hz is not positive"
+    return None
