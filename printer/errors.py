@@ -1,0 +1,29 @@
+"""Errors raised by the printer package, all rooted in StationError."""
+
+from __future__ import annotations
+
+from config.errors import StationError
+
+
+class PrinterError(StationError):
+    """Base class for everything the printer package reports."""
+
+
+class PrescriptionError(PrinterError):
+    """A prescription (or one of its parts) is incomplete or invalid."""
+
+
+class LayoutError(PrinterError):
+    """A prescription cannot be laid out for the configured printer (profile, code page)."""
+
+
+class TransportError(PrinterError):
+    """Bytes could not be delivered to the printer."""
+
+
+class UnsupportedBackendError(PrinterError):
+    """The configured printer backend is not implemented yet."""
+
+
+class JobError(PrinterError):
+    """A print job cannot make the requested change (wrong state, wrong session, unknown id)."""

@@ -1,0 +1,152 @@
+"""The prescription document: validation, age, numbers, parsing from GP JSON."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from config.clock import PARIS
+from config.errors import StationError
+from printer.document import (
+    MedicationLine,
+    PatientIdentity,
+    Prescriber,
+    Prescription,
+    Sex,
+    age_on,
+    new_prescription_number,
+    parse_prescription,
+)
+from printer.errors import PrescriptionError
+
+ISSUED = datetime(2025, 1, 14, 10, 32, tzinfo=PARIS)
+
+
+def sample_prescription(number: str = "NAN231-20250114-7KQ3PZ2M") -> Prescription:
+    """A realistic prescription with accents in every part the layout prints."""
+    return Prescription(
+        number=number,
+        prescriber=Prescriber(
+            name="Dr Hélène Lefèvre",
+            qualification="Médecin généraliste",
+            rpps="10101234567",
+            address="12 rue de l'Église\n77370 Nangis",
+            phone="01 64 00 00 00",
+        ),
+        patient=PatientIdentity("Françoise Bérénice Dupré", Sex.FEMALE, date(1950, 3, 2), 61.5),
+        site_name="Nangis",
+        issued_at=ISSUED,
+        medications=[
+            MedicationLine(
+                name="Amoxicilline 1 g, comprimé pelliculé",
+                dosage="1 comprimé matin et soir pendant les repas, avec un grand verre d'eau",
+                duration="7 jours",
+                quantity="1 boîte de 14",
+            ),
+            MedicationLine("Paracétamol 1 g", "1 comprimé si fièvre, 3 par jour au plus",
+                           "5 jours", "1 boîte", renewals=1),
+        ],
+        examinations=["NFS, CRP", "Radiographie du thorax de face"],
+        referral="Avis cardiologique sous un mois",
+    )
+
+
+def test_sample_is_valid_and_normalised() -> None:
+    rx = sample_prescription()
+    assert isinstance(rx.medications, tuple) and len(rx.medications) == 2
+    assert rx.examinations == ("NFS, CRP", "Radiographie du thorax de face")
+    assert rx.patient_age == 74
+
+
+def test_age_on_counts_full_years() -> None:
+    born = date(2000, 6, 15)
+    assert age_on(born, date(2025, 6, 14)) == 24
+    assert age_on(born, date(2025, 6, 15)) == 25
+    assert age_on(date(2004, 2, 29), date(2025, 2, 28)) == 20
+    assert age_on(date(2004, 2, 29), date(2025, 3, 1)) == 21
+
+
+@pytest.mark.parametrize("rpps", ["1010123456", "101012345678", "1010123456A", ""])
+def test_rpps_must_have_eleven_digits(rpps: str) -> None:
+    with pytest.raises(PrescriptionError, match="RPPS"):
+        Prescriber("Dr A", "Médecin généraliste", rpps, "1 rue", "01")
+
+
+def test_rpps_spaces_are_dropped() -> None:
+    assert Prescriber("Dr A", "MG", "101 0123 4567", "1 rue", "01").rpps == "10101234567"
+
+
+def test_errors_are_station_errors_naming_the_field() -> None:
+    with pytest.raises(StationError, match="patient name is missing"):
+        PatientIdentity("  ", Sex.MALE, date(1980, 1, 1))
+    with pytest.raises(PrescriptionError, match="sex"):
+        PatientIdentity("A", "X", date(1980, 1, 1))  # type: ignore[arg-type]
+    with pytest.raises(PrescriptionError, match="weight"):
+        PatientIdentity("A", Sex.MALE, date(1980, 1, 1), weight_kg=0)
+    with pytest.raises(PrescriptionError, match="renewals"):
+        MedicationLine("A", "B", "C", "D", renewals=-1)
+
+
+def test_prescription_needs_content_aware_time_and_sane_dates() -> None:
+    rx = sample_prescription()
+    with pytest.raises(PrescriptionError, match="needs a medication"):
+        replace(rx, medications=(), examinations=(), referral=None)
+    with pytest.raises(PrescriptionError, match="timezone-aware"):
+        replace(rx, issued_at=datetime(2025, 1, 14, 10, 0))
+    with pytest.raises(PrescriptionError, match="birth date"):
+        replace(rx, patient=replace(rx.patient, birth_date=date(2026, 1, 1)))
+    with pytest.raises(PrescriptionError, match="number"):
+        replace(rx, number="bad number")
+    with pytest.raises(PrescriptionError, match="lists"):
+        replace(rx, examinations="NFS")
+
+
+def test_numbers_are_unique_and_carry_no_patient_data() -> None:
+    numbers = {new_prescription_number("nan231", date(2025, 1, 14)) for _ in range(2000)}
+    assert len(numbers) == 2000
+    for number in numbers:
+        assert re.fullmatch(r"NAN231-20250114-[0-9A-HJKMNP-TV-Z]{8}", number)
+    # a generated number is accepted by the document
+    assert replace(sample_prescription(), number=numbers.pop())
+    with pytest.raises(PrescriptionError, match="station id"):
+        new_prescription_number("NAN 231", date(2025, 1, 14))
+
+
+def _gp_json() -> dict[str, Any]:
+    return {
+        "number": "CHE132-20250114-ABCDEFGH",
+        "prescriber": {"name": "Dr B", "qualification": "MG", "rpps": "10101234567",
+                       "address": "1 place", "phone": "01"},
+        "patient": {"name": "Zoé Noël", "sex": "F", "birth_date": "1990-05-04", "weight_kg": 55},
+        "site_name": "Chelles",
+        "issued_at": "2025-01-14T10:32:00+01:00",
+        "medications": [{"name": "Ibuprofène 200 mg", "dosage": "1 cp", "duration": "3 jours",
+                         "quantity": "1 boîte"}],
+    }
+
+
+def test_parse_prescription_from_gp_json() -> None:
+    rx = parse_prescription(_gp_json())
+    assert rx.patient.sex is Sex.FEMALE and rx.patient.weight_kg == 55.0
+    assert rx.issued_at.utcoffset() is not None
+    assert rx.issued_at.astimezone(UTC).hour == 9
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("prescriber"), "'prescriber' is missing"),
+        (lambda d: d["patient"].update(birth_date="04/05/1990"), "malformed"),
+        (lambda d: d["medications"][0].update(colour="red"), "malformed"),
+        (lambda d: d["patient"].update(sex="?"), "sex"),
+    ],
+)
+def test_parse_prescription_errors(change: Any, message: str) -> None:
+    data = _gp_json()
+    change(data)
+    with pytest.raises(PrescriptionError, match=message):
+        parse_prescription(data)
