@@ -1,0 +1,151 @@
+"""The audit trail: append-only entries, each chained to the previous one by SHA-256.
+
+An entry's hash covers its sequence number, time, session, event and detail plus the hash
+of the entry before it, so editing, deleting or reordering any entry breaks the chain at
+that entry. SQLite triggers refuse UPDATE and DELETE; `verify` catches what bypassed them.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TextIO
+
+from config.storage import Database, transaction
+
+GENESIS = "0" * 64
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    session TEXT NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One line of the audit trail."""
+
+    seq: int
+    at: str
+    session: str
+    event: str
+    detail: str
+    prev: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The result of checking the chain: `broken` names the first bad entry, if any."""
+
+    entries: int
+    broken: AuditEntry | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when every entry is intact and in order."""
+        return self.broken is None
+
+
+def entry_hash(prev: str, seq: int, at: str, session: str, event: str, detail: str) -> str:
+    """The SHA-256 of an entry's content chained to the previous entry's hash."""
+    body = json.dumps([prev, seq, at, session, event, detail], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the audit table and its append-only triggers."""
+    conn.executescript(_SCHEMA)
+
+
+def append_entry(conn: sqlite3.Connection, at: datetime, session: str, event: str, detail: dict[str, object]) -> AuditEntry:
+    """Append one chained entry inside a write transaction."""
+    text = json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    with transaction(conn):
+        row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+        stamp = at.isoformat()
+        digest = entry_hash(prev, seq, stamp, session, event, text)
+        conn.execute(
+            "INSERT INTO audit (seq, at, session, event, detail, prev, hash) VALUES (?,?,?,?,?,?,?)",
+            (seq, stamp, session, event, text, prev, digest),
+        )
+    return AuditEntry(seq, stamp, session, event, text, prev, digest)
+
+
+def read_entries(conn: sqlite3.Connection, since: str = "") -> list[AuditEntry]:
+    """Every entry in order, optionally only those at or after the ISO time `since`."""
+    rows = conn.execute(
+        "SELECT seq, at, session, event, detail, prev, hash FROM audit WHERE at >= ? ORDER BY seq", (since,)
+    ).fetchall()
+    return [AuditEntry(*row) for row in rows]
+
+
+def verify_entries(entries: Iterable[AuditEntry]) -> Verification:
+    """Check the chain from the first entry; stop at the first broken one."""
+    prev, expected_seq, count = GENESIS, 1, 0
+    for entry in entries:
+        count += 1
+        if entry.seq != expected_seq:
+            return Verification(count, entry, f"sequence jumps from {expected_seq - 1} to {entry.seq}")
+        if entry.prev != prev:
+            return Verification(count, entry, "does not follow the previous entry")
+        digest = entry_hash(entry.prev, entry.seq, entry.at, entry.session, entry.event, entry.detail)
+        if digest != entry.hash:
+            return Verification(count, entry, "content does not match its hash (edited)")
+        prev, expected_seq = entry.hash, expected_seq + 1
+    return Verification(count)
+
+
+def write_csv(entries: Iterable[AuditEntry], out: TextIO) -> int:
+    """Write entries as CSV for the hygiene supervisor; return how many."""
+    writer = csv.writer(out)
+    writer.writerow(["seq", "at", "session", "event", "detail", "hash"])
+    n = 0
+    for e in entries:
+        writer.writerow([e.seq, e.at, e.session, e.event, e.detail, e.hash])
+        n += 1
+    return n
+
+
+class AuditTrail:
+    """The station's audit trail, written through the database thread."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def start(self) -> None:
+        """Create the table if this is a new state directory."""
+        await self._db.run(create_schema)
+
+    async def stop(self) -> None:
+        """Nothing to release; present for the component lifecycle."""
+
+    async def append(self, at: datetime, session: str, event: str, **detail: object) -> AuditEntry:
+        """Append an entry; `detail` must hold no personal data."""
+        return await self._db.run(lambda c: append_entry(c, at, session, event, detail))
+
+    async def entries(self, since: str = "") -> list[AuditEntry]:
+        """Read the entries, optionally from an ISO time on."""
+        return await self._db.run(lambda c: read_entries(c, since))
+
+    async def verify(self) -> Verification:
+        """Check the whole chain."""
+        return verify_entries(await self.entries())
