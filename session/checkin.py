@@ -1,0 +1,82 @@
+"""Check-in rules: a valid code, in its time window, at this site, not paused by wrong codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from config.errors import StationError
+from config.schema import CheckInRules
+from session.appointments import Appointment, AppointmentBook, normalise_code
+
+
+class Refusal(StrEnum):
+    """Why a code was not accepted; the kiosk shows a message for each."""
+
+    UNKNOWN_CODE = "unknown_code"
+    ALREADY_USED = "already_used"
+    WRONG_SITE = "wrong_site"
+    TOO_EARLY = "too_early"
+    TOO_LATE = "too_late"
+    PAUSED = "paused"
+
+
+class CheckInRefused(StationError):
+    """A code was refused; `reason` says why and `retry_after_s` how long a pause lasts."""
+
+    def __init__(self, reason: Refusal, detail: str, retry_after_s: float = 0.0) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class _WrongCodes:
+    count: int = 0
+    paused_until: float = 0.0
+
+
+class CheckInDesk:
+    """Checks codes against the book and slows down guessing."""
+
+    def __init__(self, book: AppointmentBook, rules: CheckInRules, site_code: str) -> None:
+        self._book = book
+        self._rules = rules
+        self._site = site_code
+        self._wrong = _WrongCodes()
+
+    def paused_for(self, monotonic: float) -> float:
+        """Seconds left in a wrong-code pause, 0 when not paused."""
+        return max(0.0, self._wrong.paused_until - monotonic)
+
+    async def verify(self, raw_code: str, now: datetime, monotonic: float) -> Appointment:
+        """The appointment a code opens now, or CheckInRefused."""
+        left = self.paused_for(monotonic)
+        if left > 0:
+            raise CheckInRefused(Refusal.PAUSED, f"too many wrong codes: wait {left:.0f} s", left)
+        code = normalise_code(raw_code)
+        appt = await self._book.find(code) if code else None
+        if appt is None:
+            self._count_wrong(monotonic)
+            raise CheckInRefused(Refusal.UNKNOWN_CODE, "this code is not known: check your confirmation")
+        self._wrong = _WrongCodes()
+        return self._check_window(appt, now)
+
+    def _count_wrong(self, monotonic: float) -> None:
+        self._wrong.count += 1
+        if self._wrong.count >= self._rules.max_wrong_codes:
+            self._wrong = _WrongCodes(0, monotonic + self._rules.pause_s)
+
+    def _check_window(self, appt: Appointment, now: datetime) -> Appointment:
+        if appt.used_at:
+            raise CheckInRefused(Refusal.ALREADY_USED, "this code has already been used")
+        if appt.site != self._site:
+            raise CheckInRefused(Refusal.WRONG_SITE, f"this appointment is at another site ({appt.site})")
+        opens = appt.slot_start - timedelta(minutes=self._rules.early_minutes)
+        closes = appt.slot_start + timedelta(minutes=self._rules.late_minutes)
+        if now < opens:
+            raise CheckInRefused(Refusal.TOO_EARLY, f"too early: check-in opens at {opens:%H:%M}")
+        if now > closes:
+            raise CheckInRefused(Refusal.TOO_LATE, f"too late: check-in closed at {closes:%H:%M}")
+        return appt

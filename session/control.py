@@ -1,0 +1,113 @@
+"""Versioned JSON messages between the GP and the station (the `control` channel).
+
+Every message carries `"v": 1` and a `type`. Parsing is strict: unknown types, unknown
+fields or wrong values give a ControlError with a message fit to send back to the GP.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from config.errors import StationError
+
+VERSION = 1
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+class ControlError(StationError):
+    """A control message could not be understood."""
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    v: Literal[1] = 1
+
+
+class GpIdentity(_Message):
+    """Who the GP is, as it will appear on the prescription."""
+
+    name: str = Field(min_length=1, max_length=200)
+    qualification: str = Field(default="Médecin généraliste", min_length=1, max_length=200)
+    rpps: str = Field(pattern=r"^\d{11}$")
+    address: str = Field(min_length=1, max_length=300)
+    phone: str = Field(min_length=1, max_length=40)
+
+
+class Join(_Message):
+    """The GP takes the waiting patient of `session`."""
+
+    type: Literal["join"]
+    session: str = Field(min_length=1, max_length=64)
+    gp: GpIdentity
+
+
+class RequestMeasurement(_Message):
+    """Ask the patient to take a measurement with an instrument."""
+
+    type: Literal["request_measurement"]
+    kind: Literal["temperature", "blood_pressure", "spo2", "weight"]
+
+
+class Medication(_Message):
+    """One medication line as the GP writes it."""
+
+    name: str = Field(min_length=1, max_length=300)
+    dosage: str = Field(min_length=1, max_length=300)
+    duration: str = Field(min_length=1, max_length=100)
+    quantity: str = Field(min_length=1, max_length=100)
+    renewals: int = Field(default=0, ge=0, le=12)
+
+
+class Prescribe(_Message):
+    """A prescription to print in the cabin."""
+
+    type: Literal["prescribe"]
+    medications: tuple[Medication, ...] = ()
+    examinations: tuple[Annotated[str, Field(min_length=1, max_length=300)], ...] = ()
+    referral: str | None = Field(default=None, max_length=4000)
+    weight_kg: float | None = Field(default=None, gt=0, lt=500)
+
+
+class Reprint(_Message):
+    """Print a failed job again, once the fault is fixed, within the same consultation."""
+
+    type: Literal["reprint"]
+    job: int = Field(ge=1)
+
+
+class End(_Message):
+    """The GP ends the consultation."""
+
+    type: Literal["end"]
+
+
+ControlMessage = Annotated[Join | RequestMeasurement | Prescribe | Reprint | End, Field(discriminator="type")]
+_ADAPTER: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)
+
+
+def parse_control(text: str | bytes) -> Join | RequestMeasurement | Prescribe | Reprint | End:
+    """Parse and validate one message, or raise ControlError saying what is wrong."""
+    if len(text) > MAX_MESSAGE_BYTES:
+        raise ControlError(f"message too large ({len(text)} bytes, limit {MAX_MESSAGE_BYTES})")
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ControlError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ControlError("a message is a JSON object")
+    if data.get("v") != VERSION:
+        raise ControlError(f"unsupported message version {data.get('v')!r}, this station speaks v{VERSION}")
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "message"
+        raise ControlError(f"{where}: {first['msg']}") from exc
+
+
+def encode(message_type: str, **fields: object) -> str:
+    """A message as JSON text."""
+    return json.dumps({"v": VERSION, "type": message_type, **fields}, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,84 @@
+"""The simulated people of a cabin: patients, a GP on duty and a hygiene referent.
+
+They reach the station only through its public doors: the kiosk API, a GP control channel
+handed to the station's GP link, and the badge reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+from session.appointments import Appointment, AppointmentBook
+from session.channel import MessageChannel, channel_pair
+from sim.gp import GpReport, SimGp
+from sim.patient import KioskClient, SimPatient, SimReferent
+from sim.rig import SimRig
+from sim.seed import DEMO_GP, book_patient
+
+
+class SimCrew:
+    """Runs simulated consultations and cleanings against one station."""
+
+    def __init__(self, kiosk_url: str, attach_gp: Callable[[MessageChannel], None], book: AppointmentBook,
+                 site: str, rig: SimRig, narrate: Callable[[str], None] = lambda line: None) -> None:
+        self.kiosk = KioskClient(kiosk_url)
+        self._attach_gp = attach_gp
+        self._book = book
+        self._site = site
+        self._rig = rig
+        self._narrate = narrate
+        self.referent = SimReferent(self.kiosk, rig.badge_reader, rig.clock, narrate)
+        self._gp_channel: MessageChannel | None = None
+
+    async def start(self) -> None:
+        """Open the kiosk connection and put a GP on duty."""
+        await self.kiosk.start()
+        gp_end, station_end = channel_pair()
+        self._attach_gp(station_end)
+        self._gp_channel = gp_end
+
+    async def stop(self) -> None:
+        """Take the GP off duty and close the kiosk connection."""
+        if self._gp_channel is not None:
+            self._gp_channel.close()
+            self._gp_channel = None
+        await self.kiosk.stop()
+
+    async def book(self, minutes_ahead: float = 5.0) -> Appointment:
+        """Book a fictional patient shortly from now."""
+        slot = self._rig.clock.now() + timedelta(minutes=minutes_ahead)
+        return await book_patient(self._book, self._rig.rng, self._site, slot)
+
+    async def consultation(self, code: str) -> GpReport:
+        """One patient from check-in to leaving with the prescription, seen by the GP on duty."""
+        assert self._gp_channel is not None, "start() the crew first"
+        gp = asyncio.get_running_loop().create_task(
+            SimGp(self._gp_channel, self._rig.clock, DEMO_GP, self._narrate).consult()
+        )
+        try:
+            await SimPatient(self.kiosk, code, self._narrate).check_in()
+            report = await gp
+        finally:
+            if not gp.done():
+                gp.cancel()
+                await asyncio.gather(gp, return_exceptions=True)
+        await SimPatient(self.kiosk, code, self._narrate).leave_with_prescription()
+        return report
+
+    async def clean(self) -> None:
+        """The referent cleans the cabin once it awaits cleaning."""
+        await self.referent.clean()
+
+    async def gp_on_duty(self) -> None:
+        """The GP sees every patient who comes to wait, one after another."""
+        assert self._gp_channel is not None, "start() the crew first"
+        while True:
+            await SimGp(self._gp_channel, self._rig.clock, DEMO_GP, self._narrate).consult()
+
+    async def referent_on_duty(self) -> None:
+        """The referent cleans after every patient."""
+        while True:
+            await self.referent.clean()
+            await self.kiosk.wait_state("ready", "closed", "maintenance", "out_of_service")

@@ -1,0 +1,153 @@
+"""A simulated patient and a simulated hygiene referent, acting through the kiosk API.
+
+They use the same HTTP and WebSocket endpoints the touchscreen page uses, and read the
+cabin only through the view that page renders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from config.clock import Clock
+from config.errors import StationError
+from sim.badges import REFERENT_BADGE, SimBadgeReader
+
+
+class KioskError(StationError):
+    """The kiosk answered with an error the simulated person did not expect."""
+
+
+class KioskClient:
+    """HTTP and WebSocket access to the kiosk API, with the latest view kept up to date."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self.view: dict[str, Any] = {}
+        self._changed = asyncio.Condition()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Open the session and the event stream."""
+        self._session = aiohttp.ClientSession()
+        self._ws = await self._session.ws_connect(f"{self.base_url}/api/events")
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def stop(self) -> None:
+        """Close everything; idempotent."""
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.wait([self._reader], timeout=5)
+            self._reader = None
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        async for msg in self._ws:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                data = json.loads(msg.data)
+                async with self._changed:
+                    self.view = data["view"]
+                    self._changed.notify_all()
+
+    async def post(self, path: str, body: dict[str, object] | None = None, ok: bool = True) -> dict[str, Any]:
+        """POST to the API; with ok=True an error reply raises KioskError."""
+        assert self._session is not None
+        async with self._session.post(f"{self.base_url}{path}", json=body or {}) as resp:
+            data: dict[str, Any] = await resp.json()
+        if ok and resp.status != 200:
+            raise KioskError(f"{path}: {data.get('message')} ({data.get('error')})")
+        return data
+
+    async def current(self) -> dict[str, Any]:
+        """The view as the station has it now."""
+        assert self._session is not None
+        async with self._session.get(f"{self.base_url}/api/state") as resp:
+            view: dict[str, Any] = await resp.json()
+        return view
+
+    async def wait_for(self, accept: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """Wait until the view satisfies `accept`."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: bool(self.view) and accept(self.view))
+            return self.view
+
+    async def wait_state(self, *states: str) -> dict[str, Any]:
+        """Wait until the cabin is in one of `states`."""
+        return await self.wait_for(lambda v: v.get("state") in states)
+
+
+class SimPatient:
+    """Checks in with a code, confirms, consents, and leaves with the prescription."""
+
+    def __init__(self, kiosk: KioskClient, code: str, narrate: Callable[[str], None] = lambda line: None,
+                 representative: str | None = None) -> None:
+        self._kiosk = kiosk
+        self._code = code
+        self._narrate = narrate
+        self._representative = representative
+
+    async def check_in(self) -> None:
+        """From the welcome screen to the doctor's waiting room."""
+        await self._kiosk.wait_state("ready")
+        who = await self._kiosk.post("/api/checkin", {"code": self._code})
+        self._narrate(f"patient: code accepted, the screen shows {who['name']} born {who['birth_year']}")
+        await self._kiosk.post("/api/identity", {"confirm": True})
+        view = await self._kiosk.wait_state("eligibility")
+        if view["session"]["eligibility"]["verdict"] == "needs_representative":
+            await self._kiosk.post("/api/representative", {"present": True, "name": self._representative or ""})
+        await self._kiosk.post("/api/consent", {"accepted": True})
+        await self._kiosk.wait_state("waiting_for_doctor")
+        self._narrate("patient: consented, waiting for the doctor")
+
+    async def leave_with_prescription(self) -> None:
+        """Wait for the end of the consultation and for printing, then leave."""
+        await self._kiosk.wait_for(
+            lambda v: v.get("state") == "wrapping_up" and all(p.get("printed") or p.get("error")
+                                                             for p in v["session"]["prints"])
+        )
+        self._narrate("patient: took the prescription and left")
+        await self._kiosk.post("/api/leave")
+
+
+class SimReferent:
+    """Cleans the cabin: badge, every step in order, the contact time, badge again."""
+
+    def __init__(self, kiosk: KioskClient, reader: SimBadgeReader, clock: Clock,
+                 narrate: Callable[[str], None] = lambda line: None, badge: str = REFERENT_BADGE) -> None:
+        self._kiosk = kiosk
+        self._reader = reader
+        self._clock = clock
+        self._narrate = narrate
+        self._badge = badge
+
+    async def clean(self) -> None:
+        """Run the whole protocol on a cabin awaiting cleaning."""
+        await self._kiosk.wait_state("awaiting_cleaning")
+        await self._reader.present(self._badge)
+        view = await self._kiosk.wait_state("cleaning")
+        self._narrate("referent: badge accepted, cleaning started")
+        while view["cleaning"]["next_step"] is not None:
+            step = view["cleaning"]["next_step"]
+            await self._kiosk.post("/api/cleaning/step", {"step": step})
+            view = await self._kiosk.wait_for(lambda v, s=step: v.get("cleaning", {}).get("next_step") != s)
+        wait = view["cleaning"]["contact_remaining_s"]
+        self._narrate(f"referent: every step done, waiting {wait} s of contact time")
+        while True:
+            await self._clock.sleep(float(view["cleaning"]["contact_remaining_s"]) + 1)
+            await self._reader.present(self._badge)
+            view = await self._kiosk.current()
+            if view["state"] != "cleaning":
+                break
+        self._narrate("referent: cleaning confirmed by badge")

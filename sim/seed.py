@@ -1,0 +1,46 @@
+"""Fictional patients and staff the simulator books and enrolls."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime
+
+from hygiene.badges import BadgeRegistry
+from session.appointments import Appointment, AppointmentBook
+from session.control import GpIdentity
+from sim.badges import STAFF
+
+# Invented people; any likeness is accidental.
+PATIENTS = (
+    ("Camille Lefèvre", date(1968, 4, 12), "F"),
+    ("Jérôme Durand", date(1957, 11, 3), "M"),
+    ("Inès Moreau", date(1991, 2, 27), "F"),
+    ("François Petit", date(1979, 8, 19), "M"),
+)
+
+DEMO_GP = GpIdentity(
+    name="Dr Hélène Garnier", qualification="Médecin généraliste", rpps="10003456789",
+    address="Centre de téléconsultation, 12 rue des Écoles, 77000 Melun", phone="01 99 00 45 67",
+)
+
+
+async def enroll_staff(registry: BadgeRegistry, now: datetime) -> None:
+    """Enroll the simulator's referent and technician badges."""
+    for badge_id, role, label in STAFF:
+        await registry.enroll(badge_id, role, label, now.isoformat())
+
+
+async def book_patient(
+    book: AppointmentBook, rng: random.Random, site: str, slot_start: datetime,
+    patient: tuple[str, date, str] | None = None,
+) -> Appointment:
+    """Book a fictional patient at `slot_start` under a fresh six-digit code."""
+    name, birth, sex = patient or rng.choice(PATIENTS)
+    while True:
+        code = f"{rng.randrange(10**6):06d}"
+        if await book.find(code) is None:
+            break
+    appt = Appointment(code=code, patient_name=name, birth_date=birth, sex=sex, slot_start=slot_start,
+                       slot_minutes=20, site=site, gp=DEMO_GP.name)
+    await book.add(appt)
+    return appt

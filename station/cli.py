@@ -1,0 +1,259 @@
+"""The `cabin` command: run the station, a demo, status, configuration and audit checks.
+
+Every problem a person can cause (a bad option, a broken config file, a missing state
+directory) ends in one clear line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from config.errors import StationError
+from config.loader import ConfigError, default_config_path, load_config
+from config.schema import CabinConfig
+from config.storage import DB_NAME, Database
+from hygiene.audit import AuditTrail, write_csv
+from hygiene.badges import BadgeRegistry, Role
+from hygiene.store import CabinStore
+from session.states import CabinState
+
+log = logging.getLogger("cabin")
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, metavar="FILE", help="configuration file (default: the packaged one)")
+    common.add_argument("--state-dir", type=Path, metavar="DIR", help="where the cabin keeps its state")
+    common.add_argument("-v", "--verbose", action="store_true", help="log more")
+
+    parser = argparse.ArgumentParser(prog="cabin", description="Telemedicine cabin station controller.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", parents=[common], help="run the station")
+    run.add_argument("--sim", action="store_true", help="simulated devices, GP and referent")
+    run.add_argument("--speed", type=_positive, default=1.0, help="simulated clock speed (with --sim)")
+    run.add_argument("--patients", type=int, default=1, help="simulated patients to run first (with --sim)")
+    run.add_argument("--port", type=int, help="kiosk port (default: from the configuration)")
+
+    demo = sub.add_parser("demo", parents=[common], help="one simulated consultation, headless")
+    demo.add_argument("--json", action="store_true", help="print one JSON object instead of the steps")
+    demo.add_argument("--stop-after", choices=[s.value for s in CabinState], metavar="STATE",
+                      help="kill this process (SIGKILL) right after entering STATE")
+    demo.add_argument("--speed", type=_positive, default=1000.0, help="simulated clock speed")
+    demo.add_argument("--seed", type=int, default=1, help="simulator random seed")
+
+    status = sub.add_parser("status", parents=[common], help="the persisted cabin state")
+    status.add_argument("--json", action="store_true")
+
+    check = sub.add_parser("check-config", parents=[common], help="validate a configuration file")
+    check.add_argument("file", nargs="?", type=Path, help="the file to check (default: --config or the packaged one)")
+
+    audit = sub.add_parser("audit", help="the audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_sub.add_parser("verify", parents=[common], help="check the hash chain")
+    export = audit_sub.add_parser("export", parents=[common], help="write entries as CSV")
+    export.add_argument("--since", type=date.fromisoformat, required=True, metavar="DATE", help="YYYY-MM-DD")
+    export.add_argument("--out", type=Path, metavar="FILE", help="output file (default: standard output)")
+
+    badge = sub.add_parser("badge", help="staff badges")
+    badge_sub = badge.add_subparsers(dest="badge_command", required=True, metavar="ACTION")
+    enroll = badge_sub.add_parser("enroll", parents=[common], help="enroll a staff badge")
+    enroll.add_argument("--role", choices=[r.value for r in Role], required=True)
+    enroll.add_argument("--label", required=True, help="who carries it (a staff name or function)")
+    enroll.add_argument("badge_id", help="the id the reader shows (hex)")
+    return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _config(args: argparse.Namespace) -> CabinConfig:
+    return load_config(args.config)
+
+
+def _state_dir(args: argparse.Namespace, config: CabinConfig) -> Path:
+    return Path(args.state_dir) if args.state_dir else config.station.state_dir
+
+
+def _existing_state_dir(args: argparse.Namespace) -> Path:
+    state_dir = _state_dir(args, _config(args))
+    if not (state_dir / DB_NAME).exists():
+        raise StationError(f"no cabin state in {state_dir}: the station has never run there")
+    return state_dir
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a configuration file and list every problem."""
+    path = args.file or args.config or default_config_path()
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_FAIL
+    place = config.place()
+    print(f"{path}: OK (station {config.station.id}, site {place.code} {place.name}, "
+          f"{len(config.devices)} devices, {len(config.cleaning.steps)} cleaning steps)")
+    return EXIT_OK
+
+
+async def _with_db(state_dir: Path, work: Callable[[Database], Coroutine[Any, Any, int]]) -> int:
+    db = Database(state_dir)
+    await db.start()
+    try:
+        return await work(db)
+    finally:
+        await db.stop()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the persisted state; a set cleaning mark means the cabin resumes awaiting cleaning."""
+    state_dir = _existing_state_dir(args)
+
+    async def work(db: Database) -> int:
+        record = await CabinStore(db).start()
+        view = record.to_json()
+        view["resumes_in"] = (
+            "out_of_service" if record.out_of_service_reason
+            else "awaiting_cleaning" if record.cleaning_required else "ready or closed (opening hours)"
+        )
+        if args.json:
+            print(json.dumps(view, ensure_ascii=False))
+        else:
+            print(f"state directory: {state_dir}")
+            print(f"last state:      {record.state}")
+            print(f"needs cleaning:  {'YES since ' + record.mark_set_at if record.cleaning_required else 'no'}")
+            print(f"last cleaning:   {record.last_cleaning_at or 'never'}")
+            print(f"resumes in:      {view['resumes_in']}")
+        return EXIT_OK
+
+    return asyncio.run(_with_db(state_dir, work))
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Verify the audit chain or export it as CSV."""
+    state_dir = _existing_state_dir(args)
+
+    async def work(db: Database) -> int:
+        trail = AuditTrail(db)
+        await trail.start()
+        if args.audit_command == "verify":
+            result = await trail.verify()
+            if result.ok:
+                print(f"audit trail intact: {result.entries} entries")
+                return EXIT_OK
+            bad = result.broken
+            assert bad is not None
+            print(f"audit trail BROKEN at entry {bad.seq} ({bad.at}, {bad.event}): {result.reason}", file=sys.stderr)
+            return EXIT_FAIL
+        entries = await trail.entries(since=args.since.isoformat())
+        if args.out:
+            with open(args.out, "w", encoding="utf-8", newline="") as out:
+                count = write_csv(entries, out)
+            print(f"wrote {count} entries to {args.out}")
+        else:
+            write_csv(entries, sys.stdout)
+        return EXIT_OK
+
+    return asyncio.run(_with_db(state_dir, work))
+
+
+def cmd_badge(args: argparse.Namespace) -> int:
+    """Enroll a staff badge under its keyed hash."""
+    config = _config(args)
+    state_dir = _state_dir(args, config)
+
+    async def work(db: Database) -> int:
+        from config.clock import Clock
+
+        registry = BadgeRegistry(db, state_dir)
+        await registry.start()
+        badge = await registry.enroll(args.badge_id, Role(args.role), args.label, Clock().now().isoformat())
+        print(f"enrolled a {badge.role.value} badge for {badge.label}")
+        return EXIT_OK
+
+    return asyncio.run(_with_db(state_dir, work))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run one simulated consultation and report it."""
+    from station.demo import run_demo
+
+    config = _config(args)
+    narrate = (lambda line: None) if args.json else print
+
+    def go(state_dir: Path) -> int:
+        record = asyncio.run(run_demo(config, state_dir, speed=args.speed, seed=args.seed, narrate=narrate,
+                                      stop_after=args.stop_after))
+        if args.json:
+            print(json.dumps(record.to_json(), ensure_ascii=False))
+        else:
+            print(f"measurements: {', '.join(m['kind'] for m in record.measurements)}")
+            print(f"prescription {record.prescription['id']}: "
+                  f"{'printed' if record.prescription['printed'] else 'NOT printed'}")
+            print(f"cleaning cleared by: {record.cleaning['cleared_by_role']}; final state: {record.final_state}")
+        return EXIT_OK
+
+    if args.state_dir:
+        return go(Path(args.state_dir))
+    with tempfile.TemporaryDirectory(prefix="cabin-demo-") as tmp:
+        return go(Path(tmp))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the station until SIGINT or SIGTERM."""
+    from station.run import run_station
+
+    config = _config(args)
+    return asyncio.run(run_station(config, _state_dir(args, config), sim=args.sim, speed=args.speed,
+                                   patients=args.patients, port=args.port))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run, "demo": cmd_demo, "status": cmd_status, "check-config": cmd_check_config,
+    "audit": cmd_audit, "badge": cmd_badge,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `cabin` console script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_FAIL
+    except StationError as exc:
+        print(f"cabin: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: one line on screen, details in the log
+        log.debug("unexpected failure", exc_info=True)
+        print(f"cabin: internal error: {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

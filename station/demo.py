@@ -1,0 +1,131 @@
+"""`cabin demo`: one whole consultation on the simulator, from check-in to cleaning.
+
+The station runs for real (database, kiosk server, print service over TCP, state machine);
+the patient, GP and referent are simulated people acting through the kiosk API, the GP's
+control channel and the badge reader. The clock is sped up and starts inside opening hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from config.clock import Clock
+from config.errors import StationError
+from config.hours import Schedule
+from config.schema import CabinConfig
+from session.cabin import CabinEvent
+from session.states import CabinState
+from sim.crew import SimCrew
+from sim.rig import SimRig
+from sim.seed import enroll_staff
+from station.compose import Station
+
+DEMO_REAL_TIMEOUT_S = 120.0
+
+
+@dataclass
+class DemoRecord:
+    """What `cabin demo --json` prints."""
+
+    states: list[str] = field(default_factory=list)
+    measurements: list[dict[str, object]] = field(default_factory=list)
+    prescription: dict[str, object] = field(default_factory=dict)
+    cleaning: dict[str, object] = field(default_factory=dict)
+    final_state: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON object of the demo's outcome."""
+        return {
+            "states": self.states, "measurements": self.measurements, "prescription": self.prescription,
+            "cleaning": self.cleaning, "final_state": self.final_state,
+        }
+
+
+def demo_start(config: CabinConfig, clock_zone: Clock) -> datetime:
+    """Where the demo's clock starts: a minute into the site's next opening period."""
+    now = datetime.now(clock_zone.zone)
+    schedule = Schedule(config.place(), clock_zone.zone)
+    period = schedule.current(now) or schedule.next_opening(now)
+    if period is None:
+        raise StationError("the site has no opening period in the coming year: nothing to simulate")
+    return max(now, period.start + timedelta(minutes=1)) if period.start <= now else period.start + timedelta(minutes=1)
+
+
+class _StateLog:
+    """Follows the cabin's states; kills the process on entering `stop_after`."""
+
+    def __init__(self, narrate: Callable[[str], None], stop_after: str | None, clock: Clock) -> None:
+        self.states: list[str] = []
+        self._narrate = narrate
+        self._stop_after = stop_after
+        self._clock = clock
+
+    def __call__(self, event: CabinEvent) -> None:
+        if event.kind != "state":
+            return
+        state = str(event.data["state"])
+        if self.states and self.states[-1] == state:
+            return
+        self.states.append(state)
+        self._narrate(f"{self._clock.now():%H:%M:%S}  cabin: {state}")
+        if state == self._stop_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def run_demo(config: CabinConfig, state_dir: Path, *, speed: float = 1000.0, seed: int = 1,
+                   narrate: Callable[[str], None] = lambda line: None, stop_after: str | None = None) -> DemoRecord:
+    """Run one consultation end to end and say what happened."""
+    clock = Clock(speed=speed, start=demo_start(config, Clock()))
+    rig = SimRig(clock, seed)
+    await rig.start()
+    try:
+        station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=0)
+        log = _StateLog(narrate, stop_after, clock)
+        station.cabin.subscribe(log)
+        await station.start()
+        try:
+            async with asyncio.timeout(DEMO_REAL_TIMEOUT_S):
+                record = await _consultation(station, rig, narrate)
+        except TimeoutError as exc:
+            raise StationError(f"the demo did not finish within {DEMO_REAL_TIMEOUT_S:.0f} s") from exc
+        finally:
+            await station.stop()
+    finally:
+        await rig.stop()
+    record.states = log.states
+    return record
+
+
+async def _consultation(station: Station, rig: SimRig, narrate: Callable[[str], None]) -> DemoRecord:
+    await enroll_staff(station.registry, station.clock.now())
+    crew = SimCrew(station.kiosk.url, station.gp_link.attach, station.book, station.config.station.site, rig, narrate)
+    await crew.start()
+    try:
+        if station.cabin.state is CabinState.AWAITING_CLEANING:
+            narrate("the cabin was left needing cleaning: the referent cleans it first")
+            await crew.clean()
+        appt = await crew.book()
+        narrate(f"booked a simulated patient, code {appt.code}")
+        report = await crew.consultation(appt.code)
+        await crew.clean()
+        final = await crew.kiosk.wait_state(CabinState.READY.value, CabinState.CLOSED.value)
+    finally:
+        await crew.stop()
+    record = await station.store.load()
+    return DemoRecord(
+        measurements=[{"kind": m["kind"], "value": m["value"], "unit": m["unit"]} for m in report.measurements],
+        prescription={k: report.prescription[k] for k in ("id", "printed", "bytes")},
+        cleaning={"required": True, "cleared_by_role": await _cleared_by_role(station, record.last_cleaned_by)},
+        final_state=str(final["state"]),
+    )
+
+
+async def _cleared_by_role(station: Station, badge_hash: str) -> str | None:
+    role = await station.registry.role_of(badge_hash)
+    return role.value if role else None

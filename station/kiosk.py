@@ -1,0 +1,178 @@
+"""The kiosk's local HTTP and WebSocket API, on 127.0.0.1 only.
+
+The touchscreen page (and the simulated patient) act through these endpoints; the page
+renders the view pushed on `/api/events` and keeps no state of its own. Requests from a
+browser must come from the kiosk's own origin. Every failure is a JSON error, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import WSMsgType, web
+
+from config.errors import StationError
+from session.cabin import Cabin, CabinEvent, CabinRefusal
+from session.views import kiosk_view
+
+log = logging.getLogger(__name__)
+
+VIEW_BACKLOG = 16
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, code: str, message: str, **details: object) -> web.Response:
+    return web.json_response({"error": code, "message": message, **details}, status=status)
+
+
+class KioskServer:
+    """Serves the kiosk API for one cabin."""
+
+    def __init__(self, cabin: Cabin, port: int, host: str = "127.0.0.1") -> None:
+        self._cabin = cabin
+        self._host = host
+        self._requested_port = port
+        self.port = port
+        self._runner: web.AppRunner | None = None
+        self._queues: dict[web.WebSocketResponse, asyncio.Queue[str]] = {}
+        self._unsubscribe: Callable[[], object] | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL of the kiosk."""
+        return f"http://{self._host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind and serve."""
+        app = web.Application(middlewares=[self._guard], client_max_size=64 * 1024)
+        app.add_routes([
+            web.get("/api/state", self._state),
+            web.get("/api/events", self._events),
+            web.post("/api/checkin", self._post(self._checkin)),
+            web.post("/api/identity", self._post(self._identity)),
+            web.post("/api/cancel", self._post(lambda body: self._cabin.cancel_checkin())),
+            web.post("/api/representative", self._post(self._representative)),
+            web.post("/api/consent", self._post(self._consent)),
+            web.post("/api/leave", self._post(lambda body: self._cabin.leave())),
+            web.post("/api/touch", self._post(lambda body: self._cabin.touch())),
+            web.post("/api/cleaning/step", self._post(self._cleaning_step)),
+        ])
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._requested_port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise StationError(f"cannot listen on {self._host}:{self._requested_port}: {exc.strerror}") from exc
+        self.port = self._runner.addresses[0][1]
+        self._unsubscribe = self._cabin.subscribe(self._on_event)
+
+    async def stop(self) -> None:
+        """Close the sockets and the server; idempotent."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for ws in list(self._queues):
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def _allowed_origin(self, origin: str | None) -> bool:
+        if origin is None:
+            return True  # not a browser: a local process such as the simulator
+        return origin in {f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"}
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self._allowed_origin(request.headers.get("Origin")):
+            return _error(403, "forbidden_origin", "requests must come from the kiosk page")
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except CabinRefusal as exc:
+            return _error(409, exc.code, str(exc), **exc.details)
+        except StationError as exc:
+            return _error(409, "refused", str(exc))
+        except Exception:
+            log.exception("kiosk request %s failed", request.path)
+            return _error(500, "internal", "something went wrong; the cabin is still safe")
+
+    def _post(self, action: Callable[[dict[str, object]], Awaitable[object]]) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            try:
+                body = await request.json() if request.can_read_body else {}
+            except (ValueError, UnicodeDecodeError):
+                return _error(400, "bad_request", "the body is not JSON")
+            if not isinstance(body, dict):
+                return _error(400, "bad_request", "the body must be a JSON object")
+            result = await action(body)
+            return web.json_response({"ok": True, **(result if isinstance(result, dict) else {})})
+
+        return handle
+
+    async def _state(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(kiosk_view(self._cabin))
+
+    async def _checkin(self, body: dict[str, object]) -> dict[str, object]:
+        code = body.get("code")
+        if not isinstance(code, str):
+            raise CabinRefusal("bad_request", "send the booking code as text")
+        return await self._cabin.submit_code(code)
+
+    async def _identity(self, body: dict[str, object]) -> None:
+        if body.get("confirm") is True:
+            await self._cabin.confirm_identity()
+        else:
+            await self._cabin.reject_identity()
+
+    async def _representative(self, body: dict[str, object]) -> None:
+        name = body.get("name")
+        await self._cabin.declare_representative(body.get("present") is True, name if isinstance(name, str) else "")
+
+    async def _consent(self, body: dict[str, object]) -> None:
+        await self._cabin.give_consent(body.get("accepted") is True)
+
+    async def _cleaning_step(self, body: dict[str, object]) -> None:
+        step = body.get("step")
+        if not isinstance(step, str):
+            raise CabinRefusal("bad_request", "send the step id as text")
+        await self._cabin.confirm_cleaning_step(step)
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        ws = web.WebSocketResponse(heartbeat=30)
+        await ws.prepare(request)
+        queue: asyncio.Queue[str] = asyncio.Queue(VIEW_BACKLOG)
+        queue.put_nowait(json.dumps({"type": "view", "event": "hello", "view": kiosk_view(self._cabin)}))
+        self._queues[ws] = queue
+        pump = asyncio.get_running_loop().create_task(self._pump(ws, queue))
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.ERROR:
+                    break
+        finally:
+            del self._queues[ws]
+            pump.cancel()
+        return ws
+
+    @staticmethod
+    async def _pump(ws: web.WebSocketResponse, queue: asyncio.Queue[str]) -> None:
+        while not ws.closed:
+            await ws.send_str(await queue.get())
+
+    def _on_event(self, event: CabinEvent) -> None:
+        if not self._queues or (event.kind == "reading" and event.data.get("kind") == "pleth"):
+            return
+        text = json.dumps({"type": "view", "event": event.kind, "view": kiosk_view(self._cabin)})
+        for queue in self._queues.values():
+            if queue.full():
+                queue.get_nowait()  # each view is complete: an older one can go
+            queue.put_nowait(text)

@@ -1,0 +1,56 @@
+"""Shared fixtures: a whole station on the simulator, in this process, with a fast clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from config.clock import PARIS, Clock
+from config.loader import load_config
+from config.schema import CabinConfig
+from sim.crew import SimCrew
+from sim.rig import SimRig
+from sim.seed import enroll_staff
+from station.compose import Station
+
+# A Monday inside Nangis's opening hours.
+MONDAY_MORNING = datetime(2026, 11, 30, 9, 5, tzinfo=PARIS)
+
+
+def config_with(**timeouts: float) -> CabinConfig:
+    """The packaged configuration with some timeouts replaced."""
+    config = load_config()
+    return config.model_copy(update={"timeouts": config.timeouts.model_copy(update=timeouts)})
+
+
+@asynccontextmanager
+async def running_station(state_dir: Path, config: CabinConfig | None = None, *, speed: float = 1000.0,
+                          start: datetime = MONDAY_MORNING) -> AsyncIterator[tuple[Station, SimCrew]]:
+    """A started station with its simulator and crew (kiosk client, GP channel, referent)."""
+    clock = Clock(speed=speed, start=start)
+    rig = SimRig(clock)
+    await rig.start()
+    station = Station(config=config or load_config(), clock=clock, state_dir=state_dir, rig=rig, kiosk_port=0)
+    try:
+        await station.start()
+        await enroll_staff(station.registry, clock.now())
+        crew = SimCrew(station.kiosk.url, station.gp_link.attach, station.book,
+                       station.config.station.site, rig)
+        await crew.start()
+        try:
+            yield station, crew
+        finally:
+            await crew.stop()
+    finally:
+        await station.stop()
+        await rig.stop()
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    """A fresh state directory."""
+    return tmp_path / "state"
