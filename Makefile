@@ -1,0 +1,27 @@
+# The cabin station's everyday commands; each creates the virtual environment when needed.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STATE ?= state
+
+.PHONY: run demo test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed  ## the cabin on the simulator, until Ctrl-C
+	$(VENV)/bin/cabin run --sim --state-dir $(STATE)
+
+demo: $(VENV)/.installed  ## one simulated consultation, headless
+	$(VENV)/bin/cabin demo
+
+test: $(VENV)/.installed  ## every test
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed  ## every benchmark, as a table of ratios
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) $(STATE) .pytest_cache .hypothesis
