@@ -235,8 +235,9 @@ class Cabin:
             self.consultation = None
 
     async def _storage_failed(self, exc: StorageError) -> None:
-        log.error("state storage failed, the cabin takes no new patient: %s", exc)
-        self.fault = f"state storage failed: {exc}"
+        if self.fault is None:
+            log.error("state storage failed, the cabin takes no new patient: %s", exc)
+            self.fault = f"state storage failed: {exc}"
         if self.state is not S.OUT_OF_SERVICE:
             await self.trigger("take_out_of_service", reason="storage")
         self._emit("state", "", {"state": S.OUT_OF_SERVICE.value, "fault": self.fault})
@@ -314,6 +315,8 @@ class Cabin:
         return self.consultation
 
     def _require(self, *states: CabinState) -> None:
+        if self.state is S.OUT_OF_SERVICE and S.OUT_OF_SERVICE not in states:
+            raise CabinRefusal("out_of_service", f"the cabin is out of service: {self.fault or 'maintenance'}")
         if self.state not in states:
             raise CabinRefusal("wrong_state", f"not possible now: the cabin is {self.state.value}",
                                state=self.state.value)
