@@ -27,11 +27,20 @@ class Clock:
         self.zone = zone
         self.speed = speed
         self._real_origin = time.monotonic()
+        self._clock_origin = 0.0
         self._wall_origin = (start or datetime.now(zone)).astimezone(zone)
 
     def monotonic(self) -> float:
         """Seconds of clock time since the clock was made; never goes backwards."""
-        return (time.monotonic() - self._real_origin) * self.speed
+        return self._clock_origin + (time.monotonic() - self._real_origin) * self.speed
+
+    def set_speed(self, speed: float) -> None:
+        """Change the speed from now on, without a jump (timers already armed keep their real delay)."""
+        if speed <= 0:
+            raise ValueError("clock speed must be positive")
+        self._clock_origin = self.monotonic()
+        self._real_origin = time.monotonic()
+        self.speed = speed
 
     def now(self) -> datetime:
         """The current wall time, timezone-aware, in the clock's zone."""

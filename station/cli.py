@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[common], help="run the station")
     run.add_argument("--sim", action="store_true", help="simulated devices, GP and referent")
-    run.add_argument("--speed", type=_positive, default=1.0, help="simulated clock speed (with --sim)")
+    run.add_argument("--speed", type=_positive, default=20.0,
+                     help="clock speed while the simulated patients go (with --sim; then real time)")
     run.add_argument("--patients", type=int, default=1, help="simulated patients to run first (with --sim)")
     run.add_argument("--port", type=int, help="kiosk port (default: from the configuration)")
 

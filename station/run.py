@@ -1,8 +1,9 @@
 """`cabin run`: the station until SIGINT or SIGTERM; with `--sim`, on the simulator.
 
 On the simulator the clock starts inside the site's opening hours, a simulated GP and a
-hygiene referent are on duty, a few simulated patients go first, and then booking codes
-are printed so that a person can check in through the kiosk API.
+hygiene referent are on duty, and simulated patients go first with the clock sped up. Then
+the clock slows to real time and booking codes are printed so that a person can check in
+through the kiosk API.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, pati
     await crew.start()
     try:
         async with asyncio.TaskGroup() as group:
-            duty = group.create_task(_on_duty(crew, patients, say))
+            duty = group.create_task(_on_duty(crew, station.clock, patients, say))
             await stop.wait()
             duty.cancel()
     finally:
@@ -78,7 +79,7 @@ async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, pati
     say("stopped")
 
 
-async def _on_duty(crew: SimCrew, patients: int, say: Callable[[str], None]) -> None:
+async def _on_duty(crew: SimCrew, clock: Clock, patients: int, say: Callable[[str], None]) -> None:
     if (await crew.kiosk.current())["state"] == "awaiting_cleaning":
         await crew.clean()
     for n in range(patients):
@@ -86,6 +87,9 @@ async def _on_duty(crew: SimCrew, patients: int, say: Callable[[str], None]) -> 
         say(f"simulated patient {n + 1} of {patients}, code {appt.code}")
         await crew.consultation(appt.code)
         await crew.clean()
+    if clock.speed != 1.0:
+        clock.set_speed(1.0)
+        say(f"the simulated clock now runs at real time ({clock.now():%H:%M})")
     codes = [(await crew.book(minutes_ahead=5 + 20 * i)).code for i in range(HUMAN_CODES)]
     url = crew.kiosk.base_url
     say(f"your turn: booking codes {', '.join(codes)} (slots 20 minutes apart); for example:")
