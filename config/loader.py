@@ -53,8 +53,10 @@ def load_config(path: Path | None = None) -> CabinConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem(name, "", "", f"not valid TOML: {exc}")]) from exc
+    except RecursionError as exc:
+        raise ConfigError([Problem(name, "", "", "not a configuration: arrays or tables nested too deeply")]) from exc
     try:
-        return CabinConfig.model_validate(data)
+        return CabinConfig.model_validate(data, context={"site_codes": _declared_site_codes(data)})
     except ValidationError as exc:
         raise ConfigError([_problem(name, err, data) for err in exc.errors()]) from exc
 
@@ -91,3 +93,11 @@ def _child(node: object, part: object) -> object:
 def _is_table(node: object) -> bool:
     """A TOML table or array of tables, as opposed to a value."""
     return isinstance(node, dict) or (isinstance(node, list) and any(isinstance(n, dict) for n in node))
+
+
+def _declared_site_codes(data: dict[str, object]) -> list[str]:
+    """The site codes the file declares, read before validation to check `station.site` against."""
+    tables = data.get("sites")
+    entries = list(tables) if isinstance(tables, list) else []
+    entries.append(data.get("mobile"))
+    return [e["code"] for e in entries if isinstance(e, dict) and isinstance(e.get("code"), str)]

@@ -14,10 +14,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-_INTERVAL = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+_INTERVAL = re.compile(r"^([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-PositiveSeconds = Annotated[float, Field(gt=0)]
+# A week at most: a longer wait is a typing mistake, and inf or nan would disable the limit.
+PositiveSeconds = Annotated[float, Field(gt=0, le=7 * 86400, allow_inf_nan=False)]
 
 
 class _Frozen(BaseModel):
@@ -55,7 +56,7 @@ def _intervals(value: object) -> tuple[Interval, ...]:
         (v if isinstance(v, Interval) else Interval.parse(str(v)) for v in value),
         key=lambda i: i.start,
     )
-    for before, after in zip(parsed, parsed[1:]):
+    for before, after in zip(parsed, parsed[1:], strict=False):
         if after.start < before.end:
             raise ValueError(f"intervals {before} and {after} overlap")
     return tuple(parsed)
@@ -82,7 +83,7 @@ class WeeklyHours(_Frozen):
 class Site(_Frozen):
     """A fixed cabin site with its booking code and weekly opening hours."""
 
-    code: str = Field(pattern=r"^[A-Z]{3}\d{3}$")
+    code: str = Field(pattern=r"^[A-Z]{3}[0-9]{3}$")
     name: str = Field(min_length=1)
     address: str = Field(min_length=1)
     phone: str = Field(min_length=1)
@@ -102,7 +103,7 @@ class Stop(_Frozen):
 class MobileUnit(_Frozen):
     """A mobile doctor's office following a programme of stops fixed in advance."""
 
-    code: str = Field(pattern=r"^[A-Z]{3}\d{3}$")
+    code: str = Field(pattern=r"^[A-Z]{3}[0-9]{3}$")
     name: str = Field(min_length=1)
     phone: str = Field(min_length=1)
     stops: tuple[Stop, ...] = Field(min_length=1)
@@ -121,6 +122,15 @@ class StationSection(_Frozen):
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     site: str = Field(min_length=1)
+
+    @field_validator("site")
+    @classmethod
+    def _declared_site(cls, site: str, info: ValidationInfo) -> str:
+        """Checked here, against the codes the loader found in the file, so the error names the key."""
+        codes = (info.context or {}).get("site_codes")
+        if codes is not None and site not in codes:
+            raise ValueError(f"{site!r} is not a configured site ({', '.join(codes) or 'none'})")
+        return site
     state_dir: Path = Path("/var/lib/cabin-station")
     kiosk_port: int = Field(default=8080, ge=0, le=65535)
 
@@ -156,7 +166,7 @@ class CleaningStep(_Frozen):
 class CleaningProtocol(_Frozen):
     """The fixed disinfection protocol and its minimum contact time."""
 
-    minimum_contact_s: float = Field(default=300.0, ge=0)
+    minimum_contact_s: float = Field(default=300.0, ge=0, le=3600, allow_inf_nan=False)
     steps: tuple[CleaningStep, ...] = Field(min_length=1)
     contact_starts_after: str
 
@@ -237,6 +247,8 @@ class CabinConfig(_Frozen):
     @field_validator("station")
     @classmethod
     def _known_site(cls, station: StationSection, info: ValidationInfo) -> StationSection:
+        if (info.context or {}).get("site_codes") is not None:
+            return station  # already checked field by field (see StationSection)
         if "sites" not in info.data or "mobile" not in info.data:
             return station  # the sites failed validation and are reported on their own
         mobile = info.data["mobile"]

@@ -60,8 +60,9 @@ class CheckInDesk:
         if appt is None:
             self._count_wrong(monotonic)
             raise CheckInRefused(Refusal.UNKNOWN_CODE, "this code is not known: check your confirmation")
-        self._wrong = _WrongCodes()
-        return self._check_window(appt, now)
+        accepted = self._check_window(appt, now)
+        self._wrong = _WrongCodes()  # only a code that opens the cabin ends a run of wrong ones
+        return accepted
 
     def _count_wrong(self, monotonic: float) -> None:
         self._wrong.count += 1

@@ -31,7 +31,7 @@ class GpIdentity(_Message):
 
     name: str = Field(min_length=1, max_length=200)
     qualification: str = Field(default="Médecin généraliste", min_length=1, max_length=200)
-    rpps: str = Field(pattern=r"^\d{11}$")
+    rpps: str = Field(pattern=r"^[0-9]{11}$")
     address: str = Field(min_length=1, max_length=300)
     phone: str = Field(min_length=1, max_length=40)
 
@@ -90,15 +90,19 @@ _ADAPTER: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)
 
 def parse_control(text: str | bytes) -> Join | RequestMeasurement | Prescribe | Reprint | End:
     """Parse and validate one message, or raise ControlError saying what is wrong."""
-    if len(text) > MAX_MESSAGE_BYTES:
-        raise ControlError(f"message too large ({len(text)} bytes, limit {MAX_MESSAGE_BYTES})")
+    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+    if size > MAX_MESSAGE_BYTES:
+        raise ControlError(f"message too large ({size} bytes, limit {MAX_MESSAGE_BYTES})")
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ControlError(f"not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ControlError("not JSON this station accepts: nested too deeply") from exc
     if not isinstance(data, dict):
         raise ControlError("a message is a JSON object")
-    if data.get("v") != VERSION:
+    version = data.get("v")
+    if isinstance(version, bool) or version != VERSION:
         raise ControlError(f"unsupported message version {data.get('v')!r}, this station speaks v{VERSION}")
     try:
         return _ADAPTER.validate_python(data)
