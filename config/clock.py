@@ -20,26 +20,28 @@ class Clock:
     """Wall and monotonic time, optionally sped up and shifted for the simulator."""
 
     def __init__(
-        self, *, zone: ZoneInfo = PARIS, speed: float = 1.0, start: datetime | None = None
+        self, *, zone: ZoneInfo = PARIS, speed: float = 1.0, start: datetime | None = None,
+        source: Callable[[], float] = time.monotonic,
     ) -> None:
         if speed <= 0:
             raise ValueError("clock speed must be positive")
         self.zone = zone
         self.speed = speed
-        self._real_origin = time.monotonic()
+        self._source = source
+        self._real_origin = source()
         self._clock_origin = 0.0
         self._wall_origin = (start or datetime.now(zone)).astimezone(zone)
 
     def monotonic(self) -> float:
         """Seconds of clock time since the clock was made; never goes backwards."""
-        return self._clock_origin + (time.monotonic() - self._real_origin) * self.speed
+        return self._clock_origin + (self._source() - self._real_origin) * self.speed
 
     def set_speed(self, speed: float) -> None:
         """Change the speed from now on, without a jump (timers already armed keep their real delay)."""
         if speed <= 0:
             raise ValueError("clock speed must be positive")
         self._clock_origin = self.monotonic()
-        self._real_origin = time.monotonic()
+        self._real_origin = self._source()
         self.speed = speed
 
     def now(self) -> datetime:
