@@ -16,8 +16,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from escpos.constants import QR_ECLEVEL_M, QR_MODEL_2  # type: ignore[import-untyped]
-from escpos.printer import Dummy  # type: ignore[import-untyped]
+from escpos.constants import QR_ECLEVEL_M, QR_MODEL_2
+from escpos.printer import Dummy
 
 from config.schema import PrinterConfig
 from printer.document import MedicationLine, Prescription, Sex

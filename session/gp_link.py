@@ -11,9 +11,10 @@ import asyncio
 import logging
 
 from config.errors import StationError
-from session.cabin import Cabin, CabinEvent, CabinRefusal
+from session.cabin import Cabin
 from session.channel import ChannelClosed, MessageChannel
 from session.control import ControlError, End, Join, Prescribe, Reprint, RequestMeasurement, encode, parse_control
+from session.core import CabinEvent, CabinRefusal
 from session.states import CabinState
 
 log = logging.getLogger(__name__)

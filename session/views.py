@@ -13,7 +13,8 @@ from config.schema import MobileUnit
 from session.states import CabinState as S
 
 if TYPE_CHECKING:
-    from session.cabin import Cabin, Consultation
+    from session.cabin import Cabin
+    from session.core import Consultation
 
 
 def kiosk_view(cabin: Cabin) -> dict[str, object]:

@@ -77,11 +77,8 @@ class SimGp:
         await self._expect(lambda m: m.get("type") == "joined")
         for kind in self._kinds:
             await self._send("request_measurement", kind=kind)
-            await self._expect(lambda m, k=kind: m.get("type") == "ack" and m.get("kind") == k)
-            reading = await self._expect(
-                lambda m, k=kind: m.get("type") == "reading" and _measurement(m).get("kind") == k
-            )
-            measurement = _measurement(reading)
+            await self._expect(_ack_of(kind))
+            measurement = _measurement(await self._expect(_reading_of(kind)))
             report.measurements.append(measurement)
             self._narrate(f"GP: {kind} = {_show(measurement)}")
         await self._send("prescribe", **DEMO_PRESCRIPTION)
@@ -89,11 +86,20 @@ class SimGp:
         status = await self._expect(lambda m: m.get("type") == "print_status" and m.get("number") == number)
         report.prescription = {"id": number, "printed": status["printed"], "bytes": status["bytes"],
                                "error": status.get("error")}
-        self._narrate(f"GP: prescription {number} " + ("printed" if status["printed"] else f"failed: {status.get('error')}"))
+        outcome = "printed" if status["printed"] else f"failed: {status.get('error')}"
+        self._narrate(f"GP: prescription {number} {outcome}")
         await self._send("end")
         await self._expect(lambda m: m.get("type") == "ack" and m.get("ref") == "end")
         self._narrate("GP: consultation ended")
         return report
+
+
+def _ack_of(kind: str) -> Callable[[dict[str, object]], bool]:
+    return lambda m: m.get("type") == "ack" and m.get("kind") == kind
+
+
+def _reading_of(kind: str) -> Callable[[dict[str, object]], bool]:
+    return lambda m: m.get("type") == "reading" and _measurement(m).get("kind") == kind
 
 
 def _measurement(message: dict[str, object]) -> dict[str, object]:

@@ -141,7 +141,7 @@ class SimReferent:
         while view["cleaning"]["next_step"] is not None:
             step = view["cleaning"]["next_step"]
             await self._kiosk.post("/api/cleaning/step", {"step": step})
-            view = await self._kiosk.wait_for(lambda v, s=step: v.get("cleaning", {}).get("next_step") != s)
+            view = await self._kiosk.wait_for(_step_done(step))
         wait = view["cleaning"]["contact_remaining_s"]
         self._narrate(f"referent: every step done, waiting {wait} s of contact time")
         while True:
@@ -151,3 +151,7 @@ class SimReferent:
             if view["state"] != "cleaning":
                 break
         self._narrate("referent: cleaning confirmed by badge")
+
+
+def _step_done(step: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda view: bool(view.get("cleaning", {}).get("next_step") != step)

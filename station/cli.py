@@ -21,7 +21,7 @@ from config.errors import StationError
 from config.loader import ConfigError, default_config_path, load_config
 from config.schema import CabinConfig
 from config.storage import DB_NAME, Database
-from hygiene.audit import AuditTrail, write_csv
+from hygiene.audit import AuditEntry, AuditTrail, write_csv
 from hygiene.badges import BadgeRegistry, Role
 from hygiene.store import CabinStore
 from session.states import CabinState
@@ -167,14 +167,21 @@ def cmd_audit(args: argparse.Namespace) -> int:
             return EXIT_FAIL
         entries = await trail.entries(since=args.since.isoformat())
         if args.out:
-            with open(args.out, "w", encoding="utf-8", newline="") as out:
-                count = write_csv(entries, out)
+            count = await asyncio.to_thread(_write_csv_file, args.out, entries)
             print(f"wrote {count} entries to {args.out}")
         else:
             write_csv(entries, sys.stdout)
         return EXIT_OK
 
     return asyncio.run(_with_db(state_dir, work))
+
+
+def _write_csv_file(path: Path, entries: list[AuditEntry]) -> int:
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            return write_csv(entries, out)
+    except OSError as exc:
+        raise StationError(f"cannot write {path}: {exc.strerror}") from exc
 
 
 def cmd_badge(args: argparse.Namespace) -> int:
@@ -207,7 +214,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(record.to_json(), ensure_ascii=False))
         else:
-            print(f"measurements: {', '.join(m['kind'] for m in record.measurements)}")
+            print(f"measurements: {', '.join(str(m['kind']) for m in record.measurements)}")
             print(f"prescription {record.prescription['id']}: "
                   f"{'printed' if record.prescription['printed'] else 'NOT printed'}")
             print(f"cleaning cleared by: {record.cleaning['cleared_by_role']}; final state: {record.final_state}")

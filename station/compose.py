@@ -18,7 +18,8 @@ from hygiene.store import CabinStore
 from printer.service import PrintService
 from printer.transport import make_transport
 from session.appointments import AppointmentBook
-from session.cabin import Cabin, CabinRefusal
+from session.cabin import Cabin
+from session.core import CabinRefusal
 from session.gp_link import GpLink
 from sim.rig import SimRig
 from station.kiosk import KioskServer

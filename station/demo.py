@@ -19,7 +19,7 @@ from config.clock import Clock
 from config.errors import StationError
 from config.hours import Schedule
 from config.schema import CabinConfig
-from session.cabin import CabinEvent
+from session.core import CabinEvent
 from session.states import CabinState
 from sim.crew import SimCrew
 from sim.rig import SimRig

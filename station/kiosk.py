@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import WSMsgType, web
 
 from config.errors import StationError
-from session.cabin import Cabin, CabinEvent, CabinRefusal
+from session.cabin import Cabin
+from session.core import CabinEvent, CabinRefusal
 from session.views import kiosk_view
 
 log = logging.getLogger(__name__)

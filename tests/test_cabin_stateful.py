@@ -11,7 +11,7 @@ import asyncio
 import shutil
 import tempfile
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 from hypothesis import HealthCheck, event, settings
@@ -23,8 +23,9 @@ from config.loader import load_config
 from config.schema import CabinConfig, Interval, Site, WeeklyHours
 from hygiene.store import CabinRecord
 from session.appointments import Appointment
-from session.cabin import CabinRefusal
-from session.states import PATIENT_STATES, CabinState as S
+from session.core import CabinRefusal
+from session.states import PATIENT_STATES
+from session.states import CabinState as S
 from sim.badges import REFERENT_BADGE, TECHNICIAN_BADGE
 from sim.rig import SimRig
 from sim.seed import DEMO_GP, enroll_staff

@@ -1,0 +1,205 @@
+"""The audit trail: hash chain, verification, append-only triggers, CSV export (hygiene/audit.py)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from config.clock import PARIS
+from config.storage import Database, StorageError
+from hygiene.audit import GENESIS, AuditEntry, AuditTrail, entry_hash, verify_entries, write_csv
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=PARIS)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(tmp_path)
+    await database.start()
+    yield database
+    await database.stop()
+
+
+@pytest.fixture
+async def trail(db: Database) -> AuditTrail:
+    t = AuditTrail(db)
+    await t.start()
+    return t
+
+
+async def fill(trail: AuditTrail, n: int = 4) -> list[AuditEntry]:
+    return [
+        await trail.append(T0 + timedelta(minutes=i), f"s{i}", "cleaning_confirmed", step=i, who="referent")
+        for i in range(n)
+    ]
+
+
+def raw_connection(db: Database) -> sqlite3.Connection:
+    """A second connection to the same file, as someone tampering with it would open."""
+    return sqlite3.connect(db.path, isolation_level=None)
+
+
+async def test_entries_chain_to_the_previous_hash(trail: AuditTrail) -> None:
+    written = await fill(trail)
+    assert [e.seq for e in written] == [1, 2, 3, 4]
+    assert written[0].prev == GENESIS
+    for before, after in zip(written, written[1:], strict=False):
+        assert after.prev == before.hash
+    for e in written:
+        assert e.hash == entry_hash(e.prev, e.seq, e.at, e.session, e.event, e.detail)
+    assert await trail.entries() == written
+
+
+async def test_detail_is_stored_as_sorted_json(trail: AuditTrail) -> None:
+    entry = await trail.append(T0, "s1", "mark_set", zeta=1, alpha="é")
+    assert entry.detail == '{"alpha":"é","zeta":1}'
+    assert entry.at == T0.isoformat()
+
+
+async def test_intact_trail_verifies(trail: AuditTrail) -> None:
+    await fill(trail, 5)
+    result = await trail.verify()
+    assert result.ok and result.entries == 5 and result.broken is None
+
+
+async def test_empty_trail_verifies(trail: AuditTrail) -> None:
+    result = await trail.verify()
+    assert result.ok and result.entries == 0
+
+
+async def test_chain_continues_across_restarts(tmp_path: Path) -> None:
+    for round_ in range(2):
+        database = Database(tmp_path)
+        await database.start()
+        t = AuditTrail(database)
+        await t.start()
+        await t.append(T0, f"s{round_}", "started")
+        await database.stop()
+    database = Database(tmp_path)
+    await database.start()
+    t = AuditTrail(database)
+    await t.start()
+    entries = await t.entries()
+    assert [e.seq for e in entries] == [1, 2]
+    assert entries[1].prev == entries[0].hash
+    assert (await t.verify()).ok
+    await database.stop()
+
+
+async def test_edited_detail_is_detected_at_its_entry(trail: AuditTrail) -> None:
+    entries = await fill(trail)
+    entries[2] = replace(entries[2], detail='{"step":99,"who":"referent"}')
+    result = verify_entries(entries)
+    assert not result.ok
+    assert result.broken is not None and result.broken.seq == 3
+    assert "edited" in result.reason
+
+
+async def test_edited_time_is_detected(trail: AuditTrail) -> None:
+    entries = await fill(trail)
+    entries[1] = replace(entries[1], at=(T0 - timedelta(days=1)).isoformat())
+    result = verify_entries(entries)
+    assert result.broken is not None and result.broken.seq == 2
+
+
+async def test_edit_with_recomputed_hash_breaks_the_next_entry(trail: AuditTrail) -> None:
+    entries = await fill(trail)
+    e = entries[1]
+    forged = replace(e, event="forged")
+    forged = replace(forged, hash=entry_hash(e.prev, e.seq, e.at, e.session, "forged", e.detail))
+    entries[1] = forged
+    result = verify_entries(entries)
+    assert result.broken is not None and result.broken.seq == 3
+    assert "previous" in result.reason
+
+
+async def test_deleted_entry_is_a_sequence_gap(trail: AuditTrail) -> None:
+    entries = await fill(trail)
+    del entries[1]
+    result = verify_entries(entries)
+    assert result.broken is not None and result.broken.seq == 3
+    assert "sequence" in result.reason
+
+
+async def test_deleted_first_entry_is_detected(trail: AuditTrail) -> None:
+    entries = await fill(trail)
+    result = verify_entries(entries[1:])
+    assert result.broken is not None and result.broken.seq == 2
+
+
+async def test_reordered_entries_are_detected(trail: AuditTrail) -> None:
+    entries = await fill(trail)
+    entries[1], entries[2] = entries[2], entries[1]
+    result = verify_entries(entries)
+    assert result.broken is not None and result.broken.seq == 3
+
+
+async def test_update_is_refused_by_the_trigger(db: Database, trail: AuditTrail) -> None:
+    await fill(trail)
+    with pytest.raises(StorageError) as info:
+        await db.run(lambda c: c.execute("UPDATE audit SET detail = '{}' WHERE seq = 2"))
+    assert isinstance(info.value.__cause__, sqlite3.IntegrityError)
+    assert "append-only" in str(info.value)
+    assert (await trail.verify()).ok
+
+
+async def test_delete_is_refused_by_the_trigger(db: Database, trail: AuditTrail) -> None:
+    await fill(trail)
+    with pytest.raises(StorageError):
+        await db.run(lambda c: c.execute("DELETE FROM audit WHERE seq = 2"))
+    conn = raw_connection(db)
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("DELETE FROM audit")
+    finally:
+        conn.close()
+    assert len(await trail.entries()) == 4
+
+
+async def test_tampering_that_bypasses_the_triggers_is_caught_by_verify(db: Database, trail: AuditTrail) -> None:
+    await fill(trail)
+    conn = raw_connection(db)
+    try:
+        conn.execute("DROP TRIGGER audit_no_update")
+        conn.execute("DROP TRIGGER audit_no_delete")
+        conn.execute("""UPDATE audit SET detail = '{"step":7,"who":"referent"}' WHERE seq = 2""")
+    finally:
+        conn.close()
+    result = await trail.verify()
+    assert result.broken is not None and result.broken.seq == 2
+
+    conn = raw_connection(db)
+    try:
+        conn.execute("DELETE FROM audit WHERE seq = 2")
+    finally:
+        conn.close()
+    result = await trail.verify()
+    assert result.broken is not None and result.broken.seq == 3
+
+
+async def test_entries_since_filters_by_time(trail: AuditTrail) -> None:
+    await fill(trail, 4)
+    since = (T0 + timedelta(minutes=2)).isoformat()
+    assert [e.seq for e in await trail.entries(since=since)] == [3, 4]
+
+
+async def test_write_csv_header_and_rows(trail: AuditTrail) -> None:
+    entries = await fill(trail, 3)
+    out = io.StringIO()
+    assert write_csv(entries, out) == 3
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[0] == ["seq", "at", "session", "event", "detail", "hash"]
+    assert rows[1:] == [[str(e.seq), e.at, e.session, e.event, e.detail, e.hash] for e in entries]
+
+
+def test_write_csv_empty_has_only_the_header() -> None:
+    out = io.StringIO()
+    assert write_csv([], out) == 0
+    assert out.getvalue().splitlines() == ["seq,at,session,event,detail,hash"]
