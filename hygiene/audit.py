@@ -75,7 +75,9 @@ def create_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(_SCHEMA)
 
 
-def append_entry(conn: sqlite3.Connection, at: datetime, session: str, event: str, detail: dict[str, object]) -> AuditEntry:
+def append_entry(
+    conn: sqlite3.Connection, at: datetime, session: str, event: str, detail: dict[str, object]
+) -> AuditEntry:
     """Append one chained entry inside a write transaction."""
     text = json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     with transaction(conn):
