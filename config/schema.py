@@ -188,15 +188,38 @@ class CleaningProtocol(_Frozen):
 
 
 class DeviceConfig(_Frozen):
-    """One instrument of the cabin's inventory."""
+    """One instrument of the cabin's inventory and how to reach it.
+
+    `driver` picks the protocol: "ble" (the standard GATT health service of its kind),
+    "cms50" (a Contec pulse oximeter on a serial port), "uvc" (a camera through OpenCV), or
+    "sim" (an in-process stand-in, for tests). A BLE device is found by `address` or by its
+    advertised `name`; a serial device by `port` (ideally under /dev/serial/by-id) or by USB
+    vendor, product and serial number; a camera by `port` (/dev/videoN) or USB identity.
+    """
 
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
     kind: Literal["thermometer", "blood_pressure", "pulse_oximeter", "scale", "otoscope"]
-    driver: Literal["sim"] = "sim"
+    driver: Literal["sim", "ble", "cms50", "uvc"] = "sim"
     model: str = ""
     address: str | None = None
+    name: str | None = None
+    port: str | None = None
+    usb_vendor: int | None = Field(default=None, ge=0, le=0xFFFF)
+    usb_product: int | None = Field(default=None, ge=0, le=0xFFFF)
+    usb_serial: str | None = None
     optional: bool = True
     freshness_s: PositiveSeconds = 300.0
+
+
+class SerialDeviceConfig(_Frozen):
+    """A serial accessory of the cabin (badge reader, relay board), found by port or USB identity."""
+
+    driver: Literal["rdm6300", "lcus", "none"] = "none"
+    port: str | None = None
+    usb_vendor: int | None = Field(default=None, ge=0, le=0xFFFF)
+    usb_product: int | None = Field(default=None, ge=0, le=0xFFFF)
+    usb_serial: str | None = None
+    channel: int = Field(default=1, ge=1, le=8)
 
 
 class PrinterConfig(_Frozen):
@@ -224,6 +247,8 @@ class CabinConfig(_Frozen):
     sites: tuple[Site, ...] = ()
     mobile: MobileUnit | None = None
     devices: tuple[DeviceConfig, ...] = ()
+    badge_reader: SerialDeviceConfig = SerialDeviceConfig()
+    entry_lock: SerialDeviceConfig = SerialDeviceConfig()
     printer: PrinterConfig = PrinterConfig()
     # Validated last so that its site can be checked against the sites above.
     station: StationSection
