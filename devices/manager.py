@@ -250,13 +250,16 @@ class DeviceManager:
         """Ids of the instruments that are not connected now."""
         return [health.device_id for health in self.health() if not health.connected]
 
+    def freshness_of(self, device_id: str) -> float:
+        """Seconds a reading of `device_id` stays current (its configured freshness_s)."""
+        for instrument in self._instruments:
+            if instrument.device_id == device_id:
+                return instrument.config.freshness_s
+        return DEFAULT_FRESHNESS_S
+
     def is_stale(self, reading: Reading, now_monotonic: float) -> bool:
         """True when `reading` is older than its instrument's freshness_s."""
-        freshness = DEFAULT_FRESHNESS_S
-        for instrument in self._instruments:
-            if instrument.device_id == reading.device_id:
-                freshness = instrument.config.freshness_s
-        return now_monotonic - reading.host_time > freshness
+        return now_monotonic - reading.host_time > self.freshness_of(reading.device_id)
 
     async def _ask(self, instrument: Instrument) -> None:
         timeout = self._timings.request_timeout_s

@@ -25,6 +25,7 @@ from config.hours import Schedule
 from config.schema import CabinConfig
 from config.storage import StorageError
 from devices.manager import DeviceManager, Subscription
+from devices.measurements import Reading
 from hygiene.audit import AuditTrail
 from hygiene.badges import BadgeRegistry
 from hygiene.cleaning import CleaningProof, CleaningRun
@@ -75,7 +76,7 @@ class Consultation:
     deadline: float | None = None
     waiting_since: datetime | None = None
     requested: dict[str, str] | None = None
-    readings: dict[str, dict[str, object]] = field(default_factory=dict)
+    readings: dict[str, Reading] = field(default_factory=dict)
     prints: dict[int, dict[str, object]] = field(default_factory=dict)
 
 
@@ -297,7 +298,8 @@ class CabinCore:
                 log.debug("dropped a reading from %s outside a consultation", reading.device_id)
                 continue
             data = reading.to_json()
-            c.readings[str(data.get("kind"))] = data
+            data["freshness_s"] = self.devices.freshness_of(reading.device_id)
+            c.readings[str(data["kind"])] = reading
             self._emit("reading", c.session, data)
 
     def _emit(self, kind: str, session: str, data: dict[str, object]) -> None:

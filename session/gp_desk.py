@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from config.errors import StationError
 from devices.instrument import DeviceUnavailable
+from devices.measurements import Weight
 from printer.document import (
     MedicationLine,
     PatientIdentity,
@@ -83,8 +84,9 @@ class GpDesk(CabinCore):
         assert c.appointment is not None and c.gp is not None
         now = self.clock.now()
         weight = message.weight_kg
-        if weight is None and "weight" in c.readings:
-            weight = float(str(c.readings["weight"]["value"]))
+        scale = c.readings.get("weight")
+        if weight is None and isinstance(scale, Weight):
+            weight = scale.kg
         try:
             return Prescription(
                 number=new_prescription_number(self.config.station.site, now.date()),

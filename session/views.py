@@ -61,6 +61,9 @@ def _session_view(cabin: Cabin, c: Consultation) -> dict[str, object]:
     if c.gp is not None:
         view["gp"] = {"name": c.gp.name}
     view["requested"] = c.requested
-    view["readings"] = [r for kind, r in c.readings.items() if kind not in ("pleth",)]
+    now = cabin.clock.monotonic()
+    view["readings"] = [
+        {**r.to_json(), "stale": cabin.devices.is_stale(r, now)} for kind, r in c.readings.items() if kind != "pleth"
+    ]
     view["prints"] = list(c.prints.values())
     return view

@@ -215,3 +215,22 @@ async def test_a_failed_state_store_stops_new_consultations(state_dir: Path) -> 
         assert station.cabin.state is S.OUT_OF_SERVICE
         view = await crew.kiosk.current()
         assert "storage" in view["out_of_service_reason"]
+
+
+async def test_a_reading_past_its_freshness_is_shown_stale(state_dir: Path) -> None:
+    async with running_station(state_dir, config_with(consultation_max_s=7200)) as (station, crew):
+        await admit(station, crew)
+        await crew.kiosk.post("/api/consent", {"accepted": True})
+        gp, end = channel_pair()
+        station.gp_link.attach(end)
+        session = json.loads(await gp.recv())["session"]
+        await gp.send(encode("join", session=session, gp=DEMO_GP.model_dump()))
+        await gp.send(encode("request_measurement", kind="temperature"))
+        while (message := json.loads(await gp.recv()))["type"] != "reading":
+            pass
+        assert message["measurement"]["freshness_s"] == 600
+        view = await crew.kiosk.wait_for(lambda v: any(r["kind"] == "temperature" for r in v["session"]["readings"]))
+        assert [r["stale"] for r in view["session"]["readings"]] == [False]
+        await station.clock.sleep(601)
+        view = await crew.kiosk.current()
+        assert [r["stale"] for r in view["session"]["readings"]] == [True]
