@@ -1,0 +1,300 @@
+"""A Contec CMS50D+/E pulse oximeter on a serial port, as an `Instrument` (§5).
+
+On start the port is opened at 115200 8N1 and real-time streaming requested (A1). While a
+session lasts the driver sends the V7.0 "still connected" command (AF) every 5 s and repeats
+A1 periodically, because some firmware stops streaming about 30 s after the last one
+(PROTOCOLS.md; gagistech/bedsidemon repeats it every ~15 s). A device that sends no valid
+packet for `silence_s` is declared disconnected; the port is closed and reopened with
+backoff. Garbage on the line is skipped by the framer, counted, and never ends a session.
+
+Samples become `Pleth` chunks (60 Hz) and, once per second of samples while the device has
+a value, an `SpO2` reading; both carry the status bits as quality flags.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
+
+from config.errors import StationError
+from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
+from devices.measurements import Pleth, QualityFlag, SpO2
+from drivers import cms50
+from drivers.errors import ProtocolError
+from drivers.serial_link import Backoff, Opener, Reconnector, SerialLink, SerialPortError, open_port
+
+if TYPE_CHECKING:
+    from config.clock import Clock
+    from config.schema import DeviceConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "Contec CMS50D+"
+PLETH_RATE_HZ = 60.0  # V7.0: 60 real-time packets per second
+PLETH_CHUNK = 10  # samples per Pleth reading: 6 readings a second
+SAMPLES_PER_READING = 60  # one SpO2 reading per second of samples
+LOW_PERFUSION_PI = 0.4  # percent; below this oximeter manuals call the signal weak
+
+
+@dataclass(frozen=True, slots=True)
+class Cms50Timings:
+    """Protocol timers of the driver, in clock seconds."""
+
+    keepalive_s: float = 5.0  # V7.0: AF "still connected" every 5 s
+    restart_s: float = 15.0  # re-send A1 well before the ~30 s some firmware streams for
+    silence_s: float = 2.0  # no valid packet for this long: disconnected
+    reconnect_initial_s: float = 0.5
+    # Short: a CMS50D+ switches itself off without a finger while its USB cable (and port)
+    # stays; a finger put back in must be noticed within seconds, and reopening is cheap.
+    reconnect_max_s: float = 5.0
+    stop_timeout_s: float = 2.0
+
+
+class _Stamp(TypedDict):
+    device_id: str
+    model: str
+    host_time: float
+    flags: frozenset[QualityFlag]
+
+
+class LinkSilent(StationError):
+    """The oximeter sent no valid packet for too long."""
+
+
+_NO_FLAGS: frozenset[QualityFlag] = frozenset()
+
+
+def sample_flags(sample: cms50.RealtimeSample) -> frozenset[QualityFlag]:
+    """The quality flags a real-time sample's status bits stand for."""
+    if not (sample.finger_out or sample.searching or sample.searching_too_long) and (
+        sample.pi is None or sample.pi >= LOW_PERFUSION_PI
+    ):
+        return _NO_FLAGS  # the usual case, 60 times a second
+    flags: set[QualityFlag] = set()
+    if sample.finger_out:
+        flags.add(QualityFlag.FINGER_OUT)
+    if sample.searching or sample.searching_too_long:
+        flags.add(QualityFlag.SEARCHING)
+    if sample.searching_too_long:
+        flags.add(QualityFlag.QUESTIONABLE)
+    if sample.pi is not None and sample.pi < LOW_PERFUSION_PI:
+        flags.add(QualityFlag.LOW_PERFUSION)
+    return frozenset(flags)
+
+
+class Cms50Oximeter(Instrument):
+    """A CMS50-family pulse oximeter speaking protocol V7.0 on a serial port."""
+
+    def __init__(
+        self,
+        config: DeviceConfig,
+        clock: Clock,
+        sink: Sink,
+        *,
+        timings: Cms50Timings | None = None,
+        opener: Opener = open_port,
+        pleth_chunk: int = PLETH_CHUNK,
+    ) -> None:
+        super().__init__(config, sink)
+        if pleth_chunk < 1:
+            raise ValueError("pleth_chunk must be at least 1")
+        self._clock = clock
+        self._timings = timings or Cms50Timings()
+        self._opener = opener
+        self._chunk = pleth_chunk
+        self._model = config.model or DEFAULT_MODEL
+        self._task: asyncio.Task[None] | None = None
+        self._reconnector: Reconnector | None = None
+        self._connected = False
+        self._last_error: str | None = None
+        self._garbage_bytes = 0
+        self._session_garbage = 0
+        self._identifier: str | None = None
+        self._framer = cms50.Framer()
+        self._last_packet = 0.0
+        self._pleth: list[int] = []
+        self._pleth_flags: frozenset[QualityFlag] = frozenset()
+        self._since_reading = 0
+
+    @property
+    def garbage_bytes(self) -> int:
+        """Bytes skipped to resynchronise since construction."""
+        return self._garbage_bytes
+
+    @property
+    def device_identifier(self) -> str | None:
+        """What the oximeter answered to AA (device identifier), once it has."""
+        return self._identifier
+
+    async def start(self) -> None:
+        """Open the port and request streaming; raise a StationError when the port cannot open."""
+        if self._task is not None:
+            return
+        port = self.config.port
+        if not port:
+            raise StationError(f"devices.{self.device_id}.port: a cms50 oximeter needs a serial port")
+        t = self._timings
+        self._reconnector = Reconnector(
+            port,
+            cms50.BAUDRATE,
+            self._clock,
+            backoff=Backoff(t.reconnect_initial_s, t.reconnect_max_s),
+            opener=self._opener,
+            on_down=self._down,
+        )
+        link = self._reconnector.new_link()
+        try:
+            await link.open()
+        except SerialPortError as exc:
+            self._last_error = str(exc)
+            raise
+        run = self._reconnector.run(self._session, link=link)
+        self._task = asyncio.create_task(run, name=f"cms50-{self.device_id}")
+        log.info("oximeter %s opened %s", self.device_id, port)
+
+    async def stop(self) -> None:
+        """Ask the oximeter to stop streaming, close the port; idempotent and bounded."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        link = self._reconnector.link if self._reconnector else None
+        if link is not None and link.is_open:
+            try:
+                await asyncio.wait_for(link.write(cms50.command(cms50.STOP)), self._clock.real_seconds(0.5))
+            except (StationError, TimeoutError):
+                pass  # stopping anyway: the port closes below
+        task.cancel()
+        await asyncio.wait([task], timeout=self._clock.real_seconds(self._timings.stop_timeout_s))
+        self._connected = False
+
+    async def request_measurement(self) -> None:
+        """Make sure the oximeter streams; readings follow through the sink."""
+        link = self._reconnector.link if self._reconnector and self._task else None
+        if link is None or not link.is_open:
+            raise DeviceUnavailable(self._last_error or "not started")
+        await link.write(cms50.command(cms50.START_REALTIME))
+
+    def health(self) -> DeviceHealth:
+        """Connected (valid packets arriving), last reading and last error."""
+        return DeviceHealth(
+            device_id=self.device_id,
+            kind=self.config.kind,
+            connected=self._connected,
+            last_reading_host_time=self._last_reading_host_time,
+            last_error=self._last_error,
+        )
+
+    def _down(self, problem: str) -> None:
+        if self._connected:
+            log.warning("oximeter %s disconnected: %s", self.device_id, problem)
+        self._connected = False
+        self._last_error = problem
+
+    async def _session(self, link: SerialLink) -> None:
+        """One connection: request streaming, keep it alive, watch for failure or silence."""
+        self._framer = cms50.Framer()
+        self._pleth, self._pleth_flags, self._since_reading = [], frozenset(), 0
+        self._session_garbage = 0
+        self._last_packet = self._clock.monotonic()
+        link.receive(self._on_bytes)  # parse in the transport's read callback: no task hop per packet
+        await link.write(cms50.command(cms50.START_REALTIME))
+        await link.write(cms50.command(cms50.DEVICE_ID))
+        keepalive = asyncio.create_task(self._keepalive(link), name=f"cms50-keepalive-{self.device_id}")
+        try:
+            await self._watch(link)
+        finally:
+            link.receive(None)
+            keepalive.cancel()
+            await asyncio.wait([keepalive])
+            self._pleth.clear()  # a partial chunk would arrive stale after a reconnection
+
+    async def _watch(self, link: SerialLink) -> None:
+        """Return never: raise when the port fails or no valid packet came for silence_s."""
+        silence = self._timings.silence_s
+        while True:
+            remaining = self._last_packet + silence - self._clock.monotonic()
+            if remaining <= 0:
+                noise = " (garbage on the line)" if self._session_garbage else ""
+                raise LinkSilent(f"no data for {silence:g} s{noise}")
+            await link.watch(self._clock.real_seconds(remaining))
+
+    async def _keepalive(self, link: SerialLink) -> None:
+        t = self._timings
+        now = self._clock.monotonic()
+        next_keepalive, next_restart = now + t.keepalive_s, now + t.restart_s
+        try:
+            while True:
+                await self._clock.sleep(min(next_keepalive, next_restart) - self._clock.monotonic())
+                now = self._clock.monotonic()
+                if now >= next_keepalive:
+                    await link.write(cms50.command(cms50.KEEPALIVE))
+                    next_keepalive = now + t.keepalive_s
+                if now >= next_restart:
+                    await link.write(cms50.command(cms50.START_REALTIME))
+                    next_restart = now + t.restart_s
+        except StationError as exc:
+            log.debug("oximeter %s keep-alive ended: %s", self.device_id, exc)  # the reader reports it
+
+    def _on_bytes(self, chunk: bytes) -> None:
+        before = self._framer.discarded
+        for packet in self._framer.feed(chunk):
+            self._on_packet(packet)
+        self._note_garbage(self._framer.discarded - before)
+
+    def _note_garbage(self, count: int) -> None:
+        if not count:
+            return
+        first = not self._session_garbage
+        self._garbage_bytes += count
+        self._session_garbage += count
+        self._last_error = f"garbage on the line ({self._garbage_bytes} bytes skipped)"
+        log.log(logging.WARNING if first else logging.DEBUG,
+                "oximeter %s: garbage on the line, %s bytes skipped", self.device_id, count)
+
+    def _on_packet(self, packet: bytes) -> None:
+        now = self._clock.monotonic()
+        try:
+            if packet[0] == cms50.REALTIME:
+                sample = cms50.RealtimeSample.parse(packet)
+            elif packet[0] == cms50.DEVICE_IDS:
+                self._identifier = cms50.parse_device_id(packet)
+                return
+            else:
+                log.debug("oximeter %s: ignored a 0x%02X packet", self.device_id, packet[0])
+                return
+        except ProtocolError:
+            self._note_garbage(len(packet))
+            return
+        self._last_packet = now
+        if not self._connected:
+            self._connected = True
+            if self._reconnector is not None:
+                self._reconnector.mark_healthy()
+            log.info("oximeter %s streaming", self.device_id)
+        self._on_sample(sample, now)
+
+    def _on_sample(self, sample: cms50.RealtimeSample, now: float) -> None:
+        flags = sample_flags(sample)
+        self._pleth.append(sample.pleth)
+        if flags:
+            self._pleth_flags |= flags
+        if len(self._pleth) >= self._chunk:
+            samples, chunk_flags = tuple(self._pleth), self._pleth_flags
+            self._pleth, self._pleth_flags = [], frozenset()
+            self._deliver(Pleth(**self._stamp(now, chunk_flags), samples=samples, rate_hz=PLETH_RATE_HZ))
+        self._since_reading += 1
+        if self._since_reading >= SAMPLES_PER_READING and sample.spo2 is not None:
+            self._since_reading = 0
+            self._deliver(
+                SpO2(
+                    **self._stamp(now, flags),
+                    percent=float(sample.spo2),
+                    pulse_bpm=None if sample.pulse is None else float(sample.pulse),
+                    perfusion_index=sample.pi,
+                )
+            )
+
+    def _stamp(self, now: float, flags: frozenset[QualityFlag]) -> _Stamp:
+        return _Stamp(device_id=self.device_id, model=self._model, host_time=now, flags=flags)
