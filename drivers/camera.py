@@ -1,0 +1,422 @@
+"""OpenCV capture in a dedicated thread with a latest-frame handoff, plus focus and brightness.
+
+The capture thread (§3: blocking work runs in a thread) reads `cv2.VideoCapture` (a V4L2 device,
+a file or a stream URL) into one slot, overwriting the previous frame: a slow consumer misses
+frames, memory never grows. Consumers read through `FrameCursor`s that count what they got and
+missed. A failed read or a vanished device makes the thread reopen with exponential backoff, and
+`health()` says so. Capture timings are real seconds: cameras run in real time, whatever the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from urllib.parse import urlsplit
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from devices.instrument import DeviceUnavailable
+
+if TYPE_CHECKING:
+    from config.clock import Clock
+
+log = logging.getLogger(__name__)
+
+Image: TypeAlias = NDArray[np.uint8]
+CaptureSource: TypeAlias = int | str  # a V4L2 index, a /dev/videoN path, a file path or a stream URL
+SourceLocator: TypeAlias = Callable[[], CaptureSource | None]  # asked again before every (re)open
+Guidance: TypeAlias = Literal["hold_still", "too_dark", "too_bright", "ok"]
+
+
+class CameraError(DeviceUnavailable):
+    """The camera cannot be opened, is switched off, or gave no frame in time."""
+
+
+class Capture(Protocol):
+    """The part of cv2.VideoCapture the grabber uses."""
+
+    def isOpened(self) -> bool: ...
+
+    def read(self) -> tuple[bool, Any]: ...
+
+    def release(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GrabberTimings:
+    """Timeouts and reopen backoff of the capture thread, in real seconds."""
+
+    open_timeout_s: float = 5.0  # FFmpeg sources (files, URLs); V4L2 has its own
+    read_timeout_s: float = 2.0  # a stream silent this long counts as failed
+    reopen_initial_s: float = 0.5
+    reopen_max_s: float = 10.0
+    stop_timeout_s: float = 3.0  # stop() waits this long for the thread to end
+    stale_after_s: float = 1.0  # snapshot() waits for a newer frame than this
+    frame_timeout_s: float = 5.0  # snapshot() gives up after this without a frame
+    max_fps: float | None = None  # pace reads (a file would otherwise be read flat out)
+
+
+Opener: TypeAlias = Callable[[CaptureSource, GrabberTimings], Capture]
+
+
+def open_capture(source: CaptureSource, timings: GrabberTimings) -> Capture:
+    """Open `source` with OpenCV: V4L2 for device indices and /dev/video paths, else FFmpeg."""
+    if isinstance(source, int) or source.startswith("/dev/video"):
+        return cv2.VideoCapture(source, cv2.CAP_V4L2)
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, round(timings.open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC, round(timings.read_timeout_s * 1000),
+    ]
+    return cv2.VideoCapture(source, cv2.CAP_FFMPEG, params)
+
+
+def describe_source(source: CaptureSource) -> str:
+    """The source for logs and health, without the user and password a URL may carry."""
+    if isinstance(source, int):
+        return f"camera #{source}"
+    parts = urlsplit(source)
+    if parts.password is not None and parts.hostname is not None:
+        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        return parts._replace(netloc=netloc).geturl()
+    return source
+
+
+_TO_GREY = {3: cv2.COLOR_BGR2GRAY, 4: cv2.COLOR_BGRA2GRAY}
+
+
+@dataclass(frozen=True, slots=True)
+class FrameMetrics:
+    """Figures of one frame for guiding the patient."""
+
+    focus: float  # variance of the Laplacian of the grey image: higher is sharper
+    brightness: float  # mean grey level, 0-255
+    width: int
+    height: int
+
+
+def frame_metrics(image: NDArray[Any]) -> FrameMetrics:
+    """Focus and brightness of a BGR, BGRA or grey image."""
+    if image.size == 0 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in _TO_GREY)):
+        raise ValueError(f"frame_metrics needs a non-empty grey, BGR or BGRA image, not {image.shape}")
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, _TO_GREY[image.shape[2]])
+    focus = float(np.var(cv2.Laplacian(grey, cv2.CV_64F)))
+    return FrameMetrics(focus=focus, brightness=float(np.mean(grey)), width=int(grey.shape[1]),
+                        height=int(grey.shape[0]))
+
+
+@dataclass(frozen=True, slots=True)
+class GuidanceThresholds:
+    """When the patient is told to adjust the otoscope; tuned on the simulator's 640x480 frames."""
+
+    # A lit canal seen through an otoscope has a mean grey of ~50-150: darker, the light is off
+    # or blocked; brighter, the membrane is washed out. A sharp canal wall gives a Laplacian
+    # variance far above min_focus (simulator ~160, blurred or shaken < 10); a focus below
+    # focus_drop_ratio of the previous frame's is motion blur even above the floor.
+
+    too_dark_below: float = 30.0
+    too_bright_above: float = 210.0
+    min_focus: float = 20.0
+    focus_drop_ratio: float = 0.5
+
+
+DEFAULT_THRESHOLDS = GuidanceThresholds()
+
+
+def guidance(metrics: FrameMetrics, previous: FrameMetrics | None = None,
+             thresholds: GuidanceThresholds = DEFAULT_THRESHOLDS) -> Guidance:
+    """What to tell the patient: light first (focus means nothing in the dark), then steadiness."""
+    if metrics.brightness < thresholds.too_dark_below:
+        return "too_dark"
+    if metrics.brightness > thresholds.too_bright_above:
+        return "too_bright"
+    if metrics.focus < thresholds.min_focus:
+        return "hold_still"
+    if previous is not None and metrics.focus < previous.focus * thresholds.focus_drop_ratio:
+        return "hold_still"
+    return "ok"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Frame:
+    """One captured frame: a read-only BGR image, its sequence number and host time."""
+
+    image: Image
+    seq: int
+    host_time: float  # Clock.monotonic() when the capture thread got it
+
+
+@dataclass(frozen=True, slots=True)
+class GrabberHealth:
+    """The capture's state as the technician and the GP see it."""
+
+    running: bool  # the capture thread is on
+    connected: bool  # the capture is open and delivering frames
+    frames_captured: int
+    delivered: int  # frames `latest()` returned
+    dropped: int  # frames `latest()` never saw because a newer one replaced them
+    last_frame_time: float | None
+    last_error: str | None
+    failures: int  # consecutive failed opens or reads
+
+
+class FrameCursor:
+    """One consumer's view of the slot: each `next()` is a frame newer than the last it gave."""
+
+    def __init__(self, grabber: FrameGrabber) -> None:
+        self._grabber = grabber
+        self._seen = grabber.frames_captured
+        self.delivered = 0
+        self.dropped = 0
+
+    async def next(self, timeout_s: float | None = None) -> Frame:
+        """Wait for a frame newer than the previous one; CameraError on timeout or capture off."""
+        frame = await self._grabber.wait_newer(self._seen, timeout_s)
+        self.dropped += max(0, frame.seq - self._seen - 1)
+        self.delivered += 1
+        self._seen = frame.seq
+        return frame
+
+
+@dataclass(slots=True)
+class _Shared:
+    """State the capture thread writes and the event loop reads, under `lock`."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    frame: Frame | None = None
+    seq: int = 0
+    connected: bool = False
+    last_frame_time: float | None = None
+    last_error: str | None = None
+    failures: int = 0
+    wake_pending: bool = False
+
+
+class FrameGrabber:
+    """Reads a camera through cv2.VideoCapture in its own thread; the newest frame waits in one slot."""
+
+    def __init__(self, source: CaptureSource | SourceLocator, clock: Clock, *, name: str = "camera",
+                 timings: GrabberTimings | None = None, opener: Opener = open_capture) -> None:
+        self._source = source
+        self._clock = clock
+        self.name = name
+        self.timings = timings or GrabberTimings()
+        self._opener = opener
+        self._shared = _Shared()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._finished: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed = asyncio.Event()
+        self._cursor = FrameCursor(self)
+
+    @property
+    def running(self) -> bool:
+        """True between start() and stop()."""
+        return self._thread is not None
+
+    @property
+    def frames_captured(self) -> int:
+        """How many frames the capture thread has read since construction."""
+        with self._shared.lock:
+            return self._shared.seq
+
+    async def start(self) -> None:
+        """Start the capture thread; it opens the camera and keeps reopening it; idempotent."""
+        if self._thread is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._stopping = threading.Event()
+        self._finished = self._loop.create_future()
+        self._thread = threading.Thread(target=self._run, args=(self._stopping, self._finished),
+                                        name=f"capture-{self.name}", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        """Stop the thread and release the camera, waiting at most timings.stop_timeout_s; idempotent."""
+        thread, finished, self._thread = self._thread, self._finished, None
+        if thread is None or finished is None:
+            return
+        self._stopping.set()
+        await asyncio.wait({finished}, timeout=self.timings.stop_timeout_s)
+        if finished.done():
+            thread.join(0.1)  # it has released the camera and is returning: a matter of microseconds
+        else:
+            # A read blocked in a driver; the thread ends on its own when it returns (daemon).
+            log.warning("%s: capture thread still busy %s s after stop", self.name, self.timings.stop_timeout_s)
+        with self._shared.lock:
+            self._shared.frame = None
+            self._shared.connected = False
+        self._wake()  # waiters see the capture is off
+
+    def cursor(self) -> FrameCursor:
+        """A new consumer of the slot, e.g. a video track; it starts with the next frame."""
+        return FrameCursor(self)
+
+    def peek(self) -> Frame | None:
+        """The newest frame, without waiting; None while disconnected or off."""
+        with self._shared.lock:
+            return self._shared.frame
+
+    async def latest(self, timeout_s: float | None = None) -> Frame:
+        """Wait for a frame newer than the one this method returned last; counts drops."""
+        return await self._cursor.next(timeout_s)
+
+    async def wait_newer(self, seen: int, timeout_s: float | None = None) -> Frame:
+        """Wait for a frame with a sequence number above `seen`; CameraError on timeout or stop."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    if self._thread is None:
+                        raise CameraError(f"{self.name}: capture is off")
+                    frame = self.peek()
+                    if frame is not None and frame.seq > seen:
+                        return frame
+                    await self._changed.wait()
+        except TimeoutError as exc:
+            why = self.health().last_error or "no frame came"
+            raise CameraError(f"{self.name}: no frame within {timeout_s} s ({why})") from exc
+
+    async def snapshot(self, quality: int = 95) -> bytes:
+        """The newest frame as a full-resolution JPEG, waiting for a fresh one if needed."""
+        frame = self.peek()
+        age = self._clock.real_seconds(self._clock.monotonic() - frame.host_time) if frame else 0.0
+        if frame is None or age > self.timings.stale_after_s:
+            frame = await self.wait_newer(frame.seq if frame else 0, self.timings.frame_timeout_s)
+        ok, buffer = await asyncio.to_thread(
+            cv2.imencode, ".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, max(1, min(100, quality))]
+        )
+        if not ok:
+            raise CameraError(f"{self.name}: JPEG encoding failed")
+        return bytes(buffer.tobytes())
+
+    def health(self) -> GrabberHealth:
+        """Connection, counts and the last error, without I/O."""
+        shared = self._shared
+        with shared.lock:
+            return GrabberHealth(
+                running=self._thread is not None, connected=shared.connected, frames_captured=shared.seq,
+                delivered=self._cursor.delivered, dropped=self._cursor.dropped,
+                last_frame_time=shared.last_frame_time, last_error=shared.last_error, failures=shared.failures,
+            )
+
+    # The capture thread; everything below runs off the event loop.
+
+    def _run(self, stopping: threading.Event, finished: asyncio.Future[None]) -> None:
+        delay = self.timings.reopen_initial_s
+        try:
+            while not stopping.is_set():
+                capture = self._open()
+                if capture is not None:
+                    try:
+                        if self._pump(capture, stopping):
+                            delay = self.timings.reopen_initial_s
+                    finally:
+                        _release(capture)
+                if stopping.wait(delay):
+                    break
+                delay = min(delay * 2, self.timings.reopen_max_s)
+        except Exception as exc:  # a bug must not die silently in a thread
+            log.exception("%s: capture thread failed", self.name)
+            self._failed(f"capture thread failed: {exc}", stopping)
+        finally:
+            self._call_soon(lambda: None if finished.done() else finished.set_result(None))
+
+    def _open(self) -> Capture | None:
+        try:
+            source = self._source() if callable(self._source) else self._source
+        except Exception as exc:
+            self._failed(f"cannot locate the camera: {exc}", None)
+            return None
+        if source is None:
+            self._failed("camera not found", None)
+            return None
+        try:
+            capture = self._opener(source, self.timings)
+        except Exception as exc:  # cv2.error and OS errors alike
+            self._failed(f"cannot open {describe_source(source)}: {exc}", None)
+            return None
+        if not capture.isOpened():
+            _release(capture)
+            self._failed(f"cannot open {describe_source(source)}", None)
+            return None
+        log.info("%s: capture open on %s", self.name, describe_source(source))
+        return capture
+
+    def _pump(self, capture: Capture, stopping: threading.Event) -> bool:
+        """Read until a read fails or stop is asked; True when at least one frame came."""
+        period = 1.0 / self.timings.max_fps if self.timings.max_fps else 0.0
+        got_any = False
+        while not stopping.is_set():
+            began = time.monotonic()
+            try:
+                ok, image = capture.read()
+            except cv2.error as exc:
+                ok, image = False, exc
+            if not ok or not isinstance(image, np.ndarray) or image.size == 0:
+                detail = f": {image}" if isinstance(image, Exception) else ""
+                self._failed(f"the camera stopped sending frames{detail}", stopping)
+                return got_any
+            self._publish(image, stopping)
+            got_any = True
+            if period:
+                stopping.wait(max(0.0, period - (time.monotonic() - began)))
+        return got_any
+
+    def _publish(self, image: Image, stopping: threading.Event) -> None:
+        image.flags.writeable = False  # shared with every consumer
+        now = self._clock.monotonic()
+        shared = self._shared
+        with shared.lock:
+            if stopping.is_set():
+                return
+            recovered = not shared.connected
+            shared.seq += 1
+            shared.frame = Frame(image=image, seq=shared.seq, host_time=now)
+            shared.connected, shared.last_frame_time, shared.failures = True, now, 0
+            wake, shared.wake_pending = not shared.wake_pending, True
+        if recovered:
+            log.info("%s: receiving frames (%sx%s)", self.name, image.shape[1], image.shape[0])
+        if wake:  # at most one wake-up in flight: a busy loop cannot pile up callbacks or frames
+            self._call_soon(self._wake)
+
+    def _failed(self, reason: str, stopping: threading.Event | None) -> None:
+        shared = self._shared
+        with shared.lock:
+            if stopping is not None and stopping.is_set():
+                return
+            was_connected, shared.connected, shared.frame = shared.connected, False, None
+            shared.last_error, shared.failures = reason, shared.failures + 1
+            failures = shared.failures
+        if was_connected or failures == 1:
+            log.warning("%s: %s; reopening with backoff", self.name, reason)
+        else:
+            log.debug("%s: %s (failure %s)", self.name, reason, failures)
+
+    def _call_soon(self, callback: Callable[[], object]) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(callback)
+        except RuntimeError:
+            pass  # the loop is closed: nobody waits any more
+
+    def _wake(self) -> None:
+        with self._shared.lock:
+            self._shared.wake_pending = False
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+
+def _release(capture: Capture) -> None:
+    try:
+        capture.release()
+    except Exception:
+        log.exception("releasing a capture failed")

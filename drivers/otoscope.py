@@ -1,0 +1,209 @@
+"""The otoscope: a UVC camera read through OpenCV, with guidance for the patient and snapshots for the GP.
+
+The camera is off until someone needs it: `request_measurement()` (or `capture_on()`) starts
+the capture thread and an analysis task that computes focus and brightness a few times a
+second, turning them into guidance for the kiosk ("hold still"). `snapshot()` gives the GP a
+full-resolution JPEG; `frames()` gives a video track its own cursor on the latest frame. The
+otoscope produces no `Measurement`: its output is images, so `_deliver` is never called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from config.errors import StationError
+from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
+from drivers.camera import (
+    DEFAULT_THRESHOLDS,
+    CameraError,
+    CaptureSource,
+    FrameCursor,
+    FrameGrabber,
+    FrameMetrics,
+    GrabberHealth,
+    GrabberTimings,
+    Guidance,
+    GuidanceThresholds,
+    Opener,
+    SourceLocator,
+    describe_source,
+    frame_metrics,
+    guidance,
+    open_capture,
+)
+
+if TYPE_CHECKING:
+    from config.clock import Clock
+    from config.schema import DeviceConfig
+
+log = logging.getLogger(__name__)
+
+GuidanceListener = Callable[[Guidance, FrameMetrics], None]
+
+ANALYSIS_INTERVAL_S = 0.2  # five figures a second are plenty to guide a hand
+METRICS_MAX_AGE_S = 1.0  # older figures are not shown: the patient would be guided on the past
+_STOP_TIMEOUT_S = 2.0
+
+
+def parse_source(port: str) -> CaptureSource:
+    """A configured `port` as a capture source: digits are a V4L2 index, anything else a path or URL."""
+    text = port.strip()
+    return int(text) if text.isdigit() else text
+
+
+def source_present(source: CaptureSource) -> bool:
+    """False when a local device or file is known to be missing; URLs are assumed reachable."""
+    if isinstance(source, int):
+        return Path(f"/dev/video{source}").exists()
+    return "://" in source or Path(source).exists()
+
+
+class Otoscope(Instrument):
+    """An otoscope camera (DeviceConfig driver "uvc", kind "otoscope") wrapping a FrameGrabber."""
+
+    def __init__(self, config: DeviceConfig, sink: Sink, clock: Clock, *,
+                 source: CaptureSource | SourceLocator | None = None, opener: Opener = open_capture,
+                 timings: GrabberTimings | None = None, thresholds: GuidanceThresholds = DEFAULT_THRESHOLDS,
+                 analysis_interval_s: float = ANALYSIS_INTERVAL_S) -> None:
+        """`source` overrides `config.port`; a locator (e.g. from DeviceWatcher) finds it by USB identity."""
+        super().__init__(config, sink)
+        if config.kind != "otoscope" or config.driver != "uvc":
+            raise StationError(f"[devices] {config.id}: the otoscope driver needs kind 'otoscope' and driver 'uvc'")
+        if source is None and config.port is not None:
+            source = parse_source(config.port)
+        if source is None:  # a USB identity alone needs a locator, e.g. DeviceWatcher.locator(config.id)
+            raise StationError(f"[devices] {config.id}: set 'port' (/dev/videoN or a URL) or a USB identity "
+                               "with a device watcher to locate it")
+        self._source = source
+        self._clock = clock
+        self._thresholds = thresholds
+        self._interval_s = analysis_interval_s
+        self._grabber = FrameGrabber(source, clock, name=config.id, timings=timings, opener=opener)
+        self._started = False
+        self._present = False
+        self._last_error: str | None = None
+        self._analysis: asyncio.Task[None] | None = None
+        self._metrics: FrameMetrics | None = None
+        self._metrics_time: float | None = None
+        self._guidance: Guidance | None = None
+        self.on_guidance: GuidanceListener | None = None  # the kiosk's "hold still", called on change
+
+    @property
+    def capturing(self) -> bool:
+        """True while the camera is switched on."""
+        return self._grabber.running
+
+    async def start(self) -> None:
+        """Check that the camera is there (without opening it); DeviceUnavailable when it is not."""
+        if self._started:
+            return
+        source = self._source() if callable(self._source) else self._source
+        if source is None or not source_present(source):
+            where = "by its USB identity" if source is None else describe_source(source)
+            self._last_error = f"camera not found ({where})"
+            raise DeviceUnavailable(self._last_error)
+        self._present = True
+        self._started = True
+        log.info("otoscope %s ready on %s", self.device_id, describe_source(source))
+
+    async def stop(self) -> None:
+        """Switch the camera off and forget the figures; idempotent and bounded."""
+        await self.capture_off()
+        self._started = False
+
+    async def request_measurement(self) -> None:
+        """Switch the camera on; figures and frames follow."""
+        await self.capture_on()
+
+    async def capture_on(self) -> None:
+        """Start capturing and analysing; idempotent."""
+        if not self._started:
+            raise DeviceUnavailable(f"otoscope {self.device_id} is not started")
+        if self._grabber.running:
+            return
+        await self._grabber.start()
+        self._analysis = asyncio.create_task(self._analyse(), name=f"analyse-{self.device_id}")
+
+    async def capture_off(self) -> None:
+        """Stop capturing (the camera's light and sensor rest between patients); idempotent."""
+        task, self._analysis = self._analysis, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task}, timeout=_STOP_TIMEOUT_S)
+        await self._grabber.stop()
+        self._metrics = self._metrics_time = self._guidance = None
+
+    def on_presence(self, present: bool, path: str | None = None) -> None:
+        """Plug or unplug news from the DeviceWatcher; the capture thread reopens on its own."""
+        self._present = present
+        if not present:
+            self._last_error = "unplugged"
+        log.info("otoscope %s %s", self.device_id, f"plugged in at {path}" if present else "unplugged")
+
+    def health(self) -> DeviceHealth:
+        """Connected (capturing: frames are coming; off: the camera is there), last frame, last error."""
+        camera = self._grabber.health()
+        # Capturing: frames come, or it is still opening and has not failed yet.
+        opening = camera.failures == 0 and self._present
+        connected = self._started and (camera.connected or opening if camera.running else self._present)
+        return DeviceHealth(
+            device_id=self.device_id, kind=self.config.kind, connected=connected,
+            last_reading_host_time=camera.last_frame_time, last_error=camera.last_error or self._last_error,
+        )
+
+    def camera_health(self) -> GrabberHealth:
+        """The capture's own figures: frames captured, delivered, dropped, failures."""
+        return self._grabber.health()
+
+    def metrics(self) -> FrameMetrics | None:
+        """The latest focus and brightness, or None when off, disconnected or out of date."""
+        if self._metrics_time is None or not self._grabber.health().connected:
+            return None
+        age = self._clock.real_seconds(self._clock.monotonic() - self._metrics_time)
+        return self._metrics if age <= METRICS_MAX_AGE_S else None
+
+    def guidance(self) -> Guidance | None:
+        """What the kiosk should tell the patient now, or None when there is nothing to go on."""
+        return self._guidance if self.metrics() is not None else None
+
+    async def snapshot(self, quality: int = 95) -> bytes:
+        """A full-resolution JPEG for the GP, switching the camera on if needed."""
+        await self.capture_on()
+        return await self._grabber.snapshot(quality)
+
+    def frames(self) -> FrameCursor:
+        """A cursor on the latest frame, for a video track; CameraError once the capture is off."""
+        return self._grabber.cursor()
+
+    async def _analyse(self) -> None:
+        cursor = self._grabber.cursor()
+        previous: FrameMetrics | None = None
+        while True:
+            try:
+                frame = await cursor.next()
+            except CameraError:
+                return  # the capture was switched off
+            try:
+                metrics = await asyncio.to_thread(frame_metrics, frame.image)
+            except ValueError as exc:  # an empty or odd frame: skip it, keep guiding on the next
+                log.warning("otoscope %s: cannot analyse a frame: %s", self.device_id, exc)
+                continue
+            advice = guidance(metrics, previous, self._thresholds)
+            previous, changed = metrics, advice != self._guidance
+            self._metrics, self._metrics_time, self._guidance = metrics, frame.host_time, advice
+            if changed and self.on_guidance is not None:
+                self._tell(advice, metrics)
+            await asyncio.sleep(self._interval_s)
+
+    def _tell(self, advice: Guidance, metrics: FrameMetrics) -> None:
+        listener = self.on_guidance
+        if listener is None:
+            return
+        try:
+            listener(advice, metrics)
+        except Exception:
+            log.exception("otoscope %s: guidance listener failed", self.device_id)

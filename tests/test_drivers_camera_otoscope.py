@@ -1,0 +1,183 @@
+"""The otoscope instrument on the simulated camera: capture on request, guidance, snapshot, health."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import cv2
+import numpy as np
+import pytest
+
+from config.clock import Clock
+from config.errors import StationError
+from config.schema import DeviceConfig
+from devices.instrument import DeviceUnavailable
+from drivers.camera import CameraError, FrameMetrics, GrabberTimings, Guidance
+from drivers.otoscope import Otoscope, parse_source, source_present
+from sim.camera import CameraFault, SimOtoscopeCamera
+
+FAST = GrabberTimings(open_timeout_s=2.0, read_timeout_s=0.5, reopen_initial_s=0.05, reopen_max_s=0.3, frame_timeout_s=1.0)
+
+
+def config(port: str | None = None, **extra: object) -> DeviceConfig:
+    return DeviceConfig.model_validate({"id": "otoscope-1", "kind": "otoscope", "driver": "uvc",
+                                        "model": "sim otoscope", "port": port, **extra})
+
+
+async def eventually(condition: Callable[[], bool], within_s: float = 5.0) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def camera() -> AsyncIterator[SimOtoscopeCamera]:
+    cam = SimOtoscopeCamera(fps=30.0)
+    await cam.start()
+    try:
+        yield cam
+    finally:
+        await cam.stop()
+
+
+@pytest.fixture
+async def otoscope(camera: SimOtoscopeCamera) -> AsyncIterator[Otoscope]:
+    scope = Otoscope(config(camera.url), print, Clock(), timings=FAST, analysis_interval_s=0.05)
+    await scope.start()
+    try:
+        yield scope
+    finally:
+        await scope.stop()
+
+
+def test_constructor_checks_the_configuration_and_does_no_io() -> None:
+    scope = Otoscope(config("/dev/video42"), print, Clock())
+    assert not scope.health().connected and not scope.capturing
+    with pytest.raises(StationError, match="kind 'otoscope' and driver 'uvc'"):
+        Otoscope(DeviceConfig(id="thermometer-1", kind="thermometer", driver="uvc"), print, Clock())
+    with pytest.raises(StationError, match="otoscope-1: set 'port'"):
+        Otoscope(config(None), print, Clock())
+
+
+def test_ports_and_presence() -> None:
+    assert parse_source("0") == 0 and parse_source(" 2 ") == 2
+    assert parse_source("/dev/video0") == "/dev/video0"
+    assert source_present("http://127.0.0.1:1/x.mjpg")  # a URL is tried, not checked
+    assert not source_present("/dev/video97") and not source_present(97)
+
+
+async def test_start_fails_when_the_camera_is_missing() -> None:
+    scope = Otoscope(config("/dev/video97"), print, Clock())
+    with pytest.raises(DeviceUnavailable, match="camera not found"):
+        await scope.start()
+    health = scope.health()
+    assert not health.connected and "camera not found" in (health.last_error or "")
+    located = Otoscope(config(None, usb_vendor=0x1BCF), print, Clock(), source=lambda: None)
+    with pytest.raises(DeviceUnavailable, match="USB identity"):
+        await located.start()
+
+
+async def test_capture_is_off_until_requested(otoscope: Otoscope, camera: SimOtoscopeCamera) -> None:
+    assert otoscope.health().connected and not otoscope.capturing
+    await asyncio.sleep(0.2)
+    assert camera.connections == 0 and otoscope.metrics() is None and otoscope.guidance() is None
+    await otoscope.request_measurement()
+    assert otoscope.capturing
+    await eventually(lambda: otoscope.guidance() == "ok")
+    metrics = otoscope.metrics()
+    assert metrics is not None and (metrics.width, metrics.height) == (640, 480)
+    health = otoscope.health()
+    assert health.connected and health.kind == "otoscope" and health.last_reading_host_time is not None
+    await otoscope.capture_off()
+    assert not otoscope.capturing and otoscope.guidance() is None
+    await otoscope.capture_off()
+
+
+async def test_guidance_follows_the_picture(otoscope: Otoscope, camera: SimOtoscopeCamera) -> None:
+    heard: list[Guidance] = []
+
+    def listen(advice: Guidance, metrics: FrameMetrics) -> None:
+        heard.append(advice)
+
+    otoscope.on_guidance = listen
+    await otoscope.capture_on()
+    await eventually(lambda: otoscope.guidance() == "ok")
+    camera.inject(CameraFault.SHAKE)
+    await eventually(lambda: otoscope.guidance() == "hold_still")
+    camera.clear()
+    camera.inject(CameraFault.BLUR)
+    await eventually(lambda: otoscope.guidance() == "hold_still")
+    camera.clear()
+    camera.inject(CameraFault.DARK)
+    await eventually(lambda: otoscope.guidance() == "too_dark")
+    camera.clear()
+    await eventually(lambda: otoscope.guidance() == "ok")
+    assert heard[0] == "ok" and "hold_still" in heard and "too_dark" in heard and heard[-1] == "ok"
+    assert all(a != b for a, b in zip(heard, heard[1:], strict=False))  # told on change only
+
+
+async def test_a_failing_listener_does_not_stop_the_guidance(otoscope: Otoscope) -> None:
+    def broken(advice: Guidance, metrics: FrameMetrics) -> None:
+        raise RuntimeError("kiosk gone")
+
+    otoscope.on_guidance = broken
+    await otoscope.capture_on()
+    await eventually(lambda: otoscope.guidance() == "ok")
+    await asyncio.sleep(0.2)
+    assert otoscope.health().connected
+
+
+async def test_snapshot_switches_the_camera_on_and_gives_a_jpeg(otoscope: Otoscope) -> None:
+    jpeg = await otoscope.snapshot()
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape == (480, 640, 3)
+    assert otoscope.capturing
+
+
+async def test_frames_give_a_video_track_its_own_cursor(otoscope: Otoscope) -> None:
+    await otoscope.capture_on()
+    cursor = otoscope.frames()
+    first = await cursor.next(timeout_s=5.0)
+    second = await cursor.next(timeout_s=5.0)
+    assert second.seq > first.seq and cursor.delivered == 2
+    await otoscope.capture_off()
+    with pytest.raises(CameraError):
+        await cursor.next(timeout_s=1.0)
+
+
+async def test_disconnect_shows_in_health_and_recovers(otoscope: Otoscope, camera: SimOtoscopeCamera) -> None:
+    await otoscope.capture_on()
+    await eventually(lambda: otoscope.guidance() == "ok")
+    camera.inject(CameraFault.DISCONNECT)
+    await eventually(lambda: not otoscope.health().connected)
+    health = otoscope.health()
+    assert health.last_error is not None
+    assert otoscope.guidance() is None and otoscope.metrics() is None  # nothing stale looks current
+    with pytest.raises(CameraError):
+        await otoscope.snapshot()  # within frame_timeout_s: no frame, a clear error
+    camera.clear()
+    await eventually(lambda: otoscope.health().connected and otoscope.guidance() == "ok")
+    assert otoscope.camera_health().failures == 0
+
+
+async def test_unplug_news_from_the_watcher(otoscope: Otoscope) -> None:
+    otoscope.on_presence(False, None)
+    health = otoscope.health()
+    assert not health.connected and health.last_error == "unplugged"
+    otoscope.on_presence(True, "/dev/video0")
+    assert otoscope.health().connected
+
+
+async def test_requests_need_a_started_otoscope(camera: SimOtoscopeCamera) -> None:
+    scope = Otoscope(config(camera.url), print, Clock(), timings=FAST)
+    with pytest.raises(DeviceUnavailable, match="not started"):
+        await scope.request_measurement()
+    await scope.start()
+    await scope.start()
+    await scope.request_measurement()
+    await scope.stop()
+    await scope.stop()
+    assert not scope.capturing and not scope.health().connected
