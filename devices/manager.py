@@ -42,6 +42,9 @@ class ManagerTimings:
     request_timeout_s: float = 10.0
     retry_initial_s: float = 5.0
     retry_max_s: float = 300.0
+    # Hardware I/O does not speed up with a simulator's fast clock: the start, stop and request
+    # limits never fall below this many real seconds.
+    real_floor_s: float = 2.0
 
 
 class Subscription:
@@ -184,7 +187,7 @@ class DeviceManager:
         for task in tasks:
             task.cancel()
         if tasks:
-            timeout = self._clock.real_seconds(self._timings.stop_timeout_s)
+            timeout = self._real_limit(self._timings.stop_timeout_s)
             await asyncio.wait(tasks, timeout=timeout)
         await asyncio.gather(*(self._stop_one(i) for i in self._instruments))
         for subscription in self._subscriptions:
@@ -250,6 +253,10 @@ class DeviceManager:
         """Ids of the instruments that are not connected now."""
         return [health.device_id for health in self.health() if not health.connected]
 
+    def _real_limit(self, seconds: float) -> float:
+        """Real seconds to allow for `seconds` of clock time, never below the real floor."""
+        return max(self._clock.real_seconds(seconds), self._timings.real_floor_s)
+
     def freshness_of(self, device_id: str) -> float:
         """Seconds a reading of `device_id` stays current (its configured freshness_s)."""
         for instrument in self._instruments:
@@ -265,7 +272,7 @@ class DeviceManager:
         timeout = self._timings.request_timeout_s
         try:
             await asyncio.wait_for(
-                instrument.request_measurement(), self._clock.real_seconds(timeout)
+                instrument.request_measurement(), self._real_limit(timeout)
             )
         except TimeoutError as exc:
             raise DeviceUnavailable(f"did not accept the request within {timeout} s") from exc
@@ -309,7 +316,7 @@ class DeviceManager:
         """Start one instrument; return its error instead of raising, CancelledError aside."""
         timeout = self._timings.start_timeout_s
         try:
-            await asyncio.wait_for(instrument.start(), self._clock.real_seconds(timeout))
+            await asyncio.wait_for(instrument.start(), self._real_limit(timeout))
         except TimeoutError:
             await self._stop_one(instrument)
             return DeviceUnavailable(f"start did not finish within {timeout} s")
@@ -321,7 +328,7 @@ class DeviceManager:
     async def _stop_one(self, instrument: Instrument) -> None:
         timeout = self._timings.stop_timeout_s
         try:
-            await asyncio.wait_for(instrument.stop(), self._clock.real_seconds(timeout))
+            await asyncio.wait_for(instrument.stop(), self._real_limit(timeout))
         except TimeoutError:
             log.warning("%s did not stop within %s s", instrument.device_id, timeout)
         except Exception:

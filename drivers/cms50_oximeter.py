@@ -50,6 +50,9 @@ class Cms50Timings:
     # stays; a finger put back in must be noticed within seconds, and reopening is cheap.
     reconnect_max_s: float = 5.0
     stop_timeout_s: float = 2.0
+    # The serial line does not speed up with a simulator's fast clock: silence is never
+    # declared before this many real seconds without a packet.
+    real_floor_s: float = 1.0
 
 
 class _Stamp(TypedDict):
@@ -114,6 +117,7 @@ class Cms50Oximeter(Instrument):
         self._identifier: str | None = None
         self._framer = cms50.Framer()
         self._last_packet = 0.0
+        self._last_wire = 0.0  # the event loop's time of the last packet, for the real floor
         self._pleth: list[int] = []
         self._pleth_flags: frozenset[QualityFlag] = frozenset()
         self._since_reading = 0
@@ -198,6 +202,7 @@ class Cms50Oximeter(Instrument):
         self._pleth, self._pleth_flags, self._since_reading = [], frozenset(), 0
         self._session_garbage = 0
         self._last_packet = self._clock.monotonic()
+        self._last_wire = asyncio.get_running_loop().time()
         link.receive(self._on_bytes)  # parse in the transport's read callback: no task hop per packet
         await link.write(cms50.command(cms50.START_REALTIME))
         await link.write(cms50.command(cms50.DEVICE_ID))
@@ -213,12 +218,14 @@ class Cms50Oximeter(Instrument):
     async def _watch(self, link: SerialLink) -> None:
         """Return never: raise when the port fails or no valid packet came for silence_s."""
         silence = self._timings.silence_s
+        limit = max(self._clock.real_seconds(silence), self._timings.real_floor_s)
+        loop = asyncio.get_running_loop()
         while True:
-            remaining = self._last_packet + silence - self._clock.monotonic()
+            remaining = self._last_wire + limit - loop.time()
             if remaining <= 0:
                 noise = " (garbage on the line)" if self._session_garbage else ""
                 raise LinkSilent(f"no data for {silence:g} s{noise}")
-            await link.watch(self._clock.real_seconds(remaining))
+            await link.watch(remaining)
 
     async def _keepalive(self, link: SerialLink) -> None:
         t = self._timings
@@ -268,6 +275,7 @@ class Cms50Oximeter(Instrument):
             self._note_garbage(len(packet))
             return
         self._last_packet = now
+        self._last_wire = asyncio.get_running_loop().time()
         if not self._connected:
             self._connected = True
             if self._reconnector is not None:

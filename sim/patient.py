@@ -15,7 +15,11 @@ import aiohttp
 
 from config.clock import Clock
 from config.errors import StationError
-from sim.badges import REFERENT_BADGE, SimBadgeReader
+from sim.badges import REFERENT_BADGE
+from sim.serial_devices import SimRdm6300
+
+# How long, in clock seconds, the referent waits for the screen to answer a badge.
+BADGE_ANSWER_S = 30.0
 
 
 class KioskError(StationError):
@@ -124,7 +128,7 @@ class SimPatient:
 class SimReferent:
     """Cleans the cabin: badge, every step in order, the contact time, badge again."""
 
-    def __init__(self, kiosk: KioskClient, reader: SimBadgeReader, clock: Clock,
+    def __init__(self, kiosk: KioskClient, reader: SimRdm6300, clock: Clock,
                  narrate: Callable[[str], None] = lambda line: None, badge: str = REFERENT_BADGE) -> None:
         self._kiosk = kiosk
         self._reader = reader
@@ -144,12 +148,14 @@ class SimReferent:
             view = await self._kiosk.wait_for(_step_done(step))
         wait = view["cleaning"]["contact_remaining_s"]
         self._narrate(f"referent: every step done, waiting {wait} s of contact time")
-        while True:
+        while view["state"] == "cleaning":
             await self._clock.sleep(float(view["cleaning"]["contact_remaining_s"]) + 1)
             await self._reader.present(self._badge)
-            view = await self._kiosk.current()
-            if view["state"] != "cleaning":
-                break
+            try:
+                async with asyncio.timeout(self._clock.real_seconds(BADGE_ANSWER_S) + 1.0):
+                    view = await self._kiosk.wait_state("ready", "closed", "awaiting_cleaning", "maintenance")
+            except TimeoutError:
+                view = await self._kiosk.current()
         self._narrate("referent: cleaning confirmed by badge")
 
 

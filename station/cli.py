@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the steps")
     demo.add_argument("--stop-after", choices=[s.value for s in CabinState], metavar="STATE",
                       help="kill this process (SIGKILL) right after entering STATE")
-    demo.add_argument("--speed", type=_positive, default=1000.0, help="simulated clock speed")
+    demo.add_argument("--speed", type=_positive, default=200.0, help="simulated clock speed")
     demo.add_argument("--seed", type=int, default=1, help="simulator random seed")
 
     status = sub.add_parser("status", parents=[common], help="the persisted cabin state")

@@ -8,10 +8,16 @@ from pathlib import Path
 from config.clock import Clock
 from config.errors import StationError
 from config.hours import Schedule
-from config.schema import CabinConfig, DeviceConfig
+from config.schema import CabinConfig, DeviceConfig, SerialDeviceConfig
 from config.storage import Database
 from devices.instrument import Instrument, Sink
 from devices.manager import DeviceManager
+from drivers.badge_reader import BadgeReader
+from drivers.ble import BleInstrument
+from drivers.cms50_oximeter import Cms50Oximeter
+from drivers.discovery import DeviceWatcher, watch_targets
+from drivers.entry_lock import EntryLock
+from drivers.otoscope import Otoscope
 from hygiene.audit import AuditTrail
 from hygiene.badges import BadgeRegistry
 from hygiene.store import CabinStore
@@ -22,6 +28,7 @@ from session.cabin import Cabin
 from session.core import CabinRefusal
 from session.gp_link import GpLink
 from sim.rig import SimRig
+from station.entry import EntryFollower
 from station.kiosk import KioskServer
 
 log = logging.getLogger(__name__)
@@ -44,34 +51,73 @@ class Station:
         self.book = AppointmentBook(self.db)
         printer_config = self.rig.printer_config(config.printer) if self.rig else config.printer
         self.printer = PrintService(self.db, make_transport(printer_config, clock), printer_config, clock)
-        self.devices = DeviceManager.from_configs(config.devices, clock, self._instrument)
+        hardware = self._hardware(config)
+        self.watcher = DeviceWatcher(watch_targets(hardware), self._on_presence)
+        self.devices = DeviceManager.from_configs(hardware.devices, clock, self._instrument)
+        self.badge_reader = self._badge_reader(hardware.badge_reader)
         self.cabin = Cabin(
             config=config, clock=clock, store=self.store, audit=self.audit, book=self.book,
             registry=self.registry, devices=self.devices, printer=self.printer,
             schedule=Schedule(config.place(), clock.zone),
         )
         self.gp_link = GpLink(self.cabin)
+        self.entry = self._entry_lock(hardware.entry_lock)
         port = config.station.kiosk_port if kiosk_port is None else kiosk_port
         self.kiosk = KioskServer(self.cabin, port)
+        accessories = [a for a in (self.badge_reader, self.entry) if a is not None]
         self._components: list[object] = [
             self.db, self.audit, self.store, self.registry, self.book, self.printer,
-            self.devices, self.cabin, self.gp_link, self.kiosk,
+            self.watcher, self.devices, self.cabin, self.gp_link, *accessories, self.kiosk,
         ]
         self._started: list[object] = []
-        if self.rig is not None:
-            self.rig.badge_reader.sink = self.on_badge
+
+    def _hardware(self, config: CabinConfig) -> CabinConfig:
+        """The configuration with every device pointing at its simulator when there is a rig."""
+        rig = self.rig
+        if rig is None:
+            return config
+        return config.model_copy(update={
+            "devices": tuple(rig.device_config(d) for d in config.devices),
+            "badge_reader": rig.accessory_config(config.badge_reader),
+            "entry_lock": rig.accessory_config(config.entry_lock),
+        })
+
+    def _on_presence(self, device_id: str, present: bool, path: str | None) -> None:
+        """A configured device was plugged in or unplugged: tell its driver, if it listens."""
+        log.info("device %s %s%s", device_id, "present" if present else "absent", f" at {path}" if path else "")
+        for instrument in self.devices.instruments:
+            if instrument.device_id == device_id and isinstance(instrument, Otoscope):
+                instrument.on_presence(present, path)
 
     def _instrument(self, config: DeviceConfig, sink: Sink) -> Instrument:
-        if config.driver == "sim":
-            if self.rig is None:
-                raise StationError(f"[devices] {config.id}: driver 'sim' needs the simulator (--sim)")
-            return self.rig.make_instrument(config, sink)
-        raise StationError(f"[devices] {config.id}: driver {config.driver!r} is not available")
+        if self.rig is not None:
+            simulated = self.rig.make_instrument(config, sink)
+            if simulated is not None:
+                return simulated
+        if config.driver == "ble":
+            return BleInstrument(config, sink, self.clock)
+        if config.driver == "cms50":
+            return Cms50Oximeter(config, self.clock, sink)
+        if config.driver == "uvc":
+            return Otoscope(config, sink, self.clock)
+        raise StationError(f"[devices] {config.id}: driver {config.driver!r} needs the simulator (--sim)")
+
+    def _badge_reader(self, config: SerialDeviceConfig) -> BadgeReader | None:
+        if config.driver != "rdm6300":
+            return None
+        return BadgeReader(config, self.clock, self.on_badge)
+
+    def _entry_lock(self, config: SerialDeviceConfig) -> EntryFollower | None:
+        if config.driver != "lcus":
+            return None
+        return EntryFollower(self.cabin, EntryLock(config, self.clock))
 
     async def start(self) -> None:
         """Start every component in order; on failure, stop what started and re-raise."""
         try:
             for component in self._components:
+                if component is self.devices and self.rig is not None:
+                    await self.rig.start_radio()  # the simulated peripherals exist now
                 await component.start()  # type: ignore[attr-defined]
                 self._started.append(component)
         except BaseException:

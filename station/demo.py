@@ -82,7 +82,7 @@ async def run_demo(config: CabinConfig, state_dir: Path, *, speed: float = 1000.
                    narrate: Callable[[str], None] = lambda line: None, stop_after: str | None = None) -> DemoRecord:
     """Run one consultation end to end and say what happened."""
     clock = Clock(speed=speed, start=demo_start(config, Clock()))
-    rig = SimRig(clock, seed)
+    rig = SimRig(clock, config, seed)
     await rig.start()
     try:
         station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=0)

@@ -46,7 +46,7 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
             await station.stop()
         return 0
     clock = Clock(speed=speed, start=demo_start(config, Clock()))
-    rig = SimRig(clock)
+    rig = SimRig(clock, config)
     await rig.start()
     try:
         station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=port)

@@ -32,9 +32,10 @@ async def running_station(state_dir: Path, config: CabinConfig | None = None, *,
                           start: datetime = MONDAY_MORNING) -> AsyncIterator[tuple[Station, SimCrew]]:
     """A started station with its simulator and crew (kiosk client, GP channel, referent)."""
     clock = Clock(speed=speed, start=start)
-    rig = SimRig(clock)
+    config = config or load_config()
+    rig = SimRig(clock, config)
     await rig.start()
-    station = Station(config=config or load_config(), clock=clock, state_dir=state_dir, rig=rig, kiosk_port=0)
+    station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=0)
     try:
         await station.start()
         await enroll_staff(station.registry, clock.now())

@@ -54,13 +54,20 @@ class ManualClock(Clock):
 
 
 def always_open() -> CabinConfig:
-    """The packaged configuration at a site open all day, every day."""
+    """The packaged configuration at a site open all day, every day, with in-process instruments.
+
+    The hardware simulators are exercised elsewhere; here the state machine runs thousands
+    of steps, so the instruments are the in-process stand-ins and badges arrive directly.
+    """
     config = load_config()
+    devices = tuple(d.model_copy(update={"driver": "sim"}) for d in config.devices if d.kind != "otoscope")
+    none = config.badge_reader.model_copy(update={"driver": "none"})
     day = (Interval.parse("00:00-23:59"),)
     site = Site(code="TST001", name="Test", address="Test", phone="01 99 00 00 00",
                 hours=WeeklyHours(mon=day, tue=day, wed=day, thu=day, fri=day, sat=day, sun=day))
     station = config.station.model_copy(update={"site": "TST001"})
-    return config.model_copy(update={"sites": (site,), "station": station})
+    return config.model_copy(update={"sites": (site,), "station": station, "devices": devices,
+                                     "badge_reader": none, "entry_lock": none})
 
 
 BADGES = st.sampled_from([REFERENT_BADGE, TECHNICIAN_BADGE, "FFFFFFFFFF", "not a badge", ""])
@@ -86,7 +93,7 @@ class CabinLife(RuleBasedStateMachine):
         return self.loop.run_until_complete(coro)
 
     async def _boot(self) -> None:
-        self.rig = SimRig(self.clock)
+        self.rig = SimRig(self.clock, self.config)
         await self.rig.start()
         self.station = Station(config=self.config, clock=self.clock, state_dir=self.dir, rig=self.rig, kiosk_port=0)
         await self.station.start()

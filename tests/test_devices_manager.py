@@ -333,7 +333,7 @@ class HangingInstrument(BrokenInstrument):
 
 async def test_stop_is_bounded_by_a_hanging_instrument(clock: Clock) -> None:
     hanging = HangingInstrument(DeviceConfig(id="scale-1", kind="scale"), print)
-    devices = DeviceManager([hanging], clock, ManagerTimings(stop_timeout_s=50.0))
+    devices = DeviceManager([hanging], clock, ManagerTimings(stop_timeout_s=50.0, real_floor_s=0.0))
     await devices.start()
     started = time.monotonic()
     await devices.stop()

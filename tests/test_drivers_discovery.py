@@ -180,8 +180,9 @@ def test_targets_from_the_configuration() -> None:
     assert WatchTarget.from_config("t", DeviceConfig(id="t", kind="thermometer", driver="ble")) is None
     config = load_config()
     config = config.model_copy(update={
-        "devices": (*config.devices, oximeter),
+        "devices": (oximeter, streamed),
         "badge_reader": SerialDeviceConfig(driver="rdm6300", usb_vendor=0x1A86, usb_product=0x7523),
+        "entry_lock": SerialDeviceConfig(),
     })
     targets = watch_targets(config)
     assert [t.device_id for t in targets] == ["ox-1", BADGE_READER_ID]
