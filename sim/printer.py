@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +132,16 @@ def qr_payloads(receipt: bytes) -> list[str]:
     ]
 
 
+# The newest receipts kept for inspection; older ones fall off like a full tray.
+RECEIPTS_KEPT = 100
+
 class SimPrinter:
     """A TCP receipt printer with fault switches; `receipts` holds every cut receipt's bytes."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
-        self.receipts: list[bytes] = []
+        self.receipts: deque[bytes] = deque(maxlen=RECEIPTS_KEPT)  # a long run must not grow
         self.partials: list[bytes] = []  # printouts torn off when paper ran out mid-receipt
         self.status_queries = 0
         self.paper_out = False
