@@ -67,6 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--since", type=date.fromisoformat, required=True, metavar="DATE", help="YYYY-MM-DD")
     export.add_argument("--out", type=Path, metavar="FILE", help="output file (default: standard output)")
 
+    diag = sub.add_parser("diag", parents=[common], help="every device's health and a self-test reading")
+    diag.add_argument("--sim", action="store_true", help="on the simulator")
+    diag.add_argument("--json", action="store_true")
+
+    decode = sub.add_parser("decode", help="decode a captured payload to JSON")
+    decode.add_argument("kind", metavar="KIND", help="a GATT characteristic (e.g. 2a35), cms50 or rdm6300")
+    decode.add_argument("hex", metavar="HEX", help="the payload in hex (spaces and colons allowed)")
+
     badge = sub.add_parser("badge", help="staff badges")
     badge_sub = badge.add_subparsers(dest="badge_command", required=True, metavar="ACTION")
     enroll = badge_sub.add_parser("enroll", parents=[common], help="enroll a staff badge")
@@ -235,7 +243,47 @@ def cmd_run(args: argparse.Namespace) -> int:
                                    patients=args.patients, port=args.port))
 
 
+def cmd_decode(args: argparse.Namespace) -> int:
+    """Decode a payload; bad input is a usage error (exit 2)."""
+    from drivers.errors import ProtocolError
+    from station.tools import decode
+
+    try:
+        print(json.dumps(decode(args.kind, args.hex), ensure_ascii=False, default=str))
+    except ProtocolError as exc:
+        print(f"cabin decode: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def cmd_diag(args: argparse.Namespace) -> int:
+    """Report every device and self-test it; exit 1 when a required device fails."""
+    from station.tools import diagnose
+
+    rows = asyncio.run(diagnose(_config(args), sim=args.sim))
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, default=str))
+    else:
+        for row in rows:
+            test = row["self_test"]
+            detail = test["detail"] if isinstance(test["detail"], str) else _reading_line(test["detail"])
+            print(f"{row['device_id']:<15} {row['kind']:<15} {row['transport']:<40} "
+                  f"{'connected' if row['connected'] else 'DISCONNECTED':<12} "
+                  f"battery {row.get('battery_percent') or '-':<4} firmware {row.get('firmware') or '-':<8} "
+                  f"{'OK' if test['ok'] else 'FAIL'}: {detail}"
+                  + (f"  (last error: {row['last_error']})" if row.get("last_error") else ""))
+    return EXIT_FAIL if any(r["required"] and not r["self_test"]["ok"] for r in rows) else EXIT_OK
+
+
+def _reading_line(reading: dict[str, Any]) -> str:
+    value = reading.get("value")
+    if isinstance(value, dict):
+        value = "/".join(str(v) for v in value.values())
+    return f"{reading.get('kind')} {value} {reading.get('unit') or ''}".strip()
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "diag": cmd_diag, "decode": cmd_decode,
     "run": cmd_run, "demo": cmd_demo, "status": cmd_status, "check-config": cmd_check_config,
     "audit": cmd_audit, "badge": cmd_badge,
 }
@@ -244,7 +292,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cabin` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)

@@ -1,0 +1,53 @@
+"""The technician's tools as a technician runs them: `cabin decode` and `cabin diag`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def cabin(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "station.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_decode_a_blood_pressure_capture() -> None:
+    # Nordic Android-BLE-Library's full 2A35 vector: flags 0x1E (mmHg, time stamp, pulse, user, status),
+    # 121/80/92 mmHg, 2020-11-23 10:30:00, pulse 72, user 1, status 0.
+    result = cabin("decode", "2a35", "1e 79 00 50 00 5c 00 e4 07 0b 17 0a 1e 00 48 00 01 00 00")
+    assert result.returncode == 0, result.stderr
+    value = json.loads(result.stdout)["value"]
+    assert (value["systolic"], value["diastolic"], value["mean_arterial"], value["pulse_rate"]) == (121, 80, 92, 72)
+    assert value["timestamp"] == "2020-11-23T10:30:00"
+
+
+def test_decode_cms50_and_rdm6300() -> None:
+    oximeter = json.loads(cabin("decode", "cms50", "ff 01 80 80 80 80 80 80 80 80").stdout)
+    assert oximeter["packets"] == 1 and oximeter["skipped_bytes"] == 1
+    # STX, "0100ABCDEF", checksum 01^00^AB^CD^EF = 0x88 as "88", ETX.
+    badge = json.loads(cabin("decode", "rdm6300", "02 30 31 30 30 41 42 43 44 45 46 38 38 03").stdout)
+    assert badge == {"protocol": "rdm6300", "tag_id": "0100ABCDEF"}
+
+
+@pytest.mark.parametrize(
+    "args", [("2a1c", "zz"), ("2a1c", "0"), ("bogus", "00"), ("2a35", "00"), ("rdm6300", "02 03"), ("2a19", "ff")]
+)
+def test_decode_bad_input_is_one_line_and_exit_2(args: tuple[str, str]) -> None:
+    result = cabin("decode", *args)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("cabin decode: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_diag_on_the_simulator_reads_every_device() -> None:
+    result = cabin("diag", "--sim", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["device_id"]: row for row in json.loads(result.stdout)}
+    assert set(rows) == {"thermometer-1", "bp-cuff-1", "oximeter-1", "scale-1", "otoscope-1", "badge_reader",
+                         "entry_lock"}
+    assert all(row["connected"] and row["self_test"]["ok"] for row in rows.values()), rows
+    assert rows["thermometer-1"]["firmware"] and rows["thermometer-1"]["battery_percent"] is not None
+    assert rows["bp-cuff-1"]["self_test"]["detail"]["kind"] == "blood_pressure"
+    assert rows["oximeter-1"]["transport"].startswith("serial ")
