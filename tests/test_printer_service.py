@@ -68,7 +68,7 @@ async def test_round_trip_prints_once_with_accents_and_qr(
     rx = sample_prescription()
     outcome = await service.print_prescription("s1", rx)
     assert outcome.printed and outcome.error is None and outcome.warning is None
-    assert sim.receipts == [render_prescription(rx, PrinterConfig())]
+    assert list(sim.receipts) == [render_prescription(rx, PrinterConfig())]
     assert outcome.bytes_sent == len(sim.receipts[0])
     text = decode_text(sim.receipts[0])
     assert "Dr Hélène Lefèvre" in text and "Patiente : Françoise Bérénice Dupré" in text
@@ -98,7 +98,7 @@ async def test_fault_before_the_job_refuses_to_send(
     setattr(sim, switch, True)
     outcome = await service.print_prescription("s1", sample_prescription())
     assert not outcome.printed and outcome.error == error and outcome.bytes_sent == 0
-    assert sim.receipts == [] and sim.partials == []
+    assert list(sim.receipts) == [] and sim.partials == []
     job = await service.jobs.get(outcome.job_id)
     assert job.status is JobStatus.FAILED and job.reason == error
 
@@ -116,7 +116,7 @@ async def test_a_printer_that_never_answers_is_unreachable(db: Database, sim: Si
     svc = _service(db, sim.port, timeout_s=0.2)
     await svc.start()
     outcome = await svc.print_prescription("s1", sample_prescription())
-    assert outcome.error == "printer unreachable" and sim.receipts == []
+    assert outcome.error == "printer unreachable" and list(sim.receipts) == []
 
 
 async def test_paper_running_out_mid_job_fails_the_job(
@@ -126,7 +126,7 @@ async def test_paper_running_out_mid_job_fails_the_job(
     outcome = await service.print_prescription("s1", sample_prescription())
     assert not outcome.printed and outcome.error == "paper ran out during printing"
     assert outcome.bytes_sent > 300
-    assert sim.receipts == [] and len(sim.partials) == 1
+    assert list(sim.receipts) == [] and len(sim.partials) == 1
     assert (await service.jobs.get(outcome.job_id)).status is JobStatus.FAILED
 
 
@@ -217,7 +217,7 @@ async def test_crash_between_sending_and_result_is_never_resent(
     outcome = await restarted.print_prescription("s1", rx)
     assert outcome.job_id == job.id and not outcome.printed
     assert outcome.error is not None and "check the printer" in outcome.error
-    assert sim.receipts == []
+    assert list(sim.receipts) == []
 
 
 async def test_cancelled_session_never_prints(service: PrintService, sim: SimPrinter) -> None:

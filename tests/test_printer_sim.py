@@ -43,14 +43,14 @@ def test_feeding_byte_by_byte_gives_the_same_receipt() -> None:
     for byte in data:
         buf.append(byte)
         assert sim.feed(buf) == b""
-    assert sim.receipts == [data] and not buf
+    assert list(sim.receipts) == [data] and not buf
 
 
 def test_status_queries_are_answered_inside_the_stream_and_not_printed() -> None:
     sim = SimPrinter()
     replies = sim.feed(b"\x1b@hello\n\x10\x04\x01world\n\x10\x04\x04\x1dV\x00")
     assert replies == bytes([0x12, 0x12])
-    assert sim.receipts == [b"\x1b@hello\nworld\n\x1dV\x00"]
+    assert list(sim.receipts) == [b"\x1b@hello\nworld\n\x1dV\x00"]
     assert sim.status_queries == 2
 
 
@@ -81,7 +81,7 @@ def test_paper_out_discards_print_data() -> None:
     sim = SimPrinter()
     sim.paper_out = True
     assert sim.feed(b"lost\n\x1dV\x00\x10\x04\x04") == b"\x7e"
-    assert sim.receipts == []
+    assert list(sim.receipts) == []
 
 
 def test_decode_text_follows_the_selected_code_page() -> None:
