@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drivers.errors import ProtocolError
+from drivers.framing import FixedFramer
 
 BAUDRATE = 9600
 START = 0xA0
@@ -82,27 +83,8 @@ def check_packet(buf: bytes | bytearray) -> int:
     return FRAME_LENGTH
 
 
-class Framer:
+class Framer(FixedFramer):
     """Accumulates received bytes and returns complete relay frames, resynchronising past garbage."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.discarded = 0
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """Add `data`; return the frames it completes, in order."""
-        self._buffer += data
-        frames: list[bytes] = []
-        position = 0
-        while position < len(self._buffer):
-            result = check_packet(self._buffer[position : position + FRAME_LENGTH])
-            if result == 0:
-                break
-            if result < 0:
-                position -= result
-                self.discarded -= result
-                continue
-            frames.append(bytes(self._buffer[position : position + result]))
-            position += result
-        del self._buffer[:position]
-        return frames
+        super().__init__(check_packet, FRAME_LENGTH)

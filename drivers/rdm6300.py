@@ -16,6 +16,7 @@ from functools import reduce
 from operator import xor
 
 from drivers.errors import ProtocolError
+from drivers.framing import FixedFramer
 
 BAUDRATE = 9600
 STX = 0x02
@@ -97,35 +98,12 @@ def check_packet(buf: bytes | bytearray) -> int:
     return FRAME_LENGTH if buf[FRAME_LENGTH - 1] == ETX else -1
 
 
-class Framer:
-    """Accumulates bytes from the reader and returns complete frames, resynchronising past garbage."""
+class Framer(FixedFramer):
+    """Accumulates received bytes and returns complete badge frames, resynchronising past garbage."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.discarded = 0  # bytes skipped to resynchronise, since creation
+        super().__init__(check_packet, FRAME_LENGTH)
 
-    @property
-    def pending(self) -> int:
-        """Bytes held while waiting for the rest of a frame."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """Add `data`; return the frames it completes, in order."""
-        self._buffer += data
-        frames: list[bytes] = []
-        position = 0
-        while position < len(self._buffer):
-            result = check_packet(self._buffer[position : position + FRAME_LENGTH])
-            if result == 0:
-                break
-            if result < 0:
-                position -= result
-                self.discarded -= result
-                continue
-            frames.append(bytes(self._buffer[position : position + result]))
-            position += result
-        del self._buffer[:position]
-        return frames
 
 
 class Debouncer:
