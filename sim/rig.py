@@ -14,6 +14,7 @@ import random
 from config.clock import Clock
 from config.schema import CabinConfig, DeviceConfig, PrinterConfig, SerialDeviceConfig
 from devices.instrument import Instrument, Sink
+from drivers.ble import BleTimings
 from sim.ble.rig import SimBleRig
 from sim.camera import SimOtoscopeCamera
 from sim.instruments import make_sim_instrument
@@ -28,7 +29,7 @@ class SimRig:
         self.clock = clock
         self.rng = random.Random(seed)
         self.printer = SimPrinter()
-        self.ble = SimBleRig(clock)
+        self.ble = SimBleRig(clock, BleTimings(first_attempt_s=0.0))
         # A serial line streams in real time whatever the clock: the oximeter runs on its own
         # real-time clock, and the driver's silence limits have real-time floors.
         self.oximeters = {

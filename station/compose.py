@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config.clock import Clock
 from config.errors import StationError
@@ -27,9 +28,11 @@ from session.appointments import AppointmentBook
 from session.cabin import Cabin
 from session.core import CabinRefusal
 from session.gp_link import GpLink
-from sim.rig import SimRig
 from station.entry import EntryFollower
 from station.kiosk import KioskServer
+
+if TYPE_CHECKING:  # the simulator is only ever handed in by the caller, never imported here
+    from sim.rig import SimRig
 
 log = logging.getLogger(__name__)
 

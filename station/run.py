@@ -12,14 +12,15 @@ import asyncio
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config.clock import Clock
 from config.schema import CabinConfig
-from sim.crew import SimCrew
-from sim.rig import SimRig
-from sim.seed import enroll_staff
 from station.compose import Station
-from station.demo import demo_start
+
+if TYPE_CHECKING:
+    from sim.crew import SimCrew
+    from sim.rig import SimRig
 
 HUMAN_CODES = 3
 
@@ -39,12 +40,16 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
     if not sim:
         station = Station(config=config, clock=Clock(), state_dir=state_dir, kiosk_port=port)
         await station.start()
-        say(f"cabin station {config.station.id} running; kiosk API at {station.kiosk.url}/api/state")
+        say(f"cabin station {config.station.id} running")
+        say(f"kiosk API: {station.kiosk.url}/api/state   state directory: {state_dir}")
         try:
             await stop.wait()
         finally:
             await station.stop()
         return 0
+    from sim.rig import SimRig
+    from station.demo import demo_start
+
     clock = Clock(speed=speed, start=demo_start(config, Clock()))
     rig = SimRig(clock, config)
     await rig.start()
@@ -66,6 +71,9 @@ async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, pati
     say(f"cabin station {station.config.station.id} on the simulator, site {site.code} {site.name}")
     say(f"simulated time starts at {station.clock.now():%A %d %B %Y %H:%M} (speed x{station.clock.speed:g})")
     say(f"kiosk API: {station.kiosk.url}/api/state   state directory: {station.state_dir}")
+    from sim.crew import SimCrew
+    from sim.seed import enroll_staff
+
     await enroll_staff(station.registry, station.clock.now())
     crew = SimCrew(station.kiosk.url, station.gp_link.attach, station.book, station.config.station.site, rig, say)
     await crew.start()
