@@ -22,7 +22,8 @@ class SimCrew:
     """Runs simulated consultations and cleanings against one station."""
 
     def __init__(self, kiosk_url: str, attach_gp: Callable[[MessageChannel], None], book: AppointmentBook,
-                 site: str, rig: SimRig, narrate: Callable[[str], None] = lambda line: None) -> None:
+                 site: str, rig: SimRig, narrate: Callable[[str], None] = lambda line: None,
+                 gp_wait_s: float = 3600.0) -> None:
         self.kiosk = KioskClient(kiosk_url)
         self._attach_gp = attach_gp
         self._book = book
@@ -31,6 +32,7 @@ class SimCrew:
         self._narrate = narrate
         self.referent = SimReferent(self.kiosk, rig.badge_reader, rig.clock, narrate)
         self._gp_channel: MessageChannel | None = None
+        self._gp_wait_s = gp_wait_s  # clock seconds the GP waits for each answer
 
     async def start(self) -> None:
         """Open the kiosk connection and put a GP on duty."""
@@ -55,7 +57,7 @@ class SimCrew:
         """One patient from check-in to leaving with the prescription, seen by the GP on duty."""
         assert self._gp_channel is not None, "start() the crew first"
         gp = asyncio.get_running_loop().create_task(
-            SimGp(self._gp_channel, self._rig.clock, DEMO_GP, self._narrate).consult()
+            SimGp(self._gp_channel, self._rig.clock, DEMO_GP, self._narrate, wait_s=self._gp_wait_s).consult()
         )
         try:
             await SimPatient(self.kiosk, code, self._narrate).check_in()
@@ -75,7 +77,7 @@ class SimCrew:
         """The GP sees every patient who comes to wait, one after another."""
         assert self._gp_channel is not None, "start() the crew first"
         while True:
-            await SimGp(self._gp_channel, self._rig.clock, DEMO_GP, self._narrate).consult()
+            await SimGp(self._gp_channel, self._rig.clock, DEMO_GP, self._narrate, wait_s=self._gp_wait_s).consult()
 
     async def referent_on_duty(self) -> None:
         """The referent cleans after every patient."""
