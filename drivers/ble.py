@@ -384,5 +384,8 @@ def _characteristic(client: BleakClient, uuid: int) -> BleakGATTCharacteristic |
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error, FileNotFoundError | ConnectionRefusedError):
+        # BlueZ is reached over the system D-Bus socket: its absence surfaces as a missing file.
+        return "Bluetooth is not available on this machine (no BlueZ on the system D-Bus)"
     text = str(error) or type(error).__name__
     return text if isinstance(error, StationError) else f"{type(error).__name__}: {text}"
