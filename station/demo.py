@@ -47,14 +47,16 @@ class DemoRecord:
         }
 
 
-def demo_start(config: CabinConfig, clock_zone: Clock) -> datetime:
-    """Where the demo's clock starts: a minute into the site's next opening period."""
-    now = datetime.now(clock_zone.zone)
-    schedule = Schedule(config.place(), clock_zone.zone)
-    period = schedule.current(now) or schedule.next_opening(now)
+def demo_start(config: CabinConfig, real: Clock) -> datetime:
+    """Where the demo's clock starts: a minute into the site's next opening period.
+
+    Always the next period, never the current one: a demo started just before closing time
+    would see the cabin close under it, and its outcome would depend on the hour it runs.
+    """
+    period = Schedule(config.place(), real.zone).next_opening(real.now())
     if period is None:
         raise StationError("the site has no opening period in the coming year: nothing to simulate")
-    return max(now, period.start + timedelta(minutes=1)) if period.start <= now else period.start + timedelta(minutes=1)
+    return period.start + timedelta(minutes=1)
 
 
 class _StateLog:
