@@ -176,7 +176,7 @@ class Prescription:
 
 
 def new_prescription_number(station_id: str, on: date) -> str:
-    """A unique prescription number `STATION-YYYYMMDD-XXXXXXXX`; it carries no patient data."""
+    """A unique prescription number: station, date (YYYYMMDD) and 8 random base-32 characters; no patient data."""
     station = station_id.strip().upper()
     if not _STATION_RE.fullmatch(station):
         raise PrescriptionError(f"station id {station_id!r} must be 1-16 letters or digits")
