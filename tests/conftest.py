@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from config.clock import PARIS, Clock
 from config.loader import load_config
 from config.schema import CabinConfig
+from sim.camera import SimOtoscopeCamera
 from sim.crew import SimCrew
 from sim.rig import SimRig
 from sim.seed import enroll_staff
@@ -49,6 +52,25 @@ async def running_station(state_dir: Path, config: CabinConfig | None = None, *,
     finally:
         await station.stop()
         await rig.stop()
+
+
+async def eventually(condition: Callable[[], bool], within_s: float = 5.0) -> None:
+    """Wait, in real time, until `condition` holds; robust to a slow CI machine."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def camera() -> AsyncIterator[SimOtoscopeCamera]:
+    """A started simulated otoscope camera at 30 frames per second."""
+    cam = SimOtoscopeCamera(fps=30.0)
+    await cam.start()
+    try:
+        yield cam
+    finally:
+        await cam.stop()
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from devices.measurements import (
     Weight,
 )
 from sim.instruments import SimInstrument, make_sim_instrument
+from tests.conftest import eventually
 
 SPEED = 1000.0
 CABIN = (
@@ -69,13 +70,6 @@ def sim(devices: DeviceManager, device_id: str) -> SimInstrument:
             assert isinstance(instrument, SimInstrument)
             return instrument
     raise KeyError(device_id)
-
-
-async def eventually(condition: Callable[[], bool], real_timeout: float = 5.0) -> None:
-    """Wait, in real time, until `condition` holds; robust to a slow CI machine."""
-    async with asyncio.timeout(real_timeout):
-        while not condition():
-            await asyncio.sleep(0.001)
 
 
 def health_of(devices: DeviceManager, device_id: str) -> DeviceHealth:

@@ -10,7 +10,7 @@ import asyncio
 import gc
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import cv2
@@ -31,26 +31,10 @@ from drivers.camera import (
     guidance,
 )
 from sim.camera import CameraFault, EarCanalScene, SimOtoscopeCamera, write_clip
+from tests.conftest import eventually
 
 FAST = GrabberTimings(open_timeout_s=2.0, read_timeout_s=0.5, reopen_initial_s=0.05, reopen_max_s=0.3,
                       stop_timeout_s=2.0, frame_timeout_s=3.0)
-
-
-async def eventually(condition: Callable[[], bool], within_s: float = 5.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-async def camera() -> AsyncIterator[SimOtoscopeCamera]:
-    cam = SimOtoscopeCamera(fps=30.0)
-    await cam.start()
-    try:
-        yield cam
-    finally:
-        await cam.stop()
 
 
 @pytest.fixture

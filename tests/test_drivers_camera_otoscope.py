@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import cv2
 import numpy as np
@@ -17,6 +16,7 @@ from devices.instrument import DeviceUnavailable
 from drivers.camera import CameraError, FrameMetrics, GrabberTimings, Guidance
 from drivers.otoscope import Otoscope, parse_source, source_present
 from sim.camera import CameraFault, SimOtoscopeCamera
+from tests.conftest import eventually
 
 FAST = GrabberTimings(open_timeout_s=2.0, read_timeout_s=0.5, reopen_initial_s=0.05, reopen_max_s=0.3, frame_timeout_s=1.0)
 
@@ -24,23 +24,6 @@ FAST = GrabberTimings(open_timeout_s=2.0, read_timeout_s=0.5, reopen_initial_s=0
 def config(port: str | None = None, **extra: object) -> DeviceConfig:
     return DeviceConfig.model_validate({"id": "otoscope-1", "kind": "otoscope", "driver": "uvc",
                                         "model": "sim otoscope", "port": port, **extra})
-
-
-async def eventually(condition: Callable[[], bool], within_s: float = 5.0) -> None:
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-async def camera() -> AsyncIterator[SimOtoscopeCamera]:
-    cam = SimOtoscopeCamera(fps=30.0)
-    await cam.start()
-    try:
-        yield cam
-    finally:
-        await cam.stop()
 
 
 @pytest.fixture
