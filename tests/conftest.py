@@ -14,6 +14,7 @@ import pytest
 from config.clock import PARIS, Clock
 from config.loader import load_config
 from config.schema import CabinConfig
+from config.storage import Database
 from sim.camera import SimOtoscopeCamera
 from sim.crew import SimCrew
 from sim.rig import SimRig
@@ -71,6 +72,15 @@ async def camera() -> AsyncIterator[SimOtoscopeCamera]:
         yield cam
     finally:
         await cam.stop()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A started state database in a fresh directory."""
+    database = Database(tmp_path)
+    await database.start()
+    yield database
+    await database.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,14 +16,6 @@ from config.storage import Database, StorageError
 from hygiene.audit import GENESIS, AuditEntry, AuditTrail, entry_hash, verify_entries, write_csv
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=PARIS)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path)
-    await database.start()
-    yield database
-    await database.stop()
 
 
 @pytest.fixture

@@ -81,14 +81,6 @@ def test_keyring_hash_is_keyed_and_normalised() -> None:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path)
-    await database.start()
-    yield database
-    await database.stop()
-
-
-@pytest.fixture
 async def registry(db: Database, tmp_path: Path) -> AsyncIterator[BadgeRegistry]:
     reg = BadgeRegistry(db, tmp_path)
     await reg.start()

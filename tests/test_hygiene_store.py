@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,14 +20,6 @@ def proof(at: datetime) -> CleaningProof:
         started_by="a" * 64, confirmed_by="b" * 64, started_at=at - timedelta(minutes=10), finished_at=at,
         steps=(("ventilate", (at - timedelta(minutes=9)).isoformat()),),
     )
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path)
-    await database.start()
-    yield database
-    await database.stop()
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -14,14 +12,6 @@ from printer.errors import JobError
 from printer.jobs import JobStatus, PrintJobs
 
 START = datetime(2025, 1, 14, 10, 30, tzinfo=PARIS)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path)
-    await database.start()
-    yield database
-    await database.stop()
 
 
 @pytest.fixture

@@ -26,14 +26,6 @@ START = datetime(2025, 1, 14, 10, 30, tzinfo=PARIS)
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path)
-    await database.start()
-    yield database
-    await database.stop()
-
-
-@pytest.fixture
 async def sim() -> AsyncIterator[SimPrinter]:
     printer = SimPrinter()
     await printer.start()

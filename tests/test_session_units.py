@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -93,14 +92,6 @@ NAME = "Jeanne Zorglubovitch"
 def appointment(code: str = "AB12CD", *, slot: datetime = SLOT, site: str = SITE, name: str = NAME) -> Appointment:
     return Appointment(code=code, patient_name=name, birth_date=date(1980, 5, 17), sex="F",
                        slot_start=slot, slot_minutes=30, site=site, gp="Dr Quentin Wxyzabc")
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(tmp_path)
-    await database.start()
-    yield database
-    await database.stop()
 
 
 @pytest.fixture
