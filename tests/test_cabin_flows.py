@@ -9,15 +9,17 @@ from pathlib import Path
 import aiohttp
 
 from session.appointments import Appointment
-from session.channel import channel_pair
+from session.channel import LocalChannel, channel_pair
 from session.control import encode
 from session.states import CabinState as S
 from sim.badges import REFERENT_BADGE, TECHNICIAN_BADGE
+from sim.crew import SimCrew
 from sim.seed import DEMO_GP
+from station.compose import Station
 from tests.conftest import config_with, running_station
 
 
-async def book(station, crew, birth: date = date(1970, 1, 1), name: str = "Alix Bernard") -> Appointment:  # type: ignore[no-untyped-def]
+async def book(station: Station, crew: SimCrew, birth: date = date(1970, 1, 1), name: str = "Alix Bernard") -> Appointment:
     appt = Appointment(code="123456", patient_name=name, birth_date=birth, sex="F",
                        slot_start=station.clock.now() + timedelta(minutes=2), slot_minutes=20,
                        site=station.config.station.site, gp=DEMO_GP.name)
@@ -25,11 +27,21 @@ async def book(station, crew, birth: date = date(1970, 1, 1), name: str = "Alix 
     return appt
 
 
-async def admit(station, crew, birth: date = date(1970, 1, 1)) -> None:  # type: ignore[no-untyped-def]
+async def admit(station: Station, crew: SimCrew, birth: date = date(1970, 1, 1)) -> None:
     appt = await book(station, crew, birth)
     await crew.kiosk.post("/api/checkin", {"code": appt.code})
     await crew.kiosk.post("/api/identity", {"confirm": True})
     assert station.cabin.state is S.ELIGIBILITY
+
+
+async def gp_joins(station: Station, session: str | None = None) -> tuple[LocalChannel, str]:
+    """A GP dials in on a new channel and joins the waiting patient (or `session`); returns the channel."""
+    gp, end = channel_pair()
+    station.gp_link.attach(end)
+    if session is None:
+        session = str(json.loads(await gp.recv())["session"])
+    await gp.send(encode("join", session=session, gp=DEMO_GP.model_dump()))
+    return gp, session
 
 
 async def test_technician_and_unknown_badges_never_clear_the_mark(state_dir: Path) -> None:
@@ -174,19 +186,13 @@ async def test_gp_link_lost_and_restored_within_grace(state_dir: Path) -> None:
     async with running_station(state_dir, config_with(reconnect_grace_s=600)) as (station, crew):
         await admit(station, crew)
         await crew.kiosk.post("/api/consent", {"accepted": True})
-        gp, end = channel_pair()
-        station.gp_link.attach(end)
-        waiting = json.loads(await gp.recv())
-        session = waiting["session"]
-        await gp.send(encode("join", session=session, gp=DEMO_GP.model_dump()))
+        gp, session = await gp_joins(station)
         assert json.loads(await gp.recv())["type"] == "joined"
         await gp.send("{this is not json")
         assert json.loads(await gp.recv())["code"] == "invalid_message"
         gp.close()
         await crew.kiosk.wait_state("reconnecting")
-        gp2, end2 = channel_pair()
-        station.gp_link.attach(end2)
-        await gp2.send(encode("join", session=session, gp=DEMO_GP.model_dump()))
+        gp2, _ = await gp_joins(station, session)
         await crew.kiosk.wait_state("in_consultation")
         gp2.close()
         await crew.kiosk.wait_state("reconnecting")
@@ -196,10 +202,7 @@ async def test_gp_link_lost_past_grace_ends_the_consultation(state_dir: Path) ->
     async with running_station(state_dir, config_with(reconnect_grace_s=30)) as (station, crew):
         await admit(station, crew)
         await crew.kiosk.post("/api/consent", {"accepted": True})
-        gp, end = channel_pair()
-        station.gp_link.attach(end)
-        session = json.loads(await gp.recv())["session"]
-        await gp.send(encode("join", session=session, gp=DEMO_GP.model_dump()))
+        gp, _ = await gp_joins(station)
         await gp.recv()
         gp.close()
         await crew.kiosk.wait_state("awaiting_cleaning")
@@ -221,10 +224,7 @@ async def test_a_reading_past_its_freshness_is_shown_stale(state_dir: Path) -> N
     async with running_station(state_dir, config_with(consultation_max_s=7200)) as (station, crew):
         await admit(station, crew)
         await crew.kiosk.post("/api/consent", {"accepted": True})
-        gp, end = channel_pair()
-        station.gp_link.attach(end)
-        session = json.loads(await gp.recv())["session"]
-        await gp.send(encode("join", session=session, gp=DEMO_GP.model_dump()))
+        gp, _ = await gp_joins(station)
         await gp.send(encode("request_measurement", kind="temperature"))
         while (message := json.loads(await gp.recv()))["type"] != "reading":
             pass
