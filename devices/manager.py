@@ -54,7 +54,9 @@ class Subscription:
         if maxsize < 1:
             raise ValueError("a subscription holds at least one reading")
         self._items: deque[Reading] = deque(maxlen=maxsize)
-        self._ready = asyncio.Event()
+        # The one consumer's pending get(), if it waits: a bare future is the cheapest wake-up
+        # at 60 readings a second (an Event would keep a waiter list for a single waiter).
+        self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._dropped = 0
 
@@ -84,25 +86,38 @@ class Subscription:
         if len(self._items) == self._items.maxlen:
             self._dropped += 1
         self._items.append(reading)
-        self._ready.set()
+        self._wake()
 
     def get_nowait(self) -> Reading | None:
         """The oldest waiting reading, or None when there is none."""
         return self._items.popleft() if self._items else None
 
     async def get(self) -> Reading:
-        """Wait for the next reading; raise SubscriptionClosed once closed and drained."""
+        """Wait for the next reading; raise SubscriptionClosed once closed and drained.
+
+        A subscription has one consumer: a second get() waiting at the same time is an error.
+        """
         while not self._items:
             if self._closed:
                 raise SubscriptionClosed("the reading subscription is closed")
-            self._ready.clear()
-            await self._ready.wait()
+            if self._waiter is not None:
+                raise RuntimeError("a subscription has one consumer; another get() is waiting")
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         return self._items.popleft()
 
     def close(self) -> None:
         """End the stream; readings already queued can still be read."""
         self._closed = True
-        self._ready.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def __aiter__(self) -> AsyncIterator[Reading]:
         return self

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING
 
 from config.errors import StationError
 from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
@@ -53,13 +55,6 @@ class Cms50Timings:
     # The serial line does not speed up with a simulator's fast clock: silence is never
     # declared before this many real seconds without a packet.
     real_floor_s: float = 1.0
-
-
-class _Stamp(TypedDict):
-    device_id: str
-    model: str
-    host_time: float
-    flags: frozenset[QualityFlag]
 
 
 class LinkSilent(StationError):
@@ -118,6 +113,7 @@ class Cms50Oximeter(Instrument):
         self._framer = cms50.Framer()
         self._last_packet = 0.0
         self._last_wire = 0.0  # the event loop's time of the last packet, for the real floor
+        self._loop_time: Callable[[], float] = time.monotonic  # the running loop's, once a session runs
         self._pleth: list[int] = []
         self._pleth_flags: frozenset[QualityFlag] = frozenset()
         self._since_reading = 0
@@ -202,7 +198,8 @@ class Cms50Oximeter(Instrument):
         self._pleth, self._pleth_flags, self._since_reading = [], frozenset(), 0
         self._session_garbage = 0
         self._last_packet = self._clock.monotonic()
-        self._last_wire = asyncio.get_running_loop().time()
+        self._loop_time = asyncio.get_running_loop().time
+        self._last_wire = self._loop_time()
         link.receive(self._on_bytes)  # parse in the transport's read callback: no task hop per packet
         await link.write(cms50.command(cms50.START_REALTIME))
         await link.write(cms50.command(cms50.DEVICE_ID))
@@ -275,7 +272,7 @@ class Cms50Oximeter(Instrument):
             self._note_garbage(len(packet))
             return
         self._last_packet = now
-        self._last_wire = asyncio.get_running_loop().time()
+        self._last_wire = self._loop_time()
         if not self._connected:
             self._connected = True
             if self._reconnector is not None:
@@ -291,18 +288,27 @@ class Cms50Oximeter(Instrument):
         if len(self._pleth) >= self._chunk:
             samples, chunk_flags = tuple(self._pleth), self._pleth_flags
             self._pleth, self._pleth_flags = [], frozenset()
-            self._deliver(Pleth(**self._stamp(now, chunk_flags), samples=samples, rate_hz=PLETH_RATE_HZ))
+            self._deliver(
+                Pleth(
+                    device_id=self.device_id,
+                    model=self._model,
+                    host_time=now,
+                    flags=chunk_flags,
+                    samples=samples,
+                    rate_hz=PLETH_RATE_HZ,
+                )
+            )
         self._since_reading += 1
         if self._since_reading >= SAMPLES_PER_READING and sample.spo2 is not None:
             self._since_reading = 0
             self._deliver(
                 SpO2(
-                    **self._stamp(now, flags),
+                    device_id=self.device_id,
+                    model=self._model,
+                    host_time=now,
+                    flags=flags,
                     percent=float(sample.spo2),
                     pulse_bpm=None if sample.pulse is None else float(sample.pulse),
                     perfusion_index=sample.pi,
                 )
             )
-
-    def _stamp(self, now: float, flags: frozenset[QualityFlag]) -> _Stamp:
-        return _Stamp(device_id=self.device_id, model=self._model, host_time=now, flags=flags)
