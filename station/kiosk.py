@@ -1,9 +1,12 @@
 """The kiosk's local HTTP and WebSocket API, on 127.0.0.1 only.
 
-The touchscreen page (and the simulated patient) act through these endpoints; the page
-renders the view pushed on `/api/events` and keeps no state of its own. Requests from a
-browser must come from the kiosk's own origin. Every failure is a JSON error, never a
-traceback.
+The touchscreen page (served at `/`, files under `station/kiosk_page/`) and the simulated
+patient act through these endpoints; the page renders the view pushed on `/api/events` and
+keeps no state of its own. The same WebSocket carries the face-to-face leg's signalling: the
+station sends `call` (with the ICE servers) when a GP is there, `signal` with the GP's answer
+and candidates, and `hangup`; the page sends `ready` once connected (a call in progress is offered again)
+and `signal` with its offer and candidates, which the station relays to the hub. Requests from a browser must come from the kiosk's own
+origin. Every failure is a JSON error, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
@@ -22,9 +26,12 @@ from session.views import kiosk_view
 
 log = logging.getLogger(__name__)
 
-VIEW_BACKLOG = 16
+VIEW_BACKLOG = 64  # views and media messages waiting for a page
+PAGE_DIR = Path(__file__).with_name("kiosk_page")
+MAX_PAGE_MESSAGE = 64 * 1024  # an SDP offer is a few KiB
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PageListener = Callable[[dict[str, object]], Awaitable[None]]
 
 
 def _error(status: int, code: str, message: str, **details: object) -> web.Response:
@@ -42,6 +49,7 @@ class KioskServer:
         self._runner: web.AppRunner | None = None
         self._queues: dict[web.WebSocketResponse, asyncio.Queue[str]] = {}
         self._unsubscribe: Callable[[], object] | None = None
+        self._page_listener: PageListener | None = None
 
     @property
     def url(self) -> str:
@@ -52,6 +60,8 @@ class KioskServer:
         """Bind and serve."""
         app = web.Application(middlewares=[self._guard], client_max_size=64 * 1024)
         app.add_routes([
+            web.get("/", self._page),
+            web.static("/static", PAGE_DIR, append_version=False),
             web.get("/api/state", self._state),
             web.get("/api/events", self._events),
             web.post("/api/checkin", self._post(self._checkin)),
@@ -85,6 +95,19 @@ class KioskServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    def listen_to_page(self, listener: PageListener | None) -> None:
+        """Hand the page's media messages (`ready`, `signal`) to `listener`; None stops."""
+        self._page_listener = listener
+
+    def tell_pages(self, message: dict[str, object]) -> None:
+        """Send a media message (`call`, `signal`, `hangup`) to every open page."""
+        text = json.dumps(message)
+        for queue in self._queues.values():
+            if queue.full():
+                log.warning("a kiosk page is not reading its socket; dropped its oldest message")
+                queue.get_nowait()
+            queue.put_nowait(text)
 
     def _allowed_origin(self, origin: str | None) -> bool:
         if origin is None:
@@ -120,6 +143,12 @@ class KioskServer:
 
         return handle
 
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        page = PAGE_DIR / "index.html"
+        if not page.is_file():
+            return _error(404, "no_page", "the kiosk page is not installed")
+        return web.FileResponse(page, headers={"Cache-Control": "no-store"})
+
     async def _state(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(kiosk_view(self._cabin))
 
@@ -149,7 +178,7 @@ class KioskServer:
         await self._cabin.confirm_cleaning_step(step)
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=30)
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_PAGE_MESSAGE)
         await ws.prepare(request)
         queue: asyncio.Queue[str] = asyncio.Queue(VIEW_BACKLOG)
         queue.put_nowait(json.dumps({"type": "view", "event": "hello", "view": kiosk_view(self._cabin)}))
@@ -159,10 +188,27 @@ class KioskServer:
             async for msg in ws:
                 if msg.type is WSMsgType.ERROR:
                     break
+                if msg.type is WSMsgType.TEXT:
+                    await self._from_page(msg.data)
         finally:
             del self._queues[ws]
             pump.cancel()
         return ws
+
+    async def _from_page(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            log.warning("kiosk page sent a message that is not JSON")
+            return
+        if not isinstance(message, dict) or message.get("type") not in ("ready", "signal"):
+            log.warning("kiosk page sent an unknown message")
+            return
+        if self._page_listener is not None:
+            try:
+                await self._page_listener(message)
+            except Exception:
+                log.exception("relaying the kiosk page's signal failed")
 
     @staticmethod
     async def _pump(ws: web.WebSocketResponse, queue: asyncio.Queue[str]) -> None:
