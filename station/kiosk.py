@@ -4,9 +4,10 @@ The touchscreen page (served at `/`, files under `station/kiosk_page/`) and the 
 patient act through these endpoints; the page renders the view pushed on `/api/events` and
 keeps no state of its own. The same WebSocket carries the face-to-face leg's signalling: the
 station sends `call` (with the ICE servers) when a GP is there, `signal` with the GP's answer
-and candidates, and `hangup`; the page sends `ready` once connected (a call in progress is offered again)
-and `signal` with its offer and candidates, which the station relays to the hub. Requests from a browser must come from the kiosk's own
-origin. Every failure is a JSON error, never a traceback.
+and candidates, and `hangup`; the page sends `ready` once connected (a call in progress is
+then offered again) and `signal` with its offer and candidates, which the station relays to
+the hub. Requests from a browser must come from the kiosk's own origin. Every failure is a
+JSON error, never a traceback.
 """
 
 from __future__ import annotations
