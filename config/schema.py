@@ -12,7 +12,7 @@ from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 _INTERVAL = re.compile(r"^([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -238,6 +238,14 @@ class PrinterConfig(_Frozen):
     timeout_s: PositiveSeconds = 10.0
 
 
+class HubSection(_Frozen):
+    """The hub this station dials out to (`station/hub.py`): its WebSocket URL, this station's id there, its token."""
+
+    url: str = Field(pattern=r"^wss?://[^/\s]+/\S*$")
+    station_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    token: SecretStr = Field(min_length=16, max_length=512)
+
+
 class CabinConfig(_Frozen):
     """The whole configuration of one cabin station."""
 
@@ -250,6 +258,7 @@ class CabinConfig(_Frozen):
     badge_reader: SerialDeviceConfig = SerialDeviceConfig()
     entry_lock: SerialDeviceConfig = SerialDeviceConfig()
     printer: PrinterConfig = PrinterConfig()
+    hub: HubSection | None = None  # None: no remote GPs (the in-process simulator still plays one)
     # Validated last so that its site can be checked against the sites above.
     station: StationSection
 

@@ -1,0 +1,232 @@
+"""The station's one authenticated connection to the hub (`station/hub.py`).
+
+The cabin sits behind NAT, so the station dials out: `ws(s)://.../ws/station` with its token
+as a Bearer header, and keeps dialling with exponential backoff (and jitter, so that cabins do
+not all come back at once after a hub restart) for as long as it runs. It holds the cabin's
+latest status and sends it again after every reconnection, so the hub's waiting room is right
+whatever the order of events. Messages from the hub reach the station's handlers in order,
+from one task, so a slow handler never stops the connection from answering heartbeats.
+
+When the connection drops the hub forgets which GP joined: the client then calls
+`on_gp_left` for every GP it had been told of, so the station sees the same thing the hub does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+
+from config.clock import Clock
+from config.errors import StationError
+from config.schema import HubSection
+from station.hub_protocol import (
+    MAX_MESSAGE_BYTES,
+    TO_STATION,
+    CabinStatus,
+    ErrorMessage,
+    GpJoin,
+    GpLeft,
+    HubProtocolError,
+    IceServer,
+    SignalToStation,
+    StationSignal,
+    StationWelcome,
+    dump,
+    parse,
+)
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 20.0
+CONNECT_TIMEOUT_S = 15.0
+CLOSE_TIMEOUT_S = 2.0
+INBOX_SIZE = 256
+
+GpJoinHandler = Callable[[GpJoin], Awaitable[None]]
+SignalHandler = Callable[[SignalToStation], Awaitable[None]]
+GpLeftHandler = Callable[[str], Awaitable[None]]
+
+
+class HubOffline(StationError):
+    """The station is not connected to the hub right now."""
+
+
+class HubClient:
+    """Keeps the station connected to its hub and routes the hub's messages to the station's handlers."""
+
+    def __init__(self, config: HubSection, clock: Clock, *, on_gp_join: GpJoinHandler, on_signal: SignalHandler,
+                 on_gp_left: GpLeftHandler, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
+                 rng: random.Random | None = None) -> None:
+        self._config = config
+        self._clock = clock
+        self._on_gp_join = on_gp_join
+        self._on_signal = on_signal
+        self._on_gp_left = on_gp_left
+        self._backoff_s = backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._rng = rng or random.Random()
+        self._status: CabinStatus | None = None
+        self._ice: tuple[IceServer, ...] = ()
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._welcomed = asyncio.Event()
+        self._gps: set[str] = set()  # GP connections the hub has told of and not yet of their leaving
+        self._inbox: asyncio.Queue[GpJoin | SignalToStation | GpLeft] = asyncio.Queue(INBOX_SIZE)
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def connected(self) -> bool:
+        """Whether the hub has welcomed this station on a connection that is still open."""
+        return self._welcomed.is_set()
+
+    @property
+    def ice_servers(self) -> tuple[IceServer, ...]:
+        """The STUN and TURN servers from the hub's latest welcome (empty before the first)."""
+        return self._ice
+
+    async def start(self) -> None:
+        """Start dialling the hub in the background; returns at once."""
+        if self._tasks:
+            return
+        self._session = aiohttp.ClientSession()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._run()), loop.create_task(self._dispatch())]
+
+    async def stop(self) -> None:
+        """Close the connection and stop dialling; idempotent."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=CONNECT_TIMEOUT_S)
+        self._welcomed.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def wait_connected(self) -> None:
+        """Wait until the hub has welcomed the station (wrap in asyncio.timeout to bound it)."""
+        await self._welcomed.wait()
+
+    async def send_status(self, status: CabinStatus) -> None:
+        """Tell the hub the cabin's state now, or after the next reconnection if offline."""
+        self._status = status
+        with contextlib.suppress(HubOffline):
+            await self._send(dump(status))
+
+    async def send_signal(self, signal: StationSignal) -> None:
+        """Relay signalling to a GP through the hub; HubOffline when not connected."""
+        await self._send(dump(signal))
+
+    async def _send(self, text: str) -> None:
+        ws = self._ws
+        if ws is None or ws.closed or not self.connected:
+            raise HubOffline("the station is not connected to the hub")
+        try:
+            await ws.send_str(text)
+        except (ConnectionError, aiohttp.ClientError) as exc:
+            raise HubOffline(f"the hub connection dropped while sending: {exc}") from exc
+
+    async def _run(self) -> None:
+        failures = 0
+        outage = False
+        while True:
+            try:
+                await self._connect(outage)
+                reason = "the hub closed the connection"
+            except aiohttp.WSServerHandshakeError as exc:
+                reason = f"the hub refused the connection (HTTP {exc.status})"
+            except (aiohttp.ClientError, OSError, TimeoutError, HubProtocolError) as exc:
+                reason = str(exc) or type(exc).__name__
+            except Exception as exc:  # a bug must not end the station's only way to its GPs
+                log.exception("hub connection failed unexpectedly")
+                reason = type(exc).__name__
+            was_connected = self.connected
+            if was_connected:
+                failures, outage = 0, False
+            await self._lost()
+            if not outage:
+                log.warning("%s the hub at %s: %s; retrying in the background",
+                            "lost" if was_connected else "cannot reach", self._config.url, reason)
+                outage = True
+            delay = min(self._max_backoff_s, self._backoff_s * 2 ** min(failures, 30))
+            failures += 1
+            await self._clock.sleep(delay * self._rng.uniform(0.5, 1.0))
+
+    async def _connect(self, outage: bool) -> None:
+        """One connection: dial, wait for the welcome, resend the status, read until it closes."""
+        assert self._session is not None
+        headers = {"Authorization": f"Bearer {self._config.token.get_secret_value()}"}
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            ws = await self._session.ws_connect(
+                self._config.url, headers=headers, heartbeat=HEARTBEAT_S, max_msg_size=MAX_MESSAGE_BYTES,
+                timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT_S),
+            )
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                first = await ws.receive()
+            welcome = parse(TO_STATION, first.data) if first.type is aiohttp.WSMsgType.TEXT else None
+            if not isinstance(welcome, StationWelcome):
+                raise HubProtocolError("the hub did not start with a welcome")
+            self._welcome(welcome)
+            self._ws = ws
+            self._welcomed.set()
+            log.info("connected to the hub%s as station %s", " again" if outage else "", welcome.station)
+            if self._status is not None:
+                await ws.send_str(dump(self._status))
+            async for msg in ws:
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    await self._receive(msg.data)
+                elif msg.type is aiohttp.WSMsgType.ERROR:
+                    raise ConnectionError(f"hub connection broken: {msg.data}")
+        finally:
+            self._ws = None
+            await ws.close()
+
+    def _welcome(self, welcome: StationWelcome) -> None:
+        if welcome.station != self._config.station_id:
+            log.warning("the hub knows this station's token as %s, not %s: check [hub] station_id",
+                        welcome.station, self._config.station_id)
+        self._ice = welcome.ice_servers
+
+    async def _receive(self, text: str) -> None:
+        try:
+            message = parse(TO_STATION, text)
+        except HubProtocolError as exc:
+            log.warning("the hub sent an invalid message: %s", exc)
+            return
+        if isinstance(message, StationWelcome):
+            self._welcome(message)
+        elif isinstance(message, ErrorMessage):
+            log.warning("the hub refused a message: %s (%s)", message.message, message.code)
+        else:
+            if isinstance(message, GpJoin):
+                self._gps.add(message.gp)
+            elif isinstance(message, GpLeft):
+                self._gps.discard(message.gp)
+            await self._inbox.put(message)
+
+    async def _lost(self) -> None:
+        """The connection is over: the hub has released every GP, and the station hears of it."""
+        self._welcomed.clear()
+        for gp in sorted(self._gps):
+            await self._inbox.put(GpLeft(gp=gp))
+        self._gps.clear()
+
+    async def _dispatch(self) -> None:
+        while True:
+            message = await self._inbox.get()
+            try:
+                if isinstance(message, GpJoin):
+                    await self._on_gp_join(message)
+                elif isinstance(message, SignalToStation):
+                    await self._on_signal(message)
+                else:
+                    await self._on_gp_left(message.gp)
+            except Exception:
+                log.exception("the station's handler of the hub's %s message failed", message.type)

@@ -1,0 +1,260 @@
+"""The hub's own configuration: where it listens, which stations and GPs it knows, ICE servers.
+
+A TOML file (see `config/defaults/hub.toml`) loaded into frozen pydantic models; every problem
+names the file, the [table] and the key, as `config/loader.py` does for a cabin. No secret a
+person or a station types is kept in clear: station tokens are stored as SHA-256 digests,
+GP passwords as scrypt hashes (`hash_password`). The TURN shared secret is the exception:
+coturn's REST API (draft-uberti-behave-turn-rest) needs it to sign time-limited credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from config.loader import ConfigError, Problem
+from config.loader import _problem as problem_from_error
+from station.hub_protocol import GpIdentityRecord, IceServer, Id
+
+# OWASP's scrypt floor for N=2^15 is r=8, p=3: 32 MiB and about a third of a second per try.
+SCRYPT_N = 2**15
+SCRYPT_R = 8
+SCRYPT_P = 3
+SCRYPT_MIN_N = 2**14
+SCRYPT_MAX_MEMORY = 256 * 1024 * 1024
+_HASH = re.compile(r"^scrypt\$n=([0-9]+),r=([0-9]+),p=([0-9]+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$")
+
+Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _scrypt_params(encoded: str) -> tuple[int, int, int, bytes, bytes]:
+    """n, r, p, salt and hash of an encoded scrypt hash, or ValueError saying what is wrong."""
+    match = _HASH.match(encoded)
+    if match is None:
+        raise ValueError("not a password hash made by hash_password ('scrypt$n=...,r=...,p=...$salt$hash')")
+    n, r, p = (int(g) for g in match.groups()[:3])
+    _check_cost(n, r, p)
+    return n, r, p, base64.b64decode(match[4]), base64.b64decode(match[5])
+
+
+def _check_cost(n: int, r: int, p: int) -> None:
+    if n < SCRYPT_MIN_N or n & (n - 1) or not 1 <= r <= 32 or not 1 <= p <= 16:
+        raise ValueError(f"scrypt cost too low or out of range (n a power of two >= {SCRYPT_MIN_N}, r 1-32, p 1-16)")
+    if 128 * n * r > SCRYPT_MAX_MEMORY:
+        raise ValueError(f"scrypt parameters need more than {SCRYPT_MAX_MEMORY // 2**20} MiB")
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    # maxmem leaves room above scrypt's 128*n*r bytes (OpenSSL refuses at exactly the limit).
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=256 * n * r + 2**20, dklen=32)
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    """A salted scrypt hash of `password`, with its parameters, as one string for the config file."""
+    _check_cost(n, r, p)
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, n, r, p)
+    return f"scrypt$n={n},r={r},p={p}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    """Whether `password` matches a hash from hash_password; constant-time comparison."""
+    try:
+        n, r, p, salt, expected = _scrypt_params(encoded)
+    except ValueError:
+        return False
+    return hmac.compare_digest(_scrypt(password, salt, n, r, p), expected)
+
+
+def decoy_hash(like: str | None = None) -> str:
+    """A hash of a random password at the cost of `like`, to spend the same time on unknown usernames."""
+    n, r, p = (SCRYPT_MIN_N, SCRYPT_R, 1) if like is None else _scrypt_params(like)[:3]
+    return hash_password(secrets.token_urlsafe(16), n=n, r=r, p=p)
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 hex digest under which the hub stores a station token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_station_token() -> tuple[str, str]:
+    """A fresh random station token and its digest: the token for the station, the digest for the hub."""
+    token = secrets.token_urlsafe(32)
+    return token, token_digest(token)
+
+
+def turn_credential(secret: str, username: str) -> str:
+    """coturn's REST API credential: base64(HMAC-SHA1(shared secret, username))."""
+    return base64.b64encode(hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()).decode()
+
+
+class ListenSection(_Frozen):
+    """Where the hub listens and the origin browsers see it at."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8443, ge=0, le=65535)
+    public_origin: str | None = Field(default=None, pattern=r"^https?://[^/\s]+$")
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ListenSection:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+
+class LoginSection(_Frozen):
+    """How GP logins are slowed down and how long a login lasts."""
+
+    max_failures: int = Field(default=5, ge=1, le=100)
+    max_failures_per_address: int = Field(default=20, ge=1, le=1000)
+    window_s: float = Field(default=300.0, gt=0, le=86400, allow_inf_nan=False)
+    session_ttl_s: float = Field(default=12 * 3600.0, gt=0, le=7 * 86400, allow_inf_nan=False)
+
+
+class IceSection(_Frozen):
+    """STUN servers, and TURN servers sharing a secret with the hub (coturn `use-auth-secret`)."""
+
+    stun_urls: tuple[str, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: SecretStr | None = Field(default=None, min_length=16)
+    turn_ttl_s: int = Field(default=86400, ge=60, le=7 * 86400)
+
+    @field_validator("stun_urls", "turn_urls")
+    @classmethod
+    def _schemes(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        for url in urls:
+            if not re.match(r"^(stun|stuns|turn|turns):\S+$", url):
+                raise ValueError(f"{url!r} is not a STUN or TURN URL like 'turn:turn.example.org:3478'")
+        return urls
+
+    @model_validator(mode="after")
+    def _secret_for_turn(self) -> IceSection:
+        if self.turn_urls and self.turn_secret is None:
+            raise ValueError("turn_urls need turn_secret (coturn's static-auth-secret)")
+        return self
+
+    def servers_for(self, user: str, now: float) -> tuple[IceServer, ...]:
+        """The ICE servers for `user` at Unix time `now`, TURN with credentials valid for turn_ttl_s."""
+        servers: list[IceServer] = []
+        if self.stun_urls:
+            servers.append(IceServer(urls=self.stun_urls))
+        if self.turn_urls and self.turn_secret is not None:
+            username = f"{int(now) + self.turn_ttl_s}:{user}"
+            credential = turn_credential(self.turn_secret.get_secret_value(), username)
+            servers.append(IceServer(urls=self.turn_urls, username=username, credential=credential))
+        return tuple(servers)
+
+
+class StationAccount(_Frozen):
+    """A cabin station allowed to connect, known by the digest of its token."""
+
+    id: Id
+    site: str = Field(min_length=1, max_length=200)
+    token_sha256: Digest
+
+
+class GpAccount(_Frozen):
+    """A GP's login, identity and the stations the GP is given."""
+
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.@-]+$")
+    password_hash: str
+    identity: GpIdentityRecord
+    stations: tuple[Id, ...] = ()
+
+    @field_validator("password_hash")
+    @classmethod
+    def _known_hash(cls, value: str) -> str:
+        _scrypt_params(value)
+        return value
+
+
+class HubConfig(_Frozen):
+    """The whole configuration of a hub."""
+
+    hub: ListenSection = ListenSection()
+    login: LoginSection = LoginSection()
+    ice: IceSection = IceSection()
+    stations: tuple[StationAccount, ...] = ()
+    gps: tuple[GpAccount, ...] = ()
+
+    @field_validator("stations")
+    @classmethod
+    def _distinct_stations(cls, stations: tuple[StationAccount, ...]) -> tuple[StationAccount, ...]:
+        ids = [s.id for s in stations]
+        if len(ids) != len(set(ids)):
+            raise ValueError("two stations share an id")
+        if len({s.token_sha256 for s in stations}) != len(stations):
+            raise ValueError("two stations share a token")
+        return stations
+
+    @field_validator("gps")
+    @classmethod
+    def _distinct_gps(cls, gps: tuple[GpAccount, ...]) -> tuple[GpAccount, ...]:
+        names = [g.username for g in gps]
+        if len(names) != len(set(names)):
+            raise ValueError("two GPs share a username")
+        return gps
+
+    @model_validator(mode="after")
+    def _known_stations(self) -> HubConfig:
+        known = {s.id for s in self.stations}
+        for gp in self.gps:
+            unknown = [s for s in gp.stations if s not in known]
+            if unknown:
+                raise ValueError(f"GP {gp.username!r} is given unknown stations: {', '.join(unknown)}")
+        return self
+
+
+def default_hub_config_path() -> Path:
+    """The example hub configuration shipped with the package."""
+    return Path(str(resources.files("config") / "defaults" / "hub.toml"))
+
+
+def load_hub_config(path: Path) -> HubConfig:
+    """Read, parse and validate a hub configuration file, or raise ConfigError naming each mistake."""
+    name = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(name, "", "", f"cannot read the file: {exc}")]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem(name, "", "", f"not valid TOML: {exc}")]) from exc
+    except RecursionError as exc:
+        raise ConfigError([Problem(name, "", "", "not a configuration: arrays or tables nested too deeply")]) from exc
+    try:
+        return HubConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([problem_from_error(name, err, data) for err in exc.errors()]) from exc
+
+
+def demo_hub_config(station_id: str, site: str, token: str, username: str, password: str, *,
+                    name: str = "Dr Claire Martin", port: int = 0) -> HubConfig:
+    """A hub with one station and one GP given it, for tests and the simulator; on 127.0.0.1.
+
+    The password hash uses scrypt's lowest accepted cost so that tests stay fast: a demo only.
+    """
+    identity = GpIdentityRecord(
+        name=name, qualification="Médecin généraliste", rpps="10101010101",
+        address="1 place de la Mairie, 77370 Nangis", phone="01 99 00 00 01",
+    )
+    return HubConfig(
+        hub=ListenSection(port=port),
+        stations=(StationAccount(id=station_id, site=site, token_sha256=token_digest(token)),),
+        gps=(GpAccount(username=username, password_hash=hash_password(password, n=SCRYPT_MIN_N, p=1),
+                       identity=identity, stations=(station_id,)),),
+    )

@@ -1,0 +1,286 @@
+"""The messages stations and GP consoles exchange with the hub, over one WebSocket each.
+
+Cabins sit behind NAT: a station dials out to the hub (`/ws/station`, `Authorization: Bearer
+<station token>`), a GP's browser dials out too (`/ws/gp`, after `POST /api/login` set an
+HttpOnly, SameSite=Strict session cookie). The hub keeps the waiting room and relays the
+signalling of both media legs; it never sees what flows inside them (the control and vitals
+data channels run from the station to the GP's browser), so no patient name reaches it.
+
+Every message is a JSON object `{"v": 1, "type": ..., ...}` of at most MAX_MESSAGE_BYTES,
+validated strictly (unknown type or field: `HubProtocolError`, answered with an `error`); the
+hub closes a socket that sends a larger frame (close code 1009). Each model's `type` has its
+default, so `dump(GpLeft(gp=...))` is a whole message.
+
+Station to hub
+    cabin      {site, state, session, since}   the cabin's state; a waiting patient has a
+                                                session (an opaque id) and `since` (ISO time)
+    signal     {gp, leg, description | candidate}
+Hub to station
+    welcome    {station, ice_servers}
+    gp_join    {gp, session, identity}         a GP asked for this session; `identity` is the
+                                                hub's record of the GP (name, RPPS...)
+    signal     {gp, leg, description | candidate}
+    gp_left    {gp}                             the GP left, or its WebSocket closed
+GP to hub
+    join       {station, session}
+    signal     {station, leg, description | candidate}
+    leave      {station}
+Hub to GP
+    welcome    {gp, name, ice_servers}
+    waiting_room {patients: [{station, site, session, since}]}
+    signal     {station, leg, description | candidate}
+    station_offline {station}
+Either way
+    error      {code, message}                 the hub's codes: bad_message (invalid), not_yours
+                                                (a station the GP is not given, or none such),
+                                                offline, not_waiting, taken, already_joined,
+                                                not_joined (signal or leave without a join)
+
+The waiting room lists the waiting patients of the GP's stations that no GP has joined, each
+with the `site` its station reported. A join lasts until the GP leaves or its socket closes
+(the station gets `gp_left`), the station's socket closes (the GP gets `station_offline`), or
+the station reports another session (`gp_left` to the station).
+
+`gp` is the hub's id for one GP connection; `leg` is "instruments" (the station's aiortc peer
+to the GP's browser: otoscope video, `vitals` and `control` data channels) or "face" (the
+kiosk browser to the GP's browser, signalled through the station). The offering side of
+both legs is the cabin; aiortc gathers all candidates before it offers, so candidates
+matter only for the browsers' trickle.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from config.errors import StationError
+
+VERSION = 1
+MAX_MESSAGE_BYTES = 256 * 1024  # an SDP offer with video and two data channels is a few KiB
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Leg = Literal["instruments", "face"]
+
+
+class HubProtocolError(StationError):
+    """A hub message could not be understood."""
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Message(_Part):
+    v: Literal[1] = 1
+
+
+class Description(_Part):
+    """A session description, as RTCSessionDescription's JSON."""
+
+    type: Literal["offer", "answer"]
+    sdp: str = Field(min_length=1, max_length=MAX_MESSAGE_BYTES)
+
+
+class Candidate(_Part):
+    """A trickled ICE candidate, as RTCIceCandidate's JSON (an empty candidate ends gathering)."""
+
+    candidate: str = Field(max_length=2048)
+    sdpMid: str | None = Field(default=None, max_length=64)  # noqa: N815 (the browsers' name)
+    sdpMLineIndex: int | None = Field(default=None, ge=0, le=64)  # noqa: N815
+    usernameFragment: str | None = Field(default=None, max_length=256)  # noqa: N815
+
+
+class IceServer(_Part):
+    """One STUN or TURN server, as RTCIceServer's JSON."""
+
+    urls: tuple[str, ...] = Field(min_length=1)
+    username: str | None = None
+    credential: str | None = None
+
+
+class GpIdentityRecord(_Part):
+    """The hub's record of a GP, as the prescription will carry it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    qualification: str = Field(min_length=1, max_length=200)
+    rpps: str = Field(pattern=r"^[0-9]{11}$")
+    address: str = Field(min_length=1, max_length=300)
+    phone: str = Field(min_length=1, max_length=40)
+
+
+class _Signal(_Message):
+    leg: Leg
+    description: Description | None = None
+    candidate: Candidate | None = None
+
+    @model_validator(mode="after")
+    def _one_payload(self) -> Self:
+        if (self.description is None) == (self.candidate is None):
+            raise ValueError("a signal carries either a description or a candidate")
+        return self
+
+
+# Station to hub.
+class CabinStatus(_Message):
+    """The station's current state; a waiting patient appears in GPs' waiting rooms."""
+
+    type: Literal["cabin"] = "cabin"
+    site: str = Field(min_length=1, max_length=200)
+    state: str = Field(min_length=1, max_length=64)
+    session: Id | None = None
+    since: str | None = Field(default=None, max_length=64)
+
+
+class StationSignal(_Signal):
+    """Signalling from the station (either leg) to one GP connection."""
+
+    type: Literal["signal"] = "signal"
+    gp: Id
+
+
+# Hub to station.
+class StationWelcome(_Message):
+    """The hub accepted the station's token."""
+
+    type: Literal["welcome"] = "welcome"
+    station: Id
+    ice_servers: tuple[IceServer, ...] = ()
+
+
+class GpJoin(_Message):
+    """A GP asks for the station's waiting patient."""
+
+    type: Literal["gp_join"] = "gp_join"
+    gp: Id
+    session: Id
+    identity: GpIdentityRecord
+
+
+class SignalToStation(_Signal):
+    """Signalling from a GP connection to the station."""
+
+    type: Literal["signal"] = "signal"
+    gp: Id
+
+
+class GpLeft(_Message):
+    """A GP's connection to the hub closed."""
+
+    type: Literal["gp_left"] = "gp_left"
+    gp: Id
+
+
+# GP to hub.
+class JoinRequest(_Message):
+    """The GP takes a waiting patient."""
+
+    type: Literal["join"] = "join"
+    station: Id
+    session: Id
+
+
+class GpSignal(_Signal):
+    """Signalling from the GP's browser to a station."""
+
+    type: Literal["signal"] = "signal"
+    station: Id
+
+
+class Leave(_Message):
+    """The GP leaves a station's consultation."""
+
+    type: Literal["leave"] = "leave"
+    station: Id
+
+
+# Hub to GP.
+class GpWelcome(_Message):
+    """The hub accepted the GP's session cookie."""
+
+    type: Literal["welcome"] = "welcome"
+    gp: Id
+    name: str
+    ice_servers: tuple[IceServer, ...] = ()
+
+
+class WaitingPatient(_Part):
+    """One patient waiting for a doctor: no name, only where and since when."""
+
+    station: Id
+    site: str
+    session: Id
+    since: str | None = None
+
+
+class WaitingRoom(_Message):
+    """Every waiting patient the GP may take."""
+
+    type: Literal["waiting_room"] = "waiting_room"
+    patients: tuple[WaitingPatient, ...] = ()
+
+
+class SignalToGp(_Signal):
+    """Signalling from a station to the GP's browser."""
+
+    type: Literal["signal"] = "signal"
+    station: Id
+
+
+class StationOffline(_Message):
+    """A station the GP was talking to lost its connection to the hub."""
+
+    type: Literal["station_offline"] = "station_offline"
+    station: Id
+
+
+# Either way.
+class ErrorMessage(_Message):
+    """Something was refused; `code` is stable, `message` is for people."""
+
+    type: Literal["error"] = "error"
+    code: str = Field(min_length=1, max_length=64)
+    message: str = Field(max_length=1000)
+
+
+FromStation = Annotated[CabinStatus | StationSignal | ErrorMessage, Field(discriminator="type")]
+ToStation = Annotated[StationWelcome | GpJoin | SignalToStation | GpLeft | ErrorMessage, Field(discriminator="type")]
+FromGp = Annotated[JoinRequest | GpSignal | Leave, Field(discriminator="type")]
+ToGp = Annotated[
+    GpWelcome | WaitingRoom | SignalToGp | StationOffline | ErrorMessage, Field(discriminator="type")
+]
+
+FROM_STATION: TypeAdapter[FromStation] = TypeAdapter(FromStation)
+TO_STATION: TypeAdapter[ToStation] = TypeAdapter(ToStation)
+FROM_GP: TypeAdapter[FromGp] = TypeAdapter(FromGp)
+TO_GP: TypeAdapter[ToGp] = TypeAdapter(ToGp)
+
+
+T = TypeVar("T")
+
+
+def parse(adapter: TypeAdapter[T], text: str | bytes) -> T:
+    """Parse and validate one message, or raise HubProtocolError saying what is wrong."""
+    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
+    if size > MAX_MESSAGE_BYTES:
+        raise HubProtocolError(f"message too large ({size} bytes, limit {MAX_MESSAGE_BYTES})")
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise HubProtocolError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise HubProtocolError("a message is a JSON object")
+    if isinstance(data.get("v"), bool) or data.get("v") != VERSION:
+        raise HubProtocolError(f"unsupported message version {data.get('v')!r}, the hub speaks v{VERSION}")
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "message"
+        raise HubProtocolError(f"{where}: {first['msg']}") from exc
+
+
+def dump(message: BaseModel) -> str:
+    """A message as compact JSON text, without the fields left at None."""
+    return message.model_dump_json(exclude_none=True)
