@@ -33,6 +33,14 @@ class Sex(StrEnum):
     MALE = "M"
 
 
+class DocumentKind(StrEnum):
+    """The separate documents a prescription prints as (medication, examinations, referral letter)."""
+
+    MEDICATIONS = "medications"
+    EXAMINATIONS = "examinations"
+    REFERRAL = "referral"
+
+
 def _text(value: object, what: str, *, optional: bool = False) -> str:
     """A stripped, non-empty, bounded text, or PrescriptionError naming `what`."""
     if not isinstance(value, str):
@@ -135,6 +143,7 @@ class Prescription:
     medications: Sequence[MedicationLine] = field(default=())
     examinations: Sequence[str] = field(default=())
     referral: str | None = None
+    specimen: bool = False  # a technician's sample: printed as SPÉCIMEN, never a real prescription
 
     def __post_init__(self) -> None:
         if not isinstance(self.number, str) or not _NUMBER_RE.fullmatch(self.number):
@@ -144,6 +153,8 @@ class Prescription:
         if not isinstance(self.patient, PatientIdentity):
             raise PrescriptionError("patient is missing")
         _set(self, "site_name", _text(self.site_name, "site name"))
+        if not isinstance(self.specimen, bool):
+            raise PrescriptionError("specimen must be true or false")
         self._check_issued_at()
         self._normalise_items()
 
@@ -173,6 +184,16 @@ class Prescription:
     def patient_age(self) -> int:
         """The patient's age in full years on the issue date."""
         return self.patient.age_on(self.issued_at.date())
+
+    @property
+    def documents(self) -> tuple[DocumentKind, ...]:
+        """The documents to print, in order: medication, then examinations, then the referral letter."""
+        present = {
+            DocumentKind.MEDICATIONS: bool(self.medications),
+            DocumentKind.EXAMINATIONS: bool(self.examinations),
+            DocumentKind.REFERRAL: bool(self.referral),
+        }
+        return tuple(kind for kind in DocumentKind if present[kind])
 
 
 def new_prescription_number(station_id: str, on: date) -> str:

@@ -21,9 +21,5 @@ class TransportError(PrinterError):
     """Bytes could not be delivered to the printer."""
 
 
-class UnsupportedBackendError(PrinterError):
-    """The configured printer backend is not implemented yet."""
-
-
 class JobError(PrinterError):
     """A print job cannot make the requested change (wrong state, wrong session, unknown id)."""

@@ -5,9 +5,11 @@ when the session ends its unprinted jobs become cancelled and can never print fo
 patient. A job found in `sending` after a restart may or may not have printed; it becomes
 `uncertain` and is never sent again by itself: only a person who looked at the printer can
 say it did not print (`confirm_uncertain`), after which an explicit `reprint` may send it.
+A restart ends every consultation, so recovery also closes every session that has jobs: a
+late request carrying an old session id can no longer print anything.
 
 The payload (the rendered prescription) is health data: it is wiped when the session ends
-or when it is older than PAYLOAD_RETENTION, leaving only the job's metadata (DESIGN §7).
+and at the next start, leaving only the job's metadata (DESIGN §7).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -25,8 +27,6 @@ from config.storage import Database, transaction
 from printer.errors import JobError
 
 log = logging.getLogger(__name__)
-
-PAYLOAD_RETENTION = timedelta(hours=2)  # longer than any consultation and its printing
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS print_jobs (
@@ -297,10 +297,17 @@ class PrintJobs:
         log.info("session %s: %s unprinted print jobs cancelled", session_id, count)
         return count
 
+    async def latest(self) -> PrintJob | None:
+        """The most recent job of any session, for the technician's screen."""
+        def query(conn: sqlite3.Connection) -> PrintJob | None:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM print_jobs ORDER BY id DESC LIMIT 1").fetchone()
+            return None if row is None else PrintJob.from_row(row)
+
+        return await self._db.run(query)
+
     async def recover(self) -> list[PrintJob]:
-        """After a restart: sending -> uncertain, pending -> cancelled, stale payloads wiped."""
+        """After a restart: sending -> uncertain, pending -> cancelled, sessions closed, payloads wiped."""
         now = self._clock.now().astimezone(UTC)
-        cutoff = (now - PAYLOAD_RETENTION).isoformat()
 
         def fix(conn: sqlite3.Connection) -> list[PrintJob]:
             with transaction(conn):
@@ -318,10 +325,17 @@ class PrintJobs:
                     (now.isoformat(),),
                 )
                 conn.execute(
-                    "UPDATE print_jobs SET payload = NULL WHERE payload IS NOT NULL AND"
-                    " (status IN ('printed', 'cancelled') OR created_at < ?)",
-                    (cutoff,),
+                    "INSERT OR IGNORE INTO print_closed_sessions (session_id, closed_at)"
+                    " SELECT DISTINCT session_id, ? FROM print_jobs",
+                    (now.isoformat(),),
                 )
+                conn.execute(
+                    "UPDATE print_jobs SET status = 'cancelled', updated_at = ?, reason = 'session ended'"
+                    " WHERE status = 'failed'",
+                    (now.isoformat(),),
+                )
+                # Every session is closed now, so nothing can be sent again: no payload is needed.
+                conn.execute("UPDATE print_jobs SET payload = NULL WHERE payload IS NOT NULL")
                 return [_get(conn, job_id) for job_id in ids]
 
         jobs = await self._db.run(fix)

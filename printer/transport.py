@@ -8,6 +8,11 @@ paper_status() returns "paper adequate" on an empty reply).
 A network receipt printer on port 9100 answers DLE EOT on the same socket as the print data.
 Each operation opens its own connection: no stale socket after a printer reboot, and the
 printer stays free for a technician's test print between jobs.
+
+A printer stopped by a fault (paper end, cover open) keeps what it has not printed in its
+receive buffer and prints it when the fault is cleared. After a failed job the service asks
+for DLE DC4 fn=8 (clear buffers): only a confirmed clear makes a reprint safe from duplicates.
+USB and serial printers go through python-escpos (printer/escpos_link.py).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from typing import Protocol, TypeVar
 
 from config.clock import Clock
 from config.schema import PrinterConfig
-from printer.errors import PrinterError, TransportError, UnsupportedBackendError
+from printer.errors import PrinterError, TransportError
+from printer.escpos_commands import CLEAR_BUFFERS, CLEAR_RESPONSE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,6 +37,12 @@ T = TypeVar("T")
 DLE_EOT = b"\x10\x04"
 STATUS_PRINTER, STATUS_OFFLINE_CAUSE, STATUS_PAPER = 1, 2, 4
 _FIXED_MASK, _FIXED_BITS = 0x93, 0x12  # bits 0,1,4,7 must read 0,1,1,0
+
+
+PROBLEMS: dict[str, str] = {
+    "unreachable": "printer unreachable", "cover_open": "cover open", "paper_out": "paper out",
+    "printer_error": "printer error", "printer_offline": "printer offline",
+}
 
 
 class PrinterUnreachableError(TransportError):
@@ -55,19 +67,33 @@ class PrinterStatus:
         return cls(reachable=False)
 
     @property
+    def problem_code(self) -> str | None:
+        """Why nothing should be sent now, as a stable code for screens to translate, or None."""
+        if not self.reachable:
+            return "unreachable"
+        if self.cover_open:
+            return "cover_open"
+        if self.paper_end:
+            return "paper_out"
+        if self.error:
+            return "printer_error"
+        if not self.online:
+            return "printer_offline"
+        return None
+
+    @property
     def problem(self) -> str | None:
         """Why nothing should be sent now, in plain words, or None when the printer is ready."""
-        if not self.reachable:
-            return "printer unreachable"
-        if self.cover_open:
-            return "cover open"
-        if self.paper_end:
-            return "paper out"
-        if self.error:
-            return "printer error"
-        if not self.online:
-            return "printer offline"
-        return None
+        code = self.problem_code
+        return None if code is None else PROBLEMS[code]
+
+    def to_json(self) -> dict[str, object]:
+        """The status as the technician's screen shows it."""
+        return {
+            "reachable": self.reachable, "online": self.online, "cover_open": self.cover_open,
+            "paper_near_end": self.paper_near_end, "paper_end": self.paper_end, "error": self.error,
+            "supported": self.supported, "problem": self.problem_code,
+        }
 
 
 def valid_status_byte(value: int) -> bool:
@@ -98,6 +124,9 @@ class PrinterTransport(Protocol):
 
     async def status(self) -> PrinterStatus:
         """Ask the printer for its real-time status; never raises for an absent printer."""
+
+    async def clear_buffers(self) -> bool:
+        """Make the printer drop data it holds but has not printed; True only once it confirmed."""
 
 
 class NetworkTransport:
@@ -150,6 +179,23 @@ class NetworkTransport:
             await self._close(writer)
         return parse_status(*replies)
 
+    async def clear_buffers(self) -> bool:
+        """DLE DC4 fn=8, then wait for its clear response."""
+        try:
+            reader, writer = await self._connect()
+        except PrinterUnreachableError as exc:
+            log.info("%s", exc)
+            return False
+        try:
+            writer.write(CLEAR_BUFFERS)
+            await self._within(writer.drain())
+            return await self._within(reader.readexactly(len(CLEAR_RESPONSE))) == CLEAR_RESPONSE
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            log.info("printer at %s:%s did not confirm a buffer clear: %r", self.host, self.port, exc)
+            return False
+        finally:
+            await self._close(writer)
+
     async def send(self, data: bytes) -> None:
         """Write `data`, then wait for a DLE EOT 1 reply proving the printer took all of it in."""
         reader, writer = await self._connect()
@@ -193,15 +239,19 @@ class FileTransport:
         reachable = os.access(target, os.W_OK) and (self.path.exists() or not is_device_dir)
         return PrinterStatus(reachable=reachable, online=reachable, supported=False)
 
+    async def clear_buffers(self) -> bool:
+        """A file cannot be told to forget what it was given."""
+        return False
+
 
 def make_transport(cfg: PrinterConfig, clock: Clock | None = None) -> PrinterTransport:
-    """The transport `cfg` asks for; the usb and serial backends are not supported yet."""
+    """The transport `cfg` asks for: network, file, or USB and serial through python-escpos."""
     if cfg.backend == "network":
         return NetworkTransport(cfg.host, cfg.port, cfg.timeout_s, clock)
     if cfg.backend == "file":
         if not cfg.device:
             raise PrinterError("[printer] device: the file backend needs a device path")
         return FileTransport(cfg.device, cfg.timeout_s)
-    raise UnsupportedBackendError(
-        f"[printer] backend: {cfg.backend!r} is not supported yet; use 'network' or 'file'"
-    )
+    from printer.escpos_link import device_transport  # it builds on this module
+
+    return device_transport(cfg)

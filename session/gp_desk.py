@@ -112,7 +112,7 @@ class GpDesk(CabinCore):
     def _report_print(self, c: Consultation, number: str, outcome: PrintOutcome) -> None:
         data: dict[str, object] = {
             "job": outcome.job_id, "number": number, "printed": outcome.printed,
-            "bytes": outcome.bytes_sent, "error": outcome.error, "warning": outcome.warning,
+            "bytes": outcome.bytes_sent, "error": outcome.error, "warning": outcome.warning, "reason": outcome.reason,
         }
         c.prints[outcome.job_id] = data
         self._emit("print", c.session, data)

@@ -1,14 +1,17 @@
 """A network ESC/POS receipt printer on TCP 127.0.0.1, for the simulator and the tests.
 
 It reads the byte stream incrementally, command by command (`item_length` says how long the
-next command or text run is, or that more bytes are needed), answers the real-time status
-query DLE EOT n at once, prints everything else into the current receipt and closes the
-receipt at a cut (GS V). Faults are switches: paper out, paper near end, cover open, offline,
-error, `silent` (accepts connections but never answers a status query) and `answers_left`
-(answers that many more status queries, then falls silent: a printer that hangs mid-job).
+next command or text run is, or that more bytes are needed), answers the real-time commands
+at once (DLE EOT n status, DLE DC4 fn=8 buffer clear), interprets everything else with the
+receipt decoder of its profile (code page, bold, alignment, size, QR, barcode, images) and
+closes a receipt at each cut; with `png_dir` it draws each receipt to a PNG.
 
-`decode_text` and `qr_payloads` give back what a receipt shows; they know the commands the
-station's layout uses (a full decoder and PNG rendering come later).
+Faults are switches. `paper_out` and `cover_open` stop the mechanism as on a real printer:
+what arrives meanwhile waits in the receive buffer and prints once the fault is cleared,
+unless a DLE DC4 fn=8 cleared it. `paper_remaining` runs the roll out after that many bytes
+(mid-receipt: the printed part is torn off into `partials`), `paper_near_end`, `offline` and
+`error` only change the status, `silent` never answers and `answers_left` answers that many
+more status queries, then falls silent (a printer that hangs mid-job).
 """
 
 from __future__ import annotations
@@ -17,192 +20,161 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from pathlib import Path
+
+from printer.escpos_commands import CLEAR_BUFFERS, CLEAR_RESPONSE, DLE, EOT, codepage_table, item_length, iter_items
+from printer.layout import printable_dots
+from printer.preview import ReceiptRenderer
+from printer.receipt import Feed, Receipt, ReceiptDecoder
 
 log = logging.getLogger(__name__)
-
-ESC, GS, DLE, LF = 0x1B, 0x1D, 0x10, 0x0A
-EOT = 0x04
-
-# ESC t n: the code pages of Epson's table that Python can decode.
-CODEPAGES: dict[int, str] = {
-    0: "cp437", 2: "cp850", 3: "cp860", 4: "cp863", 5: "cp865",
-    16: "cp1252", 17: "cp866", 18: "cp852", 19: "cp858",
-}
-# Total length of fixed-size commands, by the byte after ESC or GS.
-_ESC_LEN = {
-    ord(c): n
-    for c, n in {
-        "@": 2, "2": 2, "<": 2, "t": 3, "a": 3, "E": 3, "!": 3, "M": 3, "-": 3, "d": 3,
-        "3": 3, "J": 3, "{": 3, "G": 3, "r": 3, "R": 3, "U": 3, " ": 3, "V": 3, "e": 3,
-        "$": 4, "\\": 4, "c": 4, "p": 5,
-    }.items()
-}
-_GS_LEN = {
-    ord(c): n
-    for c, n in {
-        "!": 3, "B": 3, "b": 3, "|": 3, "H": 3, "f": 3, "h": 3, "w": 3, "a": 3, "r": 3,
-        "I": 3, "L": 4, "W": 4,
-    }.items()
-}
-_CUT_WITH_FEED = {65, 66, 97, 98, 103, 104}  # GS V m n: function B, C, D carry an n byte
-
-
-def _gs_length(buf: bytes | bytearray, pos: int) -> int | None:
-    """Length of the GS command at `pos`, or None if more bytes are needed."""
-    avail = len(buf) - pos
-    if avail < 3:
-        return None
-    cmd, arg = buf[pos + 1], buf[pos + 2]
-    if cmd == ord("V"):
-        return 4 if arg in _CUT_WITH_FEED else 3
-    if cmd == ord("("):  # GS ( k / GS ( L pL pH ...: parameter length is little-endian
-        return None if avail < 5 else 5 + buf[pos + 3] + 256 * buf[pos + 4]
-    if cmd == ord("v"):  # GS v 0 m xL xH yL yH raster data
-        if avail < 8:
-            return None
-        width = buf[pos + 4] + 256 * buf[pos + 5]
-        return 8 + width * (buf[pos + 6] + 256 * buf[pos + 7])
-    if cmd == ord("k"):  # barcode: m < 65 ends with NUL, else GS k m n data
-        if arg >= 65:
-            return None if avail < 4 else 4 + buf[pos + 3]
-        end = buf.find(b"\x00", pos + 3)
-        return None if end < 0 else end - pos + 1
-    return _GS_LEN.get(cmd, 2)
-
-
-def item_length(buf: bytes | bytearray, pos: int = 0) -> int | None:
-    """Length of the command or text run starting at `pos`; None means "need more bytes"."""
-    avail = len(buf) - pos
-    if avail <= 0:
-        return None
-    first = buf[pos]
-    if first == ESC:
-        if avail < 2:
-            return None
-        esc_length = _ESC_LEN.get(buf[pos + 1], 2)
-        return esc_length if avail >= esc_length else None
-    if first == GS:
-        gs_length = _gs_length(buf, pos)
-        return gs_length if gs_length is not None and avail >= gs_length else None
-    if first == DLE:
-        return 3 if avail >= 3 else None
-    if first < 0x20:
-        return 1  # LF, CR, HT and other single control bytes
-    end = pos
-    while end < len(buf) and buf[end] >= 0x20:
-        end += 1
-    return end - pos
-
-
-def is_cut(item: bytes) -> bool:
-    """Whether `item` is a GS V cut command."""
-    return len(item) >= 3 and item[0] == GS and item[1] == ord("V")
-
-
-def iter_items(data: bytes) -> list[bytes]:
-    """Split a complete byte stream into commands and text runs (a truncated tail is dropped)."""
-    items, pos = [], 0
-    while (length := item_length(data, pos)) is not None:
-        items.append(data[pos : pos + length])
-        pos += length
-    return items
-
-
-def decode_text(receipt: bytes, codepage: str = "cp437") -> str:
-    """The text a receipt prints: commands removed, bytes decoded with the page ESC t selects."""
-    encoding = codepage.lower()
-    out: list[str] = []
-    for item in iter_items(receipt):
-        if item[0] == ESC and item[1:2] == b"t":
-            encoding = CODEPAGES.get(item[2], encoding)
-        elif item == b"\n":
-            out.append("\n")
-        elif item[0] >= 0x20:
-            out.append(item.decode(encoding, errors="replace"))
-    return "".join(out)
-
-
-def qr_payloads(receipt: bytes) -> list[str]:
-    """The contents stored for native QR codes (GS ( k cn=49 fn=80) in a receipt."""
-    prefix = b"\x1d(k"
-    return [
-        item[8:].decode("utf-8", errors="replace")
-        for item in iter_items(receipt)
-        if item.startswith(prefix) and item[5:8] == b"1P0"
-    ]
-
 
 # The newest receipts kept for inspection; older ones fall off like a full tray.
 RECEIPTS_KEPT = 100
 
+
 class SimPrinter:
     """A TCP receipt printer with fault switches; `receipts` holds every cut receipt's bytes."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, profile: str = "TM-T88V", paper_width_mm: int = 80,
+        png_dir: Path | None = None,
+    ) -> None:
         self.host = host
         self.port = port
+        self.profile = profile
+        self.dots = printable_dots(profile, paper_width_mm)
+        self.png_dir = png_dir
         self.receipts: deque[bytes] = deque(maxlen=RECEIPTS_KEPT)  # a long run must not grow
+        self.decoded: deque[Receipt] = deque(maxlen=RECEIPTS_KEPT)
+        self.pngs: deque[Path] = deque(maxlen=RECEIPTS_KEPT)
         self.partials: list[bytes] = []  # printouts torn off when paper ran out mid-receipt
         self.status_queries = 0
-        self.paper_out = False
+        self.buffer_clears = 0
         self.paper_near_end = False
-        self.cover_open = False
         self.offline = False
         self.error = False
         self.silent = False
         self.answers_left: int | None = None  # status replies still given before going silent
         self.paper_remaining: int | None = None  # print bytes left before the paper runs out
+        self._paper_out = False
+        self._cover_open = False
+        self._held = bytearray()  # received while the mechanism was stopped
         self._current = bytearray()
+        self._decoder = ReceiptDecoder(codepage_table(profile))
+        self._drawn_count = 0
+        self._undrawn: list[Receipt] = []
+        self._renderer: ReceiptRenderer | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ fault switches
+
+    @property
+    def paper_out(self) -> bool:
+        """No paper: nothing prints; loading paper (False) prints what waited in the buffer."""
+        return self._paper_out
+
+    @paper_out.setter
+    def paper_out(self, value: bool) -> None:
+        self._paper_out = value
+        self._resume()
+
+    @property
+    def cover_open(self) -> bool:
+        """Cover open: nothing prints; closing it (False) prints what waited in the buffer."""
+        return self._cover_open
+
+    @cover_open.setter
+    def cover_open(self, value: bool) -> None:
+        self._cover_open = value
+        self._resume()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the mechanism cannot print now."""
+        return self._paper_out or self._cover_open
+
+    @property
+    def held(self) -> bytes:
+        """Print data waiting in the receive buffer for the mechanism to restart."""
+        return bytes(self._held)
+
+    def _resume(self) -> None:
+        if not self.stopped and self._held:
+            held, self._held = bytes(self._held), bytearray()
+            log.info("simulated printer resumes: %s bytes waited in its buffer", len(held))
+            for item in iter_items(held):
+                self._print(item)
+
+    # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Listen on host:port (port 0 picks a free one, then `.port` says which)."""
         if self._server is not None:
             return
+        if self.png_dir is not None:
+            await asyncio.to_thread(self.png_dir.mkdir, parents=True, exist_ok=True)
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("simulated printer listening on %s:%s", self.host, self.port)
 
     async def stop(self) -> None:
-        """Stop listening and drop every connection; safe to call twice."""
+        """Stop listening, drop every connection, finish the PNGs; safe to call twice."""
         server, self._server = self._server, None
         if server is None:
             return
         server.close()
         for task in list(self._tasks):
-            task.cancel()
+            if task.get_name() == "sim-printer-connection":
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await server.wait_closed()
+
+    # ------------------------------------------------------------------ the device
 
     def status_byte(self, n: int) -> int:
         """The reply to DLE EOT n for the current fault switches (bits 1 and 4 always set)."""
         value = 0x12
-        if n == 1 and (self.offline or self.cover_open or self.paper_out):
+        if n == 1 and (self.offline or self.stopped or self.error):
             value |= 0x08
         elif n == 2:
-            value |= (0x04 if self.cover_open else 0) | (0x20 if self.paper_out else 0)
+            value |= (0x04 if self._cover_open else 0) | (0x20 if self._paper_out else 0)
             value |= 0x40 if self.error else 0
         elif n == 4:
             # An empty roll has passed the near-end sensor too.
-            value |= 0x0C if self.paper_near_end or self.paper_out else 0
-            value |= 0x60 if self.paper_out else 0
+            value |= 0x0C if self.paper_near_end or self._paper_out else 0
+            value |= 0x60 if self._paper_out else 0
         return value
 
     def feed(self, data: bytes | bytearray) -> bytes:
-        """Process complete items from `data` (in place), returning the status replies due."""
+        """Process complete items from `data` (in place), returning the real-time replies due."""
         replies = bytearray()
         buf = data if isinstance(data, bytearray) else bytearray(data)
         while (length := item_length(buf)) is not None:
             item = bytes(buf[:length])
             del buf[:length]
-            if item[0] == DLE and item[1] == EOT:
-                self.status_queries += 1
-                if self._answers():
-                    replies.append(self.status_byte(item[2]))
-            elif item[0] != DLE:  # other real-time commands are accepted and ignored
+            if item[0] == DLE:
+                replies += self._real_time(item)
+            elif self.stopped:
+                self._held += item
+            else:
                 self._print(item)
         return bytes(replies)
+
+    def _real_time(self, item: bytes) -> bytes:
+        if item == CLEAR_BUFFERS:
+            self.buffer_clears += 1
+            if self._current:
+                self.partials.append(bytes(self._current))
+            self._held.clear()
+            self._current.clear()
+            self._decoder.clear()
+            return CLEAR_RESPONSE if self._answers() else b""
+        if len(item) == 3 and item[1] == EOT:
+            self.status_queries += 1
+            return bytes([self.status_byte(item[2])]) if self._answers() else b""
+        return b""  # other real-time commands are accepted and ignored
 
     def _answers(self) -> bool:
         if self.silent or self.answers_left == 0:
@@ -212,30 +184,62 @@ class SimPrinter:
         return True
 
     def _print(self, item: bytes) -> None:
-        if self.paper_out:
-            return  # nothing to print on; the data is lost, as on a real mechanism
         self._current += item
-        if is_cut(item):
-            self.receipts.append(bytes(self._current))
-            self._current.clear()
+        receipt = self._decoder.feed_item(item)
+        if receipt is not None:
+            self._finish(receipt)
             return
         if self.paper_remaining is not None:
             self.paper_remaining -= len(item)
             if self.paper_remaining <= 0:
-                self.paper_out = True
                 self.partials.append(bytes(self._current))
                 self._current.clear()
+                self._decoder.clear()
+                self._paper_out = True
                 log.info("simulated printer ran out of paper mid-receipt")
+
+    def tear_off(self) -> Receipt | None:
+        """A person tears off what printed since the last cut (printers without a cutter); None if blank."""
+        receipt = self._decoder.pending
+        if not self._current or not any(not isinstance(b, Feed) for b in receipt.blocks):
+            return None
+        self._finish(receipt)
+        self._decoder.clear()
+        return receipt
+
+    def _finish(self, receipt: Receipt) -> None:
+        self.receipts.append(bytes(self._current))
+        self.decoded.append(receipt)
+        if self.png_dir is not None:
+            self._undrawn.append(receipt)
+        self._current.clear()
+
+    async def save_png(self, receipt: Receipt) -> Path:
+        """Draw `receipt` into the next numbered PNG of `png_dir`, on a worker thread."""
+        if self.png_dir is None:
+            raise ValueError("this simulated printer has no png_dir")
+        self._drawn_count += 1
+        path = self.png_dir / f"receipt-{self._drawn_count:04d}.png"
+        if self._renderer is None:
+            self._renderer = await asyncio.to_thread(ReceiptRenderer, self.dots)
+        await asyncio.to_thread(self._renderer.save_png, receipt, path)
+        self.pngs.append(path)
+        log.info("simulated printer: receipt drawn to %s", path)
+        return path
+
+    # ------------------------------------------------------------------ the network
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
+            task.set_name("sim-printer-connection")
             self._tasks.add(task)
         buf = bytearray()
         try:
             while chunk := await reader.read(4096):
                 buf += chunk
                 replies = self.feed(buf)
+                self._draw()
                 if replies:
                     writer.write(replies)
                     await writer.drain()
@@ -249,3 +253,24 @@ class SimPrinter:
                 await writer.wait_closed()
             if task is not None:
                 self._tasks.discard(task)
+
+    def _draw(self) -> None:
+        """Draw the receipts cut since the last call to PNG, on a worker thread, in a task the printer owns."""
+        receipts, self._undrawn = self._undrawn, []
+        if not receipts:
+            return
+
+        async def draw() -> None:
+            for receipt in receipts:
+                await self.save_png(receipt)
+
+        task = asyncio.get_running_loop().create_task(draw(), name="sim-printer-png")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drawn(self) -> list[Path]:
+        """Wait until every receipt received so far is drawn; the PNG paths, oldest first."""
+        self._draw()
+        pending = [t for t in self._tasks if t.get_name() == "sim-printer-png"]
+        await asyncio.gather(*pending)
+        return list(self.pngs)

@@ -28,7 +28,7 @@ class SimRig:
     def __init__(self, clock: Clock, config: CabinConfig, seed: int = 1) -> None:
         self.clock = clock
         self.rng = random.Random(seed)
-        self.printer = SimPrinter()
+        self.printer = SimPrinter(profile=config.printer.profile, paper_width_mm=config.printer.paper_width_mm)
         self.ble = SimBleRig(clock, BleTimings(first_attempt_s=0.0))
         # A serial line streams in real time whatever the clock: the oximeter runs on its own
         # real-time clock, and the driver's silence limits have real-time floors.

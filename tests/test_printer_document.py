@@ -12,6 +12,7 @@ import pytest
 from config.clock import PARIS
 from config.errors import StationError
 from printer.document import (
+    DocumentKind,
     MedicationLine,
     PatientIdentity,
     Prescriber,
@@ -150,3 +151,12 @@ def test_parse_prescription_errors(change: Any, message: str) -> None:
     change(data)
     with pytest.raises(PrescriptionError, match=message):
         parse_prescription(data)
+
+
+def test_documents_are_separate_and_ordered() -> None:
+    rx = sample_prescription()
+    assert rx.documents == (DocumentKind.MEDICATIONS, DocumentKind.EXAMINATIONS, DocumentKind.REFERRAL)
+    assert replace(rx, medications=(), examinations=()).documents == (DocumentKind.REFERRAL,)
+    assert replace(rx, referral=None, examinations=()).documents == (DocumentKind.MEDICATIONS,)
+    with pytest.raises(PrescriptionError, match="specimen"):
+        replace(rx, specimen="yes")

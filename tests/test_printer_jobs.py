@@ -73,8 +73,14 @@ async def test_recover_after_crash_makes_sending_uncertain_and_never_resends(
     assert settled == {crashed.id: JobStatus.UNCERTAIN, never_sent.id: JobStatus.CANCELLED}
     with pytest.raises(JobError):
         await reopened.mark_sending(crashed.id)
-    with pytest.raises(JobError, match="only failed jobs"):
+    with pytest.raises(JobError):
+        await reopened.mark_sending(never_sent.id)
+    # The restart ended the consultation: nothing of it can print again, whatever a person says.
+    assert (await reopened.confirm_uncertain(crashed.id, "s1", printed=False)).status is JobStatus.FAILED
+    with pytest.raises(JobError, match="has ended"):
         await reopened.reprint(crashed.id, "s1")
+    with pytest.raises(JobError, match="has ended"):
+        await reopened.record("s1", "NAN231-20250114-CCCCCCCC", b"c")
     assert await reopened.recover() == []  # idempotent
 
 
@@ -112,19 +118,18 @@ async def test_a_number_belongs_to_one_session(jobs: PrintJobs) -> None:
         await jobs.record("s2", "NAN231-20250114-AAAAAAAA", b"a")
 
 
-async def test_recover_wipes_payloads_of_finished_and_old_jobs(db: Database) -> None:
+async def test_recover_closes_every_session_and_wipes_every_payload(db: Database) -> None:
     early = PrintJobs(db, Clock(start=START))
     await early.start()
-    old_failed = await early.record("s1", "NAN231-20250114-AAAAAAAA", b"a")
-    await early.mark_failed(old_failed.id, "paper out")
-    later = PrintJobs(db, Clock(start=START.replace(hour=16)))
-    recent_failed = await later.record("s2", "NAN231-20250114-BBBBBBBB", b"b")
-    await later.mark_failed(recent_failed.id, "paper out")
-    printed = await later.record("s2", "NAN231-20250114-CCCCCCCC", b"c")
-    await later.mark_sending(printed.id)
-    await later.mark_printed(printed.id)
-    await later.recover()
-    assert await later.payload(recent_failed.id) == b"b"
-    for job_id in (old_failed.id, printed.id):
+    failed = await early.record("s1", "NAN231-20250114-AAAAAAAA", b"a")
+    await early.mark_failed(failed.id, "paper out")
+    printed = await early.record("s2", "NAN231-20250114-CCCCCCCC", b"c")
+    await early.mark_sending(printed.id)
+    await early.mark_printed(printed.id)
+    await early.recover()
+    job = await early.get(failed.id)
+    assert job.status is JobStatus.CANCELLED and job.reason == "session ended"
+    for job_id in (failed.id, printed.id):
         with pytest.raises(JobError, match="no payload"):
-            await later.payload(job_id)
+            await early.payload(job_id)
+    assert (await early.latest()) == await early.get(printed.id)

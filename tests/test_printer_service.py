@@ -14,12 +14,12 @@ import pytest
 from config.clock import PARIS, Clock
 from config.schema import PrinterConfig
 from config.storage import Database
-from printer.errors import JobError, PrinterError, UnsupportedBackendError
+from printer.errors import JobError, PrinterError
 from printer.jobs import JobStatus
-from printer.layout import render_prescription
+from printer.layout import render_documents, render_prescription
 from printer.service import PrintService
-from printer.transport import FileTransport, make_transport
-from sim.printer import SimPrinter, decode_text, qr_payloads
+from printer.transport import FileTransport, NetworkTransport, make_transport
+from sim.printer import SimPrinter
 from tests.test_printer_document import sample_prescription
 
 START = datetime(2025, 1, 14, 10, 30, tzinfo=PARIS)
@@ -59,14 +59,20 @@ async def test_round_trip_prints_once_with_accents_and_qr(
 ) -> None:
     rx = sample_prescription()
     outcome = await service.print_prescription("s1", rx)
-    assert outcome.printed and outcome.error is None and outcome.warning is None
-    assert list(sim.receipts) == [render_prescription(rx, PrinterConfig())]
-    assert outcome.bytes_sent == len(sim.receipts[0])
-    text = decode_text(sim.receipts[0])
-    assert "Dr Hélène Lefèvre" in text and "Patiente : Françoise Bérénice Dupré" in text
-    assert "Ordonnance établie par téléconsultation" in text
-    assert qr_payloads(sim.receipts[0]) == [rx.number]
+    assert outcome.printed and outcome.error is None and outcome.warning is None and outcome.reason is None
+    assert list(sim.receipts) == render_documents(rx, PrinterConfig())
+    assert outcome.bytes_sent == sum(len(r) for r in sim.receipts)
+    for receipt in sim.decoded:
+        assert "Dr Hélène Lefèvre" in receipt.text and "Patiente : Françoise Bérénice Dupré" in receipt.text
+        assert "établie par téléconsultation" in " ".join(receipt.text.split())
+        assert [qr.payload for qr in receipt.qr_codes] == [rx.number]
     assert (await service.jobs.get(outcome.job_id)).status is JobStatus.PRINTED
+    health = (await service.health()).to_json()
+    assert health["status"] == {"reachable": True, "online": True, "cover_open": False, "paper_near_end": False,
+                                "paper_end": False, "error": False, "supported": True, "problem": None}
+    last_job = health["last_job"]
+    assert isinstance(last_job, dict) and str(last_job.pop("at")).startswith("2025-01-14T09:30:")
+    assert last_job == {"id": outcome.job_id, "status": "printed", "reason": None, "bytes": outcome.bytes_sent}
 
 
 async def test_a_repeated_request_does_not_print_again(
@@ -76,7 +82,7 @@ async def test_a_repeated_request_does_not_print_again(
     first = await service.print_prescription("s1", rx)
     again = await service.print_prescription("s1", rx)
     assert again == first
-    assert len(sim.receipts) == 1
+    assert len(sim.receipts) == 3
 
 
 @pytest.mark.parametrize(
@@ -90,7 +96,9 @@ async def test_fault_before_the_job_refuses_to_send(
     setattr(sim, switch, True)
     outcome = await service.print_prescription("s1", sample_prescription())
     assert not outcome.printed and outcome.error == error and outcome.bytes_sent == 0
-    assert list(sim.receipts) == [] and sim.partials == []
+    assert outcome.reason == {"paper_out": "paper_out", "cover_open": "cover_open", "offline": "printer_offline",
+                              "error": "printer_error"}[switch]
+    assert list(sim.receipts) == [] and sim.partials == [] and sim.held == b""
     job = await service.jobs.get(outcome.job_id)
     assert job.status is JobStatus.FAILED and job.reason == error
 
@@ -111,15 +119,45 @@ async def test_a_printer_that_never_answers_is_unreachable(db: Database, sim: Si
     assert outcome.error == "printer unreachable" and list(sim.receipts) == []
 
 
-async def test_paper_running_out_mid_job_fails_the_job(
+async def test_paper_running_out_mid_job_fails_the_job_and_clears_the_printer(
     service: PrintService, sim: SimPrinter
 ) -> None:
-    sim.paper_remaining = 300
-    outcome = await service.print_prescription("s1", sample_prescription())
+    sim.paper_remaining = 1200  # the roll ends in the second document
+    rx = sample_prescription()
+    outcome = await service.print_prescription("s1", rx)
     assert not outcome.printed and outcome.error == "paper ran out during printing"
-    assert outcome.bytes_sent > 300
-    assert list(sim.receipts) == [] and len(sim.partials) == 1
+    assert outcome.reason == "paper_out" and outcome.bytes_sent > 1200
+    assert len(sim.receipts) == 1 and len(sim.partials) == 1  # one whole document, one torn
+    assert sim.buffer_clears == 1 and sim.held == b""
     assert (await service.jobs.get(outcome.job_id)).status is JobStatus.FAILED
+    sim.paper_remaining, sim.paper_out = None, False  # the technician loads a new roll
+    assert len(sim.receipts) == 1  # the rest of the job did not come out by itself
+    again = await service.reprint(outcome.job_id, "s1")
+    assert again.printed and len(sim.receipts) == 4
+
+
+class _NoClearTransport(NetworkTransport):
+    """A printer that does not know DLE DC4 fn=8 (many clones)."""
+
+    async def clear_buffers(self) -> bool:
+        return False
+
+
+async def test_a_printer_that_cannot_clear_its_buffer_leaves_the_job_uncertain(
+    db: Database, sim: SimPrinter
+) -> None:
+    cfg = PrinterConfig(port=sim.port, timeout_s=2.0)
+    svc = PrintService(db, _NoClearTransport("127.0.0.1", sim.port, 2.0), cfg, Clock(start=START))
+    await svc.start()
+    sim.cover_open, sim.answers_left = False, None
+    sim.paper_remaining = 300
+    outcome = await svc.print_prescription("s1", sample_prescription())
+    assert outcome.error == "paper ran out during printing" and outcome.reason == "uncertain"
+    assert (await svc.jobs.get(outcome.job_id)).status is JobStatus.UNCERTAIN
+    with pytest.raises(JobError, match="only failed jobs"):
+        await svc.reprint(outcome.job_id, "s1")
+    sim.paper_remaining, sim.paper_out = None, False
+    assert len(sim.receipts) == 3  # the rest printed once the paper was loaded: a reprint would duplicate
 
 
 async def test_explicit_reprint_after_failure_prints_exactly_once(
@@ -131,10 +169,10 @@ async def test_explicit_reprint_after_failure_prints_exactly_once(
     with pytest.raises(JobError, match="another session"):
         await service.reprint(failed.job_id, "s2")
     outcome = await service.reprint(failed.job_id, "s1")
-    assert outcome.printed and len(sim.receipts) == 1
+    assert outcome.printed and len(sim.receipts) == 3
     with pytest.raises(JobError, match="already has job"):
         await service.reprint(failed.job_id, "s1")
-    assert len(sim.receipts) == 1
+    assert len(sim.receipts) == 3
 
 
 async def test_printer_hanging_mid_job_makes_the_job_uncertain(
@@ -147,11 +185,11 @@ async def test_printer_hanging_mid_job_makes_the_job_uncertain(
     outcome = await svc.print_prescription("s1", rx)
     assert not outcome.printed and outcome.error is not None
     assert outcome.error.startswith("connection to the printer lost")
-    assert len(sim.receipts) == 1  # it did print: reprinting by itself would duplicate it
+    assert len(sim.receipts) == 3  # it did print: reprinting by itself would duplicate it
     assert (await svc.jobs.get(outcome.job_id)).status is JobStatus.UNCERTAIN
     sim.answers_left = None
     assert not (await svc.print_prescription("s1", rx)).printed
-    assert len(sim.receipts) == 1
+    assert len(sim.receipts) == 3
     settled = await svc.confirm_uncertain(outcome.job_id, "s1", printed=True)
     assert settled.printed and settled.job_id == outcome.job_id
 
@@ -165,7 +203,7 @@ async def test_printer_silent_after_taking_the_job_is_uncertain_not_failed(
     outcome = await svc.print_prescription("s1", sample_prescription())
     assert outcome.error is not None and outcome.error.startswith("printer stopped answering")
     assert (await svc.jobs.get(outcome.job_id)).status is JobStatus.UNCERTAIN
-    assert len(sim.receipts) == 1
+    assert len(sim.receipts) == 3
 
 
 async def test_cancelled_while_sending_leaves_an_uncertain_job(
@@ -186,7 +224,7 @@ async def test_cancelled_while_sending_leaves_an_uncertain_job(
     await svc.confirm_uncertain(job.id, "s1", printed=False)
     sim.answers_left = None
     sim.receipts.clear()
-    assert (await svc.reprint(job.id, "s1")).printed and len(sim.receipts) == 1
+    assert (await svc.reprint(job.id, "s1")).printed and len(sim.receipts) == 3
 
 
 async def test_paper_low_prints_with_a_warning(service: PrintService, sim: SimPrinter) -> None:
@@ -207,8 +245,29 @@ async def test_crash_between_sending_and_result_is_never_resent(
     await restarted.start()  # recover()
     assert (await restarted.jobs.get(job.id)).status is JobStatus.UNCERTAIN
     outcome = await restarted.print_prescription("s1", rx)
-    assert outcome.job_id == job.id and not outcome.printed
+    assert outcome.job_id == job.id and not outcome.printed and outcome.reason == "uncertain"
     assert outcome.error is not None and "check the printer" in outcome.error
+    assert list(sim.receipts) == []
+
+
+async def test_crash_between_recording_and_sending_never_prints_by_itself(
+    db: Database, sim: SimPrinter
+) -> None:
+    svc = _service(db, sim.port)
+    await svc.start()
+    rx = sample_prescription()
+    job = await svc.jobs.record("s1", rx.number, render_prescription(rx, PrinterConfig()))
+    # the process dies here: the job is recorded, nothing was sent
+    restarted = _service(db, sim.port)
+    await restarted.start()
+    await asyncio.sleep(0.05)
+    assert list(sim.receipts) == [] and sim.status_queries == 0  # recovery sends nothing
+    settled = await restarted.jobs.get(job.id)
+    assert settled.status is JobStatus.CANCELLED and settled.reason == "station restarted before sending"
+    with pytest.raises(JobError, match="has ended"):  # a late request of that consultation
+        await restarted.print_prescription("s1", replace(rx, number="NAN231-20250114-LATE0000"))
+    with pytest.raises(JobError, match="another session"):  # the next patient's session
+        await restarted.print_prescription("s2", rx)
     assert list(sim.receipts) == []
 
 
@@ -226,8 +285,8 @@ async def test_cancelled_session_never_prints(service: PrintService, sim: SimPri
         await service.print_prescription("s2", rx)
     next_patient = replace(rx, number="NAN231-20250114-NEXT0000")
     assert (await service.print_prescription("s2", next_patient)).printed
-    assert qr_payloads(sim.receipts[0]) == ["NAN231-20250114-NEXT0000"]
-    assert len(sim.receipts) == 1
+    assert {qr.payload for r in sim.decoded for qr in r.qr_codes} == {"NAN231-20250114-NEXT0000"}
+    assert len(sim.receipts) == 3
 
 
 async def test_stopped_service_refuses_and_stop_is_idempotent(service: PrintService) -> None:
@@ -262,9 +321,9 @@ async def test_missing_device_file_is_unreachable(db: Database) -> None:
     assert status.problem == "printer unreachable"
 
 
-@pytest.mark.parametrize("backend", ["usb", "serial"])
-def test_usb_and_serial_are_not_supported_yet(backend: str) -> None:
-    with pytest.raises(UnsupportedBackendError, match="not supported yet"):
+@pytest.mark.parametrize(("backend", "option"), [("usb", "usb_vendor"), ("serial", "device")])
+def test_usb_and_serial_need_their_options(backend: str, option: str) -> None:
+    with pytest.raises(PrinterError, match=rf"\[printer\] {option}"):
         make_transport(PrinterConfig(backend=backend))  # type: ignore[arg-type]
 
 

@@ -1,0 +1,106 @@
+"""Printing on a running station: what the GP and the patient are told, reprint, and the end of a consultation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from config.loader import load_config
+from config.schema import CabinConfig
+from printer.jobs import JobStatus
+from session.appointments import Appointment
+from session.channel import LocalChannel
+from session.control import encode
+from sim.crew import SimCrew
+from sim.seed import DEMO_GP
+from station.compose import Station
+from tests.conftest import eventually, running_station
+from tests.test_cabin_flows import gp_joins
+
+MEDICATION = {"name": "Paracétamol 1 g", "dosage": "1 comprimé 3 fois par jour", "duration": "5 jours",
+              "quantity": "1 boîte"}
+
+
+async def _consultation(station: Station, crew: SimCrew, code: str) -> tuple[LocalChannel, str]:
+    """A patient checks in with `code` and a GP joins; returns the GP's channel and the session."""
+    await station.book.add(Appointment(
+        code=code, patient_name="Zoé Noël", birth_date=date(1980, 5, 4), sex="F",
+        slot_start=station.clock.now() + timedelta(minutes=2), slot_minutes=20,
+        site=station.config.station.site, gp=DEMO_GP.name,
+    ))
+    await crew.kiosk.post("/api/checkin", {"code": code})
+    await crew.kiosk.post("/api/identity", {"confirm": True})
+    await crew.kiosk.post("/api/consent", {"accepted": True})
+    gp, session = await gp_joins(station)
+    await _until(gp, lambda m: m["type"] == "joined")
+    return gp, session
+
+
+async def _until(gp: LocalChannel, accept: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    while True:
+        message: dict[str, Any] = json.loads(await gp.recv())
+        if accept(message):
+            return message
+
+
+def _printed_numbers(station: Station) -> list[str]:
+    assert station.rig is not None
+    return [qr.payload for receipt in station.rig.printer.decoded for qr in receipt.qr_codes]
+
+
+async def test_paper_out_is_told_to_the_gp_and_the_patient_and_a_reprint_prints_once(state_dir: Path) -> None:
+    async with running_station(state_dir) as (station, crew):
+        assert station.rig is not None
+        printer = station.rig.printer
+        printer.paper_out = True
+        gp, _ = await _consultation(station, crew, "111111")
+        await gp.send(encode("prescribe", medications=[MEDICATION], examinations=["NFS"]))
+        number = (await _until(gp, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
+        status = await _until(gp, lambda m: m["type"] == "print_status")
+        assert (status["number"], status["printed"], status["error"]) == (number, False, "paper out")
+        view = await crew.kiosk.current()
+        assert [(p["printed"], p["error"]) for p in view["session"]["prints"]] == [(False, "paper out")]
+        assert list(printer.receipts) == [] and printer.held == b""  # nothing was sent into the empty printer
+        printer.paper_out = False  # a new roll
+        await gp.send(encode("reprint", job=status["job"]))
+        again = await _until(gp, lambda m: m["type"] == "print_status" and m["job"] != status["job"])
+        assert again["printed"] and again["error"] is None
+        assert _printed_numbers(station) == [number, number]  # the medication and the examinations, once each
+        view = await crew.kiosk.current()
+        assert [p["printed"] for p in view["session"]["prints"]] == [False, True]
+
+
+def _slow_printer(config: CabinConfig) -> CabinConfig:
+    """A printer timeout of 500 clock seconds: half a real second at the tests' x1000 clock."""
+    return config.model_copy(update={"printer": config.printer.model_copy(update={"timeout_s": 500.0})})
+
+
+async def test_a_job_pending_when_the_consultation_ends_never_prints_later(state_dir: Path) -> None:
+    async with running_station(state_dir, _slow_printer(load_config())) as (station, crew):
+        assert station.rig is not None
+        printer = station.rig.printer
+        printer.answers_left = 0  # the printer hangs: the status check before the job waits
+        gp, session = await _consultation(station, crew, "222222")
+        await gp.send(encode("prescribe", medications=[MEDICATION]))
+        first = (await _until(gp, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
+        jobs = station.printer.jobs
+        await eventually(lambda: printer.status_queries > 0)
+        [job] = await jobs.for_session(session)
+        assert job.status is JobStatus.PENDING
+        await gp.send(encode("end"))
+        await crew.kiosk.wait_state("awaiting_cleaning")
+        assert (await jobs.get(job.id)).status is JobStatus.CANCELLED
+        # the status check gives up (the GP has gone: the outcome reaches no one), the job stays cancelled
+        await eventually(lambda: not any(t.get_name() == "cabin-print" for t in asyncio.all_tasks()))
+        printer.answers_left = None  # the printer answers again
+        await crew.clean()
+        gp2, _ = await _consultation(station, crew, "333333")
+        await gp2.send(encode("prescribe", medications=[MEDICATION]))
+        second = (await _until(gp2, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
+        assert (await _until(gp2, lambda m: m["type"] == "print_status"))["printed"]
+        assert second != first and _printed_numbers(station) == [second]
+        assert (await jobs.get(job.id)).status is JobStatus.CANCELLED
