@@ -8,7 +8,7 @@ import sys
 
 from bench.common import Figure, report
 
-BENCHMARKS = ("startup", "consultations", "pleth")
+BENCHMARKS = ("startup", "consultations", "pleth", "media", "print")
 
 
 def main() -> int:

@@ -7,9 +7,9 @@ fields or wrong values give a ControlError with a message fit to send back to th
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 
 from config.errors import StationError
 
@@ -84,11 +84,25 @@ class End(_Message):
     type: Literal["end"]
 
 
-ControlMessage = Annotated[Join | RequestMeasurement | Prescribe | Reprint | End, Field(discriminator="type")]
+class OtoscopeSwitch(_Message):
+    """Switch the cabin's otoscope camera on (video and guidance follow) or off."""
+
+    type: Literal["otoscope"]
+    on: StrictBool
+
+
+class Snapshot(_Message):
+    """Take a full-resolution otoscope picture; it comes in parts on the vitals channel."""
+
+    type: Literal["snapshot"]
+
+
+AnyControl: TypeAlias = Join | RequestMeasurement | Prescribe | Reprint | End | OtoscopeSwitch | Snapshot
+ControlMessage = Annotated[AnyControl, Field(discriminator="type")]
 _ADAPTER: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)
 
 
-def parse_control(text: str | bytes) -> Join | RequestMeasurement | Prescribe | Reprint | End:
+def parse_control(text: str | bytes) -> AnyControl:
     """Parse and validate one message, or raise ControlError saying what is wrong."""
     size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
     if size > MAX_MESSAGE_BYTES:

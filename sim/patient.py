@@ -61,6 +61,8 @@ class KioskClient:
         async for msg in self._ws:
             if msg.type is aiohttp.WSMsgType.TEXT:
                 data = json.loads(msg.data)
+                if data.get("type") != "view":
+                    continue  # the face-to-face call's messages are for the kiosk page
                 async with self._changed:
                     self.view = data["view"]
                     self._changed.notify_all()

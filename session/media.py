@@ -1,0 +1,574 @@
+"""The instruments leg (DESIGN.md §4): the station's aiortc peer connection to one GP's browser.
+
+An `InstrumentLeg` carries the otoscope video, a send-only `vitals` data channel (readings,
+guidance, snapshots) and a `control` data channel (GP requests, replies). The station is the
+offerer; aiortc gathers every candidate before it describes itself, so the offer is complete
+and only the browser trickles candidates. A `MediaDirector` keeps one leg per GP connection:
+it offers when a GP joins and, when a leg's path fails or goes silent, closes it and offers a
+fresh one to the same GP (the console replaces its peer connection and joins again within the
+cabin's reconnect grace; past the grace the cabin ends the consultation on its own).
+
+While the otoscope is off (or the GP is not the one in consultation) the video track sends a
+dim placeholder frame once a second rather than nothing: the GP never mistakes a frozen last
+image for a live one, and the steady RTP keeps RTCP coming back, which is how a silent path is
+noticed in seconds rather than after ICE consent's 30 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import functools
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import av
+import numpy as np
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+from aiortc.sdp import candidate_from_sdp
+from aiortc.stats import RTCTransportStats
+from numpy.typing import NDArray
+
+from config.errors import StationError
+from devices.instrument import DeviceUnavailable
+from session.channel import ChannelClosed, MessageChannel
+
+log = logging.getLogger(__name__)
+
+VIDEO_CLOCK_RATE = 90_000
+VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+PLACEHOLDER_LEVEL = 24  # a dim grey: visibly "no picture", cheap to encode
+PLACEHOLDER_SIZE = (320, 240)  # until the otoscope has shown its own size
+POLL_S = 0.1  # how soon an idle track notices the otoscope came on
+INBOX_LIMIT = 256  # control messages waiting to be handled before newer ones are dropped
+HIGH_WATER = 256 * 1024  # bytes queued on a data channel before a sender waits
+LOW_WATER = 64 * 1024
+MAX_EARLY_CANDIDATES = 64  # candidates kept until the answer they belong to arrives
+
+IceServerSpec = Mapping[str, object]  # {"urls": [...], "username": ..., "credential": ...}
+Image = NDArray[np.uint8]
+StateListener = Callable[[str], None]
+
+
+class MediaError(StationError):
+    """The instruments leg could not be set up or was given something it cannot use."""
+
+
+class CapturedFrame(Protocol):
+    """One camera frame as the track needs it."""
+
+    @property
+    def image(self) -> Image:
+        """A BGR image."""
+
+
+class FrameCursorLike(Protocol):
+    """A consumer's cursor on the camera's latest frame (drivers/camera.py's FrameCursor)."""
+
+    async def next(self, timeout_s: float | None = None) -> CapturedFrame:
+        """A frame newer than the last; DeviceUnavailable on timeout or when the capture is off."""
+
+
+class FrameSource(Protocol):
+    """The otoscope as the video track sees it (drivers/otoscope.py's Otoscope)."""
+
+    @property
+    def capturing(self) -> bool:
+        """True while the camera is on."""
+
+    def frames(self) -> FrameCursorLike:
+        """A new cursor on the latest frame."""
+
+
+def ice_configuration(servers: Sequence[IceServerSpec]) -> RTCConfiguration:
+    """aiortc's configuration for STUN/TURN servers given as RTCIceServer JSON dicts."""
+    ice: list[RTCIceServer] = []
+    for number, server in enumerate(servers, 1):
+        urls, username, credential = server.get("urls"), server.get("username"), server.get("credential")
+        if isinstance(urls, str):
+            urls = [urls]
+        if not isinstance(urls, list | tuple) or not urls or not all(isinstance(u, str) for u in urls):
+            raise MediaError(f"ICE server #{number}: 'urls' must be a URL or a non-empty list of URLs")
+        if not isinstance(username, str | None) or not isinstance(credential, str | None):
+            raise MediaError(f"ICE server #{number}: 'username' and 'credential' must be text")
+        ice.append(RTCIceServer(urls=list(urls), username=username, credential=credential))
+    return RTCConfiguration(iceServers=ice)  # an empty list, not None: aiortc would add Google's STUN
+
+
+class OtoscopeTrack(MediaStreamTrack):
+    """Otoscope frames for the encoder: always the latest one, a dim placeholder when there is none."""
+
+    kind = "video"
+
+    def __init__(self, source: FrameSource | None, *, placeholder_period_s: float = 1.0) -> None:
+        super().__init__()
+        self._source = source
+        self._period = placeholder_period_s
+        self._cursor: FrameCursorLike | None = None
+        self._origin: float | None = None
+        self._pts = -1
+        self._last_sent = -math.inf
+        self._size = PLACEHOLDER_SIZE
+        self.visible = False  # only the GP in consultation sees the patient's ear
+        self.frames_sent = 0
+        self.placeholders_sent = 0
+
+    def show(self, visible: bool) -> None:
+        """Let this GP see the otoscope (True) or only the placeholder (False)."""
+        self.visible = visible
+
+    async def recv(self) -> av.VideoFrame:
+        """The next frame to encode, paced by the camera (or the placeholder's period)."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        image = await self._next_image()
+        frame = None
+        if image is not None:
+            # Copying a frame takes up to a millisecond at 720p: not on the loop, where readings wait.
+            frame = await asyncio.to_thread(av.VideoFrame.from_ndarray, image, format="bgr24")
+            self._size = (int(image.shape[1]), int(image.shape[0]))
+        if frame is not None and self.visible:  # the consultation may have ended during the copy
+            self.frames_sent += 1
+        else:
+            self.placeholders_sent += 1
+            width, height = self._size
+            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), PLACEHOLDER_LEVEL, np.uint8), format="bgr24")
+        now = time.monotonic()
+        if self._origin is None:
+            self._origin = now
+        self._pts = max(self._pts + 1, int((now - self._origin) * VIDEO_CLOCK_RATE))
+        frame.pts, frame.time_base = self._pts, VIDEO_TIME_BASE
+        self._last_sent = now
+        return frame
+
+    async def _next_image(self) -> Image | None:
+        """The newest otoscope image, or None when the placeholder is due instead."""
+        while True:
+            due = self._last_sent + self._period
+            source = self._source
+            if not (self.visible and source is not None and source.capturing):
+                self._cursor = None
+                if time.monotonic() >= due:
+                    return None
+                await asyncio.sleep(min(POLL_S, due - time.monotonic()))
+                continue
+            if self._cursor is None:
+                self._cursor = source.frames()
+            try:
+                frame = await self._cursor.next(max(0.0, due - time.monotonic()))
+            except DeviceUnavailable:  # no frame in time, or the capture went off
+                if time.monotonic() >= due:
+                    return None
+                await asyncio.sleep(min(POLL_S, max(0.0, due - time.monotonic())))
+                continue
+            if self.visible:  # it may have changed while we waited
+                return frame.image
+
+
+class DataChannelLink:
+    """An aiortc data channel as a MessageChannel: sends wait for the channel to open and drain."""
+
+    def __init__(self, channel: RTCDataChannel, *, incoming: bool = True,
+                 on_close: Callable[[], None] | None = None) -> None:
+        self._channel = channel
+        self._incoming = incoming
+        self._on_close = on_close
+        self._inbox: asyncio.Queue[str | None] = asyncio.Queue()
+        self._opened = asyncio.Event()  # also set on close, to wake senders
+        self._drained = asyncio.Event()
+        self._closed = False
+        self.dropped = 0
+        channel.bufferedAmountLowThreshold = LOW_WATER
+        if channel.readyState == "open":
+            self._opened.set()
+        channel.on("open", self._opened.set)
+        channel.on("message", self._received)
+        channel.on("close", self._gone)
+        channel.on("bufferedamountlow", self._drained.set)
+
+    @property
+    def label(self) -> str:
+        """The data channel's label ("control" or "vitals")."""
+        return self._channel.label
+
+    @property
+    def closed(self) -> bool:
+        """True once either end closed the channel."""
+        return self._closed
+
+    async def send(self, message: str) -> None:
+        """Send once the channel is open, after the backlog drains; ChannelClosed when it is closed."""
+        await self._opened.wait()
+        if self._channel.bufferedAmount > HIGH_WATER and not self._closed:
+            self._drained.clear()
+            await self._drained.wait()
+        if self._closed or self._channel.readyState != "open":
+            raise ChannelClosed(f"the {self.label} channel is closed")
+        try:
+            self._channel.send(message)
+        except ValueError as exc:  # larger than the GP's browser accepts: nothing else can carry it
+            log.warning("a %s message of %s characters was not sent: %s", self.label, len(message), exc)
+
+    async def recv(self) -> str:
+        """The next message from the GP; ChannelClosed once the channel is closed."""
+        item = await self._inbox.get()
+        if item is None:
+            self._inbox.put_nowait(None)  # every later recv() hears it too
+            raise ChannelClosed(f"the {self.label} channel is closed")
+        return item
+
+    def close(self) -> None:
+        """Close the channel both ways; idempotent."""
+        if not self._closed:
+            self._gone()
+            if self._channel.readyState in ("connecting", "open"):
+                self._channel.close()
+
+    def _received(self, message: str | bytes) -> None:
+        if not self._incoming or self._closed:
+            return
+        if self._inbox.qsize() >= INBOX_LIMIT:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 100 == 0:
+                log.warning("the GP sends faster than the station answers: %s messages dropped", self.dropped)
+            return
+        # Bytes are read as UTF-8 (a bad byte becomes U+FFFD) and validated like any text.
+        self._inbox.put_nowait(message if isinstance(message, str) else message.decode("utf-8", "replace"))
+
+    def _gone(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._opened.set()
+        self._drained.set()
+        self._inbox.put_nowait(None)
+        if self._on_close is not None:
+            self._on_close()
+
+
+@dataclass(frozen=True, slots=True)
+class LegTimings:
+    """Limits of one instruments leg, in real seconds (network time does not follow a fast clock)."""
+
+    offer_timeout_s: float = 20.0  # gathering every candidate, TURN allocations included
+    silence_s: float = 10.0  # nothing at all from the GP this long: the path is gone
+    check_interval_s: float = 1.0
+    close_timeout_s: float = 5.0
+    placeholder_period_s: float = 1.0
+
+
+class InstrumentLeg:
+    """One aiortc peer connection from the station to one GP's browser; the station offers."""
+
+    def __init__(self, ice_servers: Sequence[IceServerSpec], otoscope: FrameSource | None, *,
+                 on_state: StateListener | None = None, timings: LegTimings | None = None,
+                 video_codec: str | None = None) -> None:
+        """`on_state` hears "connecting", "connected", "failed" and "closed"; `video_codec` e.g. "video/H264"."""
+        self._timings = timings or LegTimings()
+        self._on_state = on_state
+        self._pc = RTCPeerConnection(ice_configuration(ice_servers))
+        self.track = OtoscopeTrack(otoscope, placeholder_period_s=self._timings.placeholder_period_s)
+        transceiver = self._pc.addTransceiver(self.track, direction="sendonly")
+        if video_codec is not None:
+            _prefer_codec(transceiver, video_codec)
+        self.control = DataChannelLink(self._pc.createDataChannel("control", ordered=True),
+                                       on_close=lambda: self._lose("closed", "the control channel closed"))
+        self.vitals = DataChannelLink(self._pc.createDataChannel("vitals", ordered=True), incoming=False)
+        self.state = "new"
+        self.lost_reason: str | None = None
+        self._changed = asyncio.Event()
+        self._pending: list[Mapping[str, object]] = []
+        self._watchdog: asyncio.Task[None] | None = None
+        self._closed = False
+        self._pc.on("connectionstatechange", self._on_connection_state)
+
+    async def offer(self) -> dict[str, str]:
+        """The complete offer ({"type", "sdp"}, every candidate in it) to send to the GP."""
+        if self._closed:
+            raise MediaError("this instruments leg is closed")
+        try:
+            async with asyncio.timeout(self._timings.offer_timeout_s):
+                await self._pc.setLocalDescription(await self._pc.createOffer())
+        except TimeoutError as exc:
+            raise MediaError(f"gathering ICE candidates took over {self._timings.offer_timeout_s:g} s") from exc
+        description = self._pc.localDescription
+        return {"type": description.type, "sdp": description.sdp}
+
+    async def accept(self, answer: Mapping[str, object]) -> None:
+        """Apply the GP's answer; MediaError (and the leg fails) when it cannot be used."""
+        sdp = answer.get("sdp")
+        if answer.get("type") != "answer" or not isinstance(sdp, str) or not sdp:
+            raise MediaError("an instruments answer has type 'answer' and an SDP")
+        if self._closed or self._pc.signalingState != "have-local-offer":
+            raise MediaError("this instruments leg is not waiting for an answer")
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:  # untrusted text into aiortc's parser: any error means "unusable"
+            self._lose("failed", f"the answer was refused: {exc}")
+            raise MediaError(f"the GP's answer cannot be used: {exc}") from exc
+        pending, self._pending = self._pending, []
+        for candidate in pending:
+            try:
+                await self.add_candidate(candidate)
+            except MediaError as exc:  # the answer stands; ICE tries the other candidates
+                log.warning("an early ICE candidate was not used: %s", exc)
+
+    async def add_candidate(self, candidate: Mapping[str, object]) -> None:
+        """Add a candidate the GP's browser trickled; an empty one (end of candidates) is ignored."""
+        text, mid, index = candidate.get("candidate"), candidate.get("sdpMid"), candidate.get("sdpMLineIndex")
+        if text is None or text == "":
+            return
+        if not isinstance(text, str) or not isinstance(mid, str | None) or not isinstance(index, int | None):
+            raise MediaError("an ICE candidate is {candidate: text, sdpMid: text, sdpMLineIndex: number}")
+        if self._pc.remoteDescription is None:  # it overtook the answer
+            if len(self._pending) >= MAX_EARLY_CANDIDATES:
+                raise MediaError("too many ICE candidates before the answer")
+            self._pending.append(candidate)
+            return
+        try:
+            parsed = candidate_from_sdp(text.split(":", 1)[1] if text.startswith("candidate:") else text)
+            parsed.sdpMid = mid
+            parsed.sdpMLineIndex = 0 if index is None and mid is None else index  # bundled: one transport
+            await self._pc.addIceCandidate(parsed)
+        except Exception as exc:  # untrusted text into aiortc's parser
+            raise MediaError(f"the ICE candidate cannot be used: {exc}") from exc
+
+    def show_otoscope(self, session: str | None) -> None:
+        """GpLink's session listener: the otoscope shows only while this GP is in a consultation."""
+        self.track.show(session is not None)
+
+    async def wait_connected(self, timeout_s: float) -> None:
+        """Wait until ICE and DTLS are up; MediaError if the leg fails or time runs out first."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while self.state != "connected" and self.lost_reason is None:
+                    await self._changed.wait()
+        except TimeoutError as exc:
+            raise MediaError(f"the GP's browser did not connect within {timeout_s:g} s") from exc
+        if self.lost_reason is not None:
+            raise MediaError(f"the instruments leg failed: {self.lost_reason}")
+
+    async def wait_lost(self) -> str:
+        """Wait until the leg fails or closes; returns why."""
+        while self.lost_reason is None:
+            await self._changed.wait()
+        return self.lost_reason
+
+    async def close(self) -> None:
+        """Close the connection and both channels; idempotent and bounded."""
+        if self._closed:
+            return
+        self._closed = True
+        self._lose("closed", "closed by the station")
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.cancel()
+        self.control.close()
+        self.vitals.close()
+        self.track.stop()
+        try:
+            async with asyncio.timeout(self._timings.close_timeout_s):
+                await self._pc.close()
+        except TimeoutError:
+            log.warning("closing an instruments leg took over %s s", self._timings.close_timeout_s)
+
+    def _on_connection_state(self) -> None:
+        state = self._pc.connectionState
+        if state in ("failed", "closed"):
+            self._lose(state, f"ICE/DTLS {state}")
+        elif state != self.state and self.lost_reason is None:
+            self._set_state(state)
+            if state == "connected" and self._watchdog is None:
+                self._watchdog = asyncio.get_running_loop().create_task(self._watch(), name="leg-watchdog")
+
+    def _lose(self, state: str, reason: str) -> None:
+        if self.lost_reason is None:
+            self.lost_reason = reason
+            self._set_state(state)
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+        if self._on_state is not None:
+            try:
+                self._on_state(state)
+            except Exception:
+                log.exception("an instruments leg state listener failed")
+
+    async def _watch(self) -> None:
+        """Declare the leg failed when nothing (RTCP, SCTP, DTLS) came from the GP for silence_s."""
+        timings = self._timings
+        count, since = -1, time.monotonic()
+        while self.lost_reason is None:
+            await asyncio.sleep(timings.check_interval_s)
+            try:
+                report = await self._pc.getStats()
+            except Exception as exc:  # the connection is closing under us: the state change says so
+                log.debug("no statistics from the instruments leg: %s", exc)
+                continue
+            received = sum(s.packetsReceived for s in report.values() if isinstance(s, RTCTransportStats))
+            now = time.monotonic()
+            if received != count:
+                count, since = received, now
+            elif now - since >= timings.silence_s:
+                self._lose("failed", f"nothing from the GP for {timings.silence_s:g} s")
+
+
+def _prefer_codec(transceiver: RTCRtpTransceiver, mime_type: str) -> None:
+    codecs = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == mime_type.lower()]
+    if not codecs:
+        raise MediaError(f"aiortc cannot send {mime_type}")
+    transceiver.setCodecPreferences(codecs)
+
+
+Attach = Callable[[MessageChannel, DataChannelLink, Callable[[str | None], None]], None]
+SendSignal = Callable[[str, dict[str, str]], Awaitable[None]]
+LegListener = Callable[[str, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DirectorTimings:
+    """How long the director waits for a GP to connect, and how it backs off between offers."""
+
+    connect_timeout_s: float = 30.0  # from sending the offer to ICE and DTLS up
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 15.0
+    stop_timeout_s: float = 5.0
+
+
+@dataclass
+class _Gp:
+    """One GP connection: its supervising task and its current leg."""
+
+    gp: str
+    task: asyncio.Task[None] | None = None
+    leg: InstrumentLeg | None = None
+    offers: int = 0
+
+
+class MediaDirector:
+    """Keeps one instruments leg per GP connection, renegotiating a fresh one when a leg is lost."""
+
+    def __init__(self, attach: Attach, send_signal: SendSignal, otoscope: FrameSource | None, *,
+                 ice_servers: Sequence[IceServerSpec] = (), leg_timings: LegTimings | None = None,
+                 timings: DirectorTimings | None = None, on_leg_state: LegListener | None = None) -> None:
+        """`attach` is GpLink.attach; `send_signal(gp, description)` reaches the GP through the hub."""
+        self._attach = attach
+        self._send_signal = send_signal
+        self._otoscope = otoscope
+        self._ice_servers = list(ice_servers)
+        ice_configuration(self._ice_servers)  # a wrong server list is a configuration error: say so now
+        self._leg_timings = leg_timings or LegTimings()
+        self._timings = timings or DirectorTimings()
+        self._on_leg_state = on_leg_state
+        self._gps: dict[str, _Gp] = {}
+        self._running = False
+
+    async def start(self) -> None:
+        """Accept GPs from now on; idempotent."""
+        self._running = True
+
+    async def stop(self) -> None:
+        """Close every leg and stop every task; idempotent and bounded."""
+        self._running = False
+        gps, self._gps = list(self._gps.values()), {}
+        await asyncio.gather(*(self._drop(gp) for gp in gps))
+
+    def set_ice_servers(self, servers: Sequence[IceServerSpec]) -> None:
+        """STUN/TURN servers for the next legs (the hub's welcome gives them)."""
+        ice_configuration(servers)
+        self._ice_servers = list(servers)
+
+    def leg(self, gp_id: str) -> InstrumentLeg | None:
+        """The current leg to this GP, if any."""
+        gp = self._gps.get(gp_id)
+        return gp.leg if gp else None
+
+    def offers_made(self, gp_id: str) -> int:
+        """How many offers this GP was sent (one more for each renegotiation)."""
+        gp = self._gps.get(gp_id)
+        return gp.offers if gp else 0
+
+    async def gp_joined(self, gp_id: str) -> None:
+        """A GP asked for the cabin: offer it an instruments leg (nothing if it has one)."""
+        if not self._running:
+            raise MediaError("the media director is not started")
+        if gp_id in self._gps:
+            return
+        gp = self._gps[gp_id] = _Gp(gp_id)
+        gp.task = asyncio.get_running_loop().create_task(self._serve(gp), name=f"instruments-{gp_id}")
+
+    async def gp_left(self, gp_id: str) -> None:
+        """The GP's connection to the hub closed: close its leg and stop offering."""
+        gp = self._gps.pop(gp_id, None)
+        if gp is not None:
+            await self._drop(gp)
+
+    async def answer(self, gp_id: str, description: Mapping[str, object]) -> None:
+        """The GP's answer to the current offer; MediaError when there is no offer or it is unusable."""
+        await self._current(gp_id).accept(description)
+
+    async def candidate(self, gp_id: str, candidate: Mapping[str, object]) -> None:
+        """A candidate trickled by the GP's browser for the current leg."""
+        await self._current(gp_id).add_candidate(candidate)
+
+    def _current(self, gp_id: str) -> InstrumentLeg:
+        leg = self.leg(gp_id)
+        if leg is None:
+            raise MediaError("no instruments leg is being set up for this GP")
+        return leg
+
+    async def _drop(self, gp: _Gp) -> None:
+        task = gp.task
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task}, timeout=self._timings.stop_timeout_s)
+        if gp.leg is not None:
+            await gp.leg.close()
+
+    async def _serve(self, gp: _Gp) -> None:
+        """Offer, connect, serve until lost, and again; back off while offers go unanswered."""
+        delay = 0.0
+        while True:
+            await asyncio.sleep(delay)
+            leg = gp.leg = InstrumentLeg(self._ice_servers, self._otoscope, timings=self._leg_timings,
+                                         on_state=functools.partial(self._leg_state, gp.gp))
+            gp.offers += 1
+            try:
+                await self._send_signal(gp.gp, await leg.offer())
+                await leg.wait_connected(self._timings.connect_timeout_s)
+                self._attach(leg.control, leg.vitals, leg.show_otoscope)
+                reason = await leg.wait_lost()
+                log.warning("instruments leg to GP %s lost (%s): offering a fresh one", gp.gp, reason)
+                delay = 0.0
+            except StationError as exc:
+                delay = self._backoff(delay)
+                log.warning("instruments leg to GP %s not up (%s): next offer in %s s", gp.gp, exc, delay)
+            except Exception:  # e.g. the hub's connection broke while signalling: keep serving this GP
+                delay = self._backoff(delay)
+                log.exception("instruments leg to GP %s failed: next offer in %s s", gp.gp, delay)
+            finally:
+                await leg.close()
+
+    def _backoff(self, delay: float) -> float:
+        return min(max(delay * 2, self._timings.retry_initial_s), self._timings.retry_max_s)
+
+    def _leg_state(self, gp_id: str, state: str) -> None:
+        log.info("instruments leg to GP %s: %s", gp_id, state)
+        if self._on_leg_state is not None:
+            self._on_leg_state(gp_id, state)
