@@ -1,4 +1,4 @@
-"""The `cabin` command: run the station, a demo, status, configuration and audit checks.
+"""The `cabin` command: run the station or a hub, a demo, status, configuration and audit checks.
 
 Every problem a person can cause (a bad option, a broken config file, a missing state
 directory) ends in one clear line on stderr and a non-zero exit, never a traceback.
@@ -25,6 +25,7 @@ from hygiene.audit import AuditEntry, AuditTrail, write_csv
 from hygiene.badges import BadgeRegistry, Role
 from hygiene.store import CabinStore
 from session.states import CabinState
+from station import print_test
 
 log = logging.getLogger("cabin")
 
@@ -46,6 +47,17 @@ def _parser() -> argparse.ArgumentParser:
                      help="clock speed while the simulated patients go (with --sim; then real time)")
     run.add_argument("--patients", type=int, default=1, help="simulated patients to run first (with --sim)")
     run.add_argument("--port", type=int, help="kiosk port (default: from the configuration)")
+    run.add_argument("--hub-port", type=int, default=8443, help="port of the hub run with --sim (default 8443)")
+    run.add_argument("--sim-gp", action="store_true",
+                     help="with --sim, the simulated GP also sees the patients you check in")
+
+    hub = sub.add_parser("hub", help="the hub that GPs and stations dial out to")
+    hub_sub = hub.add_subparsers(dest="hub_command", required=True, metavar="ACTION")
+    serve = hub_sub.add_parser("serve", help="run the hub until Ctrl-C")
+    serve.add_argument("--config", type=Path, metavar="FILE", help="hub configuration (default: the packaged example)")
+    serve.add_argument("-v", "--verbose", action="store_true", help="log more")
+    hub_sub.add_parser("hash-password", help="read a GP password (not echoed) and print its scrypt hash")
+    hub_sub.add_parser("new-token", help="print a new station token and the digest the hub keeps")
 
     demo = sub.add_parser("demo", parents=[common], help="one simulated consultation, headless")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the steps")
@@ -74,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     decode = sub.add_parser("decode", help="decode a captured payload to JSON")
     decode.add_argument("kind", metavar="KIND", help="a GATT characteristic (e.g. 2a35), cms50 or rdm6300")
     decode.add_argument("hex", metavar="HEX", help="the payload in hex (spaces and colons allowed)")
+
+    print_test.add_parser(sub, [common])
 
     badge = sub.add_parser("badge", help="staff badges")
     badge_sub = badge.add_subparsers(dest="badge_command", required=True, metavar="ACTION")
@@ -240,7 +254,33 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     return asyncio.run(run_station(config, _state_dir(args, config), sim=args.sim, speed=args.speed,
-                                   patients=args.patients, port=args.port))
+                                   patients=args.patients, port=args.port, hub_port=args.hub_port,
+                                   sim_gp=args.sim_gp))
+
+
+def cmd_hub(args: argparse.Namespace) -> int:
+    """Serve a hub, or prepare its accounts (password hashes, station tokens)."""
+    from station import hub_config
+
+    if args.hub_command == "serve":
+        from station.run import run_hub
+
+        config = hub_config.load_hub_config(args.config or hub_config.default_hub_config_path())
+        return asyncio.run(run_hub(config))
+    if args.hub_command == "hash-password":
+        import getpass
+
+        password = getpass.getpass("GP password: ")
+        if len(password) < 12:
+            raise StationError("a GP password has at least 12 characters")
+        if getpass.getpass("again: ") != password:
+            raise StationError("the two passwords differ")
+        print(hub_config.hash_password(password))
+        return EXIT_OK
+    token, digest = hub_config.new_station_token()
+    print(f"station token (goes in the station's [hub] token): {token}")
+    print(f"its digest (goes in the hub's [[stations]] token_sha256): {digest}")
+    return EXIT_OK
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -285,7 +325,7 @@ def _reading_line(reading: dict[str, Any]) -> str:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "diag": cmd_diag, "decode": cmd_decode,
     "run": cmd_run, "demo": cmd_demo, "status": cmd_status, "check-config": cmd_check_config,
-    "audit": cmd_audit, "badge": cmd_badge,
+    "audit": cmd_audit, "badge": cmd_badge, "hub": cmd_hub, "print-test": print_test.cmd_print_test,
 }
 
 

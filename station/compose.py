@@ -28,6 +28,7 @@ from session.appointments import AppointmentBook
 from session.cabin import Cabin
 from session.core import CabinRefusal
 from session.gp_link import GpLink
+from station.calls import CallRelay
 from station.entry import EntryFollower
 from station.kiosk import KioskServer
 
@@ -67,10 +68,13 @@ class Station:
         self.entry = self._entry_lock(hardware.entry_lock)
         port = config.station.kiosk_port if kiosk_port is None else kiosk_port
         self.kiosk = KioskServer(self.cabin, port)
-        accessories = [a for a in (self.badge_reader, self.entry) if a is not None]
+        otoscope = next((i for i in self.devices.instruments if isinstance(i, Otoscope)), None)
+        hub = config.hub
+        self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, otoscope) if hub else None
+        optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]
         self._components: list[object] = [
             self.db, self.audit, self.store, self.registry, self.book, self.printer,
-            self.watcher, self.devices, self.cabin, self.gp_link, *accessories, self.kiosk,
+            self.watcher, self.devices, self.cabin, self.gp_link, self.kiosk, *optional,
         ]
         self._started: list[object] = []
 

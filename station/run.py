@@ -1,28 +1,36 @@
-"""`cabin run`: the station until SIGINT or SIGTERM; with `--sim`, on the simulator.
+"""`cabin run`: the station until SIGINT or SIGTERM; with `--sim`, on the simulator. `cabin hub serve`: a hub.
 
-On the simulator the clock starts inside the site's opening hours, a simulated GP and a
-hygiene referent are on duty, and simulated patients go first with the clock sped up. Then
-the clock slows to real time and booking codes are printed so that a person can check in
-through the kiosk API.
+On the simulator a hub runs in the same process (one station, one demo GP login), the clock
+starts inside the site's opening hours, a simulated GP and a hygiene referent are on duty,
+and simulated patients go first with the clock sped up. Then the clock slows to real time
+and booking codes are printed: a person plays the patient on the kiosk page in one browser
+tab and the GP in the hub's console in another (or lets the simulated GP see them, with
+`--sim-gp`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
 from config.clock import Clock
-from config.schema import CabinConfig
+from config.schema import CabinConfig, HubSection
 from station.compose import Station
+from station.hub import Hub
+from station.hub_config import HubConfig, demo_hub_config
 
 if TYPE_CHECKING:
     from sim.crew import SimCrew
     from sim.rig import SimRig
 
 HUMAN_CODES = 3
+DEMO_GP_LOGIN = "demo"
 
 
 def _stop_event() -> asyncio.Event:
@@ -33,15 +41,30 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
+async def run_hub(config: HubConfig, *, say: Callable[[str], None] = print) -> int:
+    """Serve a hub until SIGINT or SIGTERM."""
+    stop = _stop_event()
+    hub = Hub(config)
+    await hub.start()
+    say(f"hub serving the GP console at {hub.url}/ for {len(config.stations)} stations and {len(config.gps)} GPs")
+    try:
+        await stop.wait()
+    finally:
+        await hub.stop()
+    return 0
+
+
 async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed: float = 1.0,
-                      patients: int = 1, port: int | None = None, say: Callable[[str], None] = print) -> int:
+                      patients: int = 1, port: int | None = None, hub_port: int = 8443, sim_gp: bool = False,
+                      say: Callable[[str], None] = print) -> int:
     """Run until asked to stop; returns the exit status."""
     stop = _stop_event()
     if not sim:
         station = Station(config=config, clock=Clock(), state_dir=state_dir, kiosk_port=port)
         await station.start()
         say(f"cabin station {config.station.id} running")
-        say(f"kiosk API: {station.kiosk.url}/api/state   state directory: {state_dir}")
+        say(f"kiosk page: {station.kiosk.url}/   state directory: {state_dir}")
+        say(f"hub: {config.hub.url if config.hub else 'none configured (no remote GP can join)'}")
         try:
             await stop.wait()
         finally:
@@ -50,27 +73,39 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
     from sim.rig import SimRig
     from station.demo import demo_start
 
-    clock = Clock(speed=speed, start=demo_start(config, Clock()))
-    rig = SimRig(clock, config)
-    await rig.start()
+    token, password = secrets.token_urlsafe(32), secrets.token_hex(4)
+    site = config.place().name
+    hub = Hub(demo_hub_config(config.station.id, site, token, DEMO_GP_LOGIN, password, port=hub_port))
+    await hub.start()
     try:
-        station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=port)
-        await station.start()
+        config = config.model_copy(update={
+            "hub": HubSection(url=hub.station_url, station_id=config.station.id, token=SecretStr(token)),
+        })
+        clock = Clock(speed=speed, start=demo_start(config, Clock()))
+        rig = SimRig(clock, config)
+        await rig.start()
         try:
-            await _on_simulator(station, rig, stop, patients, say)
+            station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=port)
+            await station.start()
+            try:
+                say(f"GP console: {hub.url}/   login {DEMO_GP_LOGIN}, password {password}")
+                await _on_simulator(station, rig, stop, patients, sim_gp, say)
+            finally:
+                await station.stop()
         finally:
-            await station.stop()
+            await rig.stop()
     finally:
-        await rig.stop()
+        await hub.stop()
     return 0
 
 
-async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, patients: int,
+async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, patients: int, sim_gp: bool,
                         say: Callable[[str], None]) -> None:
     site = station.config.place()
     say(f"cabin station {station.config.station.id} on the simulator, site {site.code} {site.name}")
     say(f"simulated time starts at {station.clock.now():%A %d %B %Y %H:%M} (speed x{station.clock.speed:g})")
-    say(f"kiosk API: {station.kiosk.url}/api/state   state directory: {station.state_dir}")
+    say(f"kiosk page: {station.kiosk.url}/   kiosk API: {station.kiosk.url}/api/state")
+    say(f"state directory: {station.state_dir}")
     from sim.crew import SimCrew
     from sim.seed import enroll_staff
 
@@ -79,7 +114,7 @@ async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, pati
     await crew.start()
     try:
         async with asyncio.TaskGroup() as group:
-            duty = group.create_task(_on_duty(crew, station.clock, patients, say))
+            duty = group.create_task(_on_duty(crew, station.clock, patients, sim_gp, say))
             await stop.wait()
             duty.cancel()
     finally:
@@ -87,7 +122,7 @@ async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, pati
     say("stopped")
 
 
-async def _on_duty(crew: SimCrew, clock: Clock, patients: int, say: Callable[[str], None]) -> None:
+async def _on_duty(crew: SimCrew, clock: Clock, patients: int, sim_gp: bool, say: Callable[[str], None]) -> None:
     if (await crew.kiosk.current())["state"] == "awaiting_cleaning":
         await crew.clean()
     for n in range(patients):
@@ -105,7 +140,11 @@ async def _on_duty(crew: SimCrew, clock: Clock, patients: int, say: Callable[[st
     say(f"  curl -s -X POST {url}/api/identity -d '{{\"confirm\": true}}'")
     say(f"  curl -s -X POST {url}/api/consent -d '{{\"accepted\": true}}'")
     say(f"  curl -s -X POST {url}/api/leave      (once the GP has ended and the prescription printed)")
-    say("the simulated GP joins, measures and prescribes; the referent cleans afterwards. Ctrl-C stops.")
+    if sim_gp:
+        say("the simulated GP joins, measures and prescribes; the referent cleans afterwards. Ctrl-C stops.")
+    else:
+        say("you are the GP too: log in to the GP console and join; the referent cleans afterwards. Ctrl-C stops.")
     async with asyncio.TaskGroup() as group:
-        group.create_task(crew.gp_on_duty())
+        if sim_gp:
+            group.create_task(crew.gp_on_duty())
         group.create_task(crew.referent_on_duty())

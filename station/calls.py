@@ -1,0 +1,170 @@
+"""The station's side of a remote consultation: its hub link, the instruments legs, the kiosk's call.
+
+`CallRelay` owns the `HubClient` (the station's one authenticated connection, dialled out)
+and the `MediaDirector` (one aiortc instruments leg per GP connection). It tells the hub the
+cabin's state, so a waiting patient appears in GPs' waiting rooms (by session id and site,
+never by name); offers an instruments leg to a GP the hub sends; and relays the face-to-face
+leg's signalling between the kiosk page and that GP. The face leg starts once the cabin is in
+consultation (the GP has joined on the control channel) and the page hangs up by itself when
+the consultation is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from session.core import CabinEvent
+from session.media import FrameSource, MediaDirector, MediaError
+from session.states import CabinState
+from station.hub_client import HubClient, HubOffline
+from station.hub_protocol import CabinStatus, GpJoin, SignalToStation, StationSignal
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from config.clock import Clock
+    from config.schema import HubSection
+    from session.cabin import Cabin
+    from session.gp_link import GpLink
+    from station.kiosk import KioskServer
+
+log = logging.getLogger(__name__)
+
+CALL_STATES = (CabinState.IN_CONSULTATION, CabinState.RECONNECTING)
+
+
+class CallRelay:
+    """Connects one cabin to its hub: status out, GPs in, media legs set up and relayed."""
+
+    def __init__(self, config: HubSection, cabin: Cabin, clock: Clock, gp_link: GpLink, kiosk: KioskServer,
+                 otoscope: FrameSource | None) -> None:
+        self._cabin = cabin
+        self._kiosk = kiosk
+        self.hub = HubClient(config, clock, on_gp_join=self._gp_join, on_signal=self._signal,
+                             on_gp_left=self._gp_left)
+        self.media = MediaDirector(gp_link.attach, self._send_offer, otoscope)
+        self._face_gp: str | None = None  # the GP connection the kiosk's camera goes to
+        self._status_changed = asyncio.Event()
+        self._publisher: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], object] | None = None
+
+    @property
+    def face_gp(self) -> str | None:
+        """The hub's id of the GP connection in the face-to-face call, if any."""
+        return self._face_gp
+
+    async def start(self) -> None:
+        """Dial the hub, accept GPs, and follow the cabin; idempotent."""
+        if self._publisher is not None:
+            return
+        await self.media.start()
+        await self.hub.start()
+        self._unsubscribe = self._cabin.subscribe(self._on_event)
+        self._kiosk.listen_to_page(self._from_page)
+        self._publisher = asyncio.get_running_loop().create_task(self._publish(), name="hub-status")
+        self._status_changed.set()
+
+    async def stop(self) -> None:
+        """Hang up, close every leg and the hub connection; idempotent."""
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.cancel()
+            await asyncio.wait([publisher])
+        self._kiosk.listen_to_page(None)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._face_gp is not None:
+            self._face_gp = None
+            self._kiosk.tell_pages({"type": "hangup"})
+        await self.media.stop()
+        await self.hub.stop()
+
+    def _status(self) -> CabinStatus:
+        cabin = self._cabin
+        c = cabin.consultation
+        since = c.waiting_since.isoformat() if c is not None and c.waiting_since is not None else None
+        return CabinStatus(type="cabin", site=cabin.config.place().name, state=cabin.state.value,
+                           session=c.session if c is not None else None, since=since)
+
+    async def _publish(self) -> None:
+        """The one sender of the cabin's status: the latest state, after every change."""
+        while True:
+            await self._status_changed.wait()
+            self._status_changed.clear()
+            await self.hub.send_status(self._status())
+
+    def _on_event(self, event: CabinEvent) -> None:
+        if event.kind != "state":
+            return
+        self._status_changed.set()
+        if self._cabin.state is CabinState.IN_CONSULTATION and event.data.get("source") != "reconnecting":
+            self._call()
+
+    def _call(self) -> None:
+        if self._face_gp is None or self._cabin.state not in CALL_STATES:
+            return
+        servers = [server.model_dump(exclude_none=True) for server in self.hub.ice_servers]
+        self._kiosk.tell_pages({"type": "call", "ice_servers": servers})
+
+    async def _gp_join(self, message: GpJoin) -> None:
+        c = self._cabin.consultation
+        if c is None or c.session != message.session:
+            log.warning("GP %s asked for session %s, which is not this cabin's", message.gp, message.session)
+            return
+        if self._face_gp is not None and self._face_gp != message.gp:
+            await self.media.gp_left(self._face_gp)  # the same GP back on a new hub connection
+        self._face_gp = message.gp
+        self.media.set_ice_servers([server.model_dump(exclude_none=True) for server in self.hub.ice_servers])
+        await self.media.gp_joined(message.gp)
+        self._call()  # a GP coming back during the consultation gets the patient's camera again
+
+    async def _send_offer(self, gp: str, description: dict[str, str]) -> None:
+        await self.hub.send_signal(StationSignal.model_validate(
+            {"type": "signal", "gp": gp, "leg": "instruments", "description": description}))
+
+    async def _signal(self, message: SignalToStation) -> None:
+        if message.leg == "instruments":
+            try:
+                if message.description is not None:
+                    await self.media.answer(message.gp, message.description.model_dump())
+                elif message.candidate is not None:
+                    await self.media.candidate(message.gp, message.candidate.model_dump(exclude_none=True))
+            except MediaError as exc:
+                log.warning("instruments signal from GP %s not used: %s", message.gp, exc)
+            return
+        if message.gp != self._face_gp:
+            log.warning("face signal from GP %s, who is not in this cabin's call", message.gp)
+            return
+        relayed: dict[str, object] = {"type": "signal", "leg": "face"}
+        if message.description is not None:
+            relayed["description"] = message.description.model_dump()
+        if message.candidate is not None:
+            relayed["candidate"] = message.candidate.model_dump(exclude_none=True)
+        self._kiosk.tell_pages(relayed)
+
+    async def _gp_left(self, gp: str) -> None:
+        await self.media.gp_left(gp)
+        if gp == self._face_gp:
+            self._face_gp = None
+            self._kiosk.tell_pages({"type": "hangup"})
+
+    async def _from_page(self, message: dict[str, object]) -> None:
+        if message.get("type") == "ready":
+            self._call()
+            return
+        if self._face_gp is None:
+            return
+        try:
+            signal = StationSignal.model_validate({**message, "gp": self._face_gp})
+        except ValidationError as exc:
+            log.warning("kiosk page sent a signal the hub would refuse: %s", exc.errors()[0]["msg"])
+            return
+        try:
+            await self.hub.send_signal(signal)
+        except HubOffline as exc:
+            log.warning("face signal not relayed: %s", exc)

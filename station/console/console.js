@@ -1,0 +1,268 @@
+// The GP console (issue 4 §2; DESIGN.md §4): login, the waiting room, and one consultation at a
+// time (consultation.js). Messages follow station/hub_protocol.py (the hub's /ws/gp) and
+// session/control.py (the cabin's data channels). Nothing is stored in the browser (no
+// localStorage, sessionStorage or IndexedDB), and nothing of a patient outlives `ended`.
+
+import * as api from "./api.js";
+import { Consultation, errorText } from "./consultation.js";
+import { $, countFrames } from "./dom.js";
+import { HubSocket } from "./hub.js";
+import { init as initI18n, onLanguageChange, otherLanguage, setLanguage, t } from "./i18n.js";
+import { WaitingRoom } from "./waiting.js";
+
+// The catalogues first: every component renders text as soon as it is built.
+try {
+  await initI18n(new URLSearchParams(location.search).get("lang") ?? "fr");
+} catch (error) {
+  console.warn("console: the text catalogues did not load", error);
+}
+
+const STATS_INTERVAL_MS = 2000;
+const NOTICE_MS = 10000;
+
+const app = {
+  me: null, // /api/me: {username, name, identity, stations, ice_servers}
+  ice: [], // the hub's ICE servers (welcome, else /api/me)
+  hubState: "closed",
+  notice: null, // {kind, key, args}
+  noticeTimer: null,
+  login: { key: null, args: null, until: 0, busy: false },
+};
+
+const hub = new HubSocket({
+  onMessage: onHubMessage,
+  onStatus: (state) => {
+    app.hubState = state;
+    renderHubStatus();
+  },
+  onClosed: async () => {
+    let who;
+    try {
+      who = await api.me();
+    } catch {
+      return true; // the hub is unreachable: keep trying
+    }
+    if (who === null) {
+      loggedOut("login.expired");
+      return false;
+    }
+    return true;
+  },
+});
+
+const waiting = new WaitingRoom({ onJoin: (patient) => consultation.join(patient) });
+
+const consultation = new Consultation({
+  hubSend: (message) => hub.send(message),
+  identity: () => app.me?.identity,
+  iceServers: () => app.ice,
+  notify: showNotice,
+  onChange: () => {
+    waiting.setBusy(consultation.active);
+    $("logout-button").disabled = consultation.active; // end the consultation first
+  },
+});
+
+// ---------- hub ----------
+
+function onHubMessage(m) {
+  switch (m.type) {
+    case "welcome":
+      hub.confirmed();
+      app.ice = m.ice_servers ?? app.me?.ice_servers ?? [];
+      consultation.rejoin();
+      break;
+    case "waiting_room":
+      waiting.update(m.patients);
+      break;
+    case "signal":
+      consultation.onSignal(m);
+      break;
+    case "station_offline":
+      consultation.onStationOffline(m.station);
+      break;
+    case "error":
+      if (!consultation.onHubError(m.code)) showNotice("error", ...errorText(m.code, m.message));
+      break;
+    default:
+      break;
+  }
+}
+
+// ---------- notices and header ----------
+
+function showNotice(kind, key, args) {
+  app.notice = { kind, key, args };
+  clearTimeout(app.noticeTimer);
+  app.noticeTimer = setTimeout(hideNotice, NOTICE_MS);
+  renderNotice();
+}
+
+function hideNotice() {
+  app.notice = null;
+  renderNotice();
+}
+
+function renderNotice() {
+  const box = $("notice");
+  const n = app.notice;
+  box.hidden = !n;
+  box.dataset.kind = n?.kind ?? "";
+  box.setAttribute("role", n?.kind === "error" ? "alert" : "status");
+  $("notice-text").textContent = n ? t(n.key, n.args) : "";
+}
+
+function renderHubStatus() {
+  $("hub-status").dataset.state = app.hubState;
+  $("hub-status-text").textContent = t(`hub.${app.hubState}`);
+}
+
+function renderAll() {
+  renderHubStatus();
+  renderNotice();
+  renderLogin();
+  waiting.render();
+  consultation.renderAll();
+  $("lang-toggle").lang = otherLanguage();
+  $("gp-name").textContent = app.me ? t("app.gp", { name: app.me.name ?? app.me.username ?? "" }) : "";
+}
+
+// ---------- login and views ----------
+
+function showView(view) {
+  document.body.dataset.view = view;
+  $("login-view").hidden = view !== "login";
+  $("console-view").hidden = view !== "console";
+  $("logout-button").hidden = view !== "console";
+  $("gp-name").hidden = view !== "console";
+}
+
+function renderLogin() {
+  const { key, args, until, busy } = app.login;
+  const remaining = until ? Math.ceil((until - Date.now()) / 1000) : 0;
+  if (until && remaining <= 0) app.login = { key: null, args: null, until: 0, busy };
+  const shown = app.login.key;
+  const error = $("login-error");
+  error.hidden = !shown;
+  error.textContent = shown ? t(shown, { ...args, s: remaining }) : "";
+  $("login-submit").disabled = remaining > 0 || busy;
+}
+
+function loginMessage(key, until = 0) {
+  app.login = { key, args: {}, until, busy: false };
+  renderLogin();
+}
+
+function enterConsole(me) {
+  app.me = me;
+  app.ice = Array.isArray(me.ice_servers) ? me.ice_servers : [];
+  $("login-form").reset();
+  app.login = { key: null, args: null, until: 0, busy: false };
+  showView("console");
+  renderAll();
+  hub.start();
+}
+
+function loggedOut(reasonKey) {
+  hub.stop();
+  consultation.clear();
+  waiting.clear();
+  app.me = null;
+  showView("login");
+  renderAll();
+  loginMessage(reasonKey);
+  $("login-username").focus();
+}
+
+async function onLogin() {
+  if (app.login.busy) return;
+  const username = $("login-username").value.trim();
+  const password = $("login-password").value;
+  if (!username || !password) {
+    loginMessage("login.missing");
+    return;
+  }
+  app.login.busy = true;
+  renderLogin();
+  const result = await api.login(username, password);
+  app.login.busy = false;
+  if (!result.ok) {
+    $("login-password").value = "";
+    if (result.reason === "rate_limited") loginMessage("login.rate_limited", Date.now() + result.retryAfter * 1000);
+    else loginMessage(`login.${result.reason}`);
+    $(result.reason === "bad_login" ? "login-password" : "login-username").focus();
+    return;
+  }
+  try {
+    const me = await api.me();
+    if (me) enterConsole(me);
+    else loginMessage("login.cookie");
+  } catch {
+    loginMessage("login.network");
+  }
+}
+
+async function onLogout() {
+  if (consultation.active) return; // the button is off during a consultation
+  hub.stop();
+  await api.logout();
+  loggedOut(null);
+}
+
+async function switchLanguage() {
+  const code = otherLanguage();
+  await setLanguage(code);
+  const url = new URL(location.href);
+  url.searchParams.set("lang", code); // kept in the address, not in storage
+  history.replaceState(null, "", url);
+}
+
+// ---------- start ----------
+
+function bind() {
+  const report = (what) => (error) => console.warn(`console: ${what} failed`, error);
+  $("login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    onLogin().catch(report("login"));
+  });
+  $("logout-button").addEventListener("click", () => onLogout().catch(report("logout")));
+  $("lang-toggle").addEventListener("click", () => switchLanguage().catch(report("language switch")));
+  $("notice-close").addEventListener("click", hideNotice);
+  for (const id of ["face-video", "otoscope-video", "self-video"]) countFrames($(id));
+  onLanguageChange(renderAll);
+  window.addEventListener("pagehide", () => {
+    hub.stop();
+    consultation.clear();
+  });
+  window.addEventListener("unhandledrejection", (event) => {
+    console.warn("console: unhandled rejection", event.reason);
+    event.preventDefault();
+  });
+  setInterval(() => {
+    waiting.tick();
+    consultation.tick();
+    if (app.login.until) renderLogin();
+  }, 1000);
+  setInterval(() => consultation.sampleQuality().catch(report("quality sampling")), STATS_INTERVAL_MS);
+}
+
+async function main() {
+  bind();
+  renderAll();
+  let me = null;
+  try {
+    me = await api.me();
+  } catch (error) {
+    console.warn("console: the hub did not answer /api/me", error);
+    app.login = { key: "login.network", args: {}, until: 0, busy: false };
+  }
+  if (me) enterConsole(me);
+  else {
+    showView("login");
+    renderLogin();
+    $("login-username").focus();
+  }
+  document.body.dataset.ready = "true";
+}
+
+main().catch((error) => console.warn("console: start-up failed", error));

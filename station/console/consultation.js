@@ -1,0 +1,445 @@
+// One consultation at a time: its two media legs, the cabin's `control` and `vitals` channels,
+// and the panels they feed. Phases: joining (join sent to the hub) -> connecting (an offer came)
+// -> active (the cabin said `joined`) -> ending (`end` acknowledged); offline when the hub says
+// the station went away. `clear()` drops every trace of the patient.
+
+import { $ } from "./dom.js";
+import { Face } from "./face.js";
+import { has, t } from "./i18n.js";
+import { Otoscope } from "./otoscope.js";
+import { Leg } from "./peer.js";
+import { PrescriptionForm } from "./prescription.js";
+import { Printing } from "./printing.js";
+import { renderQuality } from "./quality.js";
+import { controlMessage, vitalsMessage } from "./validate.js";
+import { INSTRUMENTS, Vitals } from "./vitals.js";
+
+const JOIN_TIMEOUT_MS = 30000;
+const END_TIMEOUT_MS = 15000;
+const OFFLINE_RETRY_MS = 5000;
+const IDENTITY_FIELDS = ["name", "qualification", "rpps", "address", "phone"];
+
+/** [key, args] for a refusal `code` (translated when the catalogue knows it) with the sender's message. */
+export function errorText(code, message) {
+  if (has(`error.${code}`)) return [`error.${code}`, { message: message ?? "" }];
+  return ["error.generic", { message: message || code }];
+}
+
+export class Consultation {
+  /**
+   * @param {{hubSend: (m: object) => boolean, identity: () => object, iceServers: () => object[],
+   *          notify: (kind: string, key: string, args?: object) => void, onChange: () => void}} env
+   */
+  constructor(env) {
+    this.env = env;
+    this.current = null; // {station, session, site, phase, patient, cabinState, since, banner}
+    this.quality = { instruments: null, face: null }; // the last getStats() figures per leg
+    this.control = null; // the open `control` data channel
+    const send = (type, fields) => this.sendControl(type, fields);
+    this.vitals = new Vitals();
+    this.face = new Face();
+    this.otoscope = new Otoscope({ send });
+    this.printing = new Printing({ send });
+    this.prescription = new PrescriptionForm({ send, latestWeight: () => this.vitals.latestWeight() });
+    const signal = (leg) => (payload) => env.hubSend({ type: "signal", station: this.current?.station, leg, ...payload });
+    this.legs = {
+      instruments: new Leg("instruments", {
+        send: signal("instruments"),
+        iceServers: env.iceServers,
+        onTrack: (event) => {
+          if (event.track.kind === "video") this.otoscope.attach(event.track, event.streams);
+        },
+        onDataChannel: (channel) => this.onDataChannel(channel),
+        onState: () => this.render(),
+      }),
+      face: new Leg("face", {
+        send: signal("face"),
+        iceServers: env.iceServers,
+        onTrack: (event) => this.face.attach(event),
+        beforeAnswer: (pc) => this.face.prepare(pc),
+        onState: () => this.render(),
+      }),
+    };
+    $("end-button").addEventListener("click", () => {
+      if (!this.current) return;
+      $("end-dialog").returnValue = ""; // Escape keeps the previous value: never let it read "confirm"
+      $("end-dialog").showModal();
+    });
+    $("end-dialog").addEventListener("close", () => this.onEndDialogClosed());
+    $("leave-button").addEventListener("click", () => {
+      this.clear();
+      env.notify("info", "consult.left");
+    });
+    for (const button of document.querySelectorAll("button.request")) {
+      button.addEventListener("click", () => {
+        const kind = button.dataset.kind;
+        if (this.sendControl("request_measurement", { kind })) this.vitals.onRequest(kind, "sent");
+      });
+    }
+  }
+
+  get active() {
+    return this.current !== null;
+  }
+
+  /** Take a waiting patient: ask the hub, then wait for the cabin's offers. */
+  join(patient) {
+    if (this.current) return false;
+    if (!this.env.hubSend({ type: "join", station: patient.station, session: patient.session })) {
+      this.env.notify("error", "error.hub_unavailable");
+      return false;
+    }
+    this.current = {
+      station: patient.station, session: patient.session, site: patient.site, phase: "joining",
+      patient: null, cabinState: null, since: performance.now(), banner: { kind: "info", key: "consult.joining" },
+    };
+    this.vitals.reset();
+    this.changed();
+    return true;
+  }
+
+  /** A new hub connection is a new GP id for the station: ask for the same patient again. */
+  rejoin() {
+    if (this.current) this.env.hubSend({ type: "join", station: this.current.station, session: this.current.session });
+  }
+
+  /** Drop every trace of the patient: connections, streams, readings, images, forms; tell the hub we left. */
+  clear() {
+    const had = this.current;
+    // After station_offline the hub has already released us: a leave would only be refused.
+    if (had && had.phase !== "offline") this.env.hubSend({ type: "leave", station: had.station });
+    this.current = null;
+    this.control = null;
+    this.legs.instruments.close();
+    this.legs.face.close();
+    this.face.reset();
+    this.otoscope.reset();
+    this.vitals.reset();
+    this.prescription.reset();
+    this.printing.reset();
+    if ($("end-dialog").open) $("end-dialog").close("cancel");
+    this.changed();
+  }
+
+  sendControl(type, fields = {}) {
+    const channel = this.control;
+    if (!this.current || channel?.readyState !== "open") {
+      this.env.notify("error", "error.control_unavailable");
+      return false;
+    }
+    channel.send(JSON.stringify({ v: 1, type, ...fields }));
+    return true;
+  }
+
+  setPhase(phase, banner) {
+    if (!this.current) return;
+    this.current.phase = phase;
+    this.current.since = performance.now();
+    this.current.banner = banner;
+    this.render();
+  }
+
+  changed() {
+    this.render();
+    this.env.onChange();
+  }
+
+  // ---------- from the hub ----------
+
+  onSignal(m) {
+    const c = this.current;
+    if (!c || c.station !== m.station) {
+      console.warn("console: signal from a station not in consultation, ignored", m.station);
+      return;
+    }
+    const leg = this.legs[m.leg];
+    if (m.candidate) {
+      leg.addCandidate(m.candidate);
+      return;
+    }
+    if (m.description.type !== "offer") {
+      console.warn("console: the cabin sent an answer; it should offer", m.leg);
+      return;
+    }
+    if (c.phase === "joining" || c.phase === "offline") this.setPhase("connecting", null);
+    if (m.leg === "instruments") {
+      this.control = null; // the new connection brings its own channels
+      this.prescription.unblock();
+      this.otoscope.detach();
+    } else {
+      this.face.detach();
+    }
+    leg.acceptOffer(m.description).catch((error) => {
+      console.warn(`console: could not answer the ${m.leg} offer`, error);
+      this.env.notify("error", "error.negotiation", { leg: t(`leg.${m.leg}`) });
+    });
+  }
+
+  onStationOffline(station) {
+    if (this.current?.station !== station) return;
+    this.legs.instruments.close();
+    this.legs.face.close();
+    this.otoscope.detach();
+    this.face.detach();
+    this.control = null;
+    this.setPhase("offline", { kind: "warning", key: "consult.offline" });
+  }
+
+  /** The hub refused something: a join that failed ends the attempt. True when the GP need not hear of it. */
+  onHubError(code) {
+    const phase = this.current?.phase;
+    if (phase === "joining") this.clear();
+    if (phase === "offline") {
+      // Our attempts to come back to a cabin that is not back yet: expected, not news.
+      console.warn("console: the hub refused while the cabin is offline", code);
+      return true;
+    }
+    return false;
+  }
+
+  // ---------- the cabin's data channels ----------
+
+  onDataChannel(channel) {
+    if (channel.label === "control") {
+      const opened = () => {
+        if (!this.current) return;
+        this.control = channel;
+        const identity = this.env.identity() ?? {};
+        const gp = {};
+        for (const field of IDENTITY_FIELDS) if (typeof identity[field] === "string") gp[field] = identity[field];
+        channel.send(JSON.stringify({ v: 1, type: "join", session: this.current.session, gp }));
+        this.render();
+      };
+      if (channel.readyState === "open") opened();
+      else channel.addEventListener("open", opened);
+      channel.addEventListener("message", (event) => this.guard(() => this.onControl(event.data)));
+      channel.addEventListener("close", () => {
+        if (this.control === channel) {
+          this.control = null;
+          this.render();
+        }
+      });
+    } else if (channel.label === "vitals") {
+      channel.addEventListener("message", (event) => this.guard(() => this.onVitals(event.data)));
+    } else {
+      console.warn("console: unexpected data channel, ignored", channel.label);
+    }
+  }
+
+  guard(fn) {
+    try {
+      fn();
+    } catch (error) {
+      console.warn("console: handling a cabin message failed", error);
+    }
+  }
+
+  sameSession(m) {
+    if (!this.current) return false;
+    if (m.session !== undefined && m.session !== null && m.session !== this.current.session) {
+      console.warn("console: message for another session, ignored", m.type);
+      return false;
+    }
+    return true;
+  }
+
+  onControl(text) {
+    const m = controlMessage(text);
+    if (!m || !this.sameSession(m)) return;
+    const c = this.current;
+    switch (m.type) {
+      case "reading":
+      case "guidance":
+      case "snapshot":
+        this.onVitalsMessage(m);
+        break;
+      case "joined":
+        c.patient = m.patient ?? c.patient ?? null;
+        if (c.phase !== "ending") this.setPhase("active", null);
+        break;
+      case "ack":
+        this.onAck(m);
+        break;
+      case "error":
+        this.onCabinError(m);
+        break;
+      case "state":
+        c.cabinState = m.state;
+        this.render();
+        break;
+      case "print_status":
+        this.printing.onStatus(m);
+        break;
+      case "ended":
+        this.clear();
+        this.env.notify("info", "consult.ended");
+        break;
+      case "notice":
+        this.onCabinNotice(m);
+        break;
+      default:
+        break;
+    }
+  }
+
+  onAck(m) {
+    switch (m.ref) {
+      case "request_measurement":
+        this.vitals.onRequest(m.kind, "acknowledged");
+        break;
+      case "prescribe":
+        this.prescription.onAck(m);
+        break;
+      case "otoscope":
+      case "snapshot":
+        this.otoscope.onAck(m);
+        break;
+      case "end":
+        // The cabin took it: it prints and sees the patient out, then says `ended`. Meanwhile the
+        // GP may still follow the printing and reprint.
+        this.current.endAcked = true;
+        this.setPhase("ending", { kind: "info", key: "consult.wrapping_up" });
+        break;
+      default:
+        break;
+    }
+  }
+
+  onCabinError(m) {
+    const [key, args] = errorText(m.code, m.message);
+    this.env.notify("error", key, args);
+    this.otoscope.onError();
+    this.printing.onError();
+    this.prescription.onError(key, args);
+    const phase = this.current.phase;
+    if (phase === "ending" && !this.current.endAcked) this.setPhase("active", null);
+    else if (phase === "connecting") this.setPhase("connecting", { kind: "warning", key, args });
+  }
+
+  onCabinNotice(m) {
+    if (m.event === "instrument_unavailable" && INSTRUMENTS.includes(m.kind)) this.vitals.onRequest(m.kind, "unavailable");
+    else if (m.event === "measurement_requested" && INSTRUMENTS.includes(m.kind)) this.vitals.onRequest(m.kind, "acknowledged");
+    else if (typeof m.event === "string" && has(`notice.${m.event}`)) this.env.notify("info", `notice.${m.event}`);
+  }
+
+  onVitals(text) {
+    const m = vitalsMessage(text);
+    if (m && this.sameSession(m)) this.onVitalsMessage(m);
+  }
+
+  onVitalsMessage(m) {
+    if (m.type === "reading") {
+      this.vitals.onReading(m);
+      if (m.measurement.kind === "weight") this.prescription.render();
+    } else if (m.type === "guidance") {
+      this.otoscope.onGuidance(m);
+    } else if (m.type === "snapshot") {
+      this.otoscope.onSnapshotChunk(m);
+    }
+  }
+
+  onEndDialogClosed() {
+    if ($("end-dialog").returnValue !== "confirm" || !this.current) return;
+    if (this.control?.readyState === "open") {
+      this.sendControl("end");
+      this.setPhase("ending", { kind: "info", key: "consult.ending" });
+    } else {
+      // No control channel: nothing can reach the cabin; the consultation ends on our side.
+      this.clear();
+      this.env.notify("info", "consult.left");
+    }
+  }
+
+  // ---------- time ----------
+
+  /** Once a second: staleness, and the cabin's silence after a join or an end. */
+  tick() {
+    this.vitals.tick();
+    const c = this.current;
+    if (!c) return;
+    const elapsed = performance.now() - c.since;
+    if (c.phase === "offline" && performance.now() - (c.retried ?? c.since) > OFFLINE_RETRY_MS) {
+      // The hub released us when the station dropped: ask again until the cabin is back
+      // (the hub lets the same GP resume a consultation in its reconnect grace).
+      c.retried = performance.now();
+      this.rejoin();
+    }
+    if (c.phase === "joining" && elapsed > JOIN_TIMEOUT_MS && c.banner?.key !== "consult.join_timeout") {
+      c.banner = { kind: "warning", key: "consult.join_timeout" };
+      this.render();
+    } else if (c.phase === "ending" && !c.endAcked && elapsed > END_TIMEOUT_MS && c.banner?.key !== "consult.end_timeout") {
+      c.banner = { kind: "warning", key: "consult.end_timeout" };
+      this.render();
+    }
+  }
+
+  /** Every two seconds: the connection quality badges. */
+  async sampleQuality() {
+    for (const name of ["instruments", "face"]) {
+      try {
+        this.quality[name] = await this.legs[name].quality();
+        renderQuality($(`quality-${name}`), name, this.quality[name]);
+      } catch (error) {
+        console.warn("console: getStats failed", name, error);
+      }
+    }
+  }
+
+  // ---------- rendering ----------
+
+  /** Everything, e.g. after a language change. */
+  renderAll() {
+    this.render();
+    this.vitals.render();
+    this.otoscope.render();
+    this.face.render();
+    this.printing.render();
+    this.prescription.render();
+  }
+
+  render() {
+    const c = this.current;
+    const root = $("consultation");
+    root.dataset.state = c ? c.phase : "idle";
+    root.dataset.session = c?.session ?? "";
+    root.dataset.station = c?.station ?? "";
+    document.body.dataset.consultation = c ? c.phase : "idle";
+    $("consultation-idle").hidden = Boolean(c);
+    $("consultation-active").hidden = !c;
+    const controlOpen = Boolean(c) && this.control?.readyState === "open";
+    for (const button of document.querySelectorAll("button.request")) button.disabled = !controlOpen;
+    this.otoscope.setEnabled(controlOpen);
+    this.prescription.setEnabled(controlOpen);
+    if (!c) {
+      for (const id of ["patient-name", "patient-details", "consult-site", "cabin-state"]) $(id).textContent = "";
+      $("cabin-state").dataset.state = "";
+      this.renderBanner(null);
+      this.quality = { instruments: null, face: null };
+    }
+    renderQuality($("quality-face"), "face", this.quality.face);
+    renderQuality($("quality-instruments"), "instruments", this.quality.instruments);
+    if (!c) return;
+    const p = c.patient;
+    $("patient-name").textContent = p?.name ?? t("consult.patient_pending");
+    const details = [];
+    if (p && typeof p.age === "number") details.push(t("patient.age", { age: p.age }));
+    if (p && typeof p.birth_year === "number") details.push(t("patient.born", { year: p.birth_year }));
+    if (p?.sex) details.push(has(`sex.${p.sex}`) ? t(`sex.${p.sex}`) : p.sex);
+    $("patient-details").textContent = details.join(t("reading.separator"));
+    $("consult-site").textContent = t("consult.site", { site: c.site });
+    const cabin = $("cabin-state");
+    cabin.dataset.state = c.cabinState ?? "";
+    const known = c.cabinState && has(`state.${c.cabinState}`);
+    cabin.textContent = known ? t(`state.${c.cabinState}`) : c.cabinState || t(`phase.${c.phase}`);
+    $("end-button").disabled = c.phase === "ending";
+    $("leave-button").hidden = c.phase === "active";
+    this.renderBanner(c.banner);
+  }
+
+  renderBanner(banner) {
+    const el = $("consult-banner");
+    el.hidden = !banner;
+    el.dataset.kind = banner?.kind ?? "";
+    el.textContent = banner ? t(banner.key, banner.args) : "";
+  }
+}

@@ -1,0 +1,72 @@
+// The waiting room: every patient the GP may take, with the site and how long they have waited.
+// No name here: the hub only knows the cabin and the session id.
+
+import { $, clear, fromTemplate, role } from "./dom.js";
+import { formatDuration, t } from "./i18n.js";
+
+export class WaitingRoom {
+  constructor({ onJoin }) {
+    this.onJoin = onJoin;
+    this.patients = [];
+    this.busy = false;
+  }
+
+  /** A new `waiting_room` list from the hub. */
+  update(patients) {
+    this.patients = [...patients]
+      .map((p) => ({ ...p, sinceMs: p.since ? Date.parse(p.since) : NaN }))
+      .sort((a, b) => (Number.isNaN(a.sinceMs) ? Infinity : a.sinceMs) - (Number.isNaN(b.sinceMs) ? Infinity : b.sinceMs));
+    this.render();
+  }
+
+  /** Join buttons are off while the GP is in a consultation. */
+  setBusy(busy) {
+    this.busy = busy;
+    this.render();
+  }
+
+  clear() {
+    this.patients = [];
+    this.render();
+  }
+
+  render() {
+    const list = $("waiting-list");
+    // The list is rebuilt on every update: keep the keyboard focus on the same patient's button.
+    const focused = list.contains(document.activeElement) ? document.activeElement.dataset.session : null;
+    clear(list);
+    $("waiting-empty").hidden = this.patients.length > 0;
+    $("waiting-count").textContent = t("waiting.count", { n: this.patients.length });
+    $("waiting-room").dataset.count = String(this.patients.length);
+    for (const patient of this.patients) {
+      const row = fromTemplate("waiting-row-template");
+      row.dataset.session = patient.session;
+      row.dataset.station = patient.station;
+      role(row, "site").textContent = patient.site;
+      const button = role(row, "join");
+      button.dataset.session = patient.session;
+      button.dataset.station = patient.station;
+      button.disabled = this.busy;
+      button.setAttribute("aria-label", t("waiting.join_label", { site: patient.site }));
+      button.addEventListener("click", () => this.onJoin(patient));
+      list.append(row);
+      if (focused === patient.session) button.focus();
+    }
+    this.tick();
+  }
+
+  /** Once a second: the waiting times. */
+  tick() {
+    const rows = $("waiting-list").children;
+    this.patients.forEach((patient, i) => {
+      const since = role(rows[i], "since");
+      if (Number.isNaN(patient.sinceMs)) {
+        since.textContent = t("waiting.since_unknown");
+        return;
+      }
+      const seconds = Math.max(0, (Date.now() - patient.sinceMs) / 1000);
+      since.textContent = t("waiting.since", { duration: formatDuration(seconds) });
+      since.dataset.seconds = String(Math.floor(seconds));
+    });
+  }
+}

@@ -1,0 +1,100 @@
+"""A whole remote consultation: station and GP both dial out to a real hub; the GP is a real aiortc peer."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from sim.gp import DEMO_PRESCRIPTION
+from sim.gp_peer import SimGpPeer, of_type
+from sim.patient import SimPatient
+from sim.seed import DEMO_GP
+from tests.conftest import eventually
+from tests.remote import GpSocket, station_with_hub
+
+
+async def test_a_gp_sees_the_waiting_patient_joins_measures_prescribes_and_ends_through_the_hub(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    async with station_with_hub(tmp_path) as remote, GpSocket(remote.hub) as gp:
+        appointment = await remote.crew.book()
+        await SimPatient(remote.crew.kiosk, appointment.code).check_in()
+        waiting = await gp.waiting_patient()
+        assert waiting["station"] == remote.station.config.station.id
+        assert waiting["site"] == remote.station.config.place().name
+        assert appointment.patient_name not in json.dumps(waiting)
+
+        async def answer(description: dict[str, str]) -> None:
+            await gp.send(type="signal", station=waiting["station"], leg="instruments", description=description)
+
+        peer = SimGpPeer(DEMO_GP, answer)
+        await peer.start()
+        try:
+            await gp.send(type="join", station=waiting["station"], session=waiting["session"])
+            offer = await gp.receive("signal")
+            assert offer["leg"] == "instruments" and offer["description"]["type"] == "offer"
+            peer.offer(offer["description"])
+            await peer.wait_connected(15)
+            joined = await peer.join(waiting["session"])
+            assert joined["patient"]["name"] == appointment.patient_name  # peer to peer, never through the hub
+
+            await peer.send("otoscope", on=True)
+            await eventually(lambda: peer.frames_received >= 10, within_s=20)
+
+            await peer.send("request_measurement", kind="blood_pressure")
+            cuff = await peer.vitals.expect(lambda m: m.get("type") == "reading"
+                                            and m["measurement"]["kind"] == "cuff_pressure", 20)
+            assert cuff["measurement"]["unit"] == "mmHg" and cuff["stale_after_s"] > 0
+            result = await peer.vitals.expect(lambda m: m.get("type") == "reading"
+                                              and m["measurement"]["kind"] == "blood_pressure", 30)
+            assert result["measurement"]["value"]["systolic"] > result["measurement"]["value"]["diastolic"]
+
+            await peer.send("prescribe", **DEMO_PRESCRIPTION)
+            status = await peer.control.expect(of_type("print_status"), 30)
+            assert status["printed"] is True, status
+            await peer.send("end")
+            await peer.control.expect(of_type("ack", ref="end"), 15)
+            await SimPatient(remote.crew.kiosk, appointment.code).leave_with_prescription()
+            ended = await peer.control.expect(of_type("ended"), 15)
+            assert ended["state"] == "awaiting_cleaning"
+            await remote.crew.kiosk.wait_state("awaiting_cleaning")
+        finally:
+            await peer.stop()
+    hub_lines = [r.getMessage() for r in caplog.records if r.name.startswith("station.hub")]
+    assert hub_lines and not any(appointment.patient_name in line for line in hub_lines)
+
+
+async def test_a_gp_whose_hub_connection_drops_comes_back_to_the_same_consultation(tmp_path: Path) -> None:
+    async with station_with_hub(tmp_path) as remote:
+        appointment = await remote.crew.book()
+        await SimPatient(remote.crew.kiosk, appointment.code).check_in()
+        first = await GpSocket(remote.hub).__aenter__()
+        waiting = await first.waiting_patient()
+        sockets = [first]
+
+        async def answer(description: dict[str, str]) -> None:
+            await sockets[-1].send(type="signal", station=waiting["station"], leg="instruments",
+                                   description=description)
+
+        peer = SimGpPeer(DEMO_GP, answer)
+        await peer.start()
+        try:
+            await first.send(type="join", station=waiting["station"], session=waiting["session"])
+            peer.offer((await first.receive("signal"))["description"])
+            await peer.wait_connected(15)
+            await peer.join(waiting["session"])
+            await remote.crew.kiosk.wait_state("in_consultation")
+            await first.__aexit__()  # the GP's connection to the hub is gone: the cabin waits within its grace
+            await remote.crew.kiosk.wait_state("reconnecting")
+            async with GpSocket(remote.hub) as again:
+                sockets.append(again)
+                await again.send(type="join", station=waiting["station"], session=waiting["session"])
+                peer.offer((await again.receive("signal"))["description"])
+                await remote.crew.kiosk.wait_state("in_consultation")
+                assert remote.station.cabin.consultation is not None
+                assert remote.station.cabin.consultation.session == waiting["session"]
+        finally:
+            await peer.stop()

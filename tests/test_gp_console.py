@@ -1,0 +1,94 @@
+"""The GP console and the kiosk page in Debian's Chromium, against a real hub and the simulated station.
+
+Nothing is mocked: the kiosk page offers its fake camera to the GP's page through the station
+and the hub, the station's aiortc peer sends the otoscope video and the instruments' readings
+to the GP's page, and the GP's prescription prints on the simulated network printer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.async_api import Page
+
+from sim.patient import SimPatient
+from tests.browser import chromium, collect_errors
+from tests.remote import GP_LOGIN, GP_PASSWORD, station_with_hub
+
+BROWSER_S = 30_000  # ms: generous, for a loaded CI machine
+
+
+def by_id(name: str) -> str:
+    """A Playwright selector for a console element."""
+    return f"[data-testid={name}]"
+
+
+async def frames(page: Page, video: str) -> int:
+    """Video frames the page decoded so far (counted with requestVideoFrameCallback)."""
+    return int(await page.get_attribute(video, "data-frames") or 0)
+
+
+def real_errors(errors: list[str]) -> list[str]:
+    """Page errors, without the network's own lines (a 401 before login is expected)."""
+    return [e for e in errors if "Failed to load resource" not in e]
+
+
+async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning(tmp_path: Path) -> None:
+    async with station_with_hub(tmp_path / "state") as remote, chromium() as browser:
+        appointment = await remote.crew.book()
+        kiosk = await (await browser.new_context()).new_page()
+        kiosk_errors = collect_errors(kiosk)
+        await kiosk.goto(remote.station.kiosk.url)
+        await SimPatient(remote.crew.kiosk, appointment.code).check_in()
+
+        gp = await (await browser.new_context()).new_page()
+        gp_errors = collect_errors(gp)
+        await gp.goto(remote.hub.url)
+        await gp.fill(by_id("login-username"), GP_LOGIN)
+        await gp.fill(by_id("login-password"), GP_PASSWORD)
+        await gp.click(by_id("login-submit"))
+        row = gp.locator(by_id("waiting-row"))
+        await row.wait_for(timeout=BROWSER_S)
+        assert remote.station.config.place().name in await row.inner_text()
+        assert appointment.patient_name not in await gp.inner_text(by_id("waiting-room"))
+        await gp.click(by_id("join-button"))
+
+        await gp.wait_for_function("document.querySelector('[data-testid=consultation]').dataset.state === 'active'",
+                                   timeout=BROWSER_S)
+        assert appointment.patient_name in await gp.inner_text(by_id("patient-name"))
+        await gp.wait_for_function("Number(document.getElementById('face-video').dataset.frames) > 10",
+                                   timeout=BROWSER_S)
+        await gp.click(by_id("otoscope-toggle"))
+        await gp.wait_for_function("Number(document.getElementById('otoscope-video').dataset.frames) > 10",
+                                   timeout=BROWSER_S)
+        assert await frames(kiosk, "#gp-video") > 0  # and the patient sees the GP
+
+        await gp.click(by_id("request-blood_pressure"))
+        await gp.wait_for_function("Number(document.getElementById('cuff-pressure').dataset.mmhg) > 0",
+                                   timeout=BROWSER_S)
+        reading = gp.locator(by_id("reading-blood_pressure"))
+        await gp.wait_for_function(
+            "document.querySelector('[data-testid=reading-blood_pressure]').dataset.state === 'ok'", timeout=BROWSER_S)
+        assert await reading.get_attribute("data-value") == "122/78"
+        assert await reading.get_attribute("data-stale") == "false"
+        await gp.screenshot(path=str(tmp_path / "gp-console.png"), full_page=True)
+
+        await gp.fill(by_id("med-name"), "Paracétamol 1 g, comprimé")
+        await gp.fill(by_id("med-dosage"), "1 comprimé 3 fois par jour si fièvre")
+        await gp.fill(by_id("med-duration"), "5 jours")
+        await gp.fill(by_id("med-quantity"), "1 boîte de 8")
+        await gp.click(by_id("prescription-submit"))
+        await gp.wait_for_function("document.querySelector('[data-testid=print-status]').dataset.state === 'printed'",
+                                   timeout=BROWSER_S)
+        receipt = remote.station.rig.printer.receipts[-1] if remote.station.rig else None
+        assert receipt is not None
+
+        await gp.click(by_id("end-button"))
+        await gp.click(by_id("end-confirm"))
+        await SimPatient(remote.crew.kiosk, appointment.code).leave_with_prescription()
+        await remote.crew.kiosk.wait_state("awaiting_cleaning")
+        await kiosk.wait_for_function("document.body.dataset.state === 'awaiting_cleaning'", timeout=BROWSER_S)
+        await gp.wait_for_function("document.querySelector('[data-testid=consultation]').dataset.state === 'idle'",
+                                   timeout=BROWSER_S)
+        assert appointment.patient_name not in await gp.inner_text("body")
+        assert real_errors(gp_errors) == [] and real_errors(kiosk_errors) == []
