@@ -31,6 +31,7 @@ from session.gp_link import GpLink
 from station.calls import CallRelay
 from station.entry import EntryFollower
 from station.kiosk import KioskServer
+from station.lag import LagMonitor
 
 if TYPE_CHECKING:  # the simulator is only ever handed in by the caller, never imported here
     from sim.rig import SimRig
@@ -48,6 +49,7 @@ class Station:
         self.clock = clock
         self.state_dir = state_dir
         self.rig = rig
+        self.lag = LagMonitor()
         self.db = Database(state_dir)
         self.audit = AuditTrail(self.db)
         self.store = CabinStore(self.db)
@@ -73,7 +75,7 @@ class Station:
         self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, otoscope) if hub else None
         optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]
         self._components: list[object] = [
-            self.db, self.audit, self.store, self.registry, self.book, self.printer,
+            self.lag, self.db, self.audit, self.store, self.registry, self.book, self.printer,
             self.watcher, self.devices, self.cabin, self.gp_link, self.kiosk, *optional,
         ]
         self._started: list[object] = []

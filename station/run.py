@@ -24,6 +24,7 @@ from config.schema import CabinConfig, HubSection
 from station.compose import Station
 from station.hub import Hub
 from station.hub_config import HubConfig, demo_hub_config
+from station.notify import SystemdNotifier
 
 if TYPE_CHECKING:
     from sim.crew import SimCrew
@@ -61,14 +62,21 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
     stop = _stop_event()
     if not sim:
         station = Station(config=config, clock=Clock(), state_dir=state_dir, kiosk_port=port)
-        await station.start()
-        say(f"cabin station {config.station.id} running")
-        say(f"kiosk page: {station.kiosk.url}/   state directory: {state_dir}")
-        say(f"hub: {config.hub.url if config.hub else 'none configured (no remote GP can join)'}")
+        notifier = SystemdNotifier()
+        await notifier.start()
         try:
-            await stop.wait()
+            await station.start()
+            say(f"cabin station {config.station.id} running")
+            say(f"kiosk page: {station.kiosk.url}/   state directory: {state_dir}")
+            say(f"hub: {config.hub.url if config.hub else 'none configured (no remote GP can join)'}")
+            unsubscribe = _tell_systemd(station, notifier)
+            try:
+                await stop.wait()
+            finally:
+                unsubscribe()
+                await station.stop()
         finally:
-            await station.stop()
+            await notifier.stop()
         return 0
     from sim.rig import SimRig
     from station.demo import demo_start
@@ -97,6 +105,15 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
     finally:
         await hub.stop()
     return 0
+
+
+def _tell_systemd(station: Station, notifier: SystemdNotifier) -> Callable[[], None]:
+    """READY now, then the cabin's state as systemd's STATUS line; returns the unsubscriber."""
+    notifier.ready(f"cabin {station.config.station.id}: {station.cabin.state.value}")
+    return station.cabin.subscribe(
+        lambda event: notifier.status(f"cabin {station.config.station.id}: {station.cabin.state.value}")
+        if event.kind == "state" else None
+    )
 
 
 async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, patients: int, sim_gp: bool,
