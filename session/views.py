@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from config.schema import MobileUnit
+from session.machine import timeout_for
 from session.states import CabinState as S
 
 if TYPE_CHECKING:
@@ -17,11 +18,16 @@ if TYPE_CHECKING:
     from session.core import Consultation
 
 
-def kiosk_view(cabin: Cabin) -> dict[str, object]:
-    """The JSON the kiosk page renders."""
+_TOUCHABLE = (S.CHECKING_IN, S.ELIGIBILITY)
+RECENT_CLEANINGS_SHOWN = (S.AWAITING_CLEANING, S.CLEANING)
+
+
+def kiosk_view(cabin: Cabin, recent_cleanings: list[dict[str, object]] | None = None) -> dict[str, object]:
+    """The JSON the kiosk page renders; `recent_cleanings` (no names) shows on the cleaning screens."""
     now = cabin.clock.now()
     place = cabin.config.place()
     nxt = cabin.schedule.next_opening(now)
+    current = cabin.schedule.current(now)
     view: dict[str, object] = {
         "state": cabin.state.value,
         "site": {
@@ -30,12 +36,19 @@ def kiosk_view(cabin: Cabin) -> dict[str, object]:
         },
         "now": now.isoformat(),
         "open": cabin.is_open(),
+        "closes_at": current.end.isoformat() if current else None,
         "next_opening": {"start": nxt.start.isoformat(), "end": nxt.end.isoformat(), "place": nxt.place}
         if nxt else None,
         "cleaning_required": cabin.cleaning_required(),
         "out_of_service_reason": cabin.fault if cabin.state is S.OUT_OF_SERVICE else None,
         "checkin_paused_s": round(cabin.desk.paused_for(cabin.clock.monotonic())),
+        "inactivity_s": timeout_for(cabin.state, cabin.config.timeouts) if cabin.state in _TOUCHABLE else None,
+        "degraded": cabin.devices.degraded(),
     }
+    if cabin.state is S.MAINTENANCE:
+        view["devices"] = [health.to_json() for health in cabin.devices.health()]
+    if cabin.state in RECENT_CLEANINGS_SHOWN:
+        view["recent_cleanings"] = list(recent_cleanings or [])
     c = cabin.consultation
     if c is not None:
         view["session"] = _session_view(cabin, c)
@@ -46,6 +59,7 @@ def kiosk_view(cabin: Cabin) -> dict[str, object]:
             "steps": [{"id": s.id, "text": s.text, "done": s.id in done} for s in cabin.config.cleaning.steps],
             "next_step": run.next_step,
             "contact_remaining_s": round(run.contact_remaining(now)),
+            "contact_started": cabin.config.cleaning.contact_starts_after in done,
         }
     return view
 
@@ -61,9 +75,22 @@ def _session_view(cabin: Cabin, c: Consultation) -> dict[str, object]:
     if c.gp is not None:
         view["gp"] = {"name": c.gp.name}
     view["requested"] = c.requested
+    view["camera"] = _camera(cabin) if cabin.state is S.IN_CONSULTATION else None
     now = cabin.clock.monotonic()
     view["readings"] = [
         {**r.to_json(), "stale": cabin.devices.is_stale(r, now)} for kind, r in c.readings.items() if kind != "pleth"
     ]
     view["prints"] = list(c.prints.values())
     return view
+
+
+def _camera(cabin: Cabin) -> dict[str, object] | None:
+    """The camera instrument the GP is looking through (the otoscope) and its advice ("hold_still")."""
+    for instrument in cabin.devices.instruments:
+        # Duck-typed: session never imports drivers; only camera instruments capture and advise.
+        advise = getattr(instrument, "guidance", None)
+        if getattr(instrument, "capturing", False) is True and callable(advise):
+            advice = advise()
+            return {"device": instrument.device_id, "kind": instrument.config.kind,
+                    "guidance": advice if isinstance(advice, str) else None}
+    return None

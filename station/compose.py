@@ -28,6 +28,7 @@ from session.appointments import AppointmentBook
 from session.cabin import Cabin
 from session.core import CabinRefusal
 from session.gp_link import GpLink
+from station import print_test
 from station.calls import CallRelay
 from station.entry import EntryFollower
 from station.kiosk import KioskServer
@@ -69,7 +70,8 @@ class Station:
         self.gp_link = GpLink(self.cabin)
         self.entry = self._entry_lock(hardware.entry_lock)
         port = config.station.kiosk_port if kiosk_port is None else kiosk_port
-        self.kiosk = KioskServer(self.cabin, port)
+        self.kiosk = KioskServer(self.cabin, port, test_print=lambda: print_test.send(
+            make_transport(printer_config, clock), print_test.build(config)))
         otoscope = next((i for i in self.devices.instruments if isinstance(i, Otoscope)), None)
         hub = config.hub
         self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, otoscope) if hub else None

@@ -8,6 +8,10 @@ and candidates, and `hangup`; the page sends `ready` once connected (a call in p
 then offered again) and `signal` with its offer and candidates, which the station relays to
 the hub. Requests from a browser must come from the kiosk's own origin. Every failure is a
 JSON error, never a traceback.
+
+In maintenance (after a technician's badge) the page can self-test a device, print a test page
+(when the station hands in a `test_print`), and take the cabin out of service with a reason.
+Every response is sent with `Cache-Control: no-store`: nothing of a patient lands in a cache.
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from config.errors import StationError
 from session.cabin import Cabin
 from session.core import CabinEvent, CabinRefusal
+from session.states import CabinState
 from session.views import kiosk_view
 
 log = logging.getLogger(__name__)
@@ -33,6 +39,9 @@ MAX_PAGE_MESSAGE = 64 * 1024  # an SDP offer is a few KiB
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PageListener = Callable[[dict[str, object]], Awaitable[None]]
+TestPrint = Callable[[], Awaitable[object]]
+RECENT_CLEANINGS = 5  # shown on the cleaning screens
+SELF_TEST_S = 20.0  # real seconds a device gets to answer a self-test
 
 
 def _error(status: int, code: str, message: str, **details: object) -> web.Response:
@@ -42,8 +51,11 @@ def _error(status: int, code: str, message: str, **details: object) -> web.Respo
 class KioskServer:
     """Serves the kiosk API for one cabin."""
 
-    def __init__(self, cabin: Cabin, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, cabin: Cabin, port: int, host: str = "127.0.0.1", test_print: TestPrint | None = None) -> None:
         self._cabin = cabin
+        self._test_print = test_print
+        self._recent: list[dict[str, object]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self._host = host
         self._requested_port = port
         self.port = port
@@ -73,6 +85,10 @@ class KioskServer:
             web.post("/api/leave", self._post(lambda body: self._cabin.leave())),
             web.post("/api/touch", self._post(lambda body: self._cabin.touch())),
             web.post("/api/cleaning/step", self._post(self._cleaning_step)),
+            web.post("/api/maintenance/self-test", self._post(self._self_test)),
+            web.post("/api/maintenance/test-print", self._post(self._print_test_page)),
+            web.post("/api/maintenance/out-of-service", self._post(self._out_of_service)),
+            web.post("/api/maintenance/return", self._post(lambda body: self._cabin.return_to_service())),
         ])
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -84,13 +100,24 @@ class KioskServer:
             self._runner = None
             raise StationError(f"cannot listen on {self._host}:{self._requested_port}: {exc.strerror}") from exc
         self.port = self._runner.addresses[0][1]
+        await self._refresh_recent()
         self._unsubscribe = self._cabin.subscribe(self._on_event)
+        for instrument in self._cabin.devices.instruments:
+            if hasattr(instrument, "on_guidance"):  # a camera instrument: its advice changes the screen
+                instrument.on_guidance = lambda advice, metrics: self._push("guidance")
 
     async def stop(self) -> None:
         """Close the sockets and the server; idempotent."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        for instrument in self._cabin.devices.instruments:
+            if hasattr(instrument, "on_guidance"):
+                instrument.on_guidance = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
         for ws in list(self._queues):
             await ws.close()
         if self._runner is not None:
@@ -120,7 +147,10 @@ class KioskServer:
         if not self._allowed_origin(request.headers.get("Origin")):
             return _error(403, "forbidden_origin", "requests must come from the kiosk page")
         try:
-            return await handler(request)
+            response = await handler(request)
+            if not response.prepared:
+                response.headers.setdefault("Cache-Control", "no-store")
+            return response
         except web.HTTPException:
             raise
         except CabinRefusal as exc:
@@ -151,7 +181,7 @@ class KioskServer:
         return web.FileResponse(page, headers={"Cache-Control": "no-store"})
 
     async def _state(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(kiosk_view(self._cabin))
+        return web.json_response(self._view())
 
     async def _checkin(self, body: dict[str, object]) -> dict[str, object]:
         code = body.get("code")
@@ -182,7 +212,7 @@ class KioskServer:
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_PAGE_MESSAGE)
         await ws.prepare(request)
         queue: asyncio.Queue[str] = asyncio.Queue(VIEW_BACKLOG)
-        queue.put_nowait(json.dumps({"type": "view", "event": "hello", "view": kiosk_view(self._cabin)}))
+        queue.put_nowait(json.dumps({"type": "view", "event": "hello", "view": self._view()}))
         self._queues[ws] = queue
         pump = asyncio.get_running_loop().create_task(self._pump(ws, queue))
         try:
@@ -216,11 +246,75 @@ class KioskServer:
         while not ws.closed:
             await ws.send_str(await queue.get())
 
+    def _view(self) -> dict[str, object]:
+        return kiosk_view(self._cabin, self._recent)
+
     def _on_event(self, event: CabinEvent) -> None:
-        if not self._queues or (event.kind == "reading" and event.data.get("kind") == "pleth"):
+        if event.kind == "state" and event.data.get("source") == "cleaning":
+            self._spawn(self._refresh_recent_and_push())
+        if event.kind == "reading" and event.data.get("kind") == "pleth":
             return
-        text = json.dumps({"type": "view", "event": event.kind, "view": kiosk_view(self._cabin)})
+        self._push(event.kind)
+
+    def _push(self, kind: str) -> None:
+        if not self._queues:
+            return
+        text = json.dumps({"type": "view", "event": kind, "view": self._view()})
         for queue in self._queues.values():
             if queue.full():
                 queue.get_nowait()  # each view is complete: an older one can go
             queue.put_nowait(text)
+
+    async def _refresh_recent(self) -> None:
+        """The last cleanings from the audit trail: when, and how many steps (no badge, no name)."""
+        entries = await self._cabin.audit.entries()
+        cleared = [e for e in entries if e.event == "cleaning_cleared"][-RECENT_CLEANINGS:]
+        self._recent = [{"at": e.at} for e in reversed(cleared)]
+
+    async def _refresh_recent_and_push(self) -> None:
+        try:
+            await self._refresh_recent()
+        except StationError as exc:
+            log.warning("could not read the recent cleanings: %s", exc)
+            return
+        self._push("cleanings")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name="kiosk-refresh")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _maintenance(self) -> None:
+        if self._cabin.state is not CabinState.MAINTENANCE:
+            raise CabinRefusal("not_maintenance", "present a technician's badge first")
+
+    async def _self_test(self, body: dict[str, object]) -> dict[str, object]:
+        """Ask one device for a measurement and report its health afterwards."""
+        self._maintenance()
+        device = body.get("device")
+        instrument = next((i for i in self._cabin.devices.instruments if i.device_id == device), None)
+        if instrument is None:
+            raise CabinRefusal("unknown_device", "no such device in this cabin")
+        try:
+            async with asyncio.timeout(SELF_TEST_S):
+                await instrument.request_measurement()
+        except (StationError, TimeoutError) as exc:
+            return {"passed": False, "error": str(exc) or "no answer", "health": instrument.health().to_json()}
+        return {"passed": True, "health": instrument.health().to_json()}
+
+    async def _print_test_page(self, body: dict[str, object]) -> dict[str, object]:
+        """A test page on the cabin's printer (not a patient's job: nothing is recorded)."""
+        self._maintenance()
+        if self._test_print is None:
+            raise CabinRefusal("no_test_print", "this station has no test print configured")
+        try:
+            await self._test_print()
+        except StationError as exc:
+            return {"printed": False, "error": str(exc)}
+        return {"printed": True}
+
+    async def _out_of_service(self, body: dict[str, object]) -> None:
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise CabinRefusal("bad_request", "give the reason shown to patients")
+        await self._cabin.set_out_of_service(reason[:200])

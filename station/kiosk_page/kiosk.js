@@ -1,10 +1,20 @@
 // The cabin's touchscreen page: it renders the view the station pushes and keeps no state of
-// its own (nothing is stored in the browser). The same socket carries the face-to-face call:
-// the station says `call` when a GP is there, this page offers its camera and microphone, and
-// the GP's answer and candidates come back as `signal`.
+// its own (nothing is stored in the browser; what is typed lives in memory until the screen
+// changes). The same socket carries the face-to-face call: the station says `call` when a GP is
+// there, this page offers its camera and microphone, and the GP's answer and candidates come
+// back as `signal`.
 
+import { buildScreen, clock, touchable } from "./screens.js";
+
+const IDLE_WARNING_S = 30; // the inactivity warning shows this long before the station resets
+const TOUCH_EVERY_MS = 2000;
+
+const ERRORS = { representative_required: "eligibility.representative.required" };
 const catalogues = {};
-const page = { lang: "fr", view: null, socket: null, retryMs: 500, pc: null, stream: null };
+const page = {
+  lang: "fr", view: null, viewAt: 0, socket: null, retryMs: 500, pc: null, stream: null,
+  entry: "", name: "", flash: "", idleDeadline: 0, lastTouch: 0,
+};
 
 const $ = (id) => document.getElementById(id);
 
@@ -15,28 +25,151 @@ async function loadCatalogue(code) {
   }
 }
 
-function t(key) {
-  return catalogues[page.lang]?.[key] ?? catalogues.fr?.[key] ?? "";
+function t(key, params = {}) {
+  const text = catalogues[page.lang]?.[key] ?? catalogues.fr?.[key] ?? "";
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
+}
+
+function dateTime(iso) {
+  const locale = page.lang === "fr" ? "fr-FR" : "en-GB";
+  return new Date(iso).toLocaleString(locale, {
+    weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris",
+  });
+}
+
+function time(iso) {
+  return new Date(iso).toLocaleTimeString(page.lang === "fr" ? "fr-FR" : "en-GB",
+    { hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris" });
+}
+
+async function post(path, body = {}) {
+  page.flash = "";
+  touch({ notify: false });
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST", cache: "no-store", credentials: "omit",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+  } catch {
+    page.flash = t("error.generic");
+    render();
+    return null;
+  }
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    // A refused code shows from the view; other refusals get a short message here.
+    if (path !== "/api/checkin") page.flash = t(ERRORS[data.error] ?? "error.generic");
+    render();
+    return null;
+  }
+  return data;
+}
+
+const ui = {
+  t, dateTime, time, post,
+  elapsed() { return (performance.now() - page.viewAt) / 1000; },
+  get entry() { return page.entry; },
+  get name() { return page.name; },
+  type(digit) { if (page.entry.length < 12) page.entry += digit; touch(); render(); },
+  erase() { page.entry = page.entry.slice(0, -1); touch(); render(); },
+  typeName(letter) { if (page.name.length < 60) page.name += letter; touch(); render(); },
+  eraseName() { page.name = page.name.slice(0, -1); touch(); render(); },
+  async submitCode() {
+    const code = page.entry;
+    page.entry = "";
+    render();
+    await post("/api/checkin", { code });
+  },
+  async selfTest(device) {
+    const result = await post("/api/maintenance/self-test", { device });
+    if (result) {
+      page.flash = t(result.passed ? "device.selftest.passed" : "device.selftest.failed", { device, error: result.error ?? "" });
+      render();
+    }
+  },
+  async testPrint() {
+    const result = await post("/api/maintenance/test-print");
+    if (result) { page.flash = t(result.printed ? "printer.test.done" : "printer.test.failed", { error: result.error ?? "" }); render(); }
+  },
+};
+
+// Someone used the screen: push the inactivity deadline back, and tell the station (at most
+// every TOUCH_EVERY_MS; an action posted to the station already counts as a touch there).
+function touch({ notify = true, now = false } = {}) {
+  if (!touchable(page.view)) return;
+  page.idleDeadline = performance.now() + (page.view.inactivity_s ?? 0) * 1000;
+  $("idle").hidden = true;
+  const at = performance.now();
+  if (notify && (now || at - page.lastTouch > TOUCH_EVERY_MS)) {
+    page.lastTouch = at;
+    fetch("/api/touch", { method: "POST", cache: "no-store", credentials: "omit" }).catch(() => {});
+  }
 }
 
 function render() {
   document.documentElement.lang = page.lang;
-  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
+  $("language").setAttribute("aria-label", t("language.label"));
   $("gp-video").setAttribute("aria-label", t("gp_video"));
   $("self-video").setAttribute("aria-label", t("self_video"));
+  $("idle-title").textContent = t("idle.title");
+  $("idle-stay").textContent = t("idle.stay");
   const view = page.view;
   if (!view) {
+    delete document.body.dataset.state;
     $("state-title").textContent = t("connection_lost");
     $("state-text").textContent = "";
+    $("screen").replaceChildren();
+    $("call").hidden = true;
     return;
   }
   $("site-name").textContent = view.site?.name ?? "";
   document.body.dataset.state = view.state;
   $("state-title").textContent = t(`state.${view.state}`);
-  $("state-text").textContent = t(`state.${view.state}.text`);
-  const inCall = ["in_consultation", "reconnecting"].includes(view.state) && page.pc !== null;
-  $("call").hidden = !inCall;
-  if (!["in_consultation", "reconnecting"].includes(view.state)) hangup();
+  $("state-text").textContent = t(`state.${view.state}.text`, { phone: view.site?.phone ?? "" });
+  $("screen").replaceChildren(...buildScreen(view, ui));
+  $("flash").textContent = page.flash;
+  $("flash").hidden = page.flash === "";
+  const live = ["in_consultation", "reconnecting"].includes(view.state);
+  $("call").hidden = !(live && page.pc !== null);
+  if (!live) hangup();
+  tick();
+}
+
+function onView(view) {
+  const changed = page.view?.state !== view.state;
+  page.view = view;
+  page.viewAt = performance.now();
+  if (changed) {
+    // What was typed belongs to one screen: it goes when the screen goes.
+    page.entry = "";
+    page.name = "";
+    page.flash = "";
+    page.idleDeadline = touchable(view) ? performance.now() + (view.inactivity_s ?? 0) * 1000 : 0;
+    $("idle").hidden = true;
+  }
+  render();
+}
+
+function tick() {
+  const elapsed = (performance.now() - page.viewAt) / 1000;
+  let again = false;
+  document.querySelectorAll("[data-tick]").forEach((node) => {
+    const seconds = Math.max(0, Number(node.dataset.base) + Number(node.dataset.dir) * elapsed);
+    if (seconds === 0 && node.dataset.rerender !== undefined) again = true;
+    const over = seconds === 0 && node.dataset.over;
+    node.textContent = over ? t(node.dataset.over) : t(node.dataset.tick, { time: clock(seconds), seconds: Math.round(seconds) });
+  });
+  if (again) { render(); return; }
+  if (page.idleDeadline && touchable(page.view)) {
+    const left = (page.idleDeadline - performance.now()) / 1000;
+    const warn = left <= Math.min(IDLE_WARNING_S, (page.view.inactivity_s ?? 0) / 3);
+    $("idle").hidden = !warn;
+    $("idle-text").textContent = t("idle.text", { seconds: Math.max(0, Math.round(left)) });
+  } else {
+    $("idle").hidden = true;
+  }
 }
 
 function send(message) {
@@ -44,8 +177,7 @@ function send(message) {
 }
 
 function connect() {
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/api/events`);
+  const socket = new WebSocket(`ws://${location.host}/api/events`);
   page.socket = socket;
   socket.onopen = () => { page.retryMs = 500; send({ type: "ready" }); };
   socket.onmessage = (event) => {
@@ -55,6 +187,8 @@ function connect() {
   };
   socket.onclose = () => {
     page.view = null;
+    page.entry = "";
+    page.name = "";
     hangup();
     render();
     setTimeout(connect, page.retryMs);
@@ -63,7 +197,7 @@ function connect() {
 }
 
 async function handle(message) {
-  if (message.type === "view") { page.view = message.view; render(); }
+  if (message.type === "view") onView(message.view);
   else if (message.type === "call") await startCall(message.ice_servers ?? []);
   else if (message.type === "signal" && message.leg === "face") await onSignal(message);
   else if (message.type === "hangup") { hangup(); render(); }
@@ -110,11 +244,25 @@ function countFrames(video) {
   video.requestVideoFrameCallback(tick);
 }
 
+// The kiosk opens no other window: the policy blocks pop-ups, and the page refuses them too.
+function lockDown() {
+  Object.defineProperty(window, "open", { value: () => null, writable: false, configurable: false });
+  document.addEventListener("contextmenu", (event) => event.preventDefault());
+  document.addEventListener("dragstart", (event) => event.preventDefault());
+  // The page has no links: a link that finds its way in neither navigates nor downloads.
+  document.addEventListener("click", (event) => { if (event.target.closest?.("a")) event.preventDefault(); }, true);
+}
+
 async function main() {
+  lockDown();
   await Promise.all([loadCatalogue("fr"), loadCatalogue("en")]);
   $("language").addEventListener("click", () => { page.lang = page.lang === "fr" ? "en" : "fr"; render(); });
+  $("idle-stay").addEventListener("click", () => touch({ now: true }));
+  document.addEventListener("pointerdown", () => touch(), { capture: true });
+  window.addEventListener("beforeunload", () => { page.entry = ""; page.name = ""; });
   countFrames($("gp-video"));
   render();
+  setInterval(tick, 1000);
   connect();
 }
 

@@ -1,0 +1,133 @@
+"""Helpers for the kiosk page's browser tests (issue 5): no tests here, only what they share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, Page
+
+from config.clock import PARIS, Clock
+from config.loader import load_config
+from config.schema import CabinConfig
+from session.appointments import Appointment
+from session.channel import channel_pair
+from session.control import encode
+from sim.crew import SimCrew
+from sim.rig import SimRig
+from sim.seed import DEMO_GP, enroll_staff
+from station.compose import Station
+
+BROWSER_MS = 20_000  # generous, for a loaded two-core machine
+CANARY = "Zéphyrine Canarybird"
+
+
+def quick_config(contact_s: float = 2.0) -> CabinConfig:
+    """The packaged configuration with a short disinfectant contact time."""
+    config = load_config()
+    return config.model_copy(update={"cleaning": config.cleaning.model_copy(update={"minimum_contact_s": contact_s})})
+
+
+@asynccontextmanager
+async def kiosk_station(state_dir: Path, config: CabinConfig | None = None, *, port: int = 0,
+                        start: datetime = datetime(2026, 11, 30, 9, 5, tzinfo=PARIS)) -> AsyncIterator[Station]:
+    """A started simulated station in real time (speed 1), on `port` (0: any free one)."""
+    clock = Clock(speed=1.0, start=start)
+    config = config or quick_config()
+    rig = SimRig(clock, config)
+    await rig.start()
+    station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=port)
+    try:
+        await station.start()
+        await enroll_staff(station.registry, clock.now())
+        yield station
+    finally:
+        await station.stop()
+        await rig.stop()
+
+
+def crew_of(station: Station) -> SimCrew:
+    """A crew for the station (not started: only its referent and badge reader are used)."""
+    assert station.rig is not None
+    return SimCrew(station.kiosk.url, station.gp_link.attach, station.book, station.config.station.site, station.rig)
+
+
+async def book(station: Station, code: str, *, name: str = CANARY, birth: date = date(1961, 4, 2),
+               minutes_from_now: float = 5.0) -> Appointment:
+    """Put an appointment in the station's book."""
+    appt = Appointment(code=code, patient_name=name, birth_date=birth, sex="F",
+                       slot_start=station.clock.now() + timedelta(minutes=minutes_from_now), slot_minutes=20,
+                       site=station.config.station.site, gp=DEMO_GP.name)
+    await station.book.add(appt)
+    return appt
+
+
+async def open_kiosk(browser: Browser, url: str) -> Page:
+    """The kiosk page in a fresh context, on a landscape 1080p screen."""
+    context = await browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = await context.new_page()
+    await page.goto(url)
+    await page.wait_for_function("document.body.dataset.state !== undefined", timeout=BROWSER_MS)
+    return page
+
+
+async def in_state(page: Page, state: str) -> None:
+    """Wait until the page shows `state`."""
+    await page.wait_for_function(f"document.body.dataset.state === '{state}'", timeout=BROWSER_MS)
+
+
+async def shot(page: Page, out: Path, name: str) -> None:
+    """Save the screen as out/name.png."""
+    await page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+
+
+async def tap(page: Page, action: str) -> None:
+    """Touch the control for `action`."""
+    await page.click(f"[data-action=\"{action}\"]", timeout=BROWSER_MS)
+
+
+async def enter_code(page: Page, code: str) -> None:
+    """Type a code on the keypad and confirm it."""
+    for digit in code:
+        await tap(page, f"digit-{digit}")
+    await tap(page, "submit")
+
+
+async def small_targets(page: Page) -> list[str]:
+    """Visible buttons and inputs under 48 CSS px either way, or without an accessible name."""
+    found: list[str] = await page.evaluate("""() => [...document.querySelectorAll('button, input')]
+        .filter((node) => node.offsetParent !== null)
+        .filter((node) => { const box = node.getBoundingClientRect();
+            const named = (node.getAttribute('aria-label') || node.textContent || node.labels?.length).toString().trim();
+            return box.width < 48 || box.height < 48 || !named; })
+        .map((node) => node.outerHTML)""")
+    return found
+
+
+async def enabled(page: Page, action: str) -> bool:
+    """Whether the control for `action` is there and enabled."""
+    return await page.locator(f"[data-action=\"{action}\"]").is_enabled()
+
+
+class GpChannel:
+    """The GP's control channel, spoken by hand (the in-process simulated GP's door)."""
+
+    def __init__(self, station: Station) -> None:
+        self.channel, end = channel_pair()
+        station.gp_link.attach(end)
+
+    async def send(self, message_type: str, **fields: object) -> None:
+        """Send one control message."""
+        await self.channel.send(encode(message_type, **fields))
+
+    async def expect(self, message_type: str, **match: object) -> dict[str, Any]:
+        """The next message of `message_type` whose fields match."""
+        while True:
+            message: dict[str, Any] = json.loads(await self.channel.recv())
+            assert message.get("type") != "error", message
+            if message.get("type") == message_type and all(message.get(k) == v for k, v in match.items()):
+                return message

@@ -1,0 +1,137 @@
+"""The patient's whole path on the kiosk page, then the lockout and the referent clearing it (issue 5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.async_api import Page
+
+from sim.badges import REFERENT_BADGE
+from sim.gp import DEMO_PRESCRIPTION
+from sim.seed import DEMO_GP
+from station.compose import Station
+from tests.browser import chromium, collect_errors
+from tests.kiosk import (
+    BROWSER_MS,
+    CANARY,
+    GpChannel,
+    book,
+    enabled,
+    enter_code,
+    in_state,
+    kiosk_station,
+    open_kiosk,
+    shot,
+    small_targets,
+    tap,
+)
+
+NO_TRACE = """async () => ({
+  local: localStorage.length, session: sessionStorage.length, cookie: document.cookie,
+  idb: (await indexedDB.databases()).length, caches: (await caches.keys()).length,
+  dom: document.documentElement.outerHTML,
+})"""
+
+
+async def consult(page: Page, station: Station, out: Path) -> None:
+    """The GP joins, asks for a temperature, prescribes and ends; the page follows each step."""
+    gp = GpChannel(station)
+    waiting = await gp.expect("waiting")
+    await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
+    await in_state(page, "in_consultation")
+    await gp.send("request_measurement", kind="temperature")
+    await page.wait_for_selector("#instrument[data-kind=temperature]", timeout=BROWSER_MS)
+    assert "température" in await page.inner_text("#instrument")
+    await page.wait_for_selector("#reading", timeout=BROWSER_MS)
+    assert "°C" in await page.inner_text("#reading")
+    await shot(page, out, "5-consultation")
+    await gp.send("prescribe", **DEMO_PRESCRIPTION)
+    await gp.expect("print_status")
+    await gp.send("end")
+    await in_state(page, "wrapping_up")
+    await page.wait_for_selector("#print-status[data-print=printed]", timeout=BROWSER_MS)
+    assert "Prenez votre ordonnance" in await page.inner_text("#print-status")
+    await shot(page, out, "6-printing")
+
+
+async def test_a_patient_walks_the_whole_path_then_the_referent_cleans(tmp_path: Path) -> None:
+    async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
+        await book(station, "246810")
+        page = await open_kiosk(browser, station.kiosk.url)
+        errors = collect_errors(page)
+        await in_state(page, "ready")
+        assert await page.text_content("#state-title") == "Bienvenue"
+        assert await enabled(page, "digit-2") and not await enabled(page, "submit")
+        assert await small_targets(page) == []
+        await shot(page, tmp_path, "1-welcome")
+
+        await enter_code(page, "246810")
+        await page.wait_for_selector("#patient-name", timeout=BROWSER_MS)
+        assert await page.inner_text("#patient-name") == CANARY
+        assert "1961" in await page.inner_text("#screen")
+        assert await enabled(page, "confirm") and await enabled(page, "reject")
+        assert await small_targets(page) == []
+        await shot(page, tmp_path, "2-identity")
+
+        await tap(page, "confirm")
+        await in_state(page, "eligibility")
+        assert "Votre accord" in await page.inner_text("#screen")
+        await shot(page, tmp_path, "3-consent")
+        await tap(page, "consent")
+        await in_state(page, "waiting_for_doctor")
+        assert "Temps d'attente" in await page.inner_text("#screen")
+        await shot(page, tmp_path, "4-waiting")
+
+        await consult(page, station, tmp_path)
+        await tap(page, "leave")
+        await in_state(page, "awaiting_cleaning")
+        assert "nettoyage" in (await page.text_content("#state-title") or "")
+        assert "badge" in await page.inner_text("#screen")
+        await shot(page, tmp_path, "7-goodbye-lockout")
+        trace = await page.evaluate(NO_TRACE)
+        assert CANARY not in trace.pop("dom") and "1961" not in await page.inner_text("body")
+        assert trace == {"local": 0, "session": 0, "cookie": "", "idb": 0, "caches": 0}
+        assert await page.context.cookies() == []
+
+        assert station.rig is not None
+        await station.rig.badge_reader.present(REFERENT_BADGE)
+        await in_state(page, "cleaning")
+        assert await small_targets(page) == []
+        await shot(page, tmp_path, "8-cleaning-step")
+        for step in station.config.cleaning.steps:
+            await page.wait_for_selector(f"#cleaning-step[data-step={step.id}]", timeout=BROWSER_MS)
+            await tap(page, "step-done")
+        await page.wait_for_selector("#cleaning-confirm", timeout=BROWSER_MS)
+        assert "Temps de contact" in await page.inner_text("#screen")
+        await shot(page, tmp_path, "9-cleaning-contact")
+        await page.get_by_text("Temps de contact du désinfectant écoulé").wait_for(timeout=BROWSER_MS)
+        await station.rig.badge_reader.present(REFERENT_BADGE)
+        await in_state(page, "ready")
+        assert await page.text_content("#state-title") == "Bienvenue"
+        await shot(page, tmp_path, "10-ready-again")
+        assert errors == []
+
+
+async def test_a_failed_print_tells_the_patient_what_to_do(tmp_path: Path) -> None:
+    async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
+        await book(station, "565656")
+        page = await open_kiosk(browser, station.kiosk.url)
+        await enter_code(page, "565656")
+        await tap(page, "confirm")
+        await tap(page, "consent")
+        await in_state(page, "waiting_for_doctor")
+        gp = GpChannel(station)
+        waiting = await gp.expect("waiting")
+        await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
+        await in_state(page, "in_consultation")
+        assert station.rig is not None
+        station.rig.printer.paper_out = True
+        await gp.send("prescribe", **DEMO_PRESCRIPTION)
+        status = await gp.expect("print_status")
+        assert status["printed"] is False
+        await gp.send("end")
+        await page.wait_for_selector("#print-status[data-print=failed]", timeout=BROWSER_MS)
+        text = await page.inner_text("#print-status")
+        assert "L'impression a échoué" in text and station.config.place().phone in text
+        assert await enabled(page, "leave")
+        await shot(page, tmp_path, "print-failed")

@@ -1,0 +1,132 @@
+"""The kiosk page across a station restart, the inactivity warning, and the technician's screen (issue 5)."""
+
+from __future__ import annotations
+
+import socket
+from datetime import datetime
+from pathlib import Path
+
+from config.clock import PARIS
+from sim.badges import TECHNICIAN_BADGE
+from sim.patient import KioskClient
+from tests.browser import chromium
+from tests.conftest import running_station
+from tests.kiosk import (
+    BROWSER_MS,
+    book,
+    enabled,
+    enter_code,
+    in_state,
+    kiosk_station,
+    open_kiosk,
+    quick_config,
+    shot,
+    small_targets,
+    tap,
+)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_the_page_reconnects_after_a_restart_and_still_shows_the_cleaning_lockout(tmp_path: Path) -> None:
+    port = free_port()
+    async with chromium() as browser:
+        async with kiosk_station(tmp_path / "state", port=port) as station:
+            await book(station, "314159")
+            page = await open_kiosk(browser, station.kiosk.url)
+            client = KioskClient(station.kiosk.url)
+            await client.start()
+            try:
+                await client.post("/api/checkin", {"code": "314159"})
+                await client.post("/api/identity", {"confirm": True})
+                await client.post("/api/leave")
+            finally:
+                await client.stop()
+            await in_state(page, "awaiting_cleaning")
+        await page.wait_for_function("document.body.dataset.state === undefined", timeout=BROWSER_MS)
+        assert "Connexion à la cabine perdue" in (await page.text_content("#state-title") or "")
+        await shot(page, tmp_path, "station-down")
+        async with kiosk_station(tmp_path / "state", port=port):
+            await in_state(page, "awaiting_cleaning")
+            assert await page.text_content("#state-title") == "Cabine en cours de nettoyage"
+            await shot(page, tmp_path, "after-restart")
+
+
+async def test_inactivity_warns_first_then_resets(tmp_path: Path) -> None:
+    config = quick_config()
+    config = config.model_copy(update={"timeouts": config.timeouts.model_copy(update={"checkin_inactivity_s": 6})})
+    async with kiosk_station(tmp_path / "state", config) as station, chromium() as browser:
+        await book(station, "271828", minutes_from_now=90)
+        page = await open_kiosk(browser, station.kiosk.url)
+        await in_state(page, "ready")
+        await enter_code(page, "271828")  # too early: the screen stays on check-in
+        await in_state(page, "checking_in")
+        await page.wait_for_selector("#idle", state="visible", timeout=BROWSER_MS)
+        assert "Êtes-vous toujours là" in await page.inner_text("#idle")
+        await shot(page, tmp_path, "idle-warning")
+        await page.click("#idle-stay")
+        assert await page.is_hidden("#idle")
+        await in_state(page, "ready")  # nobody touched the screen again
+
+
+async def test_the_technician_sees_devices_tests_one_and_takes_the_cabin_out_of_service(tmp_path: Path) -> None:
+    async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
+        page = await open_kiosk(browser, station.kiosk.url)
+        await in_state(page, "ready")
+        assert station.rig is not None
+        await station.rig.badge_reader.present(TECHNICIAN_BADGE)
+        await in_state(page, "maintenance")
+        rows = page.locator("#devices tr")
+        assert await rows.count() == len(station.config.devices)
+        first = station.config.devices[0].id
+        assert "connecté" in await page.inner_text(f"tr[data-device={first}]")
+        await tap(page, f"selftest-{first}")
+        await page.get_by_text(f"{first} a répondu : test réussi").wait_for(timeout=BROWSER_MS)
+        receipts = len(station.rig.printer.receipts)
+        await tap(page, "test-print")
+        await page.get_by_text("Page de test imprimée.").wait_for(timeout=BROWSER_MS)
+        assert len(station.rig.printer.receipts) > receipts
+        assert await small_targets(page) == []
+        await shot(page, tmp_path, "maintenance")
+        assert not await enabled(page, "out-of-service")
+        for letter in "PANNE":
+            await tap(page, f"key-{letter}")
+        await tap(page, "out-of-service")
+        await in_state(page, "out_of_service")
+        assert "PANNE" in await page.inner_text("#oos-reason")
+        await shot(page, tmp_path, "out-of-service")
+
+
+async def test_the_cleaning_screens_list_recent_cleanings_without_names(tmp_path: Path) -> None:
+    async with running_station(tmp_path / "state") as (station, crew):
+        for code in ("424242", "434343"):
+            await book(station, code)
+            await crew.kiosk.post("/api/checkin", {"code": code})
+            await crew.kiosk.post("/api/identity", {"confirm": True})
+            await crew.kiosk.post("/api/leave")
+            view = await crew.kiosk.wait_state("awaiting_cleaning")
+            if code == "424242":
+                assert view["recent_cleanings"] == []
+                await crew.clean()
+        view = await crew.kiosk.wait_for(lambda v: len(v.get("recent_cleanings", [])) == 1)
+        assert set(view["recent_cleanings"][0]) == {"at"}
+        assert (await crew.kiosk.current())["state"] == "awaiting_cleaning"
+
+
+async def test_the_closed_screen_gives_the_next_opening_and_how_to_book(tmp_path: Path) -> None:
+    sunday = datetime(2026, 11, 29, 15, 0, tzinfo=PARIS)
+    async with kiosk_station(tmp_path / "state", start=sunday) as station, chromium() as browser:
+        page = await open_kiosk(browser, station.kiosk.url)
+        await in_state(page, "closed")
+        text = await page.inner_text("#screen")
+        assert "Prochaine ouverture : lundi 30 novembre" in text and "09:00" in text
+        place = station.config.place()
+        assert place.phone in text and place.code in text
+        assert await page.locator("[data-action^=digit]").count() == 0
+        await shot(page, tmp_path, "closed")
