@@ -152,7 +152,8 @@ async def _on_duty(crew: SimCrew, clock: Clock, patients: int, sim_gp: bool, say
         say(f"the simulated clock now runs at real time ({clock.now():%H:%M})")
     codes = [(await crew.book(minutes_ahead=5 + 20 * i)).code for i in range(HUMAN_CODES)]
     url = crew.kiosk.base_url
-    say(f"your turn: booking codes {', '.join(codes)} (slots 20 minutes apart); for example:")
+    say(f"your turn: on the kiosk page {url}/ check in with a booking code: {', '.join(codes)} "
+        "(slots 20 minutes apart); or through the API, for example:")
     say(f"  curl -s -X POST {url}/api/checkin -d '{{\"code\": \"{codes[0]}\"}}'")
     say(f"  curl -s -X POST {url}/api/identity -d '{{\"confirm\": true}}'")
     say(f"  curl -s -X POST {url}/api/consent -d '{{\"accepted\": true}}'")
