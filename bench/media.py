@@ -1,25 +1,32 @@
-"""Otoscope video and vitals on the instruments leg, with a simulated GP's browser in its own process.
+"""Otoscope video and vitals on the instruments leg, to a GP's browser: aiortc in a child process, and Chromium.
 
 The simulated camera (an MJPEG stream, sim/camera.py) and the GP's aiortc peer (sim/gp_peer.py)
 each run in a child process: they stand for hardware and for a browser far away, so only the
-station's own work runs in the measured process. They still share the machine's cores.
+station's own work runs in the measured process. The reading latency (b) is measured with the
+GP's real receiver, Debian's Chromium (headless, through Playwright, as tests/browser.py
+launches it). They all still share the machine's cores.
 
 (a) video throughput, at 640x480 and 1280x720: frames per second the GP decodes from the
     station's pipeline (camera -> FrameGrabber -> OtoscopeTrack -> aiortc encoder -> GP), divided
     by the same from a track that returns pre-made frames (the camera's JPEGs decoded beforehand,
     paced at the camera's rate) on a bare aiortc peer connection: aiortc encoding with no capture
     path. The camera runs during both (it is hardware); the station's capture is on only for the
-    pipeline. Rounds alternate, the figure is the ratio of the means.
+    pipeline. Rounds alternate, the figure is the ratio of the means. The GP is the aiortc child.
 (b) reading latency: a probe delivers a one-sample pleth reading into the device manager every
-    20 ms (host_time stamped then); the figure is the time until the GP's process holds it off
-    the `vitals` channel (cabin -> GpLink -> data channel -> SCTP/DTLS -> GP), p99, with the
-    otoscope video on, divided by the same with it off (the track then sends its 1 fps
+    20 ms (time.time() noted then, keyed by the reading's host_time); the figure is the time until
+    a Chromium page answering the station's offer (an RTCPeerConnection, the video playing in a
+    <video> element whose frames requestVideoFrameCallback counts) takes it off the `vitals`
+    channel, stamped performance.timeOrigin + performance.now() (the same wall clock), p99, with
+    the otoscope video on, divided by the same with it off (the track then sends its 1 fps
     placeholder), in one consultation on the simulated station, phases alternating. The p99 is
     taken per phase and the median of those is compared, so one stall of the shared machine
-    does not decide it; the pooled p99 and the station's share (until the message is handed to
-    the data channel) are printed as information.
-(c) the station process's peak RSS during that consultation with video (it also holds the
-    in-process simulators: BLE peripherals, serial ptys, printer).
+    does not decide it; the pooled p99, the station's share (until the message is handed to the
+    data channel) and the same figure with the aiortc GP child are printed as information.
+(c) the station process's peak RSS during the aiortc GP's consultation with video (run first,
+    before Playwright is imported; it also holds the in-process simulators: BLE peripherals,
+    serial ptys, printer).
+
+Without Chromium (or Playwright) the benchmark says so in one line and exits 1.
 
     python -m bench.media [--seconds 8] [--fps 30] [--rounds 3] [--json]
 """
@@ -30,6 +37,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -40,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bench.common import EXIT_COULD_NOT_RUN, EXIT_OK, Figure, median, parser, progress, ratio, report, rss_bytes
 
@@ -412,35 +420,205 @@ class TimedSink:
         self._sink.close()
 
 
-async def probe(station: Any) -> None:
-    """Deliver a one-sample pleth reading every 20 ms, as an instrument would into the device manager."""
+async def probe(station: Any, sent: dict[float, float]) -> None:
+    """Deliver a one-sample pleth reading every 20 ms, as an instrument would into the device manager.
+
+    `sent` maps each reading's host_time to the wall-clock time (time.time()) of its delivery,
+    for a receiver whose clock is the wall clock (the browser's performance.timeOrigin + now()).
+    """
     from devices.measurements import Pleth
 
     while True:
-        station.devices.deliver(Pleth(device_id="oximeter-1", model=PROBE_MODEL, host_time=station.clock.monotonic(),
+        host_time = station.clock.monotonic()
+        sent[host_time] = time.time()
+        station.devices.deliver(Pleth(device_id="oximeter-1", model=PROBE_MODEL, host_time=host_time,
                                       samples=(0,), rate_hz=60.0))
         await asyncio.sleep(PROBE_PERIOD_S)
 
 
-async def latency_round(station: Any, gp: Child, video: bool, seconds: float, stamps: dict[float, float],
-                        peak: list[int]) -> tuple[list[float], list[float]]:
-    """End-to-end and station-side latencies (s) of one phase with the otoscope on or off."""
-    offset = time.monotonic() - station.clock.monotonic()
-    reply = await gp.ask(cmd="control", type="otoscope", fields={"on": video})
-    if reply.get("type") != "ack":
-        raise BenchError(f"the station refused the otoscope: {reply.get('message')}")
-    await asyncio.sleep(WARMUP_S)
-    await gp.ask(cmd="latencies")
-    stamps.clear()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        if video:
-            peak[0] = max(peak[0], rss_bytes())
-    pairs = await gp.ask(cmd="latencies")
-    total = [arrived - (host_time + offset) for arrived, host_time in pairs]
-    station_side = [stamps[host_time] - (host_time + offset) for _, host_time in pairs if host_time in stamps]
-    return total, station_side
+class GpSide(Protocol):
+    """The GP's end of the instruments leg as the consultation drives it."""
+
+    on_answer: Callable[[dict[str, str]], Awaitable[None]] | None
+    wall_clock: bool  # arrivals are in time.time()'s epoch seconds (else time.monotonic())
+
+    def offer(self, description: dict[str, str]) -> None:
+        """Take an instruments offer; the answer comes back through `on_answer`."""
+
+    async def join(self, session: str) -> dict[str, Any]:
+        """Join the consultation on the control channel; the reply."""
+
+    async def control(self, message_type: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Send a control message; the `ack` or `error` reply."""
+
+    async def frames(self) -> int:
+        """Video frames received so far."""
+
+    async def arrivals(self) -> list[tuple[float, float]]:
+        """(arrival time, host_time) of each probe reading since the last call."""
+
+
+class ChildGp:
+    """The aiortc GP child process (sim/gp_peer.py) as a GpSide; its clock is time.monotonic()."""
+
+    wall_clock = False
+
+    def __init__(self, gp: Child) -> None:
+        self._gp = gp
+        self.on_answer: Callable[[dict[str, str]], Awaitable[None]] | None = None
+
+    def offer(self, description: dict[str, str]) -> None:
+        """Pass the offer on; the child's answer reaches `on_answer`."""
+        self._gp.on_answer = self.on_answer
+        self._gp.tell(cmd="offer", description=description)
+
+    async def join(self, session: str) -> dict[str, Any]:
+        """Join as the demo GP."""
+        reply: dict[str, Any] = await self._gp.ask(cmd="join", session=session)
+        return reply
+
+    async def control(self, message_type: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """A control message and its reply."""
+        reply: dict[str, Any] = await self._gp.ask(cmd="control", type=message_type, fields=fields)
+        return reply
+
+    async def frames(self) -> int:
+        """Frames the child decoded."""
+        return int(await self._gp.ask(cmd="frames"))
+
+    async def arrivals(self) -> list[tuple[float, float]]:
+        """Probe readings the child took off the vitals channel."""
+        return [(float(a), float(h)) for a, h in await self._gp.ask(cmd="latencies")]
+
+
+# The GP's receiving end in Chromium: what the console (station/console/peer.js) does on the
+# instruments leg, reduced to answering, watching the video and timestamping `vitals` messages.
+PAGE = """<!doctype html><html><body><video id="otoscope" autoplay muted playsinline></video></body></html>"""
+PAGE_SCRIPT = """(probeModel) => {
+  const video = document.getElementById("otoscope");
+  const bench = window.bench = {pc: null, control: null, controlOpen: null, waiters: [], pairs: [], frames: 0};
+  const tick = () => { bench.frames++; video.requestVideoFrameCallback(tick); };
+  video.requestVideoFrameCallback(tick);
+  let opened = () => {};
+  bench.controlOpen = new Promise((resolve) => { opened = resolve; });
+  bench.answer = async (offer) => {
+    if (bench.pc) bench.pc.close();
+    const pc = bench.pc = new RTCPeerConnection({iceServers: []});
+    pc.ontrack = (event) => {
+      video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      video.play().catch(() => {});
+    };
+    pc.ondatachannel = (event) => {
+      const channel = event.channel;
+      if (channel.label === "vitals") {
+        channel.onmessage = (m) => {
+          const arrived = performance.timeOrigin + performance.now();  // epoch ms, sub-ms
+          const message = JSON.parse(m.data);
+          const r = message.measurement;
+          if (message.type === "reading" && r && r.model === probeModel) bench.pairs.push([arrived, r.host_time]);
+        };
+      } else if (channel.label === "control") {
+        bench.control = channel;
+        channel.onmessage = (m) => {
+          const message = JSON.parse(m.data);
+          const i = bench.waiters.findIndex((w) => w.types.includes(message.type));
+          if (i >= 0) bench.waiters.splice(i, 1)[0].resolve(message);
+        };
+        if (channel.readyState === "open") opened();
+        else channel.onopen = () => opened();
+      }
+    };
+    await pc.setRemoteDescription(offer);
+    await pc.setLocalDescription(await pc.createAnswer());
+    if (pc.iceGatheringState !== "complete") {
+      await new Promise((resolve) => {
+        pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === "complete") resolve(); };
+      });
+    }
+    return {type: "answer", sdp: pc.localDescription.sdp};
+  };
+  bench.ask = async (text, types) => {
+    await bench.controlOpen;
+    const reply = new Promise((resolve) => bench.waiters.push({types, resolve}));
+    bench.control.send(text);
+    return await reply;
+  };
+  bench.take = () => bench.pairs.splice(0);
+}"""
+
+
+class BrowserGp:
+    """The GP's side in a headless Chromium page (a real browser's WebRTC); its clock is the wall clock."""
+
+    wall_clock = True
+
+    def __init__(self, page: Any) -> None:
+        self._page = page
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.on_answer: Callable[[dict[str, str]], Awaitable[None]] | None = None
+
+    async def start(self) -> None:
+        """Load the page and its script."""
+        await self._page.set_content(PAGE)
+        await self._page.evaluate(PAGE_SCRIPT, PROBE_MODEL)
+
+    async def _eval(self, script: str, arg: Any = None, doing: str = "answering") -> Any:
+        try:
+            async with asyncio.timeout(PLEASE_WAIT_S):
+                return await self._page.evaluate(script, arg)
+        except TimeoutError as exc:
+            raise BenchError(f"the browser was not done {doing} within {PLEASE_WAIT_S:g} s") from exc
+
+    def offer(self, description: dict[str, str]) -> None:
+        """Answer in the page (after its ICE gathering), as the hub would carry it, asynchronously."""
+        task = asyncio.get_running_loop().create_task(self._answer(description))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, description: dict[str, str]) -> None:
+        try:
+            answer = await self._eval("offer => bench.answer(offer)", description, "answering the offer")
+            if self.on_answer is not None:
+                await self.on_answer(answer)
+        except Exception as exc:  # the measurement that waits for it times out and says so
+            progress(f"  the browser's answer was not applied: {exc}")
+
+    async def join(self, session: str) -> dict[str, Any]:
+        """Join as the demo GP."""
+        from session.control import encode
+        from sim.seed import DEMO_GP
+
+        text = encode("join", session=session, gp=DEMO_GP.model_dump())
+        reply: dict[str, Any] = await self._eval("([t, k]) => bench.ask(t, k)", [text, ["joined", "error"]],
+                                                 "joining (the control channel open, then the reply)")
+        return reply
+
+    async def control(self, message_type: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """A control message and its reply."""
+        from session.control import encode
+
+        reply: dict[str, Any] = await self._eval("([t, k]) => bench.ask(t, k)",
+                                                 [encode(message_type, **fields), ["ack", "error"]],
+                                                 f"sending {message_type} and taking its reply")
+        return reply
+
+    async def frames(self) -> int:
+        """Frames the page's video element presented (requestVideoFrameCallback)."""
+        return int(await self._eval("() => bench.frames"))
+
+    async def arrivals(self) -> list[tuple[float, float]]:
+        """Probe readings the page took off the vitals channel, arrival in epoch seconds."""
+        return [(float(a) / 1000, float(h)) for a, h in await self._eval("() => bench.take()")]
+
+    async def clock_offset(self, samples: int = 20) -> tuple[float, float]:
+        """The page's clock minus time.time() (s), and its uncertainty: half the fastest round trip."""
+        best = (math.inf, 0.0)
+        for _ in range(samples):
+            before = time.time()
+            page_now = float(await self._eval("() => performance.timeOrigin + performance.now()")) / 1000
+            after = time.time()
+            best = min(best, (after - before, page_now - (before + after) / 2))
+        return best[1], best[0] / 2
 
 
 @dataclass
@@ -458,71 +636,205 @@ class Latencies:
         self.samples += total
 
 
-async def consultation(url: str, gp: Child, seconds: float, rounds: int) -> list[Figure]:
-    """Figures (b) and (c) from one consultation with the otoscope switched on and off."""
+@dataclass
+class Consultation:
+    """What one consultation measured."""
+
+    off: Latencies = field(default_factory=Latencies)
+    on: Latencies = field(default_factory=Latencies)
+    video_fps: list[float] = field(default_factory=list)  # frames the GP received per second, video phases
+    peak: int = 0
+    idle: int = 0
+
+
+@dataclass
+class Stamps:
+    """Station-side times of each probe reading, keyed by its host_time."""
+
+    sent_wall: dict[float, float] = field(default_factory=dict)  # time.time() at delivery
+    handed: dict[float, float] = field(default_factory=dict)  # time.monotonic() when handed to the channel
+
+
+async def latency_round(station: Any, gp: GpSide, video: bool, seconds: float, stamps: Stamps,
+                        result: Consultation) -> tuple[list[float], list[float]]:
+    """End-to-end and station-side latencies (s) of one phase with the otoscope on or off."""
+    offset = time.monotonic() - station.clock.monotonic()
+    reply = await gp.control("otoscope", {"on": video})
+    if reply.get("type") != "ack":
+        raise BenchError(f"the station refused the otoscope: {reply.get('message')}")
+    await asyncio.sleep(WARMUP_S)
+    await gp.arrivals()
+    stamps.handed.clear()
+    frames, started = await gp.frames(), time.monotonic()
+    deadline = started + seconds
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        if video:
+            result.peak = max(result.peak, rss_bytes())
+    pairs = await gp.arrivals()
+    if video:
+        fps = (await gp.frames() - frames) / (time.monotonic() - started)
+        if fps < 2:  # the placeholder alone is 1 fps
+            raise BenchError(f"the GP received no otoscope video ({fps:.1f} frames a second)")
+        result.video_fps.append(fps)
+    if gp.wall_clock:
+        total = [arrived - stamps.sent_wall[host_time] for arrived, host_time in pairs if host_time in stamps.sent_wall]
+    else:
+        total = [arrived - (host_time + offset) for arrived, host_time in pairs]
+    handed = stamps.handed
+    station_side = [handed[host_time] - (host_time + offset) for _, host_time in pairs if host_time in handed]
+    return total, station_side
+
+
+async def consultation(url: str, gp: GpSide, seconds: float, rounds: int) -> Consultation:
+    """Reading latencies (and the station's RSS) in one consultation with the otoscope switched on and off."""
     from drivers.otoscope import Otoscope
     from session.media import MediaDirector
 
     state_dir = Path(tempfile.mkdtemp(prefix="bench-media-"))
-    stamps: dict[float, float] = {}
-    off, on, peak = Latencies(), Latencies(), [0]
+    stamps, result = Stamps(), Consultation()
     try:
         async with station_with_camera(url, state_dir) as station:
-            idle = rss_bytes()
+            result.idle = rss_bytes()
             otoscope = next(i for i in station.devices.instruments if isinstance(i, Otoscope))
 
             async def to_gp(gp_id: str, description: dict[str, str]) -> None:
-                gp.tell(cmd="offer", description=description)
+                gp.offer(description)
 
             def attach(control: Any, vitals: Any, on_session: Any) -> None:
-                station.gp_link.attach(control, TimedSink(vitals, stamps), on_session)
+                station.gp_link.attach(control, TimedSink(vitals, stamps.handed), on_session)
 
-            director = MediaDirector(attach, to_gp, otoscope)
-            gp.on_answer = lambda answer: director.answer(GP_ID, answer)
+            def leg_state(gp_id: str, state: str) -> None:
+                if state == "failed":  # the director offers a fresh leg; the GP's next reply may time out
+                    progress("  the instruments leg failed")
+
+            director = MediaDirector(attach, to_gp, otoscope, on_leg_state=leg_state)
+
+            async def on_answer(answer: dict[str, str]) -> None:
+                await director.answer(GP_ID, answer)
+
+            gp.on_answer = on_answer
             await director.start()
-            probing = asyncio.create_task(probe(station))
+            probing = asyncio.create_task(probe(station, stamps.sent_wall))
             try:
                 await director.gp_joined(GP_ID)
-                joined = await gp.ask(cmd="join", session=await admit_patient(station))
+                joined = await gp.join(await admit_patient(station))
                 if joined.get("type") != "joined":
                     raise BenchError(f"the GP could not join: {joined}")
                 for _ in range(rounds):
-                    off.add(*await latency_round(station, gp, False, seconds, stamps, peak))
-                    on.add(*await latency_round(station, gp, True, seconds, stamps, peak))
-                    progress(f"  p99 without video {off.p99s[-1] * 1000:.2f} ms, with {on.p99s[-1] * 1000:.2f} ms")
+                    result.off.add(*await latency_round(station, gp, False, seconds, stamps, result))
+                    result.on.add(*await latency_round(station, gp, True, seconds, stamps, result))
+                    progress(f"  p99 without video {result.off.p99s[-1] * 1000:.2f} ms, "
+                             f"with {result.on.p99s[-1] * 1000:.2f} ms ({result.video_fps[-1]:.1f} fps received)")
             finally:
                 probing.cancel()
                 await director.stop()
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
-    ours, theirs = median(on.p99s) * 1000, median(off.p99s) * 1000
-    ours_station, theirs_station = median(on.station_p99s) * 1000, median(off.station_p99s) * 1000
+    return result
+
+
+def _ms_figure(name: str, on: list[float], off: list[float], target: str) -> Figure:
+    ours, theirs = median(on) * 1000, median(off) * 1000
+    return Figure(name, ours, "ms", theirs, ratio(ours, theirs), target)
+
+
+def browser_available() -> str | None:
+    """Why Chromium cannot run the GP's side, or None (launching it is tried by `browser_child`)."""
+    import importlib.util
+
+    from tests.browser import CHROMIUM
+
+    if importlib.util.find_spec("playwright") is None:
+        return "Playwright is not installed in this environment"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"{CHROMIUM} is missing: install Debian's chromium (./bootstrap test does)"
+    return None
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """Headless Debian Chromium launched as the browser tests do (tests/browser.py), its host candidates plain.
+
+    Chromium hides its host addresses behind mDNS names in an answer; aiortc would then learn
+    the page's address only from its connectivity checks. The benchmark is on one machine: it
+    asks Chromium for the plain addresses, so the leg comes up the same way every time.
+    """
+    from playwright.async_api import async_playwright
+
+    from tests.browser import ARGS, CHROMIUM
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=[*ARGS, "--disable-features=WebRtcHideLocalIpsWithMdns"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def browser_child() -> None:
+    """Launch Chromium once and check what the page needs; reply None or why not (one line)."""
+    problem: str | None = None
+    try:
+        async with asyncio.timeout(PLEASE_WAIT_S / 2), chromium() as browser:
+            page = await (await browser.new_context()).new_page()
+            if not await page.evaluate("() => typeof RTCPeerConnection === 'function'"
+                                       " && 'requestVideoFrameCallback' in HTMLVideoElement.prototype"):
+                problem = "this Chromium has no RTCPeerConnection or requestVideoFrameCallback"
+    except Exception as exc:  # Playwright's launch errors span many lines: the first says what failed
+        problem = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+    _emit({"reply": problem})
+
+
+async def browser_consultation(url: str, seconds: float, rounds: int) -> list[Figure]:
+    """Figure (b): the consultation with the GP's side in headless Chromium."""
+    async with chromium() as browser:
+        page = await (await browser.new_context()).new_page()
+        gp = BrowserGp(page)
+        await gp.start()
+        offset, uncertainty = await gp.clock_offset()
+        progress(f"  the page's clock minus the station's: {offset * 1000:+.3f} ms (+/- {uncertainty * 1000:.3f} ms)")
+        result = await consultation(url, gp, seconds, rounds)
+    on, off = result.on, result.off
     pooled, pooled_ref = p99(on.samples) * 1000, p99(off.samples) * 1000
     return [
-        Figure("reading_latency_p99", ours, "ms", theirs, ratio(ours, theirs), "<= 1.5"),
+        _ms_figure("reading_latency_p99", on.p99s, off.p99s, "<= 1.5"),
         Figure("reading_latency_p99_pooled", pooled, "ms", pooled_ref, ratio(pooled, pooled_ref), "info"),
-        Figure("reading_latency_p99_station_side", ours_station, "ms", theirs_station,
-               ratio(ours_station, theirs_station), "info"),
-        Figure("reading_latency_median", median(on.samples) * 1000, "ms", median(off.samples) * 1000,
-               ratio(median(on.samples), median(off.samples)), "info"),
-        Figure("rss_with_video", peak[0] / 2**20, "MiB", None, None, "<= 250"),
-        Figure("rss_idle_station", idle / 2**20, "MiB", None, None, "info"),
+        _ms_figure("reading_latency_p99_station_side", on.station_p99s, off.station_p99s, "info"),
+        _ms_figure("reading_latency_median", on.samples, off.samples, "info"),
+        Figure("browser_video_fps", median(result.video_fps), "fps", None, None, "info"),
+        Figure("browser_clock_offset", offset * 1000, "ms", None, None, "info"),
     ]
 
 
 async def run(seconds: float, fps: float, rounds: int) -> list[Figure]:
     """Measure every figure."""
     video: list[Figure] = []
+    async with child("--role", "browser") as check:  # in a child: Playwright stays out of this process's RSS
+        if (problem := await check.receive()) is not None:
+            raise BenchError(f"the GP's browser (Chromium) cannot run: {problem}")
     async with child("--role", "gp") as gp:
-        # The consultation first: its RSS must not hold what (a) allocated.
-        progress(f"(b, c) a consultation: otoscope off and on, {rounds} rounds of {seconds:g} s each")
         async with child("--role", "camera", "--size", "640x480", "--fps", str(fps)) as camera:
             url = (await camera.receive())["url"]
-            vitals = await consultation(url, gp, seconds, rounds)
+            # The aiortc GP's consultation first: its RSS (c) must hold neither Playwright nor what (a) allocated.
+            progress(f"(c, b info) a consultation with the aiortc GP: otoscope off and on, {rounds} rounds"
+                     f" of {seconds:g} s each")
+            simulated = await consultation(url, ChildGp(gp), seconds, rounds)
+            progress(f"(b) a consultation with the GP in Chromium: otoscope off and on, {rounds} rounds"
+                     f" of {seconds:g} s each")
+            vitals = await browser_consultation(url, seconds, rounds)
         for width, height in SIZES:
             progress(f"(a) video at {width}x{height}, camera at {fps:g} fps, {rounds} rounds of {seconds:g} s")
             video.append(await throughput(width, height, fps, seconds, rounds, gp))
-    return video + vitals
+    return video + vitals + [
+        _ms_figure("reading_latency_p99_aiortc_gp", simulated.on.p99s, simulated.off.p99s, "info"),
+        _ms_figure("reading_latency_p99_aiortc_gp_station_side", simulated.on.station_p99s,
+                   simulated.off.station_p99s, "info"),
+        Figure("rss_with_video", simulated.peak / 2**20, "MiB", None, None, "<= 250"),
+        Figure("rss_idle_station", simulated.idle / 2**20, "MiB", None, None, "info"),
+    ]
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -536,11 +848,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=8.0, help="measured seconds per phase (default 8)")
     p.add_argument("--fps", type=float, default=30.0, help="the simulated camera's frame rate (default 30)")
     p.add_argument("--rounds", type=int, default=3, help="rounds of each phase (default 3)")
-    p.add_argument("--role", choices=("gp", "camera"), help=argparse.SUPPRESS)
+    p.add_argument("--role", choices=("gp", "camera", "browser"), help=argparse.SUPPRESS)
     p.add_argument("--size", type=_size, default=(640, 480), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.role == "gp":
         asyncio.run(gp_child())
+        return EXIT_OK
+    if args.role == "browser":
+        asyncio.run(browser_child())
         return EXIT_OK
     if args.role == "camera":
         width, height = args.size
@@ -548,10 +863,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     if args.seconds <= 1 or not 0 < args.fps <= 120 or args.rounds < 1:
         p.error("need --seconds > 1, 0 < --fps <= 120, --rounds >= 1")
+    if (missing := browser_available()) is not None:
+        print(f"bench.media: could not run: the GP's browser: {missing}", file=sys.stderr)
+        return EXIT_COULD_NOT_RUN
     try:
         figures = asyncio.run(run(args.seconds, args.fps, args.rounds))
     except Exception as exc:
-        print(f"bench.media: could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
+        reason = (str(exc).strip().splitlines() or [""])[0]  # one line, whatever the exception holds
+        print(f"bench.media: could not run: {type(exc).__name__}: {reason}", file=sys.stderr)
         return EXIT_COULD_NOT_RUN
     report(NAME, figures, as_json=args.json)
     return EXIT_OK
