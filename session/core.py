@@ -190,11 +190,13 @@ class CabinCore:
     async def clear_cleaning_mark(self, event: EventData) -> None:
         """Clear the mark with the proof of a completed cleaning run."""
         proof: CleaningProof = event.kwargs["proof"]
-        self.record = await self.store.clear_mark(proof)
+        # The proof goes to the audit trail first: a crash in between leaves the cabin marked (it is
+        # cleaned again), never cleared without its proof on record.
         await self.audit.append(
             proof.finished_at, "-", "cleaning_cleared", started_by=proof.started_by,
             confirmed_by=proof.confirmed_by, started_at=proof.started_at.isoformat(), steps=list(proof.steps),
         )
+        self.record = await self.store.clear_mark(proof)
         self.cleaning_run = None
 
     async def _entered(self, event: EventData) -> None:
