@@ -7,13 +7,14 @@ fields or wrong values give a ControlError with a message fit to send back to th
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 
 from config.errors import StationError
 
 VERSION = 1
+T = TypeVar("T")
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
@@ -104,26 +105,36 @@ _ADAPTER: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)
 
 def parse_control(text: str | bytes) -> AnyControl:
     """Parse and validate one message, or raise ControlError saying what is wrong."""
+    return parse_versioned(_ADAPTER, text, limit=MAX_MESSAGE_BYTES, speaker="this station", error=ControlError)
+
+
+def parse_versioned(adapter: TypeAdapter[T], text: str | bytes, *, limit: int, speaker: str,
+                    error: type[StationError]) -> T:
+    """One versioned JSON message (`{"v": 1, "type": ...}`) validated by `adapter`, or `error` saying why not.
+
+    The control channel and the hub's WebSockets share it: size limit in UTF-8 bytes, JSON
+    object, supported version, then the models; the first problem found is the message.
+    """
     size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
-    if size > MAX_MESSAGE_BYTES:
-        raise ControlError(f"message too large ({size} bytes, limit {MAX_MESSAGE_BYTES})")
+    if size > limit:
+        raise error(f"message too large ({size} bytes, limit {limit})")
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ControlError(f"not JSON: {exc}") from exc
+        raise error(f"not JSON: {exc}") from exc
     except RecursionError as exc:
-        raise ControlError("not JSON this station accepts: nested too deeply") from exc
+        raise error(f"not JSON {speaker} accepts: nested too deeply") from exc
     if not isinstance(data, dict):
-        raise ControlError("a message is a JSON object")
+        raise error("a message is a JSON object")
     version = data.get("v")
     if isinstance(version, bool) or version != VERSION:
-        raise ControlError(f"unsupported message version {data.get('v')!r}, this station speaks v{VERSION}")
+        raise error(f"unsupported message version {version!r}, {speaker} speaks v{VERSION}")
     try:
-        return _ADAPTER.validate_python(data)
+        return adapter.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "message"
-        raise ControlError(f"{where}: {first['msg']}") from exc
+        raise error(f"{where}: {first['msg']}") from exc
 
 
 def encode(message_type: str, **fields: object) -> str:

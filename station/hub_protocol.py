@@ -50,14 +50,13 @@ matter only for the browsers' trickle.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from config.errors import StationError
+from session.control import parse_versioned
 
-VERSION = 1
 MAX_MESSAGE_BYTES = 256 * 1024  # an SDP offer with video and two data channels is a few KiB
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -262,23 +261,7 @@ T = TypeVar("T")
 
 def parse(adapter: TypeAdapter[T], text: str | bytes) -> T:
     """Parse and validate one message, or raise HubProtocolError saying what is wrong."""
-    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
-    if size > MAX_MESSAGE_BYTES:
-        raise HubProtocolError(f"message too large ({size} bytes, limit {MAX_MESSAGE_BYTES})")
-    try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise HubProtocolError(f"not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise HubProtocolError("a message is a JSON object")
-    if isinstance(data.get("v"), bool) or data.get("v") != VERSION:
-        raise HubProtocolError(f"unsupported message version {data.get('v')!r}, the hub speaks v{VERSION}")
-    try:
-        return adapter.validate_python(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "message"
-        raise HubProtocolError(f"{where}: {first['msg']}") from exc
+    return parse_versioned(adapter, text, limit=MAX_MESSAGE_BYTES, speaker="the hub", error=HubProtocolError)
 
 
 def dump(message: BaseModel) -> str:
