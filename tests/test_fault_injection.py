@@ -4,9 +4,10 @@ One state directory lives through KILLS runs of `cabin demo` (check-in, consulta
 printing, cleaning: each run first cleans what the previous one left), each killed with a real
 SIGKILL at a random moment. After every kill, reading the state directory as the next start
 will: the cleaning mark is set whenever the audit trail has a check-in whose cleaning it has
-not recorded; the audit chain verifies; no session has a prescription printed twice, and none
-printed after its session was closed. The last run is not killed and must see its patient
-through, cleaning first if it has to.
+not recorded; the audit chain verifies; no session has a prescription printed twice. (That
+nothing prints after its session closed is tested in tests/test_printer_jobs.py: timestamps
+cannot order it here, as every demo's simulated clock starts again at the same opening.) The
+last run is not killed and must see its patient through, cleaning first if it has to.
 """
 
 from __future__ import annotations
@@ -63,10 +64,7 @@ def check_invariants(state_dir: Path, kill: int) -> None:
         on_record = mark_on_record(db)
         printed = db.execute("SELECT session_id, COUNT(*) FROM print_jobs WHERE status = 'printed' "
                              "GROUP BY session_id HAVING COUNT(*) > 1").fetchall()
-        late = db.execute("SELECT j.id FROM print_jobs j JOIN print_closed_sessions c ON c.session_id = j.session_id "
-                          "WHERE j.status = 'printed' AND j.updated_at > c.closed_at").fetchall()
     assert printed == [], f"{where}: printed twice: {printed}"
-    assert late == [], f"{where}: printed after the session closed: {late}"
     status = cabin("status", "--json", "--state-dir", str(state_dir))
     assert status.returncode == 0, f"{where}: {status.stderr}"
     if on_record:
