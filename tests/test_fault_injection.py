@@ -5,7 +5,7 @@ printing, cleaning: each run first cleans what the previous one left), each kill
 SIGKILL at a random moment. After every kill, reading the state directory as the next start
 will: the cleaning mark is set whenever the audit trail has a check-in whose cleaning it has
 not recorded; the audit chain verifies; no session has a prescription printed twice. (That
-nothing prints after its session closed is tested in tests/test_printer_jobs.py: timestamps
+nothing prints after its session closed is tested in tests/test_printer_cabin.py: timestamps
 cannot order it here, as every demo's simulated clock starts again at the same opening.) The
 last run is not killed and must see its patient through, cleaning first if it has to.
 """
