@@ -1,9 +1,15 @@
-"""The patient's whole path on the kiosk page, then the lockout and the referent clearing it (issue 5)."""
+"""The patient's whole path on the kiosk page, then the lockout and the referent clearing it (issue 5).
+
+The whole path is also the privacy check of issue 7: once the patient has left, the canary
+name is nowhere in the page, the station's logs (every logger, at DEBUG) or the state directory.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Page
 
 from sim.badges import REFERENT_BADGE
@@ -54,9 +60,20 @@ async def consult(page: Page, station: Station, out: Path) -> None:
     await shot(page, out, "6-printing")
 
 
-async def test_a_patient_walks_the_whole_path_then_the_referent_cleans(tmp_path: Path) -> None:
+def traces_of(name: str, birth: str, state_dir: Path, log_text: str) -> list[str]:
+    """Where the patient's surname or birth date still shows: files of the state directory, or the logs."""
+    marks = [text.encode(codec) for text in (name.split()[-1], birth) for codec in ("utf-8", "utf-16-le")]
+    found = [str(path) for path in sorted(state_dir.rglob("*"))
+             if path.is_file() and any(mark in path.read_bytes() for mark in marks)]
+    return found + ["logs"] * (name.split()[-1] in log_text or birth in log_text)
+
+
+async def test_a_patient_walks_the_whole_path_then_the_referent_cleans(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
         await book(station, "246810")
+        assert traces_of(CANARY, "1961-04-02", tmp_path / "state", "") != []  # the search sees a booking
         page = await open_kiosk(browser, station.kiosk.url)
         errors = collect_errors(page)
         await in_state(page, "ready")
@@ -110,6 +127,7 @@ async def test_a_patient_walks_the_whole_path_then_the_referent_cleans(tmp_path:
         assert await page.text_content("#state-title") == "Bienvenue"
         await shot(page, tmp_path, "10-ready-again")
         assert errors == []
+    assert traces_of(CANARY, "1961-04-02", tmp_path / "state", caplog.text) == []
 
 
 async def test_a_failed_print_tells_the_patient_what_to_do(tmp_path: Path) -> None:
