@@ -94,9 +94,9 @@ class Candidate(_Part):
 class IceServer(_Part):
     """One STUN or TURN server, as RTCIceServer's JSON."""
 
-    urls: tuple[str, ...] = Field(min_length=1)
-    username: str | None = None
-    credential: str | None = None
+    urls: tuple[Annotated[str, Field(min_length=1, max_length=512)], ...] = Field(min_length=1)
+    username: str | None = Field(default=None, max_length=512)
+    credential: str | None = Field(default=None, max_length=512)
 
 
 class GpIdentityRecord(_Part):
@@ -200,7 +200,7 @@ class GpWelcome(_Message):
 
     type: Literal["welcome"] = "welcome"
     gp: Id
-    name: str
+    name: str = Field(min_length=1, max_length=200)
     ice_servers: tuple[IceServer, ...] = ()
 
 
@@ -208,9 +208,9 @@ class WaitingPatient(_Part):
     """One patient waiting for a doctor: no name, only where and since when."""
 
     station: Id
-    site: str
+    site: str = Field(min_length=1, max_length=200)
     session: Id
-    since: str | None = None
+    since: str | None = Field(default=None, max_length=64)
 
 
 class WaitingRoom(_Message):

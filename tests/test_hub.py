@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from config.clock import Clock
 from config.loader import ConfigError
+from station import hub_protocol
 from station.hub import Hub
 from station.hub_config import (
     SCRYPT_MIN_N,
@@ -34,7 +35,7 @@ from station.hub_config import (
     token_digest,
     verify_password,
 )
-from station.hub_protocol import MAX_MESSAGE_BYTES, GpIdentityRecord
+from station.hub_protocol import MAX_MESSAGE_BYTES, GpIdentityRecord, HubProtocolError, parse
 from tests.conftest import eventually
 
 NANGIS_TOKEN = "nangis-token-0123456789abcdef"
@@ -576,3 +577,14 @@ async def test_a_missing_console_is_a_clean_404(http: aiohttp.ClientSession, tmp
     finally:
         await server.stop()
         await server.stop()  # idempotent
+
+
+@pytest.mark.parametrize(("adapter", "message"), [
+    ("TO_GP", {"type": "waiting_room", "patients": [{"station": "a", "site": "b", "session": "s", "since": "\udc00"}]}),
+    ("TO_GP", {"type": "welcome", "gp": "g1", "name": "Dr \udc00"}),
+    ("TO_STATION", {"type": "welcome", "station": "a", "ice_servers": [{"urls": ["turn:x"], "credential": "\udc00"}]}),
+])
+def test_text_that_cannot_be_sent_on_is_refused(adapter: str, message: dict[str, object]) -> None:
+    """A lone surrogate is valid JSON but no UTF-8: accepting it would fail later, when it is sent on."""
+    with pytest.raises(HubProtocolError):
+        parse(getattr(hub_protocol, adapter), json.dumps({"v": 1, **message}))
