@@ -9,6 +9,7 @@ blocks the event loop and writes are serialised without locks.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,8 +38,27 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
     except (OSError, sqlite3.Error) as exc:
-        raise StorageError(f"cannot open the state database {path}: {exc}") from exc
+        raise StorageError(f"cannot open the state database {path}: {exc}{why_not_writable(path.parent)}") from exc
     return conn
+
+
+def why_not_writable(directory: Path) -> str:
+    """What keeps `directory` from taking writes, as a clause for an error message ('' if nothing known).
+
+    SQLite only says "unable to open database file" or "attempt to write a readonly
+    database"; the technician needs to know which of these it is.
+    """
+    try:
+        fs = os.statvfs(directory)
+    except OSError:
+        return ""
+    if fs.f_flag & os.ST_RDONLY:
+        return f" (the file system of {directory} is mounted read-only)"
+    if fs.f_bavail == 0 or fs.f_favail == 0:
+        return f" (no space left on the file system of {directory})"
+    if not os.access(directory, os.W_OK):
+        return f" ({directory} is not writable by this user)"
+    return ""
 
 
 class Database:
@@ -77,7 +97,7 @@ class Database:
             try:
                 return fn(conn)
             except (OSError, sqlite3.Error) as exc:
-                raise StorageError(f"state database {self.path}: {exc}") from exc
+                raise StorageError(f"state database {self.path}: {exc}{why_not_writable(self.path.parent)}") from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 

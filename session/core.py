@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 S = CabinState
 LIVE = (S.IN_CONSULTATION, S.RECONNECTING)
+# While the state storage fails, it is tried again this often (clock seconds): one small write.
+STORAGE_RETRY_S = 10.0
 
 
 class CabinRefusal(StationError):
@@ -105,6 +107,8 @@ class CabinCore:
         self.cleaning_run: CleaningRun | None = None
         self.record: CabinRecord | None = None
         self.fault: str | None = None
+        self._storage_down = False
+        self._unclosed: list[str] = []  # sessions a storage failure ended before the disk heard of it
         self._listeners: list[Callable[[CabinEvent], None]] = []
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -236,12 +240,55 @@ class CabinCore:
             self.consultation = None
 
     async def _storage_failed(self, exc: StorageError) -> None:
-        if self.fault is None:
+        """No new patient while the disk cannot keep the mark; forget the current one; retry in the background.
+
+        The mark on disk was written at check-in, before any patient state: it stays as it is.
+        Nothing of the patient stays on the screens: the consultation leaves memory now, and
+        its end is recorded once the storage works again.
+        """
+        if not self._storage_down:
             log.error("state storage failed, the cabin takes no new patient: %s", exc)
+            self._storage_down = True
             self.fault = f"state storage failed: {exc}"
+            self._spawn(self._recover_storage(), "storage-recovery")
+        if self.consultation is not None:
+            self._unclosed.append(self.consultation.session)
+            self.consultation = None
         if self.state is not S.OUT_OF_SERVICE:
             await self.trigger("take_out_of_service", reason="storage")
         self._emit("state", "", {"state": S.OUT_OF_SERVICE.value, "fault": self.fault})
+
+    async def _recover_storage(self) -> None:
+        """Try the storage every STORAGE_RETRY_S; once it reads and writes, settle as the disk says."""
+        while True:
+            await self.clock.sleep(STORAGE_RETRY_S)
+            async with self._lock:
+                if self._stopping:
+                    return
+                try:
+                    await self._storage_works_again()
+                except StorageError as exc:
+                    log.debug("state storage still failing: %s", exc)
+                    continue
+            return
+
+    async def _storage_works_again(self) -> None:
+        now = self.clock.now()
+        record = await self.store.record_state(now, S.OUT_OF_SERVICE.value, "")
+        for session in self._unclosed:
+            await self.printer.cancel_session(session)
+            await self.audit.append(now, session, "interrupted", state="storage_failed")
+            record = await self.store.record_consultation_end(now)
+        self._unclosed.clear()
+        await self.audit.append(now, "-", "storage_recovered")
+        self.record, self._storage_down = record, False
+        self.fault = record.out_of_service_reason or None
+        mark = "set" if record.cleaning_required else "clear"
+        log.warning("state storage works again; the cleaning mark is %s", mark)
+        if self.fault is None:
+            await self.trigger("settle", reason="storage_recovered")
+        else:
+            self._emit("state", "", {"state": self.state.value})
 
     # ----------------------------------------------------------------- timers and tasks
 
