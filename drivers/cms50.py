@@ -193,7 +193,7 @@ class Framer:
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add `data`; return the packets it completes, in order."""
-        if not self._buffer and check_packet(data) == len(data):
+        if data and not self._buffer and check_packet(data) == len(data):
             return [data]  # the usual read at 60 Hz: exactly one whole packet
         buffer = bytes(self._buffer) + data if self._buffer else data
         packets: list[bytes] = []

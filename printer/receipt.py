@@ -312,15 +312,15 @@ class ReceiptDecoder:
             self.state.bar_height = arg
         elif cmd == ord("w"):
             self.state.bar_module = arg
-        elif cmd == ord("H"):
-            self.state.bar_hri = HRI[arg % 48 if arg >= 48 else arg & 3]
+        elif cmd == ord("H") and (arg < len(HRI) or 48 <= arg < 48 + len(HRI)):
+            self.state.bar_hri = HRI[arg % 48]
         elif cmd == ord("k"):
             self._barcode(item)
         elif cmd == ord("v"):
             self._add(_raster_image(item, self.state.align))
-        elif cmd == ord("(") and arg == ord("k"):
+        elif cmd == ord("(") and arg == ord("k") and len(item) >= 7:
             self._two_d(item)
-        elif cmd == ord("(") and arg == ord("L"):
+        elif cmd == ord("(") and arg == ord("L") and len(item) >= 7:
             self._graphics(item)
         elif cmd != ord("f"):  # GS f (HRI font) changes nothing we draw
             self._unknown.append(command_name(item))

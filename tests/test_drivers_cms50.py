@@ -127,6 +127,17 @@ def test_framer_resynchronises_after_garbage_and_split_reads() -> None:
     assert framer.pending == 0
 
 
+def test_framer_returns_nothing_for_an_empty_read() -> None:
+    # Found by the cms50 fuzz harness (fuzz/cms50.py): feed(b"") on an empty buffer returned [b""].
+    framer = Framer()
+    assert framer.feed(b"") == []
+    assert framer.feed(BEAT) == [BEAT]
+    assert framer.feed(AFTER_BEAT[:4]) == []
+    assert framer.feed(b"") == []  # with a partial packet held
+    assert framer.feed(AFTER_BEAT[4:]) == [AFTER_BEAT]
+    assert framer.discarded == 0 and framer.pending == 0
+
+
 def test_encoder_checks_the_fields() -> None:
     for sample in (RealtimeSample(pleth=128), RealtimeSample(spo2=0x7F), RealtimeSample(spo2=0),
                    RealtimeSample(pi=1.0, pi_invalid=True), RealtimeSample(pi=0.0), RealtimeSample(pulse=255)):

@@ -150,6 +150,35 @@ def test_unknown_commands_are_listed_not_printed() -> None:
     assert receipt.text == "ok\n" and receipt.unknown == ("ESC z",) and receipt.cut == "partial"
 
 
+# Inputs the escpos fuzz harness (fuzz/escpos.py) found crashing the decoder with an IndexError.
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        (b"\x1dH\x34", "GS H"),  # GS H n: HRI position is n = 0-3 or 48-51 only
+        (b"\x1d(k\x00\x00", "GS ( k"),  # pL + pH*256 = 0: not even cn and fn
+        (b"\x1d(L\x00\x00", "GS ( L"),  # likewise
+    ],
+)
+def test_malformed_gs_commands_are_unknown_and_decoding_goes_on(command: bytes, name: str) -> None:
+    [receipt] = decode_receipts(command + b"after\n\x1dV\x01")
+    assert receipt.unknown == (name,)
+    assert receipt.text == "after\n" and receipt.cut == "partial"
+
+
+def test_fuzz_findings_together_leave_the_following_receipt_intact() -> None:
+    data = b"\x1dH\x34\x1d(k\x00\x00\x1d(L\x00\x00ok\n\x1dV\x00" b"next\n\x1dV\x01"
+    first, second = decode_receipts(data)
+    assert first.unknown == ("GS H", "GS ( k", "GS ( L")
+    assert first.text == "ok\n" and first.cut == "full"
+    assert second.unknown == () and second.text == "next\n" and second.cut == "partial"
+
+
+@pytest.mark.parametrize(("n", "hri"), [(0, "none"), (3, "both"), (48, "none"), (50, "below"), (51, "both")])
+def test_gs_h_accepts_both_ranges(n: int, hri: str) -> None:
+    [receipt] = decode_receipts(bytes([0x1D, ord("H"), n]) + b"\x1dk\x04ABC\x00")
+    assert receipt.unknown == () and receipt.barcodes[0].hri == hri
+
+
 def test_disassembly_names_commands_and_decodes_text() -> None:
     image_args = b"\x00\x04\x00\x08\x00" + bytes(32)  # m, xL xH (4 bytes), yL yH (8 rows), data
     lines = disassemble(b"\x1b@\x1bt\x13\x82t\x82\n\x1dv0" + image_args)
