@@ -205,12 +205,17 @@ class Hub:
         self._logins: dict[str, _Login] = {}
         self._gps: dict[str, _GpPeer] = {}
         self._stations: dict[str, _StationPeer] = {}
-        # (session, GP username) each station's consultation was taken by, kept across either side's
-        # reconnection: only that GP may come back to it.
+        # (session, RPPS) of the GP each station's consultation was taken by, kept across either side's
+        # reconnection: only that GP may come back to it, whichever of their logins they use.
         self._doctors: dict[str, tuple[str, str]] = {}
         self._decoy: str | None = None
         self._scrypt_slots: asyncio.Semaphore | None = None
         self._runner: web.AppRunner | None = None
+
+    @property
+    def config(self) -> HubConfig:
+        """The configuration the hub was built with."""
+        return self._config
 
     @property
     def url(self) -> str:
@@ -477,7 +482,7 @@ class Hub:
         # The GP who took a consultation may come back to it (a new connection after a network
         # drop) while the cabin waits for them within its reconnect grace.
         resuming = (status is not None and status.state in RESUMABLE
-                    and self._doctors.get(station.account.id) == (request.session, gp.account.username))
+                    and self._doctors.get(station.account.id) == (request.session, gp.account.identity.rpps))
         waiting = status is not None and status.state == CabinState.WAITING_FOR_DOCTOR
         if status is None or status.session != request.session or not (waiting or resuming):
             raise _Refusal(409, "not_waiting", f"station {request.station} has no patient waiting as {request.session}")
@@ -488,11 +493,27 @@ class Hub:
                 raise _Refusal(409, "taken", "another GP has taken this patient")
             self._release(station)  # the GP's previous connection, not yet seen dead
         station.gp, station.session = gp, request.session
-        self._doctors[station.account.id] = (request.session, gp.account.username)
+        self._doctors[station.account.id] = (request.session, gp.account.identity.rpps)
         station.send(GpJoin(gp=gp.id, session=request.session, identity=gp.account.identity))
         log.info("GP %s (%s) %s station %s, session %s", gp.id, gp.account.username,
                  "is back on" if resuming else "joined", request.station, request.session)
         self._refresh_rooms()
+
+    def _learn_doctor(self, station: _StationPeer, status: CabinStatus) -> None:
+        """After a hub restart, who took a consultation still going on comes from its station.
+
+        Only a GP given that station can be named, and the hub's own record wins: a station
+        can let no one else into its consultation.
+        """
+        sid = station.account.id
+        known = self._doctors.get(sid)
+        if (status.doctor is None or status.session is None or status.state not in RESUMABLE
+                or (known is not None and known[0] == status.session)):
+            return
+        accounts = self._accounts.values()
+        if any(account.identity.rpps == status.doctor and sid in account.stations for account in accounts):
+            self._doctors[sid] = (status.session, status.doctor)
+            log.info("station %s reports GP %s on session %s", sid, status.doctor, status.session)
 
     def _joined_by(self, gp: _GpPeer) -> list[_StationPeer]:
         return [s for s in self._stations.values() if s.gp is gp]
@@ -572,6 +593,7 @@ class Hub:
             if station.status is None or station.status.state != message.state:
                 log.info("station %s is %s (session %s)", sid, message.state, message.session)
             station.status = message
+            self._learn_doctor(station, message)
             if station.gp is not None and message.session not in (None, station.session):
                 log.info("station %s moved on to session %s: GP %s released", sid, message.session, station.gp.id)
                 self._release(station)

@@ -12,8 +12,11 @@ hub closes a socket that sends a larger frame (close code 1009). Each model's `t
 default, so `dump(GpLeft(gp=...))` is a whole message.
 
 Station to hub
-    cabin      {site, state, session, since}   the cabin's state; a waiting patient has a
-                                                session (an opaque id) and `since` (ISO time)
+    cabin      {site, state, session, since, doctor}
+                                                the cabin's state; a waiting patient has a
+                                                session (an opaque id) and `since` (ISO time);
+                                                during a consultation, `doctor` is the RPPS of
+                                                the GP the hub joined to it
     signal     {gp, leg, description | candidate}
 Hub to station
     welcome    {station, ice_servers}
@@ -130,6 +133,9 @@ class CabinStatus(_Message):
     state: str = Field(min_length=1, max_length=64)
     session: Id | None = None
     since: str | None = Field(default=None, max_length=64)
+    # The RPPS of the GP the hub joined to this session, while the consultation goes on: a hub
+    # that restarted learns from it who may come back to the consultation.
+    doctor: str | None = Field(default=None, pattern=r"^[0-9]{11}$")
 
 
 class StationSignal(_Signal):

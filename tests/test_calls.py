@@ -12,6 +12,7 @@ from sim.gp import DEMO_PRESCRIPTION
 from sim.gp_peer import SimGpPeer, of_type
 from sim.patient import SimPatient
 from sim.seed import DEMO_GP
+from station.hub import Hub
 from tests.conftest import eventually
 from tests.remote import GpSocket, station_with_hub
 
@@ -98,3 +99,47 @@ async def test_a_gp_whose_hub_connection_drops_comes_back_to_the_same_consultati
                 assert remote.station.cabin.consultation.session == waiting["session"]
         finally:
             await peer.stop()
+
+
+async def test_a_hub_restart_mid_consultation_resumes_it_within_the_grace(tmp_path: Path) -> None:
+    """The hub goes down and comes back on its port: both sides dial in again and the GP takes up the same session."""
+    async with station_with_hub(tmp_path) as remote:
+        appointment = await remote.crew.book()
+        await SimPatient(remote.crew.kiosk, appointment.code).check_in()
+        first = await GpSocket(remote.hub).__aenter__()
+        waiting = await first.waiting_patient()
+        sockets = [first]
+
+        async def answer(description: dict[str, str]) -> None:
+            await sockets[-1].send(type="signal", station=waiting["station"], leg="instruments",
+                                   description=description)
+
+        peer = SimGpPeer(DEMO_GP, answer)
+        await peer.start()
+        restarted: Hub | None = None
+        try:
+            await first.send(type="join", station=waiting["station"], session=waiting["session"])
+            peer.offer((await first.receive("signal"))["description"])
+            await peer.wait_connected(15)
+            await peer.join(waiting["session"])
+            await remote.crew.kiosk.wait_state("in_consultation")
+
+            await remote.hub.stop()
+            await remote.crew.kiosk.wait_state("reconnecting")
+            await first.__aexit__()
+            config = remote.hub.config
+            restarted = Hub(config.model_copy(update={"hub": config.hub.model_copy(update={"port": remote.hub.port})}))
+            await restarted.start()
+            assert remote.station.calls is not None
+            await remote.station.calls.hub.wait_connected()
+            async with GpSocket(restarted) as again:
+                sockets.append(again)
+                await again.send(type="join", station=waiting["station"], session=waiting["session"])
+                peer.offer((await again.receive("signal"))["description"])
+                await remote.crew.kiosk.wait_state("in_consultation")
+                assert remote.station.cabin.consultation is not None
+                assert remote.station.cabin.consultation.session == waiting["session"]
+        finally:
+            await peer.stop()
+            if restarted is not None:
+                await restarted.stop()

@@ -51,8 +51,11 @@ def identity(name: str, rpps: str) -> GpIdentityRecord:
                             address="1 rue de la Gare, 77000 Melun", phone="01 99 00 00 02")
 
 
+RPPS = {"claire": "10000000001", "bob": "10000000002", "dana": "10000000003"}
+
+
 def gp(username: str, name: str, *stations: str) -> GpAccount:
-    return GpAccount(username=username, password_hash=HASH, identity=identity(name, "10000000001"), stations=stations)
+    return GpAccount(username=username, password_hash=HASH, identity=identity(name, RPPS[username]), stations=stations)
 
 
 def hub_config(**changes: Any) -> HubConfig:
@@ -449,6 +452,27 @@ async def test_only_the_gp_who_took_a_consultation_may_come_back_to_it(hub: Hub,
         await claire.send_str(join)
         back = await receive(station, "gp_join")
         assert back["session"] == "s-1" and back["gp"] != first
+
+
+@pytest.mark.parametrize(("doctor", "joiner", "resumes"), [("claire", "claire", True), ("claire", "dana", False)])
+async def test_a_restarted_hub_learns_from_the_station_who_may_come_back(
+        http: aiohttp.ClientSession, doctor: str, joiner: str, resumes: bool) -> None:
+    """A fresh hub has no record of the joins: the station's status names the GP, and only that GP comes back."""
+    restarted = Hub(hub_config())
+    await restarted.start()
+    try:
+        station = await station_socket(http, restarted, NANGIS_TOKEN)
+        await station.send_str(json.dumps({"v": 1, "type": "cabin", "site": "Nangis", "state": "reconnecting",
+                                           "session": "s-1", "doctor": RPPS[doctor]}))
+        gp_http, ws = await gp_socket(restarted, joiner)
+        async with gp_http:
+            await ws.send_str(json.dumps({"v": 1, "type": "join", "station": "cab-nangis", "session": "s-1"}))
+            if resumes:
+                assert (await receive(station, "gp_join"))["session"] == "s-1"
+            else:
+                assert (await receive(ws, "error"))["code"] == "not_waiting"
+    finally:
+        await restarted.stop()
 
 
 async def test_a_station_moving_on_to_another_patient_releases_the_gp(hub: Hub, http: aiohttp.ClientSession) -> None:
