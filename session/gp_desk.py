@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from config.errors import StationError
 from devices.instrument import DeviceUnavailable
 from devices.measurements import Weight
@@ -20,6 +22,7 @@ from session.core import LIVE, CabinCore, CabinRefusal, Consultation
 from session.states import CabinState
 
 S = CabinState
+log = logging.getLogger(__name__)
 
 
 class GpDesk(CabinCore):
@@ -107,15 +110,20 @@ class GpDesk(CabinCore):
             outcome = await self.printer.print_prescription(c.session, prescription)
         except StationError as exc:
             outcome = PrintOutcome(job_id=0, printed=False, bytes_sent=0, error=str(exc))
-        self._report_print(c, prescription.number, outcome)
+        await self._report_print(c, prescription.number, outcome)
 
-    def _report_print(self, c: Consultation, number: str, outcome: PrintOutcome) -> None:
+    async def _report_print(self, c: Consultation, number: str, outcome: PrintOutcome) -> None:
         data: dict[str, object] = {
             "job": outcome.job_id, "number": number, "printed": outcome.printed,
             "bytes": outcome.bytes_sent, "error": outcome.error, "warning": outcome.warning, "reason": outcome.reason,
         }
         c.prints[outcome.job_id] = data
         self._emit("print", c.session, data)
+        if outcome.printed:  # on the audit trail, after the job's own record: which session got paper
+            try:
+                await self.audit.append(self.clock.now(), c.session, "prescription_printed", job=outcome.job_id)
+            except StationError as exc:
+                log.error("prescription %s printed, but not audited: %s", number, exc)
 
     async def gp_reprint(self, session: str, job: int) -> None:
         """Print a failed job again within the same consultation."""
@@ -133,7 +141,7 @@ class GpDesk(CabinCore):
             outcome = await self.printer.reprint(job, session)
         except StationError as exc:
             raise CabinRefusal("reprint_refused", str(exc)) from exc
-        self._report_print(c, number, outcome)
+        await self._report_print(c, number, outcome)
 
     async def gp_end(self, session: str) -> None:
         """The GP ends the consultation: the patient takes the prescription and leaves."""

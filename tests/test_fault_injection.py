@@ -4,10 +4,10 @@ One state directory lives through KILLS runs of `cabin demo` (check-in, consulta
 printing, cleaning: each run first cleans what the previous one left), each killed with a real
 SIGKILL at a random moment. After every kill, reading the state directory as the next start
 will: the cleaning mark is set whenever the audit trail has a check-in whose cleaning it has
-not recorded; the audit chain verifies; no session has a prescription printed twice. (That
-nothing prints after its session closed is tested in tests/test_printer_cabin.py: timestamps
-cannot order it here, as every demo's simulated clock starts again at the same opening.) The
-last run is not killed and must see its patient through, cleaning first if it has to.
+not recorded; the audit chain verifies; no session has a prescription printed twice, nor
+printed while another patient was in (ordered by the audit trail's sequence, not by time: every
+demo's simulated clock starts again at the same opening). The last run is not killed and must
+see its patient through, cleaning first if it has to.
 """
 
 from __future__ import annotations
@@ -58,13 +58,30 @@ def mark_on_record(db: sqlite3.Connection) -> bool:
     return row is not None and row[0] == "cleaning_mark_set"
 
 
+def prints_for_another_patient(db: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(printed, current) sessions wherever the audit trail shows paper given while another patient was in.
+
+    The current patient at any point of the trail is the session of the latest `cleaning_mark_set`.
+    """
+    wrong, current = [], ""
+    for session, event in db.execute("SELECT session, event FROM audit WHERE event IN "
+                                     "('cleaning_mark_set', 'prescription_printed') ORDER BY seq"):
+        if event == "cleaning_mark_set":
+            current = session
+        elif session != current:
+            wrong.append((session, current))
+    return wrong
+
+
 def check_invariants(state_dir: Path, kill: int) -> None:
     where = f"after kill {kill} (seed {SEED})"
     with sqlite3.connect(f"file:{state_dir / DB_NAME}?mode=ro", uri=True) as db:
         on_record = mark_on_record(db)
         printed = db.execute("SELECT session_id, COUNT(*) FROM print_jobs WHERE status = 'printed' "
                              "GROUP BY session_id HAVING COUNT(*) > 1").fetchall()
+        elsewhere = prints_for_another_patient(db)
     assert printed == [], f"{where}: printed twice: {printed}"
+    assert elsewhere == [], f"{where}: printed for another patient: {elsewhere}"
     status = cabin("status", "--json", "--state-dir", str(state_dir))
     assert status.returncode == 0, f"{where}: {status.stderr}"
     if on_record:
@@ -87,3 +104,6 @@ def test_random_kills_never_lose_the_cleaning_mark_nor_print_twice(tmp_path: Pat
     record = json.loads(final.stdout)
     assert record["prescription"]["printed"] is True and record["final_state"] == "ready"
     check_invariants(tmp_path, KILLS + 1)
+    with sqlite3.connect(f"file:{tmp_path / DB_NAME}?mode=ro", uri=True) as db:
+        last = db.execute("SELECT session FROM audit WHERE event = 'prescription_printed' ORDER BY seq DESC").fetchone()
+    assert last is not None  # the check of prints against patients had something to check
