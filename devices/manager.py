@@ -86,7 +86,11 @@ class Subscription:
         if len(self._items) == self._items.maxlen:
             self._dropped += 1
         self._items.append(reading)
-        self._wake()
+        waiter = self._waiter
+        if waiter is not None:  # _wake(), inline: this runs for every reading
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def get_nowait(self) -> Reading | None:
         """The oldest waiting reading, or None when there is none."""
@@ -100,13 +104,7 @@ class Subscription:
         while not self._items:
             if self._closed:
                 raise SubscriptionClosed("the reading subscription is closed")
-            if self._waiter is not None:
-                raise RuntimeError("a subscription has one consumer; another get() is waiting")
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._wait()
         return self._items.popleft()
 
     def close(self) -> None:
@@ -114,19 +112,28 @@ class Subscription:
         self._closed = True
         self._wake()
 
+    def _wait(self) -> asyncio.Future[None]:
+        """A new future for the one consumer to await (not a coroutine: no frame to resume)."""
+        if self._waiter is not None and not self._waiter.done():
+            raise RuntimeError("a subscription has one consumer; another get() is waiting")
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
+        return waiter
+
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():  # done: the consumer was cancelled
             waiter.set_result(None)
 
     def __aiter__(self) -> AsyncIterator[Reading]:
         return self
 
     async def __anext__(self) -> Reading:
-        try:
-            return await self.get()
-        except SubscriptionClosed:
-            raise StopAsyncIteration from None
+        # get()'s loop again rather than awaiting get(): the consumer's task resumes one frame, not two.
+        while not self._items:
+            if self._closed:
+                raise StopAsyncIteration
+            await self._wait()
+        return self._items.popleft()
 
 
 class DeviceManager:
@@ -222,7 +229,7 @@ class DeviceManager:
                 measurement.device_id,
                 rejected.rule,
             )
-        for subscription in tuple(self._subscriptions):
+        for subscription in self._subscriptions:  # offer() calls no consumer code: no copy needed
             subscription.offer(reading)
 
     def subscribe(self, maxsize: int = 256) -> Subscription:

@@ -75,6 +75,7 @@ SPO2_INVALID = 0x7F
 SPO2_NONE = 0x00
 PI_INVALID = 0xFFFF
 PI_NONE = 0x0000
+_REALTIME_FRAME = DATA_LENGTHS[REALTIME] + 2
 
 
 def encode(packet_type: int, data: bytes) -> bytes:
@@ -255,23 +256,25 @@ class RealtimeSample:
     @classmethod
     def parse(cls, packet: bytes) -> RealtimeSample:
         """Decode a 9-byte real-time packet."""
-        _expect(packet, REALTIME)
-        d = restore(packet)
-        pi_invalid = bool(d[2] & 0x10)
-        raw_pi = d[5] | d[6] << 8
+        if len(packet) != _REALTIME_FRAME or packet[0] != REALTIME:
+            _expect(packet, REALTIME)  # raises, naming what is wrong
+        d0, d1, d2, pulse, spo2, pi_low, pi_high = restore(packet)
+        # Comparisons rather than bool(): this runs 60 times a second per oximeter.
+        pi_invalid = d2 & 0x10 != 0
+        raw_pi = pi_low | pi_high << 8
         return cls(
-            signal_strength=d[0] & 0x0F,
-            searching_too_long=bool(d[0] & 0x10),
-            spo2_dropping=bool(d[0] & 0x20),
-            beep=bool(d[0] & 0x40),
-            finger_out=bool(d[0] & 0x80),
-            pleth=d[1] & 0x7F,
-            searching=bool(d[1] & 0x80),
-            bar_graph=d[2] & 0x0F,
+            signal_strength=d0 & 0x0F,
+            searching_too_long=d0 & 0x10 != 0,
+            spo2_dropping=d0 & 0x20 != 0,
+            beep=d0 & 0x40 != 0,
+            finger_out=d0 & 0x80 != 0,
+            pleth=d1 & 0x7F,
+            searching=d1 & 0x80 != 0,
+            bar_graph=d2 & 0x0F,
             pi_invalid=pi_invalid,
-            pulse=None if d[3] == PULSE_INVALID else d[3],
-            spo2=None if d[4] in (SPO2_NONE, SPO2_INVALID) else d[4],
-            pi=None if pi_invalid or raw_pi in (PI_NONE, PI_INVALID) else raw_pi / 100,
+            pulse=None if pulse == PULSE_INVALID else pulse,
+            spo2=None if spo2 == SPO2_NONE or spo2 == SPO2_INVALID else spo2,
+            pi=None if pi_invalid or raw_pi == PI_NONE or raw_pi == PI_INVALID else raw_pi / 100,
         )
 
     def __bytes__(self) -> bytes:

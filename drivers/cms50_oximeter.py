@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +37,7 @@ PLETH_RATE_HZ = 60.0  # V7.0: 60 real-time packets per second
 PLETH_CHUNK = 10  # samples per Pleth reading: 6 readings a second
 SAMPLES_PER_READING = 60  # one SpO2 reading per second of samples
 LOW_PERFUSION_PI = 0.4  # percent; below this oximeter manuals call the signal weak
+_REALTIME_LENGTH = cms50.DATA_LENGTHS[cms50.REALTIME] + 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +111,7 @@ class Cms50Oximeter(Instrument):
         self._session_garbage = 0
         self._identifier: str | None = None
         self._framer = cms50.Framer()
-        self._last_packet = 0.0
-        self._last_wire = 0.0  # the event loop's time of the last packet, for the real floor
-        self._loop_time: Callable[[], float] = time.monotonic  # the running loop's, once a session runs
+        self._last_wire = 0.0  # time.monotonic() of the last valid packet, for the silence watchdog
         self._pleth: list[int] = []
         self._pleth_flags: frozenset[QualityFlag] = frozenset()
         self._since_reading = 0
@@ -197,9 +195,7 @@ class Cms50Oximeter(Instrument):
         self._framer = cms50.Framer()
         self._pleth, self._pleth_flags, self._since_reading = [], frozenset(), 0
         self._session_garbage = 0
-        self._last_packet = self._clock.monotonic()
-        self._loop_time = asyncio.get_running_loop().time
-        self._last_wire = self._loop_time()
+        self._last_wire = time.monotonic()
         link.receive(self._on_bytes)  # parse in the transport's read callback: no task hop per packet
         await link.write(cms50.command(cms50.START_REALTIME))
         await link.write(cms50.command(cms50.DEVICE_ID))
@@ -216,9 +212,8 @@ class Cms50Oximeter(Instrument):
         """Return never: raise when the port fails or no valid packet came for silence_s."""
         silence = self._timings.silence_s
         limit = max(self._clock.real_seconds(silence), self._timings.real_floor_s)
-        loop = asyncio.get_running_loop()
         while True:
-            remaining = self._last_wire + limit - loop.time()
+            remaining = self._last_wire + limit - time.monotonic()
             if remaining <= 0:
                 noise = " (garbage on the line)" if self._session_garbage else ""
                 raise LinkSilent(f"no data for {silence:g} s{noise}")
@@ -242,6 +237,16 @@ class Cms50Oximeter(Instrument):
             log.debug("oximeter %s keep-alive ended: %s", self.device_id, exc)  # the reader reports it
 
     def _on_bytes(self, chunk: bytes) -> None:
+        if len(chunk) == _REALTIME_LENGTH and chunk[0] == cms50.REALTIME and not self._framer.pending:
+            # The usual read at 60 Hz: one whole real-time packet. parse() checks its framing
+            # (type, sync bits) itself; anything else goes through the framer to resynchronise.
+            try:
+                sample = cms50.RealtimeSample.parse(chunk)
+            except ProtocolError:
+                pass
+            else:
+                self._on_sample(sample)
+                return
         before = self._framer.discarded
         for packet in self._framer.feed(chunk):
             self._on_packet(packet)
@@ -258,7 +263,6 @@ class Cms50Oximeter(Instrument):
                 "oximeter %s: garbage on the line, %s bytes skipped", self.device_id, count)
 
     def _on_packet(self, packet: bytes) -> None:
-        now = self._clock.monotonic()
         try:
             if packet[0] == cms50.REALTIME:
                 sample = cms50.RealtimeSample.parse(packet)
@@ -271,16 +275,15 @@ class Cms50Oximeter(Instrument):
         except ProtocolError:
             self._note_garbage(len(packet))
             return
-        self._last_packet = now
-        self._last_wire = self._loop_time()
+        self._on_sample(sample)
+
+    def _on_sample(self, sample: cms50.RealtimeSample) -> None:
+        self._last_wire = time.monotonic()
         if not self._connected:
             self._connected = True
             if self._reconnector is not None:
                 self._reconnector.mark_healthy()
             log.info("oximeter %s streaming", self.device_id)
-        self._on_sample(sample, now)
-
-    def _on_sample(self, sample: cms50.RealtimeSample, now: float) -> None:
         flags = sample_flags(sample)
         self._pleth.append(sample.pleth)
         if flags:
@@ -292,7 +295,7 @@ class Cms50Oximeter(Instrument):
                 Pleth(
                     device_id=self.device_id,
                     model=self._model,
-                    host_time=now,
+                    host_time=self._clock.monotonic(),  # read when a reading is due, not per sample
                     flags=chunk_flags,
                     samples=samples,
                     rate_hz=PLETH_RATE_HZ,
@@ -301,14 +304,20 @@ class Cms50Oximeter(Instrument):
         self._since_reading += 1
         if self._since_reading >= SAMPLES_PER_READING and sample.spo2 is not None:
             self._since_reading = 0
-            self._deliver(
-                SpO2(
-                    device_id=self.device_id,
-                    model=self._model,
-                    host_time=now,
-                    flags=flags,
-                    percent=float(sample.spo2),
-                    pulse_bpm=None if sample.pulse is None else float(sample.pulse),
-                    perfusion_index=sample.pi,
-                )
+            # Once a second, and in the loop's next turn: the waveform chunk this packet may have
+            # completed reaches its subscribers without waiting for the SpO2 reading to be built.
+            asyncio.get_running_loop().call_soon(self._deliver_spo2, sample, flags, self._clock.monotonic())
+
+    def _deliver_spo2(self, sample: cms50.RealtimeSample, flags: frozenset[QualityFlag], host_time: float) -> None:
+        assert sample.spo2 is not None
+        self._deliver(
+            SpO2(
+                device_id=self.device_id,
+                model=self._model,
+                host_time=host_time,
+                flags=flags,
+                percent=float(sample.spo2),
+                pulse_bpm=None if sample.pulse is None else float(sample.pulse),
+                perfusion_index=sample.pi,
             )
+        )

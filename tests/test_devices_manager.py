@@ -406,3 +406,17 @@ async def test_busy_instrument_is_unavailable(manager: DeviceManager) -> None:
 def test_duplicate_ids_are_refused(clock: Clock) -> None:
     with pytest.raises(StationError, match="thermometer-1"):
         build(clock, (CABIN[0], CABIN[0]))
+
+
+async def test_a_cancelled_consumer_can_wait_again(clock: Clock) -> None:
+    devices = build(clock)
+    subscription = devices.subscribe()
+    waiting = asyncio.create_task(subscription.get())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    again = asyncio.create_task(anext(subscription))
+    await asyncio.sleep(0)
+    devices.deliver(temperature(37.0))
+    reading = await asyncio.wait_for(again, 1.0)
+    assert reading.host_time == 37.0

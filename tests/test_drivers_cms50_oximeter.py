@@ -278,3 +278,14 @@ async def test_stop_is_idempotent(clock: Clock) -> None:
         await instrument.stop()
         assert not instrument.health().connected
         await wait_until(lambda: cms50.STOP_REALTIME in sim.commands)
+
+
+async def test_the_spo2_reading_follows_the_pleth_chunk_of_the_same_second(clock: Clock) -> None:
+    # The SpO2 reading is built in the loop's next turn, so that the waveform is not held up.
+    async with rig(clock) as (_sim, _manager, subscription):
+        collector = Collector(subscription)
+        await wait_until(lambda: collector.count(SpO2) >= 1)
+        readings = collector.take()
+        first_spo2 = next(i for i, r in enumerate(readings) if isinstance(r, SpO2))
+        assert isinstance(readings[first_spo2 - 1], Pleth)
+        assert samples_of(readings[:first_spo2]) == 60  # the chunk that ends the first second came first
