@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS audit (
     prev TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS audit_event ON audit (event, seq);
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
@@ -100,6 +101,15 @@ def read_entries(conn: sqlite3.Connection, since: str = "") -> list[AuditEntry]:
     return [AuditEntry(*row) for row in rows]
 
 
+def read_latest(conn: sqlite3.Connection, event: str, count: int) -> list[AuditEntry]:
+    """The last `count` entries of one event, newest first (an index walk: the trail only grows)."""
+    rows = conn.execute(
+        "SELECT seq, at, session, event, detail, prev, hash FROM audit WHERE event = ? ORDER BY seq DESC LIMIT ?",
+        (event, count),
+    ).fetchall()
+    return [AuditEntry(*row) for row in rows]
+
+
 def verify_entries(entries: Iterable[AuditEntry]) -> Verification:
     """Check the chain from the first entry; stop at the first broken one."""
     prev, expected_seq, count = GENESIS, 1, 0
@@ -147,6 +157,10 @@ class AuditTrail:
     async def entries(self, since: str = "") -> list[AuditEntry]:
         """Read the entries, optionally from an ISO time on."""
         return await self._db.run(lambda c: read_entries(c, since))
+
+    async def latest(self, event: str, count: int) -> list[AuditEntry]:
+        """The last `count` entries of `event`, newest first."""
+        return await self._db.run(lambda c: read_latest(c, event, count))
 
     async def verify(self) -> Verification:
         """Check the whole chain."""

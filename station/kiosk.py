@@ -267,9 +267,8 @@ class KioskServer:
 
     async def _refresh_recent(self) -> None:
         """The last cleanings from the audit trail: when, and how many steps (no badge, no name)."""
-        entries = await self._cabin.audit.entries()
-        cleared = [e for e in entries if e.event == "cleaning_cleared"][-RECENT_CLEANINGS:]
-        self._recent = [{"at": e.at} for e in reversed(cleared)]
+        cleared = await self._cabin.audit.latest("cleaning_cleared", RECENT_CLEANINGS)
+        self._recent = [{"at": e.at} for e in cleared]
 
     async def _refresh_recent_and_push(self) -> None:
         try:

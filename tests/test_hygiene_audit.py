@@ -194,3 +194,12 @@ def test_write_csv_empty_has_only_the_header() -> None:
     out = io.StringIO()
     assert write_csv([], out) == 0
     assert out.getvalue().splitlines() == ["seq,at,session,event,detail,hash"]
+
+
+async def test_latest_entries_of_one_event_newest_first(trail: AuditTrail) -> None:
+    for i in range(7):
+        await trail.append(T0 + timedelta(minutes=2 * i), "-", "cleaning_cleared", steps=i)
+        await trail.append(T0 + timedelta(minutes=2 * i + 1), f"s{i}", "cleaning_mark_set")
+    latest = await trail.latest("cleaning_cleared", 5)
+    assert [e.detail for e in latest] == [f'{{"steps":{i}}}' for i in (6, 5, 4, 3, 2)]
+    assert await trail.latest("nothing_like_it", 5) == []
