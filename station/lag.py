@@ -81,16 +81,19 @@ class LagMonitor:
             with self._lock:
                 self._last_tick = now
                 stack, self._stack = self._stack, None
-            if stack is not None:
+            if lag + self.tick_s >= self.stall_s:
                 self.stalls += 1
-                log.warning("the event loop was blocked for %.0f ms; it was in:\n%s", (lag + self.tick_s) * 1000,
-                            stack)
+                # No stack: the watcher thread did not run during the stall, as when another thread
+                # held the interpreter (a garbage collection started there, a C call keeping the GIL).
+                where = f"it was in:\n{stack}" if stack else "no other thread could run meanwhile to see where"
+                log.warning("the event loop was blocked for %.0f ms; %s", (lag + self.tick_s) * 1000, where)
             planned = now + self.tick_s
 
     def _watch(self) -> None:
         while not self._stopping.wait(self.tick_s):
             with self._lock:
-                stalled = time.monotonic() - self._last_tick > self.stall_s and self._stack is None
+                seen = self._last_tick
+                stalled = time.monotonic() - seen > self.stall_s and self._stack is None
             if not stalled:
                 continue
             frame = sys._current_frames().get(self._loop_thread)
@@ -98,5 +101,5 @@ class LagMonitor:
                 continue
             stack = "".join(traceback.format_stack(frame, limit=8))
             with self._lock:
-                if self._stack is None:
+                if self._stack is None and self._last_tick == seen:  # still the same stall: the stack is its own
                     self._stack = stack
