@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STATE ?= state
 
-.PHONY: run demo test bench clean
+.PHONY: run demo test bench soak clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,8 +20,11 @@ demo: $(VENV)/.installed  ## one simulated consultation, headless
 test: $(VENV)/.installed  ## every test
 	$(PY) -m pytest
 
-bench: $(VENV)/.installed  ## every benchmark, as a table of ratios
+bench: $(VENV)/.installed  ## every benchmark, as a table of ratios and whether each met its target
 	$(PY) -m bench
+
+soak: $(VENV)/.installed  ## 1000 simulated consultations back to back: RSS, open fds, event-loop lag (not in CI)
+	$(PY) -m bench.consultations --count 1000
 
 clean:
 	rm -rf $(VENV) $(STATE) .pytest_cache .hypothesis

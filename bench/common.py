@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import operator
 import os
+import re
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 EXIT_OK, EXIT_COULD_NOT_RUN = 0, 1
 
@@ -27,6 +31,57 @@ class Figure:
     reference: float | None
     ratio: float | None
     target: str
+
+
+Subject = Literal["value", "ratio"]
+
+_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12),
+}
+# "[value|ratio] [op] number [unit] [(comment)]", e.g. "ratio <= 1.5", "== 1.00 (flat)", "value < 20 ms", "0".
+_TARGET = re.compile(
+    r"(?:(?P<subject>value|ratio)\s+)?(?P<op><=|>=|==|<|>)?\s*(?P<bound>[-+]?(?:\d+\.?\d*|\.\d+))"
+    r"\s*(?P<unit>[A-Za-z%/]+)?\s*(?:\(.*\))?"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed target: what it applies to (None: the ratio when there is one), a comparison and a bound."""
+
+    subject: Subject | None
+    op: str
+    bound: float
+    unit: str | None
+
+    @classmethod
+    def parse(cls, text: str) -> Target | None:
+        """The target a benchmark wrote, or None when it is not a comparison ("reference", "info ...")."""
+        m = _TARGET.fullmatch(text.strip())
+        if m is None:
+            return None
+        # A ratio has no unit: "< 10 ms" is about the value.
+        said = m["subject"]
+        subject: Subject | None = "ratio" if said == "ratio" else "value" if said or m["unit"] else None
+        return cls(subject, m["op"] or "==", float(m["bound"]), m["unit"])
+
+    def met(self, value: float, ratio: float | None, unit: str) -> bool | None:
+        """Whether a figure meets the target; None when it cannot be judged (no ratio, another unit)."""
+        subject = self.subject or ("ratio" if ratio is not None else "value")
+        if subject == "value" and self.unit is not None and self.unit != unit:
+            return None
+        measured = value if subject == "value" else ratio
+        if measured is None or math.isnan(measured):
+            return None
+        return _COMPARISONS[self.op](measured, self.bound)
+
+
+def met(figure: Figure) -> str:
+    """The verdict on a figure: "yes" or "NO" when its target is a comparison, else "-"."""
+    target = Target.parse(figure.target)
+    verdict = None if target is None else target.met(figure.value, figure.ratio, figure.unit)
+    return "-" if verdict is None else "yes" if verdict else "NO"
 
 
 def ratio(value: float, reference: float | None) -> float | None:
@@ -57,12 +112,12 @@ def _num(value: float | None, digits: int = 3, whole: bool = True) -> str:
 
 
 def report(name: str, figures: Sequence[Figure], *, as_json: bool) -> None:
-    """Print the figures: one JSON object, or a short table."""
+    """Print the figures: one JSON object (without the verdicts), or a short table with a `met` column."""
     if as_json:
         print(json.dumps({"name": name, "figures": [asdict(f) for f in figures]}))
         return
-    rows = [("figure", "value", "unit", "reference", "ratio", "target")]
-    rows += [(f.figure, _num(f.value), f.unit, _num(f.reference), _num(f.ratio, whole=False), f.target)
+    rows = [("figure", "value", "unit", "reference", "ratio", "target", "met")]
+    rows += [(f.figure, _num(f.value), f.unit, _num(f.reference), _num(f.ratio, whole=False), f.target, met(f))
              for f in figures]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print(name)

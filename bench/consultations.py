@@ -4,9 +4,12 @@ Built from the pieces `station/demo.py` uses (Clock, SimRig, Station, enroll_sta
 SimCrew): each consultation is book -> check-in -> GP measures and prescribes -> print ->
 leave -> the referent cleans. No media. Figures are ratios against the same run's first
 consultations: the later rate against the first-100 rate, RSS and open fds at the end
-against their values after consultation 100.
+against their values after consultation 100. The event loop's lag (the station's own
+`LagMonitor`, real time) is measured over the consultations after the warm-up.
 
     python -m bench.consultations [--count 1000] [--speed 50000] [--trace] [--json]
+
+`make soak` runs it with `--count 1000` (issue 7: RSS < +5 %, fds flat, lag p99 < 10 ms).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as time_of_day
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from bench.common import (
     EXIT_COULD_NOT_RUN,
@@ -43,22 +49,42 @@ if TYPE_CHECKING:
     from config.schema import CabinConfig
     from sim.crew import SimCrew
     from station.compose import Station
+    from station.lag import LagMonitor
 
 NAME = "consultations"
+ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_FACTOR = 1000
 SPEED = 50000.0
 # tracemalloc slows everything several times: the simulated GP's fixed 3600 s (clock) wait
 # for each reply (sim/gp.py) is only 72 ms real at x50000 (720 ms at x5000) and would expire.
 TRACE_SPEED = 1000.0
-ALWAYS_OPEN = "00:00-23:59"  # the longest interval a day can have: closed only 23:59-00:00
-# No consultation starts this close to 23:59: a patient who sees "ready" and checks in as the
-# cabin closes is refused, which is right, but says nothing about the station's speed. One
-# simulated hour is 72 ms real at x50000: room for an fsync stall. The wait is not timed.
-LAST_START = time_of_day(23, 0)
+# Open 01:00-23:59 every day; the run waits out each night from LAST_START to RESUME, untimed.
+# One simulated hour is 72 ms real at x50000, and real time passes between the crew's steps
+# (fsync, a garbage collection of 100 ms, a loaded machine) and at the boundaries: the station
+# closes and opens (session/core.py _follow_opening_hours) with transitions written with fsync.
+# - LAST_START, three hours (216 ms real) before the close: a patient who sees "ready" and
+#   checks in as the cabin closes is rightly refused, but that says nothing about the station's
+#   speed. With one hour, a loaded machine had a few of those every 1000 consultations.
+# - RESUME, an hour after the opening: the close must have reached the crew's kiosk view before
+#   the crew wakes, else it checks in on the stale "ready" and is refused. The old 23:59-00:00
+#   night with a wake-up at 00:00:01, 1.2 ms real after the close, refused one check-in every
+#   few hundred consultations that way.
+OPEN_HOURS = "01:00-23:59"
+LAST_START = time_of_day(21, 0)
+RESUME = time_of_day(2, 0)
+# `fds` counts the descriptors open in two listings this far apart (real): neither one the
+# consultation is still closing (the print job's connection) nor one another thread holds for
+# a moment (the device watcher's rescan lists /dev and /sys in a worker thread every few
+# seconds) is a leak. At x50000 it is 42 minutes of clock time with the cabin ready.
+SETTLE_S = 0.05
 CONSULTATION_REAL_TIMEOUT_S = 60.0
 RECOVERY_REAL_TIMEOUT_S = 30.0
 MAX_ERRORS_SHOWN = 5
 RSS_TARGET, FDS_TARGET = 1.05, 1.00
+LAG_P99_TARGET_MS = 10.0
+TICK_REAL_TIMEOUT_S = 5.0
+
+T = TypeVar("T")
 
 
 class BenchError(Exception):
@@ -67,7 +93,7 @@ class BenchError(Exception):
 
 @dataclass
 class Sample:
-    """Memory and descriptors after a given consultation, after gc.collect()."""
+    """Memory after a given consultation, after gc.collect(), and its steady descriptors."""
 
     after: int
     rss: int
@@ -85,13 +111,50 @@ class Outcome:
     first_s: float = 0.0  # real seconds of the first `warmup` consultations
     later_s: float = 0.0  # real seconds of the rest (memory sampling excluded)
     failures: int = 0
-    nights: int = 0  # simulated nights waited out (see LAST_START)
+    nights: int = 0  # simulated nights waited out (see LAST_START and RESUME)
     errors: list[str] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
+    lags: list[float] = field(default_factory=list)  # real seconds, after the warm-up, sampling left out
+    stall_lag_s: float = 0.08  # a tick this late or later is one of the LagMonitor's stalls
+
+
+class LagSpans:
+    """The station's lag samples over the spans the benchmark measures, its own sampling left out.
+
+    The benchmark's sampling (gc.collect(), /proc reads, a tracemalloc snapshot) runs on the
+    station's event loop, so the tick due while it runs would charge its length to the station.
+    `aside()` keeps the samples so far, runs the work, waits for the one tick the work can have
+    delayed (the ticker plans its next tick from when it ran), and drops the samples since.
+    """
+
+    def __init__(self, monitor: LagMonitor, outcome: Outcome) -> None:
+        self.monitor = monitor
+        self.outcome = outcome
+        self.measuring = False  # False during the warm-up: its samples are dropped
+        # The monitor's stall is no tick for stall_s: that tick runs stall_s - tick_s late or more. Counted
+        # from the samples, not from `monitor.stalls`, which only counts the stalls it caught a stack for.
+        outcome.stall_lag_s = monitor.stall_s - monitor.tick_s
+
+    async def aside(self, work: Callable[[], T], settle_s: float = 0.0) -> T:
+        """Run `work` on the loop, after `settle_s` (real) of idling, without either in the lag figures."""
+        self._harvest()
+        await asyncio.sleep(settle_s)
+        result = work()
+        # The monitor offers nothing to wait on but its samples: poll for the delayed tick.
+        async with asyncio.timeout(TICK_REAL_TIMEOUT_S):
+            while not self.monitor.lags:  # noqa: ASYNC110
+                await asyncio.sleep(self.monitor.tick_s / 4)
+        self.monitor.lags.clear()
+        return result
+
+    def _harvest(self) -> None:
+        if self.measuring:
+            self.outcome.lags.extend(self.monitor.lags)
+        self.monitor.lags.clear()
 
 
 def bench_config(config: CabinConfig) -> CabinConfig:
-    """The packaged config, open every day 00:00-23:59, with every timeout x1000, no radio, no media.
+    """The packaged config, open every day 01:00-23:59, with every timeout x1000, no radio, no media.
 
     The instruments are the in-process stand-ins: this measures the station's own work per
     consultation (state machine, database, kiosk API, GP link, printing over TCP, the badge
@@ -106,8 +169,8 @@ def bench_config(config: CabinConfig) -> CabinConfig:
     place = config.place()
     if not isinstance(place, Site):
         raise BenchError(f"the station's site {place.code} is a mobile unit; the benchmark needs a fixed site")
-    always = WeeklyHours(**{day: (Interval.parse(ALWAYS_OPEN),) for day in WEEKDAYS})
-    sites = tuple(s.model_copy(update={"hours": always}) if s.code == place.code else s for s in config.sites)
+    hours = WeeklyHours(**{day: (Interval.parse(OPEN_HOURS),) for day in WEEKDAYS})
+    sites = tuple(s.model_copy(update={"hours": hours}) if s.code == place.code else s for s in config.sites)
     timeouts = config.timeouts.model_copy(
         update={name: value * TIMEOUT_FACTOR for name, value in config.timeouts.model_dump().items()}
     )
@@ -118,18 +181,26 @@ def bench_config(config: CabinConfig) -> CabinConfig:
                                      "devices": devices})
 
 
-def _sample(after: int, trace: bool) -> Sample:
+async def _sample(spans: LagSpans, after: int, trace: bool) -> Sample:
+    """RSS after gc.collect(), and the descriptors open in two listings SETTLE_S (real) apart."""
+    listed = await spans.aside(fd_targets)
+    return await spans.aside(partial(_measure, after, trace, listed), SETTLE_S)
+
+
+def _measure(after: int, trace: bool, listed: dict[int, str]) -> Sample:
     gc.collect()
-    return Sample(after, rss_bytes(), fd_count(), fd_targets(), tracemalloc.take_snapshot() if trace else None)
+    steady = {fd: target for fd, target in fd_targets().items() if listed.get(fd) == target}
+    return Sample(after, rss_bytes(), len(steady), steady, tracemalloc.take_snapshot() if trace else None)
 
 
 async def _wait_out_the_night(clock: Clock) -> bool:
-    """Past LAST_START, sleep (clock time) until just after midnight; True if it slept."""
+    """From LAST_START to RESUME, sleep (clock time) until RESUME; True if it slept."""
     now = clock.now()
-    if now.time() < LAST_START:
+    if RESUME <= now.time() < LAST_START:
         return False
-    midnight = datetime.combine(now.date() + timedelta(days=1), time_of_day(0, 0), now.tzinfo)
-    await clock.sleep((midnight - now).total_seconds() + 1.0)
+    day = now.date() if now.time() < RESUME else now.date() + timedelta(days=1)
+    resume = datetime.combine(day, RESUME, now.tzinfo)
+    await clock.sleep(resume.timestamp() - now.timestamp())  # timestamps: right across DST
     return True
 
 
@@ -171,8 +242,28 @@ async def _recover(station: Station, crew: SimCrew) -> SimCrew:
     return crew
 
 
+def _failure(exc: Exception, station: Station, crew: SimCrew) -> str:
+    """The error, when (clock time), the cabin's state and the crew's view of it, and where it came from.
+
+    Where: the project's innermost frames, innermost last; for the consultation's timeout, where
+    it was waiting when cancelled.
+    """
+    raised = exc.__context__ if isinstance(exc, TimeoutError) and exc.__context__ is not None else exc
+    ours = [f"{Path(f.filename).relative_to(ROOT)}:{f.lineno} {f.name}"
+            for f in traceback.extract_tb(raised.__traceback__)
+            if f.filename.startswith(f"{ROOT}/") and "site-packages" not in f.filename]
+    return (f"{type(exc).__name__}: {exc} (clock {station.clock.now():%H:%M:%S}, cabin "
+            f"{station.cabin.state.value}, crew's view {crew.kiosk.view.get('state')}; {' > '.join(ours[-4:])})")
+
+
+def _progress_line(n: int, outcome: Outcome) -> None:
+    progress(f"consultation {n}/{outcome.count}: rss {rss_bytes() / 2**20:.1f} MiB, "
+             f"fds {fd_count()}, failures {outcome.failures}, nights {outcome.nights}")
+
+
 async def _loop(station: Station, outcome: Outcome, trace: bool) -> None:
     crew = await _new_crew(station)
+    spans = LagSpans(station.lag, outcome)
     try:
         begun = time.perf_counter()
         for n in range(1, outcome.count + 1):
@@ -184,7 +275,7 @@ async def _loop(station: Station, outcome: Outcome, trace: bool) -> None:
                 async with asyncio.timeout(CONSULTATION_REAL_TIMEOUT_S):
                     error = await _one(crew)
             except Exception as exc:  # counted and reported: the loop goes on if the cabin recovers
-                error = f"{type(exc).__name__}: {exc}"
+                error = _failure(exc, station, crew)
                 crew = await _recover(station, crew)
             if error is not None:
                 outcome.failures += 1
@@ -192,13 +283,15 @@ async def _loop(station: Station, outcome: Outcome, trace: bool) -> None:
                     outcome.errors.append(f"consultation {n}: {error}")
             if n == outcome.warmup:
                 outcome.first_s = time.perf_counter() - begun
-                outcome.samples.append(_sample(n, trace))
+                outcome.samples.append(await _sample(spans, n, trace))
+                spans.measuring = True
                 begun = time.perf_counter()
             if n % 100 == 0 or n == outcome.count:
-                progress(f"consultation {n}/{outcome.count}: rss {rss_bytes() / 2**20:.1f} MiB, "
-                         f"fds {fd_count()}, failures {outcome.failures}, nights {outcome.nights}")
+                aside_began = time.perf_counter()
+                await spans.aside(partial(_progress_line, n, outcome))
+                begun += time.perf_counter() - aside_began  # as the memory sampling, not timed
         outcome.later_s = time.perf_counter() - begun
-        outcome.samples.append(_sample(outcome.count, trace))
+        outcome.samples.append(await _sample(spans, outcome.count, trace))
     finally:
         await crew.stop()
 
@@ -236,6 +329,7 @@ def figures(o: Outcome) -> list[Figure]:
     later_rate = (o.count - o.warmup) / o.later_s
     overall = o.count / (o.first_s + o.later_s)
     early, late = o.samples
+    lag_p99 = _percentile(o.lags, 0.99) * 1000
     return [
         Figure("rate_first", first_rate, "consultations/s", None, None, "reference"),
         Figure("rate_later", later_rate, "consultations/s", first_rate, ratio(later_rate, first_rate), "info"),
@@ -243,19 +337,35 @@ def figures(o: Outcome) -> list[Figure]:
         Figure("rss", late.rss / 2**20, "MiB", early.rss / 2**20, ratio(late.rss, early.rss), f"< {RSS_TARGET:.2f}"),
         Figure("fds", late.fds, "fds", early.fds, ratio(late.fds, early.fds), f"== {FDS_TARGET:.2f} (flat)"),
         Figure("failures", o.failures, "consultations", o.count, ratio(o.failures, o.count), "== 0"),
+        Figure("lag_p99", lag_p99, "ms", None, None, f"value < {LAG_P99_TARGET_MS:g} ms"),
+        Figure("lag_max", max(o.lags, default=0.0) * 1000, "ms", None, None, "info"),
+        Figure("stalls", sum(lag >= o.stall_lag_s for lag in o.lags), "ticks", None, None, "info"),
     ]
 
 
+def _percentile(values: list[float], fraction: float) -> float:
+    """The value below which `fraction` of `values` lie, as LagMonitor.percentile computes it; 0 when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
 def diagnose(o: Outcome) -> None:
-    """On stderr: failures, the fds that appeared, and with --trace the biggest allocation growth."""
+    """On stderr: failures, the lag's spread, the fds that changed, with --trace the biggest allocation growth."""
     for error in o.errors:
         progress(f"FAILED {error}")
+    over = sum(lag * 1000 >= LAG_P99_TARGET_MS for lag in o.lags)
+    progress(f"lag after consultation {o.warmup}: {len(o.lags)} ticks, median "
+             f"{_percentile(o.lags, 0.5) * 1000:.2f} ms, p90 {_percentile(o.lags, 0.9) * 1000:.2f} ms, "
+             f"p99 {_percentile(o.lags, 0.99) * 1000:.2f} ms, {over} at {LAG_P99_TARGET_MS:g} ms or more")
     early, late = o.samples
-    grown = {fd: target for fd, target in late.fd_targets.items() if early.fd_targets.get(fd) != target}
-    if late.fds > early.fds:
-        progress(f"fds new or reused between consultation {early.after} and {late.after}:")
-        for fd, target in sorted(grown.items()):
-            progress(f"  {fd} -> {target}")
+    changed = sorted(fd for fd in early.fd_targets.keys() | late.fd_targets.keys()
+                     if early.fd_targets.get(fd) != late.fd_targets.get(fd))
+    if late.fds != early.fds:
+        progress(f"fds that changed between consultation {early.after} and {late.after}:")
+        for fd in changed:
+            progress(f"  {fd}: {early.fd_targets.get(fd, '-')} -> {late.fd_targets.get(fd, '-')}")
     if early.snapshot is not None and late.snapshot is not None:
         keep = [tracemalloc.Filter(False, tracemalloc.__file__),
                 tracemalloc.Filter(False, "<frozen importlib._bootstrap*>")]

@@ -1,0 +1,94 @@
+"""The `met` column of `make bench`: every target form the benchmarks write, parsed and judged."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.__main__ import summary
+from bench.common import Figure, Target, met
+
+
+def figure(value: float, reference: float | None, target: str, unit: str = "ms") -> Figure:
+    ratio = None if reference is None else value / reference
+    return Figure("f", value, unit, reference, ratio, target)
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("ratio <= 1.5", Target("ratio", "<=", 1.5, None)),
+        ("<= 1.5", Target(None, "<=", 1.5, None)),
+        ("ratio >= 0.9", Target("ratio", ">=", 0.9, None)),
+        ("ratio < 1.05", Target("ratio", "<", 1.05, None)),
+        ("ratio == 1.00 (flat)", Target("ratio", "==", 1.0, None)),
+        ("== 1.00 (flat)", Target(None, "==", 1.0, None)),
+        ("== 1.000", Target(None, "==", 1.0, None)),
+        (">= 10", Target(None, ">=", 10.0, None)),
+        ("value < 20 ms", Target("value", "<", 20.0, "ms")),
+        ("< 10 ms", Target("value", "<", 10.0, "ms")),  # a unit: about the value, a ratio has none
+        ("<= 250 MiB", Target("value", "<=", 250.0, "MiB")),
+        ("0", Target(None, "==", 0.0, None)),
+        ("== 0", Target(None, "==", 0.0, None)),
+        ("  < .5 ", Target(None, "<", 0.5, None)),
+    ],
+)
+def test_parse_reads_every_form_the_benchmarks_write(text: str, parsed: Target) -> None:
+    assert Target.parse(text) == parsed
+
+
+@pytest.mark.parametrize(
+    "text", ["reference", "info", "info (mostly fsync)", "", "fast", "ratio about 1", "< 1.5 <", "ratio"]
+)
+def test_anything_else_is_no_target(text: str) -> None:
+    assert Target.parse(text) is None
+
+
+@pytest.mark.parametrize(
+    ("fig", "verdict"),
+    [
+        # bench.startup: start_to_ready against import_floor
+        (figure(1.4, 1.0, "<= 1.5", "s"), "yes"),
+        (figure(1.6, 1.0, "ratio <= 1.5", "s"), "NO"),
+        (figure(1.5, 1.0, "<= 1.5", "s"), "yes"),  # the bound itself meets "<="
+        # bench.consultations
+        (figure(150.0, 143.0, "< 1.05", "MiB"), "yes"),
+        (figure(151.0, 143.0, "< 1.05", "MiB"), "NO"),
+        (figure(32, 32, "== 1.00 (flat)", "fds"), "yes"),
+        (figure(33, 32, "== 1.00 (flat)", "fds"), "NO"),
+        (figure(0, 1000, "== 0", "consultations"), "yes"),
+        (figure(3, 1000, "0", "consultations"), "NO"),
+        (figure(8.1, None, "value < 10 ms"), "yes"),
+        (figure(10.0, None, "value < 10 ms"), "NO"),  # the bound itself misses "<"
+        # bench.pleth: completeness, lossless_rate (ratio against 60 Hz)
+        (figure(3600, 3600, "== 1.000", "samples"), "yes"),
+        (figure(3599, 3600, "== 1.000", "samples"), "NO"),  # == is equality, not the printed digits
+        (figure(600, 60, ">= 10", "Hz"), "yes"),
+        (figure(300, 60, ">= 10", "Hz"), "NO"),
+        # bench.media: a ratio target, and a bound on the value of a figure without reference
+        (figure(27.0, 30.0, ">= 0.9", "fps"), "yes"),
+        (figure(180.0, None, "<= 250", "MiB"), "yes"),
+        (figure(260.0, None, "<= 250 MiB", "MiB"), "NO"),
+        # bench.print: the target is on the value although there is a reference
+        (figure(12.0, 3.0, "value < 20 ms"), "yes"),
+        (figure(25.0, 30.0, "value < 20 ms"), "NO"),
+        # no verdict: no target, no ratio to judge, another unit
+        (figure(1.0, None, "reference"), "-"),
+        (figure(1.0, 2.0, "info"), "-"),
+        (figure(1.0, 2.0, "info (mostly fsync)"), "-"),
+        (figure(1.0, None, "ratio <= 1.5"), "-"),
+        (figure(0.008, None, "value < 10 ms", "s"), "-"),
+        (figure(float("nan"), None, "< 10 ms"), "-"),
+    ],
+)
+def test_met_judges_the_figure_the_target_is_about(fig: Figure, verdict: str) -> None:
+    assert met(fig) == verdict
+
+
+def test_summary_counts_the_judged_figures_and_names_the_missed() -> None:
+    results = [
+        ("consultations", [figure(1.0, None, "reference"), figure(1.1, 1.0, "< 1.05", "MiB"),
+                           figure(8.0, None, "value < 10 ms")]),
+        ("pleth", [figure(600, 60, ">= 10", "Hz")]),
+    ]
+    assert summary(results, []) == "targets met: 2 of 3; missed: consultations.f"
+    assert summary(results[1:], ["media"]) == "targets met: 1 of 1; could not run: media"
