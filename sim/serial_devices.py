@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import time
 import tty
+from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ AUTO_STOP_S = 30.0  # some firmware stops streaming ~30 s after the last A1 (PRO
 SEARCH_S = 2.0  # after a finger goes back in, the oximeter searches for a pulse
 MAX_BATCH = 1000  # packets written at once when the clock outruns the event loop
 STOP_TIMEOUT_S = 2.0
+RECEIVED_KEPT = 100  # relay commands a simulated board remembers: a soak sends two per consultation
 
 
 class PtyDevice:
@@ -339,7 +341,7 @@ class SimLcus(PtyDevice):
     def __init__(self, clock: Clock, *, channels: int = 1, name: str = "lcus", link_dir: str | None = None) -> None:
         super().__init__(clock, name, link_dir=link_dir)
         self.channels = channels
-        self.received: list[lcus.RelayCommand] = []
+        self.received: deque[lcus.RelayCommand] = deque(maxlen=RECEIVED_KEPT)  # the newest, for tests
         self._relays: dict[int, bool] = {}
         self._framer = lcus.Framer()
 

@@ -30,7 +30,7 @@ async def test_relay_frames_reach_the_board_and_stop_releases() -> None:
     try:
         await lock.start()
         await wait_until(lambda: lock.connected)
-        await wait_until(lambda: board.received == [RelayCommand(2, False)])  # a known state on open
+        await wait_until(lambda: list(board.received) == [RelayCommand(2, False)])  # a known state on open
         await lock.engage()
         await wait_until(lambda: board.relay(2))
         assert lock.engaged and not board.relay(1)
