@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from session.views import kiosk_view
 
 log = logging.getLogger(__name__)
 
-VIEW_BACKLOG = 64  # views and media messages waiting for a page
+MEDIA_BACKLOG = 256  # call signalling waiting for a page; a page this far behind is reconnected
 PAGE_DIR = Path(__file__).with_name("kiosk_page")
 MAX_PAGE_MESSAGE = 64 * 1024  # an SDP offer is a few KiB
 
@@ -48,6 +49,47 @@ def _error(status: int, code: str, message: str, **details: object) -> web.Respo
     return web.json_response({"error": code, "message": message, **details}, status=status)
 
 
+class PageOutbox:
+    """What waits to be sent to one page: the newest view, and every media message in order.
+
+    A view is the whole screen, so a newer one replaces any not yet sent; call signalling
+    (`call`, `signal`, `hangup`) is never dropped: a page that falls MEDIA_BACKLOG messages
+    behind is better reconnected (it then gets a fresh view) than left with half a negotiation.
+    """
+
+    def __init__(self, media_backlog: int) -> None:
+        self._items: deque[tuple[bool, str]] = deque()  # (is a view, text), in sending order
+        self._media_backlog = media_backlog
+        self._media = 0
+        self._ready = asyncio.Event()
+
+    def put_view(self, text: str) -> None:
+        """Queue a view in place of any older one still waiting."""
+        if self._media < len(self._items):
+            self._items = deque(item for item in self._items if not item[0])
+        self._items.append((True, text))
+        self._ready.set()
+
+    def put_media(self, text: str) -> bool:
+        """Queue a media message; False when the page is already `media_backlog` behind."""
+        if self._media >= self._media_backlog:
+            return False
+        self._media += 1
+        self._items.append((False, text))
+        self._ready.set()
+        return True
+
+    async def get(self) -> str:
+        """The next message to send, in order, waiting for one."""
+        while not self._items:
+            self._ready.clear()
+            await self._ready.wait()
+        is_view, text = self._items.popleft()
+        if not is_view:
+            self._media -= 1
+        return text
+
+
 class KioskServer:
     """Serves the kiosk API for one cabin."""
 
@@ -60,7 +102,7 @@ class KioskServer:
         self._requested_port = port
         self.port = port
         self._runner: web.AppRunner | None = None
-        self._queues: dict[web.WebSocketResponse, asyncio.Queue[str]] = {}
+        self._outboxes: dict[web.WebSocketResponse, PageOutbox] = {}
         self._unsubscribe: Callable[[], object] | None = None
         self._page_listener: PageListener | None = None
 
@@ -118,7 +160,7 @@ class KioskServer:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
-        for ws in list(self._queues):
+        for ws in list(self._outboxes):
             await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -131,11 +173,11 @@ class KioskServer:
     def tell_pages(self, message: dict[str, object]) -> None:
         """Send a media message (`call`, `signal`, `hangup`) to every open page."""
         text = json.dumps(message)
-        for queue in self._queues.values():
-            if queue.full():
-                log.warning("a kiosk page is not reading its socket; dropped its oldest message")
-                queue.get_nowait()
-            queue.put_nowait(text)
+        for ws, outbox in list(self._outboxes.items()):
+            if not outbox.put_media(text):
+                log.warning("a kiosk page is %s media messages behind; its socket is closed for it to reconnect",
+                            MEDIA_BACKLOG)
+                self._spawn(self._hang_up(ws))
 
     def _allowed_origin(self, origin: str | None) -> bool:
         if origin is None:
@@ -211,10 +253,10 @@ class KioskServer:
     async def _events(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_PAGE_MESSAGE)
         await ws.prepare(request)
-        queue: asyncio.Queue[str] = asyncio.Queue(VIEW_BACKLOG)
-        queue.put_nowait(json.dumps({"type": "view", "event": "hello", "view": self._view()}))
-        self._queues[ws] = queue
-        pump = asyncio.get_running_loop().create_task(self._pump(ws, queue))
+        outbox = PageOutbox(MEDIA_BACKLOG)
+        outbox.put_view(json.dumps({"type": "view", "event": "hello", "view": self._view()}))
+        self._outboxes[ws] = outbox
+        pump = asyncio.get_running_loop().create_task(self._pump(ws, outbox))
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.ERROR:
@@ -222,7 +264,7 @@ class KioskServer:
                 if msg.type is WSMsgType.TEXT:
                     await self._from_page(msg.data)
         finally:
-            del self._queues[ws]
+            del self._outboxes[ws]
             pump.cancel()
         return ws
 
@@ -242,9 +284,9 @@ class KioskServer:
                 log.exception("relaying the kiosk page's signal failed")
 
     @staticmethod
-    async def _pump(ws: web.WebSocketResponse, queue: asyncio.Queue[str]) -> None:
+    async def _pump(ws: web.WebSocketResponse, outbox: PageOutbox) -> None:
         while not ws.closed:
-            await ws.send_str(await queue.get())
+            await ws.send_str(await outbox.get())
 
     def _view(self) -> dict[str, object]:
         return kiosk_view(self._cabin, self._recent)
@@ -257,13 +299,11 @@ class KioskServer:
         self._push(event.kind)
 
     def _push(self, kind: str) -> None:
-        if not self._queues:
+        if not self._outboxes:
             return
         text = json.dumps({"type": "view", "event": kind, "view": self._view()})
-        for queue in self._queues.values():
-            if queue.full():
-                queue.get_nowait()  # each view is complete: an older one can go
-            queue.put_nowait(text)
+        for outbox in self._outboxes.values():
+            outbox.put_view(text)
 
     async def _refresh_recent(self) -> None:
         """The last cleanings from the audit trail: when, and how many steps (no badge, no name)."""
@@ -277,6 +317,10 @@ class KioskServer:
             log.warning("could not read the recent cleanings: %s", exc)
             return
         self._push("cleanings")
+
+    @staticmethod
+    async def _hang_up(ws: web.WebSocketResponse) -> None:
+        await ws.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro, name="kiosk-refresh")
