@@ -701,8 +701,8 @@ async def consultation(url: str, gp: GpSide, seconds: float, rounds: int) -> Con
             async def to_gp(gp_id: str, description: dict[str, str]) -> None:
                 gp.offer(description)
 
-            def attach(control: Any, vitals: Any, on_session: Any) -> None:
-                station.gp_link.attach(control, TimedSink(vitals, stamps.handed), on_session)
+            def attach(control: Any, vitals: Any, on_session: Any, identity: Any) -> None:
+                station.gp_link.attach(control, TimedSink(vitals, stamps.handed), on_session, identity)
 
             def leg_state(gp_id: str, state: str) -> None:
                 if state == "failed":  # the director offers a fresh leg; the GP's next reply may time out

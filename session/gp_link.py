@@ -33,6 +33,7 @@ from session.control import (
     AnyControl,
     ControlError,
     End,
+    GpIdentity,
     Join,
     OtoscopeSwitch,
     Prescribe,
@@ -115,6 +116,7 @@ class _Peer:
         self.outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOX_SIZE)
         self.vitals_outbox: asyncio.Queue[str] = asyncio.Queue(OUTBOX_SIZE)
         self.session: str | None = None
+        self.identity: GpIdentity | None = None  # vouched for by the hub
         self.tasks: list[asyncio.Task[None]] = []
 
     def post(self, message: str) -> None:
@@ -175,12 +177,15 @@ class GpLink:
             await asyncio.wait(tasks, timeout=5)
 
     def attach(self, channel: MessageChannel, vitals: VitalsSink | None = None,
-               on_session: SessionListener | None = None) -> None:
+               on_session: SessionListener | None = None, identity: GpIdentity | None = None) -> None:
         """A GP connected: serve its control channel (and vitals, if any) until control closes.
 
         `on_session` hears the session this GP joins, and None when it ends or the GP goes.
+        `identity` is who the hub authenticated at the other end, when a hub did: the GP's
+        joins then take it (the prescriber of every prescription), not what the console says.
         """
         peer = _Peer(channel, vitals, on_session)
+        peer.identity = identity
         loop = asyncio.get_running_loop()
         peer.tasks = [loop.create_task(self._read(peer)), loop.create_task(_write(channel, peer.outbox))]
         if vitals is not None:
@@ -233,7 +238,14 @@ class GpLink:
     async def _dispatch(self, peer: _Peer, message: AnyControl) -> str:
         cabin = self._cabin
         if isinstance(message, Join):
-            await cabin.gp_join(message.session, message.gp)
+            gp = message.gp
+            if peer.identity is not None:
+                if gp.rpps != peer.identity.rpps:
+                    log.warning("a console logged in as RPPS %s joined as RPPS %s: refused",
+                                peer.identity.rpps, gp.rpps)
+                    raise CabinRefusal("wrong_identity", "this console is not logged in as that GP")
+                gp = peer.identity
+            await cabin.gp_join(message.session, gp)
             peer.set_session(message.session)
             return encode("joined", session=message.session, patient=self._patient(message.session))
         session = peer.session

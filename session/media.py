@@ -46,6 +46,7 @@ from numpy.typing import NDArray
 from config.errors import StationError
 from devices.instrument import DeviceUnavailable
 from session.channel import ChannelClosed, MessageChannel
+from session.control import GpIdentity
 
 log = logging.getLogger(__name__)
 
@@ -436,7 +437,7 @@ def _prefer_codec(transceiver: RTCRtpTransceiver, mime_type: str) -> None:
     transceiver.setCodecPreferences(codecs)
 
 
-Attach = Callable[[MessageChannel, DataChannelLink, Callable[[str | None], None]], None]
+Attach = Callable[[MessageChannel, DataChannelLink, Callable[[str | None], None], GpIdentity | None], None]
 SendSignal = Callable[[str, dict[str, str]], Awaitable[None]]
 LegListener = Callable[[str, str], None]
 
@@ -456,6 +457,7 @@ class _Gp:
     """One GP connection: its supervising task and its current leg."""
 
     gp: str
+    identity: GpIdentity | None = None  # as the hub authenticated this connection
     task: asyncio.Task[None] | None = None
     leg: InstrumentLeg | None = None
     offers: int = 0
@@ -504,13 +506,16 @@ class MediaDirector:
         gp = self._gps.get(gp_id)
         return gp.offers if gp else 0
 
-    async def gp_joined(self, gp_id: str) -> None:
-        """A GP asked for the cabin: offer it an instruments leg (nothing if it has one)."""
+    async def gp_joined(self, gp_id: str, identity: GpIdentity | None = None) -> None:
+        """A GP asked for the cabin: offer it an instruments leg (nothing if it has one).
+
+        `identity` is the hub's record of the GP: the leg's joins carry it (see GpLink.attach).
+        """
         if not self._running:
             raise MediaError("the media director is not started")
         if gp_id in self._gps:
             return
-        gp = self._gps[gp_id] = _Gp(gp_id)
+        gp = self._gps[gp_id] = _Gp(gp_id, identity)
         gp.task = asyncio.get_running_loop().create_task(self._serve(gp), name=f"instruments-{gp_id}")
 
     async def gp_left(self, gp_id: str) -> None:
@@ -552,7 +557,7 @@ class MediaDirector:
             try:
                 await self._send_signal(gp.gp, await leg.offer())
                 await leg.wait_connected(self._timings.connect_timeout_s)
-                self._attach(leg.control, leg.vitals, leg.show_otoscope)
+                self._attach(leg.control, leg.vitals, leg.show_otoscope, gp.identity)
                 reason = await leg.wait_lost()
                 log.warning("instruments leg to GP %s lost (%s): offering a fresh one", gp.gp, reason)
                 delay = 0.0

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from session.control import GpIdentity
 from session.core import CabinEvent
 from session.media import FrameSource, MediaDirector, MediaError
 from session.states import CabinState
@@ -125,7 +126,7 @@ class CallRelay:
         self._doctor = (message.session, message.identity.rpps)
         self._status_changed.set()
         self.media.set_ice_servers([server.model_dump(exclude_none=True) for server in self.hub.ice_servers])
-        await self.media.gp_joined(message.gp)
+        await self.media.gp_joined(message.gp, GpIdentity.model_validate(message.identity.model_dump()))
         self._call()  # a GP coming back during the consultation gets the patient's camera again
 
     async def _send_offer(self, gp: str, description: dict[str, str]) -> None:

@@ -243,13 +243,13 @@ def load_hub_config(path: Path) -> HubConfig:
 
 
 def demo_hub_config(station_id: str, site: str, token: str, username: str, password: str, *,
-                    name: str = "Dr Claire Martin", port: int = 0) -> HubConfig:
+                    identity: GpIdentityRecord | None = None, port: int = 0) -> HubConfig:
     """A hub with one station and one GP given it, for tests and the simulator; on 127.0.0.1.
 
     The password hash uses scrypt's lowest accepted cost so that tests stay fast: a demo only.
     """
-    identity = GpIdentityRecord(
-        name=name, qualification="Médecin généraliste", rpps="10101010101",
+    identity = identity or GpIdentityRecord(
+        name="Dr Claire Martin", qualification="Médecin généraliste", rpps="10101010101",
         address="1 place de la Mairie, 77370 Nangis", phone="01 99 00 00 01",
     )
     return HubConfig(

@@ -17,9 +17,11 @@ from pydantic import SecretStr
 from config.loader import load_config
 from config.schema import CabinConfig, HubSection
 from sim.crew import SimCrew
+from sim.seed import DEMO_GP
 from station.compose import Station
 from station.hub import Hub
 from station.hub_config import demo_hub_config
+from station.hub_protocol import GpIdentityRecord
 from tests.conftest import running_station
 
 GP_LOGIN = "demo"
@@ -41,7 +43,10 @@ async def station_with_hub(state_dir: Path, config: CabinConfig | None = None, *
     """A started hub (one station, the demo GP) and the simulated station connected to it."""
     config = config or load_config()
     token = secrets.token_urlsafe(32)
-    hub = Hub(demo_hub_config(config.station.id, config.place().name, token, GP_LOGIN, GP_PASSWORD))
+    # The hub's record of its GP is the simulated GP's identity: the station holds joins to it.
+    identity = GpIdentityRecord(**DEMO_GP.model_dump(exclude={"v"}))
+    hub = Hub(demo_hub_config(config.station.id, config.place().name, token, GP_LOGIN, GP_PASSWORD,
+                              identity=identity))
     await hub.start()
     try:
         section = HubSection(url=hub.station_url, station_id=config.station.id, token=SecretStr(token))

@@ -20,11 +20,12 @@ from drivers.camera import GrabberTimings
 from drivers.otoscope import Otoscope
 from session.appointments import Appointment
 from session.channel import MessageChannel
+from session.control import GpIdentity
 from session.media import DirectorTimings, FrameSource, LegTimings, MediaDirector, MediaError, ice_configuration
 from session.states import CabinState as S
 from sim.camera import SimOtoscopeCamera
 from sim.crew import SimCrew
-from sim.gp_peer import SimGpPeer, of_type
+from sim.gp_peer import GpPeerError, SimGpPeer, of_type
 from sim.seed import DEMO_GP
 from station.compose import Station
 from tests.conftest import config_with, eventually, running_station
@@ -41,9 +42,12 @@ class Attached:
     """What the director handed to the GP link: each leg's control, vitals and session listener."""
 
     legs: list[tuple[MessageChannel, object, Callable[[str | None], None]]] = field(default_factory=list)
+    identities: list[GpIdentity | None] = field(default_factory=list)
 
-    def __call__(self, control: MessageChannel, vitals: object, on_session: Callable[[str | None], None]) -> None:
+    def __call__(self, control: MessageChannel, vitals: object, on_session: Callable[[str | None], None],
+                 identity: GpIdentity | None) -> None:
         self.legs.append((control, vitals, on_session))
+        self.identities.append(identity)
 
 
 def trickled(sdp: str) -> tuple[str, list[dict[str, object]]]:
@@ -58,10 +62,12 @@ def trickled(sdp: str) -> tuple[str, list[dict[str, object]]]:
 
 @asynccontextmanager
 async def instruments(attach: Callable[..., None], otoscope: FrameSource | None, *,
-                      trickle: list[Exception] | None = None) -> AsyncIterator[tuple[MediaDirector, SimGpPeer]]:
+                      trickle: list[Exception] | None = None,
+                      vouched: GpIdentity | None = None) -> AsyncIterator[tuple[MediaDirector, SimGpPeer]]:
     """A media director and a simulated GP, signalling to each other directly as the hub would.
 
     With `trickle` (a list for the errors), the answer's candidates come separately, as a browser sends them.
+    `vouched` is the identity the hub would have given for the GP's connection.
     """
 
     async def to_gp(gp_id: str, description: dict[str, str]) -> None:
@@ -85,7 +91,7 @@ async def instruments(attach: Callable[..., None], otoscope: FrameSource | None,
     await director.start()
     await gp.start()
     try:
-        await director.gp_joined(GP)
+        await director.gp_joined(GP, vouched)
         yield director, gp
     finally:
         await director.stop()
@@ -293,3 +299,24 @@ async def test_a_cabin_without_an_otoscope_says_so(state_dir: Path) -> None:
             error = await gp.control.expect(of_type("error"))
             assert error["code"] == "instrument_unavailable" and "no otoscope" in error["message"]
         await eventually(lambda: gp.frames_received >= 1)  # the placeholder still flows
+
+
+async def test_the_prescriber_is_who_the_hub_logged_in_not_who_the_console_says(state_dir: Path) -> None:
+    record = DEMO_GP.model_copy(update={"name": "Dr Hélène Garnier-Roy", "phone": "01 99 00 45 68"})
+    async with (running_station(state_dir, speed=1.0) as (station, crew),
+                instruments(station.gp_link.attach, otoscope_of(station), vouched=record) as (director, gp)):
+        await gp.wait_connected()
+        await joined(station, crew, gp)
+        assert station.cabin.consultation is not None and station.cabin.consultation.gp == record
+
+
+async def test_a_console_claiming_another_rpps_than_its_login_is_refused(state_dir: Path) -> None:
+    someone_else = DEMO_GP.model_copy(update={"rpps": "10000000042"})
+    async with (running_station(state_dir, speed=1.0) as (station, crew),
+                instruments(station.gp_link.attach, otoscope_of(station), vouched=someone_else) as (director, gp)):
+        await gp.wait_connected()
+        await waiting_patient(station, crew)
+        waiting = await gp.control.expect(of_type("waiting"))
+        with pytest.raises(GpPeerError, match="not logged in as that GP"):
+            await gp.join(str(waiting["session"]))
+        assert station.cabin.state is S.WAITING_FOR_DOCTOR
