@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +18,7 @@ from sim.patient import SimPatient
 from sim.seed import DEMO_GP
 from station.hub import Hub
 from tests.conftest import eventually
-from tests.remote import GpSocket, station_with_hub
+from tests.remote import GpSocket, Remote, station_with_hub
 
 
 async def test_a_gp_sees_the_waiting_patient_joins_measures_prescribes_and_ends_through_the_hub(
@@ -68,78 +72,71 @@ async def test_a_gp_sees_the_waiting_patient_joins_measures_prescribes_and_ends_
     assert hub_lines and not any(appointment.patient_name in line for line in hub_lines)
 
 
+@dataclass
+class GpInConsultation:
+    """A GP who joined through the hub: the hub sockets used so far (the newest carries the signalling)."""
+
+    remote: Remote
+    waiting: dict[str, Any]
+    sockets: list[GpSocket]
+    peer: SimGpPeer
+
+    async def rejoin(self, hub: Hub) -> None:
+        """Log in to `hub` again, join the same session and renegotiate; the cabin is back in consultation."""
+        again = await GpSocket(hub).__aenter__()
+        self.sockets.append(again)
+        await again.send(type="join", station=self.waiting["station"], session=self.waiting["session"])
+        self.peer.offer((await again.receive("signal"))["description"])
+        await self.remote.crew.kiosk.wait_state("in_consultation")
+        assert self.remote.station.cabin.consultation is not None
+        assert self.remote.station.cabin.consultation.session == self.waiting["session"]
+
+
+@asynccontextmanager
+async def gp_in_consultation(remote: Remote) -> AsyncIterator[GpInConsultation]:
+    """A patient checked in, and an aiortc GP peer who joined through the hub and is in consultation."""
+    appointment = await remote.crew.book()
+    await SimPatient(remote.crew.kiosk, appointment.code).check_in()
+    first = await GpSocket(remote.hub).__aenter__()
+    waiting = await first.waiting_patient()
+    sockets = [first]
+
+    async def answer(description: dict[str, str]) -> None:
+        await sockets[-1].send(type="signal", station=waiting["station"], leg="instruments", description=description)
+
+    peer = SimGpPeer(DEMO_GP, answer)
+    await peer.start()
+    try:
+        await first.send(type="join", station=waiting["station"], session=waiting["session"])
+        peer.offer((await first.receive("signal"))["description"])
+        await peer.wait_connected(15)
+        await peer.join(waiting["session"])
+        await remote.crew.kiosk.wait_state("in_consultation")
+        yield GpInConsultation(remote, waiting, sockets, peer)
+    finally:
+        await peer.stop()
+        for socket in sockets:
+            await socket.__aexit__()
+
+
 async def test_a_gp_whose_hub_connection_drops_comes_back_to_the_same_consultation(tmp_path: Path) -> None:
-    async with station_with_hub(tmp_path) as remote:
-        appointment = await remote.crew.book()
-        await SimPatient(remote.crew.kiosk, appointment.code).check_in()
-        first = await GpSocket(remote.hub).__aenter__()
-        waiting = await first.waiting_patient()
-        sockets = [first]
-
-        async def answer(description: dict[str, str]) -> None:
-            await sockets[-1].send(type="signal", station=waiting["station"], leg="instruments",
-                                   description=description)
-
-        peer = SimGpPeer(DEMO_GP, answer)
-        await peer.start()
-        try:
-            await first.send(type="join", station=waiting["station"], session=waiting["session"])
-            peer.offer((await first.receive("signal"))["description"])
-            await peer.wait_connected(15)
-            await peer.join(waiting["session"])
-            await remote.crew.kiosk.wait_state("in_consultation")
-            await first.__aexit__()  # the GP's connection to the hub is gone: the cabin waits within its grace
-            await remote.crew.kiosk.wait_state("reconnecting")
-            async with GpSocket(remote.hub) as again:
-                sockets.append(again)
-                await again.send(type="join", station=waiting["station"], session=waiting["session"])
-                peer.offer((await again.receive("signal"))["description"])
-                await remote.crew.kiosk.wait_state("in_consultation")
-                assert remote.station.cabin.consultation is not None
-                assert remote.station.cabin.consultation.session == waiting["session"]
-        finally:
-            await peer.stop()
+    async with station_with_hub(tmp_path) as remote, gp_in_consultation(remote) as gp:
+        await gp.sockets[0].__aexit__()  # the GP's connection to the hub is gone: the cabin waits within its grace
+        await remote.crew.kiosk.wait_state("reconnecting")
+        await gp.rejoin(remote.hub)
 
 
 async def test_a_hub_restart_mid_consultation_resumes_it_within_the_grace(tmp_path: Path) -> None:
     """The hub goes down and comes back on its port: both sides dial in again and the GP takes up the same session."""
-    async with station_with_hub(tmp_path) as remote:
-        appointment = await remote.crew.book()
-        await SimPatient(remote.crew.kiosk, appointment.code).check_in()
-        first = await GpSocket(remote.hub).__aenter__()
-        waiting = await first.waiting_patient()
-        sockets = [first]
-
-        async def answer(description: dict[str, str]) -> None:
-            await sockets[-1].send(type="signal", station=waiting["station"], leg="instruments",
-                                   description=description)
-
-        peer = SimGpPeer(DEMO_GP, answer)
-        await peer.start()
-        restarted: Hub | None = None
+    async with station_with_hub(tmp_path) as remote, gp_in_consultation(remote) as gp:
+        await remote.hub.stop()
+        await remote.crew.kiosk.wait_state("reconnecting")
+        config = remote.hub.config
+        restarted = Hub(config.model_copy(update={"hub": config.hub.model_copy(update={"port": remote.hub.port})}))
+        await restarted.start()
         try:
-            await first.send(type="join", station=waiting["station"], session=waiting["session"])
-            peer.offer((await first.receive("signal"))["description"])
-            await peer.wait_connected(15)
-            await peer.join(waiting["session"])
-            await remote.crew.kiosk.wait_state("in_consultation")
-
-            await remote.hub.stop()
-            await remote.crew.kiosk.wait_state("reconnecting")
-            await first.__aexit__()
-            config = remote.hub.config
-            restarted = Hub(config.model_copy(update={"hub": config.hub.model_copy(update={"port": remote.hub.port})}))
-            await restarted.start()
             assert remote.station.calls is not None
             await remote.station.calls.hub.wait_connected()
-            async with GpSocket(restarted) as again:
-                sockets.append(again)
-                await again.send(type="join", station=waiting["station"], session=waiting["session"])
-                peer.offer((await again.receive("signal"))["description"])
-                await remote.crew.kiosk.wait_state("in_consultation")
-                assert remote.station.cabin.consultation is not None
-                assert remote.station.cabin.consultation.session == waiting["session"]
+            await gp.rejoin(restarted)
         finally:
-            await peer.stop()
-            if restarted is not None:
-                await restarted.stop()
+            await restarted.stop()
