@@ -55,8 +55,8 @@ NAME = "consultations"
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_FACTOR = 1000
 SPEED = 50000.0
-# tracemalloc slows everything several times: the simulated GP's fixed 3600 s (clock) wait
-# for each reply (sim/gp.py) is only 72 ms real at x50000 (720 ms at x5000) and would expire.
+# tracemalloc slows everything several times: at x50000 the scaled timeouts then expire (a run
+# ended in a TimeoutError), so --trace runs at x1000, slowly (about 100 consultations in 6 minutes).
 TRACE_SPEED = 1000.0
 # Open 01:00-23:59 every day; the run waits out each night from LAST_START to RESUME, untimed.
 # One simulated hour is 72 ms real at x50000, and real time passes between the crew's steps
