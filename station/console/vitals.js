@@ -3,8 +3,8 @@
 // since the station's host_time is its own monotonic clock); rejected readings show their reason,
 // never a value. Cuff pressure and the pleth waveform are live views inside their cards.
 
-import { $, clear, el, role } from "./dom.js";
-import { formatDateTime, formatDuration, formatNumber, formatTime, t, tCode } from "./i18n.js";
+import { $, clear, el, fromTemplate, role } from "./dom.js";
+import { applyStatic, formatDateTime, formatDuration, formatNumber, formatTime, t, tCode } from "./i18n.js";
 
 export const INSTRUMENTS = ["temperature", "blood_pressure", "spo2", "weight"];
 // Which card shows a kind's readings (and the rejections of that kind).
@@ -18,8 +18,27 @@ const PLETH_SECONDS = 6;
 
 const card = (kind) => $(`reading-${kind}`);
 
+/** One card per instrument from the page's template; the cuff gauge and the waveform go in theirs. */
+function buildCards() {
+  for (const kind of INSTRUMENTS) {
+    const node = fromTemplate("reading-card-template");
+    Object.assign(node.dataset, { testid: `reading-${kind}`, kind });
+    node.id = `reading-${kind}`;
+    node.setAttribute("aria-labelledby", `reading-${kind}-title`);
+    const title = role(node, "title");
+    title.id = `reading-${kind}-title`;
+    title.dataset.i18n = `kind.${kind}`;
+    Object.assign(node.querySelector("button.request").dataset, { testid: `request-${kind}`, kind, i18n: `request.${kind}` });
+    applyStatic(node);
+    $("readings").append(node);
+  }
+  card("blood_pressure").querySelector(".value").before(fromTemplate("cuff-template"));
+  role(card("spo2"), "secondary").after(fromTemplate("pleth-template"));
+}
+
 export class Vitals {
   constructor() {
+    buildCards();
     this.canvas = $("pleth-canvas");
     this.dirty = false;
     this.frame = 0;
