@@ -125,6 +125,19 @@ def report(name: str, figures: Sequence[Figure], *, as_json: bool) -> None:
         print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
+def measure_and_report(name: str, measure: Callable[[], Sequence[Figure]], *, as_json: bool,
+                       errors: tuple[type[BaseException], ...] = (Exception,)) -> int:
+    """Run `measure` and print its figures (EXIT_OK), or say in one line why it could not run."""
+    try:
+        figures = measure()
+    except errors as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0]  # one line, whatever the exception holds
+        print(f"bench.{name}: could not run: {type(exc).__name__}: {reason}", file=sys.stderr)
+        return EXIT_COULD_NOT_RUN
+    report(name, figures, as_json=as_json)
+    return EXIT_OK
+
+
 def progress(message: str) -> None:
     """A progress line on stderr, so that stdout stays the report."""
     print(message, file=sys.stderr, flush=True)

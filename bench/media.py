@@ -50,7 +50,17 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bench.common import EXIT_COULD_NOT_RUN, EXIT_OK, Figure, median, parser, progress, ratio, report, rss_bytes
+from bench.common import (
+    EXIT_COULD_NOT_RUN,
+    EXIT_OK,
+    Figure,
+    measure_and_report,
+    median,
+    parser,
+    progress,
+    ratio,
+    rss_bytes,
+)
 
 if TYPE_CHECKING:
     import av
@@ -866,14 +876,7 @@ def main(argv: list[str] | None = None) -> int:
     if (missing := browser_available()) is not None:
         print(f"bench.media: could not run: the GP's browser: {missing}", file=sys.stderr)
         return EXIT_COULD_NOT_RUN
-    try:
-        figures = asyncio.run(run(args.seconds, args.fps, args.rounds))
-    except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [""])[0]  # one line, whatever the exception holds
-        print(f"bench.media: could not run: {type(exc).__name__}: {reason}", file=sys.stderr)
-        return EXIT_COULD_NOT_RUN
-    report(NAME, figures, as_json=args.json)
-    return EXIT_OK
+    return measure_and_report(NAME, lambda: asyncio.run(run(args.seconds, args.fps, args.rounds)), as_json=args.json)
 
 
 if __name__ == "__main__":

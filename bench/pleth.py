@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import serial
 
-from bench.common import EXIT_COULD_NOT_RUN, EXIT_OK, Figure, parser, progress, ratio, report
+from bench.common import Figure, measure_and_report, parser, progress, ratio
 from config.clock import Clock
 from config.schema import DeviceConfig
 from devices.manager import DeviceManager
@@ -236,13 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.speed <= 0 or args.seconds <= 0 or args.latency_seconds <= 2 or args.rounds < 1 or args.chunk < 1:
         p.error("need --speed > 0, --seconds > 0, --latency-seconds > 2, --rounds >= 1, --chunk >= 1")
-    try:
-        figures = asyncio.run(run(args.speed, args.seconds, args.latency_seconds, args.rounds, args.chunk))
-    except Exception as exc:
-        print(f"bench.pleth: could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_COULD_NOT_RUN
-    report(NAME, figures, as_json=args.json)
-    return EXIT_OK
+    return measure_and_report(
+        NAME, lambda: asyncio.run(run(args.speed, args.seconds, args.latency_seconds, args.rounds, args.chunk)),
+        as_json=args.json)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,14 @@ from pathlib import Path
 from escpos.constants import QR_ECLEVEL_M
 from escpos.printer import Dummy
 
-from bench.common import EXIT_COULD_NOT_RUN, EXIT_OK, Figure, median, parser, progress, ratio, report
+from bench.common import (
+    Figure,
+    measure_and_report,
+    median,
+    parser,
+    progress,
+    ratio,
+)
 from config.clock import PARIS, Clock
 from config.schema import PrinterConfig
 from config.storage import Database
@@ -200,13 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.runs < 1 or args.jobs < 1:
         p.error("need --runs >= 1 and --jobs >= 1")
-    try:
-        figures = run(args.runs, args.jobs)
-    except Exception as exc:
-        print(f"bench.print: could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_COULD_NOT_RUN
-    report(NAME, figures, as_json=args.json)
-    return EXIT_OK
+    return measure_and_report(NAME, lambda: run(args.runs, args.jobs), as_json=args.json)
 
 
 if __name__ == "__main__":

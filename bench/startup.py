@@ -24,7 +24,14 @@ import time
 from pathlib import Path
 from typing import IO
 
-from bench.common import EXIT_COULD_NOT_RUN, EXIT_OK, Figure, median, parser, progress, ratio, report
+from bench.common import (
+    Figure,
+    measure_and_report,
+    median,
+    parser,
+    progress,
+    ratio,
+)
 
 NAME = "startup"
 REPO = Path(__file__).resolve().parent.parent
@@ -157,13 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be at least 1")
-    try:
-        figures = run(args.runs)
-    except (BenchError, OSError, subprocess.SubprocessError) as exc:
-        print(f"bench.startup: could not run: {exc}", file=sys.stderr)
-        return EXIT_COULD_NOT_RUN
-    report(NAME, figures, as_json=args.json)
-    return EXIT_OK
+    return measure_and_report(NAME, lambda: run(args.runs), as_json=args.json,
+                              errors=(BenchError, OSError, subprocess.SubprocessError))
 
 
 if __name__ == "__main__":
