@@ -3,7 +3,7 @@
 Floor: a fresh interpreter (this one, `sys.executable`) that only imports the heavy
 libraries the station depends on. Measured: `cabin run --port 0` (the production path: the
 packaged configuration, its devices absent on a machine without them, so the cabin comes up
-degraded but ready) from spawn until it prints "kiosk API:", which it does once the station
+degraded but ready) from spawn until it prints "kiosk page:", which it does once the station
 has started and the cabin is ready (or closed, outside opening hours). `cabin run --sim`,
 which also imports and starts the simulators (Bumble alone costs ~0.4 s), is reported beside
 it for information. The runs alternate so that drift in the machine's load affects all alike.
@@ -36,7 +36,7 @@ from bench.common import (
 NAME = "startup"
 REPO = Path(__file__).resolve().parent.parent
 FLOOR_IMPORTS = "import aiortc, av, cv2, bleak, transitions, aiohttp"
-READY_PREFIX = "kiosk API:"
+READY_PREFIX = "kiosk page:"  # both `cabin run` and `cabin run --sim` print it once the cabin is ready
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 TARGET = 1.5
@@ -47,7 +47,7 @@ class BenchError(Exception):
 
 
 def _env(tmp: str) -> dict[str, str]:
-    # Unbuffered: the child's stdout is a pipe, and a block-buffered "kiosk API:" line
+    # Unbuffered: the child's stdout is a pipe, and a block-buffered "kiosk page:" line
     # would only arrive when the child exits. TMPDIR: python-escpos leaves a mkdtemp()
     # directory behind on every import; this keeps those inside the run's own temp dir.
     return {**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": tmp}
@@ -93,7 +93,7 @@ def _stop(child: subprocess.Popen[bytes]) -> int:
 
 
 def measure_start_to_ready(sim: bool = False) -> float:
-    """Wall seconds from spawning `cabin run` (or `cabin run --sim`) to its "kiosk API:" line."""
+    """Wall seconds from spawning `cabin run` (or `cabin run --sim`) to its "kiosk page:" line."""
     with tempfile.TemporaryDirectory(prefix="cabin-bench-startup-") as tmp, \
             tempfile.TemporaryFile() as errors:
         mode = ["--sim", "--patients", "0"] if sim else []
