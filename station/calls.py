@@ -49,7 +49,6 @@ class CallRelay:
                              on_gp_left=self._gp_left)
         self.media = MediaDirector(gp_link.attach, self._send_offer, otoscope)
         self._face_gp: str | None = None  # the GP connection the kiosk's camera goes to
-        self._doctor = ("", "")  # (session, RPPS) of the last GP the hub joined, for the hub's status
         self._status_changed = asyncio.Event()
         self._publisher: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], object] | None = None
@@ -90,10 +89,10 @@ class CallRelay:
         cabin = self._cabin
         c = cabin.consultation
         since = c.waiting_since.isoformat() if c is not None and c.waiting_since is not None else None
-        doctor = self._doctor[1] if c is not None and self._doctor[0] == c.session else None
+        # The consultation's GP is the identity the hub vouched for on the leg (GpLink.attach).
+        doctor = c.gp.rpps if c is not None and c.gp is not None and cabin.state in CALL_STATES else None
         return CabinStatus(type="cabin", site=cabin.config.place().name, state=cabin.state.value,
-                           session=c.session if c is not None else None, since=since,
-                           doctor=doctor if cabin.state in CALL_STATES else None)
+                           session=c.session if c is not None else None, since=since, doctor=doctor)
 
     async def _publish(self) -> None:
         """The one sender of the cabin's status: the latest state, after every change."""
@@ -123,8 +122,6 @@ class CallRelay:
         if self._face_gp is not None and self._face_gp != message.gp:
             await self.media.gp_left(self._face_gp)  # the same GP back on a new hub connection
         self._face_gp = message.gp
-        self._doctor = (message.session, message.identity.rpps)
-        self._status_changed.set()
         self.media.set_ice_servers([server.model_dump(exclude_none=True) for server in self.hub.ice_servers])
         await self.media.gp_joined(message.gp, GpIdentity.model_validate(message.identity.model_dump()))
         self._call()  # a GP coming back during the consultation gets the patient's camera again

@@ -16,7 +16,7 @@ Station to hub
                                                 the cabin's state; a waiting patient has a
                                                 session (an opaque id) and `since` (ISO time);
                                                 during a consultation, `doctor` is the RPPS of
-                                                the GP the hub joined to it
+                                                its GP, as the hub authenticated them
     signal     {gp, leg, description | candidate}
 Hub to station
     welcome    {station, ice_servers}
@@ -133,8 +133,8 @@ class CabinStatus(_Message):
     state: str = Field(min_length=1, max_length=64)
     session: Id | None = None
     since: str | None = Field(default=None, max_length=64)
-    # The RPPS of the GP the hub joined to this session, while the consultation goes on: a hub
-    # that restarted learns from it who may come back to the consultation.
+    # The RPPS of the consultation's GP (the identity the hub vouched for), while it goes on: a
+    # hub that restarted learns from it who may come back to the consultation.
     doctor: str | None = Field(default=None, pattern=r"^[0-9]{11}$")
 
 
