@@ -45,8 +45,8 @@ from bench.common import (
 )
 
 if TYPE_CHECKING:
-    from config.clock import Clock
     from config.schema import CabinConfig
+    from runtime.clock import Clock
     from sim.crew import SimCrew
     from station.compose import Station
     from station.lag import LagMonitor
@@ -226,7 +226,8 @@ async def _new_crew(station: Station) -> SimCrew:
 
 async def _recover(station: Station, crew: SimCrew) -> SimCrew:
     """After a failed consultation: a fresh crew, and the cabin brought back to ready."""
-    from session.states import PATIENT_STATES, CabinState
+    from protocol.states import CabinState
+    from session.machine import PATIENT_STATES
 
     await crew.stop()
     cabin = station.cabin
@@ -298,8 +299,8 @@ async def _loop(station: Station, outcome: Outcome, trace: bool) -> None:
 
 async def run(count: int, warmup: int, speed: float, trace: bool, state_dir: Path) -> Outcome:
     """Start a simulated station, run `count` consultations, stop it."""
-    from config.clock import Clock
     from config.loader import load_config
+    from runtime.clock import Clock
     from sim.rig import SimRig
     from sim.seed import enroll_staff
     from station.compose import Station

@@ -335,9 +335,9 @@ async def reference_fps(frames: list[av.VideoFrame], fps: float, gp: Child, seco
 
 async def throughput(width: int, height: int, fps: float, seconds: float, rounds: int, gp: Child) -> Figure:
     """Figure (a) at one size."""
-    from config.clock import Clock
     from config.schema import DeviceConfig
     from drivers.otoscope import Otoscope
+    from runtime.clock import Clock
 
     frames = premade_frames(width, height)
     async with child("--role", "camera", "--size", f"{width}x{height}", "--fps", str(fps)) as camera:
@@ -372,8 +372,8 @@ def p99(values: list[float]) -> float:
 @asynccontextmanager
 async def station_with_camera(url: str, state_dir: Path) -> AsyncIterator[Station]:
     """The simulated station at real speed, its otoscope on the camera child's stream."""
-    from config.clock import Clock
     from config.loader import load_config
+    from runtime.clock import Clock
     from sim.rig import SimRig
     from station.compose import Station
     from station.demo import demo_start
@@ -595,7 +595,7 @@ class BrowserGp:
 
     async def join(self, session: str) -> dict[str, Any]:
         """Join as the demo GP."""
-        from session.control import encode
+        from protocol.versioned import encode
         from sim.seed import DEMO_GP
 
         text = encode("join", session=session, gp=DEMO_GP.model_dump())
@@ -605,7 +605,7 @@ class BrowserGp:
 
     async def control(self, message_type: str, fields: dict[str, Any]) -> dict[str, Any]:
         """A control message and its reply."""
-        from session.control import encode
+        from protocol.versioned import encode
 
         reply: dict[str, Any] = await self._eval("([t, k]) => bench.ask(t, k)",
                                                  [encode(message_type, **fields), ["ack", "error"]],

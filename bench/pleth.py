@@ -31,12 +31,12 @@ from dataclasses import dataclass
 import serial
 
 from bench.common import Figure, measure_and_report, parser, progress, ratio
-from config.clock import Clock
 from config.schema import DeviceConfig
 from devices.manager import DeviceManager
 from devices.measurements import Pleth
 from drivers import cms50
 from drivers.cms50_oximeter import Cms50Oximeter
+from runtime.clock import Clock
 from sim.serial_devices import SimCms50
 
 NAME = "pleth"

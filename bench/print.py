@@ -39,17 +39,17 @@ from bench.common import (
     progress,
     ratio,
 )
-from config.clock import PARIS, Clock
 from config.schema import PrinterConfig
-from config.storage import Database
 from printer.document import MedicationLine, PatientIdentity, Prescriber, Prescription, Sex
 from printer.escpos_commands import codepage_table
 from printer.layout import LayoutOptions, layout_options, render_prescription
-from printer.preview import ReceiptRenderer
-from printer.receipt import decode_receipts
 from printer.service import PrintService
 from printer.transport import NetworkTransport
+from runtime.clock import PARIS, Clock
+from runtime.storage import Database
+from sim.preview import ReceiptRenderer
 from sim.printer import SimPrinter
+from sim.receipt import decode_receipts
 
 NAME = "print"
 TARGET_MS = 20.0

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from config.errors import StationError
 from config.schema import CabinConfig
+from runtime.errors import StationError
 
 
 @dataclass(frozen=True)

@@ -239,7 +239,7 @@ class PrinterConfig(_Frozen):
 
 
 class HubSection(_Frozen):
-    """The hub this station dials out to (`station/hub.py`): its WebSocket URL, this station's id there, its token."""
+    """The hub this station dials out to (`hub/server.py`): its WebSocket URL, this station's id there, its token."""
 
     url: str = Field(pattern=r"^wss?://[^/\s]+/\S*$")
     station_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")

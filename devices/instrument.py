@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from config.errors import StationError
 from devices.measurements import Measurement, MeasurementKind
+from runtime.errors import StationError
 
 if TYPE_CHECKING:
     from config.schema import DeviceConfig

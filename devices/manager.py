@@ -16,13 +16,13 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from config.errors import StationError
 from devices.instrument import REQUESTABLE, DeviceHealth, DeviceUnavailable, Instrument, Sink
 from devices.measurements import Measurement, MeasurementKind, Reading, validate
+from runtime.errors import StationError
 
 if TYPE_CHECKING:
-    from config.clock import Clock
     from config.schema import DeviceConfig
+    from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -14,15 +14,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeAlias
 
-from config.errors import StationError
 from devices.instrument import DeviceHealth
 from drivers import rdm6300
 from drivers.errors import ProtocolError
 from drivers.serial_link import Backoff, Opener, Reconnector, SerialLink, open_port
+from runtime.errors import StationError
 
 if TYPE_CHECKING:
-    from config.clock import Clock
     from config.schema import SerialDeviceConfig
+    from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -24,15 +24,15 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakGATTProtocolError
 from bleak_retry_connector import establish_connection
 
-from config.errors import StationError
 from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
 from drivers import gatt
 from drivers.ble_records import CHANNELS, SERVICES, Channel, Envelope
 from drivers.errors import ProtocolError
+from runtime.errors import StationError
 
 if TYPE_CHECKING:
-    from config.clock import Clock
     from config.schema import DeviceConfig
+    from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from devices.instrument import DeviceUnavailable
 
 if TYPE_CHECKING:
-    from config.clock import Clock
+    from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -19,16 +19,16 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from config.errors import StationError
 from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
 from devices.measurements import Pleth, QualityFlag, SpO2
 from drivers import cms50
 from drivers.errors import ProtocolError
 from drivers.serial_link import Backoff, Opener, Reconnector, SerialLink, SerialPortError, open_port
+from runtime.errors import StationError
 
 if TYPE_CHECKING:
-    from config.clock import Clock
     from config.schema import DeviceConfig
+    from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -6,14 +6,14 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from config.errors import StationError
 from devices.instrument import DeviceHealth
 from drivers import lcus
 from drivers.serial_link import Backoff, Opener, Reconnector, SerialLink, SerialPortError, open_port
+from runtime.errors import StationError
 
 if TYPE_CHECKING:
-    from config.clock import Clock
     from config.schema import SerialDeviceConfig
+    from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
-"""The one error a parser raises."""
+"""The one error a device parser raises."""
 
 from __future__ import annotations
 
-from config.errors import StationError
+from runtime.errors import ParseError
 
 
-class ProtocolError(StationError):
+class ProtocolError(ParseError):
     """Bytes that do not follow the device's protocol; the message says what is wrong and where."""

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from config.errors import StationError
 from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
 from drivers.camera import (
     DEFAULT_THRESHOLDS,
@@ -35,10 +34,11 @@ from drivers.camera import (
     guidance,
     open_capture,
 )
+from runtime.errors import StationError
 
 if TYPE_CHECKING:
-    from config.clock import Clock
     from config.schema import DeviceConfig
+    from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, TypeAlias
 import serial
 import serial_asyncio_fast
 
-from config.errors import StationError
+from runtime.errors import StationError
 
 if TYPE_CHECKING:
-    from config.clock import Clock
+    from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

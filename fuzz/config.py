@@ -11,9 +11,9 @@ import atheris
 
 from fuzz._harness import main, scratch_file
 
-with atheris.instrument_imports(include=["config", "station.hub_config", "station.hub_protocol", "session.control"]):
+with atheris.instrument_imports(include=["config", "hub.config", "protocol.hub", "protocol.control"]):
     from config.loader import ConfigError, default_config_path, load_config
-    from station.hub_config import default_hub_config_path, load_hub_config
+    from hub.config import default_hub_config_path, load_hub_config
 
 NAME = "config"
 DEFAULTS = (default_config_path().read_bytes(), default_hub_config_path().read_bytes())

@@ -15,8 +15,8 @@ import atheris
 
 from fuzz._harness import main, mutate_json
 
-with atheris.instrument_imports(include=["session.control", "config"]):
-    from session.control import ControlError, parse_control
+with atheris.instrument_imports(include=["protocol.control", "config"]):
+    from protocol.control import ControlError, parse_control
 
 NAME = "control"
 

@@ -11,9 +11,9 @@ import atheris
 
 from fuzz._harness import main
 
-with atheris.instrument_imports(include=["printer.escpos_commands", "printer.receipt"]):
+with atheris.instrument_imports(include=["printer.escpos_commands", "sim.receipt"]):
     from printer.escpos_commands import CLEAR_BUFFERS, codepage_table, disassemble, item_length, iter_items
-    from printer.receipt import decode_receipts
+    from sim.receipt import decode_receipts
 
 NAME = "escpos"
 PROFILE = "TM-T88V"  # the simulated printer's default profile

@@ -17,9 +17,9 @@ from pydantic import TypeAdapter
 
 from fuzz._harness import main, mutate_json
 
-with atheris.instrument_imports(include=["station.hub_protocol", "session.control", "config"]):
-    from station import hub_protocol
-    from station.hub_protocol import HubProtocolError
+with atheris.instrument_imports(include=["protocol.hub", "protocol.control", "config"]):
+    from protocol import hub as hub_protocol
+    from protocol.hub import HubProtocolError
 
 NAME = "hub_protocol"
 ADAPTERS: tuple[TypeAdapter[Any], ...] = (

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
-from config.storage import Database, transaction
+from runtime.storage import Database, transaction
 
 GENESIS = "0" * 64
 

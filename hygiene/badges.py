@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from config.errors import StationError
-from config.storage import Database, transaction
+from runtime.errors import StationError
+from runtime.storage import Database, transaction
 
 SECRET_NAME = "station.key"
 _BADGE_ID = re.compile(r"^[0-9A-F]{8,20}$")

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from config.errors import StationError
 from config.schema import CleaningProtocol
 from hygiene.badges import Badge, Role
+from runtime.errors import StationError
 
 
 class CleaningRefused(StationError):

@@ -11,8 +11,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from config.storage import Database, transaction
 from hygiene.cleaning import CleaningProof
+from runtime.storage import Database, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cabin_state (

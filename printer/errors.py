@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.errors import StationError
+from runtime.errors import StationError
 
 
 class PrinterError(StationError):

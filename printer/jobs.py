@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from config.clock import Clock
-from config.storage import Database, transaction
 from printer.errors import JobError
+from runtime.clock import Clock
+from runtime.storage import Database, transaction
 
 log = logging.getLogger(__name__)
 

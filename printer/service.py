@@ -20,14 +20,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from config.clock import Clock
 from config.schema import PrinterConfig
-from config.storage import Database
 from printer.document import Prescription
 from printer.errors import PrinterError, TransportError
 from printer.jobs import JobStatus, PrintJob, PrintJobs
 from printer.layout import LayoutOptions, layout_options, render_prescription
 from printer.transport import PROBLEMS, PrinterStatus, PrinterTransport, PrinterUnreachableError
+from runtime.clock import Clock
+from runtime.storage import Database
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from config.clock import Clock
 from config.schema import PrinterConfig
 from printer.errors import PrinterError, TransportError
 from printer.escpos_commands import CLEAR_BUFFERS, CLEAR_RESPONSE
+from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,8 +12,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from config.errors import StationError
-from config.storage import Database, transaction
+from runtime.errors import StationError
+from runtime.storage import Database, transaction
 
 _CODE = re.compile(r"^[A-Z0-9]{4,12}$")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from config.errors import StationError
+from runtime.errors import StationError
 
 
 class ChannelClosed(StationError):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from config.errors import StationError
 from config.schema import CheckInRules
+from runtime.errors import StationError
 from session.appointments import Appointment, AppointmentBook, normalise_code
 
 

@@ -19,11 +19,8 @@ from typing import Any
 from transitions.extensions.asyncio import AsyncEventData as EventData
 from transitions.extensions.asyncio import AsyncMachine
 
-from config.clock import Clock
-from config.errors import StationError
 from config.hours import Schedule
 from config.schema import CabinConfig
-from config.storage import StorageError
 from devices.manager import DeviceManager, Subscription
 from devices.measurements import Reading
 from hygiene.audit import AuditTrail
@@ -31,12 +28,15 @@ from hygiene.badges import BadgeRegistry
 from hygiene.cleaning import CleaningProof, CleaningRun
 from hygiene.store import CabinRecord, CabinStore
 from printer.service import PrintService
+from protocol.hub import GpIdentity
+from protocol.states import CabinState
+from runtime.clock import Clock
+from runtime.errors import StationError
+from runtime.storage import StorageError
 from session.appointments import Appointment, AppointmentBook
 from session.checkin import CheckInDesk
-from session.control import GpIdentity
 from session.eligibility import Eligibility
-from session.machine import TRANSITIONS, timeout_for
-from session.states import PATIENT_STATES, CabinState
+from session.machine import PATIENT_STATES, TRANSITIONS, timeout_for
 
 log = logging.getLogger(__name__)
 

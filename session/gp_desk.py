@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from config.errors import StationError
 from devices.instrument import DeviceUnavailable
 from devices.measurements import Weight
 from printer.document import (
@@ -17,9 +16,11 @@ from printer.document import (
 )
 from printer.errors import PrinterError
 from printer.service import PrintOutcome
-from session.control import GpIdentity, Prescribe
+from protocol.control import Prescribe
+from protocol.hub import GpIdentity
+from protocol.states import CabinState
+from runtime.errors import StationError
 from session.core import LIVE, CabinCore, CabinRefusal, Consultation
-from session.states import CabinState
 
 S = CabinState
 log = logging.getLogger(__name__)
@@ -93,13 +94,13 @@ class GpDesk(CabinCore):
         try:
             return Prescription(
                 number=new_prescription_number(self.config.station.site, now.date()),
-                prescriber=Prescriber(**c.gp.model_dump(exclude={"v"})),
+                prescriber=Prescriber(**c.gp.model_dump()),
                 patient=PatientIdentity(
                     name=c.appointment.patient_name, sex=Sex(c.appointment.sex),
                     birth_date=c.appointment.birth_date, weight_kg=weight,
                 ),
                 site_name=self.config.place().name, issued_at=now,
-                medications=tuple(MedicationLine(**m.model_dump(exclude={"v"})) for m in message.medications),
+                medications=tuple(MedicationLine(**m.model_dump()) for m in message.medications),
                 examinations=message.examinations, referral=message.referral,
             )
         except PrinterError as exc:

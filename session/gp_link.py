@@ -25,27 +25,27 @@ import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, runtime_checkable
 
-from config.errors import StationError
 from devices.instrument import DeviceUnavailable
-from session.cabin import Cabin
-from session.channel import ChannelClosed, MessageChannel
-from session.control import (
+from protocol.control import (
     AnyControl,
     ControlError,
     End,
-    GpIdentity,
     Join,
     OtoscopeSwitch,
     Prescribe,
     Reprint,
     RequestMeasurement,
     Snapshot,
-    encode,
     parse_control,
 )
+from protocol.hub import GpIdentity
+from protocol.states import CabinState
+from protocol.versioned import encode
+from runtime.errors import StationError
+from session.cabin import Cabin
+from session.channel import ChannelClosed, MessageChannel
 from session.core import CabinEvent, CabinRefusal
 from session.eligibility import age_on
-from session.states import CabinState
 
 log = logging.getLogger(__name__)
 

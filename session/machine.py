@@ -7,9 +7,11 @@ state has a timeout whose length comes from configuration; a `timeout` trigger l
 from __future__ import annotations
 
 from config.schema import Timeouts
-from session.states import CabinState as S
+from protocol.states import CabinState as S
 
-_PATIENT = [S.ELIGIBILITY, S.WAITING_FOR_DOCTOR, S.IN_CONSULTATION, S.RECONNECTING, S.WRAPPING_UP]
+# States in which a patient has passed check-in: the cleaning mark is set in all of them.
+PATIENT_STATES = frozenset({S.ELIGIBILITY, S.WAITING_FOR_DOCTOR, S.IN_CONSULTATION, S.RECONNECTING, S.WRAPPING_UP})
+_PATIENT = sorted(PATIENT_STATES)
 _IDLE = [S.READY, S.CLOSED, S.AWAITING_CLEANING, S.OUT_OF_SERVICE]
 _SETTLE_FROM = [S.MAINTENANCE, S.OUT_OF_SERVICE]
 

@@ -43,10 +43,10 @@ from aiortc.sdp import candidate_from_sdp
 from aiortc.stats import RTCTransportStats
 from numpy.typing import NDArray
 
-from config.errors import StationError
 from devices.instrument import DeviceUnavailable
+from protocol.hub import GpIdentity
+from runtime.errors import StationError
 from session.channel import ChannelClosed, MessageChannel
-from session.control import GpIdentity
 
 log = logging.getLogger(__name__)
 

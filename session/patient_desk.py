@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import secrets
 
+from protocol.states import CabinState
 from session.checkin import CheckInRefused
 from session.core import CabinCore, CabinRefusal, Consultation
 from session.eligibility import Verdict, assess
-from session.states import PATIENT_STATES, CabinState
+from session.machine import PATIENT_STATES
 
 S = CabinState
 _TOUCHABLE = (S.CHECKING_IN, S.ELIGIBILITY, S.CLEANING)

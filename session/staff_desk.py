@@ -6,8 +6,8 @@ from datetime import datetime
 
 from hygiene.badges import Badge, BadgeError, Role
 from hygiene.cleaning import CleaningRefused, CleaningRun
+from protocol.states import CabinState
 from session.core import CabinCore, CabinRefusal
-from session.states import CabinState
 
 S = CabinState
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from config.schema import MobileUnit
+from protocol.states import CabinState as S
 from session.machine import timeout_for
-from session.states import CabinState as S
 
 if TYPE_CHECKING:
     from session.cabin import Cabin

@@ -9,10 +9,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from config.clock import Clock
-from config.errors import StationError
+from protocol.hub import GpIdentity
+from protocol.versioned import encode
+from runtime.clock import Clock
+from runtime.errors import StationError
 from session.channel import MessageChannel
-from session.control import GpIdentity, encode
 
 FINAL_KINDS = ("temperature", "blood_pressure", "spo2", "weight")
 

@@ -22,8 +22,9 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from config.errors import StationError
-from session.control import GpIdentity, encode
+from protocol.hub import GpIdentity
+from protocol.versioned import encode
+from runtime.errors import StationError
 from session.media import IceServerSpec, ice_configuration
 
 log = logging.getLogger(__name__)

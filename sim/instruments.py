@@ -16,7 +16,6 @@ from abc import abstractmethod
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from config.errors import StationError
 from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
 from devices.measurements import (
     BloodPressure,
@@ -29,10 +28,11 @@ from devices.measurements import (
     TemperatureSite,
     Weight,
 )
+from runtime.errors import StationError
 
 if TYPE_CHECKING:
-    from config.clock import Clock
     from config.schema import DeviceConfig
+    from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

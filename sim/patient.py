@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from config.clock import Clock
-from config.errors import StationError
+from runtime.clock import Clock
+from runtime.errors import StationError
 from sim.badges import REFERENT_BADGE
 from sim.serial_devices import SimRdm6300
 

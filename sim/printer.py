@@ -24,8 +24,8 @@ from pathlib import Path
 
 from printer.escpos_commands import CLEAR_BUFFERS, CLEAR_RESPONSE, DLE, EOT, codepage_table, item_length, iter_items
 from printer.layout import printable_dots
-from printer.preview import ReceiptRenderer
-from printer.receipt import Feed, Receipt, ReceiptDecoder
+from sim.preview import ReceiptRenderer
+from sim.receipt import Feed, Receipt, ReceiptDecoder
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import random
 
-from config.clock import Clock
 from config.schema import CabinConfig, DeviceConfig, PrinterConfig, SerialDeviceConfig
 from devices.instrument import Instrument, Sink
 from drivers.ble import BleTimings
+from runtime.clock import Clock
 from sim.ble.rig import SimBleRig
 from sim.camera import SimOtoscopeCamera
 from sim.instruments import make_sim_instrument

@@ -6,8 +6,8 @@ import random
 from datetime import date, datetime
 
 from hygiene.badges import BadgeRegistry
+from protocol.hub import GpIdentity
 from session.appointments import Appointment, AppointmentBook
-from session.control import GpIdentity
 from sim.badges import STAFF
 
 # Invented people; any likeness is accidental.

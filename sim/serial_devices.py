@@ -27,13 +27,13 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from config.errors import StationError
 from drivers import cms50, lcus
 from drivers.errors import ProtocolError
 from drivers.rdm6300 import BadgeRead
+from runtime.errors import StationError
 
 if TYPE_CHECKING:
-    from config.clock import Clock
+    from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -17,18 +17,17 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from session.control import GpIdentity
+from protocol.hub import CabinStatus, GpIdentity, GpJoin, SignalToStation, StationSignal
+from protocol.states import CabinState
 from session.core import CabinEvent
 from session.media import FrameSource, MediaDirector, MediaError
-from session.states import CabinState
 from station.hub_client import HubClient, HubOffline
-from station.hub_protocol import CabinStatus, GpJoin, SignalToStation, StationSignal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from config.clock import Clock
     from config.schema import HubSection
+    from runtime.clock import Clock
     from session.cabin import Cabin
     from session.gp_link import GpLink
     from station.kiosk import KioskServer
@@ -91,7 +90,7 @@ class CallRelay:
         since = c.waiting_since.isoformat() if c is not None and c.waiting_since is not None else None
         # The consultation's GP is the identity the hub vouched for on the leg (GpLink.attach).
         doctor = c.gp.rpps if c is not None and c.gp is not None and cabin.state in CALL_STATES else None
-        return CabinStatus(type="cabin", site=cabin.config.place().name, state=cabin.state.value,
+        return CabinStatus(type="cabin", site=cabin.config.place().name, state=cabin.state,
                            session=c.session if c is not None else None, since=since, doctor=doctor)
 
     async def _publish(self) -> None:

@@ -17,14 +17,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from config.errors import StationError
 from config.loader import ConfigError, default_config_path, load_config
 from config.schema import CabinConfig
-from config.storage import DB_NAME, Database
 from hygiene.audit import AuditEntry, AuditTrail, write_csv
 from hygiene.badges import BadgeRegistry, Role
 from hygiene.store import CabinStore
-from session.states import CabinState
+from protocol.states import CabinState
+from runtime.errors import StationError
+from runtime.storage import DB_NAME, Database
 from station import print_test
 
 log = logging.getLogger("cabin")
@@ -212,7 +212,7 @@ def cmd_badge(args: argparse.Namespace) -> int:
     state_dir = _state_dir(args, config)
 
     async def work(db: Database) -> int:
-        from config.clock import Clock
+        from runtime.clock import Clock
 
         registry = BadgeRegistry(db, state_dir)
         await registry.start()
@@ -260,7 +260,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_hub(args: argparse.Namespace) -> int:
     """Serve a hub, or prepare its accounts (password hashes, station tokens)."""
-    from station import hub_config
+    from hub import config as hub_config
 
     if args.hub_command == "serve":
         from station.run import run_hub

@@ -6,11 +6,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from config.clock import Clock
-from config.errors import StationError
 from config.hours import Schedule
 from config.schema import CabinConfig, DeviceConfig, SerialDeviceConfig
-from config.storage import Database
 from devices.instrument import Instrument, Sink
 from devices.manager import DeviceManager
 from drivers.badge_reader import BadgeReader
@@ -24,6 +21,9 @@ from hygiene.badges import BadgeRegistry
 from hygiene.store import CabinStore
 from printer.service import PrintService
 from printer.transport import make_transport
+from runtime.clock import Clock
+from runtime.errors import StationError
+from runtime.storage import Database
 from session.appointments import AppointmentBook
 from session.cabin import Cabin
 from session.core import CabinRefusal

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from config.clock import Clock
-from config.errors import StationError
 from config.hours import Schedule
 from config.schema import CabinConfig
+from protocol.states import CabinState
+from runtime.clock import Clock
+from runtime.errors import StationError
 from session.core import CabinEvent
-from session.states import CabinState
 from sim.crew import SimCrew
 from sim.rig import SimRig
 from sim.seed import enroll_staff

@@ -10,11 +10,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from config.errors import StationError
 from drivers.entry_lock import EntryLock
+from protocol.states import CabinState
+from runtime.errors import StationError
 from session.cabin import Cabin
 from session.core import CabinEvent
-from session.states import CabinState
 
 log = logging.getLogger(__name__)
 

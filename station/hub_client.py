@@ -1,4 +1,4 @@
-"""The station's one authenticated connection to the hub (`station/hub.py`).
+"""The station's one authenticated connection to the hub (`hub/server.py`).
 
 The cabin sits behind NAT, so the station dials out: `ws(s)://.../ws/station` with its token
 as a Bearer header, and keeps dialling with exponential backoff (and jitter, so that cabins do
@@ -21,10 +21,8 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 
-from config.clock import Clock
-from config.errors import StationError
 from config.schema import HubSection
-from station.hub_protocol import (
+from protocol.hub import (
     MAX_MESSAGE_BYTES,
     TO_STATION,
     CabinStatus,
@@ -39,6 +37,8 @@ from station.hub_protocol import (
     dump,
     parse,
 )
+from runtime.clock import Clock
+from runtime.errors import StationError
 
 log = logging.getLogger(__name__)
 

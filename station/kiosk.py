@@ -26,10 +26,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from config.errors import StationError
+from protocol.states import CabinState
+from runtime.errors import StationError
 from session.cabin import Cabin
 from session.core import CabinEvent, CabinRefusal
-from session.states import CabinState
 from session.views import kiosk_view
 
 log = logging.getLogger(__name__)

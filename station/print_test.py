@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from config.errors import StationError
+from runtime.errors import StationError
 
 if TYPE_CHECKING:
     from config.schema import CabinConfig, PrinterConfig
@@ -54,9 +54,9 @@ class TestPrint:
 
 def build(config: CabinConfig) -> TestPrint:
     """Lay out the test page and the sample prescription for the configured printer."""
-    from config.clock import Clock
     from printer.layout import layout_options, render_documents
     from printer.specimen import render_test_page, sample_prescription
+    from runtime.clock import Clock
 
     options = layout_options(config.printer)
     now = Clock().now()

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from config.clock import Clock
 from config.schema import CabinConfig, HubSection
+from hub.config import HubConfig, demo_hub_config
+from hub.server import Hub
+from runtime.clock import Clock
 from station.compose import Station
-from station.hub import Hub
-from station.hub_config import HubConfig, demo_hub_config
 from station.notify import SystemdNotifier
 
 if TYPE_CHECKING:

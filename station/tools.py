@@ -8,8 +8,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from config.clock import Clock
-from config.errors import StationError
 from config.schema import CabinConfig, DeviceConfig
 from devices.instrument import REQUESTABLE as REQUESTABLE_BY_KIND
 from devices.instrument import DeviceUnavailable
@@ -17,6 +15,8 @@ from devices.manager import Subscription
 from devices.measurements import Reading
 from drivers import cms50, gatt, rdm6300
 from drivers.otoscope import Otoscope
+from runtime.clock import Clock
+from runtime.errors import StationError
 from sim.rig import SimRig
 from station.compose import Station
 

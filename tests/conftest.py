@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from config.clock import PARIS, Clock
 from config.loader import load_config
 from config.schema import CabinConfig
-from config.storage import Database
+from runtime.clock import PARIS, Clock
+from runtime.storage import Database
 from sim.camera import SimOtoscopeCamera
 from sim.crew import SimCrew
 from sim.rig import SimRig

@@ -11,12 +11,12 @@ from typing import Any
 
 from playwright.async_api import Browser, Page
 
-from config.clock import PARIS, Clock
 from config.loader import load_config
 from config.schema import CabinConfig
+from protocol.versioned import encode
+from runtime.clock import PARIS, Clock
 from session.appointments import Appointment
 from session.channel import channel_pair
-from session.control import encode
 from sim.crew import SimCrew
 from sim.rig import SimRig
 from sim.seed import DEMO_GP, enroll_staff

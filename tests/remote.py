@@ -16,12 +16,11 @@ from pydantic import SecretStr
 
 from config.loader import load_config
 from config.schema import CabinConfig, HubSection
+from hub.config import demo_hub_config
+from hub.server import Hub
 from sim.crew import SimCrew
 from sim.seed import DEMO_GP
 from station.compose import Station
-from station.hub import Hub
-from station.hub_config import demo_hub_config
-from station.hub_protocol import GpIdentityRecord
 from tests.conftest import running_station
 
 GP_LOGIN = "demo"
@@ -44,7 +43,7 @@ async def station_with_hub(state_dir: Path, config: CabinConfig | None = None, *
     config = config or load_config()
     token = secrets.token_urlsafe(32)
     # The hub's record of its GP is the simulated GP's identity: the station holds joins to it.
-    identity = GpIdentityRecord(**DEMO_GP.model_dump(exclude={"v"}))
+    identity = DEMO_GP
     hub = Hub(demo_hub_config(config.station.id, config.place().name, token, GP_LOGIN, GP_PASSWORD,
                               identity=identity))
     await hub.start()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import aiohttp
 
+from protocol.states import CabinState as S
+from protocol.versioned import encode
 from session.appointments import Appointment
 from session.channel import LocalChannel, channel_pair
-from session.control import encode
-from session.states import CabinState as S
 from sim.badges import REFERENT_BADGE, TECHNICIAN_BADGE
 from sim.crew import SimCrew
 from sim.seed import DEMO_GP

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from config.clock import PARIS
 from config.loader import load_config
-from session.states import CabinState as S
+from protocol.states import CabinState as S
+from runtime.clock import PARIS
 from tests.conftest import running_station
 
 

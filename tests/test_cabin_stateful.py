@@ -18,14 +18,14 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from config.clock import Clock
 from config.loader import load_config
 from config.schema import CabinConfig, Interval, Site, WeeklyHours
 from hygiene.store import CabinRecord
+from protocol.states import CabinState as S
+from runtime.clock import Clock
 from session.appointments import Appointment
 from session.core import CabinRefusal
-from session.states import PATIENT_STATES
-from session.states import CabinState as S
+from session.machine import PATIENT_STATES
 from sim.badges import REFERENT_BADGE, TECHNICIAN_BADGE
 from sim.rig import SimRig
 from sim.seed import DEMO_GP, enroll_staff

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from hub.server import Hub
 from sim.gp import DEMO_PRESCRIPTION
 from sim.gp_peer import SimGpPeer, of_type
 from sim.patient import SimPatient
 from sim.seed import DEMO_GP
-from station.hub import Hub
 from tests.conftest import eventually
 from tests.remote import GpSocket, Remote, station_with_hub
 
@@ -68,7 +68,7 @@ async def test_a_gp_sees_the_waiting_patient_joins_measures_prescribes_and_ends_
             await remote.crew.kiosk.wait_state("awaiting_cleaning")
         finally:
             await peer.stop()
-    hub_lines = [r.getMessage() for r in caplog.records if r.name.startswith("station.hub")]
+    hub_lines = [r.getMessage() for r in caplog.records if r.name.startswith("hub.server")]
     assert hub_lines and not any(appointment.patient_name in line for line in hub_lines)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from config.storage import DB_NAME
+from runtime.storage import DB_NAME
 
 AFTER_CHECK_IN = ["eligibility", "waiting_for_doctor", "in_consultation", "wrapping_up", "awaiting_cleaning",
                   "cleaning"]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from config.clock import PARIS, Clock
+from runtime.clock import PARIS, Clock
 
 
 class FakeTime:

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from config.clock import PARIS
 from config.hours import Schedule
 from config.loader import load_config
 from config.schema import MobileUnit
+from runtime.clock import PARIS
 
 CONFIG = load_config()
 

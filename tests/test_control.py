@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from session.control import (
+from protocol.control import (
     MAX_MESSAGE_BYTES,
     ControlError,
     End,
@@ -17,9 +17,9 @@ from session.control import (
     Prescribe,
     Reprint,
     RequestMeasurement,
-    encode,
     parse_control,
 )
+from protocol.versioned import encode
 
 GP = {"name": "Dr Claire Martin", "rpps": "10101010101", "address": "1 rue de la Paix, 75002 Paris",
       "phone": "01 99 00 00 01"}

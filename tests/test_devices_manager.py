@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 import pytest
 
-from config.clock import Clock
-from config.errors import StationError
 from config.schema import DeviceConfig
 from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
 from devices.manager import DeviceManager, ManagerTimings, Subscription
@@ -25,6 +23,8 @@ from devices.measurements import (
     Temperature,
     Weight,
 )
+from runtime.clock import Clock
+from runtime.errors import StationError
 from sim.instruments import SimInstrument, make_sim_instrument
 from tests.conftest import eventually
 

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from config.clock import Clock
 from config.schema import DeviceConfig
 from devices.instrument import DeviceUnavailable
 from devices.measurements import Measurement, QualityFlag, Temperature
+from runtime.clock import Clock
 from sim.instruments import (
     SimBloodPressure,
     SimInstrument,

@@ -15,7 +15,6 @@ import pytest
 from bleak import BleakClient, BleakScanner
 from bleak_retry_connector import establish_connection
 
-from config.clock import Clock
 from config.schema import DeviceConfig
 from devices.instrument import DeviceUnavailable
 from devices.manager import DeviceManager, ManagerTimings, Subscription
@@ -32,6 +31,7 @@ from devices.measurements import (
 from drivers import gatt
 from drivers.ble import BleInstrument, BleTimings
 from drivers.gatt import BpStatus
+from runtime.clock import Clock
 from sim.ble.backend import SimBleakClient, SimDeviceDetails
 from sim.ble.peripheral import SimPeripheral
 from sim.ble.peripherals import SimBloodPressure

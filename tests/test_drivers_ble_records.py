@@ -7,7 +7,6 @@ from datetime import datetime
 
 import pytest
 
-from config.clock import PARIS
 from devices.measurements import QualityFlag, TemperatureSite, validate
 from drivers.ble_records import (
     CHANNELS,
@@ -33,6 +32,7 @@ from drivers.gatt import (
     TemperatureMeasurement,
     WeightMeasurement,
 )
+from runtime.clock import PARIS
 
 ENVELOPE = Envelope(device_id="dev-1", model="M1", host_time=12.5, zone=PARIS, firmware="2.0", battery_percent=80)
 STAMP = DateTime(2026, 11, 30, 9, 5, 0)

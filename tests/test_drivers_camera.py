@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from config.clock import Clock
 from drivers.camera import (
     CameraError,
     Frame,
@@ -30,6 +29,7 @@ from drivers.camera import (
     frame_metrics,
     guidance,
 )
+from runtime.clock import Clock
 from sim.camera import CameraFault, EarCanalScene, SimOtoscopeCamera, write_clip
 from tests.conftest import eventually
 

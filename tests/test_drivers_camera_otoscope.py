@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from config.clock import Clock
-from config.errors import StationError
 from config.schema import DeviceConfig
 from devices.instrument import DeviceUnavailable
 from drivers.camera import CameraError, FrameMetrics, GrabberTimings, Guidance
 from drivers.otoscope import Otoscope, parse_source, source_present
+from runtime.clock import Clock
+from runtime.errors import StationError
 from sim.camera import CameraFault, SimOtoscopeCamera
 from tests.conftest import eventually
 

@@ -9,8 +9,6 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from config.clock import Clock
-from config.errors import StationError
 from config.schema import DeviceConfig
 from devices.instrument import DeviceUnavailable
 from devices.manager import DeviceManager, Subscription
@@ -18,6 +16,8 @@ from devices.measurements import Pleth, QualityFlag, Reading, RejectedReading, S
 from drivers import cms50
 from drivers.cms50_oximeter import Cms50Oximeter, Cms50Timings
 from drivers.serial_link import SerialLink, SerialPortError
+from runtime.clock import Clock
+from runtime.errors import StationError
 from sim.serial_devices import SimCms50
 
 SPEED = 10.0  # 60 Hz of clock time is 600 packets a real second; 2 s of silence is 0.2 s real

@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 import pytest
 
-from config.clock import Clock
-from config.errors import StationError
 from config.schema import SerialDeviceConfig
 from drivers.entry_lock import EntryLock
 from drivers.lcus import RelayCommand
 from drivers.serial_link import SerialPortError
+from runtime.clock import Clock
+from runtime.errors import StationError
 from sim.serial_devices import SimLcus
 
 

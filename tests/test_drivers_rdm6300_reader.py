@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from config.clock import Clock
-from config.errors import StationError
 from config.schema import SerialDeviceConfig
 from drivers.badge_reader import BadgeReader
+from runtime.clock import Clock
+from runtime.errors import StationError
 from sim.serial_devices import SimRdm6300
 
 REFERENT = "0A1B2C3D4E"

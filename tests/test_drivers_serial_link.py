@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from config.clock import Clock
-from config.errors import StationError
 from drivers.serial_link import Backoff, Reconnector, SerialLink, SerialPortError
+from runtime.clock import Clock
+from runtime.errors import StationError
 
 
 async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from config.storage import DB_NAME
+from runtime.storage import DB_NAME
 
 KILLS = 100
 SEED = 20261130

@@ -16,11 +16,8 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from config.clock import Clock
 from config.loader import ConfigError
-from station import hub_protocol
-from station.hub import Hub
-from station.hub_config import (
+from hub.config import (
     SCRYPT_MIN_N,
     GpAccount,
     HubConfig,
@@ -35,7 +32,10 @@ from station.hub_config import (
     token_digest,
     verify_password,
 )
-from station.hub_protocol import MAX_MESSAGE_BYTES, GpIdentityRecord, HubProtocolError, parse
+from hub.server import Hub
+from protocol import hub as hub_protocol
+from protocol.hub import MAX_MESSAGE_BYTES, GpIdentity, HubProtocolError, parse
+from runtime.clock import Clock
 from tests.conftest import eventually
 
 NANGIS_TOKEN = "nangis-token-0123456789abcdef"
@@ -46,8 +46,8 @@ TURN_SECRET = "coturn-static-auth-secret"
 NOW = 1_800_000_000.0
 
 
-def identity(name: str, rpps: str) -> GpIdentityRecord:
-    return GpIdentityRecord(name=name, qualification="Médecin généraliste", rpps=rpps,
+def identity(name: str, rpps: str) -> GpIdentity:
+    return GpIdentity(name=name, qualification="Médecin généraliste", rpps=rpps,
                             address="1 rue de la Gare, 77000 Melun", phone="01 99 00 00 02")
 
 

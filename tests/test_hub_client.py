@@ -12,13 +12,13 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from config.clock import Clock
 from config.loader import ConfigError, default_config_path, load_config
 from config.schema import HubSection
-from station.hub import Hub
+from hub.config import ListenSection
+from hub.server import Hub
+from protocol.hub import CabinStatus, Description, GpJoin, SignalToStation, StationSignal
+from runtime.clock import Clock
 from station.hub_client import HubClient, HubOffline
-from station.hub_config import ListenSection
-from station.hub_protocol import CabinStatus, Description, GpJoin, SignalToStation, StationSignal
 from tests.conftest import eventually
 from tests.test_hub import CHELLES_TOKEN, NANGIS_TOKEN, gp_socket, hub_config, receive, room_of
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from station.hub_protocol import FROM_GP, FROM_STATION, TO_GP, TO_STATION, HubProtocolError, dump, parse
+from protocol.hub import FROM_GP, FROM_STATION, TO_GP, TO_STATION, HubProtocolError, dump, parse
 
 ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "from_station": FROM_STATION, "to_station": TO_STATION, "from_gp": FROM_GP, "to_gp": TO_GP,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from config.clock import PARIS
-from config.storage import Database, StorageError
 from hygiene.audit import GENESIS, AuditEntry, AuditTrail, entry_hash, verify_entries, write_csv
+from runtime.clock import PARIS
+from runtime.storage import Database, StorageError
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=PARIS)
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from config.errors import StationError
-from config.storage import Database
 from hygiene.badges import (
     SECRET_NAME,
     BadgeError,
@@ -19,6 +17,8 @@ from hygiene.badges import (
     load_or_create_secret,
     normalise_badge_id,
 )
+from runtime.errors import StationError
+from runtime.storage import Database
 
 AT = "2026-11-30T09:00:00+01:00"
 REFERENT_ID = "0a1b2c3d4e"

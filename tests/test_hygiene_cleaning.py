@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from config.clock import PARIS
 from config.loader import load_config
 from config.schema import CleaningProtocol, CleaningStep
 from hygiene.badges import Badge, Role
 from hygiene.cleaning import CleaningProof, CleaningRefused, CleaningRun
+from runtime.clock import PARIS
 
 PROTOCOL = load_config().cleaning
 STEPS = [s.id for s in PROTOCOL.steps]

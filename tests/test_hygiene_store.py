@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from config.clock import PARIS
-from config.storage import Database, StorageError
 from hygiene.cleaning import CleaningProof
 from hygiene.store import CabinStore
+from runtime.clock import PARIS
+from runtime.storage import Database, StorageError
 
 T0 = datetime(2026, 11, 30, 9, 30, tzinfo=PARIS)
 

@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
+from protocol.states import CabinState
 from session.checkin import Refusal
-from session.states import CabinState
 
 PAGE = Path(__file__).resolve().parent.parent / "station" / "kiosk_page"
 

@@ -6,7 +6,7 @@ import socket
 from datetime import datetime
 from pathlib import Path
 
-from config.clock import PARIS
+from runtime.clock import PARIS
 from sim.badges import TECHNICIAN_BADGE
 from sim.patient import KioskClient
 from tests.browser import chromium

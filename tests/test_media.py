@@ -14,15 +14,15 @@ import cv2
 import numpy as np
 import pytest
 
-from config.clock import Clock
 from config.schema import DeviceConfig
 from drivers.camera import GrabberTimings
 from drivers.otoscope import Otoscope
+from protocol.hub import GpIdentity
+from protocol.states import CabinState as S
+from runtime.clock import Clock
 from session.appointments import Appointment
 from session.channel import MessageChannel
-from session.control import GpIdentity
 from session.media import DirectorTimings, FrameSource, LegTimings, MediaDirector, MediaError, ice_configuration
-from session.states import CabinState as S
 from sim.camera import SimOtoscopeCamera
 from sim.crew import SimCrew
 from sim.gp_peer import GpPeerError, SimGpPeer, of_type

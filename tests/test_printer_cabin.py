@@ -12,9 +12,9 @@ from typing import Any
 from config.loader import load_config
 from config.schema import CabinConfig
 from printer.jobs import JobStatus
+from protocol.versioned import encode
 from session.appointments import Appointment
 from session.channel import LocalChannel
-from session.control import encode
 from sim.crew import SimCrew
 from sim.seed import DEMO_GP
 from station.compose import Station

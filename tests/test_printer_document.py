@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-from config.clock import PARIS
-from config.errors import StationError
 from printer.document import (
     DocumentKind,
     MedicationLine,
@@ -23,6 +21,8 @@ from printer.document import (
     parse_prescription,
 )
 from printer.errors import PrescriptionError
+from runtime.clock import PARIS
+from runtime.errors import StationError
 
 ISSUED = datetime(2025, 1, 14, 10, 32, tzinfo=PARIS)
 

@@ -6,10 +6,10 @@ from datetime import datetime
 
 import pytest
 
-from config.clock import PARIS, Clock
-from config.storage import Database
 from printer.errors import JobError
 from printer.jobs import JobStatus, PrintJobs
+from runtime.clock import PARIS, Clock
+from runtime.storage import Database
 
 START = datetime(2025, 1, 14, 10, 30, tzinfo=PARIS)
 

@@ -21,10 +21,10 @@ from printer.document import MedicationLine, PatientIdentity, Prescriber, Prescr
 from printer.errors import LayoutError
 from printer.escpos_commands import codepage_table, disassemble, iter_items
 from printer.layout import clean_text, layout_options, pack, render_documents, render_prescription, wrap
-from printer.receipt import Receipt, decode_receipts
 from printer.specimen import render_test_page
 from printer.specimen import sample_prescription as specimen
 from sim.printer import SimPrinter
+from sim.receipt import Receipt, decode_receipts
 from tests.test_printer_document import ISSUED, sample_prescription
 
 GOLDEN = Path(__file__).parent / "test_printer_golden"

@@ -12,9 +12,9 @@ from PIL import Image
 from config.schema import PrinterConfig
 from printer.escpos_commands import codepage_table
 from printer.layout import BARCODE_MODULE_DOTS, layout_options, render_documents
-from printer.preview import MARGIN, ReceiptRenderer
-from printer.receipt import Align, Barcode, Raster, Receipt, Run, Style, TextLine, decode_receipts
 from printer.symbols import code128_modules
+from sim.preview import MARGIN, ReceiptRenderer
+from sim.receipt import Align, Barcode, Raster, Receipt, Run, Style, TextLine, decode_receipts
 from tests.test_printer_document import sample_prescription
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from config.errors import StationError
 from config.loader import default_config_path, load_config
 from printer.escpos_commands import codepage_table
-from printer.receipt import decode_receipts
 from printer.transport import NetworkTransport
+from runtime.errors import StationError
 from sim.printer import SimPrinter
+from sim.receipt import decode_receipts
 from station import print_test
 
 

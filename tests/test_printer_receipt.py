@@ -9,7 +9,8 @@ from barcode import Code128  # type: ignore[import-untyped]
 
 from printer.errors import LayoutError
 from printer.escpos_commands import codepage_table, disassemble, item_length, python_codec
-from printer.receipt import (
+from printer.symbols import code128_modules, code128_values
+from sim.receipt import (
     Align,
     Barcode,
     Feed,
@@ -22,7 +23,6 @@ from printer.receipt import (
     decode_receipts,
     decode_text,
 )
-from printer.symbols import code128_modules, code128_values
 
 
 @pytest.mark.parametrize(

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from config.clock import PARIS, Clock
 from config.schema import PrinterConfig
-from config.storage import Database
 from printer.errors import JobError, PrinterError
 from printer.jobs import JobStatus
 from printer.layout import render_documents, render_prescription
 from printer.service import PrintService
 from printer.transport import FileTransport, NetworkTransport, make_transport
+from runtime.clock import PARIS, Clock
+from runtime.storage import Database
 from sim.printer import SimPrinter
 from tests.test_printer_document import sample_prescription
 

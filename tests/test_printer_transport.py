@@ -11,14 +11,14 @@ from datetime import datetime
 import pytest
 from escpos.exceptions import DeviceNotFoundError
 
-from config.clock import PARIS, Clock
 from config.schema import PrinterConfig
-from config.storage import Database
 from printer.errors import TransportError
 from printer.escpos_link import DeviceTransport
 from printer.layout import render_documents
 from printer.service import PrintService
 from printer.transport import PrinterUnreachableError, make_transport
+from runtime.clock import PARIS, Clock
+from runtime.storage import Database
 from sim.printer import SimPrinter
 from tests.test_printer_document import sample_prescription
 

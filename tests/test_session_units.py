@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from config.clock import PARIS
 from config.schema import CheckInRules
-from config.storage import Database
+from runtime.clock import PARIS
+from runtime.storage import Database
 from session.appointments import Appointment, AppointmentBook, AppointmentError, normalise_code
 from session.checkin import CheckInDesk, CheckInRefused, Refusal
 from session.eligibility import Verdict, age_on, assess

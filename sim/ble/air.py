@@ -20,7 +20,7 @@ from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
-from config.errors import StationError
+from runtime.errors import StationError
 
 if TYPE_CHECKING:
     from sim.ble.backend import SimBleakClient, SimBleakScanner

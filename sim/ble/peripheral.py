@@ -31,7 +31,7 @@ from drivers.gatt import (
 from sim.ble.air import ADVERTISING_INTERVAL_MS
 
 if TYPE_CHECKING:
-    from config.clock import Clock
+    from runtime.clock import Clock
     from sim.ble.air import SimAir
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from drivers.gatt import (
 from sim.ble.peripheral import Fault, SimPeripheral, char
 
 if TYPE_CHECKING:
-    from config.clock import Clock
+    from runtime.clock import Clock
     from sim.ble.air import SimAir
 
 _INDICATE = Characteristic.Properties.INDICATE

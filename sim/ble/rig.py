@@ -18,9 +18,9 @@ from sim.ble.peripheral import STOP_TIMEOUT_S, SimPeripheral
 from sim.ble.peripherals import PERIPHERALS
 
 if TYPE_CHECKING:
-    from config.clock import Clock
     from config.schema import DeviceConfig
     from devices.instrument import Sink
+    from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 

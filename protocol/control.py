@@ -6,35 +6,19 @@ fields or wrong values give a ControlError with a message fit to send back to th
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Literal, TypeAlias, TypeVar
+from typing import Annotated, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
+from pydantic import Field, StrictBool, TypeAdapter
 
-from config.errors import StationError
+from protocol.hub import GpIdentity
+from protocol.versioned import Message as _Message
+from protocol.versioned import MessageError, parse_versioned
 
-VERSION = 1
-T = TypeVar("T")
 MAX_MESSAGE_BYTES = 64 * 1024
 
 
-class ControlError(StationError):
+class ControlError(MessageError):
     """A control message could not be understood."""
-
-
-class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    v: Literal[1] = 1
-
-
-class GpIdentity(_Message):
-    """Who the GP is, as it will appear on the prescription."""
-
-    name: str = Field(min_length=1, max_length=200)
-    qualification: str = Field(default="Médecin généraliste", min_length=1, max_length=200)
-    rpps: str = Field(pattern=r"^[0-9]{11}$")
-    address: str = Field(min_length=1, max_length=300)
-    phone: str = Field(min_length=1, max_length=40)
 
 
 class Join(_Message):
@@ -106,37 +90,3 @@ _ADAPTER: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)
 def parse_control(text: str | bytes) -> AnyControl:
     """Parse and validate one message, or raise ControlError saying what is wrong."""
     return parse_versioned(_ADAPTER, text, limit=MAX_MESSAGE_BYTES, speaker="this station", error=ControlError)
-
-
-def parse_versioned(adapter: TypeAdapter[T], text: str | bytes, *, limit: int, speaker: str,
-                    error: type[StationError]) -> T:
-    """One versioned JSON message (`{"v": 1, "type": ...}`) validated by `adapter`, or `error` saying why not.
-
-    The control channel and the hub's WebSockets share it: size limit in UTF-8 bytes, JSON
-    object, supported version, then the models; the first problem found is the message.
-    """
-    size = len(text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text)
-    if size > limit:
-        raise error(f"message too large ({size} bytes, limit {limit})")
-    try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise error(f"not JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise error(f"not JSON {speaker} accepts: nested too deeply") from exc
-    if not isinstance(data, dict):
-        raise error("a message is a JSON object")
-    version = data.get("v")
-    if isinstance(version, bool) or version != VERSION:
-        raise error(f"unsupported message version {version!r}, {speaker} speaks v{VERSION}")
-    try:
-        return adapter.validate_python(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "message"
-        raise error(f"{where}: {first['msg']}") from exc
-
-
-def encode(message_type: str, **fields: object) -> str:
-    """A message as JSON text."""
-    return json.dumps({"v": VERSION, "type": message_type, **fields}, ensure_ascii=False, separators=(",", ":"))

@@ -1,6 +1,6 @@
 // The GP console (issue 4 §2; DESIGN.md §4): login, the waiting room, and one consultation at a
-// time (consultation.js). Messages follow station/hub_protocol.py (the hub's /ws/gp) and
-// session/control.py (the cabin's data channels). Nothing is stored in the browser (no
+// time (consultation.js). Messages follow protocol/hub.py (the hub's /ws/gp) and
+// protocol/control.py (the cabin's data channels). Nothing is stored in the browser (no
 // localStorage, sessionStorage or IndexedDB), and nothing of a patient outlives `ended`.
 
 import * as api from "./api.js";

@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from printer.errors import LayoutError
-from printer.receipt import Align, Barcode, Block, Feed, QrCode, Raster, Receipt, Run, Style, TextLine
 from printer.symbols import bars_image, code128_modules, qr_image
+from sim.receipt import Align, Barcode, Block, Feed, QrCode, Raster, Receipt, Run, Style, TextLine
 
 CELLS: dict[int, tuple[int, int]] = {0: (12, 24), 1: (9, 17)}  # font A, font B
 FONT_PX = {0: 12 / 0.602, 1: 9 / 0.602}  # DejaVu Sans Mono advances 0.602 em: cells of 12 and 9 dots

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from config.errors import StationError
+from runtime.errors import StationError
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 // Shape checks for what the hub and the cabin send. A message that fails is dropped with a
 // console warning (never thrown): the console must keep working on anything it receives.
-// The shapes follow station/hub_protocol.py, session/control.py and devices/measurements.py.
+// The shapes follow protocol/hub.py, protocol/control.py and devices/measurements.py.
 
 const ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 

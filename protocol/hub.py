@@ -55,10 +55,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
-from config.errors import StationError
-from session.control import parse_versioned
+from protocol.states import CabinState
+from protocol.versioned import Message as _Message
+from protocol.versioned import MessageError, parse_versioned
+from protocol.versioned import Part as _Part
 
 MAX_MESSAGE_BYTES = 256 * 1024  # an SDP offer with video and two data channels is a few KiB
 
@@ -66,16 +68,8 @@ Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-
 Leg = Literal["instruments", "face"]
 
 
-class HubProtocolError(StationError):
+class HubProtocolError(MessageError):
     """A hub message could not be understood."""
-
-
-class _Part(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class _Message(_Part):
-    v: Literal[1] = 1
 
 
 class Description(_Part):
@@ -102,11 +96,11 @@ class IceServer(_Part):
     credential: str | None = Field(default=None, max_length=512)
 
 
-class GpIdentityRecord(_Part):
-    """The hub's record of a GP, as the prescription will carry it."""
+class GpIdentity(_Part):
+    """Who a GP is, as the prescription carries it: the hub's record, and what a console joins with."""
 
     name: str = Field(min_length=1, max_length=200)
-    qualification: str = Field(min_length=1, max_length=200)
+    qualification: str = Field(default="Médecin généraliste", min_length=1, max_length=200)
     rpps: str = Field(pattern=r"^[0-9]{11}$")
     address: str = Field(min_length=1, max_length=300)
     phone: str = Field(min_length=1, max_length=40)
@@ -130,7 +124,7 @@ class CabinStatus(_Message):
 
     type: Literal["cabin"] = "cabin"
     site: str = Field(min_length=1, max_length=200)
-    state: str = Field(min_length=1, max_length=64)
+    state: CabinState
     session: Id | None = None
     since: str | None = Field(default=None, max_length=64)
     # The RPPS of the consultation's GP (the identity the hub vouched for), while it goes on: a
@@ -160,7 +154,7 @@ class GpJoin(_Message):
     type: Literal["gp_join"] = "gp_join"
     gp: Id
     session: Id
-    identity: GpIdentityRecord
+    identity: GpIdentity
 
 
 class SignalToStation(_Signal):

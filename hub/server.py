@@ -1,9 +1,9 @@
 """The hub: stations and GP consoles both dial out to it; it keeps the waiting room and relays signalling.
 
-HTTP: `GET /` and `/static/...` serve the GP console (`station/console/`); `POST /api/login`
+HTTP: `GET /` and `/static/...` serve the GP console (`hub/console/`); `POST /api/login`
 sets the `cabin_gp` session cookie, `POST /api/logout` ends it, `GET /api/me` says who is
 logged in (`{username, name, identity, stations: [{id, site, online}], ice_servers}`).
-WebSockets (messages of `station/hub_protocol.py`): `/ws/gp` needs the cookie and the hub's
+WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's
 public origin; `/ws/station` needs `Authorization: Bearer <station token>` and no browser
 Origin. A GP sees and joins only the stations the configuration gives it; a station signals
 only the GP connection that joined it. The hub never receives a patient's name, and its logs
@@ -27,11 +27,8 @@ from pathlib import Path
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel
 
-from config.clock import Clock
-from config.errors import StationError
-from session.states import CabinState
-from station.hub_config import GpAccount, HubConfig, StationAccount, decoy_hash, token_digest, verify_password
-from station.hub_protocol import (
+from hub.config import GpAccount, HubConfig, StationAccount, decoy_hash, token_digest, verify_password
+from protocol.hub import (
     FROM_GP,
     FROM_STATION,
     MAX_MESSAGE_BYTES,
@@ -54,6 +51,9 @@ from station.hub_protocol import (
     dump,
     parse,
 )
+from protocol.states import CabinState
+from runtime.clock import Clock
+from runtime.errors import StationError
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 // The prescription form: medication lines, examinations, a referral letter and the weight,
-// checked here against the limits of session/control.py's Prescribe before anything is sent.
+// checked here against the limits of protocol/control.py's Prescribe before anything is sent.
 
 import { $, clear, fromTemplate, role } from "./dom.js";
 import { formatNumber, t } from "./i18n.js";

@@ -1,6 +1,6 @@
 """The hub's own configuration: where it listens, which stations and GPs it knows, ICE servers.
 
-A TOML file (see `config/defaults/hub.toml`) loaded into frozen pydantic models; every problem
+A TOML file (see `hub/defaults/hub.toml`) loaded into frozen pydantic models; every problem
 names the file, the [table] and the key, as `config/loader.py` does for a cabin. No secret a
 person or a station types is kept in clear: station tokens are stored as SHA-256 digests,
 GP passwords as scrypt hashes (`hash_password`). The TURN shared secret is the exception:
@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from config.loader import ConfigError, Problem
 from config.loader import _problem as problem_from_error
-from station.hub_protocol import GpIdentityRecord, IceServer, Id
+from protocol.hub import GpIdentity, IceServer, Id
 
 # OWASP's scrypt floor for N=2^15 is r=8, p=3: 32 MiB and about a third of a second per try.
 SCRYPT_N = 2**15
@@ -173,7 +173,7 @@ class GpAccount(_Frozen):
 
     username: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.@-]+$")
     password_hash: str
-    identity: GpIdentityRecord
+    identity: GpIdentity
     stations: tuple[Id, ...] = ()
 
     @field_validator("password_hash")
@@ -222,7 +222,7 @@ class HubConfig(_Frozen):
 
 def default_hub_config_path() -> Path:
     """The example hub configuration shipped with the package."""
-    return Path(str(resources.files("config") / "defaults" / "hub.toml"))
+    return Path(str(resources.files("hub") / "defaults" / "hub.toml"))
 
 
 def load_hub_config(path: Path) -> HubConfig:
@@ -243,12 +243,12 @@ def load_hub_config(path: Path) -> HubConfig:
 
 
 def demo_hub_config(station_id: str, site: str, token: str, username: str, password: str, *,
-                    identity: GpIdentityRecord | None = None, port: int = 0) -> HubConfig:
+                    identity: GpIdentity | None = None, port: int = 0) -> HubConfig:
     """A hub with one station and one GP given it, for tests and the simulator; on 127.0.0.1.
 
     The password hash uses scrypt's lowest accepted cost so that tests stay fast: a demo only.
     """
-    identity = identity or GpIdentityRecord(
+    identity = identity or GpIdentity(
         name="Dr Claire Martin", qualification="Médecin généraliste", rpps="10101010101",
         address="1 place de la Mairie, 77370 Nangis", phone="01 99 00 00 01",
     )

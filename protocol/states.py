@@ -1,4 +1,4 @@
-"""The cabin's states (DESIGN.md §4)."""
+"""The cabin's states: what the station reports to the hub and the kiosk shows (docs/design.md, "The consultation")."""
 
 from __future__ import annotations
 
@@ -21,14 +21,3 @@ class CabinState(StrEnum):
     OUT_OF_SERVICE = "out_of_service"
     MAINTENANCE = "maintenance"
 
-
-# States in which a patient has passed check-in: the cleaning mark is set in all of them.
-PATIENT_STATES = frozenset(
-    {
-        CabinState.ELIGIBILITY,
-        CabinState.WAITING_FOR_DOCTOR,
-        CabinState.IN_CONSULTATION,
-        CabinState.RECONNECTING,
-        CabinState.WRAPPING_UP,
-    }
-)
