@@ -16,8 +16,9 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from devices.camera import ExaminationCamera
 from devices.instrument import REQUESTABLE, DeviceHealth, DeviceUnavailable, Instrument, Sink
-from devices.measurements import Measurement, MeasurementKind, Reading, validate
+from devices.measurements import Measurement, MeasurementKind, Reading, RejectedReading, validate
 from runtime.errors import StationError
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_FRESHNESS_S = 300.0
+# A self-test waits for one reading: a blood-pressure measurement takes about half a minute.
+SELF_TEST_S = 90.0
 
 
 class SubscriptionClosed(StationError):
@@ -136,6 +139,19 @@ class Subscription:
         return self._items.popleft()
 
 
+@dataclass(frozen=True, slots=True)
+class SelfTest:
+    """The outcome of one device's self-test: a reading (or a frame) taken now, or why not."""
+
+    ok: bool
+    detail: str  # "frame 640x480", the reading in words, or what went wrong
+    reading: Reading | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """`ok` and `detail`: the reading's JSON when there is one, else the words."""
+        return {"ok": self.ok, "detail": self.reading.to_json() if self.reading is not None else self.detail}
+
+
 class DeviceManager:
     """Owns the cabin's instruments: lifecycle, supervision, requests, readings, health."""
 
@@ -151,6 +167,8 @@ class DeviceManager:
         self._subscriptions: list[Subscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._start_errors: dict[str, str] = {}  # device id -> why it is down since start
+        # One user of a device at a time: a GP's request and a technician's self-test never interleave.
+        self._locks: dict[str, asyncio.Lock] = {}
         self._running = False
         _check_unique_ids(self._instruments)
 
@@ -258,7 +276,8 @@ class DeviceManager:
             problem = self._why_unusable(instrument)
             if problem is None:
                 try:
-                    await self._ask(instrument)
+                    async with self._lock_of(instrument):
+                        await self._ask(instrument)
                     return instrument.device_id
                 except Exception as exc:
                     if not isinstance(exc, StationError):
@@ -266,6 +285,42 @@ class DeviceManager:
                     last_error, problem = exc, _describe(exc)
             problems.append(f"{instrument.device_id}: {problem}")
         raise DeviceUnavailable(f"cannot measure {kind}: " + "; ".join(problems)) from last_error
+
+    async def self_test(self, device_id: str, timeout_s: float = SELF_TEST_S) -> SelfTest:
+        """Take one reading (a camera: one frame) from `device_id` now, within `timeout_s` clock seconds."""
+        instrument = next((i for i in self._instruments if i.device_id == device_id), None)
+        if instrument is None:
+            raise DeviceUnavailable(f"no device {device_id!r} in this cabin")
+        if not self._running:
+            raise DeviceUnavailable("the instruments are not started")
+        async with self._lock_of(instrument):
+            try:
+                async with asyncio.timeout(self._real_limit(timeout_s)):
+                    if isinstance(instrument, ExaminationCamera):
+                        return await _camera_test(instrument)
+                    return await self._reading_test(instrument)
+            except TimeoutError:
+                return SelfTest(False, "no reading in time")
+            except DeviceUnavailable as exc:
+                return SelfTest(False, _describe(exc))
+
+    async def _reading_test(self, instrument: Instrument) -> SelfTest:
+        kind = next((k for k, d in REQUESTABLE.items() if d == instrument.config.kind), None)
+        if kind is None:
+            return SelfTest(False, f"a {instrument.config.kind} gives no reading to test")
+        subscription = self.subscribe()
+        try:
+            await self._ask(instrument)
+            async for reading in subscription:
+                if reading.device_id != instrument.device_id:
+                    continue
+                if isinstance(reading, RejectedReading):
+                    return SelfTest(False, f"rejected: {reading.rule}", reading)
+                if reading.kind is kind:
+                    return SelfTest(True, str(kind), reading)
+            raise DeviceUnavailable("the instruments stopped")
+        finally:
+            self.unsubscribe(subscription)
 
     def health(self) -> list[DeviceHealth]:
         """The health of every instrument, in configuration order."""
@@ -289,6 +344,9 @@ class DeviceManager:
     def is_stale(self, reading: Reading, now_monotonic: float) -> bool:
         """True when `reading` is older than its instrument's freshness_s."""
         return now_monotonic - reading.host_time > self.freshness_of(reading.device_id)
+
+    def _lock_of(self, instrument: Instrument) -> asyncio.Lock:
+        return self._locks.setdefault(instrument.device_id, asyncio.Lock())
 
     async def _ask(self, instrument: Instrument) -> None:
         timeout = self._timings.request_timeout_s
@@ -410,3 +468,16 @@ def _check_unique_ids(instruments: tuple[Instrument, ...]) -> None:
 
 def _describe(error: BaseException) -> str:
     return str(error) or type(error).__name__
+
+
+async def _camera_test(camera: ExaminationCamera) -> SelfTest:
+    """One frame from the camera, left as it was found (on or off)."""
+    was_on = camera.capturing
+    await camera.capture_on()
+    try:
+        frame = await camera.frames().next()
+    finally:
+        if not was_on:
+            await camera.capture_off()
+    height, width = frame.image.shape[:2]
+    return SelfTest(True, f"frame {width}x{height}")

@@ -15,13 +15,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from devices.camera import FrameMetrics, Guidance
 from devices.instrument import DeviceUnavailable
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 Image: TypeAlias = NDArray[np.uint8]
 CaptureSource: TypeAlias = int | str  # a V4L2 index, a /dev/videoN path, a file path or a stream URL
 SourceLocator: TypeAlias = Callable[[], CaptureSource | None]  # asked again before every (re)open
-Guidance: TypeAlias = Literal["hold_still", "too_dark", "too_bright", "ok"]
 
 
 class CameraError(DeviceUnavailable):
@@ -89,16 +89,6 @@ def describe_source(source: CaptureSource) -> str:
 
 
 _TO_GREY = {3: cv2.COLOR_BGR2GRAY, 4: cv2.COLOR_BGRA2GRAY}
-
-
-@dataclass(frozen=True, slots=True)
-class FrameMetrics:
-    """Figures of one frame for guiding the patient."""
-
-    focus: float  # variance of the Laplacian of the grey image: higher is sharper
-    brightness: float  # mean grey level, 0-255
-    width: int
-    height: int
 
 
 def frame_metrics(image: NDArray[Any]) -> FrameMetrics:

@@ -15,17 +15,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
+from devices.camera import ExaminationCamera, FrameMetrics, Guidance, GuidanceListener
+from devices.instrument import DeviceHealth, DeviceUnavailable, Sink
 from drivers.camera import (
     DEFAULT_THRESHOLDS,
     CameraError,
     CaptureSource,
     FrameCursor,
     FrameGrabber,
-    FrameMetrics,
     GrabberHealth,
     GrabberTimings,
-    Guidance,
     GuidanceThresholds,
     Opener,
     SourceLocator,
@@ -41,8 +40,6 @@ if TYPE_CHECKING:
     from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
-
-GuidanceListener = Callable[[Guidance, FrameMetrics], None]
 
 ANALYSIS_INTERVAL_S = 0.2  # five figures a second are plenty to guide a hand
 METRICS_MAX_AGE_S = 1.0  # older figures are not shown: the patient would be guided on the past
@@ -62,7 +59,7 @@ def source_present(source: CaptureSource) -> bool:
     return "://" in source or Path(source).exists()
 
 
-class Otoscope(Instrument):
+class Otoscope(ExaminationCamera):
     """An otoscope camera (DeviceConfig driver "uvc", kind "otoscope") wrapping a FrameGrabber."""
 
     def __init__(self, config: DeviceConfig, sink: Sink, clock: Clock, *,
@@ -90,7 +87,7 @@ class Otoscope(Instrument):
         self._metrics: FrameMetrics | None = None
         self._metrics_time: float | None = None
         self._guidance: Guidance | None = None
-        self.on_guidance: GuidanceListener | None = None  # the kiosk's "hold still", called on change
+        self._guidance_listeners: list[GuidanceListener] = []
 
     @property
     def capturing(self) -> bool:
@@ -195,15 +192,23 @@ class Otoscope(Instrument):
             advice = guidance(metrics, previous, self._thresholds)
             previous, changed = metrics, advice != self._guidance
             self._metrics, self._metrics_time, self._guidance = metrics, frame.host_time, advice
-            if changed and self.on_guidance is not None:
+            if changed:
                 self._tell(advice, metrics)
             await asyncio.sleep(self._interval_s)
 
+    def subscribe_guidance(self, listener: GuidanceListener) -> Callable[[], None]:
+        """Call `listener` whenever the advice changes; returns the function that unsubscribes."""
+        self._guidance_listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._guidance_listeners:
+                self._guidance_listeners.remove(listener)
+
+        return unsubscribe
+
     def _tell(self, advice: Guidance, metrics: FrameMetrics) -> None:
-        listener = self.on_guidance
-        if listener is None:
-            return
-        try:
-            listener(advice, metrics)
-        except Exception:
-            log.exception("otoscope %s: guidance listener failed", self.device_id)
+        for listener in tuple(self._guidance_listeners):
+            try:
+                listener(advice, metrics)
+            except Exception:
+                log.exception("otoscope %s: guidance listener failed", self.device_id)

@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from devices.camera import ExaminationCamera
 from protocol.states import CabinState
 from runtime.errors import StationError
 from session.cabin import Cabin
@@ -42,7 +43,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PageListener = Callable[[dict[str, object]], Awaitable[None]]
 TestPrint = Callable[[], Awaitable[object]]
 RECENT_CLEANINGS = 5  # shown on the cleaning screens
-SELF_TEST_S = 20.0  # real seconds a device gets to answer a self-test
 
 
 def _error(status: int, code: str, message: str, **details: object) -> web.Response:
@@ -93,8 +93,12 @@ class PageOutbox:
 class KioskServer:
     """Serves the kiosk API for one cabin."""
 
-    def __init__(self, cabin: Cabin, port: int, host: str = "127.0.0.1", test_print: TestPrint | None = None) -> None:
+    def __init__(self, cabin: Cabin, port: int, host: str = "127.0.0.1", test_print: TestPrint | None = None,
+                 camera: ExaminationCamera | None = None) -> None:
+        """`camera` is the cabin's examination camera, if any: its guidance changes the screen."""
         self._cabin = cabin
+        self._camera = camera
+        self._unsubscribe_guidance: Callable[[], object] | None = None
         self._test_print = test_print
         self._recent: list[dict[str, object]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -144,18 +148,17 @@ class KioskServer:
         self.port = self._runner.addresses[0][1]
         await self._refresh_recent()
         self._unsubscribe = self._cabin.subscribe(self._on_event)
-        for instrument in self._cabin.devices.instruments:
-            if hasattr(instrument, "on_guidance"):  # a camera instrument: its advice changes the screen
-                instrument.on_guidance = lambda advice, metrics: self._push("guidance")
+        if self._camera is not None:
+            self._unsubscribe_guidance = self._camera.subscribe_guidance(lambda advice, metrics: self._push("guidance"))
 
     async def stop(self) -> None:
         """Close the sockets and the server; idempotent."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        for instrument in self._cabin.devices.instruments:
-            if hasattr(instrument, "on_guidance"):
-                instrument.on_guidance = None
+        if self._unsubscribe_guidance is not None:
+            self._unsubscribe_guidance()
+            self._unsubscribe_guidance = None
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -332,18 +335,18 @@ class KioskServer:
             raise CabinRefusal("not_maintenance", "present a technician's badge first")
 
     async def _self_test(self, body: dict[str, object]) -> dict[str, object]:
-        """Ask one device for a measurement and report its health afterwards."""
+        """Take one reading from a device (through the device manager) and report its health afterwards."""
         self._maintenance()
         device = body.get("device")
-        instrument = next((i for i in self._cabin.devices.instruments if i.device_id == device), None)
-        if instrument is None:
+        devices = self._cabin.devices
+        health = next((h for h in devices.health() if h.device_id == device), None)
+        if not isinstance(device, str) or health is None:
             raise CabinRefusal("unknown_device", "no such device in this cabin")
-        try:
-            async with asyncio.timeout(SELF_TEST_S):
-                await instrument.request_measurement()
-        except (StationError, TimeoutError) as exc:
-            return {"passed": False, "error": str(exc) or "no answer", "health": instrument.health().to_json()}
-        return {"passed": True, "health": instrument.health().to_json()}
+        test = await devices.self_test(device)
+        health = next(h for h in devices.health() if h.device_id == device)
+        if test.ok:
+            return {"passed": True, "detail": test.detail, "health": health.to_json()}
+        return {"passed": False, "error": test.detail, "health": health.to_json()}
 
     async def _print_test_page(self, body: dict[str, object]) -> dict[str, object]:
         """A test page on the cabin's printer (not a patient's job: nothing is recorded)."""

@@ -9,19 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from config.schema import CabinConfig, DeviceConfig
-from devices.instrument import REQUESTABLE as REQUESTABLE_BY_KIND
-from devices.instrument import DeviceUnavailable
-from devices.manager import Subscription
-from devices.measurements import Reading
 from drivers import cms50, gatt, rdm6300
-from drivers.otoscope import Otoscope
 from runtime.clock import Clock
-from runtime.errors import StationError
 from sim.rig import SimRig
 from station.compose import Station
 
-# One reading per device: a blood-pressure measurement takes about half a minute of clock time.
-SELF_TEST_S = 90.0
 # The simulator's clock speed for `cabin diag --sim`, so that a cuff inflates in seconds.
 SIM_DIAG_SPEED = 20.0
 
@@ -77,49 +69,17 @@ async def diagnose(config: CabinConfig, *, sim: bool) -> list[dict[str, Any]]:
 
 async def _self_tests(station: Station) -> list[dict[str, Any]]:
     devices = station.devices
-    results = await asyncio.gather(*(_self_test(station, i) for i in devices.instruments))
+    results = await asyncio.gather(*(devices.self_test(i.device_id) for i in devices.instruments))
     rows: list[dict[str, Any]] = []
     now = station.clock.monotonic()
-    for instrument, test in zip(devices.instruments, results, strict=True):
-        health = devices.health()[devices.instruments.index(instrument)]
+    for instrument, health, test in zip(devices.instruments, devices.health(), results, strict=True):
         age = None if health.last_reading_host_time is None else round(now - health.last_reading_host_time, 1)
         rows.append({**health.to_json(), "driver": instrument.config.driver,
                      "transport": _transport(instrument.config), "required": not instrument.config.optional,
-                     "last_reading_age_s": age, "self_test": test})
+                     "last_reading_age_s": age, "self_test": test.to_json()})
     for accessory in (station.badge_reader, station.entry.lock if station.entry else None):
         if accessory is not None:
             rows.append({**accessory.health().to_json(), "driver": accessory.config.driver,
                          "transport": f"serial {accessory.config.port}", "required": False,
                          "self_test": {"ok": accessory.health().connected, "detail": "port open"}})
     return rows
-
-
-async def _self_test(station: Station, instrument: Any) -> dict[str, Any]:
-    config: DeviceConfig = instrument.config
-    subscription = station.devices.subscribe()
-    try:
-        async with asyncio.timeout(station.clock.real_seconds(SELF_TEST_S) + 2.0):
-            if isinstance(instrument, Otoscope):
-                await instrument.capture_on()
-                frame = await instrument.frames().next()
-                height, width = frame.image.shape[:2]
-                return {"ok": True, "detail": f"frame {width}x{height}"}
-            kind = next(k for k, device_kind in REQUESTABLE_BY_KIND.items() if device_kind == config.kind)
-            await station.devices.request(kind)
-            reading = await _first_reading(subscription, config.id, kind)
-            return {"ok": "rejected" not in str(reading.to_json().get("kind")), "detail": reading.to_json()}
-    except TimeoutError:
-        return {"ok": False, "detail": "no reading in time"}
-    except (DeviceUnavailable, StationError, StopIteration) as exc:
-        return {"ok": False, "detail": str(exc)}
-    finally:
-        station.devices.unsubscribe(subscription)
-
-
-async def _first_reading(subscription: Subscription, device_id: str, kind: str) -> Reading:
-    """The next final reading (not a pleth chunk or a live cuff pressure) from one device."""
-    while True:
-        reading: Reading = await subscription.get()
-        if reading.device_id == device_id and reading.to_json().get("kind") in (kind, "rejected"):
-            return reading
-

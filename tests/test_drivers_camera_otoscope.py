@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from config.schema import DeviceConfig
+from devices.camera import FrameMetrics, Guidance
 from devices.instrument import DeviceUnavailable
-from drivers.camera import CameraError, FrameMetrics, GrabberTimings, Guidance
+from drivers.camera import CameraError, GrabberTimings
 from drivers.otoscope import Otoscope, parse_source, source_present
 from runtime.clock import Clock
 from runtime.errors import StationError
@@ -85,7 +86,7 @@ async def test_guidance_follows_the_picture(otoscope: Otoscope, camera: SimOtosc
     def listen(advice: Guidance, metrics: FrameMetrics) -> None:
         heard.append(advice)
 
-    otoscope.on_guidance = listen
+    otoscope.subscribe_guidance(listen)
     await otoscope.capture_on()
     await eventually(lambda: otoscope.guidance() == "ok")
     camera.inject(CameraFault.SHAKE)
@@ -106,7 +107,7 @@ async def test_a_failing_listener_does_not_stop_the_guidance(otoscope: Otoscope)
     def broken(advice: Guidance, metrics: FrameMetrics) -> None:
         raise RuntimeError("kiosk gone")
 
-    otoscope.on_guidance = broken
+    otoscope.subscribe_guidance(broken)
     await otoscope.capture_on()
     await eventually(lambda: otoscope.guidance() == "ok")
     await asyncio.sleep(0.2)
