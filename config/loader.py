@@ -1,16 +1,24 @@
-"""Load a TOML configuration file into a frozen `CabinConfig`, or say exactly what is wrong."""
+"""Load a TOML configuration file into frozen pydantic models, or say exactly what is wrong.
+
+`load_model` serves any configuration (the cabin's `CabinConfig`, the hub's `HubConfig`):
+every mistake comes out as a `Problem` naming the file, the [table] and the key.
+"""
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from config.schema import CabinConfig
 from runtime.errors import StationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -42,8 +50,15 @@ def default_config_path() -> Path:
 
 
 def load_config(path: Path | None = None) -> CabinConfig:
-    """Read, parse and validate a configuration file (the packaged default when None)."""
-    path = path or default_config_path()
+    """Read, parse and validate a cabin configuration file (the packaged default when None)."""
+    return load_model(path or default_config_path(), CabinConfig, site_codes=_declared_site_codes)
+
+
+def load_model(path: Path, model: type[M], **context: Callable[[dict[str, Any]], object]) -> M:
+    """Read `path` as TOML and validate it as `model`, or raise ConfigError listing every problem.
+
+    Each `context` entry is computed from the raw TOML data and handed to the validators.
+    """
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -56,7 +71,7 @@ def load_config(path: Path | None = None) -> CabinConfig:
     except RecursionError as exc:
         raise ConfigError([Problem(name, "", "", "not a configuration: arrays or tables nested too deeply")]) from exc
     try:
-        return CabinConfig.model_validate(data, context={"site_codes": _declared_site_codes(data)})
+        return model.model_validate(data, context={key: make(data) for key, make in context.items()})
     except ValidationError as exc:
         raise ConfigError([_problem(name, err, data) for err in exc.errors()]) from exc
 
@@ -95,7 +110,7 @@ def _is_table(node: object) -> bool:
     return isinstance(node, dict) or (isinstance(node, list) and any(isinstance(n, dict) for n in node))
 
 
-def _declared_site_codes(data: dict[str, object]) -> list[str]:
+def _declared_site_codes(data: dict[str, Any]) -> list[str]:
     """The site codes the file declares, read before validation to check `station.site` against."""
     tables = data.get("sites")
     entries = list(tables) if isinstance(tables, list) else []

@@ -14,15 +14,13 @@ import hashlib
 import hmac
 import re
 import secrets
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from config.loader import ConfigError, Problem
-from config.loader import _problem as problem_from_error
+from config.loader import load_model
 from protocol.hub import GpIdentity, IceServer, Id
 
 # OWASP's scrypt floor for N=2^15 is r=8, p=3: 32 MiB and about a third of a second per try.
@@ -227,19 +225,7 @@ def default_hub_config_path() -> Path:
 
 def load_hub_config(path: Path) -> HubConfig:
     """Read, parse and validate a hub configuration file, or raise ConfigError naming each mistake."""
-    name = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(name, "", "", f"cannot read the file: {exc}")]) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([Problem(name, "", "", f"not valid TOML: {exc}")]) from exc
-    except RecursionError as exc:
-        raise ConfigError([Problem(name, "", "", "not a configuration: arrays or tables nested too deeply")]) from exc
-    try:
-        return HubConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError([problem_from_error(name, err, data) for err in exc.errors()]) from exc
+    return load_model(path, HubConfig)
 
 
 def demo_hub_config(station_id: str, site: str, token: str, username: str, password: str, *,

@@ -12,7 +12,7 @@ from pydantic import Field, StrictBool, TypeAdapter
 
 from protocol.hub import GpIdentity
 from protocol.versioned import Message as _Message
-from protocol.versioned import MessageError, parse_versioned
+from protocol.versioned import MessageError, Part, parse_versioned
 
 MAX_MESSAGE_BYTES = 64 * 1024
 
@@ -36,7 +36,7 @@ class RequestMeasurement(_Message):
     kind: Literal["temperature", "blood_pressure", "spo2", "weight"]
 
 
-class Medication(_Message):
+class Medication(Part):
     """One medication line as the GP writes it."""
 
     name: str = Field(min_length=1, max_length=300)

@@ -19,6 +19,7 @@ from typing import Any
 
 from config.loader import ConfigError, default_config_path, load_config
 from config.schema import CabinConfig
+from hub import cli as hub_cli
 from hygiene.audit import AuditEntry, AuditTrail, write_csv
 from hygiene.badges import BadgeRegistry, Role
 from hygiene.store import CabinStore
@@ -51,13 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--sim-gp", action="store_true",
                      help="with --sim, the simulated GP also sees the patients you check in")
 
-    hub = sub.add_parser("hub", help="the hub that GPs and stations dial out to")
-    hub_sub = hub.add_subparsers(dest="hub_command", required=True, metavar="ACTION")
-    serve = hub_sub.add_parser("serve", help="run the hub until Ctrl-C")
-    serve.add_argument("--config", type=Path, metavar="FILE", help="hub configuration (default: the packaged example)")
-    serve.add_argument("-v", "--verbose", action="store_true", help="log more")
-    hub_sub.add_parser("hash-password", help="read a GP password (not echoed) and print its scrypt hash")
-    hub_sub.add_parser("new-token", help="print a new station token and the digest the hub keeps")
+    hub_cli.add_parser(sub)
 
     demo = sub.add_parser("demo", parents=[common], help="one simulated consultation, headless")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the steps")
@@ -258,31 +253,6 @@ def cmd_run(args: argparse.Namespace) -> int:
                                    sim_gp=args.sim_gp))
 
 
-def cmd_hub(args: argparse.Namespace) -> int:
-    """Serve a hub, or prepare its accounts (password hashes, station tokens)."""
-    from hub import config as hub_config
-
-    if args.hub_command == "serve":
-        from station.run import run_hub
-
-        config = hub_config.load_hub_config(args.config or hub_config.default_hub_config_path())
-        return asyncio.run(run_hub(config))
-    if args.hub_command == "hash-password":
-        import getpass
-
-        password = getpass.getpass("GP password: ")
-        if len(password) < 12:
-            raise StationError("a GP password has at least 12 characters")
-        if getpass.getpass("again: ") != password:
-            raise StationError("the two passwords differ")
-        print(hub_config.hash_password(password))
-        return EXIT_OK
-    token, digest = hub_config.new_station_token()
-    print(f"station token (goes in the station's [hub] token): {token}")
-    print(f"its digest (goes in the hub's [[stations]] token_sha256): {digest}")
-    return EXIT_OK
-
-
 def cmd_decode(args: argparse.Namespace) -> int:
     """Decode a payload; bad input is a usage error (exit 2)."""
     from drivers.errors import ProtocolError
@@ -325,7 +295,7 @@ def _reading_line(reading: dict[str, Any]) -> str:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "diag": cmd_diag, "decode": cmd_decode,
     "run": cmd_run, "demo": cmd_demo, "status": cmd_status, "check-config": cmd_check_config,
-    "audit": cmd_audit, "badge": cmd_badge, "hub": cmd_hub, "print-test": print_test.cmd_print_test,
+    "audit": cmd_audit, "badge": cmd_badge, "hub": hub_cli.run, "print-test": print_test.cmd_print_test,
 }
 
 

@@ -1,4 +1,4 @@
-"""`cabin run`: the station until SIGINT or SIGTERM; with `--sim`, on the simulator. `cabin hub serve`: a hub.
+"""`cabin run`: the station until SIGINT or SIGTERM; with `--sim`, on the simulator.
 
 On the simulator a hub runs in the same process (one station, one demo GP login), the clock
 starts inside the site's opening hours, a simulated GP and a hygiene referent are on duty,
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from config.schema import CabinConfig, HubSection
-from hub.config import HubConfig, demo_hub_config
+from hub.config import demo_hub_config
 from hub.server import Hub
 from runtime.clock import Clock
 from station.compose import Station
@@ -40,19 +40,6 @@ def _stop_event() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
-
-
-async def run_hub(config: HubConfig, *, say: Callable[[str], None] = print) -> int:
-    """Serve a hub until SIGINT or SIGTERM."""
-    stop = _stop_event()
-    hub = Hub(config)
-    await hub.start()
-    say(f"hub serving the GP console at {hub.url}/ for {len(config.stations)} stations and {len(config.gps)} GPs")
-    try:
-        await stop.wait()
-    finally:
-        await hub.stop()
-    return 0
 
 
 async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed: float = 1.0,
