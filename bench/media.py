@@ -405,11 +405,13 @@ async def admit_patient(station: Any) -> str:
                               slot_start=station.clock.now() + timedelta(minutes=2), slot_minutes=20,
                               site=station.config.station.site, gp=DEMO_GP.name)
     await station.book.add(appointment)
-    cabin = station.cabin
-    await cabin.submit_code("424242")
-    await cabin.confirm_identity()
-    await cabin.give_consent(True)
-    return str(cabin.consultation.session)
+    patient = station.patient_desk
+    await patient.submit_code("424242")
+    await patient.confirm_identity()
+    await patient.give_consent(True)
+    consultation = station.cabin.consultation
+    assert consultation is not None
+    return consultation.session
 
 
 class TimedSink:

@@ -89,4 +89,8 @@ class ExaminationCamera(Instrument):
 
     @abstractmethod
     def subscribe_guidance(self, listener: GuidanceListener) -> Callable[[], None]:
-        """Call `listener` whenever the guidance changes; returns the function that unsubscribes."""
+        """Call `listener` after every analysed frame (about five a second) with the advice and the figures.
+
+        Returns the function that unsubscribes. A listener that only cares about the advice
+        compares it with the last one it heard.
+        """

@@ -190,14 +190,13 @@ class Otoscope(ExaminationCamera):
                 log.warning("otoscope %s: cannot analyse a frame: %s", self.device_id, exc)
                 continue
             advice = guidance(metrics, previous, self._thresholds)
-            previous, changed = metrics, advice != self._guidance
+            previous = metrics
             self._metrics, self._metrics_time, self._guidance = metrics, frame.host_time, advice
-            if changed:
-                self._tell(advice, metrics)
+            self._tell(advice, metrics)
             await asyncio.sleep(self._interval_s)
 
     def subscribe_guidance(self, listener: GuidanceListener) -> Callable[[], None]:
-        """Call `listener` whenever the advice changes; returns the function that unsubscribes."""
+        """Call `listener` after every analysed frame (advice and figures); returns the unsubscriber."""
         self._guidance_listeners.append(listener)
 
         def unsubscribe() -> None:

@@ -9,7 +9,6 @@ current `pause()` at once: a device plugged in is tried now, not at the end of i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from typing import TYPE_CHECKING
 
@@ -43,15 +42,18 @@ class Backoff:
         self._next = self.initial_s
 
     async def pause(self, clock: Clock | None = None) -> None:
-        """Wait the next delay (clock seconds, or real seconds without a clock), or until `wake()`."""
+        """Sleep the next delay on `clock` (real seconds without one), or less if `wake()` comes first."""
         delay = self.next()
         if self._woken.is_set():
             self._woken.clear()
             return
-        seconds = clock.real_seconds(delay) if clock is not None else delay
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._woken.wait()
+        sleeping = asyncio.ensure_future(clock.sleep(delay) if clock is not None else asyncio.sleep(delay))
+        woken = asyncio.ensure_future(self._woken.wait())
+        try:
+            await asyncio.wait({sleeping, woken}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeping.cancel()
+            woken.cancel()
         self._woken.clear()
 
     def wake(self) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 from devices.instrument import DeviceUnavailable
+from devices.manager import DeviceManager
 from devices.measurements import Weight
+from hygiene.audit import AuditTrail
 from printer.document import (
     MedicationLine,
     PatientIdentity,
@@ -15,91 +17,122 @@ from printer.document import (
     new_prescription_number,
 )
 from printer.errors import PrinterError
-from printer.service import PrintOutcome
+from printer.service import PrintOutcome, PrintService
 from protocol.control import Prescribe
 from protocol.hub import GpIdentity
 from protocol.states import CabinState
 from runtime.errors import StationError
-from session.core import LIVE, CabinCore, CabinRefusal, Consultation
+from runtime.tasks import TaskSet
+from session.consultation import Consultation
+from session.core import LIVE, CabinCore, CabinRefusal
+from session.events import InstrumentUnavailable, MeasurementRequested, PrintReported
 
 S = CabinState
 log = logging.getLogger(__name__)
 
 
-class GpDesk(CabinCore):
-    """What the GP's control channel lets the GP do."""
+class GpDesk:
+    """What the GP's control channel lets the GP do; prints run in its own tasks."""
 
-    async def gp_join(self, session: str, gp: GpIdentity) -> None:
+    def __init__(self, core: CabinCore, *, devices: DeviceManager, printer: PrintService, audit: AuditTrail,
+                 site_code: str, site_name: str) -> None:
+        self._core = core
+        self._devices = devices
+        self._printer = printer
+        self._audit = audit
+        self._site_code = site_code
+        self._site_name = site_name
+        self._prints = TaskSet("gp-desk", log)
+
+    async def start(self) -> None:
+        """Nothing to start: prints begin when the GP prescribes."""
+
+    async def stop(self) -> None:
+        """Stop any print in progress; idempotent and bounded."""
+        await self._prints.cancel_all()
+
+    async def join(self, session: str, gp: GpIdentity) -> None:
         """A GP takes the waiting patient, or comes back within the reconnect grace."""
+        core = self._core
 
         async def step() -> None:
-            c = self._session_matches(session)
-            if self.state is S.RECONNECTING and c.gp is not None and c.gp.rpps == gp.rpps:
-                await self.trigger("link_restored")
+            c = core.matching(session)
+            if core.state is S.RECONNECTING and c.gp is not None and c.gp.rpps == gp.rpps:
+                await core.fire("link_restored")
                 return
-            self._require(S.WAITING_FOR_DOCTOR)
-            c.gp, c.measure_since = gp, self.clock.monotonic()
-            await self.trigger("gp_joined")
+            core.require(S.WAITING_FOR_DOCTOR)
+            c.gp, c.measure_since = gp, core.clock.monotonic()
+            await core.fire("gp_joined")
 
-        await self._run(step)
+        await core.act(step)
 
-    async def gp_lost(self, session: str) -> None:
+    async def lost(self, session: str) -> None:
         """The GP's link dropped: wait for it within the grace period."""
+        core = self._core
 
         async def step() -> None:
-            c = self.consultation
-            if c is not None and c.session == session and self.state is S.IN_CONSULTATION:
-                await self.trigger("link_lost", reason="link_lost")
+            c = core.consultation
+            if c is not None and c.session == session and core.state is S.IN_CONSULTATION:
+                await core.fire("link_lost", reason="link_lost")
 
-        await self._run(step)
+        await core.act(step)
 
-    async def gp_request(self, session: str, kind: str) -> str:
-        """Ask for a measurement; returns the device that will take it."""
+    async def request(self, session: str, kind: str) -> str:
+        """Ask for a measurement; returns the device that will take it.
 
-        async def step() -> str:
-            c = self._session_matches(session)
-            self._require(S.IN_CONSULTATION)
-            try:
-                device = await self.devices.request(kind)
-            except DeviceUnavailable as exc:
-                self._emit("notice", c.session, {"event": "instrument_unavailable", "kind": kind})
-                raise CabinRefusal("instrument_unavailable", str(exc), kind=kind) from exc
-            c.requested = {"kind": kind, "device": device}
-            self._emit("notice", c.session, {"event": "measurement_requested", "kind": kind, "device": device})
-            return device
+        The cabin's lock is held to check the consultation and to note the request, never while
+        the device is asked: an instrument slow to answer must not hold up the patient's screen.
+        """
+        core = self._core
 
-        device: str = await self._run(step)
+        async def check() -> None:
+            core.matching(session)
+            core.require(S.IN_CONSULTATION)
+
+        await core.act(check)
+        try:
+            device = await self._devices.request(kind)
+        except DeviceUnavailable as exc:
+            core.emit(InstrumentUnavailable(session, kind))
+            raise CabinRefusal("instrument_unavailable", str(exc), kind=kind) from exc
+
+        async def note() -> None:
+            c = core.matching(session)
+            c.requested = MeasurementRequested(session, kind, device)
+            core.emit(c.requested)
+
+        await core.act(note)
         return device
 
-    async def gp_prescribe(self, session: str, message: Prescribe) -> str:
+    async def prescribe(self, session: str, message: Prescribe) -> str:
         """Print a prescription in the cabin; returns its number (the outcome follows as an event)."""
+        core = self._core
 
-        async def step() -> str:
-            c = self._session_matches(session)
-            self._require(S.IN_CONSULTATION)
-            prescription = self._prescription(c, message)
-            self._spawn(self._print(c, prescription), "print")
-            return prescription.number
+        async def step() -> tuple[Consultation, Prescription]:
+            c = core.matching(session)
+            core.require(S.IN_CONSULTATION)
+            return c, self._prescription(c, message)
 
-        number: str = await self._run(step)
-        return number
+        c, prescription = await core.act(step)
+        self._prints.spawn(self._print(c, prescription), "print")
+        return prescription.number
 
     def _prescription(self, c: Consultation, message: Prescribe) -> Prescription:
         assert c.appointment is not None and c.gp is not None
-        now = self.clock.now()
+        now = self._core.clock.now()
         weight = message.weight_kg
         scale = c.readings.get("weight")
-        if weight is None and isinstance(scale, Weight):
-            weight = scale.kg
+        if weight is None and scale is not None and isinstance(scale.reading, Weight):
+            weight = scale.reading.kg
         try:
             return Prescription(
-                number=new_prescription_number(self.config.station.site, now.date()),
+                number=new_prescription_number(self._site_code, now.date()),
                 prescriber=Prescriber(**c.gp.model_dump()),
                 patient=PatientIdentity(
                     name=c.appointment.patient_name, sex=Sex(c.appointment.sex),
                     birth_date=c.appointment.birth_date, weight_kg=weight,
                 ),
-                site_name=self.config.place().name, issued_at=now,
+                site_name=self._site_name, issued_at=now,
                 medications=tuple(MedicationLine(**m.model_dump()) for m in message.medications),
                 examinations=message.examinations, referral=message.referral,
             )
@@ -108,48 +141,46 @@ class GpDesk(CabinCore):
 
     async def _print(self, c: Consultation, prescription: Prescription) -> None:
         try:
-            outcome = await self.printer.print_prescription(c.session, prescription)
+            outcome = await self._printer.print_prescription(c.session, prescription)
         except StationError as exc:
             outcome = PrintOutcome(job_id=0, printed=False, bytes_sent=0, error=str(exc))
-        await self._report_print(c, prescription.number, outcome)
+        await self._report(c, prescription.number, outcome)
 
-    async def _report_print(self, c: Consultation, number: str, outcome: PrintOutcome) -> None:
-        data: dict[str, object] = {
-            "job": outcome.job_id, "number": number, "printed": outcome.printed,
-            "bytes": outcome.bytes_sent, "error": outcome.error, "warning": outcome.warning, "reason": outcome.reason,
-        }
-        c.prints[outcome.job_id] = data
-        self._emit("print", c.session, data)
+    async def _report(self, c: Consultation, number: str, outcome: PrintOutcome) -> None:
+        report = PrintReported(c.session, number, outcome)
+        c.prints[outcome.job_id] = report
+        self._core.emit(report)
         if outcome.printed:  # on the audit trail, after the job's own record: which session got paper
             try:
-                await self.audit.append(self.clock.now(), c.session, "prescription_printed", job=outcome.job_id)
+                await self._audit.append(self._core.clock.now(), c.session, "prescription_printed", job=outcome.job_id)
             except StationError as exc:
                 log.error("prescription %s printed, but not audited: %s", number, exc)
 
-    async def gp_reprint(self, session: str, job: int) -> None:
+    async def reprint(self, session: str, job: int) -> None:
         """Print a failed job again within the same consultation."""
+        core = self._core
 
         async def step() -> Consultation:
-            c = self._session_matches(session)
-            self._require(S.IN_CONSULTATION, S.WRAPPING_UP)
+            c = core.matching(session)
+            core.require(S.IN_CONSULTATION, S.WRAPPING_UP)
             if job not in c.prints:
                 raise CabinRefusal("unknown_job", "this print job is not part of this consultation")
             return c
 
-        c: Consultation = await self._run(step)
-        number = str(c.prints[job]["number"])
+        c = await core.act(step)
         try:
-            outcome = await self.printer.reprint(job, session)
+            outcome = await self._printer.reprint(job, session)
         except StationError as exc:
             raise CabinRefusal("reprint_refused", str(exc)) from exc
-        await self._report_print(c, number, outcome)
+        await self._report(c, c.prints[job].number, outcome)
 
-    async def gp_end(self, session: str) -> None:
+    async def end(self, session: str) -> None:
         """The GP ends the consultation: the patient takes the prescription and leaves."""
+        core = self._core
 
         async def step() -> None:
-            self._session_matches(session)
-            self._require(*LIVE)
-            await self.trigger("gp_ended", reason="gp_ended")
+            core.matching(session)
+            core.require(*LIVE)
+            await core.fire("gp_ended", reason="gp_ended")
 
-        await self._run(step)
+        await core.act(step)

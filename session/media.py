@@ -24,7 +24,6 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import av
 import numpy as np
@@ -41,11 +40,13 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 from aiortc.stats import RTCTransportStats
-from numpy.typing import NDArray
 
+from devices.camera import ExaminationCamera, FrameStream, Image
 from devices.instrument import DeviceUnavailable
 from protocol.hub import GpIdentity
+from runtime.backoff import Backoff
 from runtime.errors import StationError
+from runtime.tasks import TaskSet
 from session.channel import ChannelClosed, MessageChannel
 
 log = logging.getLogger(__name__)
@@ -61,38 +62,11 @@ LOW_WATER = 64 * 1024
 MAX_EARLY_CANDIDATES = 64  # candidates kept until the answer they belong to arrives
 
 IceServerSpec = Mapping[str, object]  # {"urls": [...], "username": ..., "credential": ...}
-Image = NDArray[np.uint8]
 StateListener = Callable[[str], None]
 
 
 class MediaError(StationError):
     """The instruments leg could not be set up or was given something it cannot use."""
-
-
-class CapturedFrame(Protocol):
-    """One camera frame as the track needs it."""
-
-    @property
-    def image(self) -> Image:
-        """A BGR image."""
-
-
-class FrameCursorLike(Protocol):
-    """A consumer's cursor on the camera's latest frame (drivers/camera.py's FrameCursor)."""
-
-    async def next(self, timeout_s: float | None = None) -> CapturedFrame:
-        """A frame newer than the last; DeviceUnavailable on timeout or when the capture is off."""
-
-
-class FrameSource(Protocol):
-    """The otoscope as the video track sees it (drivers/otoscope.py's Otoscope)."""
-
-    @property
-    def capturing(self) -> bool:
-        """True while the camera is on."""
-
-    def frames(self) -> FrameCursorLike:
-        """A new cursor on the latest frame."""
 
 
 def ice_configuration(servers: Sequence[IceServerSpec]) -> RTCConfiguration:
@@ -115,11 +89,11 @@ class OtoscopeTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, source: FrameSource | None, *, placeholder_period_s: float = 1.0) -> None:
+    def __init__(self, source: ExaminationCamera | None, *, placeholder_period_s: float = 1.0) -> None:
         super().__init__()
         self._source = source
         self._period = placeholder_period_s
-        self._cursor: FrameCursorLike | None = None
+        self._cursor: FrameStream | None = None
         self._origin: float | None = None
         self._pts = -1
         self._last_sent = -math.inf
@@ -275,7 +249,7 @@ class LegTimings:
 class InstrumentLeg:
     """One aiortc peer connection from the station to one GP's browser; the station offers."""
 
-    def __init__(self, ice_servers: Sequence[IceServerSpec], otoscope: FrameSource | None, *,
+    def __init__(self, ice_servers: Sequence[IceServerSpec], otoscope: ExaminationCamera | None, *,
                  on_state: StateListener | None = None, timings: LegTimings | None = None,
                  video_codec: str | None = None) -> None:
         """`on_state` hears "connecting", "connected", "failed" and "closed"; `video_codec` e.g. "video/H264"."""
@@ -457,6 +431,7 @@ class _Gp:
     """One GP connection: its supervising task and its current leg."""
 
     gp: str
+    backoff: Backoff
     identity: GpIdentity | None = None  # as the hub authenticated this connection
     task: asyncio.Task[None] | None = None
     leg: InstrumentLeg | None = None
@@ -466,7 +441,7 @@ class _Gp:
 class MediaDirector:
     """Keeps one instruments leg per GP connection, renegotiating a fresh one when a leg is lost."""
 
-    def __init__(self, attach: Attach, send_signal: SendSignal, otoscope: FrameSource | None, *,
+    def __init__(self, attach: Attach, send_signal: SendSignal, otoscope: ExaminationCamera | None, *,
                  ice_servers: Sequence[IceServerSpec] = (), leg_timings: LegTimings | None = None,
                  timings: DirectorTimings | None = None, on_leg_state: LegListener | None = None) -> None:
         """`attach` is GpLink.attach; `send_signal(gp, description)` reaches the GP through the hub."""
@@ -479,6 +454,7 @@ class MediaDirector:
         self._timings = timings or DirectorTimings()
         self._on_leg_state = on_leg_state
         self._gps: dict[str, _Gp] = {}
+        self._tasks = TaskSet("instruments", log)
         self._running = False
 
     async def start(self) -> None:
@@ -490,6 +466,7 @@ class MediaDirector:
         self._running = False
         gps, self._gps = list(self._gps.values()), {}
         await asyncio.gather(*(self._drop(gp) for gp in gps))
+        await self._tasks.cancel_all(self._timings.stop_timeout_s)
 
     def set_ice_servers(self, servers: Sequence[IceServerSpec]) -> None:
         """STUN/TURN servers for the next legs (the hub's welcome gives them)."""
@@ -515,8 +492,9 @@ class MediaDirector:
             raise MediaError("the media director is not started")
         if gp_id in self._gps:
             return
-        gp = self._gps[gp_id] = _Gp(gp_id, identity)
-        gp.task = asyncio.get_running_loop().create_task(self._serve(gp), name=f"instruments-{gp_id}")
+        backoff = Backoff(self._timings.retry_initial_s, self._timings.retry_max_s)
+        gp = self._gps[gp_id] = _Gp(gp_id, backoff, identity)
+        gp.task = self._tasks.spawn(self._serve(gp), gp_id)
 
     async def gp_left(self, gp_id: str) -> None:
         """The GP's connection to the hub closed: close its leg and stop offering."""
@@ -548,30 +526,25 @@ class MediaDirector:
 
     async def _serve(self, gp: _Gp) -> None:
         """Offer, connect, serve until lost, and again; back off while offers go unanswered."""
-        delay = 0.0
         while True:
-            await asyncio.sleep(delay)
             leg = gp.leg = InstrumentLeg(self._ice_servers, self._otoscope, timings=self._leg_timings,
                                          on_state=functools.partial(self._leg_state, gp.gp))
             gp.offers += 1
             try:
                 await self._send_signal(gp.gp, await leg.offer())
                 await leg.wait_connected(self._timings.connect_timeout_s)
+                gp.backoff.reset()
                 self._attach(leg.control, leg.vitals, leg.show_otoscope, gp.identity)
                 reason = await leg.wait_lost()
                 log.warning("instruments leg to GP %s lost (%s): offering a fresh one", gp.gp, reason)
-                delay = 0.0
+                continue  # at once: the GP is within the cabin's reconnect grace
             except StationError as exc:
-                delay = self._backoff(delay)
-                log.warning("instruments leg to GP %s not up (%s): next offer in %s s", gp.gp, exc, delay)
+                log.warning("instruments leg to GP %s not up (%s): offering again", gp.gp, exc)
             except Exception:  # e.g. the hub's connection broke while signalling: keep serving this GP
-                delay = self._backoff(delay)
-                log.exception("instruments leg to GP %s failed: next offer in %s s", gp.gp, delay)
+                log.exception("instruments leg to GP %s failed: offering again", gp.gp)
             finally:
                 await leg.close()
-
-    def _backoff(self, delay: float) -> float:
-        return min(max(delay * 2, self._timings.retry_initial_s), self._timings.retry_max_s)
+            await gp.backoff.pause()
 
     def _leg_state(self, gp_id: str, state: str) -> None:
         log.info("instruments leg to GP %s: %s", gp_id, state)

@@ -2,139 +2,152 @@
 
 from __future__ import annotations
 
-import secrets
-
+from config.schema import CheckInRules
+from hygiene.audit import AuditTrail
 from protocol.states import CabinState
-from session.checkin import CheckInRefused
-from session.core import CabinCore, CabinRefusal, Consultation
+from session.appointments import AppointmentBook
+from session.checkin import CheckInDesk, CheckInRefused
+from session.consultation import CodeRefused
+from session.core import CabinCore, CabinRefusal
 from session.eligibility import Verdict, assess
+from session.events import ScreenChanged
 from session.machine import PATIENT_STATES
 
 S = CabinState
 _TOUCHABLE = (S.CHECKING_IN, S.ELIGIBILITY, S.CLEANING)
 
 
-class PatientDesk(CabinCore):
+class PatientDesk:
     """What the touchscreen lets a patient do."""
+
+    def __init__(self, core: CabinCore, *, book: AppointmentBook, rules: CheckInRules, site_code: str,
+                 audit: AuditTrail) -> None:
+        self._core = core
+        self._audit = audit
+        self._codes = CheckInDesk(book, rules, site_code)
+
+    def checkin_paused_for(self) -> float:
+        """Seconds left in a wrong-code pause, 0 when codes are accepted."""
+        return self._codes.paused_for(self._core.clock.monotonic())
 
     async def touch(self) -> None:
         """The person at the screen did something: restart the inactivity timer."""
-        async with self._lock:
-            if self.state in _TOUCHABLE:
-                self._disarm()
-                self._arm()
 
-    async def begin_checkin(self) -> None:
-        """A patient starts checking in."""
-        await self._run(self._begin)
+        async def step() -> None:
+            if self._core.state in _TOUCHABLE:
+                self._core.restart_timer()
 
-    async def _begin(self) -> None:
-        if self.state is S.CHECKING_IN:
-            return
-        self._require(S.READY)
-        if not self.admission_allowed():
-            raise CabinRefusal("not_clean", "the cabin is not available")
-        self.consultation = Consultation(session=secrets.token_hex(8))
-        await self.trigger("begin")
+        await self._core.act(step)
 
     async def submit_code(self, code: str) -> dict[str, object]:
         """Check a booking code; on success, the name and birth year to confirm."""
+        core = self._core
 
         async def step() -> dict[str, object]:
-            if self.state is S.READY:
+            if core.state is S.READY:
                 await self._begin()
-            self._require(S.CHECKING_IN)
-            self._disarm()
-            self._arm()
-            c = self._current()
+            core.require(S.CHECKING_IN)
+            core.restart_timer()
+            c = core.current()
+            now = core.clock.now()
             try:
-                appt = await self.desk.verify(code, self.clock.now(), self.clock.monotonic())
+                appt = await self._codes.verify(code, now, core.clock.monotonic())
             except CheckInRefused as exc:
-                c.refusal = {"reason": exc.reason.value, "message": str(exc), "retry_after_s": exc.retry_after_s}
-                await self.audit.append(self.clock.now(), c.session, "code_refused", reason=exc.reason.value)
-                self._emit("state", c.session, {"state": self.state.value})
+                c.refusal = CodeRefused(exc.reason.value, str(exc), exc.retry_after_s)
+                await self._audit.append(now, c.session, "code_refused", reason=exc.reason.value)
+                core.emit(ScreenChanged(c.session))
                 raise CabinRefusal(exc.reason.value, str(exc), retry_after_s=round(exc.retry_after_s)) from exc
             c.appointment, c.refusal = appt, None
-            self._emit("state", c.session, {"state": self.state.value})
+            core.emit(ScreenChanged(c.session))
             return {"name": appt.patient_name, "birth_year": appt.birth_date.year}
 
-        result: dict[str, object] = await self._run(step)
-        return result
+        return await core.act(step)
+
+    async def _begin(self) -> None:
+        self._core.require(S.READY)
+        if not self._core.admission_allowed():
+            raise CabinRefusal("not_clean", "the cabin is not available")
+        self._core.new_consultation()
+        await self._core.fire("begin")
 
     async def reject_identity(self) -> None:
         """"This is not me": forget the appointment and ask for the code again."""
 
         async def step() -> None:
-            self._require(S.CHECKING_IN)
-            self._current().appointment = None
-            self._emit("state", self._current().session, {"state": self.state.value})
+            self._core.require(S.CHECKING_IN)
+            c = self._core.current()
+            c.appointment = None
+            self._core.emit(ScreenChanged(c.session))
 
-        await self._run(step)
+        await self._core.act(step)
 
     async def cancel_checkin(self) -> None:
         """The patient gives up before check-in is accepted."""
 
         async def step() -> None:
-            self._require(S.CHECKING_IN)
-            await self.trigger("cancel", reason="cancelled")
+            self._core.require(S.CHECKING_IN)
+            await self._core.fire("cancel", reason="cancelled")
 
-        await self._run(step)
+        await self._core.act(step)
 
     async def confirm_identity(self) -> None:
         """The patient confirms the name shown: check-in is accepted and the mark is set."""
+        core = self._core
 
         async def step() -> None:
-            self._require(S.CHECKING_IN)
-            c = self._current()
+            core.require(S.CHECKING_IN)
+            c = core.current()
             if c.appointment is None:
                 raise CabinRefusal("no_code", "enter your booking code first")
-            c.eligibility = assess(c.appointment.birth_date, self.clock.now().date())
-            if not await self.trigger("admit"):
+            c.eligibility = assess(c.appointment.birth_date, core.clock.now().date())
+            if not await core.fire("admit"):
                 c.eligibility = None
                 raise CabinRefusal("not_clean", "the cabin is not available")
 
-        await self._run(step)
+        await core.act(step)
 
     async def declare_representative(self, present: bool, name: str) -> None:
         """For a patient aged 14 to 17: a legal representative is present and named."""
+        core = self._core
 
         async def step() -> None:
-            self._require(S.ELIGIBILITY)
-            c = self._current()
+            core.require(S.ELIGIBILITY)
+            c = core.current()
             assert c.appointment is not None
             if not present or not name.strip():
                 raise CabinRefusal("representative_required", "a legal representative must be present and named")
             c.representative = name.strip()
-            c.eligibility = assess(c.appointment.birth_date, self.clock.now().date(), c.representative)
-            await self.audit.append(self.clock.now(), c.session, "representative_declared")
-            self._emit("state", c.session, {"state": self.state.value})
+            c.eligibility = assess(c.appointment.birth_date, core.clock.now().date(), c.representative)
+            await self._audit.append(core.clock.now(), c.session, "representative_declared")
+            core.emit(ScreenChanged(c.session))
 
-        await self._run(step)
+        await core.act(step)
 
     async def give_consent(self, accepted: bool) -> None:
         """Consent to the teleconsultation and to sharing readings with the GP."""
+        core = self._core
 
         async def step() -> None:
-            self._require(S.ELIGIBILITY)
-            c = self._current()
+            core.require(S.ELIGIBILITY)
+            c = core.current()
             verdict = c.eligibility.verdict if c.eligibility else None
             if not accepted:
-                await self.trigger("refuse", reason="consent_declined")
+                await core.fire("refuse", reason="consent_declined")
             elif verdict is Verdict.REFUSED_UNDER_14:
                 raise CabinRefusal("under_14", "the cabin cannot receive patients under 14")
             elif verdict is not Verdict.ALLOWED:
                 raise CabinRefusal("representative_required", "a legal representative must be present and named")
             else:
-                await self.audit.append(self.clock.now(), c.session, "consent_given")
-                await self.trigger("consented")
+                await self._audit.append(core.clock.now(), c.session, "consent_given")
+                await core.fire("consented")
 
-        await self._run(step)
+        await core.act(step)
 
     async def leave(self) -> None:
         """The patient is done or leaves: the consultation ends and the cabin awaits cleaning."""
 
         async def step() -> None:
-            self._require(*PATIENT_STATES)
-            await self.trigger("patient_left", reason="patient_left")
+            self._core.require(*PATIENT_STATES)
+            await self._core.fire("patient_left", reason="patient_left")
 
-        await self._run(step)
+        await self._core.act(step)

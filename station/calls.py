@@ -17,18 +17,20 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from protocol.hub import CabinStatus, GpIdentity, GpJoin, SignalToStation, StationSignal
+from protocol.hub import CabinStatus, GpJoin, SignalToStation, StationSignal
 from protocol.states import CabinState
-from session.core import CabinEvent
-from session.media import FrameSource, MediaDirector, MediaError
+from runtime.tasks import TaskSet
+from session.events import CabinEvent, StateChanged
+from session.media import MediaDirector, MediaError
 from station.hub_client import HubClient, HubOffline
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from config.schema import HubSection
+    from devices.camera import ExaminationCamera
     from runtime.clock import Clock
-    from session.cabin import Cabin
+    from session.core import CabinCore
     from session.gp_link import GpLink
     from station.kiosk import KioskServer
 
@@ -40,40 +42,33 @@ CALL_STATES = (CabinState.IN_CONSULTATION, CabinState.RECONNECTING)
 class CallRelay:
     """Connects one cabin to its hub: status out, GPs in, media legs set up and relayed."""
 
-    def __init__(self, config: HubSection, cabin: Cabin, clock: Clock, gp_link: GpLink, kiosk: KioskServer,
-                 otoscope: FrameSource | None) -> None:
+    def __init__(self, config: HubSection, cabin: CabinCore, clock: Clock, gp_link: GpLink, kiosk: KioskServer,
+                 camera: ExaminationCamera | None, site_name: str) -> None:
         self._cabin = cabin
         self._kiosk = kiosk
+        self._site_name = site_name
         self.hub = HubClient(config, clock, on_gp_join=self._gp_join, on_signal=self._signal,
                              on_gp_left=self._gp_left)
-        self.media = MediaDirector(gp_link.attach, self._send_offer, otoscope)
+        self.media = MediaDirector(gp_link.attach, self._send_offer, camera)
         self._face_gp: str | None = None  # the GP connection the kiosk's camera goes to
         self._status_changed = asyncio.Event()
-        self._publisher: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("calls", log)
         self._unsubscribe: Callable[[], object] | None = None
-
-    @property
-    def face_gp(self) -> str | None:
-        """The hub's id of the GP connection in the face-to-face call, if any."""
-        return self._face_gp
 
     async def start(self) -> None:
         """Dial the hub, accept GPs, and follow the cabin; idempotent."""
-        if self._publisher is not None:
+        if self._unsubscribe is not None:
             return
         await self.media.start()
         await self.hub.start()
         self._unsubscribe = self._cabin.subscribe(self._on_event)
         self._kiosk.listen_to_page(self._from_page)
-        self._publisher = asyncio.get_running_loop().create_task(self._publish(), name="hub-status")
+        self._tasks.spawn(self._publish(), "hub-status")
         self._status_changed.set()
 
     async def stop(self) -> None:
         """Hang up, close every leg and the hub connection; idempotent."""
-        publisher, self._publisher = self._publisher, None
-        if publisher is not None:
-            publisher.cancel()
-            await asyncio.wait([publisher])
+        await self._tasks.cancel_all()
         self._kiosk.listen_to_page(None)
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -85,13 +80,13 @@ class CallRelay:
         await self.hub.stop()
 
     def _status(self) -> CabinStatus:
-        cabin = self._cabin
+        cabin = self._cabin.snapshot()
         c = cabin.consultation
         since = c.waiting_since.isoformat() if c is not None and c.waiting_since is not None else None
         # The consultation's GP is the identity the hub vouched for on the leg (GpLink.attach).
         doctor = c.gp.rpps if c is not None and c.gp is not None and cabin.state in CALL_STATES else None
-        return CabinStatus(type="cabin", site=cabin.config.place().name, state=cabin.state,
-                           session=c.session if c is not None else None, since=since, doctor=doctor)
+        return CabinStatus(site=self._site_name, state=cabin.state, session=c.session if c is not None else None,
+                           since=since, doctor=doctor)
 
     async def _publish(self) -> None:
         """The one sender of the cabin's status: the latest state, after every change."""
@@ -101,10 +96,10 @@ class CallRelay:
             await self.hub.send_status(self._status())
 
     def _on_event(self, event: CabinEvent) -> None:
-        if event.kind != "state":
+        if not isinstance(event, StateChanged):
             return
         self._status_changed.set()
-        if self._cabin.state is CabinState.IN_CONSULTATION and event.data.get("source") != "reconnecting":
+        if event.state is CabinState.IN_CONSULTATION and event.source is not CabinState.RECONNECTING:
             self._call()
 
     def _call(self) -> None:
@@ -122,7 +117,7 @@ class CallRelay:
             await self.media.gp_left(self._face_gp)  # the same GP back on a new hub connection
         self._face_gp = message.gp
         self.media.set_ice_servers([server.model_dump(exclude_none=True) for server in self.hub.ice_servers])
-        await self.media.gp_joined(message.gp, GpIdentity.model_validate(message.identity.model_dump()))
+        await self.media.gp_joined(message.gp, message.identity)
         self._call()  # a GP coming back during the consultation gets the patient's camera again
 
     async def _send_offer(self, gp: str, description: dict[str, str]) -> None:

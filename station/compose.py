@@ -21,9 +21,11 @@ from printer.transport import make_transport
 from runtime.clock import Clock
 from runtime.storage import Database
 from session.appointments import AppointmentBook
-from session.cabin import Cabin
-from session.core import CabinRefusal
+from session.core import CabinCore, CabinRefusal
+from session.gp_desk import GpDesk
 from session.gp_link import GpLink
+from session.patient_desk import PatientDesk
+from session.staff_desk import StaffDesk
 from station import print_test
 from station.calls import CallRelay
 from station.entry import EntryFollower
@@ -58,24 +60,30 @@ class Station:
         self.hardware = Hardware(config, clock, rig=rig, on_badge=self.on_badge)
         self.devices = self.hardware.devices
         self.badge_reader = self.hardware.badge_reader
-        self.cabin = Cabin(
-            config=config, clock=clock, store=self.store, audit=self.audit, book=self.book,
-            registry=self.registry, devices=self.devices, printer=self.printer,
-            schedule=Schedule(config.place(), clock.zone),
+        camera, place = self.hardware.camera, config.place()
+        self.cabin = CabinCore(
+            timeouts=config.timeouts, clock=clock, store=self.store, audit=self.audit, book=self.book,
+            devices=self.devices, printer=self.printer, schedule=Schedule(place, clock.zone),
         )
-        self.gp_link = GpLink(self.cabin)
+        self.patient_desk = PatientDesk(self.cabin, book=self.book, rules=config.checkin,
+                                        site_code=config.station.site, audit=self.audit)
+        self.gp_desk = GpDesk(self.cabin, devices=self.devices, printer=self.printer, audit=self.audit,
+                              site_code=config.station.site, site_name=place.name)
+        self.staff_desk = StaffDesk(self.cabin, registry=self.registry, audit=self.audit, protocol=config.cleaning)
+        self.gp_link = GpLink(self.cabin, self.gp_desk, devices=self.devices, site_name=place.name, camera=camera)
         lock = self.hardware.entry_lock
         self.entry = EntryFollower(self.cabin, lock) if lock is not None else None
-        port = config.station.kiosk_port if kiosk_port is None else kiosk_port
-        self.kiosk = KioskServer(self.cabin, port, camera=self.hardware.camera, test_print=lambda: print_test.send(
-            make_transport(printer_config, clock), print_test.build(config)))
+        self.kiosk = KioskServer(
+            self.cabin, self.patient_desk, self.staff_desk, devices=self.devices, audit=self.audit, config=config,
+            port=config.station.kiosk_port if kiosk_port is None else kiosk_port, camera=camera,
+            test_print=lambda: print_test.send(make_transport(printer_config, clock), print_test.build(config)),
+        )
         hub = config.hub
-        self.calls = (CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, self.hardware.camera)
-                      if hub else None)
+        self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, camera, place.name) if hub else None
         optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]
         self._components: list[object] = [
             self.lag, self.db, self.audit, self.store, self.registry, self.book, self.printer,
-            self.hardware, self.cabin, self.gp_link, self.kiosk, *optional,
+            self.hardware, self.cabin, self.gp_desk, self.gp_link, self.kiosk, *optional,
         ]
         self._started: list[object] = []
 
@@ -101,6 +109,6 @@ class Station:
     async def on_badge(self, raw: str) -> None:
         """A badge from the reader: the cabin decides; refusals are shown on screen, not raised."""
         try:
-            await self.cabin.present_badge(raw)
+            await self.staff_desk.present_badge(raw)
         except CabinRefusal as exc:
             log.info("badge not accepted: %s", exc)

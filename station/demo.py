@@ -20,7 +20,7 @@ from config.schema import CabinConfig
 from protocol.states import CabinState
 from runtime.clock import Clock
 from runtime.errors import StationError
-from session.core import CabinEvent
+from session.events import CabinEvent, StateChanged
 from sim.crew import SimCrew
 from sim.rig import SimRig
 from sim.seed import enroll_staff
@@ -69,9 +69,9 @@ class _StateLog:
         self._clock = clock
 
     def __call__(self, event: CabinEvent) -> None:
-        if event.kind != "state":
+        if not isinstance(event, StateChanged):
             return
-        state = str(event.data["state"])
+        state = event.state.value
         if self.states and self.states[-1] == state:
             return
         self.states.append(state)

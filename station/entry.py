@@ -13,45 +13,43 @@ from collections.abc import Callable
 from drivers.entry_lock import EntryLock
 from protocol.states import CabinState
 from runtime.errors import StationError
-from session.cabin import Cabin
-from session.core import CabinEvent
+from runtime.tasks import TaskSet
+from session.core import CabinCore
+from session.events import CabinEvent, StateChanged
 
 log = logging.getLogger(__name__)
 
-LOCKED_STATES = frozenset({CabinState.AWAITING_CLEANING.value, CabinState.CLEANING.value})
+LOCKED_STATES = frozenset({CabinState.AWAITING_CLEANING, CabinState.CLEANING})
 
 
 class EntryFollower:
     """Engages or releases the entry lock as the cabin's state changes."""
 
-    def __init__(self, cabin: Cabin, lock: EntryLock) -> None:
+    def __init__(self, cabin: CabinCore, lock: EntryLock) -> None:
         self._cabin = cabin
         self.lock = lock
         self._wanted: asyncio.Queue[bool] = asyncio.Queue(maxsize=1)
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("entry-lock", log)
         self._unsubscribe: Callable[[], object] | None = None
 
     async def start(self) -> None:
         """Start the relay and follow the cabin from its current state."""
         await self.lock.start()
         self._unsubscribe = self._cabin.subscribe(self._on_event)
-        self._want(self._cabin.state.value in LOCKED_STATES)
-        self._task = asyncio.get_running_loop().create_task(self._follow(), name="entry-lock")
+        self._want(self._cabin.state in LOCKED_STATES)
+        self._tasks.spawn(self._follow(), "follow")
 
     async def stop(self) -> None:
         """Stop following and release the lock; idempotent."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait([self._task], timeout=5)
-            self._task = None
+        await self._tasks.cancel_all()
         await self.lock.stop()
 
     def _on_event(self, event: CabinEvent) -> None:
-        if event.kind == "state":
-            self._want(str(event.data.get("state")) in LOCKED_STATES)
+        if isinstance(event, StateChanged):
+            self._want(event.state in LOCKED_STATES)
 
     def _want(self, engaged: bool) -> None:
         if self._wanted.full():

@@ -37,8 +37,10 @@ from protocol.hub import (
     dump,
     parse,
 )
+from runtime.backoff import Backoff
 from runtime.clock import Clock
 from runtime.errors import StationError
+from runtime.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +69,8 @@ class HubClient:
         self._on_gp_join = on_gp_join
         self._on_signal = on_signal
         self._on_gp_left = on_gp_left
-        self._backoff_s = backoff_s
-        self._max_backoff_s = max_backoff_s
-        self._rng = rng or random.Random()
+        # Jitter: after a hub restart, every cabin of the fleet must not dial at the same instant.
+        self._backoff = Backoff(backoff_s, max_backoff_s, jitter=0.5, rng=rng)
         self._status: CabinStatus | None = None
         self._ice: tuple[IceServer, ...] = ()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -77,7 +78,7 @@ class HubClient:
         self._gps: set[str] = set()  # GP connections the hub has told of and not yet of their leaving
         self._inbox: asyncio.Queue[GpJoin | SignalToStation | GpLeft] = asyncio.Queue(INBOX_SIZE)
         self._session: aiohttp.ClientSession | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = TaskSet("hub", log)
 
     @property
     def connected(self) -> bool:
@@ -91,19 +92,15 @@ class HubClient:
 
     async def start(self) -> None:
         """Start dialling the hub in the background; returns at once."""
-        if self._tasks:
+        if self._session is not None:
             return
         self._session = aiohttp.ClientSession()
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._run()), loop.create_task(self._dispatch())]
+        self._tasks.spawn(self._run(), "connection")
+        self._tasks.spawn(self._dispatch(), "dispatch")
 
     async def stop(self) -> None:
         """Close the connection and stop dialling; idempotent."""
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=CONNECT_TIMEOUT_S)
+        await self._tasks.cancel_all(CONNECT_TIMEOUT_S)
         self._welcomed.clear()
         if self._session is not None:
             await self._session.close()
@@ -133,7 +130,6 @@ class HubClient:
             raise HubOffline(f"the hub connection dropped while sending: {exc}") from exc
 
     async def _run(self) -> None:
-        failures = 0
         outage = False
         while True:
             try:
@@ -148,15 +144,14 @@ class HubClient:
                 reason = type(exc).__name__
             was_connected = self.connected
             if was_connected:
-                failures, outage = 0, False
+                self._backoff.reset()
+                outage = False
             await self._lost()
             if not outage:
                 log.warning("%s the hub at %s: %s; retrying in the background",
                             "lost" if was_connected else "cannot reach", self._config.url, reason)
                 outage = True
-            delay = min(self._max_backoff_s, self._backoff_s * 2 ** min(failures, 30))
-            failures += 1
-            await self._clock.sleep(delay * self._rng.uniform(0.5, 1.0))
+            await self._backoff.pause(self._clock)
 
     async def _connect(self, outage: bool) -> None:
         """One connection: dial, wait for the welcome, resend the status, read until it closes."""

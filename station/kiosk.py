@@ -20,18 +20,23 @@ import asyncio
 import json
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from devices.camera import ExaminationCamera
+from config.schema import CabinConfig
+from devices.camera import ExaminationCamera, FrameMetrics, Guidance
+from devices.manager import DeviceManager
+from hygiene.audit import AuditTrail
 from protocol.states import CabinState
 from runtime.errors import StationError
-from session.cabin import Cabin
-from session.core import CabinEvent, CabinRefusal
-from session.views import kiosk_view
+from runtime.tasks import TaskSet
+from session.core import CabinCore, CabinRefusal
+from session.events import CabinEvent, PrintReported, ReadingTaken, ScreenChanged, StateChanged
+from session.patient_desk import PatientDesk
+from session.staff_desk import StaffDesk
+from session.views import CameraView, ScreenContext, kiosk_view
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PageListener = Callable[[dict[str, object]], Awaitable[None]]
 TestPrint = Callable[[], Awaitable[object]]
 RECENT_CLEANINGS = 5  # shown on the cleaning screens
+# The `event` a pushed view names (for the page's log and tests): what made the screen change.
+_EVENT_NAMES: dict[type, str] = {StateChanged: "state", ScreenChanged: "state", ReadingTaken: "reading",
+                                 PrintReported: "print"}
 
 
 def _error(status: int, code: str, message: str, **details: object) -> web.Response:
@@ -93,21 +101,27 @@ class PageOutbox:
 class KioskServer:
     """Serves the kiosk API for one cabin."""
 
-    def __init__(self, cabin: Cabin, port: int, host: str = "127.0.0.1", test_print: TestPrint | None = None,
-                 camera: ExaminationCamera | None = None) -> None:
+    def __init__(self, cabin: CabinCore, patient: PatientDesk, staff: StaffDesk, *, devices: DeviceManager,
+                 audit: AuditTrail, config: CabinConfig, port: int, host: str = "127.0.0.1",
+                 camera: ExaminationCamera | None = None, test_print: TestPrint | None = None) -> None:
         """`camera` is the cabin's examination camera, if any: its guidance changes the screen."""
         self._cabin = cabin
+        self._patient = patient
+        self._staff = staff
+        self._devices = devices
+        self._audit = audit
+        self._config = config
         self._camera = camera
-        self._unsubscribe_guidance: Callable[[], object] | None = None
         self._test_print = test_print
         self._recent: list[dict[str, object]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._advice: str | None = None
+        self._tasks = TaskSet("kiosk", log)
         self._host = host
         self._requested_port = port
         self.port = port
         self._runner: web.AppRunner | None = None
         self._outboxes: dict[web.WebSocketResponse, PageOutbox] = {}
-        self._unsubscribe: Callable[[], object] | None = None
+        self._unsubscribe: list[Callable[[], object]] = []
         self._page_listener: PageListener | None = None
 
     @property
@@ -125,16 +139,16 @@ class KioskServer:
             web.get("/api/events", self._events),
             web.post("/api/checkin", self._post(self._checkin)),
             web.post("/api/identity", self._post(self._identity)),
-            web.post("/api/cancel", self._post(lambda body: self._cabin.cancel_checkin())),
+            web.post("/api/cancel", self._post(lambda body: self._patient.cancel_checkin())),
             web.post("/api/representative", self._post(self._representative)),
             web.post("/api/consent", self._post(self._consent)),
-            web.post("/api/leave", self._post(lambda body: self._cabin.leave())),
-            web.post("/api/touch", self._post(lambda body: self._cabin.touch())),
+            web.post("/api/leave", self._post(lambda body: self._patient.leave())),
+            web.post("/api/touch", self._post(lambda body: self._patient.touch())),
             web.post("/api/cleaning/step", self._post(self._cleaning_step)),
             web.post("/api/maintenance/self-test", self._post(self._self_test)),
             web.post("/api/maintenance/test-print", self._post(self._print_test_page)),
             web.post("/api/maintenance/out-of-service", self._post(self._out_of_service)),
-            web.post("/api/maintenance/return", self._post(lambda body: self._cabin.return_to_service())),
+            web.post("/api/maintenance/return", self._post(lambda body: self._staff.return_to_service())),
         ])
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -147,22 +161,15 @@ class KioskServer:
             raise StationError(f"cannot listen on {self._host}:{self._requested_port}: {exc.strerror}") from exc
         self.port = self._runner.addresses[0][1]
         await self._refresh_recent()
-        self._unsubscribe = self._cabin.subscribe(self._on_event)
+        self._unsubscribe.append(self._cabin.subscribe(self._on_event))
         if self._camera is not None:
-            self._unsubscribe_guidance = self._camera.subscribe_guidance(lambda advice, metrics: self._push("guidance"))
+            self._unsubscribe.append(self._camera.subscribe_guidance(self._on_guidance))
 
     async def stop(self) -> None:
         """Close the sockets and the server; idempotent."""
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-        if self._unsubscribe_guidance is not None:
-            self._unsubscribe_guidance()
-            self._unsubscribe_guidance = None
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        while self._unsubscribe:
+            self._unsubscribe.pop()()
+        await self._tasks.cancel_all()
         for ws in list(self._outboxes):
             await ws.close()
         if self._runner is not None:
@@ -180,7 +187,7 @@ class KioskServer:
             if not outbox.put_media(text):
                 log.warning("a kiosk page is %s media messages behind; its socket is closed for it to reconnect",
                             MEDIA_BACKLOG)
-                self._spawn(self._hang_up(ws))
+                self._tasks.spawn(self._hang_up(ws), "hang-up")
 
     def _allowed_origin(self, origin: str | None) -> bool:
         if origin is None:
@@ -232,26 +239,26 @@ class KioskServer:
         code = body.get("code")
         if not isinstance(code, str):
             raise CabinRefusal("bad_request", "send the booking code as text")
-        return await self._cabin.submit_code(code)
+        return await self._patient.submit_code(code)
 
     async def _identity(self, body: dict[str, object]) -> None:
         if body.get("confirm") is True:
-            await self._cabin.confirm_identity()
+            await self._patient.confirm_identity()
         else:
-            await self._cabin.reject_identity()
+            await self._patient.reject_identity()
 
     async def _representative(self, body: dict[str, object]) -> None:
         name = body.get("name")
-        await self._cabin.declare_representative(body.get("present") is True, name if isinstance(name, str) else "")
+        await self._patient.declare_representative(body.get("present") is True, name if isinstance(name, str) else "")
 
     async def _consent(self, body: dict[str, object]) -> None:
-        await self._cabin.give_consent(body.get("accepted") is True)
+        await self._patient.give_consent(body.get("accepted") is True)
 
     async def _cleaning_step(self, body: dict[str, object]) -> None:
         step = body.get("step")
         if not isinstance(step, str):
             raise CabinRefusal("bad_request", "send the step id as text")
-        await self._cabin.confirm_cleaning_step(step)
+        await self._staff.confirm_cleaning_step(step)
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_PAGE_MESSAGE)
@@ -259,7 +266,7 @@ class KioskServer:
         outbox = PageOutbox(MEDIA_BACKLOG)
         outbox.put_view(json.dumps({"type": "view", "event": "hello", "view": self._view()}))
         self._outboxes[ws] = outbox
-        pump = asyncio.get_running_loop().create_task(self._pump(ws, outbox))
+        pump = self._tasks.spawn(self._pump(ws, outbox), "page")
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.ERROR:
@@ -292,14 +299,26 @@ class KioskServer:
             await ws.send_str(await outbox.get())
 
     def _view(self) -> dict[str, object]:
-        return kiosk_view(self._cabin, self._recent)
+        camera = self._camera
+        shown = (CameraView(camera.device_id, camera.config.kind, camera.guidance())
+                 if camera is not None and camera.capturing else None)
+        context = ScreenContext(
+            place=self._config.place(), timeouts=self._config.timeouts, cleaning=self._config.cleaning,
+            checkin_paused_s=self._patient.checkin_paused_for(), devices=self._devices.health(), camera=shown,
+            recent_cleanings=self._recent,
+        )
+        return kiosk_view(self._cabin.snapshot(), context)
 
     def _on_event(self, event: CabinEvent) -> None:
-        if event.kind == "state" and event.data.get("source") == "cleaning":
-            self._spawn(self._refresh_recent_and_push())
-        if event.kind == "reading" and event.data.get("kind") == "pleth":
-            return
-        self._push(event.kind)
+        if isinstance(event, StateChanged) and event.source is CabinState.CLEANING:
+            self._tasks.spawn(self._refresh_recent_and_push(), "cleanings")
+        self._push(_EVENT_NAMES.get(type(event), "notice"))
+
+    def _on_guidance(self, advice: Guidance, metrics: FrameMetrics) -> None:
+        """The camera analysed a frame: the screen changes only when the advice does."""
+        if advice != self._advice:
+            self._advice = advice
+            self._push("guidance")
 
     def _push(self, kind: str) -> None:
         if not self._outboxes:
@@ -310,7 +329,7 @@ class KioskServer:
 
     async def _refresh_recent(self) -> None:
         """The last cleanings from the audit trail: when, and how many steps (no badge, no name)."""
-        cleared = await self._cabin.audit.latest("cleaning_cleared", RECENT_CLEANINGS)
+        cleared = await self._audit.latest("cleaning_cleared", RECENT_CLEANINGS)
         self._recent = [{"at": e.at} for e in cleared]
 
     async def _refresh_recent_and_push(self) -> None:
@@ -325,11 +344,6 @@ class KioskServer:
     async def _hang_up(ws: web.WebSocketResponse) -> None:
         await ws.close()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name="kiosk-refresh")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _maintenance(self) -> None:
         if self._cabin.state is not CabinState.MAINTENANCE:
             raise CabinRefusal("not_maintenance", "present a technician's badge first")
@@ -338,7 +352,7 @@ class KioskServer:
         """Take one reading from a device (through the device manager) and report its health afterwards."""
         self._maintenance()
         device = body.get("device")
-        devices = self._cabin.devices
+        devices = self._devices
         health = next((h for h in devices.health() if h.device_id == device), None)
         if not isinstance(device, str) or health is None:
             raise CabinRefusal("unknown_device", "no such device in this cabin")
@@ -363,4 +377,4 @@ class KioskServer:
         reason = body.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise CabinRefusal("bad_request", "give the reason shown to patients")
-        await self._cabin.set_out_of_service(reason[:200])
+        await self._staff.set_out_of_service(reason[:200])

@@ -23,6 +23,7 @@ from config.schema import CabinConfig, HubSection
 from hub.config import demo_hub_config
 from hub.server import Hub
 from runtime.clock import Clock
+from session.events import CabinEvent, StateChanged
 from station.compose import Station
 from station.notify import SystemdNotifier
 
@@ -96,11 +97,14 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
 
 def _tell_systemd(station: Station, notifier: SystemdNotifier) -> Callable[[], None]:
     """READY now, then the cabin's state as systemd's STATUS line; returns the unsubscriber."""
-    notifier.ready(f"cabin {station.config.station.id}: {station.cabin.state.value}")
-    return station.cabin.subscribe(
-        lambda event: notifier.status(f"cabin {station.config.station.id}: {station.cabin.state.value}")
-        if event.kind == "state" else None
-    )
+    name = station.config.station.id
+    notifier.ready(f"cabin {name}: {station.cabin.state.value}")
+
+    def tell(event: CabinEvent) -> None:
+        if isinstance(event, StateChanged):
+            notifier.status(f"cabin {name}: {event.state.value}")
+
+    return station.cabin.subscribe(tell)
 
 
 async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, patients: int, sim_gp: bool,

@@ -24,8 +24,11 @@ from hygiene.store import CabinRecord
 from protocol.states import CabinState as S
 from runtime.clock import Clock
 from session.appointments import Appointment
-from session.core import CabinRefusal
+from session.core import CabinCore, CabinRefusal
+from session.gp_desk import GpDesk
 from session.machine import PATIENT_STATES
+from session.patient_desk import PatientDesk
+from session.staff_desk import StaffDesk
 from sim.badges import REFERENT_BADGE, TECHNICIAN_BADGE
 from sim.rig import SimRig
 from sim.seed import DEMO_GP, enroll_staff
@@ -109,9 +112,24 @@ class CabinLife(RuleBasedStateMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
-    def cabin(self):  # type: ignore[no-untyped-def]
+    def cabin(self) -> CabinCore:
         assert self.station is not None
         return self.station.cabin
+
+    @property
+    def patient(self) -> PatientDesk:
+        assert self.station is not None
+        return self.station.patient_desk
+
+    @property
+    def gp(self) -> GpDesk:
+        assert self.station is not None
+        return self.station.gp_desk
+
+    @property
+    def staff(self) -> StaffDesk:
+        assert self.station is not None
+        return self.station.staff_desk
 
     def record(self) -> CabinRecord:
         assert self.station is not None
@@ -133,8 +151,8 @@ class CabinLife(RuleBasedStateMachine):
                            slot_start=self.clock.now(), slot_minutes=20, site="TST001", gp=DEMO_GP.name)
         self.run(self.station.book.add(appt))
         before, state_before = self.record(), self.cabin.state
-        self.attempt(self.cabin.submit_code(code))
-        self.attempt(self.cabin.confirm_identity())
+        self.attempt(self.patient.submit_code(code))
+        self.attempt(self.patient.confirm_identity())
         if self.cabin.state is S.ELIGIBILITY and state_before is not S.ELIGIBILITY:
             assert not before.cleaning_required
             assert before.last_consultation_end == "" or before.last_cleaning_at > before.last_consultation_end
@@ -143,37 +161,37 @@ class CabinLife(RuleBasedStateMachine):
 
     @rule()
     def wrong_code(self) -> None:
-        self.attempt(self.cabin.submit_code("ZZZZZZ"))
+        self.attempt(self.patient.submit_code("ZZZZZZ"))
 
     @rule(accepted=st.booleans(), representative=st.sampled_from(["", "Claire Test"]))
     def eligibility(self, accepted: bool, representative: str) -> None:
         if representative:
-            self.attempt(self.cabin.declare_representative(True, representative))
-        self.attempt(self.cabin.give_consent(accepted))
+            self.attempt(self.patient.declare_representative(True, representative))
+        self.attempt(self.patient.give_consent(accepted))
 
     @rule()
     def gp_joins(self) -> None:
         c = self.cabin.consultation
-        self.attempt(self.cabin.gp_join(c.session if c else "nobody", DEMO_GP))
+        self.attempt(self.gp.join(c.session if c else "nobody", DEMO_GP))
 
     @rule()
     def gp_ends(self) -> None:
         c = self.cabin.consultation
-        self.attempt(self.cabin.gp_end(c.session if c else "nobody"))
+        self.attempt(self.gp.end(c.session if c else "nobody"))
 
     @rule()
     def gp_link_drops(self) -> None:
         c = self.cabin.consultation
-        self.attempt(self.cabin.gp_lost(c.session if c else "nobody"))
+        self.attempt(self.gp.lost(c.session if c else "nobody"))
 
     @rule()
     def patient_leaves(self) -> None:
-        self.attempt(self.cabin.leave())
+        self.attempt(self.patient.leave())
 
     @rule()
     def a_timeout_fires(self) -> None:
-        if self.cabin._timer is not None:  # the timer the state armed, fired now instead of later
-            self.run(self.cabin._on_timeout(self.cabin._epoch))
+        if self.cabin.timer_armed:  # the timer the state armed, fired now instead of later
+            self.run(self.cabin.time_out())
 
     @rule(badge=BADGES)
     def badge(self, badge: str) -> None:
@@ -190,16 +208,16 @@ class CabinLife(RuleBasedStateMachine):
         """The referent's whole protocol at once, so that random walks also reach a clean cabin."""
         self.badge(REFERENT_BADGE)
         for step in self.config.cleaning.steps:
-            self.attempt(self.cabin.confirm_cleaning_step(step.id))
+            self.attempt(self.staff.confirm_cleaning_step(step.id))
         self.time_passes(int(self.config.cleaning.minimum_contact_s) + 1)
         self.badge(REFERENT_BADGE)
 
     @rule(skip=st.booleans())
     def cleaning_step(self, skip: bool) -> None:
-        run = self.cabin.cleaning_run
+        run = self.cabin.cleaning
         steps = [s.id for s in self.config.cleaning.steps]
         step = (run.next_step if run else None) or steps[0]
-        self.attempt(self.cabin.confirm_cleaning_step(steps[-1] if skip else step))
+        self.attempt(self.staff.confirm_cleaning_step(steps[-1] if skip else step))
 
     @rule(seconds=st.sampled_from([1, 30, 120, 301, 900]))
     def time_passes(self, seconds: int) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from config.schema import DeviceConfig
+from devices.camera import ExaminationCamera
 from drivers.camera import GrabberTimings
 from drivers.otoscope import Otoscope
 from protocol.hub import GpIdentity
@@ -22,7 +23,7 @@ from protocol.states import CabinState as S
 from runtime.clock import Clock
 from session.appointments import Appointment
 from session.channel import MessageChannel
-from session.media import DirectorTimings, FrameSource, LegTimings, MediaDirector, MediaError, ice_configuration
+from session.media import DirectorTimings, LegTimings, MediaDirector, MediaError, ice_configuration
 from sim.camera import SimOtoscopeCamera
 from sim.crew import SimCrew
 from sim.gp_peer import GpPeerError, SimGpPeer, of_type
@@ -61,7 +62,7 @@ def trickled(sdp: str) -> tuple[str, list[dict[str, object]]]:
 
 
 @asynccontextmanager
-async def instruments(attach: Callable[..., None], otoscope: FrameSource | None, *,
+async def instruments(attach: Callable[..., None], otoscope: ExaminationCamera | None, *,
                       trickle: list[Exception] | None = None,
                       vouched: GpIdentity | None = None) -> AsyncIterator[tuple[MediaDirector, SimGpPeer]]:
     """A media director and a simulated GP, signalling to each other directly as the hub would.
