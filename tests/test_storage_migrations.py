@@ -311,6 +311,19 @@ async def test_a_file_from_before_versions_with_another_shape_is_refused(tmp_pat
     assert set(rows_of(path)) == {"cabin_state"}
 
 
+async def test_components_create_no_table_of_their_own(tmp_path: Path) -> None:
+    db = await opened(tmp_path, ())
+    try:
+        for component in (AuditTrail(db), BadgeRegistry(db, tmp_path), AppointmentBook(db), PrintJobs(db, NOW)):
+            await component.start()
+        with pytest.raises(StorageError, match="no such table: cabin_state"):
+            await CabinStore(db).start()
+        names = await db.run(lambda c: c.execute("SELECT name FROM sqlite_master").fetchall())
+    finally:
+        await db.stop()
+    assert names == []
+
+
 def test_migrations_must_be_numbered_in_order(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="numbered"):
         Database(tmp_path, (*MIGRATIONS, Migration(LATEST + 2, "skips one", "")))
