@@ -2,7 +2,7 @@
 
 An entry's hash covers its sequence number, time, session, event and detail plus the hash
 of the entry before it, so editing, deleting or reordering any entry breaks the chain at
-that entry. SQLite triggers refuse UPDATE and DELETE; `verify` catches what bypassed them.
+that entry. SQLite triggers (runtime.schema) refuse UPDATE and DELETE; `verify` catches what bypassed them.
 """
 
 from __future__ import annotations
@@ -19,24 +19,6 @@ from typing import TextIO
 from runtime.storage import Database, transaction
 
 GENESIS = "0" * 64
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    session TEXT NOT NULL,
-    event TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    prev TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_event ON audit (event, seq);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
-"""
-
 
 @dataclass(frozen=True)
 class AuditEntry:
@@ -69,11 +51,6 @@ def entry_hash(prev: str, seq: int, at: str, session: str, event: str, detail: s
     """The SHA-256 of an entry's content chained to the previous entry's hash."""
     body = json.dumps([prev, seq, at, session, event, detail], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
-
-
-def create_schema(conn: sqlite3.Connection) -> None:
-    """Create the audit table and its append-only triggers."""
-    conn.executescript(_SCHEMA)
 
 
 def append_entry(
@@ -144,8 +121,7 @@ class AuditTrail:
         self._db = db
 
     async def start(self) -> None:
-        """Create the table if this is a new state directory."""
-        await self._db.run(create_schema)
+        """Nothing to prepare: the table and its triggers come with the schema (runtime.schema)."""
 
     async def stop(self) -> None:
         """Nothing to release; present for the component lifecycle."""

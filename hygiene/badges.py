@@ -23,16 +23,6 @@ from runtime.storage import Database, transaction
 SECRET_NAME = "station.key"
 _BADGE_ID = re.compile(r"^[0-9A-F]{8,20}$")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS badges (
-    hash TEXT PRIMARY KEY,
-    role TEXT NOT NULL,
-    label TEXT NOT NULL,
-    enrolled_at TEXT NOT NULL
-);
-"""
-
-
 class Role(StrEnum):
     """What a staff badge allows."""
 
@@ -106,10 +96,9 @@ class BadgeRegistry:
         self._keyring: Keyring | None = None
 
     async def start(self) -> None:
-        """Load (or create) the station secret and create the table if needed."""
+        """Load (or create) the station secret; the table comes with the schema (runtime.schema)."""
         secret = await asyncio.to_thread(load_or_create_secret, self._state_dir)
         self._keyring = Keyring(secret)
-        await self._db.run(lambda c: c.executescript(_SCHEMA))
 
     async def stop(self) -> None:
         """Forget the secret."""

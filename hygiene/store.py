@@ -14,23 +14,6 @@ from datetime import datetime
 from hygiene.cleaning import CleaningProof
 from runtime.storage import Database, transaction
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS cabin_state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    state TEXT NOT NULL,
-    session TEXT NOT NULL DEFAULT '',
-    cleaning_required INTEGER NOT NULL DEFAULT 0,
-    mark_session TEXT NOT NULL DEFAULT '',
-    mark_set_at TEXT NOT NULL DEFAULT '',
-    last_consultation_end TEXT NOT NULL DEFAULT '',
-    last_cleaning_at TEXT NOT NULL DEFAULT '',
-    last_cleaned_by TEXT NOT NULL DEFAULT '',
-    out_of_service_reason TEXT NOT NULL DEFAULT '',
-    updated_at TEXT NOT NULL DEFAULT ''
-);
-INSERT OR IGNORE INTO cabin_state (id, state) VALUES (1, 'ready');
-"""
-
 _COLUMNS = (
     "state, session, cleaning_required, mark_session, mark_set_at, last_consultation_end, "
     "last_cleaning_at, last_cleaned_by, out_of_service_reason, updated_at"
@@ -68,11 +51,6 @@ class CabinRecord:
         }
 
 
-def create_schema(conn: sqlite3.Connection) -> None:
-    """Create the single-row state table."""
-    conn.executescript(_SCHEMA)
-
-
 def read_record(conn: sqlite3.Connection) -> CabinRecord:
     """Read the state row."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM cabin_state WHERE id = 1").fetchone()
@@ -98,8 +76,7 @@ class CabinStore:
         self._db = db
 
     async def start(self) -> CabinRecord:
-        """Create the table if needed and return the persisted record."""
-        await self._db.run(create_schema)
+        """The persisted record (the row comes with the schema, runtime.schema)."""
         return await self.load()
 
     async def stop(self) -> None:

@@ -28,26 +28,6 @@ from runtime.storage import Database, transaction
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS print_jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT NOT NULL,
-    number TEXT NOT NULL,
-    payload BLOB,
-    size INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN
-        ('pending', 'sending', 'printed', 'failed', 'cancelled', 'uncertain')),
-    reason TEXT,
-    reprint_of INTEGER REFERENCES print_jobs(id),
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS print_jobs_session ON print_jobs(session_id, number);
-CREATE TABLE IF NOT EXISTS print_closed_sessions (
-    session_id TEXT PRIMARY KEY,
-    closed_at TEXT NOT NULL
-);
-"""
 _COLUMNS = "id, session_id, number, size, status, reason, reprint_of, created_at, updated_at"
 
 
@@ -125,8 +105,7 @@ class PrintJobs:
         self._clock = clock
 
     async def start(self) -> None:
-        """Create the table if it is missing."""
-        await self._db.run(lambda conn: conn.executescript(_SCHEMA))
+        """Nothing to prepare: the tables come with the schema (runtime.schema)."""
 
     async def stop(self) -> None:
         """Nothing to release: the database belongs to the station."""

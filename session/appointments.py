@@ -17,22 +17,6 @@ from runtime.storage import Database, transaction
 
 _CODE = re.compile(r"^[A-Z0-9]{4,12}$")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS appointments (
-    code TEXT PRIMARY KEY,
-    patient_name TEXT NOT NULL,
-    birth_date TEXT NOT NULL,
-    sex TEXT NOT NULL,
-    slot_start TEXT NOT NULL,
-    slot_minutes INTEGER NOT NULL,
-    site TEXT NOT NULL,
-    gp TEXT NOT NULL,
-    used_at TEXT NOT NULL DEFAULT '',
-    used_session TEXT NOT NULL DEFAULT ''
-);
-"""
-
-
 class AppointmentError(StationError):
     """An appointment cannot be stored or read."""
 
@@ -80,8 +64,7 @@ class AppointmentBook:
         self._db = db
 
     async def start(self) -> None:
-        """Create the table if needed."""
-        await self._db.run(lambda c: c.executescript(_SCHEMA))
+        """Nothing to prepare: the table comes with the schema (runtime.schema)."""
 
     async def stop(self) -> None:
         """Nothing to release; present for the component lifecycle."""

@@ -1,0 +1,119 @@
+"""The state database's schema as ordered migrations: step N takes a file from version N-1 to N.
+
+`runtime.storage.Database` runs the steps a file lacks when it opens it, each in its own
+transaction with its `PRAGMA user_version` bump. A cabin in the field may hold a file of any
+earlier version, so a step is never edited once released: a later change to a table is a new
+step appended at the end (SQLite's ALTER TABLE, or the rebuild procedure of
+https://www.sqlite.org/lang_altertable.html#otheralter, which the runner allows by keeping
+foreign keys off until the last step is committed).
+
+Step 1 is the schema from before versions were recorded, when each component created its own
+tables at start. Every statement of it is IF NOT EXISTS: a file from then (user_version 0,
+today's tables and rows already there) is adopted as it is, and a fresh file gets the tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered step of the schema: the SQL that brings a file from `version - 1` to `version`."""
+
+    version: int
+    summary: str
+    sql: str
+
+
+# The single-row cabin state and its cleaning mark (hygiene/store.py): the row exists from the start.
+_CABIN_STATE = """
+CREATE TABLE IF NOT EXISTS cabin_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL,
+    session TEXT NOT NULL DEFAULT '',
+    cleaning_required INTEGER NOT NULL DEFAULT 0,
+    mark_session TEXT NOT NULL DEFAULT '',
+    mark_set_at TEXT NOT NULL DEFAULT '',
+    last_consultation_end TEXT NOT NULL DEFAULT '',
+    last_cleaning_at TEXT NOT NULL DEFAULT '',
+    last_cleaned_by TEXT NOT NULL DEFAULT '',
+    out_of_service_reason TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL DEFAULT ''
+);
+INSERT OR IGNORE INTO cabin_state (id, state) VALUES (1, 'ready');
+"""
+
+# The audit trail (hygiene/audit.py): the triggers make it append-only inside SQLite.
+_AUDIT = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    session TEXT NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_event ON audit (event, seq);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"""
+
+# Enrolled staff badges by keyed hash (hygiene/badges.py).
+_BADGES = """
+CREATE TABLE IF NOT EXISTS badges (
+    hash TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    label TEXT NOT NULL,
+    enrolled_at TEXT NOT NULL
+);
+"""
+
+# The appointment book kept for check-in during a hub outage (session/appointments.py).
+_APPOINTMENTS = """
+CREATE TABLE IF NOT EXISTS appointments (
+    code TEXT PRIMARY KEY,
+    patient_name TEXT NOT NULL,
+    birth_date TEXT NOT NULL,
+    sex TEXT NOT NULL,
+    slot_start TEXT NOT NULL,
+    slot_minutes INTEGER NOT NULL,
+    site TEXT NOT NULL,
+    gp TEXT NOT NULL,
+    used_at TEXT NOT NULL DEFAULT '',
+    used_session TEXT NOT NULL DEFAULT ''
+);
+"""
+
+# Durable print jobs and the sessions closed for printing (printer/jobs.py).
+_PRINT_JOBS = """
+CREATE TABLE IF NOT EXISTS print_jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    number TEXT NOT NULL,
+    payload BLOB,
+    size INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN
+        ('pending', 'sending', 'printed', 'failed', 'cancelled', 'uncertain')),
+    reason TEXT,
+    reprint_of INTEGER REFERENCES print_jobs(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS print_jobs_session ON print_jobs(session_id, number);
+CREATE TABLE IF NOT EXISTS print_closed_sessions (
+    session_id TEXT PRIMARY KEY,
+    closed_at TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "cabin state and cleaning mark, audit trail, badges, appointments, print jobs",
+        _CABIN_STATE + _AUDIT + _BADGES + _APPOINTMENTS + _PRINT_JOBS,
+    ),
+)
