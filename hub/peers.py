@@ -84,6 +84,11 @@ class Peer:
                 await self.ws.send_str(text)
         except ConnectionError:
             return  # the connection is gone: its handler's read loop ends and cleans up
+        except Exception:
+            # A bug: close the socket so that the other side reconnects rather than waits on a
+            # mute connection, and let the task set log the traceback.
+            await self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"hub error")
+            raise
         await self.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=self._reason.encode())
 
 
