@@ -60,6 +60,15 @@ class Peer:
             self._writer.cancel()
             await asyncio.wait([self._writer])
 
+    async def close(self, code: int, message: bytes) -> None:
+        """Close the socket now; a failure other than a connection already lost is logged with its traceback."""
+        try:
+            await self.ws.close(code=code, message=message)
+        except ConnectionError:
+            log.info("%s was already disconnected", self.name)
+        except Exception:
+            log.exception("%s: its socket could not be closed", self.name)
+
     def send(self, message: BaseModel) -> None:
         """Queue a message; a peer too slow to drain its outbox is disconnected."""
         if self._kicked:

@@ -77,8 +77,7 @@ class Relay:
     async def stop(self) -> None:
         """Close every socket and stop their writers; idempotent and bounded."""
         peers: list[Peer] = [*self._gps.values(), *self._stations.values()]
-        await asyncio.gather(*(p.ws.close(code=WSCloseCode.GOING_AWAY, message=b"hub stopping") for p in peers),
-                             return_exceptions=True)
+        await asyncio.gather(*(p.close(WSCloseCode.GOING_AWAY, b"hub stopping") for p in peers))
         await self._tasks.cancel_all(CLOSE_TIMEOUT_S)
 
     # GP consoles.

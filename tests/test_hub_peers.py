@@ -69,3 +69,18 @@ async def test_every_socket_writer_is_a_hub_task_and_none_outlives_stop(tmp_path
         finally:
             await server.stop()
             await session.close()
+
+
+class UnclosableSocket(BrokenSocket):
+    """A WebSocket whose closing hits a bug."""
+
+    async def close(self, *, code: int, message: bytes) -> bool:
+        raise RuntimeError("a bug while closing")
+
+
+async def test_a_socket_that_cannot_be_closed_is_logged_with_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    peer = Peer(UnclosableSocket(), "station cab-nangis")  # type: ignore[arg-type]  # only close is reached
+    await peer.close(WSCloseCode.GOING_AWAY, b"hub stopping")  # the hub's stop goes on with the other peers
+    [failure] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "station cab-nangis" in failure.getMessage()
+    assert failure.exc_info is not None and isinstance(failure.exc_info[1], RuntimeError)
