@@ -53,7 +53,6 @@ class Relay:
         """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock."""
         self._config = config
         self._wall = wall
-        self._accounts = config.gps
         self._tasks = TaskSet("hub", log)
         self._gps: dict[str, GpPeer] = {}
         self._stations: dict[str, StationPeer] = {}
@@ -237,6 +236,6 @@ class Relay:
         if (status.doctor is None or status.session is None or status.state not in RESUMABLE
                 or (known is not None and known[0] == status.session)):
             return
-        if any(account.identity.rpps == status.doctor and sid in account.stations for account in self._accounts):
+        if any(account.identity.rpps == status.doctor and sid in account.stations for account in self._config.gps):
             self._doctors[sid] = (status.session, status.doctor)
             log.info("station %s reports GP %s on session %s", sid, status.doctor, status.session)
