@@ -11,12 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from config.schema import CabinConfig
 from runtime.errors import StationError
+
+if TYPE_CHECKING:
+    from config.schema import CabinConfig
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -51,6 +53,8 @@ def default_config_path() -> Path:
 
 def load_config(path: Path | None = None) -> CabinConfig:
     """Read, parse and validate a cabin configuration file (the packaged default when None)."""
+    from config.schema import CabinConfig  # here, not at the top: the hub loads its files without the cabin's schema
+
     return load_model(path or default_config_path(), CabinConfig, site_codes=_declared_site_codes)
 
 

@@ -12,6 +12,7 @@ import atheris
 from fuzz._harness import main, scratch_file
 
 with atheris.instrument_imports(include=["config", "hub.config", "protocol.hub", "protocol.control"]):
+    import config.schema  # noqa: F401  (load_config imports it only when called: instrument it now)
     from config.loader import ConfigError, default_config_path, load_config
     from hub.config import default_hub_config_path, load_hub_config
 

@@ -35,6 +35,8 @@ Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class _Frozen(BaseModel):
+    """Immutable once loaded, and a key the model does not know is an error (a misspelling, not a default)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 

@@ -1,0 +1,241 @@
+"""The waiting room, joins, and the signalling relay between station and GP sockets.
+
+A GP sees and joins only the stations the configuration gives it; a station signals only the GP
+connection that joined it. A join lasts until the GP leaves or its socket closes (the station
+gets `gp_left`), the station's socket closes (the GP gets `station_offline`), or the station
+reports another session. The GP who took a consultation may come back to it, on a new
+connection, while the cabin waits within its reconnect grace (`RESUMABLE` states).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiohttp import WSCloseCode, web
+
+from hub.config import GpAccount, HubConfig, StationAccount
+from hub.errors import Refusal
+from hub.peers import CLOSE_TIMEOUT_S, GpPeer, Peer, StationPeer, open_socket, serve
+from protocol.hub import (
+    FROM_GP,
+    FROM_STATION,
+    CabinStatus,
+    GpJoin,
+    GpLeft,
+    GpSignal,
+    GpWelcome,
+    IceServer,
+    JoinRequest,
+    SignalToGp,
+    SignalToStation,
+    StationOffline,
+    StationSignal,
+    StationWelcome,
+    WaitingPatient,
+    WaitingRoom,
+    parse,
+)
+from protocol.states import CabinState
+from runtime.tasks import TaskSet
+
+log = logging.getLogger(__name__)
+
+RESUMABLE = (CabinState.IN_CONSULTATION, CabinState.RECONNECTING)  # states a consultation goes on in
+_SIGNAL = {"leg", "description", "candidate"}
+
+
+class Relay:
+    """The connected GPs and stations: who waits, who joined whom, and the signalling between them."""
+
+    def __init__(self, config: HubConfig, wall: Callable[[], float]) -> None:
+        """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock."""
+        self._config = config
+        self._wall = wall
+        self._tasks = TaskSet("hub", log)
+        self._gps: dict[str, GpPeer] = {}
+        self._stations: dict[str, StationPeer] = {}
+        # (session, RPPS) of the GP each station's consultation was taken by, kept across either side's
+        # reconnection: only that GP may come back to it, whichever of their logins they use.
+        self._doctors: dict[str, tuple[str, str]] = {}
+
+    def online(self, station_id: str) -> bool:
+        """Whether the station is connected now."""
+        return station_id in self._stations
+
+    def ice_servers(self, user: str) -> tuple[IceServer, ...]:
+        """The ICE servers for a GP or a station, TURN credentials valid from now."""
+        return self._config.ice.servers_for(user, self._wall())
+
+    def logged_out(self, login_key: str) -> None:
+        """A login ended: close the GP sockets opened with it."""
+        for gp in [gp for gp in self._gps.values() if gp.login_key == login_key]:
+            gp.kick("logged out")
+
+    async def stop(self) -> None:
+        """Close every socket and stop their writers; idempotent and bounded."""
+        peers: list[Peer] = [*self._gps.values(), *self._stations.values()]
+        await asyncio.gather(*(p.close(WSCloseCode.GOING_AWAY, b"hub stopping") for p in peers))
+        await self._tasks.cancel_all(CLOSE_TIMEOUT_S)
+
+    # GP consoles.
+
+    async def gp_socket(self, request: web.Request, account: GpAccount, login_key: str) -> web.StreamResponse:
+        """Serve a logged-in GP's console socket until it closes; its joins end with it."""
+        ws = open_socket()
+        await ws.prepare(request)
+        gp = GpPeer(ws, account, login_key)
+        gp.start(self._tasks)
+        self._gps[gp.id] = gp
+        log.info("GP %s connected as %s", account.username, gp.id)
+        gp.send(GpWelcome(gp=gp.id, name=account.identity.name, ice_servers=self.ice_servers(account.username)))
+        self._refresh_rooms()
+        try:
+            await serve(gp, lambda text: self._from_gp(gp, text))
+        finally:
+            del self._gps[gp.id]
+            for station in [s for s in self._stations.values() if s.gp is gp]:
+                self._release(station)
+            await gp.stop()
+            self._refresh_rooms()
+            log.info("GP connection %s closed", gp.id)
+        return ws
+
+    def _from_gp(self, gp: GpPeer, text: str) -> None:
+        message = parse(FROM_GP, text)
+        if isinstance(message, JoinRequest):
+            self._join(gp, message)
+            return
+        station = self._station_for(gp, message.station)
+        if station.gp is not gp:
+            raise Refusal(409, "not_joined", f"you have not joined station {message.station}")
+        if isinstance(message, GpSignal):
+            station.send(SignalToStation(gp=gp.id, **message.model_dump(include=_SIGNAL)))
+        else:
+            log.info("GP %s left station %s", gp.id, message.station)
+            self._release(station)
+            self._refresh_rooms()
+
+    def _station_for(self, gp: GpPeer, station_id: str) -> StationPeer:
+        """The GP's station, online; the same refusal for a station that exists and one that does not."""
+        if station_id not in gp.allowed:
+            raise Refusal(403, "not_yours", f"station {station_id} is not one of yours")
+        station = self._stations.get(station_id)
+        if station is None:
+            raise Refusal(409, "offline", f"station {station_id} is not connected to the hub")
+        return station
+
+    def _join(self, gp: GpPeer, request: JoinRequest) -> None:
+        station = self._station_for(gp, request.station)
+        status = station.status
+        # The GP who took a consultation may come back to it (a new connection after a network
+        # drop) while the cabin waits for them within its reconnect grace.
+        resuming = (status is not None and status.state in RESUMABLE
+                    and self._doctors.get(station.account.id) == (request.session, gp.account.identity.rpps))
+        waiting = status is not None and status.state == CabinState.WAITING_FOR_DOCTOR
+        if status is None or status.session != request.session or not (waiting or resuming):
+            raise Refusal(409, "not_waiting", f"station {request.station} has no patient waiting as {request.session}")
+        if station.gp is gp:
+            raise Refusal(409, "already_joined", f"you have already joined station {request.station}")
+        if station.gp is not None:
+            if not resuming:
+                raise Refusal(409, "taken", "another GP has taken this patient")
+            self._release(station)  # the GP's previous connection, not yet seen dead
+        station.gp, station.session = gp, request.session
+        self._doctors[station.account.id] = (request.session, gp.account.identity.rpps)
+        station.send(GpJoin(gp=gp.id, session=request.session, identity=gp.account.identity))
+        log.info("GP %s (%s) %s station %s, session %s", gp.id, gp.account.username,
+                 "is back on" if resuming else "joined", request.station, request.session)
+        self._refresh_rooms()
+
+    @staticmethod
+    def _release(station: StationPeer) -> None:
+        """The station's GP is gone: tell the station."""
+        if station.gp is not None:
+            station.send(GpLeft(gp=station.gp.id))
+            station.gp = None
+
+    def _refresh_rooms(self) -> None:
+        """Push each GP its waiting room (only its stations' untaken waiting patients) when it changed."""
+        waiting = sorted(
+            (WaitingPatient(station=s.account.id, site=s.status.site, session=s.status.session, since=s.status.since)
+             for s in self._stations.values()
+             if s.gp is None and s.status is not None and s.status.session is not None
+             and s.status.state == CabinState.WAITING_FOR_DOCTOR),
+            key=lambda p: (p.since or "", p.station),
+        )
+        for gp in self._gps.values():
+            room = WaitingRoom(patients=tuple(p for p in waiting if p.station in gp.allowed))
+            if room != gp.room:
+                gp.room = room
+                gp.send(room)
+
+    # Stations.
+
+    async def station_socket(self, request: web.Request, account: StationAccount) -> web.StreamResponse:
+        """Serve an authenticated station's socket until it closes; a newer connection replaces an older one."""
+        ws = open_socket()
+        await ws.prepare(request)
+        station = StationPeer(ws, account)
+        station.start(self._tasks)
+        previous = self._stations.get(account.id)
+        self._stations[account.id] = station
+        if previous is not None:
+            log.warning("station %s connected again: closing its previous connection", account.id)
+            self._gone(previous)
+            previous.kick("replaced by a newer connection")
+        log.info("station %s connected from %s", account.id, request.remote)
+        station.send(StationWelcome(station=account.id, ice_servers=self.ice_servers(account.id)))
+        try:
+            await serve(station, lambda text: self._from_station(station, text))
+        finally:
+            if self._stations.get(account.id) is station:
+                del self._stations[account.id]
+                self._gone(station)
+                self._refresh_rooms()
+            await station.stop()
+            log.info("station %s disconnected", account.id)
+        return ws
+
+    @staticmethod
+    def _gone(station: StationPeer) -> None:
+        """The station's connection is over: its GP hears so and is released."""
+        if station.gp is not None:
+            station.gp.send(StationOffline(station=station.account.id))
+            station.gp = None
+
+    def _from_station(self, station: StationPeer, text: str) -> None:
+        sid = station.account.id
+        message = parse(FROM_STATION, text)
+        if isinstance(message, CabinStatus):
+            if station.status is None or station.status.state != message.state:
+                log.info("station %s is %s (session %s)", sid, message.state, message.session)
+            station.status = message
+            self._learn_doctor(station, message)
+            if station.gp is not None and message.session not in (None, station.session):
+                log.info("station %s moved on to session %s: GP %s released", sid, message.session, station.gp.id)
+                self._release(station)
+            self._refresh_rooms()
+        elif isinstance(message, StationSignal):
+            gp = station.gp
+            if gp is None or gp.id != message.gp:
+                raise Refusal(409, "not_joined", f"GP connection {message.gp} has not joined this station")
+            gp.send(SignalToGp(station=sid, **message.model_dump(include=_SIGNAL)))
+        else:
+            log.warning("station %s reported an error: %s", sid, message.code)
+
+    def _learn_doctor(self, station: StationPeer, status: CabinStatus) -> None:
+        """After a hub restart, who took a consultation still going on comes from its station.
+
+        Only a GP given that station can be named, and the hub's own record wins: a station
+        can let no one else into its consultation.
+        """
+        sid = station.account.id
+        known = self._doctors.get(sid)
+        if (status.doctor is None or status.session is None or status.state not in RESUMABLE
+                or (known is not None and known[0] == status.session)):
+            return
+        if any(account.identity.rpps == status.doctor and sid in account.stations for account in self._config.gps):
+            self._doctors[sid] = (status.session, status.doctor)
+            log.info("station %s reports GP %s on session %s", sid, status.doctor, status.session)
