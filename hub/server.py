@@ -54,6 +54,7 @@ from protocol.hub import (
 from protocol.states import CabinState
 from runtime.clock import Clock
 from runtime.errors import StationError
+from ui import URL_PREFIX, WEB_DIR
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,7 @@ class Hub:
         app.add_routes([
             web.get("/", self._index),
             web.get("/static/{path:.+}", self._static),
+            web.static(URL_PREFIX, WEB_DIR, append_version=False),
             web.post("/api/login", self._login),
             web.post("/api/logout", self._logout),
             web.get("/api/me", self._me),

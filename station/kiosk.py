@@ -32,6 +32,7 @@ from runtime.errors import StationError
 from session.cabin import Cabin
 from session.core import CabinEvent, CabinRefusal
 from session.views import kiosk_view
+from ui import URL_PREFIX, WEB_DIR
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ class KioskServer:
         app.add_routes([
             web.get("/", self._page),
             web.static("/static", PAGE_DIR, append_version=False),
+            web.static(URL_PREFIX, WEB_DIR, append_version=False),
             web.get("/api/state", self._state),
             web.get("/api/events", self._events),
             web.post("/api/checkin", self._post(self._checkin)),
