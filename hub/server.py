@@ -5,7 +5,8 @@ authentication, the JSON error replies), TLS and the server's lifecycle. What th
 beside it: `hub.auth` (GP logins, station tokens), `hub.relay` (the waiting room, joins and the
 signalling relay), `hub.peers` (one WebSocket each), `hub.errors` (refusals).
 
-HTTP: `GET /` and `/static/...` serve the GP console (`hub/console/`); `POST /api/login`
+HTTP: `GET /` and `/static/...` serve the GP console (`hub/console/`), `/ui/...` what it shares with
+the kiosk page (`ui/web/`: the DOM helper and the i18n runtime); `POST /api/login`
 sets the `cabin_gp` session cookie, `POST /api/logout` ends it, `GET /api/me` says who is
 logged in (`{username, name, identity, stations: [{id, site, online}], ice_servers}`).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's
@@ -31,6 +32,7 @@ from hub.peers import CLOSE_TIMEOUT_S
 from hub.relay import Relay
 from runtime.clock import Clock
 from runtime.errors import StationError
+from ui import URL_PREFIX, WEB_DIR
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +65,12 @@ class Hub:
                               on_logout=self._relay.logged_out)
         self._runner: web.AppRunner | None = None
 
-    def _routes(self) -> list[web.RouteDef]:
+    def _routes(self) -> list[web.AbstractRouteDef]:
         """Every URL the hub serves."""
         return [
             web.get("/", self._console_index),
             web.get("/static/{path:.+}", self._console_file),
+            web.static(URL_PREFIX, WEB_DIR, append_version=False),  # what the console shares with the kiosk page
             web.post("/api/login", self._logins.login),
             web.post("/api/logout", self._logins.logout),
             web.get("/api/me", self._me),

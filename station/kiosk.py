@@ -37,6 +37,7 @@ from session.events import CabinEvent, PrintReported, ReadingTaken, ScreenChange
 from session.patient_desk import PatientDesk
 from session.staff_desk import StaffDesk
 from session.views import CameraView, ScreenContext, kiosk_view
+from ui import URL_PREFIX, WEB_DIR
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,7 @@ class KioskServer:
         app.add_routes([
             web.get("/", self._page),
             web.static("/static", PAGE_DIR, append_version=False),
+            web.static(URL_PREFIX, WEB_DIR, append_version=False),
             web.get("/api/state", self._state),
             web.get("/api/events", self._events),
             web.post("/api/checkin", self._post(self._checkin)),

@@ -1,4 +1,4 @@
-"""Debian's Chromium driven by Playwright, for the browser tests (issue 4 and 5).
+"""Debian's Chromium driven by Playwright, for the browser tests (issues 4, 5 and 12).
 
 The project's test set-up installs the `chromium` package (./bootstrap test); Playwright's own
 browser download is never used. Fake camera and microphone stand in for the cabin's.
@@ -37,6 +37,12 @@ async def chromium() -> AsyncIterator[Browser]:
             yield browser
         finally:
             await browser.close()
+
+
+async def missing_texts(page: Page) -> list[str]:
+    """Every `language:key` the page's i18n runtime looked up and did not find (the page's own module)."""
+    missing: list[str] = await page.evaluate("async () => (await import('/ui/i18n.js')).missingKeys()")
+    return missing
 
 
 def collect_errors(page: Page) -> list[str]:

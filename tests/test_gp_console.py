@@ -12,7 +12,7 @@ from pathlib import Path
 from playwright.async_api import Page
 
 from sim.patient import SimPatient
-from tests.browser import chromium, collect_errors
+from tests.browser import chromium, collect_errors, missing_texts
 from tests.remote import GP_LOGIN, GP_PASSWORD, station_with_hub
 
 BROWSER_S = 30_000  # ms: generous, for a loaded CI machine
@@ -31,6 +31,15 @@ async def frames(page: Page, video: str) -> int:
 def real_errors(errors: list[str]) -> list[str]:
     """Page errors, without the network's own lines (a 401 before login is expected)."""
     return [e for e in errors if "Failed to load resource" not in e]
+
+
+async def switch_language(gp: Page, lang: str, end: str, hub: str) -> None:
+    """Touch the console's language button: the whole page, the live consultation included, follows."""
+    await gp.click(by_id("lang-toggle"))
+    await gp.wait_for_function(f"document.documentElement.lang === '{lang}'", timeout=BROWSER_S)
+    assert await gp.inner_text(by_id("end-button")) == end
+    assert await gp.inner_text("#hub-status-text") == hub
+    assert f"lang={lang}" in gp.url  # kept in the address, not in the browser's storage
 
 
 async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning(tmp_path: Path) -> None:
@@ -72,6 +81,9 @@ async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning
         assert await reading.get_attribute("data-value") == "122/78"
         assert await reading.get_attribute("data-stale") == "false"
         await gp.screenshot(path=str(tmp_path / "gp-console.png"), full_page=True)
+        await switch_language(gp, "en", "End consultation", "Connected")
+        await gp.screenshot(path=str(tmp_path / "gp-console-en.png"), full_page=True)
+        await switch_language(gp, "fr", "Terminer la consultation", "Connecté")
 
         await gp.fill(by_id("med-name"), "Paracétamol 1 g, comprimé")
         await gp.fill(by_id("med-dosage"), "1 comprimé 3 fois par jour si fièvre")
@@ -92,3 +104,4 @@ async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning
                                    timeout=BROWSER_S)
         assert appointment.patient_name not in await gp.inner_text("body")
         assert real_errors(gp_errors) == [] and real_errors(kiosk_errors) == []
+        assert await missing_texts(gp) == [] and await missing_texts(kiosk) == []

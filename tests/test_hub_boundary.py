@@ -1,6 +1,6 @@
 """The hub is a program of its own: it imports the standard library, third-party packages, `hub`,
-`protocol`, `runtime` and `config.loader`, never the cabin (station, session, devices, drivers,
-printer, hygiene, sim, config.schema).
+`protocol`, `runtime`, `ui` (the web files it shares with the kiosk page) and `config.loader`,
+never the cabin (station, session, devices, drivers, printer, hygiene, sim, config.schema).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB = ROOT / "hub"
-ALLOWED_PACKAGES = {"hub", "protocol", "runtime"}
+ALLOWED_PACKAGES = {"hub", "protocol", "runtime", "ui"}
 ALLOWED_MODULES = {"config", "config.loader"}  # `config` only as the package config.loader sits in
 FIRST_PARTY = {p.parent.name for p in ROOT.glob("*/__init__.py")}
 

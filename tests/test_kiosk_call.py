@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.patient import SimPatient
-from tests.browser import chromium
+from tests.browser import chromium, missing_texts
 from tests.kiosk import BROWSER_MS, in_state, shot
 from tests.remote import GP_LOGIN, GP_PASSWORD, station_with_hub
 
@@ -45,3 +45,4 @@ async def test_the_consultation_screen_shows_the_gp_large_the_patient_small_and_
         await kiosk.wait_for_selector("#guidance[data-guidance=hold_still]", timeout=BROWSER_MS)
         assert await kiosk.inner_text("#guidance") == "Ne bougez plus"
         await shot(kiosk, tmp_path, "consultation-otoscope-hold-still")
+        assert await missing_texts(kiosk) == [] and await missing_texts(gp) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 from playwright.async_api import Browser, Page
 
 from station.compose import Station
-from tests.browser import chromium, collect_errors
+from tests.browser import chromium, collect_errors, missing_texts
 from tests.kiosk import (
     BROWSER_MS,
     book,
@@ -50,6 +50,7 @@ async def test_every_check_in_refusal_shows_its_message(tmp_path: Path) -> None:
         await tap(page, "cancel")
         await in_state(page, "ready")
         assert [e for e in errors if "status of 409" not in e] == []  # a refused code is a 409 answer
+        assert await missing_texts(page) == []
 
 
 async def test_this_is_not_me_forgets_the_name_and_asks_again(tmp_path: Path) -> None:
@@ -87,6 +88,7 @@ async def test_a_child_under_14_is_refused_kindly(tmp_path: Path) -> None:
         await shot(page, tmp_path, "under-14")
         await tap(page, "leave")
         await in_state(page, "awaiting_cleaning")
+        assert await missing_texts(page) == []
 
 
 async def test_a_minor_names_the_representative_on_the_screen_keyboard(tmp_path: Path) -> None:
@@ -102,6 +104,7 @@ async def test_a_minor_names_the_representative_on_the_screen_keyboard(tmp_path:
         await page.wait_for_selector("[data-action=consent]", timeout=BROWSER_MS)
         await tap(page, "consent")
         await in_state(page, "waiting_for_doctor")
+        assert await missing_texts(page) == []
 
 
 async def test_english_at_a_touch(tmp_path: Path) -> None:
@@ -118,4 +121,13 @@ async def test_english_at_a_touch(tmp_path: Path) -> None:
         assert "You are early" in await page.inner_text("#refusal")
         assert await page.text_content("#state-title") == "Checking your appointment"
         assert await page.text_content("#language") == "Français"
+        assert await page.get_attribute("#language", "aria-label") == "Change language: Français"
+        assert await page.title() == "Teleconsultation cabin"
         await shot(page, tmp_path, "english")
+        await tap(page, "cancel")
+        await in_state(page, "ready")
+        await page.click("#language")  # and back to French at a touch
+        assert await page.get_attribute("html", "lang") == "fr"
+        assert await page.text_content("#state-title") == "Bienvenue"
+        assert await page.title() == "Cabine de téléconsultation"
+        assert await missing_texts(page) == []

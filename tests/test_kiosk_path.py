@@ -16,7 +16,7 @@ from sim.badges import REFERENT_BADGE
 from sim.gp import DEMO_PRESCRIPTION
 from sim.seed import DEMO_GP
 from station.compose import Station
-from tests.browser import chromium, collect_errors
+from tests.browser import chromium, collect_errors, missing_texts
 from tests.kiosk import (
     BROWSER_MS,
     CANARY,
@@ -126,7 +126,7 @@ async def test_a_patient_walks_the_whole_path_then_the_referent_cleans(tmp_path:
         await in_state(page, "ready")
         assert await page.text_content("#state-title") == "Bienvenue"
         await shot(page, tmp_path, "10-ready-again")
-        assert errors == []
+        assert errors == [] and await missing_texts(page) == []
     assert traces_of(CANARY, "1961-04-02", tmp_path / "state", caplog.text) == []
 
 
@@ -153,3 +153,4 @@ async def test_a_failed_print_tells_the_patient_what_to_do(tmp_path: Path) -> No
         assert "L'impression a échoué" in text and station.config.place().phone in text
         assert await enabled(page, "leave")
         await shot(page, tmp_path, "print-failed")
+        assert await missing_texts(page) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 from runtime.clock import PARIS
 from sim.badges import TECHNICIAN_BADGE
 from sim.patient import KioskClient
-from tests.browser import chromium
+from tests.browser import chromium, missing_texts
 from tests.conftest import running_station
 from tests.kiosk import (
     BROWSER_MS,
@@ -73,6 +73,7 @@ async def test_inactivity_warns_first_then_resets(tmp_path: Path) -> None:
         await page.click("#idle-stay")
         assert await page.is_hidden("#idle")
         await in_state(page, "ready")  # nobody touched the screen again
+        assert await missing_texts(page) == []
 
 
 async def test_the_technician_sees_devices_tests_one_and_takes_the_cabin_out_of_service(tmp_path: Path) -> None:
@@ -101,6 +102,7 @@ async def test_the_technician_sees_devices_tests_one_and_takes_the_cabin_out_of_
         await in_state(page, "out_of_service")
         assert "PANNE" in await page.inner_text("#oos-reason")
         await shot(page, tmp_path, "out-of-service")
+        assert await missing_texts(page) == []
 
 
 async def test_the_cleaning_screens_list_recent_cleanings_without_names(tmp_path: Path) -> None:
@@ -130,3 +132,4 @@ async def test_the_closed_screen_gives_the_next_opening_and_how_to_book(tmp_path
         assert place.phone in text and place.code in text
         assert await page.locator("[data-action^=digit]").count() == 0
         await shot(page, tmp_path, "closed")
+        assert await missing_texts(page) == []

@@ -1,18 +1,18 @@
-// The GP console (issue 4 §2; DESIGN.md §4): login, the waiting room, and one consultation at a
+// The GP console (issue 4 §2; docs/design.md): login, the waiting room, and one consultation at a
 // time (consultation.js). Messages follow protocol/hub.py (the hub's /ws/gp) and
 // protocol/control.py (the cabin's data channels). Nothing is stored in the browser (no
 // localStorage, sessionStorage or IndexedDB), and nothing of a patient outlives `ended`.
 
+import { $, countFrames } from "/ui/dom.js";
+import { init as initI18n, onLanguageChange, otherLanguage, setLanguage, t } from "/ui/i18n.js";
 import * as api from "./api.js";
 import { Consultation, errorText } from "./consultation.js";
-import { $, countFrames } from "./dom.js";
 import { HubSocket } from "./hub.js";
-import { init as initI18n, onLanguageChange, otherLanguage, setLanguage, t } from "./i18n.js";
 import { WaitingRoom } from "./waiting.js";
 
 // The catalogues first: every component renders text as soon as it is built.
 try {
-  await initI18n(new URLSearchParams(location.search).get("lang") ?? "fr");
+  await initI18n(new URL("./i18n/", import.meta.url), new URLSearchParams(location.search).get("lang") ?? "fr");
 } catch (error) {
   console.warn("console: the text catalogues did not load", error);
 }

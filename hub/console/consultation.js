@@ -3,9 +3,9 @@
 // -> active (the cabin said `joined`) -> ending (`end` acknowledged); offline when the hub says
 // the station went away. `clear()` drops every trace of the patient.
 
-import { $ } from "./dom.js";
+import { $ } from "/ui/dom.js";
+import { has, t } from "/ui/i18n.js";
 import { Face } from "./face.js";
-import { has, t } from "./i18n.js";
 import { Otoscope } from "./otoscope.js";
 import { Leg } from "./peer.js";
 import { PrescriptionForm } from "./prescription.js";

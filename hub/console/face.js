@@ -1,8 +1,8 @@
 // The face-to-face leg: the patient's video and sound large, the GP's camera small, with the
 // browser's echo cancellation on the GP's microphone.
 
-import { $, resetVideo } from "./dom.js";
-import { t } from "./i18n.js";
+import { $, resetVideo } from "/ui/dom.js";
+import { t } from "/ui/i18n.js";
 
 const CONSTRAINTS = {
   video: { width: { ideal: 1280 }, height: { ideal: 720 } },

@@ -1,8 +1,8 @@
 // The otoscope panel: live video from the instruments leg, on/off, the patient's guidance
 // (too dark, hold still...) with focus and brightness, and snapshots reassembled from chunks.
 
-import { $, clear, el, resetVideo } from "./dom.js";
-import { formatNumber, formatTime, t, tCode } from "./i18n.js";
+import { $, clear, el, resetVideo } from "/ui/dom.js";
+import { formatNumber, formatTime, t, tCode } from "/ui/i18n.js";
 
 const MIMES = new Set(["image/jpeg", "image/png", "image/webp"]);
 const MAX_PENDING = 4;
@@ -214,7 +214,7 @@ export class Otoscope {
       const label = t("otoscope.snapshot_alt", { n: i + 1, time: formatTime(shot.at) });
       const button = el("button", {
         type: "button",
-        className: "thumb",
+        class: "thumb",
         "aria-label": label,
         "aria-pressed": String(shot === selected),
         "data-testid": "snapshot-thumb",

@@ -1,8 +1,8 @@
 // The prescription form: medication lines, examinations, a referral letter and the weight,
 // checked here against the limits of protocol/control.py's Prescribe before anything is sent.
 
-import { $, clear, fromTemplate, role } from "./dom.js";
-import { formatNumber, t } from "./i18n.js";
+import { $, clear, fromTemplate, role } from "/ui/dom.js";
+import { formatNumber, t } from "/ui/i18n.js";
 
 const MED_FIELDS = { name: 300, dosage: 300, duration: 100, quantity: 100 };
 const EXAM_MAX = 300;

@@ -1,8 +1,8 @@
 // What became of each prescription sent to the cabin's printer: printing, printed, or failed with
 // the printer's error and a reprint button (same consultation only).
 
-import { $, clear, fromTemplate, role } from "./dom.js";
-import { formatNumber, formatTime, t, tCode } from "./i18n.js";
+import { $, clear, fromTemplate, role } from "/ui/dom.js";
+import { formatNumber, formatTime, t, tCode } from "/ui/i18n.js";
 
 export class Printing {
   constructor({ send }) {

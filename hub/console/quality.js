@@ -1,7 +1,7 @@
 // A small badge per media leg: round-trip time, packet loss, inbound video frame rate and bitrate,
 // from getStats() every two seconds (see peer.js). Figures also go to data-* for tests.
 
-import { formatNumber, t } from "./i18n.js";
+import { formatNumber, t } from "/ui/i18n.js";
 
 /** Show `q` (from Leg.quality(), or null when the leg has no connection) on `badge`. */
 export function renderQuality(badge, leg, q) {

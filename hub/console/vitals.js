@@ -3,8 +3,9 @@
 // since the station's host_time is its own monotonic clock); rejected readings show their reason,
 // never a value. Cuff pressure and the pleth waveform are live views inside their cards.
 
-import { $, clear, el, fromTemplate, role } from "./dom.js";
-import { applyStatic, formatDateTime, formatDuration, formatNumber, formatTime, t, tCode } from "./i18n.js";
+import { $, clear, el, fromTemplate, role } from "/ui/dom.js";
+import { applyStatic, formatDateTime, formatNumber, formatTime, t, tCode } from "/ui/i18n.js";
+import { formatDuration } from "./duration.js";
 
 export const INSTRUMENTS = ["temperature", "blood_pressure", "spo2", "weight"];
 // Which card shows a kind's readings (and the rejections of that kind).
@@ -192,7 +193,7 @@ export class Vitals {
     clear(list);
     for (const flag of flags) {
       const warn = WARNING_FLAGS.has(flag);
-      list.append(el("li", { className: warn ? "flag warn" : "flag", text: tCode("flag", flag, flag), dataset: { flag } }));
+      list.append(el("li", { class: warn ? "flag warn" : "flag", text: tCode("flag", flag, flag), dataset: { flag } }));
     }
     list.hidden = flags.length === 0;
   }

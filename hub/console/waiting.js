@@ -1,8 +1,9 @@
 // The waiting room: every patient the GP may take, with the site and how long they have waited.
 // No name here: the hub only knows the cabin and the session id.
 
-import { $, clear, fromTemplate, role } from "./dom.js";
-import { formatDuration, t } from "./i18n.js";
+import { $, clear, fromTemplate, role } from "/ui/dom.js";
+import { t } from "/ui/i18n.js";
+import { formatDuration } from "./duration.js";
 
 export class WaitingRoom {
   constructor({ onJoin }) {

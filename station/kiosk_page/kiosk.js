@@ -4,46 +4,34 @@
 // there, this page offers its camera and microphone, and the GP's answer and candidates come
 // back as `signal`.
 
+import { $, countFrames } from "/ui/dom.js";
+import { has, init as initI18n, language, onLanguageChange, otherLanguage, setLanguage, t } from "/ui/i18n.js";
 import { buildScreen, clock, touchable } from "./screens.js";
 
 const IDLE_WARNING_S = 30; // the inactivity warning shows this long before the station resets
 const TOUCH_EVERY_MS = 2000;
 
 const ERRORS = { representative_required: "eligibility.representative.required" };
-const catalogues = {};
 const page = {
-  lang: "fr", view: null, viewAt: 0, socket: null, retryMs: 500, pc: null, stream: null,
-  entry: "", name: "", flash: "", idleDeadline: 0, lastTouch: 0,
+  view: null, viewAt: 0, socket: null, retryMs: 500, pc: null, stream: null,
+  entry: "", name: "", flash: null, idleDeadline: 0, lastTouch: 0,
 };
 
-const $ = (id) => document.getElementById(id);
-
-async function loadCatalogue(code) {
-  if (!catalogues[code]) {
-    const response = await fetch(`/static/i18n/${code}.json`, { cache: "no-store" });
-    catalogues[code] = await response.json();
-  }
-}
-
-function t(key, params = {}) {
-  const text = catalogues[page.lang]?.[key] ?? catalogues.fr?.[key] ?? "";
-  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
-}
+// The cabin's clock is Paris time, whatever the language: English reads it as in Britain.
+const locale = () => (language() === "fr" ? "fr-FR" : "en-GB");
 
 function dateTime(iso) {
-  const locale = page.lang === "fr" ? "fr-FR" : "en-GB";
-  return new Date(iso).toLocaleString(locale, {
+  return new Date(iso).toLocaleString(locale(), {
     weekday: "long", day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris",
   });
 }
 
 function time(iso) {
-  return new Date(iso).toLocaleTimeString(page.lang === "fr" ? "fr-FR" : "en-GB",
-    { hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris" });
+  return new Date(iso).toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris" });
 }
 
 async function post(path, body = {}) {
-  page.flash = "";
+  page.flash = null;
   touch({ notify: false });
   let response;
   try {
@@ -52,14 +40,14 @@ async function post(path, body = {}) {
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
   } catch {
-    page.flash = t("error.generic");
+    page.flash = { key: "error.generic" };
     render();
     return null;
   }
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
     // A refused code shows from the view; other refusals get a short message here.
-    if (path !== "/api/checkin") page.flash = t(ERRORS[data.error] ?? "error.generic");
+    if (path !== "/api/checkin") page.flash = { key: ERRORS[data.error] ?? "error.generic" };
     render();
     return null;
   }
@@ -67,7 +55,7 @@ async function post(path, body = {}) {
 }
 
 const ui = {
-  t, dateTime, time, post,
+  dateTime, time, post,
   elapsed() { return (performance.now() - page.viewAt) / 1000; },
   get entry() { return page.entry; },
   get name() { return page.name; },
@@ -84,13 +72,17 @@ const ui = {
   async selfTest(device) {
     const result = await post("/api/maintenance/self-test", { device });
     if (result) {
-      page.flash = t(result.passed ? "device.selftest.passed" : "device.selftest.failed", { device, error: result.error ?? "" });
+      page.flash = { key: result.passed ? "device.selftest.passed" : "device.selftest.failed",
+                     args: { device, error: result.error ?? "" } };
       render();
     }
   },
   async testPrint() {
     const result = await post("/api/maintenance/test-print");
-    if (result) { page.flash = t(result.printed ? "printer.test.done" : "printer.test.failed", { error: result.error ?? "" }); render(); }
+    if (result) {
+      page.flash = { key: result.printed ? "printer.test.done" : "printer.test.failed", args: { error: result.error ?? "" } };
+      render();
+    }
   },
 };
 
@@ -107,14 +99,8 @@ function touch({ notify = true, now = false } = {}) {
   }
 }
 
+// The static texts (data-i18n in index.html) are the runtime's; this draws what the view says.
 function render() {
-  document.documentElement.lang = page.lang;
-  document.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
-  $("language").setAttribute("aria-label", t("language.label"));
-  $("gp-video").setAttribute("aria-label", t("gp_video"));
-  $("self-video").setAttribute("aria-label", t("self_video"));
-  $("idle-title").textContent = t("idle.title");
-  $("idle-stay").textContent = t("idle.stay");
   const view = page.view;
   if (!view) {
     delete document.body.dataset.state;
@@ -127,10 +113,12 @@ function render() {
   $("site-name").textContent = view.site?.name ?? "";
   document.body.dataset.state = view.state;
   $("state-title").textContent = t(`state.${view.state}`);
-  $("state-text").textContent = t(`state.${view.state}.text`, { phone: view.site?.phone ?? "" });
+  // Not every state has a line under its title (eligibility, printing and cleaning say it all below).
+  const text = `state.${view.state}.text`;
+  $("state-text").textContent = has(text) ? t(text, { phone: view.site?.phone ?? "" }) : "";
   $("screen").replaceChildren(...buildScreen(view, ui));
-  $("flash").textContent = page.flash;
-  $("flash").hidden = page.flash === "";
+  $("flash").textContent = page.flash ? t(page.flash.key, page.flash.args) : "";
+  $("flash").hidden = page.flash === null;
   const live = ["in_consultation", "reconnecting"].includes(view.state);
   $("call").hidden = !(live && page.pc !== null);
   if (!live) hangup();
@@ -145,7 +133,7 @@ function onView(view) {
     // What was typed belongs to one screen: it goes when the screen goes.
     page.entry = "";
     page.name = "";
-    page.flash = "";
+    page.flash = null;
     page.idleDeadline = touchable(view) ? performance.now() + (view.inactivity_s ?? 0) * 1000 : 0;
     $("idle").hidden = true;
   }
@@ -236,14 +224,6 @@ function hangup() {
   $("self-video").srcObject = null;
 }
 
-function countFrames(video) {
-  const tick = () => {
-    video.dataset.frames = String(Number(video.dataset.frames) + 1);
-    video.requestVideoFrameCallback(tick);
-  };
-  video.requestVideoFrameCallback(tick);
-}
-
 // The kiosk opens no other window: the policy blocks pop-ups, and the page refuses them too.
 function lockDown() {
   Object.defineProperty(window, "open", { value: () => null, writable: false, configurable: false });
@@ -255,8 +235,16 @@ function lockDown() {
 
 async function main() {
   lockDown();
-  await Promise.all([loadCatalogue("fr"), loadCatalogue("en")]);
-  $("language").addEventListener("click", () => { page.lang = page.lang === "fr" ? "en" : "fr"; render(); });
+  try {
+    await initI18n("/static/i18n/");
+  } catch (error) {
+    // Without its catalogues the page still works: every text shows as its key.
+    console.warn("kiosk: the text catalogues did not load", error);
+  }
+  onLanguageChange(render);
+  $("language").addEventListener("click", () => {
+    setLanguage(otherLanguage()).catch((error) => console.warn("kiosk: language switch failed", error));
+  });
   $("idle-stay").addEventListener("click", () => touch({ now: true }));
   document.addEventListener("pointerdown", () => touch(), { capture: true });
   window.addEventListener("beforeunload", () => { page.entry = ""; page.name = ""; });

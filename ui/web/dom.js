@@ -1,21 +1,28 @@
-// Small DOM helpers: text only (never innerHTML with data), elements from <template>s.
+// One small DOM helper for the kiosk page and the GP console: text only (never innerHTML with
+// data), elements built in code or cloned from <template>s.
 
 import { applyStatic } from "./i18n.js";
 
 /** The element with this id (the page's markup guarantees it exists). */
 export const $ = (id) => document.getElementById(id);
 
-/** Create an element with attributes (`text` sets textContent, `dataset` sets data-*). */
-export function el(tag, attrs = {}, children = []) {
+/**
+ * An element with attributes and children. `text` sets textContent, `dataset` sets data-*,
+ * `on<event>` (a function) adds a listener; any other name is an attribute (true: present).
+ */
+export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
     if (name === "text") node.textContent = value;
     else if (name === "dataset") Object.assign(node.dataset, value);
-    else if (name === "className") node.className = value;
-    else node.setAttribute(name, value === true ? "" : String(value));
+    else if (/^on[a-z]+$/.test(name)) {
+      // A handler given as a string would be code made from data: only functions are listeners.
+      if (typeof value !== "function") throw new TypeError(`el: ${name} must be a function`);
+      node.addEventListener(name.slice(2), value);
+    } else node.setAttribute(name, value === true ? "" : String(value));
   }
-  for (const child of children) if (child) node.append(child);
+  for (const child of children.flat()) if (child !== null && child !== undefined && child !== false) node.append(child);
   return node;
 }
 
@@ -31,7 +38,7 @@ export const role = (root, name) => root.querySelector(`[data-role="${name}"]`);
 
 /** Remove every child of `node`. */
 export function clear(node) {
-  while (node.firstChild) node.firstChild.remove();
+  node.replaceChildren();
 }
 
 /** Count frames decoded into a <video> as its data-frames attribute, for tests and health. */
