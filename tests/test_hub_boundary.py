@@ -36,7 +36,9 @@ def refusal(name: str) -> str | None:
     if top in FIRST_PARTY:
         return "part of the cabin, not of the hub"
     spec = importlib.util.find_spec(top)
-    if spec is None or spec.origin is None or Path(spec.origin).resolve().is_relative_to(ROOT):
+    origin = Path(spec.origin).resolve() if spec is not None and spec.origin is not None else None
+    # An installed package lives in a site-packages directory, which may be inside the checkout (.venv).
+    if origin is None or (origin.is_relative_to(ROOT) and "site-packages" not in origin.parts):
         return "neither the standard library nor an installed package"
     return None
 
