@@ -9,7 +9,7 @@ A restart ends every consultation, so recovery also closes every session that ha
 late request carrying an old session id can no longer print anything.
 
 The payload (the rendered prescription) is health data: it is wiped when the session ends
-and at the next start, leaving only the job's metadata (DESIGN §7).
+and at the next start, leaving only the job's metadata (docs/design.md, "Data and security").
 """
 
 from __future__ import annotations

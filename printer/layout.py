@@ -18,7 +18,7 @@ from __future__ import annotations
 import textwrap
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from escpos.capabilities import get_profile
 from escpos.constants import QR_ECLEVEL_M, QR_MODEL_2
@@ -76,10 +76,6 @@ class LayoutOptions:
     native_barcode: bool
     image_impl: str | None
     cutter: bool = True
-
-    def with_image_symbols(self) -> LayoutOptions:
-        """The same printer told to send QR codes and barcodes as images (for comparisons)."""
-        return replace(self, native_qr=False, native_barcode=False, image_impl=self.image_impl or IMAGE_IMPLS[0])
 
 
 def printable_dots(profile: str, width_mm: int) -> int:

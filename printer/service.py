@@ -126,10 +126,6 @@ class PrintService:
             raise PrinterError("the print service is not running")
         return self._options
 
-    async def printer_status(self) -> PrinterStatus:
-        """The printer's real-time status, for the technician's screen."""
-        return await self._transport.status()
-
     async def health(self) -> PrinterHealth:
         """The printer's status and the last job, for the technician's screen."""
         return PrinterHealth(await self._transport.status(), await self.jobs.latest())

@@ -1,8 +1,8 @@
 """Message channels: how a GP's control messages reach the station.
 
-A channel carries text messages both ways. The hub's WebRTC data channel will be one;
-`channel_pair` gives two connected in-process ends (queues), which the simulated GP uses
-the way aiortc's tests use fake transports.
+A channel carries text messages both ways. The instruments leg's `control` data channel is
+one (`session/media.py`'s DataChannelLink); `channel_pair` gives two connected in-process ends
+(queues), which the simulated GP uses the way aiortc's tests use fake transports.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The cabin's transition table and which states wait on a timer (DESIGN.md §4).
+"""The cabin's transition table and which states wait on a timer (docs/design.md, "The consultation").
 
-Pure data: `session/cabin.py` builds a transitions AsyncMachine from it. Each waiting
+Pure data: `session/core.py` builds a transitions AsyncMachine from it. Each waiting
 state has a timeout whose length comes from configuration; a `timeout` trigger leaves it.
 """
 

@@ -1,4 +1,4 @@
-"""The instruments leg (DESIGN.md §4): the station's aiortc peer connection to one GP's browser.
+"""The instruments leg (docs/design.md, "Media"): the station's aiortc peer connection to one GP's browser.
 
 An `InstrumentLeg` carries the otoscope video, a send-only `vitals` data channel (readings,
 guidance, snapshots) and a `control` data channel (GP requests, replies). The station is the

@@ -1,4 +1,4 @@
-// The GP console (issue 4 §2; docs/design.md): login, the waiting room, and one consultation at a
+// The GP console (docs/design.md, "The GP console"): login, the waiting room, and one consultation at a
 // time (consultation.js). Messages follow protocol/hub.py (the hub's /ws/gp) and
 // protocol/control.py (the cabin's data channels). Nothing is stored in the browser (no
 // localStorage, sessionStorage or IndexedDB), and nothing of a patient outlives `ended`.
