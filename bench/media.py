@@ -7,7 +7,7 @@ GP's real receiver, Debian's Chromium (headless, through Playwright, as tests/br
 launches it). They all still share the machine's cores.
 
 (a) video throughput, at 640x480 and 1280x720: frames per second the GP decodes from the
-    station's pipeline (camera -> FrameGrabber -> OtoscopeTrack -> aiortc encoder -> GP), divided
+    station's pipeline (camera -> FrameGrabber -> CameraTrack -> aiortc encoder -> GP), divided
     by the same from a track that returns pre-made frames (the camera's JPEGs decoded beforehand,
     paced at the camera's rate) on a bare aiortc peer connection: aiortc encoding with no capture
     path. The camera runs during both (it is hardware); the station's capture is on only for the

@@ -23,3 +23,7 @@ class TransportError(PrinterError):
 
 class JobError(PrinterError):
     """A print job cannot make the requested change (wrong state, wrong session, unknown id)."""
+
+
+class PrinterUnreachableError(TransportError):
+    """No connection could be made: nothing was sent, so nothing was printed."""

@@ -18,16 +18,9 @@ from typing import Any, Protocol, TypeVar
 from escpos.exceptions import Error as EscposError
 
 from config.schema import PrinterConfig
-from printer.errors import PrinterError, TransportError
+from printer.errors import PrinterError, PrinterUnreachableError, TransportError
 from printer.escpos_commands import CLEAR_BUFFERS, CLEAR_RESPONSE, DLE_EOT
-from printer.transport import (
-    STATUS_OFFLINE_CAUSE,
-    STATUS_PAPER,
-    STATUS_PRINTER,
-    PrinterStatus,
-    PrinterUnreachableError,
-    parse_status,
-)
+from printer.status import STATUS_OFFLINE_CAUSE, STATUS_PAPER, STATUS_PRINTER, PrinterStatus, parse_status
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

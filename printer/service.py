@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 from config.schema import PrinterConfig
 from printer.document import Prescription
-from printer.errors import PrinterError, TransportError
+from printer.errors import PrinterError, PrinterUnreachableError, TransportError
 from printer.jobs import JobStatus, PrintJob, PrintJobs
 from printer.layout import LayoutOptions, layout_options, render_prescription
-from printer.transport import PROBLEMS, PrinterStatus, PrinterTransport, PrinterUnreachableError
+from printer.status import PROBLEMS, PrinterStatus
+from printer.transport import PrinterTransport
 from runtime.clock import Clock
 from runtime.storage import Database
 

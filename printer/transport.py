@@ -1,8 +1,7 @@
 """The printer I/O seam: send bytes, ask for real-time status.
 
-Status uses the ESC/POS real-time command DLE EOT n (10 04 n), n = 1 printer, 2 offline
-cause, 4 roll paper sensor; each reply is one byte with bits 1 and 4 set and bits 0 and 7
-clear. No reply means the printer is unreachable: never read silence as "OK" (python-escpos's
+Status uses the ESC/POS real-time command DLE EOT n (`printer/status.py` reads the replies).
+No reply means the printer is unreachable: never read silence as "OK" (python-escpos's
 paper_status() returns "paper adequate" on an empty reply).
 
 A network receipt printer on port 9100 answers DLE EOT on the same socket as the print data.
@@ -22,99 +21,18 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 from config.schema import PrinterConfig
-from printer.errors import PrinterError, TransportError
-from printer.escpos_commands import CLEAR_BUFFERS, CLEAR_RESPONSE
+from printer.errors import PrinterError, PrinterUnreachableError, TransportError
+from printer.escpos_commands import CLEAR_BUFFERS, CLEAR_RESPONSE, DLE_EOT
+from printer.escpos_link import device_transport
+from printer.status import STATUS_OFFLINE_CAUSE, STATUS_PAPER, STATUS_PRINTER, PrinterStatus, parse_status
 from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-DLE_EOT = b"\x10\x04"
-STATUS_PRINTER, STATUS_OFFLINE_CAUSE, STATUS_PAPER = 1, 2, 4
-_FIXED_MASK, _FIXED_BITS = 0x93, 0x12  # bits 0,1,4,7 must read 0,1,1,0
-
-
-PROBLEMS: dict[str, str] = {
-    "unreachable": "printer unreachable", "cover_open": "cover open", "paper_out": "paper out",
-    "printer_error": "printer error", "printer_offline": "printer offline",
-}
-
-
-class PrinterUnreachableError(TransportError):
-    """No connection could be made: nothing was sent, so nothing was printed."""
-
-
-@dataclass(frozen=True)
-class PrinterStatus:
-    """The printer's real-time state; `supported` is False when the backend cannot ask."""
-
-    reachable: bool
-    online: bool = False
-    cover_open: bool = False
-    paper_near_end: bool = False
-    paper_end: bool = False
-    error: bool = False
-    supported: bool = True
-
-    @classmethod
-    def unreachable(cls) -> PrinterStatus:
-        """The status of a printer that did not answer."""
-        return cls(reachable=False)
-
-    @property
-    def problem_code(self) -> str | None:
-        """Why nothing should be sent now, as a stable code for screens to translate, or None."""
-        if not self.reachable:
-            return "unreachable"
-        if self.cover_open:
-            return "cover_open"
-        if self.paper_end:
-            return "paper_out"
-        if self.error:
-            return "printer_error"
-        if not self.online:
-            return "printer_offline"
-        return None
-
-    @property
-    def problem(self) -> str | None:
-        """Why nothing should be sent now, in plain words, or None when the printer is ready."""
-        code = self.problem_code
-        return None if code is None else PROBLEMS[code]
-
-    def to_json(self) -> dict[str, object]:
-        """The status as the technician's screen shows it."""
-        return {
-            "reachable": self.reachable, "online": self.online, "cover_open": self.cover_open,
-            "paper_near_end": self.paper_near_end, "paper_end": self.paper_end, "error": self.error,
-            "supported": self.supported, "problem": self.problem_code,
-        }
-
-
-def valid_status_byte(value: int) -> bool:
-    """Whether `value` has the fixed bits of every DLE EOT reply (bits 1, 4 set; 0, 7 clear)."""
-    return value & _FIXED_MASK == _FIXED_BITS
-
-
-def parse_status(printer: int, offline_cause: int, paper: int) -> PrinterStatus:
-    """Decode the replies to DLE EOT 1, 2 and 4 (ESC/POS real-time status)."""
-    if not all(valid_status_byte(b) for b in (printer, offline_cause, paper)):
-        log.warning("malformed status reply %02x %02x %02x", printer, offline_cause, paper)
-        return PrinterStatus(reachable=True, error=True)
-    return PrinterStatus(
-        reachable=True,
-        online=not printer & 0x08,
-        cover_open=bool(offline_cause & 0x04),
-        error=bool(offline_cause & 0x40),
-        paper_near_end=paper & 0x0C == 0x0C,
-        paper_end=paper & 0x60 == 0x60 or bool(offline_cause & 0x20),
-    )
-
 
 class PrinterTransport(Protocol):
     """How the print service reaches a printer."""
@@ -252,6 +170,4 @@ def make_transport(cfg: PrinterConfig, clock: Clock | None = None) -> PrinterTra
         if not cfg.device:
             raise PrinterError("[printer] device: the file backend needs a device path")
         return FileTransport(cfg.device, cfg.timeout_s)
-    from printer.escpos_link import device_transport  # it builds on this module
-
     return device_transport(cfg)

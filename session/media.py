@@ -8,57 +8,42 @@ it offers when a GP joins and, when a leg's path fails or goes silent, closes it
 fresh one to the same GP (the console replaces its peer connection and joins again within the
 cabin's reconnect grace; past the grace the cabin ends the consultation on its own).
 
-While the otoscope is off (or the GP is not the one in consultation) the video track sends a
-dim placeholder frame once a second rather than nothing: the GP never mistakes a frozen last
-image for a live one, and the steady RTP keeps RTCP coming back, which is how a silent path is
-noticed in seconds rather than after ICE consent's 30 s.
+The video is a `CameraTrack` (`session/camera_track.py`), which keeps RTP flowing even while the
+camera is off, so a silent path is noticed in seconds rather than after ICE consent's 30 s; the
+data channels are `DataChannelLink`s (`session/datachannel.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import fractions
 import functools
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import av
-import numpy as np
 from aiortc import (
-    MediaStreamTrack,
     RTCConfiguration,
-    RTCDataChannel,
     RTCIceServer,
     RTCPeerConnection,
     RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 from aiortc.stats import RTCTransportStats
 
-from devices.camera import ExaminationCamera, FrameStream, Image
-from devices.instrument import DeviceUnavailable
+from devices.camera import ExaminationCamera
 from protocol.hub import GpIdentity
 from runtime.backoff import Backoff
 from runtime.errors import StationError
 from runtime.tasks import TaskSet
-from session.channel import ChannelClosed, MessageChannel
+from session.camera_track import CameraTrack
+from session.channel import MessageChannel
+from session.datachannel import DataChannelLink
 
 log = logging.getLogger(__name__)
 
-VIDEO_CLOCK_RATE = 90_000
-VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
-PLACEHOLDER_LEVEL = 24  # a dim grey: visibly "no picture", cheap to encode
-PLACEHOLDER_SIZE = (320, 240)  # until the otoscope has shown its own size
-POLL_S = 0.1  # how soon an idle track notices the otoscope came on
-INBOX_LIMIT = 256  # control messages waiting to be handled before newer ones are dropped
-HIGH_WATER = 256 * 1024  # bytes queued on a data channel before a sender waits
-LOW_WATER = 64 * 1024
 MAX_EARLY_CANDIDATES = 64  # candidates kept until the answer they belong to arrives
 
 IceServerSpec = Mapping[str, object]  # {"urls": [...], "username": ..., "credential": ...}
@@ -84,157 +69,6 @@ def ice_configuration(servers: Sequence[IceServerSpec]) -> RTCConfiguration:
     return RTCConfiguration(iceServers=ice)  # an empty list, not None: aiortc would add Google's STUN
 
 
-class OtoscopeTrack(MediaStreamTrack):
-    """Otoscope frames for the encoder: always the latest one, a dim placeholder when there is none."""
-
-    kind = "video"
-
-    def __init__(self, source: ExaminationCamera | None, *, placeholder_period_s: float = 1.0) -> None:
-        super().__init__()
-        self._source = source
-        self._period = placeholder_period_s
-        self._cursor: FrameStream | None = None
-        self._origin: float | None = None
-        self._pts = -1
-        self._last_sent = -math.inf
-        self._size = PLACEHOLDER_SIZE
-        self.visible = False  # only the GP in consultation sees the patient's ear
-        self.frames_sent = 0
-        self.placeholders_sent = 0
-
-    def show(self, visible: bool) -> None:
-        """Let this GP see the otoscope (True) or only the placeholder (False)."""
-        self.visible = visible
-
-    async def recv(self) -> av.VideoFrame:
-        """The next frame to encode, paced by the camera (or the placeholder's period)."""
-        if self.readyState != "live":
-            raise MediaStreamError
-        image = await self._next_image()
-        frame = None
-        if image is not None:
-            # Copying a frame takes up to a millisecond at 720p: not on the loop, where readings wait.
-            frame = await asyncio.to_thread(av.VideoFrame.from_ndarray, image, format="bgr24")
-            self._size = (int(image.shape[1]), int(image.shape[0]))
-        if frame is not None and self.visible:  # the consultation may have ended during the copy
-            self.frames_sent += 1
-        else:
-            self.placeholders_sent += 1
-            width, height = self._size
-            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), PLACEHOLDER_LEVEL, np.uint8), format="bgr24")
-        now = time.monotonic()
-        if self._origin is None:
-            self._origin = now
-        self._pts = max(self._pts + 1, int((now - self._origin) * VIDEO_CLOCK_RATE))
-        frame.pts, frame.time_base = self._pts, VIDEO_TIME_BASE
-        self._last_sent = now
-        return frame
-
-    async def _next_image(self) -> Image | None:
-        """The newest otoscope image, or None when the placeholder is due instead."""
-        while True:
-            due = self._last_sent + self._period
-            source = self._source
-            if not (self.visible and source is not None and source.capturing):
-                self._cursor = None
-                if time.monotonic() >= due:
-                    return None
-                await asyncio.sleep(min(POLL_S, due - time.monotonic()))
-                continue
-            if self._cursor is None:
-                self._cursor = source.frames()
-            try:
-                frame = await self._cursor.next(max(0.0, due - time.monotonic()))
-            except DeviceUnavailable:  # no frame in time, or the capture went off
-                if time.monotonic() >= due:
-                    return None
-                await asyncio.sleep(min(POLL_S, max(0.0, due - time.monotonic())))
-                continue
-            if self.visible:  # it may have changed while we waited
-                return frame.image
-
-
-class DataChannelLink:
-    """An aiortc data channel as a MessageChannel: sends wait for the channel to open and drain."""
-
-    def __init__(self, channel: RTCDataChannel, *, incoming: bool = True,
-                 on_close: Callable[[], None] | None = None) -> None:
-        self._channel = channel
-        self._incoming = incoming
-        self._on_close = on_close
-        self._inbox: asyncio.Queue[str | None] = asyncio.Queue()
-        self._opened = asyncio.Event()  # also set on close, to wake senders
-        self._drained = asyncio.Event()
-        self._closed = False
-        self.dropped = 0
-        channel.bufferedAmountLowThreshold = LOW_WATER
-        if channel.readyState == "open":
-            self._opened.set()
-        channel.on("open", self._opened.set)
-        channel.on("message", self._received)
-        channel.on("close", self._gone)
-        channel.on("bufferedamountlow", self._drained.set)
-
-    @property
-    def label(self) -> str:
-        """The data channel's label ("control" or "vitals")."""
-        return self._channel.label
-
-    @property
-    def closed(self) -> bool:
-        """True once either end closed the channel."""
-        return self._closed
-
-    async def send(self, message: str) -> None:
-        """Send once the channel is open, after the backlog drains; ChannelClosed when it is closed."""
-        await self._opened.wait()
-        if self._channel.bufferedAmount > HIGH_WATER and not self._closed:
-            self._drained.clear()
-            await self._drained.wait()
-        if self._closed or self._channel.readyState != "open":
-            raise ChannelClosed(f"the {self.label} channel is closed")
-        try:
-            self._channel.send(message)
-        except ValueError as exc:  # larger than the GP's browser accepts: nothing else can carry it
-            log.warning("a %s message of %s characters was not sent: %s", self.label, len(message), exc)
-
-    async def recv(self) -> str:
-        """The next message from the GP; ChannelClosed once the channel is closed."""
-        item = await self._inbox.get()
-        if item is None:
-            self._inbox.put_nowait(None)  # every later recv() hears it too
-            raise ChannelClosed(f"the {self.label} channel is closed")
-        return item
-
-    def close(self) -> None:
-        """Close the channel both ways; idempotent."""
-        if not self._closed:
-            self._gone()
-            if self._channel.readyState in ("connecting", "open"):
-                self._channel.close()
-
-    def _received(self, message: str | bytes) -> None:
-        if not self._incoming or self._closed:
-            return
-        if self._inbox.qsize() >= INBOX_LIMIT:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 100 == 0:
-                log.warning("the GP sends faster than the station answers: %s messages dropped", self.dropped)
-            return
-        # Bytes are read as UTF-8 (a bad byte becomes U+FFFD) and validated like any text.
-        self._inbox.put_nowait(message if isinstance(message, str) else message.decode("utf-8", "replace"))
-
-    def _gone(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._opened.set()
-        self._drained.set()
-        self._inbox.put_nowait(None)
-        if self._on_close is not None:
-            self._on_close()
-
-
 @dataclass(frozen=True, slots=True)
 class LegTimings:
     """Limits of one instruments leg, in real seconds (network time does not follow a fast clock)."""
@@ -256,7 +90,7 @@ class InstrumentLeg:
         self._timings = timings or LegTimings()
         self._on_state = on_state
         self._pc = RTCPeerConnection(ice_configuration(ice_servers))
-        self.track = OtoscopeTrack(otoscope, placeholder_period_s=self._timings.placeholder_period_s)
+        self.track = CameraTrack(otoscope, placeholder_period_s=self._timings.placeholder_period_s)
         transceiver = self._pc.addTransceiver(self.track, direction="sendonly")
         if video_codec is not None:
             _prefer_codec(transceiver, video_codec)

@@ -22,7 +22,8 @@ from runtime.errors import StationError
 
 if TYPE_CHECKING:
     from config.schema import CabinConfig, PrinterConfig
-    from printer.transport import PrinterStatus, PrinterTransport
+    from printer.status import PrinterStatus
+    from printer.transport import PrinterTransport
 
 EXIT_OK = 0
 

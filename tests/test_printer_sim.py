@@ -11,7 +11,8 @@ import numpy as np
 from config.schema import PrinterConfig
 from printer.escpos_commands import CLEAR_BUFFERS, CLEAR_RESPONSE
 from printer.layout import render_documents, render_prescription
-from printer.transport import NetworkTransport, parse_status, valid_status_byte
+from printer.status import parse_status, valid_status_byte
+from printer.transport import NetworkTransport
 from sim.printer import SimPrinter
 from tests.test_printer_document import sample_prescription
 

@@ -12,11 +12,11 @@ import pytest
 from escpos.exceptions import DeviceNotFoundError
 
 from config.schema import PrinterConfig
-from printer.errors import TransportError
+from printer.errors import PrinterUnreachableError, TransportError
 from printer.escpos_link import DeviceTransport
 from printer.layout import render_documents
 from printer.service import PrintService
-from printer.transport import PrinterUnreachableError, make_transport
+from printer.transport import make_transport
 from runtime.clock import PARIS, Clock
 from runtime.storage import Database
 from sim.printer import SimPrinter
