@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
 
 from printer.errors import PrescriptionError
 
@@ -203,24 +202,3 @@ def new_prescription_number(station_id: str, on: date) -> str:
         raise PrescriptionError(f"station id {station_id!r} must be 1-16 letters or digits")
     token = "".join(secrets.choice(_NUMBER_ALPHABET) for _ in range(_NUMBER_TOKEN_LEN))
     return f"{station}-{on:%Y%m%d}-{token}"
-
-
-def parse_prescription(data: Mapping[str, Any]) -> Prescription:
-    """Build a Prescription from JSON-like data (dates as ISO 8601 text), e.g. from the GP."""
-    try:
-        patient = dict(data["patient"])
-        patient["birth_date"] = date.fromisoformat(patient["birth_date"])
-        return Prescription(
-            number=data["number"],
-            prescriber=Prescriber(**data["prescriber"]),
-            patient=PatientIdentity(**patient),
-            site_name=data["site_name"],
-            issued_at=datetime.fromisoformat(data["issued_at"]),
-            medications=tuple(MedicationLine(**line) for line in data.get("medications", ())),
-            examinations=tuple(data.get("examinations", ())),
-            referral=data.get("referral"),
-        )
-    except KeyError as exc:
-        raise PrescriptionError(f"prescription field {exc.args[0]!r} is missing") from exc
-    except (TypeError, ValueError) as exc:
-        raise PrescriptionError(f"prescription is malformed: {exc}") from exc

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from runtime.errors import StationError
 from runtime.storage import Database, transaction
@@ -34,11 +34,6 @@ class Appointment:
     site: str
     gp: str
     used_at: str = ""
-
-    @property
-    def slot_end(self) -> datetime:
-        """When the booked slot ends."""
-        return self.slot_start + timedelta(minutes=self.slot_minutes)
 
 
 def normalise_code(raw: str) -> str | None:

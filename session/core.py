@@ -376,11 +376,6 @@ class CabinCore:
 
     # ----------------------------------------------------------------- timers and background work
 
-    @property
-    def timer_armed(self) -> bool:
-        """True while the current state waits on a timer."""
-        return self._timer is not None
-
     async def time_out(self, epoch: int | None = None) -> None:
         """The current state's time is up (the timer calls this; `epoch` guards against a stale timer)."""
         async with self._lock:

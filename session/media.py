@@ -269,7 +269,6 @@ class _Gp:
     identity: GpIdentity | None = None  # as the hub authenticated this connection
     task: asyncio.Task[None] | None = None
     leg: InstrumentLeg | None = None
-    offers: int = 0
 
 
 class MediaDirector:
@@ -311,11 +310,6 @@ class MediaDirector:
         """The current leg to this GP, if any."""
         gp = self._gps.get(gp_id)
         return gp.leg if gp else None
-
-    def offers_made(self, gp_id: str) -> int:
-        """How many offers this GP was sent (one more for each renegotiation)."""
-        gp = self._gps.get(gp_id)
-        return gp.offers if gp else 0
 
     async def gp_joined(self, gp_id: str, identity: GpIdentity | None = None) -> None:
         """A GP asked for the cabin: offer it an instruments leg (nothing if it has one).
@@ -363,7 +357,6 @@ class MediaDirector:
         while True:
             leg = gp.leg = InstrumentLeg(self._ice_servers, self._otoscope, timings=self._leg_timings,
                                          on_state=functools.partial(self._leg_state, gp.gp))
-            gp.offers += 1
             try:
                 await self._send_signal(gp.gp, await leg.offer())
                 await leg.wait_connected(self._timings.connect_timeout_s)

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from aiortc.mediastreams import MediaStreamError
 from protocol.hub import GpIdentity
 from protocol.versioned import encode
 from runtime.errors import StationError
+from runtime.tasks import TaskSet
 from session.media import IceServerSpec, ice_configuration
 
 log = logging.getLogger(__name__)
@@ -91,34 +92,33 @@ class SimGpPeer:
         self._pc: RTCPeerConnection | None = None
         self._control: RTCDataChannel | None = None
         self._control_open = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._runner: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("sim-gp", log)
+        self._answering = False
         self.control = Mailbox()
         self.vitals = Mailbox()
         self.session: str | None = None
         self.answering = True
         self.connections = 0
+        self.offers = 0  # offers received: one more for each renegotiation
         self.frames_received = 0
         self.frame_size: tuple[int, int] | None = None
         self.frame_brightness: float | None = None  # mean luma of the latest frame, 0-255
 
     async def start(self) -> None:
         """Start answering offers; idempotent."""
-        if self._runner is None:
-            self._runner = asyncio.get_running_loop().create_task(self._answer_offers(), name="sim-gp-offers")
+        if not self._answering:
+            self._answering = True
+            self._tasks.spawn(self._answer_offers(), "offers")
 
     async def stop(self) -> None:
         """Hang up and stop every task; idempotent and bounded."""
-        runner, self._runner = self._runner, None
-        tasks = [t for t in (runner, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=_STOP_TIMEOUT_S)
+        self._answering = False
+        await self._tasks.cancel_all(_STOP_TIMEOUT_S)
         await self._close_pc()
 
     def offer(self, description: Mapping[str, object]) -> None:
         """An instruments offer from the station (what the hub would deliver)."""
+        self.offers += 1
         self._offers.put_nowait(description)
 
     async def send(self, message_type: str, **fields: object) -> None:
@@ -154,7 +154,7 @@ class SimGpPeer:
         self.answering = False
         pc = self._pc
         if pc is not None and pc.sctp is not None:
-            self._spawn(pc.sctp.transport.transport.stop(), "sim-gp-drop")
+            self._tasks.spawn(pc.sctp.transport.transport.stop(), "drop")
 
     def restore_network(self) -> None:
         """The network is back: the next offer is answered."""
@@ -215,7 +215,7 @@ class SimGpPeer:
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "video":
-            self._spawn(self._watch(track), "sim-gp-video")
+            self._tasks.spawn(self._watch(track), "video")
 
     async def _watch(self, track: MediaStreamTrack) -> None:
         """Take every decoded frame (aiortc decodes them anyway) and note its size and brightness."""
@@ -228,8 +228,3 @@ class SimGpPeer:
                 self.frame_brightness = float(luma[:: 97].mean()) if luma.size else None
         except MediaStreamError:
             return
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

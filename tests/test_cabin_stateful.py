@@ -26,7 +26,7 @@ from runtime.clock import Clock
 from session.appointments import Appointment
 from session.core import CabinCore, CabinRefusal
 from session.gp_desk import GpDesk
-from session.machine import PATIENT_STATES
+from session.machine import PATIENT_STATES, timeout_for
 from session.patient_desk import PatientDesk
 from session.staff_desk import StaffDesk
 from sim.badges import REFERENT_BADGE, TECHNICIAN_BADGE
@@ -190,7 +190,7 @@ class CabinLife(RuleBasedStateMachine):
 
     @rule()
     def a_timeout_fires(self) -> None:
-        if self.cabin.timer_armed:  # the timer the state armed, fired now instead of later
+        if timeout_for(self.cabin.state, self.config.timeouts) is not None:  # its timer fires now instead of later
             self.run(self.cabin.time_out())
 
     @rule(badge=BADGES)

@@ -140,7 +140,7 @@ async def test_trickled_candidates_connect_the_leg() -> None:
     async with instruments(attached, None, trickle=problems) as (director, gp):
         await gp.wait_connected()
         await eventually(lambda: len(attached.legs) == 1 and gp.frames_received >= 1, within_s=10)
-        assert director.offers_made(GP) == 1 and problems == []
+        assert gp.offers == 1 and problems == []
         leg = director.leg(GP)
         assert leg is not None
         with pytest.raises(MediaError, match="ICE candidate"):
@@ -253,7 +253,7 @@ async def test_a_short_network_drop_resumes_the_same_consultation(state_dir: Pat
         session = await joined(station, crew, gp)
         gp.drop_network()
         await eventually(lambda: station.cabin.state is S.RECONNECTING, within_s=10)
-        await eventually(lambda: director.offers_made(GP) >= 3, within_s=10)  # offers go unanswered meanwhile
+        await eventually(lambda: gp.offers >= 3, within_s=10)  # offers go unanswered meanwhile
         gp.restore_network()
         rejoined = await gp.control.expect(of_type("joined"), timeout_s=15)  # the GP re-sends join on the new leg
         assert rejoined["session"] == session
@@ -284,7 +284,7 @@ async def test_a_clean_hang_up_is_renegotiated(state_dir: Path) -> None:
         session = await joined(station, crew, gp)
         await gp.hang_up()
         rejoined = await gp.control.expect(of_type("joined"), timeout_s=15)
-        assert rejoined["session"] == session and director.offers_made(GP) == 2
+        assert rejoined["session"] == session and gp.offers == 2
         await eventually(lambda: station.cabin.state is S.IN_CONSULTATION)
 
 

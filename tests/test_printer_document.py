@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import date, datetime
 
 import pytest
 
@@ -18,7 +17,6 @@ from printer.document import (
     Sex,
     age_on,
     new_prescription_number,
-    parse_prescription,
 )
 from printer.errors import PrescriptionError
 from runtime.clock import PARIS
@@ -115,42 +113,6 @@ def test_numbers_are_unique_and_carry_no_patient_data() -> None:
     assert replace(sample_prescription(), number=numbers.pop())
     with pytest.raises(PrescriptionError, match="station id"):
         new_prescription_number("NAN 231", date(2025, 1, 14))
-
-
-def _gp_json() -> dict[str, Any]:
-    return {
-        "number": "CHE132-20250114-ABCDEFGH",
-        "prescriber": {"name": "Dr B", "qualification": "MG", "rpps": "10101234567",
-                       "address": "1 place", "phone": "01"},
-        "patient": {"name": "Zoé Noël", "sex": "F", "birth_date": "1990-05-04", "weight_kg": 55},
-        "site_name": "Chelles",
-        "issued_at": "2025-01-14T10:32:00+01:00",
-        "medications": [{"name": "Ibuprofène 200 mg", "dosage": "1 cp", "duration": "3 jours",
-                         "quantity": "1 boîte"}],
-    }
-
-
-def test_parse_prescription_from_gp_json() -> None:
-    rx = parse_prescription(_gp_json())
-    assert rx.patient.sex is Sex.FEMALE and rx.patient.weight_kg == 55.0
-    assert rx.issued_at.utcoffset() is not None
-    assert rx.issued_at.astimezone(UTC).hour == 9
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (lambda d: d.pop("prescriber"), "'prescriber' is missing"),
-        (lambda d: d["patient"].update(birth_date="04/05/1990"), "malformed"),
-        (lambda d: d["medications"][0].update(colour="red"), "malformed"),
-        (lambda d: d["patient"].update(sex="?"), "sex"),
-    ],
-)
-def test_parse_prescription_errors(change: Any, message: str) -> None:
-    data = _gp_json()
-    change(data)
-    with pytest.raises(PrescriptionError, match=message):
-        parse_prescription(data)
 
 
 def test_documents_are_separate_and_ordered() -> None:

@@ -111,7 +111,6 @@ async def test_add_and_find(book: AppointmentBook) -> None:
     await book.add(appt)
     found = await book.find("AB12CD")
     assert found == appt
-    assert found is not None and found.slot_end == SLOT + timedelta(minutes=30)
     assert await book.find("ZZZZ99") is None
 
 
