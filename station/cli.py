@@ -252,6 +252,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import json
     import tempfile
 
+    from station.state_lock import StateDirLock
     from station.tools import simulator_imports
 
     with simulator_imports():
@@ -261,8 +262,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     narrate = (lambda line: None) if args.json else print
 
     def go(state_dir: Path) -> int:
-        record = asyncio.run(run_demo(config, state_dir, speed=args.speed, seed=args.seed, narrate=narrate,
-                                      stop_after=args.stop_after))
+        with StateDirLock(state_dir):  # a demo on a station's directory would share its database
+            record = asyncio.run(run_demo(config, state_dir, speed=args.speed, seed=args.seed, narrate=narrate,
+                                          stop_after=args.stop_after))
         if args.json:
             print(json.dumps(record.to_json(), ensure_ascii=False))
         else:
@@ -279,10 +281,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the station until SIGINT or SIGTERM."""
+    """Run the station until SIGINT or SIGTERM; one station per state directory."""
     import asyncio
 
     from station.run import run_station
+    from station.state_lock import StateDirLock
     from station.tools import simulator_imports
 
     if args.sim:
@@ -291,9 +294,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             import sim.rig  # noqa: F401
     config = _config(args, simulator=args.sim)
     state_dir = _state_dir(args, config)
-    return asyncio.run(run_station(config, state_dir, sim=args.sim, speed=args.speed,
-                                   patients=args.patients, port=args.port, hub_port=args.hub_port,
-                                   sim_gp=args.sim_gp))
+    with StateDirLock(state_dir):  # before anything touches the directory, held until the station is gone
+        return asyncio.run(run_station(config, state_dir, sim=args.sim, speed=args.speed,
+                                       patients=args.patients, port=args.port, hub_port=args.hub_port,
+                                       sim_gp=args.sim_gp))
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -312,20 +316,22 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_diag(args: argparse.Namespace) -> int:
-    """Report every device and self-test it; exit 1 when a required device fails."""
+    """Report every device and self-test it (a running station is asked); exit 1 when a required device fails."""
     import json
 
     from station.diagnosis import failed
     from station.tools import diagnose
 
     config = _config(args, simulator=args.sim)
-    rows = diagnose(config, sim=args.sim)
+    found = diagnose(config, sim=args.sim, state_dir=_state_dir(args, config))
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, default=str))
+        print(json.dumps(found.rows, ensure_ascii=False, default=str))
     else:
-        for row in rows:
+        if found.running_in is not None:
+            print(f"asked the station running in {found.running_in} (it keeps its devices open)")
+        for row in found.rows:
             print(_diag_line(row))
-    return EXIT_FAIL if failed(rows) else EXIT_OK
+    return EXIT_FAIL if failed(found.rows) else EXIT_OK
 
 
 def _diag_line(row: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ from station.entry import EntryFollower
 from station.hardware import Hardware
 from station.kiosk import KioskServer
 from station.lag import LagMonitor
+from station.local_control import LocalControl, patient_in
 
 if TYPE_CHECKING:  # the simulator is only ever handed in by the caller, never imported here
     from sim.rig import SimRig
@@ -72,10 +73,11 @@ class Station:
         hub = config.hub
         self.calls = (CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, self.hardware.camera)
                       if hub else None)
+        self.control = LocalControl(state_dir, self.hardware, busy=lambda: patient_in(self.cabin.state))
         optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]
         self._components: list[object] = [
             self.lag, self.db, self.audit, self.store, self.registry, self.book, self.printer,
-            self.hardware, self.cabin, self.gp_link, self.kiosk, *optional,
+            self.hardware, self.cabin, self.gp_link, self.kiosk, *optional, self.control,
         ]
         self._started: list[object] = []
 

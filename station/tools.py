@@ -1,8 +1,9 @@
 """Technician tools: `cabin decode` for captured payloads, `cabin diag` for every device.
 
 Each tool imports what it uses when it runs: `cabin decode` needs three parsers, not the
-station. `cabin diag` starts the hardware alone (`station/hardware.py`), never the whole
-station with its hub connection.
+station. `cabin diag` never disturbs a running cabin: when a station holds the state
+directory it asks that station (`station/local_control.py`); otherwise it starts the
+hardware alone (`station/hardware.py`), never the whole station with its hub connection.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import StationError
@@ -54,11 +56,35 @@ def _plain(record: object) -> dict[str, Any]:
     return dataclasses.asdict(record)
 
 
-def diagnose(config: CabinConfig, *, sim: bool) -> list[dict[str, Any]]:
-    """Start the devices alone (on the simulator with `sim`), self-test each and report its health."""
+@dataclasses.dataclass(frozen=True)
+class Diagnosis:
+    """diag's rows, and the state directory of the running station that made them (None: diag's own)."""
+
+    rows: list[dict[str, Any]]
+    running_in: Path | None = None
+
+
+def diagnose(config: CabinConfig, *, sim: bool, state_dir: Path) -> Diagnosis:
+    """Every device's health and self-test: from the station running in `state_dir`, else from diag's own.
+
+    `--sim` tests simulated devices, which no station holds: it never looks for one.
+    """
     import asyncio
 
-    return asyncio.run(_own_hardware(config, sim=sim))
+    from station.local_control import ask_station
+    from station.state_lock import StateDirBusy, StateDirLock
+
+    if sim:
+        return Diagnosis(asyncio.run(_own_hardware(config, sim=True)))
+    lock = StateDirLock(state_dir)
+    try:
+        lock.acquire(create=False)  # held during diag, so that no station starts on the ports meanwhile
+    except StateDirBusy:
+        return Diagnosis(ask_station(state_dir), running_in=state_dir)
+    try:
+        return Diagnosis(asyncio.run(_own_hardware(config, sim=False)))
+    finally:
+        lock.release()
 
 
 async def _own_hardware(config: CabinConfig, *, sim: bool) -> list[dict[str, Any]]:
