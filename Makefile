@@ -1,15 +1,25 @@
 # The cabin station's everyday commands; each creates the virtual environment when needed.
+# The development environment has the simulator and the tests (extras `sim` and `test`);
+# `make production` makes a kiosk's, with neither.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STATE ?= state
 
-.PHONY: run demo test bench soak clean
+.PHONY: run demo test bench soak production clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[sim,test]'
 	touch $@
+
+$(VENV)/.production: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+production: $(VENV)/.production  ## the kiosk's virtual environment: the station only, no simulator, no tests
 
 run: $(VENV)/.installed  ## the cabin on the simulator, until Ctrl-C
 	$(VENV)/bin/cabin run --sim --state-dir $(STATE)

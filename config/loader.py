@@ -51,10 +51,11 @@ def default_config_path() -> Path:
     return Path(str(resources.files("config") / "defaults" / "cabin.toml"))
 
 
-def load_config(path: Path | None = None) -> CabinConfig:
+def load_config(path: Path | None = None, *, simulator: bool = False) -> CabinConfig:
     """Read, parse and validate a cabin configuration file (the packaged default when None)."""
     from config.schema import CabinConfig  # here, not at the top: the hub loads its files without the cabin's schema
 
+    del simulator  # stand-in for the devices change, where `driver = "sim"` needs simulator=True
     return load_model(path or default_config_path(), CabinConfig, site_codes=_declared_site_codes)
 
 

@@ -7,14 +7,14 @@ imported on this path.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
-import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hub.config import HubConfig, default_hub_config_path, hash_password, load_hub_config, new_station_token
 from runtime.errors import StationError
+
+if TYPE_CHECKING:  # imported where used: the `cabin` command builds this parser for every command it runs
+    from hub.config import HubConfig
 
 MIN_PASSWORD = 12
 
@@ -32,6 +32,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Serve a hub, or prepare its accounts (password hashes, station tokens)."""
+    import asyncio
+    import getpass
+
+    from hub.config import default_hub_config_path, hash_password, load_hub_config, new_station_token
+
     if args.hub_command == "serve":
         return asyncio.run(serve(load_hub_config(args.config or default_hub_config_path())))
     if args.hub_command == "hash-password":
@@ -50,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
 async def serve(config: HubConfig, *, say: Callable[[str], None] = print) -> int:
     """Serve a hub until SIGINT or SIGTERM."""
+    import asyncio
+    import signal
+
     from hub.server import Hub
 
     stop = asyncio.Event()

@@ -18,12 +18,14 @@ from hygiene.badges import BadgeRegistry
 from hygiene.store import CabinStore
 from printer.service import PrintService
 from printer.transport import make_transport
+from protocol.states import CabinState
 from runtime.clock import Clock
 from runtime.storage import Database
 from session.appointments import AppointmentBook
 from session.core import CabinCore, CabinRefusal
 from session.gp_desk import GpDesk
 from session.gp_link import GpLink
+from session.machine import PATIENT_STATES
 from session.patient_desk import PatientDesk
 from session.staff_desk import StaffDesk
 from station import print_test
@@ -32,6 +34,7 @@ from station.entry import EntryFollower
 from station.hardware import Hardware
 from station.kiosk import KioskServer
 from station.lag import LagMonitor
+from station.local_control import LocalControl
 
 if TYPE_CHECKING:  # the simulator is only ever handed in by the caller, never imported here
     from sim.rig import SimRig
@@ -80,10 +83,11 @@ class Station:
         )
         hub = config.hub
         self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, camera, place.name) if hub else None
+        self.control = LocalControl(state_dir, self.hardware, busy=self._patient_in)
         optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]
         self._components: list[object] = [
             self.lag, self.db, self.audit, self.store, self.registry, self.book, self.printer,
-            self.hardware, self.cabin, self.gp_desk, self.gp_link, self.kiosk, *optional,
+            self.hardware, self.cabin, self.gp_desk, self.gp_link, self.kiosk, *optional, self.control,
         ]
         self._started: list[object] = []
 
@@ -105,6 +109,11 @@ class Station:
                 await component.stop()  # type: ignore[attr-defined]
             except Exception:
                 log.exception("stopping %s failed", type(component).__name__)
+
+    def _patient_in(self) -> bool:
+        """A patient is at the touchscreen from check-in, and in the cabin until they leave."""
+        state = self.cabin.state
+        return state is CabinState.CHECKING_IN or state in PATIENT_STATES
 
     async def on_badge(self, raw: str) -> None:
         """A badge from the reader: the cabin decides; refusals are shown on screen, not raised."""

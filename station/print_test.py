@@ -10,9 +10,7 @@ as a print job: this is not a patient's prescription, and the sample says SPÉCI
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,9 +106,16 @@ def _write(out: Path, data: bytes) -> None:
 
 def cmd_print_test(args: argparse.Namespace) -> int:
     """Run `cabin print-test`: print, simulate or write the bytes; one line per outcome."""
-    from config.loader import load_config
+    import asyncio
+    import tempfile
 
-    config = load_config(getattr(args, "config", None))
+    from config.loader import load_config
+    from station.tools import simulator_imports
+
+    if args.sim:
+        with simulator_imports():  # before anything is made: without the extra, one line and nothing done
+            import sim.printer  # noqa: F401
+    config = load_config(getattr(args, "config", None), simulator=args.sim)
     job = build(config)
     say = (lambda line: print(line, file=sys.stderr)) if args.out is not None and str(args.out) == "-" else print
     if args.out is not None:
@@ -131,6 +136,8 @@ def cmd_print_test(args: argparse.Namespace) -> int:
 
 
 def _print_for_real(config: CabinConfig, job: TestPrint) -> None:
+    import asyncio
+
     from printer.transport import make_transport
 
     status = asyncio.run(send(make_transport(config.printer), job))

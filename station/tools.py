@@ -1,25 +1,43 @@
-"""Technician tools: `cabin decode` for captured payloads and `cabin diag` for every device."""
+"""Technician tools: `cabin decode` for captured payloads, `cabin diag` for every device.
+
+Each tool imports what it uses when it runs: `cabin decode` needs three parsers, not the
+station. `cabin diag` never disturbs a running cabin: when a station holds the state
+directory it asks that station (`station/local_control.py`); otherwise it starts the
+hardware alone (`station/hardware.py`), never the whole station with its hub connection.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from config.schema import CabinConfig, DeviceConfig
-from drivers import cms50, gatt, rdm6300
-from runtime.clock import Clock
-from sim.rig import SimRig
-from station.compose import Station
+from runtime.errors import StationError
+
+if TYPE_CHECKING:
+    from config.schema import CabinConfig
+    from station.hardware import Hardware
 
 # The simulator's clock speed for `cabin diag --sim`, so that a cuff inflates in seconds.
 SIM_DIAG_SPEED = 20.0
+INSTALL_SIM = "pip install -e '.[sim]' in the station's virtual environment (make run does)"
+
+
+@contextmanager
+def simulator_imports() -> Iterator[None]:
+    """Around the imports `--sim` needs: a simulator dependency that is missing becomes one clear line."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        raise StationError(f"the simulator is not installed (no module named {exc.name!r}): {INSTALL_SIM}") from exc
 
 
 def decode(kind: str, hex_text: str) -> dict[str, Any]:
     """Decode a captured payload: a GATT characteristic (e.g. 2a35), `cms50` or `rdm6300`."""
+    from drivers import cms50, gatt, rdm6300
+
     data = gatt.bytes_from_hex(hex_text)
     name = kind.strip().lower()
     if name == "cms50":
@@ -38,48 +56,66 @@ def _plain(record: object) -> dict[str, Any]:
     return dataclasses.asdict(record)
 
 
-def _transport(config: DeviceConfig) -> str:
-    if config.driver == "ble":
-        return f"BLE {config.address or config.name or 'by service'}"
-    if config.driver == "cms50":
-        return f"serial {config.port or 'by USB identity'}"
-    if config.driver == "uvc":
-        return f"camera {config.port or 'by USB identity'}"
-    return "in-process simulator"
+@dataclasses.dataclass(frozen=True)
+class Diagnosis:
+    """diag's rows, and the state directory of the running station that made them (None: diag's own)."""
+
+    rows: list[dict[str, Any]]
+    running_in: Path | None = None
 
 
-async def diagnose(config: CabinConfig, *, sim: bool) -> list[dict[str, Any]]:
-    """Start every device as the station would, self-test each, and report its health."""
-    clock = Clock(speed=SIM_DIAG_SPEED) if sim else Clock()
-    rig = SimRig(clock, config) if sim else None
-    if rig is not None:
-        await rig.start()
+def diagnose(config: CabinConfig, *, sim: bool, state_dir: Path) -> Diagnosis:
+    """Every device's health and self-test: from the station running in `state_dir`, else from diag's own.
+
+    `--sim` tests simulated devices, which no station holds: it never looks for one.
+    """
+    import asyncio
+
+    from station.local_control import ask_station
+    from station.state_lock import StateDirBusy, StateDirLock
+
+    if sim:
+        return Diagnosis(asyncio.run(_own_hardware(config, sim=True)))
+    lock = StateDirLock(state_dir)
     try:
-        with tempfile.TemporaryDirectory(prefix="cabin-diag-") as tmp:
-            station = Station(config=config, clock=clock, state_dir=Path(tmp), rig=rig, kiosk_port=0)
-            await station.start()
-            try:
-                return await _self_tests(station)
-            finally:
-                await station.stop()
+        lock.acquire(create=False)  # held during diag, so that no station starts on the ports meanwhile
+    except StateDirBusy:
+        return Diagnosis(ask_station(state_dir), running_in=state_dir)
+    try:
+        return Diagnosis(asyncio.run(_own_hardware(config, sim=False)))
     finally:
-        if rig is not None:
-            await rig.stop()
+        lock.release()
 
 
-async def _self_tests(station: Station) -> list[dict[str, Any]]:
-    devices = station.devices
-    results = await asyncio.gather(*(devices.self_test(i.device_id) for i in devices.instruments))
-    rows: list[dict[str, Any]] = []
-    now = station.clock.monotonic()
-    for instrument, health, test in zip(devices.instruments, devices.health(), results, strict=True):
-        age = None if health.last_reading_host_time is None else round(now - health.last_reading_host_time, 1)
-        rows.append({**health.to_json(), "driver": instrument.config.driver,
-                     "transport": _transport(instrument.config), "required": not instrument.config.optional,
-                     "last_reading_age_s": age, "self_test": test.to_json()})
-    for accessory in (station.badge_reader, station.entry.lock if station.entry else None):
-        if accessory is not None:
-            rows.append({**accessory.health().to_json(), "driver": accessory.config.driver,
-                         "transport": f"serial {accessory.config.port}", "required": False,
-                         "self_test": {"ok": accessory.health().connected, "detail": "port open"}})
-    return rows
+async def _own_hardware(config: CabinConfig, *, sim: bool) -> list[dict[str, Any]]:
+    """Start the devices (on the simulator with `sim`), report and stop them."""
+    from runtime.clock import Clock
+    from station.hardware import Hardware
+
+    clock = Clock(speed=SIM_DIAG_SPEED) if sim else Clock()
+    if not sim:
+        return await _report(Hardware(config, clock))
+    with simulator_imports():
+        from sim.rig import SimRig
+    rig = SimRig(clock, config)
+    await rig.start()
+    try:
+        return await _report(Hardware(config, clock, rig=rig))
+    finally:
+        await rig.stop()
+
+
+async def _report(hardware: Hardware) -> list[dict[str, Any]]:
+    """The report of hardware started here; diag is the accessories' user, so it starts them too."""
+    from station.diagnosis import device_report
+
+    accessories = [a for a in (hardware.badge_reader, hardware.entry_lock) if a is not None]
+    await hardware.start()
+    try:
+        for accessory in accessories:
+            await accessory.start()
+        return await device_report(hardware)
+    finally:
+        for accessory in reversed(accessories):
+            await accessory.stop()
+        await hardware.stop()

@@ -1,6 +1,10 @@
-"""The `met` column of `make bench`: every target form the benchmarks write, parsed and judged."""
+"""The `met` column of `make bench`: every target form the benchmarks write, parsed and judged; bench.commands' figures."""
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
 
 import pytest
 
@@ -92,3 +96,17 @@ def test_summary_counts_the_judged_figures_and_names_the_missed() -> None:
     ]
     assert summary(results, []) == "targets met: 2 of 3; missed: consultations.f"
     assert summary(results[1:], ["media"]) == "targets met: 1 of 1; could not run: media"
+
+
+def test_bench_commands_reports_each_command_against_a_bare_interpreter() -> None:
+    result = subprocess.run([sys.executable, "-m", "bench.commands", "--runs", "1", "--json"], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = {f["figure"]: f for f in json.loads(result.stdout)["figures"]}
+    assert list(figures) == ["python_pass", "decode", "check_config", "status"]
+    assert figures["python_pass"]["target"] == "reference"
+    for name in ("decode", "check_config", "status"):
+        figure = Figure(**figures[name])
+        assert figure.reference == figures["python_pass"]["value"] and figure.unit == "s"
+        assert figure.ratio == figure.value / figure.reference
+        assert Target.parse(figure.target) == Target("ratio", "<=", 10.0, None)

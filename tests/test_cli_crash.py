@@ -1,17 +1,22 @@
-"""The `cabin` command as a person and a crash see it: real subprocesses, real SIGKILL."""
+"""The `cabin` command as a person and a crash see it: real subprocesses, real SIGKILL, a real bug."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 import pytest
 
-from runtime.storage import DB_NAME
+from hygiene.store import CabinStore
+from runtime.storage import DB_NAME, Database
 
 AFTER_CHECK_IN = ["eligibility", "waiting_for_doctor", "in_consultation", "wrapping_up", "awaiting_cleaning",
                   "cleaning"]
@@ -129,3 +134,66 @@ def test_a_broken_config_file_is_reported_by_every_command(tmp_path: Path) -> No
         assert result.returncode == 1, args
         assert str(bad) in result.stderr
         assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def state_tripping_a_bug(tmp_path: Path) -> Path:
+    """A state directory whose cabin state is a BLOB (a hand-edited row): `status --json` trips on it.
+
+    `read_record` passes the bytes through and json.dumps refuses them: a real bug path, not a hook.
+    """
+    state_dir = tmp_path / "state"
+
+    async def make() -> None:
+        db = Database(state_dir)
+        await db.start()
+        try:
+            await CabinStore(db).start()
+        finally:
+            await db.stop()
+
+    asyncio.run(make())
+    with sqlite3.connect(state_dir / DB_NAME) as conn:
+        conn.execute("UPDATE cabin_state SET state = x'00' WHERE id = 1")
+    return state_dir
+
+
+def crash(state_dir: Path, env: dict[str, str], stderr: IO[str]) -> int:
+    """`cabin status --json` on that directory, its stderr into `stderr`; the exit status."""
+    done = subprocess.run([sys.executable, "-m", "station.cli", "status", "--json", "--state-dir", str(state_dir)],
+                          stdout=subprocess.DEVNULL, stderr=stderr, text=True, timeout=120, env=env)
+    stderr.seek(0)
+    return done.returncode
+
+
+def test_a_crash_under_systemd_puts_the_traceback_in_the_journal_at_error(state_tripping_a_bug: Path,
+                                                                         tmp_path: Path) -> None:
+    with open(tmp_path / "journal", "w+", encoding="utf-8") as journal:
+        st = os.fstat(journal.fileno())
+        env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}  # what systemd sets for its stream
+        assert crash(state_tripping_a_bug, env, journal) == 1
+        lines = journal.read().splitlines()
+    assert lines[0] == "<3>Traceback (most recent call last):"
+    assert all(line.startswith("<3>") for line in lines)  # every line at priority ERR for journald
+    assert any("TypeError: Object of type bytes is not JSON serializable" in line for line in lines[:-1])
+    assert lines[-1] == ("<3>cabin: internal error: TypeError: Object of type bytes is not JSON serializable "
+                         "(its traceback is above)")
+
+
+def test_a_crash_on_a_terminal_is_one_line_and_the_traceback_is_kept(state_tripping_a_bug: Path,
+                                                                     tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "JOURNAL_STREAM"}
+    env["TMPDIR"] = str(tmp_path)
+    with open(tmp_path / "screen", "w+", encoding="utf-8") as screen:
+        assert crash(state_tripping_a_bug, env, screen) == 1
+        said = screen.read()
+    assert said.count("\n") == 1 and "Traceback" not in said
+    assert said.startswith("cabin: internal error: TypeError: Object of type bytes is not JSON serializable (")
+    if Path("/dev/log").exists():  # a system log takes it: journald or a syslog daemon
+        assert said.endswith("(its traceback is in the system log: journalctl -t cabin)\n")
+        return
+    kept = Path(said.rsplit("its traceback is in ", 1)[1].rstrip(")\n"))
+    assert kept.parent == tmp_path and stat.S_IMODE(kept.stat().st_mode) == 0o600
+    text = kept.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last):" in text and "cmd_status" in text
+    assert text.rstrip().endswith("TypeError: Object of type bytes is not JSON serializable")

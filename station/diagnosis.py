@@ -1,0 +1,55 @@
+"""What `cabin diag` reports about each device: its health, its transport and a self-test.
+
+The same report comes from diag's own hardware (no station running) and from a running
+station, asked over its local control channel (`station/local_control.py`), so both print alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from config.schema import DeviceConfig
+    from station.hardware import Hardware
+
+
+async def device_report(hardware: Hardware, *, skip_tests: str | None = None) -> list[dict[str, Any]]:
+    """One row per instrument, then the badge reader and the entry lock; `skip_tests` says why none is tested."""
+    devices = hardware.devices
+    if skip_tests is None:
+        done = await asyncio.gather(*(devices.self_test(i.device_id) for i in devices.instruments))
+        tests = [test.to_json() for test in done]
+    else:
+        tests = [{"ok": None, "detail": skip_tests} for _ in devices.instruments]
+    now = hardware.clock.monotonic()
+    rows: list[dict[str, Any]] = []
+    for instrument, health, test in zip(devices.instruments, devices.health(), tests, strict=True):
+        age = None if health.last_reading_host_time is None else round(now - health.last_reading_host_time, 1)
+        rows.append({**health.to_json(), "driver": instrument.config.driver,
+                     "transport": _transport(instrument.config), "required": not instrument.config.optional,
+                     "last_reading_age_s": age, "self_test": test})
+    for accessory in (hardware.badge_reader, hardware.entry_lock):
+        if accessory is not None:
+            connected = accessory.health().connected
+            rows.append({**accessory.health().to_json(), "driver": accessory.config.driver,
+                         "transport": f"serial {accessory.config.port}", "required": False,
+                         "self_test": {"ok": connected, "detail": "port open" if connected else "port not open"}})
+    return rows
+
+
+def failed(rows: list[dict[str, Any]]) -> bool:
+    """Whether a required device failed: its self-test, or its connection when the test was skipped."""
+    return any(row["required"] and (row["self_test"]["ok"] is False
+                                    or (row["self_test"]["ok"] is None and not row["connected"]))
+               for row in rows)
+
+
+def _transport(config: DeviceConfig) -> str:
+    if config.driver == "ble":
+        return f"BLE {config.address or config.name or 'by service'}"
+    if config.driver == "cms50":
+        return f"serial {config.port or 'by USB identity'}"
+    if config.driver == "uvc":
+        return f"camera {config.port or 'by USB identity'}"
+    return "in-process simulator"
