@@ -8,7 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from config.schema import CabinConfig, DeviceConfig
+from config.devices import DeviceConfig
+from config.schema import CabinConfig
 from drivers import cms50, gatt, rdm6300
 from runtime.clock import Clock
 from sim.rig import SimRig

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from config.schema import DeviceConfig
+from config.devices import BleDeviceConfig
 from devices.measurements import (
     BloodPressure,
     CuffPressure,
@@ -130,7 +130,7 @@ async def test_low_battery_is_notified_and_flags_readings() -> None:
         (SCALE, "weight", "weight_not_positive"),
     ],
 )
-async def test_out_of_range_values_become_rejected_readings(config: DeviceConfig, kind: str, rule: str) -> None:
+async def test_out_of_range_values_become_rejected_readings(config: BleDeviceConfig, kind: str, rule: str) -> None:
     async with cabin(config) as bench:
         bench.peripheral(config.id).inject(Fault.OUT_OF_RANGE)
         await bench.manager.request(kind)
