@@ -152,9 +152,11 @@ class Otoscope(ExaminationCamera):
         # Capturing: frames come, or it is still opening and has not failed yet.
         opening = camera.failures == 0 and self._present
         connected = self._started and (camera.connected or opening if camera.running else self._present)
+        # Unplugged, the watcher's news is the cause; the capture's failures are its consequences.
+        last_error = camera.last_error or self._last_error if self._present else self._last_error
         return DeviceHealth(
             device_id=self.device_id, kind=self.config.kind, connected=connected,
-            last_reading_host_time=camera.last_frame_time, last_error=camera.last_error or self._last_error,
+            last_reading_host_time=camera.last_frame_time, last_error=last_error,
         )
 
     def camera_health(self) -> GrabberHealth:
