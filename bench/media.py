@@ -335,14 +335,14 @@ async def reference_fps(frames: list[av.VideoFrame], fps: float, gp: Child, seco
 
 async def throughput(width: int, height: int, fps: float, seconds: float, rounds: int, gp: Child) -> Figure:
     """Figure (a) at one size."""
-    from config.schema import DeviceConfig
+    from config.devices import UvcDeviceConfig
     from drivers.otoscope import Otoscope
     from runtime.clock import Clock
 
     frames = premade_frames(width, height)
     async with child("--role", "camera", "--size", f"{width}x{height}", "--fps", str(fps)) as camera:
         url = (await camera.receive())["url"]
-        config = DeviceConfig(id="otoscope-1", kind="otoscope", driver="uvc", port=url)
+        config = UvcDeviceConfig(id="otoscope-1", kind="otoscope", driver="uvc", port=url)
         otoscope = Otoscope(config, lambda measurement: None, Clock())
         await otoscope.start()
         ours: list[float] = []

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import serial
 
 from bench.common import Figure, measure_and_report, parser, progress, ratio
-from config.schema import DeviceConfig
+from config.devices import Cms50DeviceConfig
 from devices.manager import DeviceManager
 from devices.measurements import Pleth
 from drivers import cms50
@@ -77,7 +77,7 @@ class WriteTimes:
 @asynccontextmanager
 async def pipeline(clock: Clock, sim: SimCms50, received: Received, chunk: int = 10) -> AsyncIterator[None]:
     """The CMS50 driver on the simulator's pty, a DeviceManager, and a consuming subscriber."""
-    config = DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port=sim.path, optional=False)
+    config = Cms50DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port=sim.path, optional=False)
     manager = DeviceManager.from_configs(
         [config], clock, lambda c, sink: Cms50Oximeter(c, clock, sink, pleth_chunk=chunk)
     )

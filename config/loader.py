@@ -52,11 +52,15 @@ def default_config_path() -> Path:
 
 
 def load_config(path: Path | None = None, *, simulator: bool = False) -> CabinConfig:
-    """Read, parse and validate a cabin configuration file (the packaged default when None)."""
+    """Read, parse and validate a cabin configuration file (the packaged default when None).
+
+    `simulator` says the file is for a run on the simulator: without it, a device only the
+    simulator can serve (driver "sim") is a problem, as `cabin run` on hardware would refuse it.
+    """
     from config.schema import CabinConfig  # here, not at the top: the hub loads its files without the cabin's schema
 
-    del simulator  # stand-in for the devices change, where `driver = "sim"` needs simulator=True
-    return load_model(path or default_config_path(), CabinConfig, site_codes=_declared_site_codes)
+    return load_model(path or default_config_path(), CabinConfig, site_codes=_declared_site_codes,
+                      simulator=lambda _data: simulator)
 
 
 def load_model(path: Path, model: type[M], **context: Callable[[dict[str, Any]], object]) -> M:
@@ -91,15 +95,37 @@ def _problem(file: str, err: object, data: dict[str, object]) -> Problem:
     table = ""
     node: object = data
     for i, part in enumerate(loc):
+        if _is_tag(node, part):
+            continue  # a union member's name (its `driver`), which pydantic puts in the location
         child = _child(node, part)
         if isinstance(part, int):
             table = f"{table} #{part + 1}"
         elif _is_table(child):
             table = f"{table}.{part}" if table else str(part)
         else:
-            return Problem(file, table.strip(), ".".join(str(p) for p in loc[i:]), message)
+            return Problem(file, table.strip(), ".".join(str(p) for p in loc[i:] if not _is_tag(node, p)), message)
         node = child
+    tag_problem = _tag_problem(err)
+    if tag_problem is not None:
+        return Problem(file, table.strip(), *tag_problem)
     return Problem(file, table.strip(), "", message)
+
+
+def _is_tag(node: object, part: object) -> bool:
+    """True when `part` is not a key of the table `node` but the value of its discriminating key."""
+    return isinstance(node, dict) and isinstance(part, str) and part not in node and part in node.values()
+
+
+def _tag_problem(err: dict[str, Any]) -> tuple[str, str] | None:
+    """The key and message for a table whose discriminating key (e.g. `driver`) is missing or unknown."""
+    ctx = err.get("ctx") or {}
+    key = str(ctx.get("discriminator", "")).strip("'")
+    if err.get("type") == "union_tag_not_found":
+        return key, "missing: every entry says which one it is"
+    if err.get("type") == "union_tag_invalid":
+        expected = str(ctx.get("expected_tags", "")).replace("'", "")
+        return key, f"{ctx.get('tag')!r} is not one of {expected}"
+    return None
 
 
 def _child(node: object, part: object) -> object:

@@ -10,22 +10,27 @@ from __future__ import annotations
 import re
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+
+from config.base import Frozen, PositiveSeconds
+from config.devices import (
+    NO_ACCESSORY,
+    BadgeReaderConfig,
+    DeviceConfig,
+    EntryLockConfig,
+    LocatedDevice,
+    NoAccessory,
+    check_claims,
+    located,
+)
 
 _INTERVAL = re.compile(r"^([0-9]{2}):([0-9]{2})-([0-9]{2}):([0-9]{2})$")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-# A week at most: a longer wait is a typing mistake, and inf or nan would disable the limit.
-PositiveSeconds = Annotated[float, Field(gt=0, le=7 * 86400, allow_inf_nan=False)]
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Interval(_Frozen):
+class Interval(Frozen):
     """An opening interval within one day, start included, end excluded."""
 
     start: time
@@ -62,7 +67,7 @@ def _intervals(value: object) -> tuple[Interval, ...]:
     return tuple(parsed)
 
 
-class WeeklyHours(_Frozen):
+class WeeklyHours(Frozen):
     """Opening intervals for each day of the week; a missing day is closed."""
 
     mon: tuple[Interval, ...] = ()
@@ -80,7 +85,7 @@ class WeeklyHours(_Frozen):
         return getattr(self, WEEKDAYS[weekday])  # type: ignore[no-any-return]
 
 
-class Site(_Frozen):
+class Site(Frozen):
     """A fixed cabin site with its booking code and weekly opening hours."""
 
     code: str = Field(pattern=r"^[A-Z]{3}[0-9]{3}$")
@@ -90,7 +95,7 @@ class Site(_Frozen):
     hours: WeeklyHours
 
 
-class Stop(_Frozen):
+class Stop(Frozen):
     """One stop of the mobile unit's programme: a date, a place and its hours."""
 
     date: date
@@ -100,7 +105,7 @@ class Stop(_Frozen):
     _check = field_validator("hours", mode="before")(classmethod(lambda cls, v: _intervals(v)))
 
 
-class MobileUnit(_Frozen):
+class MobileUnit(Frozen):
     """A mobile doctor's office following a programme of stops fixed in advance."""
 
     code: str = Field(pattern=r"^[A-Z]{3}[0-9]{3}$")
@@ -117,7 +122,7 @@ class MobileUnit(_Frozen):
         return stops
 
 
-class StationSection(_Frozen):
+class StationSection(Frozen):
     """Which cabin this is and where it keeps its state."""
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -135,7 +140,7 @@ class StationSection(_Frozen):
     kiosk_port: int = Field(default=8080, ge=0, le=65535)
 
 
-class CheckInRules(_Frozen):
+class CheckInRules(Frozen):
     """When a code is accepted and how wrong codes are slowed down."""
 
     early_minutes: int = Field(default=15, ge=0, le=240)
@@ -144,7 +149,7 @@ class CheckInRules(_Frozen):
     pause_s: PositiveSeconds = 60.0
 
 
-class Timeouts(_Frozen):
+class Timeouts(Frozen):
     """A limit for every state that waits on a person."""
 
     checkin_inactivity_s: PositiveSeconds = 120.0
@@ -156,14 +161,14 @@ class Timeouts(_Frozen):
     cleaning_inactivity_s: PositiveSeconds = 1800.0
 
 
-class CleaningStep(_Frozen):
+class CleaningStep(Frozen):
     """One step of the disinfection protocol, confirmed by the referent."""
 
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     text: str = Field(min_length=1)
 
 
-class CleaningProtocol(_Frozen):
+class CleaningProtocol(Frozen):
     """The fixed disinfection protocol and its minimum contact time."""
 
     minimum_contact_s: float = Field(default=300.0, ge=0, le=3600, allow_inf_nan=False)
@@ -187,42 +192,7 @@ class CleaningProtocol(_Frozen):
         return value
 
 
-class DeviceConfig(_Frozen):
-    """One instrument of the cabin's inventory and how to reach it.
-
-    `driver` picks the protocol: "ble" (the standard GATT health service of its kind),
-    "cms50" (a Contec pulse oximeter on a serial port), "uvc" (a camera through OpenCV), or
-    "sim" (an in-process stand-in, for tests). A BLE device is found by `address` or by its
-    advertised `name`; a serial device by `port` (ideally under /dev/serial/by-id) or by USB
-    vendor, product and serial number; a camera by `port` (/dev/videoN) or USB identity.
-    """
-
-    id: str = Field(pattern=r"^[a-z0-9_-]+$")
-    kind: Literal["thermometer", "blood_pressure", "pulse_oximeter", "scale", "otoscope"]
-    driver: Literal["sim", "ble", "cms50", "uvc"] = "sim"
-    model: str = ""
-    address: str | None = None
-    name: str | None = None
-    port: str | None = None
-    usb_vendor: int | None = Field(default=None, ge=0, le=0xFFFF)
-    usb_product: int | None = Field(default=None, ge=0, le=0xFFFF)
-    usb_serial: str | None = None
-    optional: bool = True
-    freshness_s: PositiveSeconds = 300.0
-
-
-class SerialDeviceConfig(_Frozen):
-    """A serial accessory of the cabin (badge reader, relay board), found by port or USB identity."""
-
-    driver: Literal["rdm6300", "lcus", "none"] = "none"
-    port: str | None = None
-    usb_vendor: int | None = Field(default=None, ge=0, le=0xFFFF)
-    usb_product: int | None = Field(default=None, ge=0, le=0xFFFF)
-    usb_serial: str | None = None
-    channel: int = Field(default=1, ge=1, le=8)
-
-
-class PrinterConfig(_Frozen):
+class PrinterConfig(Frozen):
     """The receipt printer that prints prescriptions inside the cabin."""
 
     backend: Literal["network", "file", "usb", "serial"] = "network"
@@ -238,7 +208,7 @@ class PrinterConfig(_Frozen):
     timeout_s: PositiveSeconds = 10.0
 
 
-class HubSection(_Frozen):
+class HubSection(Frozen):
     """The hub this station dials out to (`hub/server.py`): its WebSocket URL, this station's id there, its token."""
 
     url: str = Field(pattern=r"^wss?://[^/\s]+/\S*$")
@@ -246,7 +216,7 @@ class HubSection(_Frozen):
     token: SecretStr = Field(min_length=16, max_length=512)
 
 
-class CabinConfig(_Frozen):
+class CabinConfig(Frozen):
     """The whole configuration of one cabin station."""
 
     checkin: CheckInRules = CheckInRules()
@@ -255,8 +225,8 @@ class CabinConfig(_Frozen):
     sites: tuple[Site, ...] = ()
     mobile: MobileUnit | None = None
     devices: tuple[DeviceConfig, ...] = ()
-    badge_reader: SerialDeviceConfig = SerialDeviceConfig()
-    entry_lock: SerialDeviceConfig = SerialDeviceConfig()
+    badge_reader: BadgeReaderConfig = NO_ACCESSORY
+    entry_lock: EntryLockConfig = NO_ACCESSORY
     printer: PrinterConfig = PrinterConfig()
     hub: HubSection | None = None  # None: no remote GPs (the in-process simulator still plays one)
     # Validated last so that its site can be checked against the sites above.
@@ -276,7 +246,20 @@ class CabinConfig(_Frozen):
         ids = [d.id for d in devices]
         if len(ids) != len(set(ids)):
             raise ValueError("two devices share an id")
+        check_claims(located(devices))
         return devices
+
+    @field_validator("badge_reader", "entry_lock")
+    @classmethod
+    def _own_port(cls, accessory: LocatedDevice | NoAccessory, info: ValidationInfo) -> LocatedDevice | NoAccessory:
+        """An accessory's port is its own: two devices cannot open one port (the first would lock out the other)."""
+        if isinstance(accessory, LocatedDevice):
+            claimed = located(info.data.get("devices", ()))
+            reader = info.data.get("badge_reader")
+            if info.field_name == "entry_lock" and isinstance(reader, LocatedDevice):
+                claimed.append(("badge_reader", reader))
+            check_claims([*claimed, (str(info.field_name), accessory)])
+        return accessory
 
     @field_validator("station")
     @classmethod
@@ -296,3 +279,4 @@ class CabinConfig(_Frozen):
         if self.mobile is not None and self.mobile.code == self.station.site:
             return self.mobile
         return next(s for s in self.sites if s.code == self.station.site)
+

@@ -3,6 +3,11 @@
 Drivers (real protocols in `drivers/`, stand-ins in `sim/`) implement `Instrument`. Readings
 do not come back from `request_measurement`: the instrument pushes every reading, solicited
 or not, into the sink it was given at construction, usually `DeviceManager.deliver`.
+
+One start contract for every instrument: `start()` never raises because a device is absent
+or unreachable; the instrument keeps trying on its own (with the shared `Backoff`) and says
+so in `health()`. It raises only `DeviceConfigError`, for a configuration that cannot work,
+which the manager reports once and never retries.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from devices.measurements import Measurement, MeasurementKind
 from runtime.errors import StationError
 
 if TYPE_CHECKING:
-    from config.schema import DeviceConfig
+    from config.devices import DeviceConfig
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +43,10 @@ REQUESTABLE: Mapping[MeasurementKind, str] = MappingProxyType(
 
 class DeviceUnavailable(StationError):
     """The instrument is disconnected, busy, failed, or there is none for that measurement."""
+
+
+class DeviceConfigError(StationError):
+    """The instrument's configuration cannot work: reported once, never retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +89,7 @@ class Instrument(ABC):
 
     @abstractmethod
     async def start(self) -> None:
-        """Find and connect to the device; raise a StationError when it cannot."""
+        """Start keeping the device connected; DeviceConfigError only, never for an absent device."""
 
     @abstractmethod
     async def stop(self) -> None:
@@ -93,6 +102,10 @@ class Instrument(ABC):
     @abstractmethod
     def health(self) -> DeviceHealth:
         """The device's current health, without I/O."""
+
+    def device_changed(self, path: str | None) -> None:
+        """The device watcher saw the device plugged in at `path` (None: unplugged); nothing by default."""
+        return None  # a Bluetooth device or an in-process stand-in is never plugged in: nothing to hurry
 
     def _deliver(self, measurement: Measurement) -> None:
         """Hand a reading to the sink; a failing sink is logged, never fatal to the driver."""

@@ -1,9 +1,11 @@
 """The device manager: starts the cabin's instruments, routes requests, fans readings out.
 
-A failed optional instrument degrades the cabin instead of stopping it (§3): its error shows
-in `health()` and a supervisor task retries its start with backoff on the station clock. A
-failed required instrument stops `start()` with a `DeviceUnavailable`. Every reading passes
-`validate`; an impossible one goes out as a `RejectedReading`, never as a number.
+Each instrument keeps its own device connected (see `devices.instrument`): an absent optional
+instrument degrades the cabin instead of stopping it, and says so in `health()` until it
+connects. A configuration that cannot work is reported once and never retried. A required
+instrument that cannot start, or does not connect within `required_wait_s`, stops `start()`
+with a `DeviceUnavailable` naming it. Every reading passes `validate`; an impossible one goes
+out as a `RejectedReading`, never as a number.
 """
 
 from __future__ import annotations
@@ -12,17 +14,24 @@ import asyncio
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from devices.camera import ExaminationCamera
-from devices.instrument import REQUESTABLE, DeviceHealth, DeviceUnavailable, Instrument, Sink
+from devices.instrument import (
+    REQUESTABLE,
+    DeviceConfigError,
+    DeviceHealth,
+    DeviceUnavailable,
+    Instrument,
+    Sink,
+)
 from devices.measurements import Measurement, MeasurementKind, Reading, RejectedReading, validate
 from runtime.errors import StationError
 
 if TYPE_CHECKING:
-    from config.schema import DeviceConfig
+    from config.devices import DeviceConfig
     from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -30,6 +39,7 @@ log = logging.getLogger(__name__)
 DEFAULT_FRESHNESS_S = 300.0
 # A self-test waits for one reading: a blood-pressure measurement takes about half a minute.
 SELF_TEST_S = 90.0
+REQUIRED_POLL_S = 0.05  # real seconds between looks at a required instrument that has not connected yet
 
 
 class SubscriptionClosed(StationError):
@@ -38,15 +48,14 @@ class SubscriptionClosed(StationError):
 
 @dataclass(frozen=True, slots=True)
 class ManagerTimings:
-    """Timeouts and retry backoff of the device manager, in clock seconds."""
+    """Timeouts of the device manager, in clock seconds."""
 
     start_timeout_s: float = 30.0
     stop_timeout_s: float = 5.0
     request_timeout_s: float = 10.0
-    retry_initial_s: float = 5.0
-    retry_max_s: float = 300.0
-    # Hardware I/O does not speed up with a simulator's fast clock: the start, stop and request
-    # limits never fall below this many real seconds.
+    required_wait_s: float = 30.0  # how long start() waits for a required instrument to connect
+    # Hardware I/O does not speed up with a simulator's fast clock: the start, stop, request and
+    # required-instrument limits never fall below this many real seconds.
     real_floor_s: float = 2.0
 
 
@@ -153,7 +162,7 @@ class SelfTest:
 
 
 class DeviceManager:
-    """Owns the cabin's instruments: lifecycle, supervision, requests, readings, health."""
+    """Owns the cabin's instruments: lifecycle, requests, readings, health."""
 
     def __init__(
         self,
@@ -165,8 +174,7 @@ class DeviceManager:
         self._clock = clock
         self._timings = timings or ManagerTimings()
         self._subscriptions: list[Subscription] = []
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._start_errors: dict[str, str] = {}  # device id -> why it is down since start
+        self._start_errors: dict[str, str] = {}  # device id -> why it could not start (never retried)
         # One user of a device at a time: a GP's request and a technician's self-test never interleave.
         self._locks: dict[str, asyncio.Lock] = {}
         self._running = False
@@ -192,43 +200,25 @@ class DeviceManager:
         return self._instruments
 
     async def start(self) -> None:
-        """Start every instrument; raise DeviceUnavailable if a required one fails."""
+        """Start every instrument; DeviceUnavailable when a required one cannot start or does not connect in time."""
         if self._running:
             return
         self._running = True
-        failures = await self._start_all()
-        for instrument, error in failures:
-            if not instrument.config.optional:
-                await self.stop()
-                raise DeviceUnavailable(
-                    f"required instrument {instrument.device_id} ({instrument.config.kind}) "
-                    f"failed to start: {_describe(error)}"
-                ) from error
-        for instrument, error in failures:
-            self._start_errors[instrument.device_id] = _describe(error)
-            log.warning(
-                "optional instrument %s failed to start, cabin degraded: %s",
-                instrument.device_id,
-                _describe(error),
-            )
-            self._spawn(self._supervise(instrument), f"supervise-{instrument.device_id}")
-        log.info(
-            "devices started: %s up, %s degraded",
-            len(self._instruments) - len(failures),
-            len(failures),
-        )
+        await asyncio.gather(*(self._start_one(i) for i in self._instruments))
+        try:
+            await self._wait_for_required()
+        except DeviceUnavailable:
+            await self.stop()
+            raise
+        down = self.degraded()
+        log.info("devices started: %s connected, %s not (yet)%s", len(self._instruments) - len(down), len(down),
+                 f": {', '.join(down)}" if down else "")
 
     async def stop(self) -> None:
-        """Stop supervisors and instruments and close subscriptions; idempotent and bounded."""
+        """Stop the instruments and close subscriptions; idempotent and bounded."""
         if not self._running:
             return
         self._running = False
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            timeout = self._real_limit(self._timings.stop_timeout_s)
-            await asyncio.wait(tasks, timeout=timeout)
         await asyncio.gather(*(self._stop_one(i) for i in self._instruments))
         for subscription in self._subscriptions:
             subscription.close()
@@ -381,29 +371,43 @@ class DeviceManager:
             health = dataclasses.replace(health, connected=False, last_error=start_error)
         return health
 
-    async def _start_all(self) -> list[tuple[Instrument, Exception]]:
-        """Start the instruments concurrently; return those that failed, with their error."""
-        async with asyncio.TaskGroup() as group:
-            attempts = [(i, group.create_task(self._start_one(i))) for i in self._instruments]
-        failures: list[tuple[Instrument, Exception]] = []
-        for instrument, attempt in attempts:
-            error = attempt.result()
-            if error is not None:
-                failures.append((instrument, error))
-        return failures
-
-    async def _start_one(self, instrument: Instrument) -> Exception | None:
-        """Start one instrument; return its error instead of raising, CancelledError aside."""
+    async def _start_one(self, instrument: Instrument) -> None:
+        """Start one instrument; a failure is recorded and reported once, never retried."""
         timeout = self._timings.start_timeout_s
         try:
             await asyncio.wait_for(instrument.start(), self._real_limit(timeout))
+            return
+        except DeviceConfigError as exc:
+            reason = f"configuration: {exc}"
+            log.error("instrument %s cannot work: %s", instrument.device_id, exc)
         except TimeoutError:
-            await self._stop_one(instrument)
-            return DeviceUnavailable(f"start did not finish within {timeout} s")
+            reason = f"start did not finish within {timeout} s"
+            log.warning("instrument %s: %s", instrument.device_id, reason)
+        except StationError as exc:  # outside the start contract, yet told to a person: one line
+            reason = _describe(exc)
+            log.warning("instrument %s failed to start: %s", instrument.device_id, reason)
         except Exception as exc:
-            await self._stop_one(instrument)  # release whatever a half-done start holds
-            return exc
-        return None
+            reason = f"{type(exc).__name__}: {exc}"  # a bug: its kind says more than its text
+            log.exception("instrument %s failed to start", instrument.device_id)
+        self._start_errors[instrument.device_id] = reason
+        await self._stop_one(instrument)  # release whatever a half-done start holds
+
+    async def _wait_for_required(self) -> None:
+        """Return once every required instrument is connected; DeviceUnavailable naming the first that is not."""
+        required = [i for i in self._instruments if not i.config.optional]
+        for instrument in required:
+            if instrument.device_id in self._start_errors:
+                raise DeviceUnavailable(f"required instrument {instrument.device_id} ({instrument.config.kind}) "
+                                        f"cannot start: {self._start_errors[instrument.device_id]}")
+        wait_s = self._timings.required_wait_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._real_limit(wait_s)
+        while missing := [i for i in required if not self._health_of(i).connected]:
+            if loop.time() >= deadline:
+                first, why = missing[0], self._health_of(missing[0]).last_error or "no answer"
+                raise DeviceUnavailable(f"required instrument {first.device_id} ({first.config.kind}) did not "
+                                        f"connect within {wait_s:g} s: {why}")
+            await asyncio.sleep(REQUIRED_POLL_S)
 
     async def _stop_one(self, instrument: Instrument) -> None:
         timeout = self._timings.stop_timeout_s
@@ -411,37 +415,10 @@ class DeviceManager:
             await asyncio.wait_for(instrument.stop(), self._real_limit(timeout))
         except TimeoutError:
             log.warning("%s did not stop within %s s", instrument.device_id, timeout)
+        except StationError as exc:
+            log.warning("%s failed to stop: %s", instrument.device_id, _describe(exc))
         except Exception:
             log.exception("%s failed to stop", instrument.device_id)
-
-    async def _supervise(self, instrument: Instrument) -> None:
-        """Retry a failed optional instrument with exponential backoff until it starts."""
-        delay = self._timings.retry_initial_s
-        while True:
-            await self._clock.sleep(delay)
-            error = await self._start_one(instrument)
-            if error is None:
-                self._start_errors.pop(instrument.device_id, None)
-                log.info("instrument %s started after a retry", instrument.device_id)
-                return
-            self._start_errors[instrument.device_id] = _describe(error)
-            delay = min(delay * 2, self._timings.retry_max_s)
-            log.warning(
-                "instrument %s still failing (%s); next try in %s s",
-                instrument.device_id,
-                _describe(error),
-                delay,
-            )
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("device task %s failed", task.get_name(), exc_info=task.exception())
 
 
 def _device_kind_for(kind: str) -> str:

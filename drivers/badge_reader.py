@@ -1,5 +1,7 @@
 """The cabin's 125 kHz badge reader (RDM6300 frames on a serial port, 9600 8N1), as a component.
 
+It is found by its locator (a port path or a USB identity) before every open, and reopened
+after the shared `Backoff`, at once when the device watcher sees it plugged in.
 Frames go through the framer and the debouncer; each presentation of a card (however many
 frames the reader repeats while it is held) calls the async sink once with the card's 10 hex
 digits. The sink runs in its own task so that a slow consumer (the hygiene store writing
@@ -14,23 +16,28 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeAlias
 
+from config.devices import ACCESSORY_IDS
 from devices.instrument import DeviceHealth
 from drivers import rdm6300
+from drivers.discovery import Locator, WatchTarget
 from drivers.errors import ProtocolError
-from drivers.serial_link import Backoff, Opener, Reconnector, SerialLink, open_port
+from drivers.serial_link import Opener, Reconnector, SerialLink, open_port
+from runtime.backoff import Backoff
 from runtime.errors import StationError
+from runtime.tasks import TaskSet
 
 if TYPE_CHECKING:
-    from config.schema import SerialDeviceConfig
+    from config.devices import Rdm6300Config
     from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 
 BadgeSink: TypeAlias = Callable[[str], Awaitable[None]]
 
-DEVICE_ID = "badge_reader"
+DEVICE_ID = ACCESSORY_IDS[0]
 QUEUE_SIZE = 16  # presentations waiting for the sink; more means something is badly stuck
 STOP_TIMEOUT_S = 2.0
+FIRST_ATTEMPT_S = 2.0  # real seconds start() waits for the first open to succeed or fail
 
 
 class BadgeReader:
@@ -38,23 +45,26 @@ class BadgeReader:
 
     def __init__(
         self,
-        config: SerialDeviceConfig,
+        config: Rdm6300Config,
         clock: Clock,
         sink: BadgeSink | None = None,
         *,
+        locator: Locator | None = None,
         hold_s: float = rdm6300.DEFAULT_HOLD_S,
         opener: Opener = open_port,
         backoff: Backoff | None = None,
     ) -> None:
+        """`locator` finds the reader (the device watcher's); by default its port, or its USB identity in /sys."""
         self.config = config
         self.sink = sink  # may be set after construction, like the simulated reader's
         self._clock = clock
         self._debouncer = rdm6300.Debouncer(hold_s)
-        self._opener = opener
-        self._backoff = backoff or Backoff(0.5, 10.0)
+        self._reconnector = Reconnector(
+            locator or Locator(WatchTarget.from_config(DEVICE_ID, config)), rdm6300.BAUDRATE, clock,
+            backoff or Backoff(0.5, 10.0), opener=opener, on_down=self._down,
+        )
         self._queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._reconnector: Reconnector | None = None
+        self._tasks = TaskSet("badge-reader", log)
         self._last_error: str | None = None
         self._last_presentation: float | None = None
         self.presentations = 0
@@ -64,30 +74,25 @@ class BadgeReader:
     @property
     def connected(self) -> bool:
         """True while the reader's port is open."""
-        return self._reconnector is not None and self._reconnector.link is not None
+        return self._reconnector.link is not None
 
     async def start(self) -> None:
-        """Start reading in the background; a missing port is retried, and shown by health()."""
-        if self._tasks:
+        """Start reading in the background; an absent reader is retried, and shown by health()."""
+        if len(self._tasks):
             return
-        if not self.config.port:
-            raise StationError("badge_reader.port: an rdm6300 badge reader needs a serial port")
-        self._reconnector = Reconnector(
-            self.config.port, rdm6300.BAUDRATE, self._clock,
-            backoff=self._backoff, opener=self._opener, on_down=self._down,
-        )
-        self._tasks = [
-            asyncio.create_task(self._reconnector.run(self._session), name="badge-reader"),
-            asyncio.create_task(self._dispatch(), name="badge-dispatch"),
-        ]
+        self._tasks.spawn(self._dispatch(), "dispatch")
+        await self._reconnector.start(self._session, FIRST_ATTEMPT_S)
 
     async def stop(self) -> None:
         """Stop reading and dispatching and close the port; idempotent and bounded."""
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=self._clock.real_seconds(STOP_TIMEOUT_S))
+        timeout = self._clock.real_seconds(STOP_TIMEOUT_S)
+        await self._reconnector.stop(timeout)
+        await self._tasks.cancel_all(timeout)
+
+    def device_changed(self, path: str | None) -> None:
+        """Plugged in: open it now rather than at the end of the backoff."""
+        if path is not None:
+            self._reconnector.wake()
 
     def health(self) -> DeviceHealth:
         """Port open, last presentation and last error (garbage, bad frames, port problems)."""
@@ -104,7 +109,7 @@ class BadgeReader:
 
     async def _session(self, link: SerialLink) -> None:
         framer = rdm6300.Framer()
-        self._backoff.reset()  # the reader has nothing to say until a card comes: open is healthy
+        self._reconnector.mark_healthy()  # the reader has nothing to say until a card comes: open is healthy
         log.info("badge reader on %s open", link.path)
         while True:
             chunk = await link.read()

@@ -3,7 +3,7 @@
 One owned task per instrument finds the device (by address, advertised name or service), connects
 through bleak-retry-connector's `establish_connection`, reads Battery and Device Information,
 subscribes to the measurement characteristics and waits; when the link drops it reconnects
-with exponential backoff on the station clock. Values go through the pure parsers in
+after the shared `Backoff`, on the station clock. Values go through the pure parsers in
 `drivers.gatt` and `drivers.ble_records`. The same code runs against a real adapter (no
 backend) and against the Bumble simulator (`backend=` and `scanner_backend=` from `sim.ble`).
 """
@@ -21,17 +21,19 @@ from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
-from bleak.exc import BleakGATTProtocolError
+from bleak.exc import BleakError, BleakGATTProtocolError
 from bleak_retry_connector import establish_connection
 
 from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
 from drivers import gatt
 from drivers.ble_records import CHANNELS, SERVICES, Channel, Envelope
 from drivers.errors import ProtocolError
+from runtime.backoff import Backoff
 from runtime.errors import StationError
+from runtime.tasks import TaskSet
 
 if TYPE_CHECKING:
-    from config.schema import DeviceConfig
+    from config.devices import BleDeviceConfig
     from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -66,12 +68,18 @@ class DeviceInfo:
     manufacturer: str | None = None
 
 
+# What a radio link is expected to do wrong: one line in the log. Anything else is a bug: a traceback.
+EXPECTED_FAILURES = (StationError, BleakError, TimeoutError, OSError)
+
+
 class BleInstrument(Instrument):
     """A standard Bluetooth SIG health device of one kind, kept connected by an owned task."""
 
+    config: BleDeviceConfig
+
     def __init__(
         self,
-        config: DeviceConfig,
+        config: BleDeviceConfig,
         sink: Sink,
         clock: Clock,
         backend: type[BaseBleakClient] | None = None,
@@ -81,9 +89,6 @@ class BleInstrument(Instrument):
         timings: BleTimings | None = None,
     ) -> None:
         super().__init__(config, sink)
-        if config.kind not in CHANNELS:
-            known = ", ".join(CHANNELS)
-            raise StationError(f"devices.{config.id}.kind: driver 'ble' supports {known}, not {config.kind!r}")
         self._clock = clock
         self._backend = backend
         self._scanner_backend = scanner_backend
@@ -92,7 +97,8 @@ class BleInstrument(Instrument):
         self._channels: tuple[Channel, ...] = CHANNELS[config.kind]
         self._service = gatt.uuid16(SERVICES[config.kind])
         self._address = config.address.upper() if config.address else None
-        self._task: asyncio.Task[None] | None = None
+        self._backoff = Backoff(self._timings.retry_initial_s, self._timings.retry_max_s)
+        self._tasks = TaskSet(f"ble-{config.id}", log)
         self._attempted = asyncio.Event()
         self._client: BleakClient | None = None
         self._subscribed = False
@@ -121,29 +127,22 @@ class BleInstrument(Instrument):
 
     async def start(self) -> None:
         """Start the connection task and wait, bounded, for its first attempt; never raises for absence."""
-        if self._task is not None:
+        if len(self._tasks):
             return
         self._attempted.clear()
-        self._task = asyncio.create_task(self._run(), name=f"ble-{self.device_id}")
-        waiter = asyncio.create_task(self._attempted.wait(), name=f"ble-{self.device_id}-first")
+        self._tasks.spawn(self._run(), "link")
         try:
-            limit = self._radio_seconds(self._timings.first_attempt_s)
-            await asyncio.wait({waiter, self._task}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
+            async with asyncio.timeout(self._radio_seconds(self._timings.first_attempt_s)):
+                await self._attempted.wait()
+        except TimeoutError:
+            pass
         if not self.connected:
             log.info("BLE %s not connected yet (%s); retrying in the background", self.device_id, self._last_error)
 
     async def stop(self) -> None:
         """Disconnect and end the connection task; idempotent and bounded."""
         self._cancel_answer_timer()
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        await asyncio.wait({task}, timeout=self._radio_seconds(self._timings.stop_s))
-        if not task.done():
-            log.warning("BLE %s did not stop within %s s", self.device_id, self._timings.stop_s)
+        await self._tasks.cancel_all(self._radio_seconds(self._timings.stop_s))
         self._client, self._subscribed = None, False
 
     async def request_measurement(self) -> None:
@@ -168,20 +167,21 @@ class BleInstrument(Instrument):
         )
 
     async def _run(self) -> None:
-        """Connect, stay connected, and reconnect with exponential backoff until cancelled."""
-        initial = delay = self._timings.retry_initial_s
+        """Connect, stay connected, and reconnect after the backoff until cancelled."""
         try:
             while True:
                 try:
                     await self._session()
-                except Exception as exc:  # CancelledError is a BaseException and passes through
+                except EXPECTED_FAILURES as exc:  # CancelledError is a BaseException and passes through
                     self._last_error = _describe(exc)
-                    self._attempted.set()
-                    wait, delay = delay, min(delay * 2, self._timings.retry_max_s)
+                    log.warning("BLE %s: %s", self.device_id, self._last_error)
+                except Exception as exc:
+                    self._last_error = _describe(exc)
+                    log.exception("BLE %s: the connection failed unexpectedly", self.device_id)
                 else:
-                    wait, delay = initial, initial  # it was up: start the backoff over
-                log.warning("BLE %s: %s; next try in %s s", self.device_id, self._last_error, wait)
-                await self._clock.sleep(wait)
+                    self._backoff.reset()  # it was up: start the backoff over
+                self._attempted.set()
+                await self._backoff.pause(self._clock)
         finally:
             self._attempted.set()
 
@@ -359,7 +359,7 @@ class BleInstrument(Instrument):
         try:
             async with asyncio.timeout(self._radio_seconds(self._timings.stop_s)):
                 await client.disconnect()
-        except Exception as exc:
+        except EXPECTED_FAILURES as exc:
             log.warning("BLE %s did not disconnect cleanly: %s", self.device_id, _describe(exc))
 
     async def _bounded(self, operation: Coroutine[Any, Any, None]) -> None:

@@ -3,8 +3,9 @@
 The capture thread (§3: blocking work runs in a thread) reads `cv2.VideoCapture` (a V4L2 device,
 a file or a stream URL) into one slot, overwriting the previous frame: a slow consumer misses
 frames, memory never grows. Consumers read through `FrameCursor`s that count what they got and
-missed. A failed read or a vanished device makes the thread reopen with exponential backoff, and
-`health()` says so. Capture timings are real seconds: cameras run in real time, whatever the clock.
+missed. A failed read or a vanished device makes the thread reopen after the shared `Backoff`'s
+delays (cut short by `wake()`, when the device watcher sees the camera plugged in), and `health()`
+says so. Capture timings are real seconds: cameras run in real time, whatever the clock.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from numpy.typing import NDArray
 
 from devices.camera import FrameMetrics, Guidance
 from devices.instrument import DeviceUnavailable
+from runtime.backoff import Backoff
 
 if TYPE_CHECKING:
     from runtime.clock import Clock
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 
 Image: TypeAlias = NDArray[np.uint8]
 CaptureSource: TypeAlias = int | str  # a V4L2 index, a /dev/videoN path, a file path or a stream URL
-SourceLocator: TypeAlias = Callable[[], CaptureSource | None]  # asked again before every (re)open
+SourceLocator: TypeAlias = Callable[[], CaptureSource]  # asked before every (re)open; CameraError: not there
 
 
 class CameraError(DeviceUnavailable):
@@ -201,6 +203,7 @@ class FrameGrabber:
         self._shared = _Shared()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._nudge = threading.Event()  # ends the capture thread's wait between opens: stop, or plugged in
         self._finished: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed = asyncio.Event()
@@ -222,9 +225,9 @@ class FrameGrabber:
         if self._thread is not None:
             return
         self._loop = asyncio.get_running_loop()
-        self._stopping = threading.Event()
+        self._stopping, self._nudge = threading.Event(), threading.Event()
         self._finished = self._loop.create_future()
-        self._thread = threading.Thread(target=self._run, args=(self._stopping, self._finished),
+        self._thread = threading.Thread(target=self._run, args=(self._stopping, self._nudge, self._finished),
                                         name=f"capture-{self.name}", daemon=True)
         self._thread.start()
 
@@ -234,6 +237,7 @@ class FrameGrabber:
         if thread is None or finished is None:
             return
         self._stopping.set()
+        self._nudge.set()
         await asyncio.wait({finished}, timeout=self.timings.stop_timeout_s)
         if finished.done():
             thread.join(0.1)  # it has released the camera and is returning: a matter of microseconds
@@ -244,6 +248,10 @@ class FrameGrabber:
             self._shared.frame = None
             self._shared.connected = False
         self._wake()  # waiters see the capture is off
+
+    def wake(self) -> None:
+        """The camera was plugged in: end the wait between opens and try now."""
+        self._nudge.set()
 
     def cursor(self) -> FrameCursor:
         """A new consumer of the slot, e.g. a video track; it starts with the next frame."""
@@ -298,20 +306,21 @@ class FrameGrabber:
 
     # The capture thread; everything below runs off the event loop.
 
-    def _run(self, stopping: threading.Event, finished: asyncio.Future[None]) -> None:
-        delay = self.timings.reopen_initial_s
+    def _run(self, stopping: threading.Event, nudge: threading.Event, finished: asyncio.Future[None]) -> None:
+        # Only the delays: Backoff.pause() is the event loop's, this thread waits on its own event.
+        backoff = Backoff(self.timings.reopen_initial_s, self.timings.reopen_max_s)
         try:
             while not stopping.is_set():
                 capture = self._open()
                 if capture is not None:
                     try:
                         if self._pump(capture, stopping):
-                            delay = self.timings.reopen_initial_s
+                            backoff.reset()
                     finally:
                         _release(capture)
-                if stopping.wait(delay):
-                    break
-                delay = min(delay * 2, self.timings.reopen_max_s)
+                if nudge.wait(backoff.next()) and not stopping.is_set():
+                    backoff.reset()  # plugged in: the next failure waits the initial delay again
+                nudge.clear()
         except Exception as exc:  # a bug must not die silently in a thread
             log.exception("%s: capture thread failed", self.name)
             self._failed(f"capture thread failed: {exc}", stopping)
@@ -321,15 +330,19 @@ class FrameGrabber:
     def _open(self) -> Capture | None:
         try:
             source = self._source() if callable(self._source) else self._source
-        except Exception as exc:
-            self._failed(f"cannot locate the camera: {exc}", None)
+        except CameraError as exc:  # not plugged in: the locator says what it looked for
+            self._failed(str(exc), None)
             return None
-        if source is None:
-            self._failed("camera not found", None)
+        except Exception as exc:
+            if not isinstance(exc, OSError):  # a bug: seen with its traceback, and tried again like the rest
+                log.exception("%s: locating the camera failed", self.name)
+            self._failed(f"cannot locate the camera: {exc}", None)
             return None
         try:
             capture = self._opener(source, self.timings)
-        except Exception as exc:  # cv2.error and OS errors alike
+        except Exception as exc:
+            if not isinstance(exc, cv2.error | OSError):
+                log.exception("%s: opening %s failed", self.name, describe_source(source))
             self._failed(f"cannot open {describe_source(source)}: {exc}", None)
             return None
         if not capture.isOpened():

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from drivers import framing
 from drivers.errors import ProtocolError
 
 BAUDRATE = 115200
@@ -180,38 +181,11 @@ def check_packet(buf: bytes | bytearray) -> int:
     return 0 if len(buf) < length else length
 
 
-class Framer:
+class Framer(framing.Framer):
     """Accumulates bytes from the line and returns complete packets, resynchronising past garbage."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self.discarded = 0  # bytes skipped to resynchronise, since creation
-
-    @property
-    def pending(self) -> int:
-        """Bytes held while waiting for the rest of a packet."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """Add `data`; return the packets it completes, in order."""
-        if data and not self._buffer and check_packet(data) == len(data):
-            return [data]  # the usual read at 60 Hz: exactly one whole packet
-        buffer = bytes(self._buffer) + data if self._buffer else data
-        packets: list[bytes] = []
-        position = 0
-        while position < len(buffer):
-            # check_packet needs at most one frame's worth: slice a small window, not the buffer.
-            result = check_packet(buffer[position : position + MAX_FRAME])
-            if result == 0:
-                break
-            if result < 0:
-                position -= result
-                self.discarded -= result
-                continue
-            packets.append(buffer[position : position + result])
-            position += result
-        self._buffer = bytearray(buffer[position:])
-        return packets
+        super().__init__(check_packet, MAX_FRAME)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,14 +1,17 @@
-"""A Contec CMS50D+/E pulse oximeter on a serial port, as an `Instrument` (§5).
+"""A Contec CMS50D+/E pulse oximeter on a serial port, as an `Instrument`.
 
-On start the port is opened at 115200 8N1 and real-time streaming requested (A1). While a
-session lasts the driver sends the V7.0 "still connected" command (AF) every 5 s and repeats
-A1 periodically, because some firmware stops streaming about 30 s after the last one
-(PROTOCOLS.md; gagistech/bedsidemon repeats it every ~15 s). A device that sends no valid
-packet for `silence_s` is declared disconnected; the port is closed and reopened with
-backoff. Garbage on the line is skipped by the framer, counted, and never ends a session.
+The device is found by its locator (a port path or a USB identity) before every open. Each
+session opens the port at 115200 8N1 and requests real-time streaming (A1); while it lasts
+the driver sends the V7.0 "still connected" command (AF) every 5 s and repeats A1
+periodically, because some firmware stops streaming about 30 s after the last one
+(docs/protocols.md; gagistech/bedsidemon repeats it every ~15 s). A device that sends no
+valid packet for `silence_s` is declared disconnected; the port is closed and reopened with
+backoff, at once when the device watcher sees it plugged in. Garbage on the line is skipped
+by the framer, counted, and never ends a session.
 
 Samples become `Pleth` chunks (60 Hz) and, once per second of samples while the device has
-a value, an `SpO2` reading; both carry the status bits as quality flags.
+a value, an `SpO2` reading, in the order the packets came; both carry the status bits as
+quality flags.
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ from typing import TYPE_CHECKING
 from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
 from devices.measurements import Pleth, QualityFlag, SpO2
 from drivers import cms50
+from drivers.discovery import Locator, WatchTarget
 from drivers.errors import ProtocolError
-from drivers.serial_link import Backoff, Opener, Reconnector, SerialLink, SerialPortError, open_port
+from drivers.serial_link import Opener, Reconnector, SerialLink, open_port
+from runtime.backoff import Backoff
 from runtime.errors import StationError
+from runtime.tasks import TaskSet
 
 if TYPE_CHECKING:
-    from config.schema import DeviceConfig
+    from config.devices import Cms50DeviceConfig
     from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -37,7 +43,6 @@ PLETH_RATE_HZ = 60.0  # V7.0: 60 real-time packets per second
 PLETH_CHUNK = 10  # samples per Pleth reading: 6 readings a second
 SAMPLES_PER_READING = 60  # one SpO2 reading per second of samples
 LOW_PERFUSION_PI = 0.4  # percent; below this oximeter manuals call the signal weak
-_REALTIME_LENGTH = cms50.DATA_LENGTHS[cms50.REALTIME] + 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +56,10 @@ class Cms50Timings:
     # Short: a CMS50D+ switches itself off without a finger while its USB cable (and port)
     # stays; a finger put back in must be noticed within seconds, and reopening is cheap.
     reconnect_max_s: float = 5.0
+    first_attempt_s: float = 5.0  # start() waits this long for the first open to succeed or fail
     stop_timeout_s: float = 2.0
     # The serial line does not speed up with a simulator's fast clock: silence is never
-    # declared before this many real seconds without a packet.
+    # declared, nor a first attempt given up, before this many real seconds.
     real_floor_s: float = 1.0
 
 
@@ -87,24 +93,28 @@ class Cms50Oximeter(Instrument):
 
     def __init__(
         self,
-        config: DeviceConfig,
+        config: Cms50DeviceConfig,
         clock: Clock,
         sink: Sink,
         *,
+        locator: Locator | None = None,
         timings: Cms50Timings | None = None,
         opener: Opener = open_port,
         pleth_chunk: int = PLETH_CHUNK,
     ) -> None:
+        """`locator` finds the device (the device watcher's); by default its port, or its USB identity in /sys."""
         super().__init__(config, sink)
         if pleth_chunk < 1:
             raise ValueError("pleth_chunk must be at least 1")
         self._clock = clock
-        self._timings = timings or Cms50Timings()
-        self._opener = opener
+        self._timings = t = timings or Cms50Timings()
         self._chunk = pleth_chunk
         self._model = config.model or DEFAULT_MODEL
-        self._task: asyncio.Task[None] | None = None
-        self._reconnector: Reconnector | None = None
+        self._reconnector = Reconnector(
+            locator or Locator(WatchTarget.from_config(config.id, config)), cms50.BAUDRATE, clock,
+            Backoff(t.reconnect_initial_s, t.reconnect_max_s), opener=opener, on_down=self._down,
+        )
+        self._tasks = TaskSet(f"cms50-{config.id}", log)
         self._connected = False
         self._last_error: str | None = None
         self._garbage_bytes = 0
@@ -127,52 +137,31 @@ class Cms50Oximeter(Instrument):
         return self._identifier
 
     async def start(self) -> None:
-        """Open the port and request streaming; raise a StationError when the port cannot open."""
-        if self._task is not None:
-            return
-        port = self.config.port
-        if not port:
-            raise StationError(f"devices.{self.device_id}.port: a cms50 oximeter needs a serial port")
-        t = self._timings
-        self._reconnector = Reconnector(
-            port,
-            cms50.BAUDRATE,
-            self._clock,
-            backoff=Backoff(t.reconnect_initial_s, t.reconnect_max_s),
-            opener=self._opener,
-            on_down=self._down,
-        )
-        link = self._reconnector.new_link()
-        try:
-            await link.open()
-        except SerialPortError as exc:
-            self._last_error = str(exc)
-            raise
-        run = self._reconnector.run(self._session, link=link)
-        self._task = asyncio.create_task(run, name=f"cms50-{self.device_id}")
-        log.info("oximeter %s opened %s", self.device_id, port)
+        """Keep the oximeter open and streaming in the background; an absent one is retried and shown by health()."""
+        await self._reconnector.start(self._session, self._real(self._timings.first_attempt_s))
 
     async def stop(self) -> None:
         """Ask the oximeter to stop streaming, close the port; idempotent and bounded."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        link = self._reconnector.link if self._reconnector else None
+        link = self._reconnector.link
         if link is not None and link.is_open:
             try:
                 await asyncio.wait_for(link.write(cms50.command(cms50.STOP)), self._clock.real_seconds(0.5))
             except (StationError, TimeoutError):
                 pass  # stopping anyway: the port closes below
-        task.cancel()
-        await asyncio.wait([task], timeout=self._clock.real_seconds(self._timings.stop_timeout_s))
+        await self._reconnector.stop(self._clock.real_seconds(self._timings.stop_timeout_s))
         self._connected = False
 
     async def request_measurement(self) -> None:
         """Make sure the oximeter streams; readings follow through the sink."""
-        link = self._reconnector.link if self._reconnector and self._task else None
+        link = self._reconnector.link
         if link is None or not link.is_open:
             raise DeviceUnavailable(self._last_error or "not started")
         await link.write(cms50.command(cms50.START_REALTIME))
+
+    def device_changed(self, path: str | None) -> None:
+        """Plugged in: try now rather than at the end of the backoff; an unplug shows on the port itself."""
+        if path is not None:
+            self._reconnector.wake()
 
     def health(self) -> DeviceHealth:
         """Connected (valid packets arriving), last reading and last error."""
@@ -183,6 +172,10 @@ class Cms50Oximeter(Instrument):
             last_reading_host_time=self._last_reading_host_time,
             last_error=self._last_error,
         )
+
+    def _real(self, seconds: float) -> float:
+        """Real seconds for `seconds` of clock time, never below the real floor."""
+        return max(self._clock.real_seconds(seconds), self._timings.real_floor_s)
 
     def _down(self, problem: str) -> None:
         if self._connected:
@@ -199,7 +192,7 @@ class Cms50Oximeter(Instrument):
         link.receive(self._on_bytes)  # parse in the transport's read callback: no task hop per packet
         await link.write(cms50.command(cms50.START_REALTIME))
         await link.write(cms50.command(cms50.DEVICE_ID))
-        keepalive = asyncio.create_task(self._keepalive(link), name=f"cms50-keepalive-{self.device_id}")
+        keepalive = self._tasks.spawn(self._keepalive(link), "keepalive")
         try:
             await self._watch(link)
         finally:
@@ -211,7 +204,7 @@ class Cms50Oximeter(Instrument):
     async def _watch(self, link: SerialLink) -> None:
         """Return never: raise when the port fails or no valid packet came for silence_s."""
         silence = self._timings.silence_s
-        limit = max(self._clock.real_seconds(silence), self._timings.real_floor_s)
+        limit = self._real(silence)
         while True:
             remaining = self._last_wire + limit - time.monotonic()
             if remaining <= 0:
@@ -237,16 +230,6 @@ class Cms50Oximeter(Instrument):
             log.debug("oximeter %s keep-alive ended: %s", self.device_id, exc)  # the reader reports it
 
     def _on_bytes(self, chunk: bytes) -> None:
-        if len(chunk) == _REALTIME_LENGTH and chunk[0] == cms50.REALTIME and not self._framer.pending:
-            # The usual read at 60 Hz: one whole real-time packet. parse() checks its framing
-            # (type, sync bits) itself; anything else goes through the framer to resynchronise.
-            try:
-                sample = cms50.RealtimeSample.parse(chunk)
-            except ProtocolError:
-                pass
-            else:
-                self._on_sample(sample)
-                return
         before = self._framer.discarded
         for packet in self._framer.feed(chunk):
             self._on_packet(packet)
@@ -281,8 +264,7 @@ class Cms50Oximeter(Instrument):
         self._last_wire = time.monotonic()
         if not self._connected:
             self._connected = True
-            if self._reconnector is not None:
-                self._reconnector.mark_healthy()
+            self._reconnector.mark_healthy()
             log.info("oximeter %s streaming", self.device_id)
         flags = sample_flags(sample)
         self._pleth.append(sample.pleth)
@@ -304,20 +286,15 @@ class Cms50Oximeter(Instrument):
         self._since_reading += 1
         if self._since_reading >= SAMPLES_PER_READING and sample.spo2 is not None:
             self._since_reading = 0
-            # Once a second, and in the loop's next turn: the waveform chunk this packet may have
-            # completed reaches its subscribers without waiting for the SpO2 reading to be built.
-            asyncio.get_running_loop().call_soon(self._deliver_spo2, sample, flags, self._clock.monotonic())
+            self._deliver(self._spo2(sample, sample.spo2, flags))
 
-    def _deliver_spo2(self, sample: cms50.RealtimeSample, flags: frozenset[QualityFlag], host_time: float) -> None:
-        assert sample.spo2 is not None
-        self._deliver(
-            SpO2(
-                device_id=self.device_id,
-                model=self._model,
-                host_time=host_time,
-                flags=flags,
-                percent=float(sample.spo2),
-                pulse_bpm=None if sample.pulse is None else float(sample.pulse),
-                perfusion_index=sample.pi,
-            )
+    def _spo2(self, sample: cms50.RealtimeSample, percent: int, flags: frozenset[QualityFlag]) -> SpO2:
+        return SpO2(
+            device_id=self.device_id,
+            model=self._model,
+            host_time=self._clock.monotonic(),
+            flags=flags,
+            percent=float(percent),
+            pulse_bpm=None if sample.pulse is None else float(sample.pulse),
+            perfusion_index=sample.pi,
         )

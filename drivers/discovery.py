@@ -19,15 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
+from config.devices import ACCESSORY_IDS, LocatedDevice, UvcDeviceConfig
+
 if TYPE_CHECKING:
-    from config.schema import CabinConfig, DeviceConfig, SerialDeviceConfig
+    from config.schema import CabinConfig
 
 log = logging.getLogger(__name__)
 
 Subsystem: TypeAlias = Literal["tty", "video4linux"]
 ChangeCallback: TypeAlias = Callable[[str, bool, str | None], None]  # device id, present, path
 
-BADGE_READER_ID = "badge-reader"
+BADGE_READER_ID, ENTRY_LOCK_ID = ACCESSORY_IDS
 POLL_INTERVAL_S = 0.5  # a plug shows within 1 s (issue 3, item 4)
 UDEV_CONTROL = Path("/run/udev/control")  # the udev daemon's control socket: it runs if this exists
 _RESYNC_S = 30.0  # with udev, rescan now and then anyway: netlink drops events when its buffer fills
@@ -45,7 +47,7 @@ class Monitor(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class WatchTarget:
-    """One configured device to find: by port path, by USB identity, or both (port first)."""
+    """One configured device to find: by port (a path, or a URL that is not looked for), by USB identity, or both."""
 
     device_id: str
     subsystem: Subsystem
@@ -55,26 +57,72 @@ class WatchTarget:
     usb_serial: str | None = None
 
     @classmethod
-    def from_config(cls, device_id: str, config: DeviceConfig | SerialDeviceConfig) -> WatchTarget | None:
-        """The target for a configuration entry, or None when it names no port path nor USB identity."""
-        port = config.port if config.port and config.port.startswith("/") else None
-        identity = (config.usb_vendor, config.usb_product, config.usb_serial)
-        if port is None and all(v is None for v in identity):
-            return None
-        kind = getattr(config, "kind", None)
-        return cls(device_id, "video4linux" if kind == "otoscope" else "tty", port, *identity)
+    def from_config(cls, device_id: str, config: LocatedDevice) -> WatchTarget:
+        """The target for a configuration entry found by port or USB identity."""
+        subsystem: Subsystem = "video4linux" if isinstance(config, UvcDeviceConfig) else "tty"
+        return cls(device_id, subsystem, config.port, config.usb_vendor, config.usb_product, config.usb_serial)
 
     @property
     def has_identity(self) -> bool:
         """True when a USB vendor, product or serial is configured."""
         return any(v is not None for v in (self.usb_vendor, self.usb_product, self.usb_serial))
 
+    @property
+    def port_is_path(self) -> bool:
+        """True when the port is a path that can be plugged in; a URL or a V4L2 index is not."""
+        return self.port is not None and self.port.startswith("/")
+
+    @property
+    def watched(self) -> bool:
+        """True when plugs and unplugs of this device can be seen: a port path or a USB identity."""
+        return self.port_is_path or self.has_identity
+
+    def describe(self) -> str:
+        """What is looked for, for a person: "/dev/ttyUSB0", "USB 10c4:ea60 serial 0001", or both."""
+        identity = ""
+        if self.has_identity:
+            vendor = "*" if self.usb_vendor is None else f"{self.usb_vendor:04x}"
+            product = "*" if self.usb_product is None else f"{self.usb_product:04x}"
+            serial = f" serial {self.usb_serial}" if self.usb_serial is not None else ""
+            identity = f"USB {vendor}:{product}{serial}"
+        if self.port is None:
+            return identity
+        return f"{self.port} or {identity}" if identity else self.port
+
 
 def watch_targets(config: CabinConfig) -> tuple[WatchTarget, ...]:
-    """Targets for every instrument and the badge reader that name a port path or USB identity."""
-    entries: list[tuple[str, DeviceConfig | SerialDeviceConfig]] = [(d.id, d) for d in config.devices]
-    entries.append((BADGE_READER_ID, config.badge_reader))
-    return tuple(t for t in (WatchTarget.from_config(i, c) for i, c in entries) if t is not None)
+    """Targets for every instrument and accessory that names a port path or a USB identity."""
+    entries: list[tuple[str, LocatedDevice]] = [(d.id, d) for d in config.devices if isinstance(d, LocatedDevice)]
+    for device_id, accessory in ((BADGE_READER_ID, config.badge_reader), (ENTRY_LOCK_ID, config.entry_lock)):
+        if isinstance(accessory, LocatedDevice):
+            entries.append((device_id, accessory))
+    return tuple(t for t in (WatchTarget.from_config(i, c) for i, c in entries) if t.watched)
+
+
+class Locator:
+    """Finds one configured device now, asked before every open: its port if it exists, else its USB identity.
+
+    A URL or a V4L2 index is not looked for: it is returned as configured, and opening it says.
+    """
+
+    def __init__(self, target: WatchTarget, *, sysfs_root: Path = Path("/sys"), dev_root: Path = Path("/dev")) -> None:
+        self.target = target
+        self._sysfs_root = sysfs_root
+        self._dev_root = dev_root
+
+    def __call__(self) -> str | None:
+        """Where the device is now, or None when it is not plugged in."""
+        target = self.target
+        if target.port is not None and not target.port_is_path:
+            return target.port
+        nodes = scan_usb_nodes(self._sysfs_root, self._dev_root, (target.subsystem,)) if target.has_identity else []
+        return locate(target, nodes)
+
+    def missing(self) -> str:
+        """Why the device cannot be opened when it is not found, naming what was looked for."""
+        if self.target.has_identity:
+            return f"no {self.target.describe()} plugged in"
+        return f"{self.target.describe()} is missing (unplugged, or wrong port in the configuration)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,12 +271,12 @@ class DeviceWatcher:
         """Where the device was at the last scan, or None."""
         return self._paths.get(device_id)
 
-    def locator(self, device_id: str) -> Callable[[], str | None]:
-        """A function that looks the device up in sysfs afresh (e.g. an Otoscope's source)."""
+    def locator(self, device_id: str) -> Locator:
+        """The locator of a watched device, looking it up afresh in this watcher's sysfs and /dev."""
         target = next((t for t in self._targets if t.device_id == device_id), None)
         if target is None:
             raise KeyError(f"{device_id!r} is not a watched device")
-        return lambda: locate(target, self._scan((target,)))
+        return Locator(target, sysfs_root=self._sysfs_root, dev_root=self._dev_root)
 
     async def start(self) -> None:
         """Scan once (reporting every device, present or not), then watch; idempotent."""

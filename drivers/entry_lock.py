@@ -1,4 +1,8 @@
-"""The cabin's entry lock: one channel of an LCUS USB relay board (9600 8N1), as a component."""
+"""The cabin's entry lock: one channel of an LCUS USB relay board (9600 8N1), as a component.
+
+The board is found by its locator (a port path or a USB identity) before every open, and
+reopened after the shared `Backoff`, at once when the device watcher sees it plugged in.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,23 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from config.devices import ACCESSORY_IDS
 from devices.instrument import DeviceHealth
 from drivers import lcus
-from drivers.serial_link import Backoff, Opener, Reconnector, SerialLink, SerialPortError, open_port
+from drivers.discovery import Locator, WatchTarget
+from drivers.serial_link import Opener, Reconnector, SerialLink, SerialPortError, open_port
+from runtime.backoff import Backoff
 from runtime.errors import StationError
 
 if TYPE_CHECKING:
-    from config.schema import SerialDeviceConfig
+    from config.devices import LcusConfig
     from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 
-DEVICE_ID = "entry_lock"
+DEVICE_ID = ACCESSORY_IDS[1]
 STOP_TIMEOUT_S = 2.0
+FIRST_ATTEMPT_S = 2.0  # real seconds start() waits for the first open to succeed or fail
 
 
 class EntryLock:
@@ -35,19 +43,21 @@ class EntryLock:
 
     def __init__(
         self,
-        config: SerialDeviceConfig,
+        config: LcusConfig,
         clock: Clock,
         *,
+        locator: Locator | None = None,
         opener: Opener = open_port,
         backoff: Backoff | None = None,
     ) -> None:
+        """`locator` finds the board (the device watcher's); by default its port, or its USB identity in /sys."""
         self.config = config
         self._clock = clock
-        self._opener = opener
-        self._backoff = backoff or Backoff(0.5, 10.0)
+        self._reconnector = Reconnector(
+            locator or Locator(WatchTarget.from_config(DEVICE_ID, config)), lcus.BAUDRATE, clock,
+            backoff or Backoff(0.5, 10.0), opener=opener, on_down=self._down,
+        )
         self._engaged = False
-        self._task: asyncio.Task[None] | None = None
-        self._reconnector: Reconnector | None = None
         self._last_error: str | None = None
 
     @property
@@ -58,33 +68,27 @@ class EntryLock:
     @property
     def connected(self) -> bool:
         """True while the relay board's port is open."""
-        return self._reconnector is not None and self._reconnector.link is not None
+        return self._reconnector.link is not None
 
     async def start(self) -> None:
-        """Open the board in the background (released); a missing port is retried and shown by health()."""
-        if self._task is not None:
-            return
-        if not self.config.port:
-            raise StationError("entry_lock.port: an lcus relay board needs a serial port")
-        lcus.RelayCommand(self.config.channel, False)  # check the channel before any I/O
-        self._reconnector = Reconnector(
-            self.config.port, lcus.BAUDRATE, self._clock,
-            backoff=self._backoff, opener=self._opener, on_down=self._down,
-        )
-        self._task = asyncio.create_task(self._reconnector.run(self._session), name="entry-lock")
+        """Open the board in the background (released); an absent board is retried and shown by health()."""
+        await self._reconnector.start(self._session, FIRST_ATTEMPT_S)
 
     async def stop(self) -> None:
         """Release the door, close the port; idempotent and bounded."""
-        task, self._task = self._task, None
-        if task is None:
+        if not self._reconnector.running:
             return
         self._engaged = False
         try:
             await asyncio.wait_for(self._send(), self._clock.real_seconds(1.0))
         except (StationError, TimeoutError):
             pass  # unplugged or unpowered: the door is free anyway
-        task.cancel()
-        await asyncio.wait([task], timeout=self._clock.real_seconds(STOP_TIMEOUT_S))
+        await self._reconnector.stop(self._clock.real_seconds(STOP_TIMEOUT_S))
+
+    def device_changed(self, path: str | None) -> None:
+        """Plugged in: open it now (and send the requested state) rather than at the end of the backoff."""
+        if path is not None:
+            self._reconnector.wake()
 
     async def engage(self) -> None:
         """Hold the entry door shut; SerialPortError when the board is not connected now."""
@@ -104,19 +108,18 @@ class EntryLock:
                             last_error=self._last_error)
 
     async def _send(self) -> None:
-        link = self._reconnector.link if self._reconnector else None
+        link = self._reconnector.link
         if link is None or not link.is_open:
             state = "engaged" if self._engaged else "released"
-            raise SerialPortError(
-                f"entry lock on {self.config.port} is not connected; it will be {state} when it comes back"
-            )
+            where = self._reconnector.locator.target.describe()
+            raise SerialPortError(f"entry lock on {where} is not connected; it will be {state} when it comes back")
         await link.write(lcus.frame(self.config.channel, self._engaged))
 
     def _down(self, problem: str) -> None:
         self._last_error = problem
 
     async def _session(self, link: SerialLink) -> None:
-        self._backoff.reset()
+        self._reconnector.mark_healthy()
         await link.write(lcus.frame(self.config.channel, self._engaged))
         log.info("entry lock on %s open", link.path)
         while True:

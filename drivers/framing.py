@@ -1,8 +1,10 @@
-"""Fixed-length framing shared by the serial protocols, after Klipper's `check_packet`.
+"""Framing shared by the serial protocols, after Klipper's `check_packet`.
 
 A protocol supplies a pure `check_packet(buf)` that answers 0 ("need more"), a negative
-number ("skip that many bytes to resynchronise") or the frame's length; the framer does
-the buffering and the bookkeeping.
+number ("skip that many bytes to resynchronise") or the length of the frame at the start of
+`buf`; the framer does the buffering and the bookkeeping. Frames may have one length (RDM6300,
+LCUS) or a length by type (CMS50): the framer shows `check_packet` at most `window` bytes, the
+longest frame the protocol has, so a decision never costs more than one frame's worth of bytes.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 
-class FixedFramer:
+class Framer:
     """Accumulates received bytes and returns complete frames, resynchronising past garbage."""
 
-    def __init__(self, check_packet: Callable[[bytes | bytearray], int], frame_length: int) -> None:
+    def __init__(self, check_packet: Callable[[bytes | bytearray], int], window: int) -> None:
+        """`window` is the longest frame `check_packet` can return."""
+        if window < 1:
+            raise ValueError("a frame is at least one byte long")
         self._check = check_packet
-        self._frame_length = frame_length
+        self._window = window
         self._buffer = bytearray()
         self.discarded = 0  # bytes skipped to resynchronise, since creation
 
@@ -30,7 +35,7 @@ class FixedFramer:
         frames: list[bytes] = []
         position = 0
         while position < len(self._buffer):
-            result = self._check(self._buffer[position : position + self._frame_length])
+            result = self._check(self._buffer[position : position + self._window])
             if result == 0:
                 break
             if result < 0:

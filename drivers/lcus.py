@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drivers import framing
 from drivers.errors import ProtocolError
-from drivers.framing import FixedFramer
 
 BAUDRATE = 9600
 START = 0xA0
@@ -83,7 +83,7 @@ def check_packet(buf: bytes | bytearray) -> int:
     return FRAME_LENGTH
 
 
-class Framer(FixedFramer):
+class Framer(framing.Framer):
     """Accumulates received bytes and returns complete relay frames, resynchronising past garbage."""
 
     def __init__(self) -> None:

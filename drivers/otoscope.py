@@ -1,8 +1,10 @@
 """The otoscope: a UVC camera read through OpenCV, with guidance for the patient and snapshots for the GP.
 
-The camera is off until someone needs it: `request_measurement()` (or `capture_on()`) starts
-the capture thread and an analysis task that computes focus and brightness a few times a
-second, turning them into guidance for the kiosk ("hold still"). `snapshot()` gives the GP a
+The camera is found by its locator (a /dev/videoN path, a V4L2 index, a stream URL, or a USB
+identity) before every open; `start()` only looks whether it is there. The camera is off
+until someone needs it: `request_measurement()` (or `capture_on()`) starts the capture thread
+and an analysis task that computes focus and brightness a few times a second, turning them
+into guidance for the kiosk ("hold still"). `snapshot()` gives the GP a
 full-resolution JPEG; `frames()` gives a video track its own cursor on the latest frame. The
 otoscope produces no `Measurement`: its output is images, so `_deliver` is never called.
 """
@@ -27,16 +29,16 @@ from drivers.camera import (
     GrabberTimings,
     GuidanceThresholds,
     Opener,
-    SourceLocator,
     describe_source,
     frame_metrics,
     guidance,
     open_capture,
 )
-from runtime.errors import StationError
+from drivers.discovery import Locator, WatchTarget
+from runtime.tasks import TaskSet
 
 if TYPE_CHECKING:
-    from config.schema import DeviceConfig
+    from config.devices import UvcDeviceConfig
     from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -60,30 +62,25 @@ def source_present(source: CaptureSource) -> bool:
 
 
 class Otoscope(ExaminationCamera):
-    """An otoscope camera (DeviceConfig driver "uvc", kind "otoscope") wrapping a FrameGrabber."""
+    """An otoscope camera (configuration driver "uvc", kind "otoscope") wrapping a FrameGrabber."""
 
-    def __init__(self, config: DeviceConfig, sink: Sink, clock: Clock, *,
-                 source: CaptureSource | SourceLocator | None = None, opener: Opener = open_capture,
-                 timings: GrabberTimings | None = None, thresholds: GuidanceThresholds = DEFAULT_THRESHOLDS,
+    config: UvcDeviceConfig
+
+    def __init__(self, config: UvcDeviceConfig, sink: Sink, clock: Clock, *, locator: Locator | None = None,
+                 opener: Opener = open_capture, timings: GrabberTimings | None = None,
+                 thresholds: GuidanceThresholds = DEFAULT_THRESHOLDS,
                  analysis_interval_s: float = ANALYSIS_INTERVAL_S) -> None:
-        """`source` overrides `config.port`; a locator (e.g. from DeviceWatcher) finds it by USB identity."""
+        """`locator` finds the camera (the device watcher's); by default its port, or its USB identity in /sys."""
         super().__init__(config, sink)
-        if config.kind != "otoscope" or config.driver != "uvc":
-            raise StationError(f"[devices] {config.id}: the otoscope driver needs kind 'otoscope' and driver 'uvc'")
-        if source is None and config.port is not None:
-            source = parse_source(config.port)
-        if source is None:  # a USB identity alone needs a locator, e.g. DeviceWatcher.locator(config.id)
-            raise StationError(f"[devices] {config.id}: set 'port' (/dev/videoN or a URL) or a USB identity "
-                               "with a device watcher to locate it")
-        self._source = source
+        self._locator = locator or Locator(WatchTarget.from_config(config.id, config))
         self._clock = clock
         self._thresholds = thresholds
         self._interval_s = analysis_interval_s
-        self._grabber = FrameGrabber(source, clock, name=config.id, timings=timings, opener=opener)
+        self._grabber = FrameGrabber(self._source, clock, name=config.id, timings=timings, opener=opener)
+        self._tasks = TaskSet(f"otoscope-{config.id}", log)
         self._started = False
         self._present = False
         self._last_error: str | None = None
-        self._analysis: asyncio.Task[None] | None = None
         self._metrics: FrameMetrics | None = None
         self._metrics_time: float | None = None
         self._guidance: Guidance | None = None
@@ -95,17 +92,20 @@ class Otoscope(ExaminationCamera):
         return self._grabber.running
 
     async def start(self) -> None:
-        """Check that the camera is there (without opening it); DeviceUnavailable when it is not."""
+        """Look whether the camera is there, without opening it; an absent one shows in health() until plugged in."""
         if self._started:
             return
-        source = self._source() if callable(self._source) else self._source
-        if source is None or not source_present(source):
-            where = "by its USB identity" if source is None else describe_source(source)
-            self._last_error = f"camera not found ({where})"
-            raise DeviceUnavailable(self._last_error)
-        self._present = True
         self._started = True
-        log.info("otoscope %s ready on %s", self.device_id, describe_source(source))
+        try:
+            source = await asyncio.to_thread(self._source)
+        except CameraError as exc:
+            self._present, self._last_error = False, str(exc)
+            log.info("otoscope %s: %s; waiting for it", self.device_id, exc)
+            return
+        self._present = source_present(source)
+        self._last_error = None if self._present else f"camera not found ({describe_source(source)})"
+        log.info("otoscope %s %s on %s", self.device_id, "ready" if self._present else "absent",
+                 describe_source(source))
 
     async def stop(self) -> None:
         """Switch the camera off and forget the figures; idempotent and bounded."""
@@ -123,23 +123,28 @@ class Otoscope(ExaminationCamera):
         if self._grabber.running:
             return
         await self._grabber.start()
-        self._analysis = asyncio.create_task(self._analyse(), name=f"analyse-{self.device_id}")
+        self._tasks.spawn(self._analyse(), "analyse")
 
     async def capture_off(self) -> None:
         """Stop capturing (the camera's light and sensor rest between patients); idempotent."""
-        task, self._analysis = self._analysis, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait({task}, timeout=_STOP_TIMEOUT_S)
+        await self._tasks.cancel_all(_STOP_TIMEOUT_S)
         await self._grabber.stop()
         self._metrics = self._metrics_time = self._guidance = None
 
-    def on_presence(self, present: bool, path: str | None = None) -> None:
-        """Plug or unplug news from the DeviceWatcher; the capture thread reopens on its own."""
-        self._present = present
-        if not present:
-            self._last_error = "unplugged"
-        log.info("otoscope %s %s", self.device_id, f"plugged in at {path}" if present else "unplugged")
+    def device_changed(self, path: str | None) -> None:
+        """Plug or unplug news from the device watcher; plugged in, the capture thread opens it now."""
+        self._present = path is not None
+        self._last_error = None if self._present else "unplugged"
+        if self._present:
+            self._grabber.wake()
+        log.info("otoscope %s %s", self.device_id, f"plugged in at {path}" if self._present else "unplugged")
+
+    def _source(self) -> CaptureSource:
+        """Where the camera is now (asked before every open); CameraError naming what was looked for."""
+        where = self._locator()
+        if where is None:
+            raise CameraError(self._locator.missing())
+        return parse_source(where)
 
     def health(self) -> DeviceHealth:
         """Connected (capturing: frames are coming; off: the camera is there), last frame, last error."""
@@ -147,9 +152,11 @@ class Otoscope(ExaminationCamera):
         # Capturing: frames come, or it is still opening and has not failed yet.
         opening = camera.failures == 0 and self._present
         connected = self._started and (camera.connected or opening if camera.running else self._present)
+        # Unplugged, the watcher's news is the cause; the capture's failures are its consequences.
+        last_error = camera.last_error or self._last_error if self._present else self._last_error
         return DeviceHealth(
             device_id=self.device_id, kind=self.config.kind, connected=connected,
-            last_reading_host_time=camera.last_frame_time, last_error=camera.last_error or self._last_error,
+            last_reading_host_time=camera.last_frame_time, last_error=last_error,
         )
 
     def camera_health(self) -> GrabberHealth:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from functools import reduce
 from operator import xor
 
+from drivers import framing
 from drivers.errors import ProtocolError
-from drivers.framing import FixedFramer
 
 BAUDRATE = 9600
 STX = 0x02
@@ -98,7 +98,7 @@ def check_packet(buf: bytes | bytearray) -> int:
     return FRAME_LENGTH if buf[FRAME_LENGTH - 1] == ETX else -1
 
 
-class Framer(FixedFramer):
+class Framer(framing.Framer):
     """Accumulates received bytes and returns complete badge frames, resynchronising past garbage."""
 
     def __init__(self) -> None:

@@ -1,32 +1,32 @@
-"""A thin asyncio adapter over pyserial-asyncio-fast, and the reconnect loop around it (§5).
+"""A thin asyncio adapter over pyserial-asyncio-fast, and the reconnect loop around it.
 
 `SerialLink` opens one port by path (ideally under /dev/serial/by-id), reads chunks, writes
 and closes; every failure comes out as a `SerialPortError` naming the path. pyserial opens and
-configures the port and pyserial-asyncio-fast's transport writes and closes it; only its read
-callback is ours (`_Transport`): one `os.read` where `Serial.read` would select() again. A driver that
-parses a stream may instead take the bytes straight from the transport's read callback
-(`receive()`): no task wakes between the pty and the parser, which matters at 60 packets a
-second. `Reconnector` keeps a port in use for a driver: open, run the driver's session, and
-after any failure wait on the station clock with exponential backoff and try again.
+configures the port, pyserial-asyncio-fast's transport reads, writes and closes it, through
+their public APIs only. A driver that parses a stream may take the bytes straight from the
+transport's callback (`receive()`): no task wakes between the port and the parser.
+`Reconnector` keeps a device in use for a driver: it asks its `Locator` where the device is,
+opens it, runs the driver's session, and after any failure waits with the shared `Backoff`
+(cut short by `wake()` when the device watcher sees it plugged in) and tries again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
-import functools
 import logging
-import os
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeAlias
 
-import serial
 import serial_asyncio_fast
 
+from runtime.backoff import Backoff
 from runtime.errors import StationError
+from runtime.tasks import TaskSet
 
 if TYPE_CHECKING:
+    from drivers.discovery import Locator
     from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -43,65 +43,36 @@ class SerialPortError(StationError):
 
 
 async def open_port(protocol_factory: Callable[[], asyncio.Protocol], path: str, baudrate: int) -> asyncio.Transport:
-    """Open `path` 8N1 at `baudrate` with pyserial, exclusively (flock), behind `_Transport`."""
-    loop = asyncio.get_running_loop()
-    # What serial_asyncio_fast.create_serial_connection does for a path, with our transport class.
-    opening = functools.partial(serial.serial_for_url, path, baudrate=baudrate, exclusive=True)
-    port = await loop.run_in_executor(None, opening)
-    return _Transport(loop, protocol_factory(), port)
-
-
-class _Transport(serial_asyncio_fast.SerialTransport):
-    """pyserial-asyncio-fast's transport, reading with one os.read per readiness callback.
-
-    The event loop calls `_read_ready` because the descriptor is readable; pyserial's
-    `Serial.read` would select() it again, build a Timeout and copy through a bytearray.
-    At 60 packets a second that is half the driver's own cost, and the bytes are the same.
-    """
-
-    def _read_ready(self) -> None:
-        try:
-            data = os.read(self._serial.fd, self._max_read_size)
-        except (BlockingIOError, InterruptedError):
-            return  # a spurious wake-up: pyserial ignores these too
-        except OSError as exc:
-            self._close(exc=serial.SerialException(f"read failed: {exc}"))
-            return
-        if not data:  # pyserial's reading of an empty read: the device went away
-            self._close(exc=serial.SerialException("device reports readiness to read but returned no data"))
-            return
-        self._protocol.data_received(data)
+    """Open `path` 8N1 at `baudrate`, exclusively (flock), as a pyserial-asyncio-fast transport."""
+    transport, _protocol = await serial_asyncio_fast.create_serial_connection(
+        asyncio.get_running_loop(), protocol_factory, path, baudrate=baudrate, exclusive=True)
+    return transport
 
 
 class _Bridge(asyncio.Protocol):
-    """Forwards the transport's callbacks to its link."""
+    """The transport's protocol: hands each callback to the link that made it."""
 
-    def __init__(self, link: SerialLink) -> None:
-        self._link = link
+    def __init__(self, on_data: Callable[[bytes], None], on_lost: Callable[[Exception | None], None],
+                 on_writable: Callable[[bool], None]) -> None:
+        self._on_data = on_data
+        self._on_lost = on_lost
+        self._on_writable = on_writable
 
     def data_received(self, data: bytes) -> None:
-        """Bytes arrived: straight to the link's receiver if it has one (60 times a second)."""
-        link = self._link
-        receiver = link._receiver
-        if receiver is None:
-            link._queue(data)
-            return
-        try:
-            receiver(data)
-        except Exception:  # a parser bug: end this session rather than the event loop's callback
-            link._receiver_failed()
+        """Bytes arrived."""
+        self._on_data(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The port closed or failed."""
-        self._link._lost(exc)
+        self._on_lost(exc)
 
     def pause_writing(self) -> None:
         """The OS refused part of a write; the transport holds the rest."""
-        self._link._writable.clear()
+        self._on_writable(False)
 
     def resume_writing(self) -> None:
         """Everything written reached the OS."""
-        self._link._writable.set()
+        self._on_writable(True)
 
 
 class SerialLink:
@@ -134,7 +105,8 @@ class SerialLink:
         self._closed.clear()
         self._writable.set()
         try:
-            transport = await self._opener(lambda: _Bridge(self), self.path, self.baudrate)
+            bridge = _Bridge(self._on_data, self._lost, self._on_writable)
+            transport = await self._opener(lambda: bridge, self.path, self.baudrate)
         except OSError as exc:  # serial.SerialException is an OSError and keeps the errno
             if exc.errno == errno.ENOENT:
                 raise SerialPortError(
@@ -200,15 +172,25 @@ class SerialLink:
         if self._transport is None:
             raise SerialPortError(f"serial port {self.path} is not open")
 
-    def _queue(self, data: bytes) -> None:
-        self._chunks.append(data)
-        self._ready.set()
+    def _on_data(self, data: bytes) -> None:
+        receiver = self._receiver
+        if receiver is None:
+            self._chunks.append(data)
+            self._ready.set()
+            return
+        try:
+            receiver(data)
+        except Exception:  # a parser bug: end this session rather than the event loop's callback
+            log.exception("receiver failed on data from %s", self.path)
+            self._lost(RuntimeError("the driver failed on received data"))
+            if self._transport is not None:
+                self._transport.abort()
 
-    def _receiver_failed(self) -> None:
-        log.exception("receiver failed on data from %s", self.path)
-        self._lost(RuntimeError("the driver failed on received data"))
-        if self._transport is not None:
-            self._transport.abort()
+    def _on_writable(self, writable: bool) -> None:
+        if writable:
+            self._writable.set()
+        else:
+            self._writable.clear()
 
     def _lost(self, exc: BaseException | None) -> None:
         if self._failure is None:
@@ -219,77 +201,93 @@ class SerialLink:
         self._writable.set()
 
 
-class Backoff:
-    """Exponential delays between reconnection attempts, reset once a device answers."""
-
-    def __init__(self, initial_s: float = 0.5, max_s: float = 30.0, factor: float = 2.0) -> None:
-        if initial_s <= 0 or max_s < initial_s or factor < 1:
-            raise ValueError("need 0 < initial_s <= max_s and factor >= 1")
-        self.initial_s, self.max_s, self.factor = initial_s, max_s, factor
-        self._next = initial_s
-
-    def next(self) -> float:
-        """The delay before the next attempt; each call doubles the following one, up to max_s."""
-        delay = self._next
-        self._next = min(self._next * self.factor, self.max_s)
-        return delay
-
-    def reset(self) -> None:
-        """Start again from initial_s."""
-        self._next = self.initial_s
-
-
 class Reconnector:
-    """Keeps one serial port in use: open it, run a session, and after a failure retry with backoff."""
+    """Keeps one serial device in use: find it, open it, run a session, and after a failure retry with backoff."""
 
     def __init__(
         self,
-        path: str,
+        locator: Locator,
         baudrate: int,
         clock: Clock,
+        backoff: Backoff,
         *,
-        backoff: Backoff | None = None,
         opener: Opener = open_port,
         on_down: Callable[[str], None] | None = None,
     ) -> None:
-        self.path = path
+        self.locator = locator
         self.baudrate = baudrate
         self._clock = clock
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff
         self._opener = opener
         self._on_down = on_down
+        self._tasks = TaskSet(f"serial-{locator.target.device_id}", log)
+        self._attempted = asyncio.Event()
         self.link: SerialLink | None = None  # the open link, while a session runs
         self.last_problem: str | None = None
 
-    def new_link(self) -> SerialLink:
-        """A closed link to the port, e.g. for a first open in a component's start()."""
-        return SerialLink(self.path, self.baudrate, opener=self._opener)
+    @property
+    def running(self) -> bool:
+        """True between start() and stop()."""
+        return len(self._tasks) > 0
+
+    async def start(self, session: Session, first_attempt_s: float) -> None:
+        """Keep the device in use in the background; return once the first attempt opened it or failed."""
+        if self.running:
+            return
+        self._attempted.clear()
+        self._tasks.spawn(self._run(session), "run")
+        try:
+            async with asyncio.timeout(first_attempt_s):
+                await self._attempted.wait()
+        except TimeoutError:
+            log.info("%s: still trying to open it in the background", self.locator.target.describe())
+
+    async def stop(self, timeout_s: float) -> None:
+        """End the session and close the port; idempotent and bounded."""
+        await self._tasks.cancel_all(timeout_s)
 
     def mark_healthy(self) -> None:
         """The device answered: the next failure retries after the initial delay again."""
         self._backoff.reset()
 
-    async def run(self, session: Session, *, link: SerialLink | None = None) -> None:
-        """Run sessions until cancelled; `link` is an already-open first link, if any."""
+    def wake(self) -> None:
+        """The device was plugged in: end the wait between attempts and try now."""
+        self._backoff.wake()
+
+    async def _run(self, session: Session) -> None:
+        """Sessions until cancelled, waiting with the backoff between them."""
+        said: str | None = None
         while True:
-            current = link or self.new_link()
-            link = None
-            try:
-                await current.open()
-                self.link = current
-                await session(current)
-                self._down(f"serial port {self.path}: session ended")
-            except StationError as exc:
-                self._down(str(exc))
-            except Exception as exc:  # a driver bug must not end the reconnection loop
-                log.exception("session on %s failed", self.path)
-                self._down(f"driver failed: {type(exc).__name__}")
-            finally:
-                self.link = None
-                await current.close()
-            delay = self._backoff.next()
-            log.info("%s down (%s); next attempt in %s s", self.path, self.last_problem, delay)
-            await self._clock.sleep(delay)
+            await self._attempt(session)
+            # Once per new problem: an absent device is tried every few seconds for hours.
+            level = logging.DEBUG if self.last_problem == said else logging.INFO
+            said = self.last_problem
+            log.log(level, "%s down (%s); trying again after the backoff", self.locator.target.describe(), said)
+            await self._backoff.pause(self._clock)
+
+    async def _attempt(self, session: Session) -> None:
+        """Find, open and use the device once; every way it ends is reported through on_down."""
+        link: SerialLink | None = None
+        try:
+            path = await asyncio.to_thread(self.locator)
+            if path is None:
+                raise SerialPortError(self.locator.missing())
+            link = SerialLink(path, self.baudrate, opener=self._opener)
+            await link.open()
+            self.link = link
+            self._attempted.set()
+            await session(link)
+            self._down(f"serial port {path}: session ended")
+        except StationError as exc:  # an absent, refused or failing port; a silent device
+            self._down(str(exc))
+        except Exception as exc:  # a driver bug must not end the reconnection loop
+            log.exception("session on %s failed", self.locator.target.describe())
+            self._down(f"driver failed: {type(exc).__name__}")
+        finally:
+            self.link = None
+            self._attempted.set()
+            if link is not None:
+                await link.close()
 
     def _down(self, problem: str) -> None:
         """Report the failure, then forget the link: whoever sees it gone also sees why."""

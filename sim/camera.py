@@ -1,20 +1,27 @@
-"""A simulated otoscope: synthetic ear-canal frames served as an MJPEG stream on 127.0.0.1.
+"""A simulated otoscope: synthetic ear-canal frames served as an MJPEG stream on 127.0.0.1, or in a pipe.
 
 The stream is `multipart/x-mixed-replace` over HTTP, the way most network cameras serve MJPEG,
 and OpenCV's FFmpeg backend reads it with `cv2.VideoCapture(url)`: the driver goes through the
-same capture code as for a real camera (§6), never through numpy arrays handed over in-process.
+same capture code as for a real camera, never through numpy arrays handed over in-process.
+For a camera configured by USB identity, the simulated USB bus gives the video node a /dev
+entry, and a real path is needed behind it: with `pipe=True` the same stream is also written to
+a named pipe (FIFO), one reader at a time, which OpenCV opens as a file (FFmpeg's mpjpeg demuxer).
 Faults switch at run time: blur and shake (focus drops), dark, stall (the connection stays open
-and goes quiet) and disconnect (open streams are cut and new ones get 503 until cleared).
-`write_clip` records the same frames to an MJPG AVI file for file-based tests.
+and goes quiet) and disconnect (open streams end and new ones get 503, or an empty pipe, until
+cleared). `write_clip` records the same frames to an MJPG AVI file for file-based tests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
-from collections.abc import Iterable
+import os
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeAlias
@@ -22,6 +29,8 @@ from typing import TypeAlias
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from runtime.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,7 @@ _HEADER_LIMIT = 8192
 _REQUEST_TIMEOUT_S = 5.0
 _DRAIN_TIMEOUT_S = 5.0
 _STOP_TIMEOUT_S = 2.0
+_PIPE_POLL_S = 0.05  # how often the pipe looks for a reader (opening a FIFO to write needs one)
 _MARGIN = 24  # pixels of scene around the frame, so that motion is a crop, not a resample
 
 
@@ -152,16 +162,19 @@ class SimOtoscopeCamera:
     """The simulated otoscope's MJPEG-over-HTTP server, with faults switchable at run time."""
 
     def __init__(self, *, width: int = 640, height: int = 480, fps: float = 15.0, seed: int = 1,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, pipe: bool = False) -> None:
+        """`pipe`: also write the stream to a named pipe (`pipe_path`), for a camera found by USB identity."""
         if not 0 < fps <= 120:
             raise ValueError("the simulated otoscope runs at 0-120 frames per second")
         self.scene = EarCanalScene(width, height, seed)
         self.fps = fps
         self._host = host
         self._port = port
+        self._pipe = pipe
+        self._pipe_dir: str | None = None
         self._server: asyncio.Server | None = None
         self._faults: set[CameraFault] = set()
-        self._streams: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("sim-otoscope", log)
         self.frames_sent = 0
         self.connections = 0
 
@@ -178,33 +191,46 @@ class SimOtoscopeCamera:
         return f"http://{self._host}:{self.port}{STREAM_PATH}"
 
     @property
+    def pipe_path(self) -> str:
+        """The named pipe the stream is written to (after start, with `pipe=True`)."""
+        if self._pipe_dir is None:
+            raise RuntimeError("the simulated otoscope writes no pipe")
+        return os.path.join(self._pipe_dir, "otoscope.mjpg")
+
+    @property
     def faults(self) -> frozenset[CameraFault]:
         """The faults active now."""
         return frozenset(self._faults)
 
     async def start(self) -> None:
-        """Listen on the loopback port; idempotent."""
-        if self._server is None:
-            self._server = await asyncio.start_server(self._serve, self._host, self._port)
-            log.info("simulated otoscope streaming at %s", self.url)
+        """Listen on the loopback port (and make the pipe); idempotent."""
+        if self._server is not None:
+            return
+        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+        log.info("simulated otoscope streaming at %s", self.url)
+        if self._pipe:
+            self._pipe_dir = tempfile.mkdtemp(prefix="cabin-otoscope-")
+            os.mkfifo(self.pipe_path)
+            self._tasks.spawn(self._feed_pipe(self.pipe_path), "pipe")
 
     async def stop(self) -> None:
-        """Stop listening and end every stream; idempotent and bounded."""
+        """Stop listening, end every stream and remove the pipe; idempotent and bounded."""
         server, self._server = self._server, None
         if server is not None:
             server.close()
-        await self._end_streams()
+        await self._tasks.cancel_all(_STOP_TIMEOUT_S)
+        if self._pipe_dir is not None:
+            _release_reader(self.pipe_path)
+            shutil.rmtree(self._pipe_dir, ignore_errors=True)
+            self._pipe_dir = None
         if server is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_STOP_TIMEOUT_S):
                     await server.wait_closed()
 
     def inject(self, *faults: CameraFault | str) -> None:
-        """Switch faults on; a disconnect also cuts the streams that are open."""
+        """Switch faults on; a disconnect also ends the streams that are open (at their next frame)."""
         self._faults.update(CameraFault(fault) for fault in faults)
-        if CameraFault.DISCONNECT in self._faults:
-            for task in self._streams:
-                task.cancel()
 
     def clear(self, *faults: CameraFault | str) -> None:
         """Switch the given faults off, or all of them when none is given."""
@@ -213,22 +239,13 @@ class SimOtoscopeCamera:
         else:
             self._faults.clear()
 
-    async def _end_streams(self) -> None:
-        tasks = list(self._streams)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=_STOP_TIMEOUT_S)
-
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         # The stream runs in a task of our own: cancelling asyncio's connection task upsets
         # Python 3.11's StreamReaderProtocol, which asks a cancelled task for its exception.
-        task = asyncio.create_task(self._answer(reader, writer), name="sim-otoscope-stream")
-        self._streams.add(task)
+        task = self._tasks.spawn(self._answer(reader, writer), "stream")
         try:
             await asyncio.wait({task})
         finally:
-            self._streams.discard(task)
             writer.close()
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -240,15 +257,36 @@ class SimOtoscopeCamera:
                 await _respond(writer, b"503 Service Unavailable")
             else:
                 self.connections += 1
-                await self._stream(writer)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=" + BOUNDARY
+                             + b"\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n")
+                await self._stream(lambda part: _send(writer, part))
         except (ConnectionError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass  # the client went away or sent nonsense: nothing to answer
 
-    async def _stream(self, writer: asyncio.StreamWriter) -> None:
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=" + BOUNDARY
-            + b"\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n"
-        )
+    async def _feed_pipe(self, path: str) -> None:
+        """Serve the pipe's readers one after another; a disconnected camera gives each an empty stream."""
+        while True:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: nobody reads; the FIFO can only be opened to write once someone does
+                await asyncio.sleep(_PIPE_POLL_S)
+                continue
+            try:
+                await self._serve_reader(fd)
+            finally:
+                os.close(fd)
+
+    async def _serve_reader(self, fd: int) -> None:
+        if CameraFault.DISCONNECT in self._faults:
+            return
+        self.connections += 1
+        try:
+            await self._stream(functools.partial(_write_fd, fd))
+        except (BrokenPipeError, TimeoutError):
+            pass  # the reader went away, or stopped reading
+
+    async def _stream(self, send: Callable[[bytes], Awaitable[None]]) -> None:
+        """Send a JPEG part at `fps` until a disconnect; a stall sends nothing, a slow reader skips frames."""
         loop = asyncio.get_running_loop()
         period = 1.0 / self.fps
         deadline = loop.time()
@@ -256,14 +294,46 @@ class SimOtoscopeCamera:
         while CameraFault.DISCONNECT not in self._faults:
             if CameraFault.STALL not in self._faults:
                 jpeg = await asyncio.to_thread(self.scene.jpeg, index, tuple(self._faults))
-                writer.write(b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
-                             % (BOUNDARY, len(jpeg), jpeg))
-                async with asyncio.timeout(_DRAIN_TIMEOUT_S):  # not wait_for: it can swallow a cancel on 3.11
-                    await writer.drain()
+                await send(b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n%s\r\n"
+                           % (BOUNDARY, len(jpeg), jpeg))
                 self.frames_sent += 1
                 index += 1
             deadline = max(deadline + period, loop.time())  # fall behind, skip; never burst
             await asyncio.sleep(deadline - loop.time())
+
+
+async def _send(writer: asyncio.StreamWriter, data: bytes) -> None:
+    writer.write(data)
+    async with asyncio.timeout(_DRAIN_TIMEOUT_S):  # not wait_for: it can swallow a cancel on 3.11
+        await writer.drain()
+
+
+async def _write_fd(fd: int, data: bytes) -> None:
+    """Write all of `data` to a non-blocking descriptor, waiting (bounded) while it is full."""
+    view = memoryview(data)
+    loop = asyncio.get_running_loop()
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            await _writable(loop, fd)
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """Wait, at most _DRAIN_TIMEOUT_S, until `fd` can take more bytes."""
+    ready = loop.create_future()
+    loop.add_writer(fd, lambda: None if ready.done() else ready.set_result(None))
+    try:
+        async with asyncio.timeout(_DRAIN_TIMEOUT_S):
+            await ready
+    finally:
+        loop.remove_writer(fd)
+
+
+def _release_reader(path: str) -> None:
+    """Let a reader blocked opening the pipe go (it reads an empty stream): nobody will write any more."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
 
 
 async def _request_path(reader: asyncio.StreamReader) -> str | None:

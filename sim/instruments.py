@@ -1,9 +1,11 @@
 """In-process simulated instruments, driven by the station clock, with fault injection.
 
-These stand in for whole instruments, above the wire protocol: they exercise the device
-manager, the consultation and the GP console without hardware. Every delay goes through
-`Clock.sleep`, so a sped-up clock runs a 30 s blood pressure cycle in milliseconds, and
-every random choice comes from the injected `random.Random`, so a seed replays a session.
+These stand in for the four measuring instruments, above the wire protocol (configuration
+driver "sim"): they exercise the device manager, the consultation and the GP console without
+hardware. The otoscope has no such stand-in: the simulated camera (`sim/camera.py`) sits
+behind the real "uvc" driver. Every delay goes through `Clock.sleep`, so a sped-up clock runs
+a 30 s blood pressure cycle in milliseconds, and every random choice comes from the injected
+`random.Random`, so a seed replays a session.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from abc import abstractmethod
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
+from devices.instrument import DeviceConfigError, DeviceHealth, DeviceUnavailable, Instrument, Sink
 from devices.measurements import (
     BloodPressure,
     CuffPressure,
@@ -28,10 +30,10 @@ from devices.measurements import (
     TemperatureSite,
     Weight,
 )
-from runtime.errors import StationError
+from runtime.tasks import TaskSet
 
 if TYPE_CHECKING:
-    from config.schema import DeviceConfig
+    from config.devices import SimDeviceConfig
     from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,9 @@ STOP_TIMEOUT_S = 2.0
 class SimInstrument(Instrument):
     """Common state and fault injection of the simulated instruments."""
 
-    def __init__(self, config: DeviceConfig, clock: Clock, sink: Sink, rng: random.Random) -> None:
+    config: SimDeviceConfig
+
+    def __init__(self, config: SimDeviceConfig, clock: Clock, sink: Sink, rng: random.Random) -> None:
         super().__init__(config, sink)
         self._clock = clock
         self._rng = rng
@@ -57,7 +61,8 @@ class SimInstrument(Instrument):
         self._last_error: str | None = None
         self._skew_s = rng.uniform(-90.0, 90.0)  # an instrument's own clock is rarely right
         self._busy = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(f"sim-{config.id}", log)
+        self._measuring: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -65,23 +70,20 @@ class SimInstrument(Instrument):
         return self._started and self._reachable
 
     async def start(self) -> None:
-        """Connect; fails with DeviceUnavailable while disconnected."""
+        """Connect, or wait to be back in range (reconnect()); an unreachable device shows in health()."""
         if self._started:
             return
-        if not self._reachable:
-            self._last_error = "not reachable"
-            raise DeviceUnavailable("not reachable")
         self._started = True
-        log.info("simulated %s %s connected", self.config.kind, self.device_id)
+        if self._reachable:
+            log.info("simulated %s %s connected", self.config.kind, self.device_id)
+        else:
+            self._last_error = "not reachable"
+            log.info("simulated %s %s not reachable; connects when back in range", self.config.kind, self.device_id)
 
     async def stop(self) -> None:
         """Disconnect and cancel any measurement in progress; idempotent."""
         self._started = False
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=self._clock.real_seconds(STOP_TIMEOUT_S))
+        await self._tasks.cancel_all(self._clock.real_seconds(STOP_TIMEOUT_S))
 
     async def request_measurement(self) -> None:
         """Start one measurement in the background, or swallow it when stalled."""
@@ -93,9 +95,7 @@ class SimInstrument(Instrument):
             log.info("simulated %s stalled: request accepted, no answer", self.device_id)
             return
         self._busy = True
-        task = asyncio.create_task(self._run(), name=f"sim-{self.device_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        self._measuring = self._tasks.spawn(self._run(), "measure")
 
     def health(self) -> DeviceHealth:
         """Connection, battery, firmware, last reading and last error."""
@@ -113,13 +113,14 @@ class SimInstrument(Instrument):
         """Fault: the device goes out of range; a measurement in progress is lost."""
         self._reachable = False
         self._last_error = "connection lost"
-        for task in list(self._tasks):
-            task.cancel()
+        if self._measuring is not None:
+            self._measuring.cancel()
 
     def reconnect(self) -> None:
-        """Undo disconnect() and stall()."""
+        """Undo disconnect() and stall(): the device is back in range and connects."""
         self._reachable = True
         self._stalled = False
+        self._last_error = None
 
     def garbage(self) -> None:
         """Fault: the next reading carries a physiologically impossible value."""
@@ -140,6 +141,9 @@ class SimInstrument(Instrument):
     async def _run(self) -> None:
         try:
             await self._measure()
+        except Exception as exc:  # the task set logs it with its traceback; health says so
+            self._last_error = f"simulation failed: {exc}"
+            raise
         finally:
             # Here, not in a done callback: a consumer woken by the last reading may
             # request again before callbacks run.
@@ -176,12 +180,6 @@ class SimInstrument(Instrument):
     def _take_garbage(self) -> bool:
         garbage, self._garbage_next = self._garbage_next, False
         return garbage
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            self._last_error = f"simulation failed: {task.exception()}"
-            log.error("simulated %s failed", self.device_id, exc_info=task.exception())
 
 
 class SimThermometer(SimInstrument):
@@ -290,26 +288,7 @@ class SimScale(SimInstrument):
         self._emit(Weight(**self._stamp(), kg=kg, bmi=bmi, height_m=height_m))
 
 
-class SimOtoscope(SimInstrument):
-    """An otoscope that connects and reports health but gives no numeric readings.
-
-    Its video (OpenCV capture, sent to the GP over aiortc) comes in a later issue; until
-    then a request is accepted and answered by nothing.
-    """
-
-    async def request_measurement(self) -> None:
-        """Accept the request while connected; an otoscope image is not a reading."""
-        if not self.connected:
-            raise DeviceUnavailable("disconnected")
-        log.debug("otoscope %s: images are not simulated yet", self.device_id)
-
-    async def _measure(self) -> None:
-        return None
-
-
-def make_sim_instrument(
-    config: DeviceConfig, clock: Clock, sink: Sink, rng: random.Random
-) -> SimInstrument:
+def make_sim_instrument(config: SimDeviceConfig, clock: Clock, sink: Sink, rng: random.Random) -> SimInstrument:
     """The simulated instrument for `config.kind`."""
     match config.kind:
         case "thermometer":
@@ -320,6 +299,4 @@ def make_sim_instrument(
             return SimPulseOximeter(config, clock, sink, rng)
         case "scale":
             return SimScale(config, clock, sink, rng)
-        case "otoscope":
-            return SimOtoscope(config, clock, sink, rng)
-    raise StationError(f"devices.{config.id}: kind {config.kind!r} has no simulator")
+    raise DeviceConfigError(f"devices.{config.id}: no simulated {config.kind}")

@@ -31,6 +31,7 @@ from drivers import cms50, lcus
 from drivers.errors import ProtocolError
 from drivers.rdm6300 import BadgeRead
 from runtime.errors import StationError
+from runtime.tasks import TaskSet
 
 if TYPE_CHECKING:
     from runtime.clock import Clock
@@ -55,7 +56,7 @@ class PtyDevice:
         self._path: str | None = None
         self._master: int | None = None
         self._slave: int | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(f"sim-{name}", log)
         self.stalled = False
         self.bytes_sent = 0
         self.bytes_dropped = 0  # the pty was full: a UART drops what nobody reads
@@ -78,18 +79,12 @@ class PtyDevice:
             return
         self._path = self._make_path()
         self._plug()
-        for coro in self._background():
-            task = asyncio.create_task(coro, name=f"sim-{self.name}")
-            self._tasks.add(task)
-            task.add_done_callback(self._task_done)
+        for index, coro in enumerate(self._background()):
+            self._tasks.spawn(coro, f"work-{index}")
 
     async def stop(self) -> None:
         """Stop, close the pty, remove the path; idempotent and bounded."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=self._clock.real_seconds(STOP_TIMEOUT_S))
+        await self._tasks.cancel_all(self._clock.real_seconds(STOP_TIMEOUT_S))
         self._unplug()
         if self._own_dir is not None:
             shutil.rmtree(self._own_dir, ignore_errors=True)
@@ -175,11 +170,6 @@ class PtyDevice:
             return
         if data and not self.stalled:
             self._received(data)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("simulated %s failed", self.name, exc_info=task.exception())
 
 
 class SimCms50(PtyDevice):
@@ -355,7 +345,10 @@ class SimLcus(PtyDevice):
 
     def _received(self, data: bytes) -> None:
         for frame in self._framer.feed(data):
-            command = lcus.parse(frame)
+            try:
+                command = lcus.parse(frame)
+            except ProtocolError:  # a frame the framer passed is well formed; a board ignores the rest
+                continue
             if command.channel <= self.channels:
                 self.received.append(command)
                 self._relays[command.channel] = command.on

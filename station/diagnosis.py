@@ -10,7 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from config.schema import DeviceConfig
+    from config.devices import DeviceConfig
     from station.hardware import Hardware
 
 
@@ -33,7 +33,7 @@ async def device_report(hardware: Hardware, *, skip_tests: str | None = None) ->
         if accessory is not None:
             connected = accessory.health().connected
             rows.append({**accessory.health().to_json(), "driver": accessory.config.driver,
-                         "transport": f"serial {accessory.config.port}", "required": False,
+                         "transport": f"serial {accessory.config.port or 'by USB identity'}", "required": False,
                          "self_test": {"ok": connected, "detail": "port open" if connected else "port not open"}})
     return rows
 

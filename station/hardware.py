@@ -1,27 +1,30 @@
 """The cabin's hardware as its configuration names it: instruments, the examination camera, the accessories.
 
 `Hardware` picks each device's concrete driver (or, with a simulator rig, its stand-in on
-the same real path), finds devices through the watcher, and owns the device manager. The
-station starts it before the cabin; `cabin diag` starts it alone, without the rest of the
-station. The badge reader and the entry lock are built here and started by their users.
+the same real path), gives every port-based driver its locator from the device watcher, and
+owns the device manager. The watcher's presence news reaches the driver that listens for it
+(`device_changed`): a device plugged in after boot is opened at once, not at the end of its
+backoff. The station starts it before the cabin; `cabin diag` starts it alone, without the
+rest of the station. The badge reader and the entry lock are built here and started by their users.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from config.schema import CabinConfig, DeviceConfig, SerialDeviceConfig
+from config.devices import BadgeReaderConfig, DeviceConfig, EntryLockConfig, LocatedDevice
+from config.schema import CabinConfig
 from devices.camera import ExaminationCamera
-from devices.instrument import Instrument, Sink
+from devices.instrument import DeviceConfigError, Instrument, Sink
 from devices.manager import DeviceManager
 from drivers.badge_reader import BadgeReader, BadgeSink
 from drivers.ble import BleInstrument
 from drivers.cms50_oximeter import Cms50Oximeter
-from drivers.discovery import DeviceWatcher, watch_targets
+from drivers.discovery import BADGE_READER_ID, ENTRY_LOCK_ID, DeviceWatcher, Locator, WatchTarget, watch_targets
 from drivers.entry_lock import EntryLock
 from drivers.otoscope import Otoscope
-from runtime.errors import StationError
 
 if TYPE_CHECKING:  # the simulator is only ever handed in by the caller, never imported here
     from runtime.clock import Clock
@@ -39,13 +42,23 @@ class Hardware:
         self.clock = clock
         self.rig = rig
         self.config = self._pointed_at_rig(config)
-        self.watcher = DeviceWatcher(watch_targets(self.config), self._on_presence)
+        if rig is None:
+            self.watcher = DeviceWatcher(watch_targets(self.config), self._on_presence)
+        else:  # the rig's sysfs is a tree of its own: no udev event ever comes for it, so it is polled
+            self.watcher = DeviceWatcher(watch_targets(self.config), self._on_presence, sysfs_root=rig.sysfs_root,
+                                         dev_root=rig.dev_root, use_udev=False)
         self.devices = DeviceManager.from_configs(self.config.devices, clock, self._instrument)
         self.camera: ExaminationCamera | None = next(
             (i for i in self.devices.instruments if isinstance(i, ExaminationCamera) and i.config.kind == "otoscope"),
             None)
         self.badge_reader = self._badge_reader(self.config.badge_reader, on_badge)
         self.entry_lock = self._entry_lock(self.config.entry_lock)
+        self._listeners: dict[str, Callable[[str | None], None]] = {
+            i.device_id: i.device_changed for i in self.devices.instruments}
+        if self.badge_reader is not None:
+            self._listeners[BADGE_READER_ID] = self.badge_reader.device_changed
+        if self.entry_lock is not None:
+            self._listeners[ENTRY_LOCK_ID] = self.entry_lock.device_changed
 
     async def start(self) -> None:
         """Watch for devices, then start the instruments."""
@@ -75,11 +88,17 @@ class Hardware:
         })
 
     def _on_presence(self, device_id: str, present: bool, path: str | None) -> None:
-        """A configured device was plugged in or unplugged: tell its driver, if it listens."""
+        """A watched device was plugged in or unplugged: tell its driver, which opens it now when plugged."""
         log.info("device %s %s%s", device_id, "present" if present else "absent", f" at {path}" if path else "")
-        for instrument in self.devices.instruments:
-            if instrument.device_id == device_id and isinstance(instrument, Otoscope):
-                instrument.on_presence(present, path)
+        listener = self._listeners.get(device_id)
+        if listener is not None:
+            listener(path if present else None)
+
+    def _locator(self, device_id: str, config: LocatedDevice) -> Locator:
+        """The watcher's locator for a device it watches; a URL or a V4L2 index is not looked for."""
+        if any(t.device_id == device_id for t in self.watcher.targets):
+            return self.watcher.locator(device_id)
+        return Locator(WatchTarget.from_config(device_id, config))
 
     def _instrument(self, config: DeviceConfig, sink: Sink) -> Instrument:
         if self.rig is not None:
@@ -89,17 +108,18 @@ class Hardware:
         if config.driver == "ble":
             return BleInstrument(config, sink, self.clock)
         if config.driver == "cms50":
-            return Cms50Oximeter(config, self.clock, sink)
+            return Cms50Oximeter(config, self.clock, sink, locator=self._locator(config.id, config))
         if config.driver == "uvc":
-            return Otoscope(config, sink, self.clock)
-        raise StationError(f"[devices] {config.id}: driver {config.driver!r} needs the simulator (--sim)")
+            return Otoscope(config, sink, self.clock, locator=self._locator(config.id, config))
+        raise DeviceConfigError(f"[devices] {config.id}: driver {config.driver!r} needs the simulator (--sim)")
 
-    def _badge_reader(self, config: SerialDeviceConfig, on_badge: BadgeSink | None) -> BadgeReader | None:
+    def _badge_reader(self, config: BadgeReaderConfig, on_badge: BadgeSink | None) -> BadgeReader | None:
         if config.driver != "rdm6300":
             return None
-        return BadgeReader(config, self.clock, on_badge)
+        return BadgeReader(config, self.clock, on_badge, locator=self._locator(BADGE_READER_ID, config))
 
-    def _entry_lock(self, config: SerialDeviceConfig) -> EntryLock | None:
+    def _entry_lock(self, config: EntryLockConfig) -> EntryLock | None:
         if config.driver != "lcus":
             return None
-        return EntryLock(config, self.clock)
+        return EntryLock(config, self.clock, locator=self._locator(ENTRY_LOCK_ID, config))
+

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from config.devices import NO_ACCESSORY, Cms50DeviceConfig, SimDeviceConfig, UvcDeviceConfig
 from config.loader import ConfigError, Problem, default_config_path, load_config
 from config.schema import CabinConfig, Interval, MobileUnit, Site
 from station.cli import main
@@ -235,6 +236,105 @@ def test_deeply_nested_toml_is_a_config_error(tmp_path: Path) -> None:
 def test_interval_refuses_non_ascii_digits() -> None:
     with pytest.raises(ValueError):
         Interval.parse("\u0660\u0669:\u0660\u0660-\u0661\u0662:\u0660\u0660")  # Arabic-Indic 09:00-12:00
+
+
+# --- devices: refused at load exactly as `cabin run` would refuse them --------------------------
+
+OXIMETER_PORT = 'port = "/dev/serial/by-id/usb-Silicon_Labs_CP2102_USB_to_UART_Bridge_Controller_0001-if00-port0"'
+OTOSCOPE_PORT = 'port = "/dev/video0"'
+
+
+def the_problem(path: Path, simulator: bool = False) -> Problem:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, simulator=simulator)
+    [problem] = info.value.problems
+    return problem
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "table", "key", "message"),
+    [
+        pytest.param('kind = "pulse_oximeter"', 'kind = "scale"', "devices #3", "kind",
+                     "driver 'cms50' serves pulse_oximeter, not 'scale'", id="kind-the-driver-does-not-serve"),
+        pytest.param('kind = "thermometer"', 'kind = "otoscope"', "devices #1", "kind",
+                     "driver 'ble' serves thermometer or blood_pressure or pulse_oximeter or scale, not 'otoscope'",
+                     id="ble-otoscope"),
+        pytest.param(OXIMETER_PORT + "\n", "", "devices #3", "port",
+                     "set a port or a USB identity (usb_vendor, usb_product, usb_serial)", id="cms50-not-findable"),
+        pytest.param(OTOSCOPE_PORT + "\n", "", "devices #5", "port",
+                     "set a port or a USB identity (usb_vendor, usb_product, usb_serial)", id="uvc-not-findable"),
+        pytest.param(OXIMETER_PORT, 'port = "ttyUSB0"', "devices #3", "port",
+                     "'ttyUSB0' is not a path such as /dev/serial/by-id/...", id="relative-serial-port"),
+        pytest.param(OTOSCOPE_PORT, 'port = "video0"', "devices #5", "port",
+                     "'video0' is neither a path (/dev/video0), a V4L2 index nor a URL", id="camera-port"),
+        pytest.param('driver = "rdm6300"', 'driver = "lcus"', "badge_reader", "driver",
+                     "'lcus' is not one of rdm6300, none", id="lcus-as-badge-reader"),
+        pytest.param('driver = "lcus"', 'driver = "rdm6300"', "entry_lock", "driver",
+                     "'rdm6300' is not one of lcus, none", id="rdm6300-as-entry-lock"),
+        pytest.param('driver = "ble"\nname = "HTS-CABIN"\n', "", "devices #1", "driver",
+                     "missing: every entry says which one it is", id="no-driver"),
+        pytest.param('driver = "ble"\nname = "HTS-CABIN"', 'driver = "sim"', "devices #1", "driver",
+                     "'sim' is the simulator's in-process stand-in: only a run on the simulator (--sim) can use it",
+                     id="sim-without-the-simulator"),
+        pytest.param('id = "scale-1"', 'id = "badge_reader"', "devices #4", "id",
+                     "'badge_reader' names an accessory of the cabin: give the instrument another id",
+                     id="an-accessory-id"),
+        pytest.param("channel = 1", "channel = 9", "entry_lock", "channel", "Input should be less than or equal to 8",
+                     id="relay-channel"),
+    ],
+)
+def test_a_device_that_cannot_work_is_refused_by_file_table_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, table: str, key: str, message: str
+) -> None:
+    path = write_variant(tmp_path, old, new)
+    problem = the_problem(path)
+    assert (problem.file, problem.table, problem.key, problem.message) == (str(path), table, key, message)
+    assert main(["check-config", str(path)]) == 1  # check-config refuses it, in the same words
+    assert capsys.readouterr().err == f"{problem}\n"
+
+
+def test_two_devices_on_one_port_are_refused(tmp_path: Path) -> None:
+    lock_port = 'port = "/dev/serial/by-id/usb-1a86_USB2.0-Serial-if00-port0"'
+    problem = the_problem(write_variant(tmp_path, lock_port, 'port = "/dev/serial/by-id/usb-1a86_USB_Serial-if00-port0"'))
+    assert (problem.table, problem.key) == ("entry_lock", "")
+    assert problem.message == ("the port /dev/serial/by-id/usb-1a86_USB_Serial-if00-port0 of entry_lock is also "
+                               "badge_reader's: each device needs its own")
+    by_usb = "usb_vendor = 0x10c4\nusb_product = 0xea60"
+    path = tmp_path / "two-usb.toml"
+    path.write_text(DEFAULT_TEXT.replace(OXIMETER_PORT, by_usb).replace(
+        'driver = "ble"\nname = "HTS-CABIN"', 'driver = "cms50"\n' + by_usb, 1).replace(
+        'kind = "thermometer"', 'kind = "pulse_oximeter"', 1), encoding="utf-8")
+    problem = the_problem(path)
+    assert (problem.table, problem.key) == ("devices", "")
+    assert problem.message == "the USB identity of oximeter-1 is also thermometer-1's: each device needs its own"
+
+
+def test_the_simulator_driver_loads_when_the_run_is_on_the_simulator(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, 'driver = "ble"\nname = "HTS-CABIN"', 'driver = "sim"')
+    device = load_config(path, simulator=True).devices[0]
+    assert isinstance(device, SimDeviceConfig) and device.kind == "thermometer"
+
+
+def test_usb_only_oximeter_and_otoscope_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "usb.toml"
+    path.write_text(DEFAULT_TEXT.replace(OXIMETER_PORT, 'usb_vendor = 0x10c4\nusb_product = 0xea60\nusb_serial = "0001"')
+                    .replace(OTOSCOPE_PORT, "usb_vendor = 0x1bcf\nusb_product = 0x2c99"), encoding="utf-8")
+    config = load_config(path)
+    oximeter, otoscope = config.devices[2], config.devices[4]
+    assert isinstance(oximeter, Cms50DeviceConfig) and oximeter.port is None
+    assert (oximeter.usb_vendor, oximeter.usb_product, oximeter.usb_serial) == (0x10C4, 0xEA60, "0001")
+    assert isinstance(otoscope, UvcDeviceConfig) and (otoscope.usb_vendor, otoscope.usb_product) == (0x1BCF, 0x2C99)
+
+
+def test_no_accessory_is_driver_none_or_no_table(tmp_path: Path) -> None:
+    config = load_config(write_variant(tmp_path, 'driver = "rdm6300"\nport = "/dev/serial/by-id/usb-1a86_USB_Serial-if00-port0"',
+                                       'driver = "none"'))
+    assert config.badge_reader == NO_ACCESSORY
+    text = DEFAULT_TEXT[: DEFAULT_TEXT.index("[badge_reader]")] + DEFAULT_TEXT[DEFAULT_TEXT.index("[printer]"):]
+    path = tmp_path / "none.toml"
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path)
+    assert config.badge_reader == config.entry_lock == NO_ACCESSORY
 
 
 # --- cabin check-config ------------------------------------------------------------------------

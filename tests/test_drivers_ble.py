@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import pytest
 from bleak import BleakClient, BleakScanner
 from bleak_retry_connector import establish_connection
+from pydantic import ValidationError
 
-from config.schema import DeviceConfig
+from config.devices import BleDeviceConfig
 from devices.instrument import DeviceUnavailable
 from devices.manager import DeviceManager, ManagerTimings, Subscription
 from devices.measurements import (
@@ -30,6 +31,7 @@ from devices.measurements import (
 )
 from drivers import gatt
 from drivers.ble import BleInstrument, BleTimings
+from drivers.ble_records import CHANNELS, SERVICES
 from drivers.gatt import BpStatus
 from runtime.clock import Clock
 from sim.ble.backend import SimBleakClient, SimDeviceDetails
@@ -42,10 +44,10 @@ WAIT_S = 5.0  # real seconds any expected event may take
 # The manager bounds instrument start and stop in clock seconds; radio work runs in real time.
 MANAGER_TIMINGS = ManagerTimings(start_timeout_s=10 * SPEED, stop_timeout_s=5 * SPEED)
 
-THERMOMETER = DeviceConfig(id="thermometer-1", kind="thermometer", driver="ble", name="SIM-HT-1")
-BLOOD_PRESSURE = DeviceConfig(id="bp-1", kind="blood_pressure", driver="ble", address="C4:00:00:00:00:02")
-OXIMETER = DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="ble", name="SIM-PO-1")
-SCALE = DeviceConfig(id="scale-1", kind="scale", driver="ble")  # found by its advertised service
+THERMOMETER = BleDeviceConfig(id="thermometer-1", kind="thermometer", driver="ble", name="SIM-HT-1")
+BLOOD_PRESSURE = BleDeviceConfig(id="bp-1", kind="blood_pressure", driver="ble", address="C4:00:00:00:00:02")
+OXIMETER = BleDeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="ble", name="SIM-PO-1")
+SCALE = BleDeviceConfig(id="scale-1", kind="scale", driver="ble")  # found by its advertised service
 
 R = TypeVar("R")
 
@@ -88,7 +90,7 @@ class Bench:
 
 
 @asynccontextmanager
-async def cabin(*configs: DeviceConfig, timings: BleTimings | None = None) -> AsyncIterator[Bench]:
+async def cabin(*configs: BleDeviceConfig, timings: BleTimings | None = None) -> AsyncIterator[Bench]:
     """Simulated peripherals for `configs`, the real BLE drivers, a started manager, a subscriber."""
     clock = Clock(speed=SPEED)
     rig = SimBleRig(clock, timings)
@@ -302,10 +304,12 @@ async def test_connect_to_a_silent_address_times_out_and_the_air_recovers() -> N
         await client.disconnect()
 
 
-def test_constructor_rejects_an_instrument_ble_cannot_serve() -> None:
-    otoscope = DeviceConfig(id="otoscope-1", kind="otoscope", driver="ble", name="X")
-    with pytest.raises(Exception, match="driver 'ble' supports"):
-        BleInstrument(otoscope, lambda _m: None, Clock())
+def test_the_configuration_refuses_an_instrument_ble_cannot_serve() -> None:
+    # The kinds are those of the GATT health services the driver knows (drivers/ble_records.py).
+    with pytest.raises(ValidationError, match="driver 'ble' serves thermometer or blood_pressure or "
+                                              "pulse_oximeter or scale, not 'otoscope'"):
+        BleDeviceConfig.model_validate({"id": "otoscope-1", "kind": "otoscope", "driver": "ble", "name": "X"})
+    assert set(get_args(BleDeviceConfig.model_fields["kind"].annotation)) == set(SERVICES) == set(CHANNELS)
 
 
 async def test_rig_started_first_as_the_composition_root_does() -> None:

@@ -4,10 +4,13 @@ and health says what happened."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import ClassVar
 
 import pytest
+from bleak.exc import BleakError
 
-from config.schema import DeviceConfig
+from config.devices import BleDeviceConfig
 from devices.measurements import (
     BloodPressure,
     CuffPressure,
@@ -18,7 +21,9 @@ from devices.measurements import (
     Temperature,
     Weight,
 )
-from drivers.ble import BleTimings
+from drivers.ble import BleInstrument, BleTimings
+from runtime.clock import Clock
+from sim.ble.backend import SimBleakScanner
 from sim.ble.peripheral import LOW_BATTERY_LEVEL, Fault
 from tests.test_drivers_ble import (
     BLOOD_PRESSURE,
@@ -130,7 +135,7 @@ async def test_low_battery_is_notified_and_flags_readings() -> None:
         (SCALE, "weight", "weight_not_positive"),
     ],
 )
-async def test_out_of_range_values_become_rejected_readings(config: DeviceConfig, kind: str, rule: str) -> None:
+async def test_out_of_range_values_become_rejected_readings(config: BleDeviceConfig, kind: str, rule: str) -> None:
     async with cabin(config) as bench:
         bench.peripheral(config.id).inject(Fault.OUT_OF_RANGE)
         await bench.manager.request(kind)
@@ -167,3 +172,36 @@ async def test_faults_switch_at_run_time_without_restarting() -> None:
         await asyncio.sleep(0)
         await bench.manager.request("spo2")
         assert isinstance(await bench.next(SpO2), SpO2)
+
+
+class FailingScanner(SimBleakScanner):
+    """A scanner backend that fails to start with `error`, as a missing adapter or a bug would."""
+
+    error: ClassVar[BaseException] = RuntimeError()
+
+    async def start(self) -> None:
+        raise type(self).error
+
+
+@pytest.mark.parametrize(
+    ("error", "with_traceback"),
+    [
+        pytest.param(BleakError("org.bluez.Error.NotReady"), False, id="a radio failure: one line"),
+        pytest.param(TimeoutError(), False, id="a timeout: one line"),
+        pytest.param(KeyError("advertisement"), True, id="a bug: its traceback"),
+    ],
+)
+async def test_expected_failures_are_one_line_and_a_bug_shows_its_traceback(
+    caplog: pytest.LogCaptureFixture, error: BaseException, with_traceback: bool
+) -> None:
+    scanner = type("Scanner", (FailingScanner,), {"error": error})
+    instrument = BleInstrument(THERMOMETER, print, Clock(), scanner_backend=scanner,
+                               timings=BleTimings(retry_initial_s=3600.0, retry_max_s=3600.0))
+    await instrument.start()  # an unreachable device never makes start() raise
+    try:
+        health = instrument.health()
+        assert not health.connected and type(error).__name__ in (health.last_error or "")
+        told = [r for r in caplog.records if r.name == "drivers.ble" and r.levelno >= logging.WARNING]
+        assert len(told) == 1 and (told[0].exc_info is not None) is with_traceback
+    finally:
+        await instrument.stop()

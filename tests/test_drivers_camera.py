@@ -247,9 +247,12 @@ async def test_a_locator_is_asked_again_before_each_open(camera: SimOtoscopeCame
     answers: list[str | None] = [None, None, camera.url]
     asked: list[int] = []
 
-    def locate() -> str | None:
+    def locate() -> str:
         asked.append(1)
-        return answers[min(len(asked), len(answers)) - 1]
+        answer = answers[min(len(asked), len(answers)) - 1]
+        if answer is None:
+            raise CameraError("no USB 1bcf:2c99 plugged in")
+        return answer
 
     grab = FrameGrabber(locate, Clock(), timings=FAST)
     await grab.start()
@@ -258,6 +261,38 @@ async def test_a_locator_is_asked_again_before_each_open(camera: SimOtoscopeCame
     finally:
         await grab.stop()
     assert frame.image.shape == (480, 640, 3) and len(asked) >= 3
+
+
+async def test_a_wake_ends_a_long_wait_between_opens(camera: SimOtoscopeCamera) -> None:
+    plugged = False
+
+    def locate() -> str:
+        if not plugged:
+            raise CameraError("no USB 1bcf:2c99 plugged in")
+        return camera.url
+
+    grab = FrameGrabber(locate, Clock(), timings=GrabberTimings(reopen_initial_s=3600.0, reopen_max_s=3600.0))
+    await grab.start()
+    try:
+        await eventually(lambda: grab.health().failures == 1)  # and now it waits an hour
+        assert grab.health().last_error == "no USB 1bcf:2c99 plugged in"
+        plugged = True
+        grab.wake()  # what the device watcher's news does, through the otoscope
+        frame = await grab.latest(timeout_s=5.0)
+        assert frame.image.shape == (480, 640, 3)
+    finally:
+        await grab.stop()
+
+
+async def test_stop_ends_a_long_wait_between_opens(caplog: pytest.LogCaptureFixture) -> None:
+    def locate() -> str:
+        raise CameraError("no USB 1bcf:2c99 plugged in")
+
+    grab = FrameGrabber(locate, Clock(), timings=GrabberTimings(reopen_initial_s=3600.0, reopen_max_s=3600.0))
+    await grab.start()
+    await eventually(lambda: grab.health().failures == 1)
+    await grab.stop()
+    assert not any("still busy" in r.getMessage() for r in caplog.records)  # the thread ended, not abandoned
 
 
 async def test_grabber_reads_a_recorded_file(tmp_path: Path) -> None:

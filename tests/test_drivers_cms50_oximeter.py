@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
 import random
+import tty
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
-from config.schema import DeviceConfig
+from config.devices import Cms50DeviceConfig
 from devices.instrument import DeviceUnavailable
 from devices.manager import DeviceManager, Subscription
 from devices.measurements import Pleth, QualityFlag, Reading, RejectedReading, SpO2
 from drivers import cms50
 from drivers.cms50_oximeter import Cms50Oximeter, Cms50Timings
-from drivers.serial_link import SerialLink, SerialPortError
+from drivers.discovery import Locator, WatchTarget
+from drivers.serial_link import SerialLink
 from runtime.clock import Clock
-from runtime.errors import StationError
 from sim.serial_devices import SimCms50
 
 SPEED = 10.0  # 60 Hz of clock time is 600 packets a real second; 2 s of silence is 0.2 s real
@@ -49,7 +53,7 @@ async def rig(
     """A started simulator, and a manager with one started CMS50 oximeter on its pty."""
     sim = SimCms50(clock, rng=random.Random(7))
     await sim.start()
-    config = DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port=sim.path, optional=False)
+    config = Cms50DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port=sim.path, optional=False)
     manager = DeviceManager.from_configs([config], clock, lambda c, sink: Cms50Oximeter(c, clock, sink, timings=timings))
     subscription = manager.subscribe(maxsize=10_000)
     try:
@@ -259,15 +263,28 @@ async def test_driver_keeps_the_stream_going_past_30_s(clock: Clock) -> None:
         assert sim.emitted >= (clock.monotonic() - start - 2.0) * 60
 
 
-async def test_missing_port_fails_start_with_the_path(clock: Clock) -> None:
-    config = DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port="/nonexistent/ttyUSB9")
+async def test_a_missing_port_does_not_fail_start_and_is_named_in_health(clock: Clock) -> None:
+    config = Cms50DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port="/nonexistent/ttyUSB9")
     instrument = Cms50Oximeter(config, clock, lambda m: None)
-    with pytest.raises(SerialPortError, match="/nonexistent/ttyUSB9 is missing"):
-        await instrument.start()
-    assert not instrument.health().connected and "missing" in (instrument.health().last_error or "")
+    await instrument.start()  # it keeps trying in the background
+    health = instrument.health()
+    assert not health.connected
+    assert health.last_error == "/nonexistent/ttyUSB9 is missing (unplugged, or wrong port in the configuration)"
+    with pytest.raises(DeviceUnavailable, match="ttyUSB9 is missing"):
+        await instrument.request_measurement()
     await instrument.stop()
-    with pytest.raises(StationError, match="devices.x.port"):
-        await Cms50Oximeter(DeviceConfig(id="x", kind="pulse_oximeter", driver="cms50"), clock, print).start()
+    await instrument.stop()
+
+
+async def test_a_usb_identity_that_is_not_plugged_in_is_named_in_health(clock: Clock, tmp_path: Path) -> None:
+    config = Cms50DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", usb_vendor=0x10C4,
+                               usb_product=0xEA60, usb_serial="0001")
+    target = WatchTarget.from_config("oximeter-1", config)
+    instrument = Cms50Oximeter(config, clock, print, locator=Locator(target, sysfs_root=tmp_path / "sys",
+                                                                     dev_root=tmp_path / "dev"))
+    await instrument.start()
+    assert instrument.health().last_error == "no USB 10c4:ea60 serial 0001 plugged in"
+    await instrument.stop()
 
 
 async def test_stop_is_idempotent(clock: Clock) -> None:
@@ -280,8 +297,8 @@ async def test_stop_is_idempotent(clock: Clock) -> None:
         await wait_until(lambda: cms50.STOP_REALTIME in sim.commands)
 
 
-async def test_the_spo2_reading_follows_the_pleth_chunk_of_the_same_second(clock: Clock) -> None:
-    # The SpO2 reading is built in the loop's next turn, so that the waveform is not held up.
+async def test_readings_leave_in_the_order_the_packets_came(clock: Clock) -> None:
+    # The 60th sample completes a waveform chunk and carries the second's SpO2: the chunk goes first.
     async with rig(clock) as (_sim, _manager, subscription):
         collector = Collector(subscription)
         await wait_until(lambda: collector.count(SpO2) >= 1)
@@ -289,3 +306,24 @@ async def test_the_spo2_reading_follows_the_pleth_chunk_of_the_same_second(clock
         first_spo2 = next(i for i, r in enumerate(readings) if isinstance(r, SpO2))
         assert isinstance(readings[first_spo2 - 1], Pleth)
         assert samples_of(readings[:first_spo2]) == 60  # the chunk that ends the first second came first
+
+
+async def test_a_burst_of_packets_gives_its_readings_in_packet_order(clock: Clock) -> None:
+    # 120 packets in one read (a busy machine catching up): the SpO2 of the 60th sample must come
+    # right after that sample's waveform, before the 61st sample's, never deferred past them.
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    readings: list[Reading] = []
+    config = Cms50DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port=os.ttyname(slave))
+    instrument = Cms50Oximeter(config, clock, readings.append, pleth_chunk=1)
+    try:
+        await instrument.start()
+        sample = cms50.RealtimeSample(signal_strength=8, pleth=50, pulse=70, spo2=97, pi=3.0)
+        os.write(master, bytes(sample) * 120)
+        await wait_until(lambda: len(readings) >= 122)
+        kinds = [type(r).__name__ for r in readings]
+        assert kinds == ["Pleth"] * 60 + ["SpO2"] + ["Pleth"] * 60 + ["SpO2"]
+    finally:
+        await instrument.stop()
+        os.close(slave)
+        os.close(master)

@@ -17,11 +17,20 @@ from pathlib import Path
 
 import pytest
 
+from config.devices import (
+    NO_ACCESSORY,
+    BleDeviceConfig,
+    Cms50DeviceConfig,
+    LcusConfig,
+    Rdm6300Config,
+    UvcDeviceConfig,
+)
 from config.loader import load_config
-from config.schema import DeviceConfig, SerialDeviceConfig
 from drivers.discovery import (
     BADGE_READER_ID,
+    ENTRY_LOCK_ID,
     DeviceWatcher,
+    Locator,
     UsbNode,
     WatchTarget,
     locate,
@@ -170,22 +179,41 @@ def test_locate_prefers_an_existing_port_path(sysfs: Path) -> None:
 
 
 def test_targets_from_the_configuration() -> None:
-    otoscope = DeviceConfig(id="otoscope-1", kind="otoscope", driver="uvc", usb_vendor=UVC_VENDOR)
+    otoscope = UvcDeviceConfig(id="otoscope-1", kind="otoscope", driver="uvc", usb_vendor=UVC_VENDOR)
     assert WatchTarget.from_config("otoscope-1", otoscope) == WatchTarget("otoscope-1", "video4linux",
                                                                           usb_vendor=UVC_VENDOR)
-    oximeter = DeviceConfig(id="ox-1", kind="pulse_oximeter", driver="cms50", port="/dev/serial/by-id/usb-x")
+    oximeter = Cms50DeviceConfig(id="ox-1", kind="pulse_oximeter", driver="cms50", port="/dev/serial/by-id/usb-x")
     assert WatchTarget.from_config("ox-1", oximeter) == WatchTarget("ox-1", "tty", port="/dev/serial/by-id/usb-x")
-    streamed = DeviceConfig(id="otoscope-2", kind="otoscope", driver="uvc", port="http://127.0.0.1:8081/o.mjpg")
-    assert WatchTarget.from_config("otoscope-2", streamed) is None  # a URL is not plugged in
-    assert WatchTarget.from_config("t", DeviceConfig(id="t", kind="thermometer", driver="ble")) is None
+    streamed = UvcDeviceConfig(id="otoscope-2", kind="otoscope", driver="uvc", port="http://127.0.0.1:8081/o.mjpg")
+    assert not WatchTarget.from_config("otoscope-2", streamed).watched  # a URL is not plugged in
+    thermometer = BleDeviceConfig(id="t", kind="thermometer", driver="ble")
     config = load_config()
     config = config.model_copy(update={
-        "devices": (oximeter, streamed),
-        "badge_reader": SerialDeviceConfig(driver="rdm6300", usb_vendor=0x1A86, usb_product=0x7523),
-        "entry_lock": SerialDeviceConfig(),
+        "devices": (oximeter, streamed, thermometer),
+        "badge_reader": Rdm6300Config(driver="rdm6300", usb_vendor=0x1A86, usb_product=0x7523),
+        "entry_lock": NO_ACCESSORY,
     })
     targets = watch_targets(config)
-    assert [t.device_id for t in targets] == ["ox-1", BADGE_READER_ID]
+    assert [t.device_id for t in targets] == ["ox-1", BADGE_READER_ID]  # neither the URL nor the BLE device
+    with_lock = config.model_copy(update={"entry_lock": LcusConfig(driver="lcus", port="/dev/serial/by-id/relay")})
+    assert [t.device_id for t in watch_targets(with_lock)] == ["ox-1", BADGE_READER_ID, ENTRY_LOCK_ID]
+
+
+def test_a_locator_says_what_it_looked_for(sysfs: Path, tmp_path: Path) -> None:
+    by_usb = WatchTarget("ox-1", "tty", usb_vendor=0x10C4, usb_product=0xEA60, usb_serial="0001")
+    locator = Locator(by_usb, sysfs_root=sysfs, dev_root=tmp_path)
+    assert locator() is None
+    assert locator.missing() == "no USB 10c4:ea60 serial 0001 plugged in"
+    plug_serial(sysfs, vendor=0x10C4, product=0xEA60, serial="0001")
+    assert locator() == str(tmp_path / "ttyUSB0")
+    by_port = Locator(WatchTarget("relay", "tty", port="/dev/serial/by-id/usb-nothing"))
+    assert by_port() is None
+    assert by_port.missing() == "/dev/serial/by-id/usb-nothing is missing (unplugged, or wrong port in the configuration)"
+    partial = WatchTarget("r", "tty", port="/dev/x", usb_vendor=0x1A86)
+    assert Locator(partial).missing() == "no /dev/x or USB 1a86:* plugged in"
+    streamed = Locator(WatchTarget("o", "video4linux", port="http://127.0.0.1:1/o.mjpg"))
+    assert streamed() == "http://127.0.0.1:1/o.mjpg"  # a URL is opened as configured, never looked for
+    assert Locator(WatchTarget("o", "video4linux", port="0"))() == "0"  # a V4L2 index too
 
 
 def test_udev_is_detected_by_its_control_socket(tmp_path: Path) -> None:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from config.schema import SerialDeviceConfig
+from config.devices import MAX_RELAY_CHANNEL, LcusConfig
 from drivers.entry_lock import EntryLock
-from drivers.lcus import RelayCommand
+from drivers.lcus import MAX_CHANNEL, RelayCommand
 from drivers.serial_link import SerialPortError
 from runtime.clock import Clock
-from runtime.errors import StationError
 from sim.serial_devices import SimLcus
 
 
@@ -26,7 +27,7 @@ async def test_relay_frames_reach_the_board_and_stop_releases() -> None:
     clock = Clock(speed=5.0)
     board = SimLcus(clock, channels=2)
     await board.start()
-    lock = EntryLock(SerialDeviceConfig(driver="lcus", port=board.path, channel=2), clock)
+    lock = EntryLock(LcusConfig(driver="lcus", port=board.path, channel=2), clock)
     try:
         await lock.start()
         await wait_until(lambda: lock.connected)
@@ -51,7 +52,7 @@ async def test_engaged_state_is_sent_again_after_a_replug() -> None:
     clock = Clock(speed=5.0)
     board = SimLcus(clock)
     await board.start()
-    lock = EntryLock(SerialDeviceConfig(driver="lcus", port=board.path, channel=1), clock)
+    lock = EntryLock(LcusConfig(driver="lcus", port=board.path, channel=1), clock)
     try:
         await lock.start()
         await wait_until(lambda: lock.connected)
@@ -74,7 +75,7 @@ async def test_stalled_or_noisy_board() -> None:
     clock = Clock(speed=5.0)
     board = SimLcus(clock)
     await board.start()
-    lock = EntryLock(SerialDeviceConfig(driver="lcus", port=board.path), clock)
+    lock = EntryLock(LcusConfig(driver="lcus", port=board.path), clock)
     try:
         await lock.start()
         await wait_until(lambda: lock.connected)
@@ -92,7 +93,23 @@ async def test_stalled_or_noisy_board() -> None:
         await board.stop()
 
 
-async def test_configuration_errors() -> None:
+def test_the_configuration_is_checked_before_any_device_is_built() -> None:
+    with pytest.raises(ValidationError, match="set a port or a USB identity"):
+        LcusConfig(driver="lcus")
+    with pytest.raises(ValidationError, match="less than or equal to 8"):
+        LcusConfig(driver="lcus", port="/dev/ttyUSB0", channel=9)
+    assert MAX_RELAY_CHANNEL == MAX_CHANNEL
+
+
+async def test_a_board_that_is_not_plugged_in_is_named_and_the_door_state_kept(tmp_path: Path) -> None:
     clock = Clock()
-    with pytest.raises(StationError, match="entry_lock.port"):
-        await EntryLock(SerialDeviceConfig(driver="lcus"), clock).start()
+    path = str(tmp_path / "usb-1a86_USB2.0-Serial-if00-port0")
+    lock = EntryLock(LcusConfig(driver="lcus", port=path), clock)
+    await lock.start()  # an absent board is no reason to fail: it is shown, and retried
+    try:
+        assert not lock.health().connected
+        assert lock.health().last_error == f"{path} is missing (unplugged, or wrong port in the configuration)"
+        with pytest.raises(SerialPortError, match=f"entry lock on {path} is not connected; it will be engaged"):
+            await lock.engage()
+    finally:
+        await lock.stop()

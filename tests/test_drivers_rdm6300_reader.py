@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
-from config.schema import SerialDeviceConfig
+from config.devices import Rdm6300Config
 from drivers.badge_reader import BadgeReader
+from runtime.backoff import Backoff
 from runtime.clock import Clock
-from runtime.errors import StationError
 from sim.serial_devices import SimRdm6300
 
 REFERENT = "0A1B2C3D4E"
@@ -38,7 +40,7 @@ async def rig(clock: Clock) -> AsyncIterator[tuple[SimRdm6300, BadgeReader, list
     async def sink(tag_id: str) -> None:
         presented.append(tag_id)
 
-    reader = BadgeReader(SerialDeviceConfig(driver="rdm6300", port=sim.path), clock, sink)
+    reader = BadgeReader(Rdm6300Config(driver="rdm6300", port=sim.path), clock, sink)
     try:
         await reader.start()
         await wait_until(lambda: reader.connected)
@@ -91,7 +93,7 @@ async def test_a_slow_sink_does_not_split_a_presentation(clock: Clock) -> None:
         await clock.sleep(1.5)  # longer than the debounce hold: the reader keeps reading meanwhile
         presented.append(tag_id)
 
-    reader = BadgeReader(SerialDeviceConfig(driver="rdm6300", port=sim.path), clock)
+    reader = BadgeReader(Rdm6300Config(driver="rdm6300", port=sim.path), clock)
     reader.sink = slow_sink  # set after construction, as the composition root does
     try:
         await reader.start()
@@ -133,7 +135,7 @@ async def test_a_failing_sink_does_not_stop_the_reader(clock: Clock) -> None:
         calls.append(tag_id)
         raise RuntimeError("boom")
 
-    reader = BadgeReader(SerialDeviceConfig(driver="rdm6300", port=sim.path), clock, failing_sink)
+    reader = BadgeReader(Rdm6300Config(driver="rdm6300", port=sim.path), clock, failing_sink)
     try:
         await reader.start()
         await wait_until(lambda: reader.connected)
@@ -147,6 +149,22 @@ async def test_a_failing_sink_does_not_stop_the_reader(clock: Clock) -> None:
         await sim.stop()
 
 
-async def test_missing_port_in_the_configuration(clock: Clock) -> None:
-    with pytest.raises(StationError, match="badge_reader.port"):
-        await BadgeReader(SerialDeviceConfig(driver="rdm6300"), clock).start()
+async def test_a_reader_that_is_not_plugged_in_starts_and_is_opened_once_plugged(
+    clock: Clock, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "usb-1a86_USB_Serial-if00-port0")
+    reader = BadgeReader(Rdm6300Config(driver="rdm6300", port=path), clock, backoff=Backoff(3600.0, 3600.0))
+    await reader.start()  # an absent reader is no reason to fail: it is shown, and opened when it comes
+    try:
+        health = reader.health()
+        assert not health.connected
+        assert health.last_error == f"{path} is missing (unplugged, or wrong port in the configuration)"
+        sim = SimRdm6300(clock, name=os.path.basename(path), link_dir=str(tmp_path))
+        await sim.start()
+        try:
+            reader.device_changed(path)  # the watcher's news: its hour of backoff is cut short
+            await wait_until(lambda: reader.connected, 2.0)
+        finally:
+            await sim.stop()
+    finally:
+        await reader.stop()

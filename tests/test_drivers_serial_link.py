@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from drivers.serial_link import Backoff, Reconnector, SerialLink, SerialPortError
+from drivers.discovery import Locator, WatchTarget
+from drivers.serial_link import Reconnector, SerialLink, SerialPortError
+from runtime.backoff import Backoff
 from runtime.clock import Clock
 from runtime.errors import StationError
 
@@ -104,15 +106,6 @@ async def test_unplug_while_reading_is_a_port_error(pair: tuple[int, str]) -> No
     await link.close()
 
 
-def test_backoff_doubles_up_to_its_maximum_and_resets() -> None:
-    backoff = Backoff(0.5, 3.0)
-    assert [backoff.next() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
-    backoff.reset()
-    assert backoff.next() == 0.5
-    with pytest.raises(ValueError):
-        Backoff(0.0, 1.0)
-
-
 async def test_reconnector_retries_with_backoff_until_the_port_appears(tmp_path: Path) -> None:
     clock = Clock(speed=20.0)
     path = str(tmp_path / "ttyUSB0")
@@ -123,9 +116,11 @@ async def test_reconnector_retries_with_backoff_until_the_port_appears(tmp_path:
         sessions.append(link)
         await link.read()
 
-    reconnector = Reconnector(path, 9600, clock, backoff=Backoff(0.5, 2.0), on_down=problems.append)
-    task = asyncio.create_task(reconnector.run(session))
+    locator = Locator(WatchTarget("relay", "tty", port=path))
+    reconnector = Reconnector(locator, 9600, clock, Backoff(0.5, 2.0), on_down=problems.append)
+    await reconnector.start(session, first_attempt_s=2.0)
     try:
+        assert problems == [f"{path} is missing (unplugged, or wrong port in the configuration)"]  # tried once
         await wait_until(lambda: len(problems) >= 3)
         assert all("is missing" in p for p in problems)
         master, slave = pty.openpty()
@@ -133,11 +128,35 @@ async def test_reconnector_retries_with_backoff_until_the_port_appears(tmp_path:
         os.symlink(os.ttyname(slave), path)  # plugged in, the way udev adds a by-id link
         await wait_until(lambda: bool(sessions) and reconnector.link is not None)
         os.write(master, b"data")
-        await wait_until(lambda: len(problems) > 3)  # the session read once and returned
-        assert problems[-1].endswith("session ended")
+        await wait_until(lambda: problems[-1].endswith("session ended"))  # the session read once and returned
         os.close(master)
         os.close(slave)
     finally:
-        task.cancel()
-        await asyncio.wait([task], timeout=2)
-    assert task.cancelled()
+        await reconnector.stop(2.0)
+        await reconnector.stop(2.0)
+    assert not reconnector.running
+
+
+async def test_a_wake_ends_a_long_backoff_at_once(tmp_path: Path) -> None:
+    path = str(tmp_path / "ttyUSB0")
+    problems: list[str] = []
+    opened = asyncio.Event()
+
+    async def session(link: SerialLink) -> None:
+        opened.set()
+        await link.read()
+
+    backoff = Backoff(3600.0, 3600.0)  # an hour between attempts
+    reconnector = Reconnector(Locator(WatchTarget("relay", "tty", port=path)), 9600, Clock(), backoff,
+                              on_down=problems.append)
+    await reconnector.start(session, first_attempt_s=2.0)
+    master, slave = pty.openpty()
+    try:
+        assert len(problems) == 1  # the first attempt failed: now it waits its hour
+        os.symlink(os.ttyname(slave), path)
+        reconnector.wake()  # what the device watcher's news does
+        await asyncio.wait_for(opened.wait(), 2.0)
+    finally:
+        await reconnector.stop(2.0)
+        os.close(master)
+        os.close(slave)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from config.schema import DeviceConfig
+from config.devices import UvcDeviceConfig
 from devices.camera import ExaminationCamera
 from drivers.camera import GrabberTimings
 from drivers.otoscope import Otoscope
@@ -103,7 +103,7 @@ async def instruments(attach: Callable[..., None], otoscope: ExaminationCamera |
 async def small_otoscope() -> AsyncIterator[Otoscope]:
     camera = SimOtoscopeCamera(width=320, height=240, fps=15.0)
     await camera.start()
-    config = DeviceConfig(id="otoscope-1", kind="otoscope", driver="uvc", port=camera.url)
+    config = UvcDeviceConfig(id="otoscope-1", kind="otoscope", driver="uvc", port=camera.url)
     timings = GrabberTimings(open_timeout_s=2.0, read_timeout_s=0.5, reopen_initial_s=0.05, frame_timeout_s=2.0)
     scope = Otoscope(config, print, Clock(), timings=timings)
     await scope.start()

@@ -28,6 +28,7 @@ from drivers.gatt import (
     MODEL_NUMBER,
     SERIAL_NUMBER,
 )
+from runtime.tasks import TaskSet
 from sim.ble.air import ADVERTISING_INTERVAL_MS
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ class SimPeripheral(ABC):
             Characteristic.Properties.READ | Characteristic.Properties.NOTIFY,
             CharacteristicValue(read=lambda _connection: bytes([self._battery])),
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet(f"sim-ble-{name}", log)
         self._measuring: asyncio.Task[None] | None = None
         self._away = False
 
@@ -133,11 +134,7 @@ class SimPeripheral(ABC):
         device, self._device = self._device, None
         if device is None:
             return
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+        await self._tasks.cancel_all(STOP_TIMEOUT_S)
         for connection in list(device.connections.values()):
             await _quietly(connection.disconnect())
         await _quietly(device.stop_advertising())
@@ -164,7 +161,7 @@ class SimPeripheral(ABC):
             return
         if self.measuring:
             return
-        self._measuring = self._spawn(self.measure(), f"ble-measure-{self.name}")
+        self._measuring = self._tasks.spawn(self.measure(), "measure")
 
     async def measure(self) -> None:
         """Take one whole measurement now, as the device does after a button press."""
@@ -218,7 +215,7 @@ class SimPeripheral(ABC):
         if device is not None:
             for connection in list(device.connections.values()):
                 await _quietly(connection.disconnect())
-        self._spawn(self._come_back(), f"ble-away-{self.name}")
+        self._tasks.spawn(self._come_back(), "away")
         log.info("simulated BLE %s dropped the link mid-measurement", self.name)
         return True
 
@@ -258,7 +255,7 @@ class SimPeripheral(ABC):
     def _set_battery(self, percent: int) -> None:
         self._battery = percent
         if self._device is not None:
-            self._spawn(self._notify(self._battery_char, bytes([percent])), f"ble-battery-{self.name}")
+            self._tasks.spawn(self._notify(self._battery_char, bytes([percent])), "battery")
 
     async def _advertise(self) -> None:
         device = self._device
@@ -271,24 +268,13 @@ class SimPeripheral(ABC):
 
     def _on_disconnection(self, _reason: int) -> None:
         if self._device is not None and not self._away:
-            self._spawn(self._advertise(), f"ble-advertise-{self.name}")
+            self._tasks.spawn(self._advertise(), "advertise")
 
     async def _come_back(self) -> None:
         await self.clock.sleep(self.away_s)
         self._away = False
         await self._advertise()
         log.info("simulated BLE %s is back in range", self.name)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("simulated BLE %s task %s failed", self.name, task.get_name(), exc_info=task.exception())
 
 
 async def _quietly(operation: Coroutine[Any, Any, object]) -> None:

@@ -7,18 +7,18 @@ simulated bleak backends, with the peripheral's button press as the request hook
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from typing import TYPE_CHECKING
 
 from drivers.ble import BleInstrument, BleTimings
+from runtime.tasks import TaskSet
 from sim.ble.air import SimAir
 from sim.ble.peripheral import STOP_TIMEOUT_S, SimPeripheral
 from sim.ble.peripherals import PERIPHERALS
 
 if TYPE_CHECKING:
-    from config.schema import DeviceConfig
+    from config.devices import BleDeviceConfig
     from devices.instrument import Sink
     from runtime.clock import Clock
 
@@ -32,7 +32,7 @@ def sim_address(device_id: str) -> str:
     return ":".join(f"{byte:02X}" for byte in digest)
 
 
-def make_peripheral(config: DeviceConfig, air: SimAir, clock: Clock) -> SimPeripheral:
+def make_peripheral(config: BleDeviceConfig, air: SimAir, clock: Clock) -> SimPeripheral:
     """The simulated device for one BLE inventory entry, advertising its configured name and address."""
     kind = PERIPHERALS.get(config.kind)
     if kind is None:
@@ -51,16 +51,14 @@ class SimBleRig:
         self.timings = timings
         self.peripherals: dict[str, SimPeripheral] = {}
         self._started = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("sim-ble-rig", log)
 
-    def make_instrument(self, config: DeviceConfig, sink: Sink) -> BleInstrument:
+    def make_instrument(self, config: BleDeviceConfig, sink: Sink) -> BleInstrument:
         """The real BLE driver for `config`, talking to a new simulated peripheral."""
         peripheral = make_peripheral(config, self.air, self.clock)
         self.peripherals[config.id] = peripheral
         if self._started:  # added late: power it on in the background; the driver keeps scanning
-            task = asyncio.create_task(peripheral.start(), name=f"sim-ble-{config.id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(peripheral.start(), f"power-on-{config.id}")
         return BleInstrument(
             config,
             sink,
@@ -85,11 +83,7 @@ class SimBleRig:
         if not self._started:
             return
         self._started = False
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=STOP_TIMEOUT_S)
+        await self._tasks.cancel_all(STOP_TIMEOUT_S)
         for peripheral in reversed(list(self.peripherals.values())):
             await peripheral.stop()
         await self.air.stop()

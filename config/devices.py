@@ -1,0 +1,179 @@
+"""The cabin's devices in its configuration: one model per driver, each with the kinds it serves.
+
+`[[devices]]` entries are a union picked by `driver`; the badge reader and the entry lock
+accept their own driver or "none". Whatever can be checked without the hardware is checked
+here, so `cabin check-config` refuses exactly what `cabin run` would, naming the file, the
+table and the key; what depends on the hardware (is it plugged in?) is the drivers' to find out.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, get_args
+
+from pydantic import Field, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler, field_validator
+
+from config.base import Frozen, PositiveSeconds
+
+# The kinds each driver serves. BLE: the GATT health services of `drivers/ble_records.py`
+# (Health Thermometer 0x1809, Blood Pressure 0x1810, Pulse Oximeter 0x1822, Weight Scale 0x181D).
+MeasuringKind = Literal["thermometer", "blood_pressure", "pulse_oximeter", "scale"]
+# The accessories' ids in health reports and to the device watcher: an instrument cannot take them.
+ACCESSORY_IDS = ("badge_reader", "entry_lock")
+MAX_RELAY_CHANNEL = 8  # the largest LCUS board (drivers/lcus.py)
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+class _Instrument(Frozen):
+    """What every instrument of the inventory has, whatever its driver."""
+
+    id: str = Field(pattern=r"^[a-z0-9_-]+$")
+    kind: str
+    model: str = ""
+    optional: bool = True
+    freshness_s: PositiveSeconds = 300.0
+
+    @field_validator("id")
+    @classmethod
+    def _not_an_accessory(cls, device_id: str) -> str:
+        if device_id in ACCESSORY_IDS:
+            raise ValueError(f"{device_id!r} names an accessory of the cabin: give the instrument another id")
+        return device_id
+
+    @field_validator("kind", mode="wrap")
+    @classmethod
+    def _served(cls, kind: object, handler: ValidatorFunctionWrapHandler) -> str:
+        """A driver serves its own kinds only: a scale request must never start an oximeter."""
+        try:
+            return str(handler(kind))
+        except ValidationError:
+            driver = get_args(cls.model_fields["driver"].annotation)[0]
+            served = " or ".join(get_args(cls.model_fields["kind"].annotation))
+            raise ValueError(f"driver {driver!r} serves {served}, not {kind!r}") from None
+
+
+class LocatedDevice(Frozen):
+    """A serial or camera device found by a `port`, or by USB identity (vendor, product, serial).
+
+    The port comes first when it exists; the identity finds the device wherever the kernel put it.
+    """
+
+    usb_vendor: int | None = Field(default=None, ge=0, le=0xFFFF)
+    usb_product: int | None = Field(default=None, ge=0, le=0xFFFF)
+    usb_serial: str | None = Field(default=None, min_length=1)
+    # Declared after the identity and validated even when absent: it checks that one of them is set.
+    port: str | None = Field(default=None, min_length=1, validate_default=True)
+
+    @field_validator("port")
+    @classmethod
+    def _port_or_identity(cls, port: str | None, info: ValidationInfo) -> str | None:
+        identity = ("usb_vendor", "usb_product", "usb_serial")
+        if port is None:
+            if all(key in info.data and info.data[key] is None for key in identity):
+                raise ValueError("set a port or a USB identity (usb_vendor, usb_product, usb_serial)")
+            return None
+        return cls._check_port(port)
+
+    @classmethod
+    def _check_port(cls, port: str) -> str:
+        """A serial port is a path: a relative one would be looked for in whatever directory the station runs."""
+        if not port.startswith("/"):
+            raise ValueError(f"{port!r} is not a path such as /dev/serial/by-id/...")
+        return port
+
+    def claim(self) -> tuple[object, ...]:
+        """What two devices cannot share: the port, else the USB identity."""
+        if self.port is not None:
+            return ("port", self.port)
+        return ("usb", self.usb_vendor, self.usb_product, self.usb_serial)
+
+
+class BleDeviceConfig(_Instrument):
+    """A standard Bluetooth health device, found by `address`, by advertised `name`, or by its service."""
+
+    driver: Literal["ble"]
+    kind: MeasuringKind
+    address: str | None = Field(default=None, min_length=1)
+    name: str | None = Field(default=None, min_length=1)
+
+
+class Cms50DeviceConfig(LocatedDevice, _Instrument):
+    """A Contec CMS50-family pulse oximeter on a serial port (protocol V7.0)."""
+
+    driver: Literal["cms50"]
+    kind: Literal["pulse_oximeter"]
+
+
+class UvcDeviceConfig(LocatedDevice, _Instrument):
+    """An otoscope camera read through OpenCV: /dev/videoN, a V4L2 index, a stream URL, or a USB identity."""
+
+    driver: Literal["uvc"]
+    kind: Literal["otoscope"]
+
+    @classmethod
+    def _check_port(cls, port: str) -> str:
+        if port.startswith("/") or port.strip().isdigit() or _URL.match(port):
+            return port
+        raise ValueError(f"{port!r} is neither a path (/dev/video0), a V4L2 index nor a URL")
+
+
+class SimDeviceConfig(_Instrument):
+    """An in-process stand-in for a measuring instrument: the simulator's, never real hardware."""
+
+    driver: Literal["sim"]
+    kind: MeasuringKind
+
+    @field_validator("driver")
+    @classmethod
+    def _simulated(cls, driver: str, info: ValidationInfo) -> str:
+        """Refused where a file is loaded for real hardware (the loader says which; code may build one)."""
+        if (info.context or {}).get("simulator") is False:
+            raise ValueError("'sim' is the simulator's in-process stand-in: only a run on the simulator (--sim) "
+                             "can use it")
+        return driver
+
+
+# The instrument inventory: one model per driver, picked by `driver` (no default: an entry that
+# does not say what it is must not silently become a simulator or a real device).
+DeviceConfig = Annotated[BleDeviceConfig | Cms50DeviceConfig | UvcDeviceConfig | SimDeviceConfig,
+                         Field(discriminator="driver")]
+
+
+class Rdm6300Config(LocatedDevice):
+    """The staff badge reader: a 125 kHz RDM6300-style reader on a serial port."""
+
+    driver: Literal["rdm6300"]
+
+
+class LcusConfig(LocatedDevice):
+    """The entry lock: one relay channel of an LCUS USB relay board."""
+
+    driver: Literal["lcus"]
+    channel: int = Field(default=1, ge=1, le=MAX_RELAY_CHANNEL)
+
+
+class NoAccessory(Frozen):
+    """The cabin has no such accessory."""
+
+    driver: Literal["none"]
+
+
+BadgeReaderConfig = Annotated[Rdm6300Config | NoAccessory, Field(discriminator="driver")]
+EntryLockConfig = Annotated[LcusConfig | NoAccessory, Field(discriminator="driver")]
+NO_ACCESSORY = NoAccessory(driver="none")
+
+
+def located(devices: tuple[DeviceConfig, ...]) -> list[tuple[str, LocatedDevice]]:
+    """The instruments found by port or USB identity, with their ids."""
+    return [(d.id, d) for d in devices if isinstance(d, Cms50DeviceConfig | UvcDeviceConfig)]
+
+
+def check_claims(entries: list[tuple[str, LocatedDevice]]) -> None:
+    """Raise when the last entries claim a port or USB identity an earlier one has."""
+    owners: dict[tuple[object, ...], str] = {}
+    for name, device in entries:
+        claim = device.claim()
+        if claim in owners:
+            what = f"port {device.port}" if device.port is not None else "USB identity"
+            raise ValueError(f"the {what} of {name} is also {owners[claim]}'s: each device needs its own")
+        owners[claim] = name
