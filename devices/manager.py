@@ -66,8 +66,7 @@ class Subscription:
         if maxsize < 1:
             raise ValueError("a subscription holds at least one reading")
         self._items: deque[Reading] = deque(maxlen=maxsize)
-        # The one consumer's pending get(), if it waits: a bare future is the cheapest wake-up
-        # at 60 readings a second (an Event would keep a waiter list for a single waiter).
+        # The one consumer's pending get(), if it waits.
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
         self._dropped = 0
@@ -98,11 +97,7 @@ class Subscription:
         if len(self._items) == self._items.maxlen:
             self._dropped += 1
         self._items.append(reading)
-        waiter = self._waiter
-        if waiter is not None:  # _wake(), inline: this runs for every reading
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._wake()
 
     def get_nowait(self) -> Reading | None:
         """The oldest waiting reading, or None when there is none."""
@@ -125,7 +120,7 @@ class Subscription:
         self._wake()
 
     def _wait(self) -> asyncio.Future[None]:
-        """A new future for the one consumer to await (not a coroutine: no frame to resume)."""
+        """A new future for the one consumer to await."""
         if self._waiter is not None and not self._waiter.done():
             raise RuntimeError("a subscription has one consumer; another get() is waiting")
         self._waiter = waiter = asyncio.get_running_loop().create_future()
@@ -140,12 +135,10 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Reading:
-        # get()'s loop again rather than awaiting get(): the consumer's task resumes one frame, not two.
-        while not self._items:
-            if self._closed:
-                raise StopAsyncIteration
-            await self._wait()
-        return self._items.popleft()
+        try:
+            return await self.get()
+        except SubscriptionClosed:
+            raise StopAsyncIteration from None
 
 
 @dataclass(frozen=True, slots=True)
