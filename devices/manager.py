@@ -223,7 +223,7 @@ class DeviceManager:
         rejected = validate(measurement)
         reading: Reading = measurement if rejected is None else rejected
         if rejected is not None:
-            # The rule code, not the reason: the reason may quote a patient's value (§7).
+            # The rule code, not the reason: the reason may quote a patient's value.
             log.warning(
                 "rejected a %s reading from %s: %s",
                 measurement.kind,
