@@ -6,6 +6,8 @@ idVendor, idProduct and serial match the configuration. Identity is read from sy
 from /sys/class/<subsystem>/<node>/device to the USB device, as pyserial's list_ports does, so it
 works without udev (where the ID_* properties are missing). With a udev daemon, a pyudev netlink
 monitor on the event loop triggers a rescan; without one, sysfs is polled and the log says so once.
+A driver asks its `Locator` where its device is before every open; the watcher's news of a plug
+tells it to try at once. A URL (a camera's stream) is opened as configured, never watched.
 """
 
 from __future__ import annotations
