@@ -326,8 +326,11 @@ class DeviceWatcher:
         if wanted:
             try:
                 return self._monitor_factory()
-            except Exception as exc:  # no libudev, no netlink permission
+            except (ImportError, OSError) as exc:  # no libudev, no netlink permission
                 reason = f"udev monitor unavailable ({exc})"
+            except Exception as exc:  # a bug: seen with its traceback, and polling still finds the devices
+                log.exception("opening the udev monitor failed")
+                reason = f"udev monitor unavailable ({type(exc).__name__})"
         else:
             reason = "no udev daemon"
         if not self._said_polling:
