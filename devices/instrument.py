@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 Sink: TypeAlias = Callable[[Measurement], None]
 
-# Which kind of instrument answers a request for which measurement (§5). Cuff pressure and
+# Which kind of instrument answers a request for which measurement. Cuff pressure and
 # the pleth waveform are not requested on their own: they come with blood_pressure and spo2.
 REQUESTABLE: Mapping[MeasurementKind, str] = MappingProxyType(
     {

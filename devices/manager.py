@@ -13,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ from devices.instrument import (
     Sink,
 )
 from devices.measurements import Measurement, MeasurementKind, Reading, RejectedReading, validate
+from devices.subscription import Subscription as Subscription  # where the station's consumers import it from
 from runtime.errors import StationError
 
 if TYPE_CHECKING:
@@ -42,10 +42,6 @@ SELF_TEST_S = 90.0
 REQUIRED_POLL_S = 0.05  # real seconds between looks at a required instrument that has not connected yet
 
 
-class SubscriptionClosed(StationError):
-    """The subscription was closed and every reading in it has been read."""
-
-
 @dataclass(frozen=True, slots=True)
 class ManagerTimings:
     """Timeouts of the device manager, in clock seconds."""
@@ -57,95 +53,6 @@ class ManagerTimings:
     # Hardware I/O does not speed up with a simulator's fast clock: the start, stop, request and
     # required-instrument limits never fall below this many real seconds.
     real_floor_s: float = 2.0
-
-
-class Subscription:
-    """A bounded stream of readings for one consumer; when full, the oldest is dropped."""
-
-    def __init__(self, maxsize: int = 256) -> None:
-        if maxsize < 1:
-            raise ValueError("a subscription holds at least one reading")
-        self._items: deque[Reading] = deque(maxlen=maxsize)
-        # The one consumer's pending get(), if it waits: a bare future is the cheapest wake-up
-        # at 60 readings a second (an Event would keep a waiter list for a single waiter).
-        self._waiter: asyncio.Future[None] | None = None
-        self._closed = False
-        self._dropped = 0
-
-    @property
-    def maxsize(self) -> int:
-        """How many readings the subscription holds before it drops the oldest."""
-        return self._items.maxlen or 0
-
-    @property
-    def dropped(self) -> int:
-        """How many readings were dropped because the consumer fell behind."""
-        return self._dropped
-
-    @property
-    def closed(self) -> bool:
-        """True once the manager stopped or the consumer unsubscribed."""
-        return self._closed
-
-    def qsize(self) -> int:
-        """How many readings wait to be read."""
-        return len(self._items)
-
-    def offer(self, reading: Reading) -> None:
-        """Queue `reading`, dropping the oldest one when full; ignored once closed."""
-        if self._closed:
-            return
-        if len(self._items) == self._items.maxlen:
-            self._dropped += 1
-        self._items.append(reading)
-        waiter = self._waiter
-        if waiter is not None:  # _wake(), inline: this runs for every reading
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def get_nowait(self) -> Reading | None:
-        """The oldest waiting reading, or None when there is none."""
-        return self._items.popleft() if self._items else None
-
-    async def get(self) -> Reading:
-        """Wait for the next reading; raise SubscriptionClosed once closed and drained.
-
-        A subscription has one consumer: a second get() waiting at the same time is an error.
-        """
-        while not self._items:
-            if self._closed:
-                raise SubscriptionClosed("the reading subscription is closed")
-            await self._wait()
-        return self._items.popleft()
-
-    def close(self) -> None:
-        """End the stream; readings already queued can still be read."""
-        self._closed = True
-        self._wake()
-
-    def _wait(self) -> asyncio.Future[None]:
-        """A new future for the one consumer to await (not a coroutine: no frame to resume)."""
-        if self._waiter is not None and not self._waiter.done():
-            raise RuntimeError("a subscription has one consumer; another get() is waiting")
-        self._waiter = waiter = asyncio.get_running_loop().create_future()
-        return waiter
-
-    def _wake(self) -> None:
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():  # done: the consumer was cancelled
-            waiter.set_result(None)
-
-    def __aiter__(self) -> AsyncIterator[Reading]:
-        return self
-
-    async def __anext__(self) -> Reading:
-        # get()'s loop again rather than awaiting get(): the consumer's task resumes one frame, not two.
-        while not self._items:
-            if self._closed:
-                raise StopAsyncIteration
-            await self._wait()
-        return self._items.popleft()
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +137,7 @@ class DeviceManager:
         rejected = validate(measurement)
         reading: Reading = measurement if rejected is None else rejected
         if rejected is not None:
-            # The rule code, not the reason: the reason may quote a patient's value (§7).
+            # The rule code, not the reason: the reason may quote a patient's value.
             log.warning(
                 "rejected a %s reading from %s: %s",
                 measurement.kind,

@@ -2,6 +2,7 @@
 
 It is found by its locator (a port path or a USB identity) before every open, and reopened
 after the shared `Backoff`, at once when the device watcher sees it plugged in.
+
 Frames go through the framer and the debouncer; each presentation of a card (however many
 frames the reader repeats while it is held) calls the async sink once with the card's 10 hex
 digits. The sink runs in its own task so that a slow consumer (the hygiene store writing

@@ -328,7 +328,7 @@ class BleInstrument(Instrument):
         )
 
     def _count_protocol_error(self, what: str, size: int) -> None:
-        # The payload itself may hold a patient's value: only its name and length are kept (§7).
+        # The payload itself may hold a patient's value: only its name and length are kept.
         self._protocol_errors += 1
         self._last_error = f"malformed {what} ({size} bytes); {self._protocol_errors} so far"
         log.warning("BLE %s sent a malformed %s (%s bytes)", self.device_id, what, size)

@@ -207,7 +207,7 @@ def weight(data: bytes, envelope: Envelope) -> Weight | None:
     return Weight(**envelope.fields(record.timestamp), kg=kg, bmi=record.bmi, height_m=record.height_m)
 
 
-# What each kind of instrument advertises and what the driver subscribes to (§5).
+# What each kind of instrument advertises and what the driver subscribes to.
 SERVICES: Final[Mapping[str, int]] = MappingProxyType(
     {
         "thermometer": gatt.HEALTH_THERMOMETER,

@@ -1,6 +1,6 @@
 """OpenCV capture in a dedicated thread with a latest-frame handoff, plus focus and brightness.
 
-The capture thread (§3: blocking work runs in a thread) reads `cv2.VideoCapture` (a V4L2 device,
+The capture thread (blocking work runs in a thread, off the event loop) reads `cv2.VideoCapture` (a V4L2 device,
 a file or a stream URL) into one slot, overwriting the previous frame: a slow consumer misses
 frames, memory never grows. Consumers read through `FrameCursor`s that count what they got and
 missed. A failed read or a vanished device makes the thread reopen after the shared `Backoff`'s

@@ -1,13 +1,13 @@
 """Contec CMS50D+/E pulse oximeters, communication protocol V7.0: pure framing and parsing.
 
-Wire format (PROTOCOLS.md "Serial devices"; the V7.0 document as read by bmartin427/CMS50,
+Wire format (docs/protocols.md, "Serial devices"; the V7.0 document as read by bmartin427/CMS50,
 gagistech/bedsidemon and timegrid/CMS50Dplus7): 115200 8N1; a packet is a type byte with
 bit 7 clear, a "high byte" with bit 7 set whose bits 0-6 are bit 7 of each following data
 byte in order, then the data bytes, each sent with bit 7 set. The length follows from the
 type. Older firmware (V4.x, atbrask/CMS50Dplus) streams 5-byte packets at 19200 baud on its
 own; it is not this protocol and is not handled here.
 
-No asyncio, clock or logging here: bytes in, typed values or a `ProtocolError` out (§5).
+No asyncio, clock or logging here: bytes in, typed values or a `ProtocolError` out.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ idVendor, idProduct and serial match the configuration. Identity is read from sy
 from /sys/class/<subsystem>/<node>/device to the USB device, as pyserial's list_ports does, so it
 works without udev (where the ID_* properties are missing). With a udev daemon, a pyudev netlink
 monitor on the event loop triggers a rescan; without one, sysfs is polled and the log says so once.
+A driver asks its `Locator` where its device is before every open; the watcher's news of a plug
+tells it to try at once. A URL (a camera's stream) is opened as configured, never watched.
 """
 
 from __future__ import annotations
@@ -324,8 +326,11 @@ class DeviceWatcher:
         if wanted:
             try:
                 return self._monitor_factory()
-            except Exception as exc:  # no libudev, no netlink permission
+            except (ImportError, OSError) as exc:  # no libudev, no netlink permission
                 reason = f"udev monitor unavailable ({exc})"
+            except Exception as exc:  # a bug: seen with its traceback, and polling still finds the devices
+                log.exception("opening the udev monitor failed")
+                reason = f"udev monitor unavailable ({type(exc).__name__})"
         else:
             reason = "no udev daemon"
         if not self._said_polling:

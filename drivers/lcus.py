@@ -1,6 +1,6 @@
 """LCUS USB relay boards (CH340, 1A86:7523): pure frame building and parsing.
 
-Wire format (PROTOCOLS.md "Serial devices"; jarwyg/USB_RELAY): 9600 8N1; a command is
+Wire format (docs/protocols.md, "Serial devices"; jarwyg/USB_RELAY): 9600 8N1; a command is
 `A0 channel op checksum` with op 01 on, 00 off and checksum = (A0 + channel + op) & 0xFF.
 Most boards answer nothing. The parser exists for the simulator, which receives these frames.
 """

@@ -1,11 +1,11 @@
 """RDM6300-style 125 kHz badge readers: pure framing, parsing and debouncing.
 
-Wire format (PROTOCOLS.md "Serial devices"; RDM630/RDM6300 datasheet; the `rdm6300` package
+Wire format (docs/protocols.md, "Serial devices"; RDM630/RDM6300 datasheet; the `rdm6300` package
 on PyPI): 9600 8N1; a frame is STX (0x02), 10 ASCII hex characters (2 version + 8 tag),
 2 ASCII hex characters of checksum (XOR of the 5 data bytes), ETX (0x03). The reader
 repeats the frame for as long as the card stays in its field.
 
-No asyncio, clock or logging here (§5): the debouncer takes the caller's monotonic times.
+No asyncio, clock or logging here: the debouncer takes the caller's monotonic times.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Serial devices on real pseudo-terminals, speaking their wire protocols byte for byte (§6).
+"""Serial devices on real pseudo-terminals, speaking their wire protocols byte for byte.
 
 Each simulator owns a pty (os.openpty) and publishes its slave under a stable path, a symlink
 in a directory of its own, the way udev publishes /dev/serial/by-id: the driver opens that
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AUTO_STOP_S = 30.0  # some firmware stops streaming ~30 s after the last A1 (PROTOCOLS.md)
+AUTO_STOP_S = 30.0  # some firmware stops streaming ~30 s after the last A1 (docs/protocols.md)
 SEARCH_S = 2.0  # after a finger goes back in, the oximeter searches for a pulse
 MAX_BATCH = 1000  # packets written at once when the clock outruns the event loop
 STOP_TIMEOUT_S = 2.0

@@ -68,7 +68,9 @@ class FakeUsbBus:
 
     def add(self, device_id: str, subsystem: Subsystem, vendor: int, product: int, serial: str | None,
             target: str) -> UsbSlot:
-        """Give `device_id` a slot on the bus (unplugged) whose /dev entry will lead to `target`."""
+        """Give `device_id` a slot on the bus (unplugged) whose /dev entry will lead to `target`; idempotent."""
+        if device_id in self._slots:
+            return self._slots[device_id]
         count = sum(1 for slot in self._slots.values() if slot.subsystem == subsystem)
         slot = UsbSlot(subsystem, f"1-{len(self._slots) + 1}", f"{_PREFIX[subsystem]}{count}",
                        vendor, product, serial, target)

@@ -11,7 +11,7 @@ import pytest
 
 from config.devices import SimDeviceConfig
 from devices.instrument import DeviceConfigError, DeviceHealth, DeviceUnavailable, Instrument, Sink
-from devices.manager import DeviceManager, ManagerTimings, Subscription
+from devices.manager import DeviceManager, ManagerTimings
 from devices.measurements import (
     BloodPressure,
     CuffPressure,
@@ -23,6 +23,7 @@ from devices.measurements import (
     Temperature,
     Weight,
 )
+from devices.subscription import Subscription
 from runtime.clock import Clock
 from runtime.errors import StationError
 from sim.instruments import SimInstrument, make_sim_instrument

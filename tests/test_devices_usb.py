@@ -19,8 +19,8 @@ import pytest
 from config.devices import Cms50DeviceConfig, UvcDeviceConfig
 from config.loader import default_config_path, load_config
 from config.schema import CabinConfig
-from devices.manager import Subscription
 from devices.measurements import SpO2
+from devices.subscription import Subscription
 from drivers.cms50_oximeter import Cms50Oximeter
 from runtime.clock import Clock
 from sim.rig import SimRig

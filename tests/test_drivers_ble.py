@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from config.devices import BleDeviceConfig
 from devices.instrument import DeviceUnavailable
-from devices.manager import DeviceManager, ManagerTimings, Subscription
+from devices.manager import DeviceManager, ManagerTimings
 from devices.measurements import (
     BloodPressure,
     CuffPressure,
@@ -29,6 +29,7 @@ from devices.measurements import (
     TemperatureSite,
     Weight,
 )
+from devices.subscription import Subscription
 from drivers import gatt
 from drivers.ble import BleInstrument, BleTimings
 from drivers.ble_records import CHANNELS, SERVICES

@@ -15,8 +15,9 @@ import pytest
 
 from config.devices import Cms50DeviceConfig
 from devices.instrument import DeviceUnavailable
-from devices.manager import DeviceManager, Subscription
+from devices.manager import DeviceManager
 from devices.measurements import Pleth, QualityFlag, Reading, RejectedReading, SpO2
+from devices.subscription import Subscription
 from drivers import cms50
 from drivers.cms50_oximeter import Cms50Oximeter, Cms50Timings
 from drivers.discovery import Locator, WatchTarget
