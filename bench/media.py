@@ -396,7 +396,7 @@ async def station_with_camera(url: str, state_dir: Path) -> AsyncIterator[Statio
         await rig.stop()
 
 
-async def admit_patient(station: Any) -> str:
+async def admit_patient(station: Station) -> str:
     """Book, check in, confirm and consent: the patient waits for the GP; returns the session."""
     from session.appointments import Appointment
     from sim.seed import DEMO_GP

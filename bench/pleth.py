@@ -79,7 +79,7 @@ async def pipeline(clock: Clock, sim: SimCms50, received: Received, chunk: int =
     """The CMS50 driver on the simulator's pty, a DeviceManager, and a consuming subscriber."""
     config = Cms50DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port=sim.path, optional=False)
     manager = DeviceManager.from_configs(
-        [config], clock, lambda c, sink: Cms50Oximeter(c, clock, sink, pleth_chunk=chunk)
+        [config], clock, lambda _config, sink: Cms50Oximeter(config, clock, sink, pleth_chunk=chunk)
     )
     subscription = manager.subscribe(maxsize=100_000)
     write_times = WriteTimes(sim)

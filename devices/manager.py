@@ -27,7 +27,7 @@ from devices.instrument import (
     Sink,
 )
 from devices.measurements import Measurement, MeasurementKind, Reading, RejectedReading, validate
-from devices.subscription import Subscription as Subscription  # where the station's consumers import it from
+from devices.subscription import Subscription
 from runtime.errors import StationError
 
 if TYPE_CHECKING:
@@ -237,10 +237,6 @@ class DeviceManager:
             if instrument.device_id == device_id:
                 return instrument.config.freshness_s
         return DEFAULT_FRESHNESS_S
-
-    def is_stale(self, reading: Reading, now_monotonic: float) -> bool:
-        """True when `reading` is older than its instrument's freshness_s."""
-        return now_monotonic - reading.host_time > self.freshness_of(reading.device_id)
 
     def _lock_of(self, instrument: Instrument) -> asyncio.Lock:
         return self._locks.setdefault(instrument.device_id, asyncio.Lock())

@@ -35,9 +35,7 @@ COMMAND_FEEDBACK = 0x0B  # (command, reason) when a command is refused
 DISCONNECT_NOTICE = 0x0D  # (reason)
 COMMAND = 0x7D  # PC to device: the command byte and 6 padding bytes
 
-# Reason codes of COMMAND_FEEDBACK and DISCONNECT_NOTICE.
-REASON_COMPLETED = 0x00
-REASON_SHUTDOWN = 0x01
+# The reason code of COMMAND_FEEDBACK for a command the device does not know.
 REASON_UNSUPPORTED = 0x05
 
 # Data bytes after the high byte, by packet type: the table of the V7.0 document as

@@ -32,7 +32,7 @@ Subsystem: TypeAlias = Literal["tty", "video4linux"]
 ChangeCallback: TypeAlias = Callable[[str, bool, str | None], None]  # device id, present, path
 
 BADGE_READER_ID, ENTRY_LOCK_ID = ACCESSORY_IDS
-POLL_INTERVAL_S = 0.5  # a plug shows within 1 s (issue 3, item 4)
+POLL_INTERVAL_S = 0.5  # a plug shows within 1 s
 UDEV_CONTROL = Path("/run/udev/control")  # the udev daemon's control socket: it runs if this exists
 _RESYNC_S = 30.0  # with udev, rescan now and then anyway: netlink drops events when its buffer fills
 _STOP_TIMEOUT_S = 2.0

@@ -24,7 +24,6 @@ MMHG_PER_KPA: Final = 1000.0 / 133.322387415
 PULSE_RATE_RANGES: Final[dict[int, str]] = {0: "in_range", 1: "above_upper_limit", 2: "below_lower_limit",
                                             3: "reserved"}
 
-UNKNOWN_USER: Final = 0xFF
 
 # Blood Pressure Feature bits (BLS 1.0 bits 0-5; BLS 1.1 adds 6-8).
 BP_FEATURES: Final[dict[int, str]] = {

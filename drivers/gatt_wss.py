@@ -24,7 +24,6 @@ _PER_IN: Final = 10
 KG_PER_LB: Final = 0.45359237
 M_PER_IN: Final = 0.0254
 WEIGHT_UNSUCCESSFUL: Final = 0xFFFF
-UNKNOWN_USER: Final = 0xFF
 
 # WSS 1.0 / GSS Weight Scale Feature, bits 3-6: weight resolution code -> (kg, lb); 0 = not specified.
 WEIGHT_RESOLUTIONS: Final[dict[int, tuple[float, float]]] = {

@@ -22,8 +22,9 @@ from transitions.extensions.asyncio import AsyncMachine
 
 from config.hours import Schedule
 from config.schema import Timeouts
-from devices.manager import DeviceManager, Subscription
+from devices.manager import DeviceManager
 from devices.measurements import Pleth, Reading, RejectedReading
+from devices.subscription import Subscription
 from hygiene.audit import AuditTrail
 from hygiene.cleaning import CleaningProof, CleaningRun
 from hygiene.store import CabinRecord, CabinStore

@@ -29,8 +29,9 @@ from typing import Protocol
 
 from devices.camera import ExaminationCamera, FrameMetrics, Guidance
 from devices.instrument import DeviceUnavailable
-from devices.manager import DeviceManager, Subscription
+from devices.manager import DeviceManager
 from devices.measurements import Pleth, Reading
+from devices.subscription import Subscription
 from protocol.control import (
     AnyControl,
     ControlError,

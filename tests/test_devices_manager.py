@@ -11,7 +11,7 @@ import pytest
 
 from config.devices import SimDeviceConfig
 from devices.instrument import DeviceConfigError, DeviceHealth, DeviceUnavailable, Instrument, Sink
-from devices.manager import DeviceManager, ManagerTimings
+from devices.manager import DEFAULT_FRESHNESS_S, DeviceManager, ManagerTimings
 from devices.measurements import (
     BloodPressure,
     CuffPressure,
@@ -407,14 +407,10 @@ async def test_full_subscription_drops_oldest(clock: Clock) -> None:
     assert fast.qsize() == 11
 
 
-async def test_is_stale_uses_the_instrument_freshness(clock: Clock) -> None:
+async def test_freshness_is_the_instrument_s_or_the_default(clock: Clock) -> None:
     devices = build(clock)
-    reading = temperature(100.0)  # thermometer-1 has freshness_s=60
-    assert not devices.is_stale(reading, 160.0)
-    assert devices.is_stale(reading, 160.5)
-    unknown = temperature(100.0, device_id="elsewhere")
-    assert not devices.is_stale(unknown, 399.0)
-    assert devices.is_stale(unknown, 401.0)
+    assert devices.freshness_of("thermometer-1") == 60.0
+    assert devices.freshness_of("elsewhere") == DEFAULT_FRESHNESS_S
 
 
 @pytest.mark.parametrize(
