@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STATE ?= state
 
-.PHONY: run demo test bench soak production clean
+.PHONY: run demo test test-fast bench soak production clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,9 @@ demo: $(VENV)/.installed  ## one simulated consultation, headless
 
 test: $(VENV)/.installed  ## every test
 	$(PY) -m pytest
+
+test-fast: $(VENV)/.installed  ## every test but the slow ones (the SIGKILL campaign, fuzzing): about half the time
+	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.installed  ## every benchmark, as a table of ratios and whether each met its target
 	$(PY) -m bench

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +25,25 @@ from station.compose import Station
 
 # A Monday inside Nangis's opening hours.
 MONDAY_MORNING = datetime(2026, 11, 30, 9, 5, tzinfo=PARIS)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _scratch_in_basetemp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Temporary files of the tests and their children under pytest's own directory, not /tmp.
+
+    A simulator killed with SIGKILL (as the crash tests do on purpose) cannot remove its
+    pseudo-terminals' directories; pytest removes its old base directories itself.
+    """
+    scratch = tmp_path_factory.mktemp("scratch")
+    previous = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(scratch)
+    tempfile.tempdir = None  # computed again from TMPDIR
+    yield
+    if previous is None:
+        del os.environ["TMPDIR"]
+    else:
+        os.environ["TMPDIR"] = previous
+    tempfile.tempdir = None
 
 
 def config_with(**timeouts: float) -> CabinConfig:

@@ -1,4 +1,4 @@
-"""SIGKILL at random moments of consultations, and what must hold after every one (issue 7).
+"""SIGKILL at random moments of consultations, and what must hold after every one.
 
 One state directory lives through KILLS runs of `cabin demo` (check-in, consultation,
 printing, cleaning: each run first cleans what the previous one left), each killed with a real
@@ -90,6 +90,7 @@ def check_invariants(state_dir: Path, kill: int) -> None:
     assert verify.returncode == 0, f"{where}: {verify.stderr}"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(900)  # about 3 s a kill: 100 kills take 5 to 6 minutes
 def test_random_kills_never_lose_the_cleaning_mark_nor_print_twice(tmp_path: Path) -> None:
     rng = random.Random(SEED)

@@ -29,6 +29,7 @@ def test_atheris_is_installed() -> None:
         pytest.fail(f"atheris is a test dependency (pip install -e '.[test]'): {exc}")
 
 
+@pytest.mark.slow
 def test_every_harness_runs_and_finds_nothing() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "fuzz", "--seconds", str(SECONDS), "--jobs", "2"],
