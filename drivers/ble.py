@@ -116,11 +116,6 @@ class BleInstrument(Instrument):
         return client is not None and client.is_connected and self._subscribed
 
     @property
-    def protocol_errors(self) -> int:
-        """How many malformed payloads the device has sent since the driver was made."""
-        return self._protocol_errors
-
-    @property
     def info(self) -> DeviceInfo:
         """Model, serial, firmware and manufacturer read at the last connect."""
         return self._info

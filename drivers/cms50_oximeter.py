@@ -119,7 +119,6 @@ class Cms50Oximeter(Instrument):
         self._last_error: str | None = None
         self._garbage_bytes = 0
         self._session_garbage = 0
-        self._identifier: str | None = None
         self._framer = cms50.Framer()
         self._last_wire = 0.0  # time.monotonic() of the last valid packet, for the silence watchdog
         self._pleth: list[int] = []
@@ -130,11 +129,6 @@ class Cms50Oximeter(Instrument):
     def garbage_bytes(self) -> int:
         """Bytes skipped to resynchronise since construction."""
         return self._garbage_bytes
-
-    @property
-    def device_identifier(self) -> str | None:
-        """What the oximeter answered to AA (device identifier), once it has."""
-        return self._identifier
 
     async def start(self) -> None:
         """Keep the oximeter open and streaming in the background; an absent one is retried and shown by health()."""
@@ -250,7 +244,8 @@ class Cms50Oximeter(Instrument):
             if packet[0] == cms50.REALTIME:
                 sample = cms50.RealtimeSample.parse(packet)
             elif packet[0] == cms50.DEVICE_IDS:
-                self._identifier = cms50.parse_device_id(packet)
+                log.info("oximeter %s: the device identifies itself as %s", self.device_id,
+                         cms50.parse_device_id(packet))
                 return
             else:
                 log.debug("oximeter %s: ignored a 0x%02X packet", self.device_id, packet[0])

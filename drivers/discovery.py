@@ -269,10 +269,6 @@ class DeviceWatcher:
         """Each watched device's path, or None when absent (empty before start)."""
         return dict(self._paths)
 
-    def path_of(self, device_id: str) -> str | None:
-        """Where the device was at the last scan, or None."""
-        return self._paths.get(device_id)
-
     def locator(self, device_id: str) -> Locator:
         """The locator of a watched device, looking it up afresh in this watcher's sysfs and /dev."""
         target = next((t for t in self._targets if t.device_id == device_id), None)

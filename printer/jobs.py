@@ -118,17 +118,6 @@ class PrintJobs:
         """The job with id `job_id`, or JobError."""
         return await self._db.run(lambda conn: _get(conn, job_id))
 
-    async def for_session(self, session_id: str) -> list[PrintJob]:
-        """Every job of `session_id`, oldest first."""
-        def query(conn: sqlite3.Connection) -> list[PrintJob]:
-            rows = conn.execute(
-                f"SELECT {_COLUMNS} FROM print_jobs WHERE session_id = ? ORDER BY id",
-                (session_id,),
-            ).fetchall()
-            return [PrintJob.from_row(row) for row in rows]
-
-        return await self._db.run(query)
-
     async def live_job(self, session_id: str, number: str) -> PrintJob | None:
         """The latest job of this prescription that printed, may print or may have printed."""
         return await self._db.run(lambda conn: _live_job(conn, session_id, number))

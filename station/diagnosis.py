@@ -10,7 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from config.devices import DeviceConfig
+    from config.devices import DeviceConfig, LocatedDevice
     from station.hardware import Hardware
 
 
@@ -23,17 +23,20 @@ async def device_report(hardware: Hardware, *, skip_tests: str | None = None) ->
     else:
         tests = [{"ok": None, "detail": skip_tests} for _ in devices.instruments]
     now = hardware.clock.monotonic()
+    found = hardware.watcher.present()
     rows: list[dict[str, Any]] = []
     for instrument, health, test in zip(devices.instruments, devices.health(), tests, strict=True):
         age = None if health.last_reading_host_time is None else round(now - health.last_reading_host_time, 1)
         rows.append({**health.to_json(), "driver": instrument.config.driver,
-                     "transport": _transport(instrument.config), "required": not instrument.config.optional,
-                     "last_reading_age_s": age, "self_test": test})
+                     "transport": _transport(instrument.config, found.get(instrument.device_id)),
+                     "required": not instrument.config.optional, "last_reading_age_s": age, "self_test": test})
     for accessory in (hardware.badge_reader, hardware.entry_lock):
         if accessory is not None:
-            connected = accessory.health().connected
-            rows.append({**accessory.health().to_json(), "driver": accessory.config.driver,
-                         "transport": f"serial {accessory.config.port or 'by USB identity'}", "required": False,
+            health = accessory.health()
+            connected = health.connected
+            rows.append({**health.to_json(), "driver": accessory.config.driver,
+                         "transport": f"serial {_where(accessory.config, found.get(health.device_id))}",
+                         "required": False,
                          "self_test": {"ok": connected, "detail": "port open" if connected else "port not open"}})
     return rows
 
@@ -45,11 +48,18 @@ def failed(rows: list[dict[str, Any]]) -> bool:
                for row in rows)
 
 
-def _transport(config: DeviceConfig) -> str:
+def _transport(config: DeviceConfig, found: str | None) -> str:
     if config.driver == "ble":
         return f"BLE {config.address or config.name or 'by service'}"
     if config.driver == "cms50":
-        return f"serial {config.port or 'by USB identity'}"
+        return f"serial {_where(config, found)}"
     if config.driver == "uvc":
-        return f"camera {config.port or 'by USB identity'}"
+        return f"camera {_where(config, found)}"
     return "in-process simulator"
+
+
+def _where(config: LocatedDevice, found: str | None) -> str:
+    """The configured port; for a device named by USB identity, where the watcher sees it now."""
+    if config.port is not None:
+        return config.port
+    return f"by USB identity, {f'at {found}' if found else 'not plugged in'}"

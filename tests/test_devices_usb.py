@@ -24,6 +24,7 @@ from devices.subscription import Subscription
 from drivers.cms50_oximeter import Cms50Oximeter
 from runtime.clock import Clock
 from sim.rig import SimRig
+from station.diagnosis import device_report
 from station.hardware import Hardware
 
 OXIMETER_PORT = 'port = "/dev/serial/by-id/usb-Silicon_Labs_CP2102_USB_to_UART_Bridge_Controller_0001-if00-port0"'
@@ -79,8 +80,8 @@ async def spo2_from(subscription: Subscription, device_id: str) -> SpO2:
 async def test_usb_only_oximeter_and_otoscope_work_through_discovery(tmp_path: Path) -> None:
     clock = Clock()
     async with cabin(usb_only(tmp_path), clock) as (rig, hardware):
-        assert hardware.watcher.path_of("oximeter-1") == str(rig.dev_root / "ttyUSB0")
-        assert hardware.watcher.path_of("otoscope-1") == str(rig.dev_root / "video0")
+        assert hardware.watcher.present().get("oximeter-1") == str(rig.dev_root / "ttyUSB0")
+        assert hardware.watcher.present().get("otoscope-1") == str(rig.dev_root / "video0")
         devices = hardware.devices
         readings = devices.subscribe(maxsize=1000)
         await within(5.0, lambda: devices.degraded() == [])
@@ -104,9 +105,13 @@ async def test_a_device_plugged_in_after_start_is_opened_at_once_despite_a_long_
         clock.set_speed(0.001)  # from now on each wait between attempts lasts 5000 real seconds
         await asyncio.sleep(0.2)  # the short wait in progress ends; a long one begins
         assert not oximeter.health().connected
+        rows = {row["device_id"]: row for row in await device_report(hardware, skip_tests="not asked")}
+        assert rows["oximeter-1"]["transport"] == "serial by USB identity, not plugged in"
         rig.plug("oximeter-1")
         await within(2.0, lambda: oximeter.health().connected)  # not 5000 s: the watcher's news woke it
-        assert hardware.watcher.path_of("oximeter-1") == str(rig.dev_root / "ttyUSB0")
+        assert hardware.watcher.present().get("oximeter-1") == str(rig.dev_root / "ttyUSB0")
+        rows = {row["device_id"]: row for row in await device_report(hardware, skip_tests="not asked")}
+        assert rows["oximeter-1"]["transport"] == f"serial by USB identity, at {rig.dev_root / 'ttyUSB0'}"
 
 
 async def test_a_camera_plugged_in_while_capturing_gives_frames(tmp_path: Path) -> None:
@@ -120,7 +125,7 @@ async def test_a_camera_plugged_in_while_capturing_gives_frames(tmp_path: Path) 
         rig.plug("otoscope-1")
         frame = await camera.frames().next(timeout_s=5.0)
         assert frame.image.shape == (480, 640, 3)
-        await within(2.0, lambda: hardware.watcher.path_of("otoscope-1") is not None)
+        await within(2.0, lambda: hardware.watcher.present().get("otoscope-1") is not None)
         rig.unplug("otoscope-1")
         await within(5.0, lambda: not camera.health().connected)  # the stream breaks first
         await within(2.0, lambda: camera.health().last_error == "unplugged")  # then the watcher says why

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pty
 import random
@@ -92,7 +93,8 @@ def samples_of(readings: list[Reading]) -> int:
     return sum(len(r.samples) for r in readings if isinstance(r, Pleth))
 
 
-async def test_streams_pleth_and_spo2_into_a_subscriber(clock: Clock) -> None:
+async def test_streams_pleth_and_spo2_into_a_subscriber(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="drivers.cms50_oximeter")
     async with rig(clock) as (sim, manager, subscription):
         collector = Collector(subscription)
         await wait_until(lambda: collector.count(SpO2) >= 3)
@@ -113,7 +115,7 @@ async def test_streams_pleth_and_spo2_into_a_subscriber(clock: Clock) -> None:
         health = manager.health()[0]
         assert health.connected and health.last_error is None
         assert health.last_reading_host_time == times[-1]
-        assert oximeter(manager).device_identifier == "CMS50D+"
+        assert "oximeter oximeter-1: the device identifies itself as CMS50D+" in caplog.messages
         assert sim.commands[:2] == [cms50.START_REALTIME, cms50.DEVICE_ID]
         await wait_until(lambda: cms50.KEEPALIVE in sim.commands)  # every 5 s of clock time
 

@@ -240,7 +240,7 @@ async def test_plug_and_unplug_by_usb_identity_without_udev(
     assert await recorder.wait_for(("badge-reader", True, "/dev/ttyUSB0")) < 1.0
     plug_camera(sysfs)
     await recorder.wait_for(("otoscope-1", True, "/dev/video0"))
-    assert watcher.path_of("otoscope-1") == "/dev/video0"
+    assert watcher.present().get("otoscope-1") == "/dev/video0"
     unplug(sysfs, "1-1")
     assert await recorder.wait_for(("badge-reader", False, None)) < 1.0
     assert watcher.present() == {"badge-reader": None, "otoscope-1": "/dev/video0"}

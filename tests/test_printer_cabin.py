@@ -89,7 +89,8 @@ async def test_a_job_pending_when_the_consultation_ends_never_prints_later(state
         first = (await _until(gp, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
         jobs = station.printer.jobs
         await eventually(lambda: printer.status_queries > 0)
-        [job] = await jobs.for_session(session)
+        job = await jobs.latest()
+        assert job is not None and job.session_id == session
         assert job.status is JobStatus.PENDING
         await gp.send(encode("end"))
         await crew.kiosk.wait_state("awaiting_cleaning")

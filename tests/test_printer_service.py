@@ -214,12 +214,12 @@ async def test_cancelled_while_sending_leaves_an_uncertain_job(
     sim.answers_left = 3
     task = asyncio.create_task(svc.print_prescription("s1", sample_prescription()))
     async with asyncio.timeout(5):
-        while not [j for j in await svc.jobs.for_session("s1") if j.status is JobStatus.SENDING]:
+        while (job := await svc.jobs.latest()) is None or job.status is not JobStatus.SENDING:
             await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    [job] = await svc.jobs.for_session("s1")
+    job = await svc.jobs.get(job.id)
     assert job.status is JobStatus.UNCERTAIN
     await svc.confirm_uncertain(job.id, "s1", printed=False)
     sim.answers_left = None
