@@ -1,4 +1,4 @@
-"""Helpers for the kiosk page's browser tests (issue 5): no tests here, only what they share."""
+"""Helpers for the kiosk page's browser tests: no tests here, only what they share."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The state directory fills up mid-consultation, or comes up read-only (issue 7).
+"""The state directory fills up mid-consultation, or comes up read-only.
 
 Both are real: the station runs as a child process inside its own mount namespace, whose
 state directory is a small tmpfs. Filling it gives SQLite a real ENOSPC, and remounting it

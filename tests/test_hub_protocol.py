@@ -1,5 +1,5 @@
 """The hub's messages under Hypothesis: anything at all is a message or a HubProtocolError, and what is
-accepted goes out again as the same message (issue 7).
+accepted goes out again as the same message.
 
 The four directions each have their adapter; the hub and the station parse with them every frame
 they receive, then forward or answer with `dump`, so an accepted message that cannot be dumped

@@ -1,4 +1,4 @@
-"""The consultation screen with the GP's real video through the hub, and the instrument the GP asks for (issue 5)."""
+"""The consultation screen with the GP's real video through the hub, and the instrument the GP asks for."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Check-in on the kiosk page: every refusal, "this is not me", the age rule, and English (issue 5)."""
+"""Check-in on the kiosk page: every refusal, "this is not me", the age rule, and English."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The kiosk's escape routes, tried in Debian's Chromium started with the unit's own flags (issue 5).
+"""The kiosk's escape routes, tried in Debian's Chromium started with the unit's own flags.
 
 Chromium reads managed policies only from /etc/chromium/policies/managed/, which a test must not
 write, so the browser here runs with the flags of `systemd/cabin-kiosk.service` and the page's

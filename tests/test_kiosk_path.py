@@ -1,6 +1,6 @@
-"""The patient's whole path on the kiosk page, then the lockout and the referent clearing it (issue 5).
+"""The patient's whole path on the kiosk page, then the lockout and the referent clearing it.
 
-The whole path is also the privacy check of issue 7: once the patient has left, the canary
+The whole path is also the privacy check: once the patient has left, the canary
 name is nowhere in the page, the station's logs (every logger, at DEBUG) or the state directory.
 """
 

@@ -1,4 +1,4 @@
-"""The kiosk page across a station restart, the inactivity warning, and the technician's screen (issue 5)."""
+"""The kiosk page across a station restart, the inactivity warning, and the technician's screen."""
 
 from __future__ import annotations
 
