@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from config.schema import CabinConfig, HubSection
-from hub.config import demo_hub_config
-from hub.server import Hub
 from runtime.clock import Clock
 from session.events import CabinEvent, StateChanged
 from station.compose import Station
@@ -66,6 +64,8 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
         finally:
             await notifier.stop()
         return 0
+    from hub.config import demo_hub_config
+    from hub.server import Hub
     from sim.rig import SimRig
     from station.demo import demo_start
 

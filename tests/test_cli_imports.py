@@ -1,4 +1,4 @@
-"""What each `cabin` command loads: production commands never the simulator; `--sim` without it, one line.
+"""What each `cabin` command loads: production commands never the simulator (nor `run` the hub); `--sim` without it, one line.
 
 Imports are read from the real process: `python -X importtime` names every module it imports.
 """
@@ -97,6 +97,8 @@ def test_run_starts_the_station_without_loading_the_simulator(tmp_path: Path) ->
     modules = imported(err)
     assert {"station.compose", "station.hardware"} <= modules  # the whole station was built and started
     assert simulator_modules(modules) == []
+    # The hub is its own program: of it, `cabin` loads only its subcommand's parser.
+    assert sorted(m for m in modules if m.split(".")[0] == "hub") == ["hub", "hub.cli"]
 
 
 @pytest.mark.parametrize(
