@@ -35,7 +35,7 @@ from drivers.ble import BleInstrument, BleTimings
 from drivers.ble_records import CHANNELS, SERVICES
 from drivers.gatt import BpStatus
 from runtime.clock import Clock
-from sim.ble.backend import SimBleakClient, SimDeviceDetails
+from sim.ble.backend import SimBleakClient, SimDeviceDetails, bound_backends
 from sim.ble.peripheral import SimPeripheral
 from sim.ble.peripherals import SimBloodPressure
 from sim.ble.rig import SimBleRig
@@ -240,9 +240,8 @@ async def test_without_the_simulator_hook_a_request_waits_for_the_button() -> No
     rig.make_instrument(THERMOMETER, lambda _m: None)  # only for its simulated peripheral
     thermometer = rig.peripherals["thermometer-1"]
     seen: list[Any] = []
-    plain = BleInstrument(
-        THERMOMETER, seen.append, clock, backend=rig.air.client_backend, scanner_backend=rig.air.scanner_backend
-    )
+    client_backend, scanner_backend = bound_backends(rig.air)
+    plain = BleInstrument(THERMOMETER, seen.append, clock, backend=client_backend, scanner_backend=scanner_backend)
     await rig.start()
     try:
         await plain.start()
@@ -262,7 +261,7 @@ async def test_establish_connection_passes_retry_flag_and_timeout_to_the_backend
     async with cabin(THERMOMETER) as bench:
         await bench.manager.stop()
         await until(lambda: not bench.peripheral("thermometer-1").connected)
-        air = bench.rig.air
+        client_backend, scanner_backend = bound_backends(bench.rig.air)
         connects: list[dict[str, Any]] = []
 
         class Spy(SimBleakClient):
@@ -270,7 +269,7 @@ async def test_establish_connection_passes_retry_flag_and_timeout_to_the_backend
                 connects.append(kwargs)
                 await super().connect(pair, **kwargs)
 
-        device = await BleakScanner.find_device_by_name("SIM-HT-1", timeout=2.0, backend=air.scanner_backend)
+        device = await BleakScanner.find_device_by_name("SIM-HT-1", timeout=2.0, backend=scanner_backend)
         assert device is not None and isinstance(device.details, SimDeviceDetails)
         client = await establish_connection(BleakClient, device, "thermometer-1", backend=Spy)
         try:
@@ -281,7 +280,7 @@ async def test_establish_connection_passes_retry_flag_and_timeout_to_the_backend
             assert gatt.battery_level(bytes(level)) == 87
         finally:
             await client.disconnect()
-        by_address = BleakClient(device.address, backend=air.client_backend)  # the bound class, by address
+        by_address = BleakClient(device.address, backend=client_backend)  # the bound class, by address
         await by_address.connect(timeout=2.0)
         assert by_address.is_connected and by_address.mtu_size == 247
         assert by_address.backend_id == "SimBleakClient"
@@ -294,12 +293,12 @@ async def test_connect_to_a_silent_address_times_out_and_the_air_recovers() -> N
     async with cabin(THERMOMETER) as bench:
         await bench.manager.stop()
         await until(lambda: not bench.peripheral("thermometer-1").connected)
-        air = bench.rig.air
-        silent = BleakClient("C0:FF:EE:00:00:01", backend=air.client_backend)
+        client_backend, _ = bound_backends(bench.rig.air)
+        silent = BleakClient("C0:FF:EE:00:00:01", backend=client_backend)
         with pytest.raises(TimeoutError):
             await silent.connect(timeout=0.2)
         # Bumble's controller keeps a cancelled pending connection; the air clears it.
-        client = BleakClient(bench.peripheral("thermometer-1").address, backend=air.client_backend)
+        client = BleakClient(bench.peripheral("thermometer-1").address, backend=client_backend)
         await client.connect(timeout=2.0)
         assert client.is_connected
         await client.disconnect()

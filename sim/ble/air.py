@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from bumble import core, hci
 from bumble.controller import Controller
@@ -21,9 +20,6 @@ from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
 from runtime.errors import StationError
-
-if TYPE_CHECKING:
-    from sim.ble.backend import SimBleakClient, SimBleakScanner
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +47,6 @@ class SimAir:
         self._scan_lock = asyncio.Lock()
         self._scan_users = 0
         self._listeners: set[AdvertisementListener] = set()
-        self.client_backend: type[SimBleakClient] = _bind_client(self)
-        self.scanner_backend: type[SimBleakScanner] = _bind_scanner(self)
 
     @property
     def started(self) -> bool:
@@ -163,24 +157,3 @@ async def _quietly_disconnect(connection: Connection) -> None:
     except (core.BaseBumbleError, hci.HCI_Error, AssertionError):
         log.debug("connection already gone")
 
-
-def _bind_client(air: SimAir) -> type[SimBleakClient]:
-    from sim.ble.backend import SimBleakClient
-
-    class BoundClient(SimBleakClient):
-        """The client backend bound to one simulated air."""
-
-    BoundClient.air = air
-    BoundClient.__name__ = BoundClient.__qualname__ = "SimBleakClient"
-    return BoundClient
-
-
-def _bind_scanner(air: SimAir) -> type[SimBleakScanner]:
-    from sim.ble.backend import SimBleakScanner
-
-    class BoundScanner(SimBleakScanner):
-        """The scanner backend bound to one simulated air."""
-
-    BoundScanner.air = air
-    BoundScanner.__name__ = BoundScanner.__qualname__ = "SimBleakScanner"
-    return BoundScanner

@@ -1,10 +1,11 @@
 """A bleak backend over Bumble: the station's real bleak code talks to simulated peripherals.
 
-`BleakScanner(backend=air.scanner_backend)` and `BleakClient(device, backend=air.client_backend)`
-(also through bleak-retry-connector's `establish_connection`) drive the central of a `SimAir`:
-scanning, connecting, GATT discovery, reads, writes, notifications and indications are Bumble's
-own protocol code on an in-process link. Like habluetooth's backends, a device found by the
-scanner carries its transport in `BLEDevice.details`.
+With `client, scanner = bound_backends(air)`, `BleakScanner(backend=scanner)` and
+`BleakClient(device, backend=client)` (also through bleak-retry-connector's
+`establish_connection`) drive the central of a `SimAir`: scanning, connecting, GATT discovery,
+reads, writes, notifications and indications are Bumble's own protocol code on an in-process
+link. Like habluetooth's backends, a device found by the scanner carries its transport in
+`BLEDevice.details`.
 """
 
 from __future__ import annotations
@@ -384,5 +385,20 @@ def _guarded(callback: NotifyCallback, uuid: str) -> Callable[[bytes], None]:
 
 def _require(air: SimAir | None) -> SimAir:
     if air is None:
-        raise BleakError("this simulated backend is not bound to a SimAir (use air.client_backend)")
+        raise BleakError("this simulated backend is not bound to a SimAir (use bound_backends(air))")
     return air
+
+
+def bound_backends(air: SimAir) -> tuple[type[SimBleakClient], type[SimBleakScanner]]:
+    """The client and scanner backend classes bound to one simulated air, for bleak's `backend=`."""
+
+    class BoundClient(SimBleakClient):
+        """The client backend bound to one simulated air."""
+
+    class BoundScanner(SimBleakScanner):
+        """The scanner backend bound to one simulated air."""
+
+    BoundClient.air = BoundScanner.air = air
+    BoundClient.__name__ = BoundClient.__qualname__ = "SimBleakClient"
+    BoundScanner.__name__ = BoundScanner.__qualname__ = "SimBleakScanner"
+    return BoundClient, BoundScanner

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from drivers.ble import BleInstrument, BleTimings
 from runtime.tasks import TaskSet
 from sim.ble.air import SimAir
+from sim.ble.backend import bound_backends
 from sim.ble.peripheral import STOP_TIMEOUT_S, SimPeripheral
 from sim.ble.peripherals import PERIPHERALS
 
@@ -48,6 +49,7 @@ class SimBleRig:
     def __init__(self, clock: Clock, timings: BleTimings | None = None) -> None:
         self.clock = clock
         self.air = SimAir()
+        self._client_backend, self._scanner_backend = bound_backends(self.air)
         self.timings = timings
         self.peripherals: dict[str, SimPeripheral] = {}
         self._started = False
@@ -63,8 +65,8 @@ class SimBleRig:
             config,
             sink,
             self.clock,
-            backend=self.air.client_backend,
-            scanner_backend=self.air.scanner_backend,
+            backend=self._client_backend,
+            scanner_backend=self._scanner_backend,
             on_request=peripheral.press,
             timings=self.timings,
         )
