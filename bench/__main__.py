@@ -28,10 +28,12 @@ def main() -> int:
     failed = []
     results: list[tuple[str, list[Figure]]] = []
     for name in BENCHMARKS:
-        result = subprocess.run([sys.executable, "-m", f"bench.{name}", "--json"], capture_output=True, text=True)
+        # stderr passes through: each benchmark's progress, and why a figure missed (a failed
+        # consultation's error, the descriptors that changed), reach the terminal as they happen.
+        result = subprocess.run([sys.executable, "-m", f"bench.{name}", "--json"], stdout=subprocess.PIPE, text=True)
         if result.returncode != 0:
             failed.append(name)
-            print(f"{name}: could not run\n{result.stderr.strip()}", file=sys.stderr)
+            print(f"{name}: could not run (its reason is just above)", file=sys.stderr)
             continue
         data = json.loads(result.stdout.strip().splitlines()[-1])
         figures = [Figure(**f) for f in data["figures"]]
