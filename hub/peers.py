@@ -121,6 +121,7 @@ class StationPeer(Peer):
         super().__init__(ws, f"station {account.id}")
         self.account = account
         self.status: CabinStatus | None = None
+        self.status_at = 0.0  # the hub's wall time when the status came
         self.gp: GpPeer | None = None  # the GP connection that joined this station...
         self.session: str | None = None  # ...for this session
 

@@ -46,6 +46,11 @@ RESUMABLE = (CabinState.IN_CONSULTATION, CabinState.RECONNECTING)  # states a co
 _SIGNAL = {"leg", "description", "candidate"}
 
 
+def _who(room: WaitingRoom) -> list[WaitingPatient]:
+    """The room without the waiting times, which grow by themselves: a room is sent again when this changes."""
+    return [p.model_copy(update={"waited_s": None}) for p in room.patients]
+
+
 class Relay:
     """The connected GPs and stations: who waits, who joined whom, and the signalling between them."""
 
@@ -158,8 +163,11 @@ class Relay:
 
     def _refresh_rooms(self) -> None:
         """Push each GP its waiting room (only its stations' untaken waiting patients) when it changed."""
+        now = self._wall()
         waiting = sorted(
-            (WaitingPatient(station=s.account.id, site=s.status.site, session=s.status.session, since=s.status.since)
+            (WaitingPatient(station=s.account.id, site=s.status.site, session=s.status.session, since=s.status.since,
+                            waited_s=None if s.status.waited_s is None
+                            else s.status.waited_s + max(0.0, now - s.status_at))
              for s in self._stations.values()
              if s.gp is None and s.status is not None and s.status.session is not None
              and s.status.state == CabinState.WAITING_FOR_DOCTOR),
@@ -167,7 +175,7 @@ class Relay:
         )
         for gp in self._gps.values():
             room = WaitingRoom(patients=tuple(p for p in waiting if p.station in gp.allowed))
-            if room != gp.room:
+            if gp.room is None or _who(room) != _who(gp.room):
                 gp.room = room
                 gp.send(room)
 
@@ -211,7 +219,7 @@ class Relay:
         if isinstance(message, CabinStatus):
             if station.status is None or station.status.state != message.state:
                 log.info("station %s is %s (session %s)", sid, message.state, message.session)
-            station.status = message
+            station.status, station.status_at = message, self._wall()
             self._learn_doctor(station, message)
             if station.gp is not None and message.session not in (None, station.session):
                 log.info("station %s moved on to session %s: GP %s released", sid, message.session, station.gp.id)

@@ -2,7 +2,8 @@
 
 An entry's hash covers its sequence number, time, session, event and detail plus the hash
 of the entry before it, so editing, deleting or reordering any entry breaks the chain at
-that entry. SQLite triggers (runtime.schema) refuse UPDATE and DELETE; `verify` catches what bypassed them.
+that entry. SQLite triggers (runtime.schema) refuse UPDATE and DELETE; `verify` catches what bypassed them,
+and an entry whose time goes back before the previous one's.
 """
 
 from __future__ import annotations
@@ -87,9 +88,27 @@ def read_latest(conn: sqlite3.Connection, event: str, count: int) -> list[AuditE
     return [AuditEntry(*row) for row in rows]
 
 
+def read_last_time(conn: sqlite3.Connection) -> datetime | None:
+    """The time of the last entry, None on an empty trail (or one whose last time is not a time)."""
+    row = conn.execute("SELECT at FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    return _parse_time(str(row[0])) if row else None
+
+
+def _parse_time(at: str) -> datetime | None:
+    try:
+        stamp = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else None
+
+
 def verify_entries(entries: Iterable[AuditEntry]) -> Verification:
-    """Check the chain from the first entry; stop at the first broken one."""
-    prev, expected_seq, count = GENESIS, 1, 0
+    """Check the chain and the times from the first entry; stop at the first broken one.
+
+    An entry's time may equal the previous one's but never be earlier: a trail whose clock went
+    back cannot say in what order things happened (docs/design.md, "Data and security").
+    """
+    prev, expected_seq, count, prev_at = GENESIS, 1, 0, None
     for entry in entries:
         count += 1
         if entry.seq != expected_seq:
@@ -99,7 +118,12 @@ def verify_entries(entries: Iterable[AuditEntry]) -> Verification:
         digest = entry_hash(entry.prev, entry.seq, entry.at, entry.session, entry.event, entry.detail)
         if digest != entry.hash:
             return Verification(count, entry, "content does not match its hash (edited)")
-        prev, expected_seq = entry.hash, expected_seq + 1
+        at = _parse_time(entry.at)
+        if at is None:
+            return Verification(count, entry, f"its time {entry.at!r} is not a time with a UTC offset")
+        if prev_at is not None and at < prev_at:
+            return Verification(count, entry, f"its time goes back before the previous entry's ({prev_at.isoformat()})")
+        prev, expected_seq, prev_at = entry.hash, expected_seq + 1, at
     return Verification(count)
 
 
@@ -137,6 +161,10 @@ class AuditTrail:
     async def latest(self, event: str, count: int) -> list[AuditEntry]:
         """The last `count` entries of `event`, newest first."""
         return await self._db.run(lambda c: read_latest(c, event, count))
+
+    async def last_time(self) -> datetime | None:
+        """The time of the last entry, None on an empty trail."""
+        return await self._db.run(read_last_time)
 
     async def verify(self) -> Verification:
         """Check the whole chain."""

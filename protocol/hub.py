@@ -12,9 +12,11 @@ hub closes a socket that sends a larger frame (close code 1009). Each model's `t
 default, so `dump(GpLeft(gp=...))` is a whole message.
 
 Station to hub
-    cabin      {site, state, session, since, doctor}
+    cabin      {site, state, session, since, waited_s, doctor}
                                                 the cabin's state; a waiting patient has a
-                                                session (an opaque id) and `since` (ISO time);
+                                                session (an opaque id), `since` (ISO time) and
+                                                `waited_s` (seconds waited so far, by the
+                                                station's clock, when the status was sent);
                                                 during a consultation, `doctor` is the RPPS of
                                                 its GP, as the hub authenticated them
     signal     {gp, leg, description | candidate}
@@ -30,7 +32,9 @@ GP to hub
     leave      {station}
 Hub to GP
     welcome    {gp, name, ice_servers}
-    waiting_room {patients: [{station, site, session, since}]}
+    waiting_room {patients: [{station, site, session, since, waited_s}]}
+                                                `waited_s`: the station's count when the hub
+                                                sends the room (the console counts on from it)
     signal     {station, leg, description | candidate}
     station_offline {station}
 Either way
@@ -127,6 +131,7 @@ class CabinStatus(_Message):
     state: CabinState
     session: Id | None = None
     since: str | None = Field(default=None, max_length=64)
+    waited_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     # The RPPS of the consultation's GP (the identity the hub vouched for), while it goes on: a
     # hub that restarted learns from it who may come back to the consultation.
     doctor: str | None = Field(default=None, pattern=r"^[0-9]{11}$")
@@ -211,6 +216,7 @@ class WaitingPatient(_Part):
     site: str = Field(min_length=1, max_length=200)
     session: Id
     since: str | None = Field(default=None, max_length=64)
+    waited_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
 
 class WaitingRoom(_Message):

@@ -23,12 +23,21 @@ class Refusal(StrEnum):
 
 
 class CheckInRefused(StationError):
-    """A code was refused; `reason` says why and `retry_after_s` how long a pause lasts."""
+    """A code was refused; `reason` says why, `retry_after_s` how long a pause lasts, `opens_at` when
+    a code that came too early is accepted."""
 
-    def __init__(self, reason: Refusal, detail: str, retry_after_s: float = 0.0) -> None:
+    def __init__(self, reason: Refusal, detail: str, retry_after_s: float = 0.0,
+                 opens_at: datetime | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.retry_after_s = retry_after_s
+        self.opens_at = opens_at
+
+
+def checkin_window(slot_start: datetime, rules: CheckInRules) -> tuple[datetime, datetime]:
+    """From when to when a code for the slot starting at `slot_start` is accepted."""
+    return (slot_start - timedelta(minutes=rules.early_minutes),
+            slot_start + timedelta(minutes=rules.late_minutes))
 
 
 @dataclass
@@ -74,10 +83,9 @@ class CheckInDesk:
             raise CheckInRefused(Refusal.ALREADY_USED, "this code has already been used")
         if appt.site != self._site:
             raise CheckInRefused(Refusal.WRONG_SITE, f"this appointment is at another site ({appt.site})")
-        opens = appt.slot_start - timedelta(minutes=self._rules.early_minutes)
-        closes = appt.slot_start + timedelta(minutes=self._rules.late_minutes)
+        opens, closes = checkin_window(appt.slot_start, self._rules)
         if now < opens:
-            raise CheckInRefused(Refusal.TOO_EARLY, f"too early: check-in opens at {opens:%H:%M}")
+            raise CheckInRefused(Refusal.TOO_EARLY, f"too early: check-in opens at {opens:%H:%M}", opens_at=opens)
         if now > closes:
             raise CheckInRefused(Refusal.TOO_LATE, f"too late: check-in closed at {closes:%H:%M}")
         return appt

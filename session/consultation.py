@@ -27,10 +27,12 @@ class CodeRefused:
     reason: str
     message: str
     retry_after_s: float
+    opens_at: datetime | None = None  # a code that came too early: when it is accepted
 
     def to_json(self) -> dict[str, object]:
         """The refusal as the kiosk page reads it."""
-        return {"reason": self.reason, "message": self.message, "retry_after_s": self.retry_after_s}
+        return {"reason": self.reason, "message": self.message, "retry_after_s": self.retry_after_s,
+                "opens_at": self.opens_at.isoformat() if self.opens_at else None}
 
 
 @dataclass

@@ -53,7 +53,7 @@ class PatientDesk:
             try:
                 appt = await self._codes.verify(code, now, core.clock.monotonic())
             except CheckInRefused as exc:
-                c.refusal = CodeRefused(exc.reason.value, str(exc), exc.retry_after_s)
+                c.refusal = CodeRefused(exc.reason.value, str(exc), exc.retry_after_s, exc.opens_at)
                 await self._audit.append(now, c.session, "code_refused", reason=exc.reason.value)
                 core.emit(ScreenChanged(c.session))
                 raise CabinRefusal(exc.reason.value, str(exc), retry_after_s=round(exc.retry_after_s)) from exc

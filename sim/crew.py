@@ -53,6 +53,11 @@ class SimCrew:
         slot = self._rig.clock.now() + timedelta(minutes=minutes_ahead)
         return await book_patient(self._book, self._rig.rng, self._site, slot)
 
+    async def used(self, code: str) -> bool:
+        """Whether a booked code has been used to check in."""
+        appt = await self._book.find(code)
+        return appt is not None and bool(appt.used_at)
+
     async def consultation(self, code: str) -> GpReport:
         """One patient from check-in to leaving with the prescription, seen by the GP on duty."""
         assert self._gp_channel is not None, "start() the crew first"

@@ -45,6 +45,7 @@ class CallRelay:
     def __init__(self, config: HubSection, cabin: CabinCore, clock: Clock, gp_link: GpLink, kiosk: KioskServer,
                  camera: ExaminationCamera | None, site_name: str) -> None:
         self._cabin = cabin
+        self._clock = clock
         self._kiosk = kiosk
         self._site_name = site_name
         self.hub = HubClient(config, clock, on_gp_join=self._gp_join, on_signal=self._signal,
@@ -83,10 +84,13 @@ class CallRelay:
         cabin = self._cabin.snapshot()
         c = cabin.consultation
         since = c.waiting_since.isoformat() if c is not None and c.waiting_since is not None else None
+        # How long by the station's clock (the simulator's may run elsewhere than the GP's browser's).
+        waited = (max(0.0, (self._clock.now() - c.waiting_since).total_seconds())
+                  if c is not None and c.waiting_since is not None else None)
         # The consultation's GP is the identity the hub vouched for on the leg (GpLink.attach).
         doctor = c.gp.rpps if c is not None and c.gp is not None and cabin.state in CALL_STATES else None
         return CabinStatus(site=self._site_name, state=cabin.state, session=c.session if c is not None else None,
-                           since=since, doctor=doctor)
+                           since=since, waited_s=waited, doctor=doctor)
 
     async def _publish(self) -> None:
         """The one sender of the cabin's status: the latest state, after every change."""

@@ -14,13 +14,18 @@ import asyncio
 import secrets
 import signal
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from config.schema import CabinConfig, HubSection
+from config.schema import CabinConfig, CheckInRules, HubSection
+from hygiene.audit import AuditTrail
 from runtime.clock import Clock
+from runtime.errors import StationError
+from runtime.storage import Database
+from session.checkin import checkin_window
 from session.events import CabinEvent, StateChanged
 from station.compose import Station
 from station.notify import SystemdNotifier
@@ -29,7 +34,8 @@ if TYPE_CHECKING:
     from sim.crew import SimCrew
     from sim.rig import SimRig
 
-HUMAN_CODES = 3
+RENEW_BEFORE_MIN = 2  # a fresh code is printed this many minutes before the current one expires
+CODE_POLL_S = 5.0  # clock seconds between looks at whether the current code was used
 DEMO_GP_LOGIN = "demo"
 
 
@@ -67,8 +73,6 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
     from hub.config import demo_hub_config
     from hub.server import Hub
     from sim.rig import SimRig
-    from station.demo import demo_start
-
     token, password = secrets.token_urlsafe(32), secrets.token_hex(4)
     site = config.place().name
     hub = Hub(demo_hub_config(config.station.id, site, token, DEMO_GP_LOGIN, password, port=hub_port))
@@ -77,7 +81,7 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
         config = config.model_copy(update={
             "hub": HubSection(url=hub.station_url, station_id=config.station.id, token=SecretStr(token)),
         })
-        clock = Clock(speed=speed, start=demo_start(config, Clock()))
+        clock = Clock(speed=speed, start=await _sim_start(config, state_dir))
         rig = SimRig(clock, config)
         await rig.start()
         try:
@@ -122,7 +126,7 @@ async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, pati
     await crew.start()
     try:
         async with asyncio.TaskGroup() as group:
-            duty = group.create_task(_on_duty(crew, station.clock, patients, sim_gp, say))
+            duty = group.create_task(_on_duty(crew, station.clock, station.config.checkin, patients, sim_gp, say))
             await stop.wait()
             duty.cancel()
     finally:
@@ -130,7 +134,8 @@ async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, pati
     say("stopped")
 
 
-async def _on_duty(crew: SimCrew, clock: Clock, patients: int, sim_gp: bool, say: Callable[[str], None]) -> None:
+async def _on_duty(crew: SimCrew, clock: Clock, rules: CheckInRules, patients: int, sim_gp: bool,
+                   say: Callable[[str], None]) -> None:
     if (await crew.kiosk.current())["state"] == "awaiting_cleaning":
         await crew.clean()
     for n in range(patients):
@@ -141,11 +146,10 @@ async def _on_duty(crew: SimCrew, clock: Clock, patients: int, sim_gp: bool, say
     if clock.speed != 1.0:
         clock.set_speed(1.0)
         say(f"the simulated clock now runs at real time ({clock.now():%H:%M})")
-    codes = [(await crew.book(minutes_ahead=5 + 20 * i)).code for i in range(HUMAN_CODES)]
     url = crew.kiosk.base_url
-    say(f"your turn: on the kiosk page {url}/ check in with a booking code: {', '.join(codes)} "
-        "(slots 20 minutes apart); or through the API, for example:")
-    say(f"  curl -s -X POST {url}/api/checkin -d '{{\"code\": \"{codes[0]}\"}}'")
+    say(f"your turn: on the kiosk page {url}/ check in with the booking code printed below (a fresh one "
+        "follows whenever it is used or about to expire); or through the API, for example:")
+    say(f"  curl -s -X POST {url}/api/checkin -d '{{\"code\": \"CODE\"}}'")
     say(f"  curl -s -X POST {url}/api/identity -d '{{\"confirm\": true}}'")
     say(f"  curl -s -X POST {url}/api/consent -d '{{\"accepted\": true}}'")
     say(f"  curl -s -X POST {url}/api/leave      (once the GP has ended and the prescription printed)")
@@ -157,3 +161,52 @@ async def _on_duty(crew: SimCrew, clock: Clock, patients: int, sim_gp: bool, say
         if sim_gp:
             group.create_task(crew.gp_on_duty())
         group.create_task(crew.referent_on_duty())
+        group.create_task(_keep_a_code(crew, clock, rules, say))
+
+
+async def _keep_a_code(crew: SimCrew, clock: Clock, rules: CheckInRules, say: Callable[[str], None]) -> None:
+    """Always one booking code a person can use now: a fresh one once it is used or about to expire.
+
+    While the cabin is closed no code is printed: the next one comes when it opens. A code that
+    cannot be booked (the state storage failed) is tried again a minute later.
+    """
+    while True:
+        try:
+            await _one_code(crew, clock, rules, say)
+        except StationError as exc:
+            say(f"no booking code for now ({exc}): trying again in a minute")
+            await clock.sleep(60.0)
+
+
+async def _one_code(crew: SimCrew, clock: Clock, rules: CheckInRules, say: Callable[[str], None]) -> None:
+    """Print one code whose check-in opened a minute ago; return once it is used or about to expire."""
+    view = await crew.kiosk.current()
+    if view["state"] == "closed":
+        nxt = view.get("next_opening")
+        when = f" until {datetime.fromisoformat(nxt['start']):%A %H:%M}" if nxt else ""
+        say(f"the cabin is closed{when}: the next booking code comes when it opens")
+        await crew.kiosk.wait_for(lambda v: v.get("state") != "closed")
+        return
+    appt = await crew.book(minutes_ahead=rules.early_minutes - 1)
+    _, closes = checkin_window(appt.slot_start, rules)
+    say(f"booking code {appt.code}, valid now until {closes:%H:%M}")
+    renew = closes - timedelta(minutes=RENEW_BEFORE_MIN)
+    while True:
+        await clock.sleep(CODE_POLL_S)
+        if clock.now() >= renew or await crew.used(appt.code):
+            return
+
+
+async def _sim_start(config: CabinConfig, state_dir: Path) -> datetime:
+    """Where the simulated clock starts: in the next opening after now and after the audit trail's
+    last entry, so that a restart on the same state directory never sends the trail back in time."""
+    from station.demo import demo_start
+
+    db = Database(state_dir)
+    await db.start()
+    try:
+        last = await AuditTrail(db).last_time()
+    finally:
+        await db.stop()
+    real = Clock()
+    return demo_start(config, Clock(start=last) if last is not None and last > real.now() else real)

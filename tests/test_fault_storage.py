@@ -148,13 +148,13 @@ def station(ns: MountNamespace, *args: str) -> Iterator[Station]:
 
 def test_a_full_state_directory_stops_new_patients_keeps_the_mark_and_recovers(namespace: MountNamespace) -> None:
     with station(namespace, "--sim", "--patients", "0", "--hub-port", "0") as cabin:
-        codes = cabin.wait_for(r"check in with a booking code: (\d+), (\d+)")
-        first, second = codes.group(1), codes.group(2)
+        first = cabin.wait_for(r"booking code (\d+), valid now until").group(1)
         admitted = cabin.call("/api/checkin", {"code": first})
         name = str(admitted["name"])
         cabin.call("/api/identity", {"confirm": True})
         cabin.call("/api/consent", {"accepted": True})
         cabin.state_becomes("waiting_for_doctor")
+        second = cabin.wait_for(r"booking code (\d+), valid now until").group(1)  # once the first is used
 
         namespace.sh(f"dd if=/dev/zero of={namespace.state_dir}/filler bs=64k 2>/dev/null || true")
         cabin.call("/api/leave", {})
@@ -178,7 +178,7 @@ def test_a_full_state_directory_stops_new_patients_keeps_the_mark_and_recovers(n
 
 def test_a_read_only_state_directory_says_so_and_keeps_the_mark(namespace: MountNamespace) -> None:
     with station(namespace, "--sim", "--patients", "0", "--hub-port", "0") as cabin:
-        code = cabin.wait_for(r"check in with a booking code: (\d+)").group(1)
+        code = cabin.wait_for(r"booking code (\d+), valid now until").group(1)
         cabin.call("/api/checkin", {"code": code})
         cabin.call("/api/identity", {"confirm": True})
         cabin.state_becomes("eligibility")

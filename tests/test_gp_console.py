@@ -105,3 +105,25 @@ async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning
         assert appointment.patient_name not in await gp.inner_text("body")
         assert real_errors(gp_errors) == [] and real_errors(kiosk_errors) == []
         assert await missing_texts(gp) == [] and await missing_texts(kiosk) == []
+
+
+async def test_the_waiting_room_counts_by_the_stations_clock(tmp_path: Path) -> None:
+    """The station's simulated clock is not the browser's: the wait shown is the station's, and it grows."""
+    async with station_with_hub(tmp_path / "state") as remote, chromium() as browser:
+        appointment = await remote.crew.book()
+        await SimPatient(remote.crew.kiosk, appointment.code).check_in()
+        gp = await (await browser.new_context()).new_page()
+        await gp.goto(remote.hub.url)
+        await gp.fill(by_id("login-username"), GP_LOGIN)
+        await gp.fill(by_id("login-password"), GP_PASSWORD)
+        await gp.click(by_id("login-submit"))
+        since = gp.locator(f"{by_id('waiting-row')} [data-role=since]")
+        await since.wait_for(timeout=BROWSER_S)
+        await gp.wait_for_function(
+            "Number(document.querySelector('[data-testid=waiting-row] [data-role=since]').dataset.seconds) >= 3",
+            timeout=BROWSER_S)
+        shown = int(await since.get_attribute("data-seconds") or -1)
+        snapshot = remote.station.cabin.snapshot()
+        assert snapshot.consultation is not None and snapshot.consultation.waiting_since is not None
+        waited = (remote.station.clock.now() - snapshot.consultation.waiting_since).total_seconds()
+        assert abs(shown - waited) <= 2, (shown, waited)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -203,3 +206,61 @@ async def test_latest_entries_of_one_event_newest_first(trail: AuditTrail) -> No
     latest = await trail.latest("cleaning_cleared", 5)
     assert [e.detail for e in latest] == [f'{{"steps":{i}}}' for i in (6, 5, 4, 3, 2)]
     assert await trail.latest("nothing_like_it", 5) == []
+
+
+def rewind(db: Database, seq: int, to: datetime) -> None:
+    """Set entry `seq`'s time to `to` behind the triggers and chain every hash again from there,
+    as a station whose clock went back would have written it."""
+    conn = raw_connection(db)
+    try:
+        conn.execute("DROP TRIGGER audit_no_update")
+        conn.execute("UPDATE audit SET at = ? WHERE seq = ?", (to.isoformat(), seq))
+        rows = conn.execute("SELECT seq, at, session, event, detail, prev FROM audit WHERE seq >= ? ORDER BY seq",
+                            (seq,)).fetchall()
+        prev = rows[0][5]
+        for s, at, session, event, detail, _ in rows:
+            digest = entry_hash(prev, s, at, session, event, detail)
+            conn.execute("UPDATE audit SET prev = ?, hash = ? WHERE seq = ?", (prev, digest, s))
+            prev = digest
+    finally:
+        conn.close()
+
+
+async def test_a_time_that_goes_back_is_a_finding_named_with_its_seq(db: Database, trail: AuditTrail) -> None:
+    await fill(trail, 4)
+    await trail.append(T0 + timedelta(minutes=3), "s3", "mark_cleared")  # the same instant is no finding
+    assert (await trail.verify()).ok
+    rewind(db, 3, T0 - timedelta(hours=1))
+    result = await trail.verify()
+    assert result.broken is not None and result.broken.seq == 3
+    assert result.reason == f"its time goes back before the previous entry's ({(T0 + timedelta(minutes=1)).isoformat()})"
+    assert await trail.last_time() == T0 + timedelta(minutes=3)
+
+
+async def test_an_offset_change_is_not_a_time_going_back(trail: AuditTrail) -> None:
+    """At the end of summer time the wall clock shows 02:30 twice; the offsets keep the order."""
+    summer = datetime(2026, 10, 25, 2, 30, tzinfo=PARIS)
+    winter = summer.replace(fold=1)
+    await trail.append(summer, "s1", "mark_set")
+    await trail.append(winter, "s1", "mark_cleared")
+    assert (await trail.verify()).ok
+
+
+def test_cabin_audit_verify_reports_a_backwards_time(tmp_path: Path) -> None:
+    async def write() -> Database:
+        db = Database(tmp_path)
+        await db.start()
+        try:
+            await fill(AuditTrail(db), 3)
+        finally:
+            await db.stop()
+        return db
+
+    db = asyncio.run(write())
+    rewind(db, 2, T0 - timedelta(days=2))
+    verify = subprocess.run([sys.executable, "-m", "station.cli", "audit", "verify", "--state-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 1
+    assert f"audit trail BROKEN at entry 2 ({(T0 - timedelta(days=2)).isoformat()}, cleaning_confirmed)" in verify.stderr
+    assert "its time goes back before the previous entry's" in verify.stderr
+    assert "Traceback" not in verify.stderr + verify.stdout

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from playwright.async_api import Browser, Page
@@ -24,8 +24,9 @@ from tests.kiosk import (
 
 async def test_every_check_in_refusal_shows_its_message(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
-        await book(station, "111111", minutes_from_now=90)
+        early = await book(station, "111111", minutes_from_now=90)
         await book(station, "222222", minutes_from_now=-40)
+        opens = early.slot_start - timedelta(minutes=station.config.checkin.early_minutes)
         page = await open_kiosk(browser, station.kiosk.url)
         errors = collect_errors(page)
         await in_state(page, "ready")
@@ -38,6 +39,8 @@ async def test_every_check_in_refusal_shows_its_message(tmp_path: Path) -> None:
             await enter_code(page, code)
             await page.wait_for_selector(f"#refusal[data-reason={reason}]", timeout=BROWSER_MS)
             assert text in await page.inner_text("#refusal")
+            if reason == "too_early":  # and from when the code is accepted, in the cabin's time
+                assert f"{opens:%H:%M}" in await page.inner_text("#refusal")
             assert await enabled(page, "digit-1") and await enabled(page, "cancel")
             await shot(page, tmp_path, f"refusal-{reason}")
         assert station.config.checkin.max_wrong_codes == 5

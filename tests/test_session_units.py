@@ -205,6 +205,8 @@ async def test_window_in_another_time_zone(desk: Desk) -> None:
 async def test_too_early(desk: Desk) -> None:
     err = await desk.refused("AB12CD", SLOT - timedelta(minutes=16))
     assert err.reason is Refusal.TOO_EARLY
+    assert err.opens_at == SLOT - timedelta(minutes=15)  # the refusal says from when the code works
+    assert f"{SLOT - timedelta(minutes=15):%H:%M}" in str(err)
     err = await desk.refused("AB12CD", SLOT - timedelta(minutes=15, seconds=1))
     assert err.reason is Refusal.TOO_EARLY
 

@@ -12,11 +12,13 @@ export class WaitingRoom {
     this.busy = false;
   }
 
-  /** A new `waiting_room` list from the hub. */
+  /** A new `waiting_room` list from the hub. Each wait counts on from the station's `waited_s` as of now,
+   *  on this page's monotonic clock: the station's clock may not be this browser's (the simulator's is not). */
   update(patients) {
+    const receivedMs = performance.now();
     this.patients = [...patients]
-      .map((p) => ({ ...p, sinceMs: p.since ? Date.parse(p.since) : NaN }))
-      .sort((a, b) => (Number.isNaN(a.sinceMs) ? Infinity : a.sinceMs) - (Number.isNaN(b.sinceMs) ? Infinity : b.sinceMs));
+      .map((p) => ({ ...p, receivedMs, waitedS: typeof p.waited_s === "number" ? p.waited_s : NaN }))
+      .sort((a, b) => (Number.isNaN(b.waitedS) ? -Infinity : b.waitedS) - (Number.isNaN(a.waitedS) ? -Infinity : a.waitedS));
     this.render();
   }
 
@@ -61,11 +63,11 @@ export class WaitingRoom {
     const rows = $("waiting-list").children;
     this.patients.forEach((patient, i) => {
       const since = role(rows[i], "since");
-      if (Number.isNaN(patient.sinceMs)) {
+      if (Number.isNaN(patient.waitedS)) {
         since.textContent = t("waiting.since_unknown");
         return;
       }
-      const seconds = Math.max(0, (Date.now() - patient.sinceMs) / 1000);
+      const seconds = Math.max(0, patient.waitedS + (performance.now() - patient.receivedMs) / 1000);
       since.textContent = t("waiting.since", { duration: formatDuration(seconds) });
       since.dataset.seconds = String(Math.floor(seconds));
     });

@@ -56,7 +56,9 @@ function keypad(view, ui) {
   }
   else if (refusal) {
     nodes.unshift(el("p", { class: "notice", id: "refusal", "data-reason": refusal.reason,
-                            text: t(`refusal.${refusal.reason}`, { phone: view.site.phone }) }));
+                            text: t(`refusal.${refusal.reason}`, {
+                              phone: view.site.phone, time: refusal.opens_at ? ui.dateTime(refusal.opens_at) : "",
+                            }) }));
   }
   if (view.state === "checking_in") {
     nodes.push(el("div", { class: "actions" }, button(t("cancel"), () => ui.post("/api/cancel"), { action: "cancel" })));
