@@ -3,8 +3,9 @@
 The cabin sits behind NAT, so the station dials out: `ws(s)://.../ws/station` with its token
 as a Bearer header, and keeps dialling with exponential backoff (and jitter, so that cabins do
 not all come back at once after a hub restart) for as long as it runs. It holds the cabin's
-latest status and sends it again after every reconnection, so the hub's waiting room is right
-whatever the order of events. Messages from the hub reach the station's handlers in order,
+latest status and sends it again after every reconnection (a waiting patient's wait counted on
+to that moment by the station's clock), so the hub's waiting room is right whatever the order
+of events. Messages from the hub reach the station's handlers in order,
 from one task, so a slow handler never stops the connection from answering heartbeats.
 
 When the connection drops the hub forgets which GP joined: the client then calls
@@ -72,6 +73,7 @@ class HubClient:
         # Jitter: after a hub restart, every cabin of the fleet must not dial at the same instant.
         self._backoff = Backoff(backoff_s, max_backoff_s, jitter=0.5, rng=rng)
         self._status: CabinStatus | None = None
+        self._status_made = 0.0  # clock.monotonic() when the latest status was given
         self._ice: tuple[IceServer, ...] = ()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._welcomed = asyncio.Event()
@@ -112,9 +114,16 @@ class HubClient:
 
     async def send_status(self, status: CabinStatus) -> None:
         """Tell the hub the cabin's state now, or after the next reconnection if offline."""
-        self._status = status
+        self._status, self._status_made = status, self._clock.monotonic()
         with contextlib.suppress(HubOffline):
             await self._send(dump(status))
+
+    def _status_now(self, status: CabinStatus) -> CabinStatus:
+        """The latest status as it stands now: a patient's wait has gone on while the hub was away."""
+        if status.waited_s is None:
+            return status
+        aged = status.waited_s + max(0.0, self._clock.monotonic() - self._status_made)
+        return status.model_copy(update={"waited_s": aged})
 
     async def send_signal(self, signal: StationSignal) -> None:
         """Relay signalling to a GP through the hub; HubOffline when not connected."""
@@ -173,7 +182,7 @@ class HubClient:
             self._welcomed.set()
             log.info("connected to the hub%s as station %s", " again" if outage else "", welcome.station)
             if self._status is not None:
-                await ws.send_str(dump(self._status))
+                await ws.send_str(dump(self._status_now(self._status)))
             async for msg in ws:
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     await self._receive(msg.data)

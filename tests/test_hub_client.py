@@ -151,14 +151,17 @@ async def test_the_client_reconnects_and_sends_its_status_again(caplog: pytest.L
         assert station.left == [station.joins[0].gp]  # the hub forgot the join: the station hears so
         with pytest.raises(HubOffline):
             await client.send_signal(offer(station.joins[0].gp))
-        await client.send_status(WAITING)  # kept for later, no error
+        await client.send_status(WAITING.model_copy(update={"waited_s": 5.0}))  # kept for later, no error
         second = Hub(hub_config(hub=ListenSection(port=first.port)))
         await second.start()
         try:
             await connected(client)
             gp_http, gp = await gp_socket(second, "claire")
             async with gp_http:
-                assert (await room_of(gp, 1))[0]["session"] == "s-1"
+                [waiting] = await room_of(gp, 1)
+                assert waiting["session"] == "s-1"
+                # Sent again with the wait counted on while the hub was away (a clock at x1000).
+                assert waiting["waited_s"] > 5.0 + 1.0
         finally:
             await client.stop()
             await second.stop()
