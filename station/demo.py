@@ -17,9 +17,11 @@ from pathlib import Path
 
 from config.hours import Schedule
 from config.schema import CabinConfig
+from hygiene.audit import AuditTrail
 from protocol.states import CabinState
 from runtime.clock import Clock
 from runtime.errors import StationError
+from runtime.storage import Database
 from session.events import CabinEvent, StateChanged
 from sim.crew import SimCrew
 from sim.rig import SimRig
@@ -48,7 +50,7 @@ class DemoRecord:
 
 
 def demo_start(config: CabinConfig, real: Clock) -> datetime:
-    """Where the demo's clock starts: a minute into the site's next opening period.
+    """A minute into the site's next opening period after `real`'s now.
 
     Always the next period, never the current one: a demo started just before closing time
     would see the cabin close under it, and its outcome would depend on the hour it runs.
@@ -57,6 +59,22 @@ def demo_start(config: CabinConfig, real: Clock) -> datetime:
     if period is None:
         raise StationError("the site has no opening period in the coming year: nothing to simulate")
     return period.start + timedelta(minutes=1)
+
+
+async def simulated_start(config: CabinConfig, state_dir: Path) -> datetime:
+    """Where a simulated clock (`cabin demo`, `cabin run --sim`) starts on `state_dir`.
+
+    A minute into the next opening after now and after the audit trail's last entry: a run
+    again on the same state directory never sends the trail back in time.
+    """
+    db = Database(state_dir)
+    await db.start()
+    try:
+        last = await AuditTrail(db).last_time()
+    finally:
+        await db.stop()
+    real = Clock()
+    return demo_start(config, Clock(start=last) if last is not None and last > real.now() else real)
 
 
 class _StateLog:
@@ -83,7 +101,7 @@ class _StateLog:
 async def run_demo(config: CabinConfig, state_dir: Path, *, speed: float = 1000.0, seed: int = 1,
                    narrate: Callable[[str], None] = lambda line: None, stop_after: str | None = None) -> DemoRecord:
     """Run one consultation end to end and say what happened."""
-    clock = Clock(speed=speed, start=demo_start(config, Clock()))
+    clock = Clock(speed=speed, start=await simulated_start(config, state_dir))
     rig = SimRig(clock, config, seed)
     await rig.start()
     try:

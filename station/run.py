@@ -21,10 +21,8 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from config.schema import CabinConfig, CheckInRules, HubSection
-from hygiene.audit import AuditTrail
 from runtime.clock import Clock
 from runtime.errors import StationError
-from runtime.storage import Database
 from session.checkin import checkin_window
 from session.events import CabinEvent, StateChanged
 from station.compose import Station
@@ -73,6 +71,8 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
     from hub.config import demo_hub_config
     from hub.server import Hub
     from sim.rig import SimRig
+    from station.demo import simulated_start
+
     token, password = secrets.token_urlsafe(32), secrets.token_hex(4)
     site = config.place().name
     hub = Hub(demo_hub_config(config.station.id, site, token, DEMO_GP_LOGIN, password, port=hub_port))
@@ -81,7 +81,7 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
         config = config.model_copy(update={
             "hub": HubSection(url=hub.station_url, station_id=config.station.id, token=SecretStr(token)),
         })
-        clock = Clock(speed=speed, start=await _sim_start(config, state_dir))
+        clock = Clock(speed=speed, start=await simulated_start(config, state_dir))
         rig = SimRig(clock, config)
         await rig.start()
         try:
@@ -196,17 +196,3 @@ async def _one_code(crew: SimCrew, clock: Clock, rules: CheckInRules, say: Calla
         if clock.now() >= renew or await crew.used(appt.code):
             return
 
-
-async def _sim_start(config: CabinConfig, state_dir: Path) -> datetime:
-    """Where the simulated clock starts: in the next opening after now and after the audit trail's
-    last entry, so that a restart on the same state directory never sends the trail back in time."""
-    from station.demo import demo_start
-
-    db = Database(state_dir)
-    await db.start()
-    try:
-        last = await AuditTrail(db).last_time()
-    finally:
-        await db.stop()
-    real = Clock()
-    return demo_start(config, Clock(start=last) if last is not None and last > real.now() else real)

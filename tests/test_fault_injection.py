@@ -5,8 +5,9 @@ printing, cleaning: each run first cleans what the previous one left), each kill
 SIGKILL at a random moment. After every kill, reading the state directory as the next start
 will: the cleaning mark is set whenever the audit trail has a check-in whose cleaning it has
 not recorded; the audit chain verifies; no session has a prescription printed twice, nor
-printed while another patient was in (ordered by the audit trail's sequence, not by time: every
-demo's simulated clock starts again at the same opening). The last run is not killed and must
+printed while another patient was in (ordered by the audit trail's sequence). Each demo's
+simulated clock starts at an opening after the trail's last entry, so `audit verify` also checks
+that no kill sent the trail's times back. The last run is not killed and must
 see its patient through, cleaning first if it has to.
 """
 

@@ -1,4 +1,4 @@
-"""`cabin run --sim` restarted on the same state directory: its clock never goes back behind the audit trail."""
+"""`cabin run --sim` and `cabin demo` again on the same state directory: the clock never goes back behind the audit trail."""
 
 from __future__ import annotations
 
@@ -60,6 +60,18 @@ def test_a_restart_on_the_same_state_directory_does_not_send_the_clock_back(tmp_
     second = run_once(state_dir)
     assert second > last  # the demo start alone would be the same opening as the first run's
 
+    verify = subprocess.run([sys.executable, "-m", "station.cli", "audit", "verify", "--state-dir", str(state_dir)],
+                            capture_output=True, text=True, timeout=120)
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stdout.startswith("audit trail intact")
+
+
+def test_demos_one_after_another_keep_the_trail_in_time_order(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    for _ in range(2):
+        demo = subprocess.run([sys.executable, "-m", "station.cli", "demo", "--json", "--state-dir", str(state_dir)],
+                              capture_output=True, text=True, timeout=120)
+        assert demo.returncode == 0, demo.stderr
     verify = subprocess.run([sys.executable, "-m", "station.cli", "audit", "verify", "--state-dir", str(state_dir)],
                             capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0, verify.stderr
