@@ -77,7 +77,8 @@ class WriteTimes:
 @asynccontextmanager
 async def pipeline(clock: Clock, sim: SimCms50, received: Received, chunk: int = 10) -> AsyncIterator[None]:
     """The CMS50 driver on the simulator's pty, a DeviceManager, and a consuming subscriber."""
-    config = Cms50DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port=sim.path, optional=False)
+    config = Cms50DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port=sim.path,
+                               wait_at_start=True)
     manager = DeviceManager.from_configs(
         [config], clock, lambda _config, sink: Cms50Oximeter(config, clock, sink, pleth_chunk=chunk)
     )

@@ -30,7 +30,12 @@ class _Instrument(Frozen):
     id: str = Field(pattern=r"^[a-z0-9_-]+$")
     kind: str
     model: str = ""
-    optional: bool = True
+    # A configured instrument is expected to work: `cabin diag` fails (exit 1) when it fails,
+    # unless it is optional. Either way the station starts without it (degraded) and opens it
+    # when it appears, unless `wait_at_start`: then it does not start until it connects.
+    optional: bool = False
+    # Declared after `optional` and validated even when left out: it checks the two agree.
+    wait_at_start: bool = Field(default=False, validate_default=True)
     freshness_s: PositiveSeconds = 300.0
 
     @field_validator("id")
@@ -39,6 +44,13 @@ class _Instrument(Frozen):
         if device_id in ACCESSORY_IDS:
             raise ValueError(f"{device_id!r} names an accessory of the cabin: give the instrument another id")
         return device_id
+
+    @field_validator("wait_at_start")
+    @classmethod
+    def _needed_to_start(cls, wait: bool, info: ValidationInfo) -> bool:
+        if wait and info.data.get("optional") is True:
+            raise ValueError("an optional instrument cannot also be waited for at start: set one of the two")
+        return wait
 
     @field_validator("kind", mode="wrap")
     @classmethod

@@ -3,9 +3,9 @@
 Each instrument keeps its own device connected (see `devices.instrument`): an absent optional
 instrument degrades the cabin instead of stopping it, and says so in `health()` until it
 connects. A configuration that cannot work is reported once and never retried. A required
-instrument that cannot start, or does not connect within `required_wait_s`, stops `start()`
-with a `DeviceUnavailable` naming it. Every reading passes `validate`; an impossible one goes
-out as a `RejectedReading`, never as a number.
+instrument (`wait_at_start` in its configuration) that cannot start, or does not connect within
+`required_wait_s`, stops `start()` with a `DeviceUnavailable` naming it. Every reading passes
+`validate`; an impossible one goes out as a `RejectedReading`, never as a number.
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ class DeviceManager:
 
     async def _wait_for_required(self) -> None:
         """Return once every required instrument is connected; DeviceUnavailable naming the first that is not."""
-        required = [i for i in self._instruments if not i.config.optional]
+        required = [i for i in self._instruments if i.config.wait_at_start]
         for instrument in required:
             if instrument.device_id in self._start_errors:
                 raise DeviceUnavailable(f"required instrument {instrument.device_id} ({instrument.config.kind}) "

@@ -33,16 +33,19 @@ async def device_report(hardware: Hardware, *, skip_tests: str | None = None) ->
     for accessory in (hardware.badge_reader, hardware.entry_lock):
         if accessory is not None:
             health = accessory.health()
-            connected = health.connected
-            rows.append({**health.to_json(), "driver": accessory.config.driver,
-                         "transport": f"serial {_where(accessory.config, found.get(health.device_id))}",
-                         "required": False,
-                         "self_test": {"ok": connected, "detail": "port open" if connected else "port not open"}})
+            where = _where(accessory.config, found.get(health.device_id))
+            detail = "port open" if health.connected else health.last_error or f"port {where} not open"
+            rows.append({**health.to_json(), "driver": accessory.config.driver, "transport": f"serial {where}",
+                         "required": True, "self_test": {"ok": health.connected, "detail": detail}})
     return rows
 
 
 def failed(rows: list[dict[str, Any]]) -> bool:
-    """Whether a required device failed: its self-test, or its connection when the test was skipped."""
+    """Whether a required device failed: its self-test, or its connection when the test was skipped.
+
+    Every configured device is required (an accessory is configured unless its driver is "none"),
+    but an instrument marked `optional`.
+    """
     return any(row["required"] and (row["self_test"]["ok"] is False
                                     or (row["self_test"]["ok"] is None and not row["connected"]))
                for row in rows)

@@ -7,7 +7,8 @@ station sends `call` (with the ICE servers) when a GP is there, `signal` with th
 and candidates, and `hangup`; the page sends `ready` once connected (a call in progress is
 then offered again) and `signal` with its offer and candidates, which the station relays to
 the hub. Requests from a browser must come from the kiosk's own origin. Every failure is a
-JSON error, never a traceback.
+JSON error, never a traceback: 400 for a body the API cannot read (not JSON, not an object, a
+field missing or of the wrong type), 409 for a request the cabin refuses in its current state.
 
 In maintenance (after a technician's badge) the page can self-test a device, print a test page
 (when the station hands in a `test_print`), and take the cabin out of service with a reason.
@@ -22,6 +23,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import WSMsgType, web
 
@@ -45,6 +47,7 @@ MEDIA_BACKLOG = 256  # call signalling waiting for a page; a page this far behin
 PAGE_DIR = Path(__file__).with_name("kiosk_page")
 MAX_PAGE_MESSAGE = 64 * 1024  # an SDP offer is a few KiB
 
+T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PageListener = Callable[[dict[str, object]], Awaitable[None]]
 TestPrint = Callable[[], Awaitable[object]]
@@ -56,6 +59,30 @@ _EVENT_NAMES: dict[type, str] = {StateChanged: "state", ScreenChanged: "state", 
 
 def _error(status: int, code: str, message: str, **details: object) -> web.Response:
     return web.json_response({"error": code, "message": message, **details}, status=status)
+
+
+class BadRequest(Exception):
+    """A request the kiosk API cannot read, whatever the cabin's state: answered 400."""
+
+    def __init__(self, message: str, code: str = "bad_request") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "true or false"), (str, "text"), (int, "a number"), (float, "a number"), (list, "a list"),
+    (dict, "an object"), (type(None), "null"))
+
+
+def _field(body: dict[str, object], key: str, kind: type[T], what: str) -> T:
+    """`body[key]` when it is a `kind`; BadRequest naming the field and what it must be otherwise."""
+    if key not in body:
+        raise BadRequest(f'the body needs "{key}": {what}')
+    value = body[key]
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    given = next(name for json_type, name in _JSON_TYPES if isinstance(value, json_type))
+    raise BadRequest(f'"{key}" must be {what}, not {given}')
 
 
 class PageOutbox:
@@ -207,6 +234,8 @@ class KioskServer:
             return response
         except web.HTTPException:
             raise
+        except BadRequest as exc:
+            return _error(400, exc.code, str(exc))
         except CabinRefusal as exc:
             return _error(409, exc.code, str(exc), **exc.details)
         except StationError as exc:
@@ -238,29 +267,25 @@ class KioskServer:
         return web.json_response(self._view())
 
     async def _checkin(self, body: dict[str, object]) -> dict[str, object]:
-        code = body.get("code")
-        if not isinstance(code, str):
-            raise CabinRefusal("bad_request", "send the booking code as text")
+        code = _field(body, "code", str, "the booking code, as text")
         return await self._patient.submit_code(code)
 
     async def _identity(self, body: dict[str, object]) -> None:
-        if body.get("confirm") is True:
+        if _field(body, "confirm", bool, "true (this is me) or false (this is not me)"):
             await self._patient.confirm_identity()
         else:
             await self._patient.reject_identity()
 
     async def _representative(self, body: dict[str, object]) -> None:
-        name = body.get("name")
-        await self._patient.declare_representative(body.get("present") is True, name if isinstance(name, str) else "")
+        present = _field(body, "present", bool, "true or false (a legal representative is here)")
+        name = _field(body, "name", str, "the representative's name, as text") if present else ""
+        await self._patient.declare_representative(present, name)
 
     async def _consent(self, body: dict[str, object]) -> None:
-        await self._patient.give_consent(body.get("accepted") is True)
+        await self._patient.give_consent(_field(body, "accepted", bool, "true or false (the patient's consent)"))
 
     async def _cleaning_step(self, body: dict[str, object]) -> None:
-        step = body.get("step")
-        if not isinstance(step, str):
-            raise CabinRefusal("bad_request", "send the step id as text")
-        await self._staff.confirm_cleaning_step(step)
+        await self._staff.confirm_cleaning_step(_field(body, "step", str, "the cleaning step's id, as text"))
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_PAGE_MESSAGE)
@@ -352,12 +377,11 @@ class KioskServer:
 
     async def _self_test(self, body: dict[str, object]) -> dict[str, object]:
         """Take one reading from a device (through the device manager) and report its health afterwards."""
+        device = _field(body, "device", str, "a device id, as text")
         self._maintenance()
-        device = body.get("device")
         devices = self._devices
-        health = next((h for h in devices.health() if h.device_id == device), None)
-        if not isinstance(device, str) or health is None:
-            raise CabinRefusal("unknown_device", "no such device in this cabin")
+        if all(h.device_id != device for h in devices.health()):
+            raise BadRequest(f"no device {device!r} in this cabin", "unknown_device")
         test = await devices.self_test(device)
         health = next(h for h in devices.health() if h.device_id == device)
         if test.ok:
@@ -376,7 +400,7 @@ class KioskServer:
         return {"printed": True}
 
     async def _out_of_service(self, body: dict[str, object]) -> None:
-        reason = body.get("reason")
-        if not isinstance(reason, str) or not reason.strip():
-            raise CabinRefusal("bad_request", "give the reason shown to patients")
+        reason = _field(body, "reason", str, "the reason shown to patients, as text")
+        if not reason.strip():
+            raise BadRequest("give the reason shown to patients")
         await self._staff.set_out_of_service(reason[:200])

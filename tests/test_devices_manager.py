@@ -311,7 +311,7 @@ async def test_an_absent_instrument_starts_degraded_and_connects_when_it_comes(c
 
 async def test_a_required_instrument_that_does_not_connect_stops_start(clock: Clock) -> None:
     configs = (
-        SimDeviceConfig(id="thermometer-1", kind="thermometer", driver="sim", optional=False),
+        SimDeviceConfig(id="thermometer-1", kind="thermometer", driver="sim", wait_at_start=True),
         SimDeviceConfig(id="scale-1", kind="scale", driver="sim"),
     )
     devices = build(clock, configs, SHORT_WAIT)
@@ -324,7 +324,7 @@ async def test_a_required_instrument_that_does_not_connect_stops_start(clock: Cl
 
 
 async def test_a_required_instrument_that_connects_in_time_lets_start_finish(clock: Clock) -> None:
-    configs = (SimDeviceConfig(id="thermometer-1", kind="thermometer", driver="sim", optional=False),)
+    configs = (SimDeviceConfig(id="thermometer-1", kind="thermometer", driver="sim", wait_at_start=True),)
     devices = build(clock, configs, ManagerTimings(required_wait_s=10_000.0, real_floor_s=0.0))
     sim(devices, "thermometer-1").disconnect()
     starting = asyncio.create_task(devices.start())
@@ -337,7 +337,7 @@ async def test_a_required_instrument_that_connects_in_time_lets_start_finish(clo
 
 
 async def test_a_required_instrument_with_a_configuration_error_stops_start_at_once(clock: Clock) -> None:
-    broken = BrokenInstrument(SimDeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="sim", optional=False),
+    broken = BrokenInstrument(SimDeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="sim", wait_at_start=True),
                               print)
     devices = DeviceManager([broken], clock, ManagerTimings(required_wait_s=10_000.0, real_floor_s=0.0))
     with pytest.raises(DeviceUnavailable, match="required instrument oximeter-1 .pulse_oximeter. cannot start: "

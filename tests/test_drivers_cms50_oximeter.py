@@ -55,7 +55,7 @@ async def rig(
     """A started simulator, and a manager with one started CMS50 oximeter on its pty."""
     sim = SimCms50(clock, rng=random.Random(7))
     await sim.start()
-    config = Cms50DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port=sim.path, optional=False)
+    config = Cms50DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port=sim.path, wait_at_start=True)
     manager = DeviceManager.from_configs([config], clock, lambda c, sink: Cms50Oximeter(c, clock, sink, timings=timings))
     subscription = manager.subscribe(maxsize=10_000)
     try:

@@ -34,7 +34,9 @@ function closed(view, ui) {
   ];
 }
 
-function keypad(view, ui) {
+// The check-in screen: what to know (`info`, a refusal, the way out) beside the code and its
+// keypad, which kiosk.css keeps whole on the screen.
+function keypad(view, ui, info = []) {
   const paused = view.checkin_paused_s - ui.elapsed() > 0;
   const keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9"].map((digit) =>
     button(digit, () => ui.type(digit), { disabled: paused, action: `digit-${digit}` }));
@@ -44,35 +46,35 @@ function keypad(view, ui) {
     cls: "primary", aria: t("keypad.submit.label"), disabled: paused || ui.entry.length < 4, action: "submit",
   }));
   const refusal = view.session?.refusal;
-  const nodes = [
-    el("p", { class: "code", id: "code-entry", role: "status", "aria-label": t("keypad.entry"),
-              text: "•".repeat(ui.entry.length) }),
-    el("div", { class: "keypad", role: "group", "aria-label": t("keypad.label") }, keys),
-  ];
+  const notes = [...info];
   if (paused) {
     const pause = ticking("refusal.paused", view.checkin_paused_s, -1, "notice");
     pause.dataset.rerender = "";  // the keypad comes back when the pause ends
-    nodes.unshift(pause);
+    notes.push(pause);
   }
   else if (refusal) {
-    nodes.unshift(el("p", { class: "notice", id: "refusal", "data-reason": refusal.reason,
-                            text: t(`refusal.${refusal.reason}`, {
-                              phone: view.site.phone, time: refusal.opens_at ? ui.dateTime(refusal.opens_at) : "",
-                            }) }));
+    notes.push(el("p", { class: "notice", id: "refusal", "data-reason": refusal.reason,
+                         text: t(`refusal.${refusal.reason}`, {
+                           phone: view.site.phone, time: refusal.opens_at ? ui.dateTime(refusal.opens_at) : "",
+                         }) }));
   }
   if (view.state === "checking_in") {
-    nodes.push(el("div", { class: "actions" }, button(t("cancel"), () => ui.post("/api/cancel"), { action: "cancel" })));
+    notes.push(el("div", { class: "actions" }, button(t("cancel"), () => ui.post("/api/cancel"), { action: "cancel" })));
   }
-  return nodes;
+  return [el("div", { class: "checkin" },
+    el("div", { class: "checkin-info" }, notes),
+    el("div", { class: "checkin-pad" },
+      el("p", { class: "code", id: "code-entry", role: "status", "aria-label": t("keypad.entry"),
+                text: "•".repeat(ui.entry.length) }),
+      el("div", { class: "keypad", role: "group", "aria-label": t("keypad.label") }, keys)))];
 }
 
 function ready(view, ui) {
   const until = view.closes_at ? ui.time(view.closes_at) : "";
-  return [
+  return keypad(view, ui, [
     view.site.address ? el("p", { text: view.site.address }) : null,
     until ? el("p", { id: "hours", text: t("ready.hours", { until }) }) : null,
-    ...keypad(view, ui),
-  ];
+  ]);
 }
 
 function checkingIn(view, ui) {
