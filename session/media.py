@@ -363,7 +363,10 @@ class MediaDirector:
                 gp.backoff.reset()
                 self._attach(leg.control, leg.vitals, leg.show_otoscope, gp.identity)
                 reason = await leg.wait_lost()
-                log.warning("instruments leg to GP %s lost (%s): offering a fresh one", gp.gp, reason)
+                if leg.state == "failed":
+                    log.warning("instruments leg to GP %s lost (%s): offering a fresh one", gp.gp, reason)
+                else:  # closed on purpose: the console closes its side when the consultation ends
+                    log.info("instruments leg to GP %s closed (%s): offering a fresh one", gp.gp, reason)
                 continue  # at once: the GP is within the cabin's reconnect grace
             except StationError as exc:
                 log.warning("instruments leg to GP %s not up (%s): offering again", gp.gp, exc)

@@ -9,7 +9,6 @@ what it uses when it runs: `cabin decode` starts in a fraction of the time the s
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import date
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from hub import cli as hub_cli
 from protocol.states import CabinState
 from runtime.errors import StationError
-from station import print_test
+from station import logs, print_test
 
 if TYPE_CHECKING:  # the rest is imported by the command that uses it: `cabin decode` loads no station
     from config.schema import CabinConfig
@@ -361,8 +360,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cabin` console script."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(getattr(args, "verbose", False))
     try:
         return COMMANDS[args.command](args)
     except StationError as exc:

@@ -26,6 +26,7 @@ from runtime.errors import StationError
 from session.checkin import checkin_window
 from session.events import CabinEvent, StateChanged
 from station.compose import Station
+from station.logs import LOG_NAME, SimLog
 from station.notify import SystemdNotifier
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 RENEW_BEFORE_MIN = 2  # a fresh code is printed this many minutes before the current one expires
 CODE_POLL_S = 5.0  # clock seconds between looks at whether the current code was used
 DEMO_GP_LOGIN = "demo"
+PRINTS = "prints"  # the simulated printer's receipts, as PNG, in the state directory
 
 
 def _stop_event() -> asyncio.Event:
@@ -73,6 +75,8 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
     from sim.rig import SimRig
     from station.demo import simulated_start
 
+    sim_log = SimLog(state_dir)
+    await sim_log.start()
     token, password = secrets.token_urlsafe(32), secrets.token_hex(4)
     site = config.place().name
     hub = Hub(demo_hub_config(config.station.id, site, token, DEMO_GP_LOGIN, password, port=hub_port))
@@ -83,6 +87,7 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
         })
         clock = Clock(speed=speed, start=await simulated_start(config, state_dir))
         rig = SimRig(clock, config)
+        rig.printer.png_dir = state_dir / PRINTS
         await rig.start()
         try:
             station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=port)
@@ -96,6 +101,7 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
             await rig.stop()
     finally:
         await hub.stop()
+        await sim_log.stop()
     return 0
 
 
@@ -117,7 +123,8 @@ async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, pati
     say(f"cabin station {station.config.station.id} on the simulator, site {site.code} {site.name}")
     say(f"simulated time starts at {station.clock.now():%A %d %B %Y %H:%M} (speed x{station.clock.speed:g})")
     say(f"kiosk page: {station.kiosk.url}/   kiosk API: {station.kiosk.url}/api/state")
-    say(f"state directory: {station.state_dir}")
+    say(f"state directory: {station.state_dir}   log: {station.state_dir / LOG_NAME}")
+    say(f"prints (each receipt as a PNG): {rig.printer.png_dir}/")
     from sim.crew import SimCrew
     from sim.seed import enroll_staff
 

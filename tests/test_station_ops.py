@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -66,7 +69,7 @@ async def test_a_blocked_loop_is_logged_with_the_code_that_blocked_it(caplog: py
         def hold_the_loop() -> None:
             time.sleep(0.3)
 
-        hold_the_loop()
+        asyncio.get_running_loop().call_soon(hold_the_loop)
         await eventually(lambda: monitor.stalls == 1)
     finally:
         await monitor.stop()
@@ -74,3 +77,44 @@ async def test_a_blocked_loop_is_logged_with_the_code_that_blocked_it(caplog: py
     assert any("blocked for" in w and "hold_the_loop" in w for w in warnings), warnings
     assert monitor.percentile(1.0) >= 0.25
     assert monitor.percentile(0.5) < 0.1
+
+
+# A process with a lag monitor on its loop, told to log to stdout; it ends after its first stall.
+STALLED = """
+import asyncio, logging, sys
+from station.lag import LagMonitor
+
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s %(message)s")
+
+async def main() -> None:
+    monitor = LagMonitor()
+    await monitor.start()
+    print("ticking", flush=True)
+    while monitor.stalls == 0:
+        await asyncio.sleep(0.01)
+    await monitor.stop()
+    print("stalls", monitor.stalls, "waits", monitor.waits)
+
+asyncio.run(main())
+"""
+
+
+def test_a_loop_kept_waiting_for_the_cpu_is_summarised_without_a_stack() -> None:
+    # SIGSTOP takes the CPU away from the whole process, as a busy machine does: the loop thread
+    # is left waiting in its selector's poll past its next tick.
+    child = subprocess.Popen([sys.executable, "-c", STALLED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ticking\n"
+        child.send_signal(signal.SIGSTOP)
+        time.sleep(0.5)
+        child.send_signal(signal.SIGCONT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 0, err
+    assert "WARNING" not in out and "blocked" not in out, out  # no stall reported with a stack
+    summary = [line for line in out.splitlines() if line.startswith("INFO the event loop waited")]
+    assert len(summary) == 1 and "1 times for the CPU" in summary[0], out
+    assert out.splitlines()[-1] == "stalls 1 waits 1"
