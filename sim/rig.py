@@ -37,10 +37,12 @@ CP2102, CH340, UVC_CAMERA = (0x10C4, 0xEA60), (0x1A86, 0x7523), (0x1BCF, 0x2C99)
 class SimRig:
     """Simulated hardware for one configuration, sharing one clock and one seed."""
 
-    def __init__(self, clock: Clock, config: CabinConfig, seed: int = 1) -> None:
+    def __init__(self, clock: Clock, config: CabinConfig, seed: int = 1, *, prints_dir: Path | None = None) -> None:
         self.clock = clock
         self.rng = random.Random(seed)
-        self.printer = SimPrinter(profile=config.printer.profile, paper_width_mm=config.printer.paper_width_mm)
+        # With `prints_dir`, the printer draws every receipt it prints there as a PNG.
+        self.printer = SimPrinter(png_dir=prints_dir, profile=config.printer.profile,
+                                  paper_width_mm=config.printer.paper_width_mm)
         self.ble = SimBleRig(clock, BleTimings(first_attempt_s=0.0))
         # A serial line streams in real time whatever the clock: the oximeter runs on its own
         # real-time clock, and the driver's silence limits have real-time floors.

@@ -77,30 +77,31 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
 
     sim_log = SimLog(state_dir)
     await sim_log.start()
-    token, password = secrets.token_urlsafe(32), secrets.token_hex(4)
-    site = config.place().name
-    hub = Hub(demo_hub_config(config.station.id, site, token, DEMO_GP_LOGIN, password, port=hub_port))
-    await hub.start()
     try:
-        config = config.model_copy(update={
-            "hub": HubSection(url=hub.station_url, station_id=config.station.id, token=SecretStr(token)),
-        })
-        clock = Clock(speed=speed, start=await simulated_start(config, state_dir))
-        rig = SimRig(clock, config)
-        rig.printer.png_dir = state_dir / PRINTS
-        await rig.start()
+        token, password = secrets.token_urlsafe(32), secrets.token_hex(4)
+        site = config.place().name
+        hub = Hub(demo_hub_config(config.station.id, site, token, DEMO_GP_LOGIN, password, port=hub_port))
+        await hub.start()
         try:
-            station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=port)
-            await station.start()
+            config = config.model_copy(update={
+                "hub": HubSection(url=hub.station_url, station_id=config.station.id, token=SecretStr(token)),
+            })
+            clock = Clock(speed=speed, start=await simulated_start(config, state_dir))
+            rig = SimRig(clock, config, prints_dir=state_dir / PRINTS)
+            await rig.start()
             try:
-                say(f"GP console: {hub.url}/   login {DEMO_GP_LOGIN}, password {password}")
-                await _on_simulator(station, rig, stop, patients, sim_gp, say)
+                station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=port)
+                await station.start()
+                try:
+                    say(f"GP console: {hub.url}/   login {DEMO_GP_LOGIN}, password {password}")
+                    await _on_simulator(station, rig, stop, patients, sim_gp, say)
+                finally:
+                    await station.stop()
             finally:
-                await station.stop()
+                await rig.stop()
         finally:
-            await rig.stop()
+            await hub.stop()
     finally:
-        await hub.stop()
         await sim_log.stop()
     return 0
 

@@ -91,7 +91,7 @@ async def main() -> None:
     await monitor.start()
     print("ticking", flush=True)
     while monitor.stalls == 0:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
     await monitor.stop()
     print("stalls", monitor.stalls, "waits", monitor.waits)
 
@@ -99,9 +99,8 @@ asyncio.run(main())
 """
 
 
-def test_a_loop_kept_waiting_for_the_cpu_is_summarised_without_a_stack() -> None:
-    # SIGSTOP takes the CPU away from the whole process, as a busy machine does: the loop thread
-    # is left waiting in its selector's poll past its next tick.
+def stopped_for_a_while() -> str:
+    """The STALLED child's stdout after it was stopped (SIGSTOP) for half a second, then let go."""
     child = subprocess.Popen([sys.executable, "-c", STALLED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     try:
@@ -114,7 +113,18 @@ def test_a_loop_kept_waiting_for_the_cpu_is_summarised_without_a_stack() -> None
         child.kill()
         child.wait()
     assert child.returncode == 0, err
+    return out
+
+
+def test_a_loop_kept_waiting_for_the_cpu_is_summarised_without_a_stack() -> None:
+    # SIGSTOP takes the CPU away from the whole process, as a busy machine does: the loop thread
+    # is left waiting in its selector's poll past its next tick. Rarely the stop lands while the
+    # loop runs code (a tick): that stall is rightly reported as code, and the test stops it again.
+    for _ in range(5):
+        out = stopped_for_a_while()
+        if out.splitlines()[-1] == "stalls 1 waits 1":
+            break
+    assert out.splitlines()[-1] == "stalls 1 waits 1", out
     assert "WARNING" not in out and "blocked" not in out, out  # no stall reported with a stack
     summary = [line for line in out.splitlines() if line.startswith("INFO the event loop waited")]
     assert len(summary) == 1 and "1 times for the CPU" in summary[0], out
-    assert out.splitlines()[-1] == "stalls 1 waits 1"
