@@ -37,7 +37,7 @@ BadgeSink: TypeAlias = Callable[[str], Awaitable[None]]
 
 DEVICE_ID = ACCESSORY_IDS[0]
 QUEUE_SIZE = 16  # presentations waiting for the sink; more means something is badly stuck
-STOP_TIMEOUT_S = 2.0
+STOP_TIMEOUT_S = 2.0  # real seconds, whatever the clock's speed: it bounds I/O and threads
 FIRST_ATTEMPT_S = 2.0  # real seconds start() waits for the first open to succeed or fail
 
 
@@ -86,7 +86,7 @@ class BadgeReader:
 
     async def stop(self) -> None:
         """Stop reading and dispatching and close the port; idempotent and bounded."""
-        timeout = self._clock.real_seconds(STOP_TIMEOUT_S)
+        timeout = STOP_TIMEOUT_S
         await self._reconnector.stop(timeout)
         await self._tasks.cancel_all(timeout)
 

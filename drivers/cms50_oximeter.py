@@ -47,7 +47,7 @@ LOW_PERFUSION_PI = 0.4  # percent; below this oximeter manuals call the signal w
 
 @dataclass(frozen=True, slots=True)
 class Cms50Timings:
-    """Protocol timers of the driver, in clock seconds."""
+    """Protocol timers of the driver, in clock seconds (but for the stop bounds, in real seconds)."""
 
     keepalive_s: float = 5.0  # V7.0: AF "still connected" every 5 s
     restart_s: float = 15.0  # re-send A1 well before the ~30 s some firmware streams for
@@ -57,6 +57,8 @@ class Cms50Timings:
     # stays; a finger put back in must be noticed within seconds, and reopening is cheap.
     reconnect_max_s: float = 5.0
     first_attempt_s: float = 5.0  # start() waits this long for the first open to succeed or fail
+    # Real seconds, whatever the clock's speed: stop() bounds I/O and the reading task.
+    stop_write_s: float = 0.5  # the STOP command
     stop_timeout_s: float = 2.0
     # The serial line does not speed up with a simulator's fast clock: silence is never
     # declared, nor a first attempt given up, before this many real seconds.
@@ -139,10 +141,10 @@ class Cms50Oximeter(Instrument):
         link = self._reconnector.link
         if link is not None and link.is_open:
             try:
-                await asyncio.wait_for(link.write(cms50.command(cms50.STOP)), self._clock.real_seconds(0.5))
+                await asyncio.wait_for(link.write(cms50.command(cms50.STOP)), self._timings.stop_write_s)
             except (StationError, TimeoutError):
                 pass  # stopping anyway: the port closes below
-        await self._reconnector.stop(self._clock.real_seconds(self._timings.stop_timeout_s))
+        await self._reconnector.stop(self._timings.stop_timeout_s)
         self._connected = False
 
     async def request_measurement(self) -> None:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEVICE_ID = ACCESSORY_IDS[1]
+# Real seconds, whatever the clock's speed: they bound I/O.
+RELEASE_TIMEOUT_S = 1.0  # the last "release" sent at stop
 STOP_TIMEOUT_S = 2.0
 FIRST_ATTEMPT_S = 2.0  # real seconds start() waits for the first open to succeed or fail
 
@@ -80,10 +82,10 @@ class EntryLock:
             return
         self._engaged = False
         try:
-            await asyncio.wait_for(self._send(), self._clock.real_seconds(1.0))
+            await asyncio.wait_for(self._send(), RELEASE_TIMEOUT_S)
         except (StationError, TimeoutError):
             pass  # unplugged or unpowered: the door is free anyway
-        await self._reconnector.stop(self._clock.real_seconds(STOP_TIMEOUT_S))
+        await self._reconnector.stop(STOP_TIMEOUT_S)
 
     def device_changed(self, path: str | None) -> None:
         """Plugged in: open it now (and send the requested state) rather than at the end of the backoff."""

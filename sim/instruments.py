@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 SIM_FIRMWARE = "sim-1.0"
 LOW_BATTERY_PERCENT = 15  # at or below this, readings carry QualityFlag.LOW_BATTERY
-STOP_TIMEOUT_S = 2.0
+STOP_TIMEOUT_S = 2.0  # real seconds, whatever the clock's speed
 
 
 class SimInstrument(Instrument):
@@ -83,7 +83,7 @@ class SimInstrument(Instrument):
     async def stop(self) -> None:
         """Disconnect and cancel any measurement in progress; idempotent."""
         self._started = False
-        await self._tasks.cancel_all(self._clock.real_seconds(STOP_TIMEOUT_S))
+        await self._tasks.cancel_all(STOP_TIMEOUT_S)
 
     async def request_measurement(self) -> None:
         """Start one measurement in the background, or swallow it when stalled."""

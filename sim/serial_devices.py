@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 AUTO_STOP_S = 30.0  # some firmware stops streaming ~30 s after the last A1 (docs/protocols.md)
 SEARCH_S = 2.0  # after a finger goes back in, the oximeter searches for a pulse
 MAX_BATCH = 1000  # packets written at once when the clock outruns the event loop
-STOP_TIMEOUT_S = 2.0
+STOP_TIMEOUT_S = 2.0  # real seconds, whatever the clock's speed
 RECEIVED_KEPT = 100  # relay commands a simulated board remembers: a soak sends two per consultation
 
 
@@ -84,7 +84,7 @@ class PtyDevice:
 
     async def stop(self) -> None:
         """Stop, close the pty, remove the path; idempotent and bounded."""
-        await self._tasks.cancel_all(self._clock.real_seconds(STOP_TIMEOUT_S))
+        await self._tasks.cancel_all(STOP_TIMEOUT_S)
         self._unplug()
         if self._own_dir is not None:
             shutil.rmtree(self._own_dir, ignore_errors=True)
