@@ -351,7 +351,10 @@ def _describe(error: BaseException) -> str:
 
 
 async def _camera_test(camera: ExaminationCamera) -> SelfTest:
-    """One frame from the camera, left as it was found (on or off)."""
+    """One frame from the camera, left as it was found (on or off); an absent camera fails at once."""
+    health = camera.health()
+    if not health.connected:
+        raise DeviceUnavailable(health.last_error or "not connected")
     was_on = camera.capturing
     await camera.capture_on()
     try:

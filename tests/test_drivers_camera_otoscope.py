@@ -13,6 +13,7 @@ import pytest
 from config.devices import UvcDeviceConfig
 from devices.camera import FrameMetrics, Guidance
 from devices.instrument import DeviceUnavailable
+from devices.manager import DeviceManager
 from drivers.camera import CameraError, GrabberTimings
 from drivers.discovery import Locator, WatchTarget
 from drivers.otoscope import Otoscope, parse_source, source_present
@@ -50,6 +51,19 @@ def test_ports_and_presence() -> None:
     assert parse_source("/dev/video0") == "/dev/video0"
     assert source_present("http://127.0.0.1:1/x.mjpg")  # a URL is tried, not checked
     assert not source_present("/dev/video97") and not source_present(97)
+
+
+async def test_the_self_test_of_a_missing_camera_fails_at_once_saying_why() -> None:
+    clock = Clock()
+    manager = DeviceManager.from_configs([config("/dev/video97")], clock,
+                                         lambda c, sink: Otoscope(config("/dev/video97"), sink, clock))
+    await manager.start()
+    try:
+        result = await manager.self_test("otoscope-1")  # not "no reading in time", 90 s later
+    finally:
+        await manager.stop()
+    assert not result.ok
+    assert result.detail == "/dev/video97 is missing (unplugged, or wrong port in the configuration)"
 
 
 async def test_a_missing_camera_starts_and_says_what_was_looked_for(tmp_path: Path) -> None:
