@@ -7,9 +7,10 @@ imported on this path.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from runtime.errors import StationError
 
@@ -17,9 +18,16 @@ if TYPE_CHECKING:  # imported where used: the `cabin` command builds this parser
     from hub.config import HubConfig
 
 MIN_PASSWORD = 12
+# The top-level tables only one kind of configuration file has: a hub's (hub/defaults/hub.toml)
+# and a cabin's (config/defaults/cabin.toml). Both may have a [hub] table.
+HUB_TABLES = ("login", "ice", "stations", "gps")
+CABIN_TABLES = ("station", "devices", "checkin", "timeouts", "cleaning", "sites", "mobile", "printer")
+ConfigKind = Literal["hub", "cabin"]
+# The parser class of the `cabin` command (station/cli.py), which its subcommands' parsers share.
+P = TypeVar("P", bound=argparse.ArgumentParser)
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[P]) -> None:
     """Add `hub` and its actions to the `cabin` command."""
     hub = subparsers.add_parser("hub", help="the hub that GPs and stations dial out to")
     actions = hub.add_subparsers(dest="hub_command", required=True, metavar="ACTION")
@@ -35,22 +43,80 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import getpass
 
+    from config.loader import ConfigError
     from hub.config import default_hub_config_path, hash_password, load_hub_config, new_station_token
 
     if args.hub_command == "serve":
-        return asyncio.run(serve(load_hub_config(args.config or default_hub_config_path())))
+        path = args.config or default_hub_config_path()
+        try:
+            config = load_hub_config(path)
+        except ConfigError:
+            refuse_other_kind(path, "hub")
+            raise
+        return asyncio.run(serve(config))
     if args.hub_command == "hash-password":
-        password = getpass.getpass("GP password: ")
-        if len(password) < MIN_PASSWORD:
-            raise StationError(f"a GP password has at least {MIN_PASSWORD} characters")
-        if getpass.getpass("again: ") != password:
-            raise StationError("the two passwords differ")
-        print(hash_password(password))
+        print(hash_password(_read_password(getpass.getpass)))
         return 0
     token, digest = new_station_token()
     print(f"station token (goes in the station's [hub] token): {token}")
     print(f"its digest (goes in the hub's [[stations]] token_sha256): {digest}")
     return 0
+
+
+def _read_password(ask: Callable[[str], str]) -> str:
+    """A new GP password: typed twice at a terminal (not echoed), or one line of standard input otherwise."""
+    try:
+        if sys.stdin.isatty():
+            password = ask("GP password: ")
+            if len(password) >= MIN_PASSWORD and ask("again: ") != password:
+                raise StationError("the two passwords differ")
+        else:
+            line = sys.stdin.readline()
+            if not line:
+                raise EOFError
+            password = line.rstrip("\r\n")
+    except EOFError:
+        raise StationError("no password given: the input ended before one was typed") from None
+    if len(password) < MIN_PASSWORD:
+        raise StationError(f"a GP password has at least {MIN_PASSWORD} characters")
+    return password
+
+
+def config_kind(path: Path) -> ConfigKind | None:
+    """Which kind of configuration a file looks like, from the tables only one kind has; None when unclear."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        return None
+    hub, cabin = _tables(data, HUB_TABLES), _tables(data, CABIN_TABLES)
+    if hub and not cabin:
+        return "hub"
+    if cabin and not hub:
+        return "cabin"
+    return None
+
+
+def refuse_other_kind(path: Path | None, expected: ConfigKind) -> None:
+    """When `path`, which failed as an `expected` configuration, is the other kind: StationError saying so."""
+    kind = config_kind(path) if path is not None else None
+    if path is None or kind is None or kind == expected:
+        return
+    import tomllib
+
+    found = ", ".join(_tables(tomllib.loads(path.read_text(encoding="utf-8")), HUB_TABLES + CABIN_TABLES))
+    if kind == "hub":
+        raise StationError(f"{path} is a hub's configuration (it has {found}), not a cabin's ([station], "
+                           f"[[devices]]): the hub reads it, with cabin hub serve --config {path}")
+    raise StationError(f"{path} is a cabin's configuration (it has {found}), not a hub's ([hub], [login], "
+                       f"[[stations]], [[gps]]): the station reads it, with cabin run --config {path}")
+
+
+def _tables(data: dict[str, object], names: tuple[str, ...]) -> list[str]:
+    """The `names` that are top-level tables of `data`, as TOML writes them: [name] or [[name]]."""
+    return [f"[[{name}]]" if isinstance(data[name], list) else f"[{name}]" for name in names
+            if isinstance(data.get(name), dict | list)]
 
 
 async def serve(config: HubConfig, *, say: Callable[[str], None] = print) -> int:

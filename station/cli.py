@@ -9,11 +9,12 @@ what it uses when it runs: `cabin decode` starts in a fraction of the time the s
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from hub import cli as hub_cli
 from protocol.states import CabinState
@@ -26,27 +27,42 @@ if TYPE_CHECKING:  # the rest is imported by the command that uses it: `cabin de
     from runtime.storage import Database
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_PIPE_CLOSED = 141  # what a shell shows for a Unix tool ended by SIGPIPE (128 + 13)
 # hygiene.badges.Role's values, written out so that building the parser imports no database code
 # (tests/test_cli_imports.py checks that they agree).
 ROLES = ("hygiene_referent", "technician")
+# The states `cabin demo` passes through, in order: the only ones --stop-after can stop after.
+DEMO_STATES = (CabinState.READY, CabinState.CHECKING_IN, CabinState.ELIGIBILITY, CabinState.WAITING_FOR_DOCTOR,
+               CabinState.IN_CONSULTATION, CabinState.WRAPPING_UP, CabinState.AWAITING_CLEANING, CabinState.CLEANING)
+# The options every station command takes; given before the command, they are refused with the right order.
+COMMON_OPTIONS = ("--config", "--state-dir", "-v", "--verbose")
+# The commands whose first word after them is an action (`cabin audit verify`).
+WITH_ACTIONS = ("audit", "badge", "hub")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose refusal is one line: what is wrong, and where the help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (usage: {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--config", type=Path, metavar="FILE", help="configuration file (default: the packaged one)")
     common.add_argument("--state-dir", type=Path, metavar="DIR", help="where the cabin keeps its state")
     common.add_argument("-v", "--verbose", action="store_true", help="log more")
 
-    parser = argparse.ArgumentParser(prog="cabin", description="Telemedicine cabin station controller.")
+    parser = _Parser(prog="cabin", description="Telemedicine cabin station controller.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", parents=[common], help="run the station")
     run.add_argument("--sim", action="store_true", help="simulated devices, GP and referent")
     run.add_argument("--speed", type=_positive, default=20.0,
                      help="clock speed while the simulated patients go (with --sim; then real time)")
-    run.add_argument("--patients", type=int, default=1, help="simulated patients to run first (with --sim)")
-    run.add_argument("--port", type=int, help="kiosk port (default: from the configuration)")
-    run.add_argument("--hub-port", type=int, default=8443, help="port of the hub run with --sim (default 8443)")
+    run.add_argument("--patients", type=_count, default=1, help="simulated patients to run first (with --sim)")
+    run.add_argument("--port", type=_port, help="kiosk port (default: from the configuration; 0: any free port)")
+    run.add_argument("--hub-port", type=_port, default=8443, help="port of the hub run with --sim (default 8443)")
     run.add_argument("--sim-gp", action="store_true",
                      help="with --sim, the simulated GP also sees the patients you check in")
 
@@ -54,10 +70,10 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", parents=[common], help="one simulated consultation, headless")
     demo.add_argument("--json", action="store_true", help="print one JSON object instead of the steps")
-    demo.add_argument("--stop-after", choices=[s.value for s in CabinState], metavar="STATE",
-                      help="kill this process (SIGKILL) right after entering STATE")
+    demo.add_argument("--stop-after", choices=[s.value for s in DEMO_STATES], metavar="STATE",
+                      help=f"kill this process (SIGKILL) right after entering STATE: {', '.join(DEMO_STATES)}")
     demo.add_argument("--speed", type=_positive, default=200.0, help="simulated clock speed")
-    demo.add_argument("--seed", type=int, default=1, help="simulator random seed")
+    demo.add_argument("--seed", type=_count, default=1, help="simulator random seed")
 
     status = sub.add_parser("status", parents=[common], help="the persisted cabin state")
     status.add_argument("--json", action="store_true")
@@ -70,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     audit_sub.add_parser("verify", parents=[common], help="check the hash chain")
     export = audit_sub.add_parser("export", parents=[common], help="write entries as CSV")
-    export.add_argument("--since", type=date.fromisoformat, required=True, metavar="DATE", help="YYYY-MM-DD")
+    export.add_argument("--since", type=_day, required=True, metavar="DATE", help="YYYY-MM-DD")
     export.add_argument("--out", type=Path, metavar="FILE", help="output file (default: standard output)")
 
     diag = sub.add_parser("diag", parents=[common], help="every device's health and a self-test reading")
@@ -87,8 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     badge_sub = badge.add_subparsers(dest="badge_command", required=True, metavar="ACTION")
     enroll = badge_sub.add_parser("enroll", parents=[common], help="enroll a staff badge")
     enroll.add_argument("--role", choices=ROLES, required=True)
-    enroll.add_argument("--label", required=True, help="who carries it (a staff name or function)")
-    enroll.add_argument("badge_id", help="the id the reader shows (hex)")
+    enroll.add_argument("--label", type=_label, required=True, help="who carries it (a staff name or function)")
+    enroll.add_argument("badge_id", type=_badge_id, metavar="BADGE_ID", help="the id the reader shows (hex)")
+    relabel = badge_sub.add_parser("relabel", parents=[common], help="give an enrolled badge a new label")
+    relabel.add_argument("--label", type=_label, required=True, help="who carries it now")
+    relabel.add_argument("badge_id", type=_badge_id, metavar="BADGE_ID", help="the id the reader shows (hex)")
+    remove = badge_sub.add_parser("remove", parents=[common], help="withdraw an enrolled badge")
+    remove.add_argument("badge_id", type=_badge_id, metavar="BADGE_ID", help="the id the reader shows (hex)")
     return parser
 
 
@@ -102,10 +123,54 @@ def _positive(text: str) -> float:
     return value
 
 
-def _config(args: argparse.Namespace, *, simulator: bool = False) -> CabinConfig:
-    from config.loader import load_config
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is below 0")
+    return value
 
-    return load_config(args.config, simulator=simulator)
+
+def _port(text: str) -> int:
+    value = _count(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0 to 65535; 0 takes any free port)")
+    return value
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: YYYY-MM-DD, as in 2026-03-01") from None
+
+
+def _label(text: str) -> str:
+    label = " ".join(text.split())
+    if not label:
+        raise argparse.ArgumentTypeError("a badge needs a label: who carries it (a staff name or function)")
+    return label
+
+
+def _badge_id(text: str) -> str:
+    from hygiene.badges import BadgeError, parse_badge_id
+
+    try:
+        return parse_badge_id(text)
+    except BadgeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _config(args: argparse.Namespace, *, simulator: bool = False) -> CabinConfig:
+    from config.loader import ConfigError, load_config
+
+    try:
+        return load_config(args.config, simulator=simulator)
+    except ConfigError:
+        hub_cli.refuse_other_kind(args.config, "cabin")
+        raise
 
 
 def _state_dir(args: argparse.Namespace, config: CabinConfig | None = None) -> Path:
@@ -116,13 +181,46 @@ def _state_dir(args: argparse.Namespace, config: CabinConfig | None = None) -> P
     return Path(args.state_dir) if args.state_dir else config.station.state_dir
 
 
-def _existing_state_dir(args: argparse.Namespace) -> Path:
+def _existing_state_dir(args: argparse.Namespace, *, writes: bool = False) -> Path:
+    """The state directory of a cabin that has run: a one-off command never creates one (README)."""
     from runtime.storage import DB_NAME
 
     state_dir = _state_dir(args)
+    _refuse_a_file(state_dir)
     if not (state_dir / DB_NAME).exists():
         raise StationError(f"no cabin state in {state_dir}: the station has never run there")
+    if writes:
+        _refuse_unwritable(state_dir, f"cannot change the state directory {state_dir}")
     return state_dir
+
+
+def _new_or_existing_state_dir(state_dir: Path) -> Path:
+    """A state directory a station may create: it, or the nearest directory above it, must take writes."""
+    _refuse_a_file(state_dir)
+    existing = next(d for d in (state_dir, *state_dir.absolute().parents) if d.exists())
+    doing = f"cannot use the state directory {state_dir}"
+    if not existing.is_dir():
+        raise StationError(f"{doing}: {existing} is not a directory")
+    _refuse_unwritable(existing, doing)
+    return state_dir
+
+
+def _refuse_a_file(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise StationError(f"the state directory {path} is not a directory")
+
+
+def _refuse_unwritable(directory: Path, doing: str) -> None:
+    """StationError starting with `doing` when this user cannot create files in `directory`, and why."""
+    if os.access(directory, os.W_OK | os.X_OK):
+        return
+    try:
+        read_only = bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    why = f"the file system of {directory} is mounted read-only" if read_only else \
+        f"{directory} is not writable by this user"
+    raise StationError(f"{doing}: {why}")
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -133,6 +231,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     try:
         config = load_config(path, simulator=args.sim)
     except ConfigError as exc:
+        hub_cli.refuse_other_kind(path, "cabin")
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_FAIL
@@ -229,17 +328,28 @@ def _write_csv_file(path: Path, entries: list[AuditEntry]) -> int:
 
 
 def cmd_badge(args: argparse.Namespace) -> int:
-    """Enroll a staff badge under its keyed hash."""
-    from hygiene.badges import BadgeRegistry, Role
+    """Enroll, relabel or remove a staff badge (under its keyed hash), on the audit trail."""
+    from hygiene.badges import BadgeAlreadyEnrolled, BadgeRegistry, Role
     from runtime.clock import Clock
 
-    state_dir = _state_dir(args)
+    state_dir = _existing_state_dir(args, writes=True)
 
     async def work(db: Database) -> int:
         registry = BadgeRegistry(db, state_dir)
         await registry.start()
-        badge = await registry.enroll(args.badge_id, Role(args.role), args.label, Clock().now().isoformat())
-        print(f"enrolled a {badge.role.value} badge for {badge.label}")
+        now = Clock().now()
+        if args.badge_command == "enroll":
+            try:
+                badge = await registry.add(args.badge_id, Role(args.role), args.label, now)
+            except BadgeAlreadyEnrolled as exc:
+                raise StationError(f"{exc}: cabin badge relabel or cabin badge remove changes that") from exc
+            print(f"enrolled a {badge.role.value} badge for {badge.label} in {state_dir}")
+        elif args.badge_command == "relabel":
+            badge = await registry.relabel(args.badge_id, args.label, now)
+            print(f"relabelled the {badge.role.value} badge: now {badge.label}, in {state_dir}")
+        else:
+            badge = await registry.remove(args.badge_id, now)
+            print(f"removed the {badge.role.value} badge of {badge.label} from {state_dir}")
         return EXIT_OK
 
     return _with_db(state_dir, work)
@@ -258,7 +368,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from station.demo import run_demo
 
     config = _config(args, simulator=True)
-    narrate = (lambda line: None) if args.json else print
+    narrate = _Narrator(quiet=args.json)
 
     def go(state_dir: Path) -> int:
         with StateDirLock(state_dir):  # a demo on a station's directory would share its database
@@ -271,10 +381,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"prescription {record.prescription['id']}: "
                   f"{'printed' if record.prescription['printed'] else 'NOT printed'}")
             print(f"cleaning cleared by: {record.cleaning['cleared_by_role']}; final state: {record.final_state}")
-        return EXIT_OK
+        return EXIT_PIPE_CLOSED if narrate.closed else EXIT_OK
 
     if args.state_dir:
-        return go(Path(args.state_dir))
+        return go(_new_or_existing_state_dir(Path(args.state_dir)))
     with tempfile.TemporaryDirectory(prefix="cabin-demo-") as tmp:
         return go(Path(tmp))
 
@@ -292,7 +402,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             import sim.crew  # noqa: F401
             import sim.rig  # noqa: F401
     config = _config(args, simulator=args.sim)
-    state_dir = _state_dir(args, config)
+    state_dir = _new_or_existing_state_dir(_state_dir(args, config))
     with StateDirLock(state_dir):  # before anything touches the directory, held until the station is gone
         return asyncio.run(run_station(config, state_dir, sim=args.sim, speed=args.speed,
                                        patients=args.patients, port=args.port, hub_port=args.hub_port,
@@ -322,7 +432,9 @@ def cmd_diag(args: argparse.Namespace) -> int:
     from station.tools import diagnose
 
     config = _config(args, simulator=args.sim)
-    found = diagnose(config, sim=args.sim, state_dir=_state_dir(args, config))
+    state_dir = _state_dir(args, config)
+    _refuse_a_file(state_dir)
+    found = diagnose(config, sim=args.sim, state_dir=state_dir)
     if args.json:
         print(json.dumps(found.rows, ensure_ascii=False, default=str))
     else:
@@ -357,15 +469,66 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+class _Narrator:
+    """Prints the demo's steps as they happen. When standard output's reader has gone (a closed pipe),
+    the rest goes nowhere and the demo ends its consultation, leaving a cabin that needs no cleaning."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self.closed = False
+
+    def __call__(self, line: str) -> None:
+        if self.quiet or self.closed:
+            return
+        try:
+            print(line, flush=True)
+        except BrokenPipeError:
+            self.closed = True
+            _stdout_to_nowhere()
+
+
+def _stdout_to_nowhere() -> None:
+    """Standard output's reader has gone: what is still buffered or written later is dropped, quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _options_first(argv: Sequence[str]) -> str | None:
+    """The one-line refusal of `cabin --state-dir DIR status`, with the command line in the right order."""
+    if not argv or argv[0].split("=", 1)[0] not in COMMON_OPTIONS:
+        return None
+    import shlex
+
+    at = next((i for i, word in enumerate(argv) if word in COMMANDS), None)
+    if at is None:
+        return f"cabin: {argv[0]} goes after the command, as in cabin status --state-dir DIR"
+    if argv[at] == "decode":
+        return f"cabin: cabin decode takes no {argv[0].split('=', 1)[0]}"
+    words = argv[at:at + 2] if argv[at] in WITH_ACTIONS else argv[at:at + 1]
+    reordered = ["cabin", *words, *argv[:at], *argv[at + len(words):]]
+    return f"cabin: options go after the command: {shlex.join(reordered)}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `cabin` console script."""
-    args = _parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    refusal = _options_first(words)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return EXIT_USAGE
+    args = _parser().parse_args(words)
     logs.configure(getattr(args, "verbose", False))
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, where a closed pipe is told apart, not at exit
+        return code
     except StationError as exc:
         _tell(exc)
         return EXIT_FAIL
+    except BrokenPipeError:  # the reader of standard output has gone (`| head`): stop, as Unix tools do
+        _stdout_to_nowhere()
+        return EXIT_PIPE_CLOSED
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the last line of defence: a bug, told in one line, its traceback kept

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from runtime.errors import StationError
 
@@ -24,10 +24,12 @@ if TYPE_CHECKING:
     from printer.transport import PrinterTransport
 
 EXIT_OK = 0
+# The parser class of the `cabin` command (station/cli.py), which its subcommands' parsers share.
+P = TypeVar("P", bound=argparse.ArgumentParser)
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-               parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
+def add_parser(subparsers: argparse._SubParsersAction[P],
+               parents: Sequence[P] = ()) -> P:
     """Add the `print-test` command to the `cabin` command's subparsers."""
     parser = subparsers.add_parser(
         "print-test", parents=list(parents), help="print a test page and a sample prescription",
@@ -109,13 +111,19 @@ def cmd_print_test(args: argparse.Namespace) -> int:
     import asyncio
     import tempfile
 
-    from config.loader import load_config
+    from config.loader import ConfigError, load_config
+    from hub.cli import refuse_other_kind
     from station.tools import simulator_imports
 
     if args.sim:
         with simulator_imports():  # before anything is made: without the extra, one line and nothing done
             import sim.printer  # noqa: F401
-    config = load_config(getattr(args, "config", None), simulator=args.sim)
+    path = getattr(args, "config", None)
+    try:
+        config = load_config(path, simulator=args.sim)
+    except ConfigError:
+        refuse_other_kind(path, "cabin")
+        raise
     job = build(config)
     say = (lambda line: print(line, file=sys.stderr)) if args.out is not None and str(args.out) == "-" else print
     if args.out is not None:

@@ -9,12 +9,13 @@ hardware alone (`station/hardware.py`), never the whole station with its hub con
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import StationError
+from runtime.errors import ParseError, StationError
 
 if TYPE_CHECKING:
     from config.schema import CabinConfig
@@ -38,7 +39,7 @@ def decode(kind: str, hex_text: str) -> dict[str, Any]:
     """Decode a captured payload: a GATT characteristic (e.g. 2a35), `cms50` or `rdm6300`."""
     from drivers import cms50, gatt, rdm6300
 
-    data = gatt.bytes_from_hex(hex_text)
+    data = _payload(hex_text)
     name = kind.strip().lower()
     if name == "cms50":
         framer = cms50.Framer()
@@ -48,7 +49,31 @@ def decode(kind: str, hex_text: str) -> dict[str, Any]:
                 "incomplete_bytes": framer.pending, "realtime": samples}
     if name == "rdm6300":
         return {"protocol": "rdm6300", **_plain(rdm6300.BadgeRead.parse(data))}
-    return gatt.decode_to_json(gatt.parse_uuid16(kind), data)
+    try:
+        uuid16 = gatt.parse_uuid16(kind)
+    except ParseError:
+        raise ParseError(f"{kind!r} is not a kind of payload: a GATT characteristic (2a35 or 0x2A35), "
+                         "cms50 or rdm6300") from None
+    if uuid16 not in gatt.DECODERS:
+        known = ", ".join(f"{number:04x}" for number in sorted(gatt.DECODERS))
+        raise ParseError(f"no decoder for {uuid16:04x}; known: {known}, cms50, rdm6300")
+    return gatt.decode_to_json(uuid16, data)
+
+
+def _payload(hex_text: str) -> bytes:
+    """A payload as captures print it ("1e8a00", "1E 8A 00", "1e:8a:00", "0x1e8a00"), or ParseError saying why not."""
+    from drivers import gatt
+
+    digits = re.sub(r"[\s:\-_]", "", hex_text)
+    digits = digits[2:] if digits.lower().startswith("0x") else digits
+    if not digits:
+        raise ParseError("the payload is empty: give its bytes in hex, as in 1e8a00 or 1e:8a:00")
+    wrong = re.search(r"[^0-9a-fA-F]", digits)
+    if wrong is not None:
+        raise ParseError(f"{hex_text!r} is not hex: {wrong.group()!r} is not a hex digit (0-9, a-f)")
+    if len(digits) % 2:
+        raise ParseError(f"{hex_text!r} has an odd number of hex digits: each byte is two")
+    return gatt.bytes_from_hex(digits)
 
 
 def _plain(record: object) -> dict[str, Any]:

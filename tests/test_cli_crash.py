@@ -112,10 +112,10 @@ def test_audit_export_writes_csv(tmp_path: Path) -> None:
         [],
     ],
 )
-def test_bad_command_lines_get_usage_not_tracebacks(args: list[str]) -> None:
+def test_bad_command_lines_get_one_usage_line_not_tracebacks(args: list[str]) -> None:
     result = cabin(*args)
     assert result.returncode == 2
-    assert "usage: cabin" in result.stderr
+    assert result.stderr.count("\n") == 1 and "(usage: cabin" in result.stderr
     assert "Traceback" not in result.stderr
 
 
