@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import shutil
 import sys
 import tempfile
@@ -397,8 +396,6 @@ def main(argv: list[str] | None = None) -> int:
     if speed <= 0:
         p.error("--speed must be positive")
     tmp = Path(tempfile.mkdtemp(prefix="cabin-bench-consultations-"))
-    # python-escpos leaves a mkdtemp() directory behind on every import: keep it in ours.
-    os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(tmp))
     if args.trace:
         tracemalloc.start(10)
     try:

@@ -48,8 +48,8 @@ class BenchError(Exception):
 
 def _env(tmp: str) -> dict[str, str]:
     # Unbuffered: the child's stdout is a pipe, and a block-buffered "kiosk page:" line
-    # would only arrive when the child exits. TMPDIR: python-escpos leaves a mkdtemp()
-    # directory behind on every import; this keeps those inside the run's own temp dir.
+    # would only arrive when the child exits. TMPDIR: whatever a child leaves in its temporary
+    # directory (a killed one cannot clean up) goes with the run's own.
     return {**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": tmp}
 
 

@@ -159,7 +159,8 @@ def decode_to_json(uuid16: int, data: bytes) -> dict[str, object]:
     decoder = DECODERS.get(uuid16) if isinstance(uuid16, int) else None
     if decoder is None:
         known = ", ".join(f"{number:04x}" for number in sorted(DECODERS))
-        raise ProtocolError(f"no decoder for characteristic {uuid16!r}; known: {known}")
+        name = f"{uuid16:04x}" if isinstance(uuid16, int) else repr(uuid16)
+        raise ProtocolError(f"no decoder for characteristic {name}; known: {known}")
     value = to_jsonable(decoder(data))
     return {
         "characteristic": f"{uuid16:04x}",

@@ -190,13 +190,16 @@ def why_not_writable(directory: Path) -> str:
     SQLite only says "unable to open database file" or "attempt to write a readonly
     database"; the technician needs to know which of these it is.
     """
+    if directory.exists() and not directory.is_dir():
+        return f" ({directory} is not a directory)"
     try:
         fs = os.statvfs(directory)
     except OSError:
         return ""
     if fs.f_flag & os.ST_RDONLY:
         return f" (the file system of {directory} is mounted read-only)"
-    if fs.f_bavail == 0 or fs.f_favail == 0:
+    # Some file systems (btrfs) have no inode table and report 0 free inodes of 0: not a full disk.
+    if fs.f_bavail == 0 or (fs.f_files > 0 and fs.f_favail == 0):
         return f" (no space left on the file system of {directory})"
     if not os.access(directory, os.W_OK):
         return f" ({directory} is not writable by this user)"

@@ -452,7 +452,13 @@ def _diag_line(row: dict[str, Any]) -> str:
     return (f"{row['device_id']:<15} {row['kind']:<15} {row['transport']:<40} "
             f"{'connected' if row['connected'] else 'DISCONNECTED':<12} "
             f"battery {row.get('battery_percent') or '-':<4} firmware {row.get('firmware') or '-':<8} "
-            f"{verdict}: {detail}" + (f"  (last error: {row['last_error']})" if row.get("last_error") else ""))
+            f"{verdict}: {detail}" + _last_error(row, detail))
+
+
+def _last_error(row: dict[str, Any], detail: str) -> str:
+    """The device's last error, unless the self-test's detail already says it."""
+    error = row.get("last_error")
+    return f"  (last error: {error})" if error and error not in detail else ""
 
 
 def _reading_line(reading: dict[str, Any]) -> str:
