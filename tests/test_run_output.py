@@ -91,7 +91,10 @@ def test_on_the_simulator_the_terminal_gets_warnings_in_one_line_and_the_file_ge
 
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.WARNING]
+    """Warnings of the consultation's own code. The lag monitor's are left out: a stall on a loaded
+    test machine (a garbage collection, a slow import) is about the machine, and has its own tests."""
+    return [f"{r.name}: {r.getMessage()}" for r in caplog.records
+            if r.levelno >= logging.WARNING and r.name != "station.lag"]
 
 
 def leg_lines(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
