@@ -6,7 +6,9 @@ keeps no state of its own. The same WebSocket carries the face-to-face leg's sig
 station sends `call` (with the ICE servers) when a GP is there, `signal` with the GP's answer
 and candidates, and `hangup`; the page sends `ready` once connected (a call in progress is
 then offered again) and `signal` with its offer and candidates, which the station relays to
-the hub. Requests from a browser must come from the kiosk's own origin. Every failure is a
+the hub. Every request must name the kiosk itself as `Host` (its loopback address or
+`localhost`, with its port; anything else, such as a DNS-rebinding page's name, is a 421 before
+any handler runs), and a browser's must come from the kiosk's own origin. Every failure is a
 JSON error, never a traceback: 400 for a body the API cannot read (not JSON, not an object, a
 field missing or of the wrong type), 409 for a request the cabin refuses in its current state.
 
@@ -218,13 +220,22 @@ class KioskServer:
                             MEDIA_BACKLOG)
                 self._tasks.spawn(self._hang_up(ws), "hang-up")
 
+    def _own_hosts(self) -> frozenset[str]:
+        """The `Host` values that name this server: its loopback address or `localhost`, with its port."""
+        address = f"[{self._host}]" if ":" in self._host else self._host
+        names = {address, "localhost"}
+        hosts = {f"{name}:{self.port}" for name in names}
+        return frozenset(hosts | names if self.port == 80 else hosts)
+
     def _allowed_origin(self, origin: str | None) -> bool:
         if origin is None:
             return True  # not a browser: a local process such as the simulator
-        return origin in {f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}"}
+        return origin in {f"http://{host}" for host in self._own_hosts()}
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.headers.get("Host", "").lower() not in self._own_hosts():
+            return _error(421, "misdirected_request", "requests must be addressed to the kiosk itself")
         if not self._allowed_origin(request.headers.get("Origin")):
             return _error(403, "forbidden_origin", "requests must come from the kiosk page")
         try:
