@@ -221,7 +221,9 @@ async def test_a_failed_state_store_stops_new_consultations(state_dir: Path) -> 
 
 
 async def test_a_reading_past_its_freshness_is_shown_stale(state_dir: Path) -> None:
-    async with running_station(state_dir, config_with(consultation_max_s=7200)) as (station, crew):
+    # x200: the reading's 600 s of freshness last 3 real seconds, time enough for a loaded
+    # machine to show it fresh first (at the default x1000, 0.6 s was sometimes not).
+    async with running_station(state_dir, config_with(consultation_max_s=7200), speed=200.0) as (station, crew):
         await admit(station, crew)
         await crew.kiosk.post("/api/consent", {"accepted": True})
         gp, _ = await gp_joins(station)
