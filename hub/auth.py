@@ -14,7 +14,7 @@ import logging
 import math
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -32,39 +32,73 @@ SCRYPT_SLOTS = 2  # scrypt verifications at once: each holds tens of MiB
 
 
 class LoginLimiter:
-    """Login failures per key (a username, an address) within a sliding window."""
+    """Login attempts per key (a username, an address) within a sliding window, each key with its limit.
 
-    def __init__(self, window_s: float, now: Callable[[], float]) -> None:
+    An attempt is counted when it is let through, before its password is checked, so a burst gets
+    no more checks than the limit; a successful login gives its attempt back (see docs/design.md).
+    """
+
+    def __init__(self, window_s: float, now: Callable[[], float], capacity: int = MAX_LIMITER_KEYS) -> None:
         self._window_s = window_s
         self._now = now
-        self._failures: dict[str, deque[float]] = {}
+        self._capacity = capacity
+        self._attempts: dict[str, deque[float]] = {}
+        self._limits: dict[str, int] = {}
 
-    def retry_after(self, key: str, limit: int) -> float:
-        """Seconds until `key` may try again: 0 while it has fewer than `limit` recent failures."""
-        failures = self._recent(key)
-        if len(failures) < limit:
-            return 0.0
-        return failures[len(failures) - limit] + self._window_s - self._now()
+    def retry_after(self, limits: Mapping[str, int]) -> float:
+        """Seconds until an attempt against these keys (each with its limit) may be counted: 0 when now.
 
-    def fail(self, *keys: str) -> None:
-        """Count one failure against each key."""
-        if len(self._failures) >= MAX_LIMITER_KEYS:
-            for stale in [k for k in self._failures if not self._recent(k)]:
-                del self._failures[stale]
-            while len(self._failures) >= MAX_LIMITER_KEYS:  # still full: forget the oldest keys
-                del self._failures[next(iter(self._failures))]
-        for key in keys:
-            self._failures.setdefault(key, deque()).append(self._now())
+        A key at its limit is never forgotten to make room for another (that would lift its lock):
+        while the table is full of such keys, new keys wait for the first of them to fall below."""
+        wait = max(self._wait(key, limit) for key, limit in limits.items())
+        if wait <= 0 and not self._make_room(limits):
+            return min((self._wait(key, self._limits[key]) for key in self._attempts if key not in limits),
+                       default=self._window_s)
+        return wait
+
+    def count(self, limits: Mapping[str, int]) -> float:
+        """Count one attempt against each key, once retry_after() said 0; the attempt's time, for refund()."""
+        stamp = self._now()
+        for key, limit in limits.items():
+            self._attempts.setdefault(key, deque()).append(stamp)
+            self._limits[key] = limit
+        return stamp
+
+    def refund(self, key: str, stamp: float) -> None:
+        """Give back the attempt counted against `key` at `stamp` (its login succeeded)."""
+        attempts = self._attempts.get(key)
+        if attempts and stamp in attempts:
+            attempts.remove(stamp)
 
     def clear(self, key: str) -> None:
-        """Forget the failures of `key` (after a successful login)."""
-        self._failures.pop(key, None)
+        """Forget the attempts of `key` (after a successful login)."""
+        self._attempts.pop(key, None)
+        self._limits.pop(key, None)
+
+    def _wait(self, key: str, limit: int) -> float:
+        attempts = self._recent(key)
+        if len(attempts) < limit:
+            return 0.0
+        return attempts[len(attempts) - limit] + self._window_s - self._now()
+
+    def _make_room(self, limits: Mapping[str, int]) -> bool:
+        """Forget stale keys, then the oldest keys below their limit, until the new keys of `limits` fit."""
+        needed = sum(key not in self._attempts for key in limits)
+        if len(self._attempts) + needed <= self._capacity:
+            return True
+        for stale in [key for key in self._attempts if not self._recent(key)]:
+            self.clear(stale)
+        for key in [key for key in self._attempts if key not in limits and self._wait(key, self._limits[key]) <= 0]:
+            if len(self._attempts) + needed <= self._capacity:
+                break
+            self.clear(key)
+        return len(self._attempts) + needed <= self._capacity
 
     def _recent(self, key: str) -> deque[float]:
-        failures = self._failures.get(key, deque())
-        while failures and failures[0] <= self._now() - self._window_s:
-            failures.popleft()
-        return failures
+        attempts = self._attempts.get(key, deque())
+        while attempts and attempts[0] <= self._now() - self._window_s:
+            attempts.popleft()
+        return attempts
 
 
 @dataclass(frozen=True)
@@ -105,16 +139,17 @@ class Logins:
         """Check a username and password; set the session cookie, or refuse (401, or 429 while rate-limited)."""
         username, password = await self._credentials(request)
         address = request.remote or "unknown"
-        self._check_rate(username, address)
+        user, client = f"user:{username}", f"addr:{address}"
+        stamp = self._count_attempt(user, client, address)
         account = self._accounts.get(username)
         assert self._scrypt_slots is not None and self._decoy is not None, "Logins.start() not awaited"
         async with self._scrypt_slots:
             ok = await asyncio.to_thread(verify_password, password, account.password_hash if account else self._decoy)
         if account is None or not ok:
-            self._limiter.fail(f"user:{username}", f"addr:{address}")
             log.warning("failed login for %s from %s", username if account else "an unknown username", address)
             raise Refusal(401, "bad_login", "wrong username or password")
-        self._limiter.clear(f"user:{username}")
+        self._limiter.clear(user)
+        self._limiter.refund(client, stamp)
         token = secrets.token_urlsafe(32)
         self._remember(token_digest(token), account)
         response = web.json_response({"name": account.identity.name})
@@ -158,14 +193,17 @@ class Logins:
             raise Refusal(400, "bad_request", "send {\"username\": ..., \"password\": ...} as text")
         return username.strip().lower(), password
 
-    def _check_rate(self, username: str, address: str) -> None:
+    def _count_attempt(self, user: str, client: str, address: str) -> float:
+        """Count the attempt before its slow password check (a burst gets no more checks than the
+        limit), or refuse it at once (429) at a limit, without waiting for a check."""
         login = self._config.login
-        wait = max(self._limiter.retry_after(f"user:{username}", login.max_failures),
-                   self._limiter.retry_after(f"addr:{address}", login.max_failures_per_address))
+        limits = {user: login.max_failures, client: login.max_failures_per_address}
+        wait = self._limiter.retry_after(limits)
         if wait > 0:
             log.warning("login from %s refused: too many failures", address)
             raise Refusal(429, "rate_limited", "too many failed logins; try again later",
                           retry_after_s=math.ceil(wait))
+        return self._limiter.count(limits)
 
     def _remember(self, key: str, account: GpAccount) -> None:
         now = self._clock.monotonic()
