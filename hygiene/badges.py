@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hygiene.audit import append_entry
 from runtime.errors import StationError
-from runtime.storage import Database, transaction
+from runtime.storage import Database, make_state_dir, transaction
 
 SECRET_NAME = "station.key"
 _BADGE_ID = re.compile(r"^[0-9A-F]{8,20}$")
@@ -76,7 +76,7 @@ def load_or_create_secret(state_dir: Path) -> bytes:
     """The station's badge secret, created with mode 0600 at the first start."""
     path = Path(state_dir) / SECRET_NAME
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        make_state_dir(state_dir)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         pass

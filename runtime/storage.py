@@ -34,10 +34,21 @@ class StorageError(StationError):
     """The state database cannot be opened, read or written."""
 
 
+def make_state_dir(state_dir: Path) -> None:
+    """Create the state directory if it is missing, readable by its owner only whatever the umask.
+
+    It holds the cleaning mark, the audit trail, badge hashes and, until check-in, bookings'
+    personal data (docs/design.md, "Data and security"). An existing directory is left as it is.
+    """
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
 def connect(path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> sqlite3.Connection:
     """Open `path` with the durability the cleaning mark needs (WAL, synchronous=FULL), at the latest schema."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_state_dir(path.parent)
+        if not path.exists():
+            _create_private(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
         raise StorageError(_cannot_open(path, exc)) from exc
@@ -47,6 +58,14 @@ def connect(path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> sqlite3
         conn.close()
         raise
     return conn
+
+
+def _create_private(path: Path) -> None:
+    """An empty database file, 0600 whatever the umask: SQLite gives its -wal and -shm files the same mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except FileExistsError:
+        pass  # another process made it first
 
 
 def _prepare(conn: sqlite3.Connection, path: Path, migrations: Sequence[Migration]) -> None:

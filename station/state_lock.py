@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 
 from runtime.errors import StationError
-from runtime.storage import why_not_writable
+from runtime.storage import make_state_dir, why_not_writable
 
 LOCK_NAME = "station.lock"
 
@@ -83,7 +83,7 @@ class StateDirLock:
         """A descriptor on the lock file; None when it is absent and not to be created."""
         if create:
             try:
-                self.state_dir.mkdir(parents=True, exist_ok=True)
+                make_state_dir(self.state_dir)
             except OSError as exc:
                 raise self._cannot(exc) from exc
         try:
