@@ -5,8 +5,6 @@ Imports are read from the real process: `python -X importtime` names every modul
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -16,6 +14,7 @@ import pytest
 
 from hygiene.badges import Role
 from station.cli import ROLES
+from tests.processes import run_until
 
 SIMULATOR = ("sim", "bumble")
 # A process where bumble is not installed: Python refuses `import bumble` exactly as it would then.
@@ -48,27 +47,13 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_until_ready(state_dir: Path, *extra: str) -> tuple[str, str]:
     """`cabin run` on the production path until its kiosk page is up, then SIGTERM; its stdout and stderr."""
     with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: -X importtime writes more than a pipe holds
-        child = subprocess.Popen([sys.executable, *extra, "-m", "station.cli", "run", "--port", "0",
-                                  "--state-dir", str(state_dir)], stdout=subprocess.PIPE, stderr=errors,
-                                 text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        assert child.stdout is not None
-        seen = []
-        try:
-            for line in child.stdout:
-                seen.append(line)
-                if line.startswith("kiosk page:"):
-                    break
-            child.send_signal(signal.SIGTERM)
-            out, _ = child.communicate(timeout=60)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+        run = run_until(["run", "--port", "0", "--state-dir", str(state_dir)], "kiosk page:", interpreter=extra,
+                        stderr=errors)
         errors.seek(0)
         err = errors.read()
-    assert any(line.startswith("kiosk page:") for line in seen), "".join(seen) + err[-2000:]
-    assert child.returncode == 0, err[-2000:]
-    return "".join(seen) + out, err
+    assert any(line.startswith("kiosk page:") for line in run.seen), run.output + err[-2000:]
+    assert run.returncode == 0, err[-2000:]
+    return run.output, err
 
 
 @pytest.mark.parametrize(

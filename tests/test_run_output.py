@@ -13,26 +13,17 @@ import pytest
 from protocol.states import CabinState as S
 from sim.gp_peer import of_type
 from tests.conftest import eventually, running_station
+from tests.processes import run_until
 from tests.test_media import instruments, joined, otoscope_of
 
 
 def test_cabin_run_sim_keeps_the_terminal_for_a_person_and_draws_the_prints(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    run = subprocess.Popen([sys.executable, "-m", "station.cli", "run", "--sim", "--state-dir", str(state),
-                            "--port", "0", "--hub-port", "0"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    said: list[str] = []
-    try:
-        assert run.stdout is not None
-        while not said or not said[-1].startswith("your turn"):  # the simulated patient has been and gone
-            line = run.stdout.readline()
-            assert line, f"cabin run ended early: {said}"
-            said.append(line.rstrip("\n"))
-        run.send_signal(signal.SIGINT)
-        out, err = run.communicate(timeout=60)
-    finally:
-        run.kill()
-        run.wait()
+    # Until the simulated patient has been and gone; then Ctrl-C, as a person would.
+    run = run_until(["run", "--sim", "--state-dir", str(state), "--port", "0", "--hub-port", "0"], "your turn",
+                    stop=signal.SIGINT)
+    said, out, err = run.seen, run.out, run.err
+    assert said and said[-1].startswith("your turn"), f"cabin run ended early: {said}"
     assert run.returncode == 0, err
     # Nothing needed a person: the log is in the state directory. Only code holding the loop would
     # have a line here (this machine's load decides), one line pointing to the file for its stack.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -12,32 +10,18 @@ from pathlib import Path
 
 from runtime.clock import PARIS
 from runtime.storage import DB_NAME
+from tests.processes import run_until
 
 STARTS = "simulated time starts at "
 
 
 def run_once(state_dir: Path) -> datetime:
     """`cabin run --sim` with one simulated patient, until it prints a booking code; when its clock started."""
-    child = subprocess.Popen([sys.executable, "-m", "station.cli", "run", "--sim", "--patients", "1", "--speed", "500",
-                              "--port", "0", "--hub-port", "0", "--state-dir", str(state_dir)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    assert child.stdout is not None
-    seen: list[str] = []
-    try:
-        for line in child.stdout:
-            seen.append(line)
-            if line.startswith("booking code "):
-                break
-        child.send_signal(signal.SIGTERM)
-        out, _ = child.communicate(timeout=60)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    output = "".join(seen) + out
-    assert child.returncode == 0 and "booking code " in output and "Traceback" not in output, output
-    started = next(line for line in seen if line.startswith(STARTS))
+    run = run_until(["run", "--sim", "--patients", "1", "--speed", "500", "--port", "0", "--hub-port", "0",
+                     "--state-dir", str(state_dir)], "booking code ", stderr=subprocess.STDOUT)
+    output = run.output
+    assert run.returncode == 0 and "booking code " in output and "Traceback" not in output, output
+    started = next(line for line in run.seen if line.startswith(STARTS))
     text = started.removeprefix(STARTS).split(" (")[0]
     return datetime.strptime(text, "%A %d %B %Y %H:%M").replace(tzinfo=PARIS)
 
