@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -15,8 +14,8 @@ from typing import IO
 
 import pytest
 
-from hygiene.store import CabinStore
-from runtime.storage import DB_NAME, Database
+from runtime.storage import DB_NAME
+from tests.test_cli_errors import cabin_state
 
 AFTER_CHECK_IN = ["eligibility", "waiting_for_doctor", "in_consultation", "wrapping_up", "awaiting_cleaning",
                   "cleaning"]
@@ -142,17 +141,7 @@ def state_tripping_a_bug(tmp_path: Path) -> Path:
 
     `read_record` passes the bytes through and json.dumps refuses them: a real bug path, not a hook.
     """
-    state_dir = tmp_path / "state"
-
-    async def make() -> None:
-        db = Database(state_dir)
-        await db.start()
-        try:
-            await CabinStore(db).start()
-        finally:
-            await db.stop()
-
-    asyncio.run(make())
+    state_dir = cabin_state(tmp_path / "state")
     with sqlite3.connect(state_dir / DB_NAME) as conn:
         conn.execute("UPDATE cabin_state SET state = x'00' WHERE id = 1")
     return state_dir
