@@ -165,9 +165,7 @@ class BadgeRegistry:
         digest = self._hash(badge_id)
 
         def write(conn: sqlite3.Connection) -> Badge:
-            known = _read_badge(conn, digest)
-            if known is None:
-                raise BadgeError("this badge is not enrolled at this cabin")
+            known = _enrolled(conn, digest)
             append_entry(conn, at, "-", "badge_relabelled", {"badge": digest, "role": known.role.value})
             with transaction(conn):
                 conn.execute("UPDATE badges SET label = ? WHERE hash = ?", (label, digest))
@@ -180,9 +178,7 @@ class BadgeRegistry:
         digest = self._hash(badge_id)
 
         def write(conn: sqlite3.Connection) -> Badge:
-            known = _read_badge(conn, digest)
-            if known is None:
-                raise BadgeError("this badge is not enrolled at this cabin")
+            known = _enrolled(conn, digest)
             append_entry(conn, at, "-", "badge_removed", {"badge": digest, "role": known.role.value})
             with transaction(conn):
                 conn.execute("DELETE FROM badges WHERE hash = ?", (digest,))
@@ -193,12 +189,7 @@ class BadgeRegistry:
     async def identify(self, badge_id: str) -> Badge:
         """The enrolled badge for a raw id; BadgeError when unreadable or unknown."""
         digest = self._hash(badge_id)
-        row = await self._db.run(
-            lambda c: c.execute("SELECT role, label FROM badges WHERE hash = ?", (digest,)).fetchone()
-        )
-        if row is None:
-            raise BadgeError("this badge is not enrolled at this cabin")
-        return Badge(digest, Role(row[0]), row[1])
+        return await self._db.run(lambda c: _enrolled(c, digest))
 
     async def role_of(self, badge_hash: str) -> Role | None:
         """The role of an enrolled badge by its keyed hash (as the audit trail records it)."""
@@ -211,3 +202,11 @@ class BadgeRegistry:
 def _read_badge(conn: sqlite3.Connection, digest: str) -> Badge | None:
     row = conn.execute("SELECT role, label FROM badges WHERE hash = ?", (digest,)).fetchone()
     return Badge(digest, Role(row[0]), row[1]) if row else None
+
+
+def _enrolled(conn: sqlite3.Connection, digest: str) -> Badge:
+    """The enrolled badge with keyed hash `digest`, or BadgeError."""
+    known = _read_badge(conn, digest)
+    if known is None:
+        raise BadgeError("this badge is not enrolled at this cabin")
+    return known
