@@ -165,7 +165,8 @@ class Relay:
         """Push each GP its waiting room (only its stations' untaken waiting patients) when it changed."""
         now = self._wall()
         waiting = sorted(
-            (WaitingPatient(station=s.account.id, site=s.status.site, session=s.status.session, since=s.status.since,
+            # The hub's label for the station, not the site the station names (which it could choose).
+            (WaitingPatient(station=s.account.id, site=s.account.site, session=s.status.session, since=s.status.since,
                             waited_s=None if s.status.waited_s is None
                             else s.status.waited_s + max(0.0, now - s.status_at))
              for s in self._stations.values()

@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from config.loader import default_config_path
+from hub.server import Hub
 from station.cli import main
-from tests.test_hub import NANGIS_TOKEN
+from tests.test_hub import NANGIS_TOKEN, gp_socket, hub_config, room_of, station_socket, waiting
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[Hub]:
+    server = Hub(hub_config())
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+# The waiting room's site label.
+
+async def test_the_waiting_room_shows_the_hubs_label_not_the_site_a_station_claims(
+        hub: Hub, http: aiohttp.ClientSession) -> None:
+    station = await station_socket(http, hub, NANGIS_TOKEN)
+    await station.send_str(waiting("s-1", site="Chelles"))
+    claire_http, claire = await gp_socket(hub, "claire")
+    async with claire_http:
+        assert (await room_of(claire, 1))[0]["site"] == "Nangis"
+
 
 # The hub's URL in a cabin's file.
 
