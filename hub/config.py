@@ -109,6 +109,9 @@ class ListenSection(_Frozen):
     public_origin: str | None = Field(default=None, pattern=r"^https?://[^/\s]+$")
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # A socket that answers no ping within half of this is closed: a station whose network dropped
+    # may connect again that much later at most (docs/design.md, the hub).
+    heartbeat_s: float = Field(default=20.0, gt=0, le=300, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ListenSection:

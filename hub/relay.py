@@ -88,7 +88,7 @@ class Relay:
 
     async def gp_socket(self, request: web.Request, account: GpAccount, login_key: str) -> web.StreamResponse:
         """Serve a logged-in GP's console socket until it closes; its joins end with it."""
-        ws = open_socket()
+        ws = open_socket(self._config.hub.heartbeat_s)
         await ws.prepare(request)
         gp = GpPeer(ws, account, login_key)
         gp.start(self._tasks)
@@ -183,20 +183,20 @@ class Relay:
     # Stations.
 
     async def station_socket(self, request: web.Request, account: StationAccount) -> web.StreamResponse:
-        """Serve an authenticated station's socket until it closes; a newer connection replaces an older one."""
-        ws = open_socket()
-        await ws.prepare(request)
-        station = StationPeer(ws, account)
+        """Serve an authenticated station's socket until it closes; while one is open, another is refused.
+
+        A station whose network dropped is let in again once the hub's heartbeat has found its old
+        socket dead (docs/design.md, the hub).
+        """
+        self._admit(account, request.remote)
+        ws = open_socket(self._config.hub.heartbeat_s)
+        station = StationPeer(ws, account, request.remote)
+        self._stations[account.id] = station  # before any await: a connection racing this one is refused
         station.start(self._tasks)
-        previous = self._stations.get(account.id)
-        self._stations[account.id] = station
-        if previous is not None:
-            log.warning("station %s connected again: closing its previous connection", account.id)
-            self._gone(previous)
-            previous.kick("replaced by a newer connection")
-        log.info("station %s connected from %s", account.id, request.remote)
-        station.send(StationWelcome(station=account.id, ice_servers=self.ice_servers(account.id)))
         try:
+            await ws.prepare(request)
+            log.info("station %s connected from %s", account.id, request.remote)
+            station.send(StationWelcome(station=account.id, ice_servers=self.ice_servers(account.id)))
             await serve(station, lambda text: self._from_station(station, text))
         finally:
             if self._stations.get(account.id) is station:
@@ -206,6 +206,15 @@ class Relay:
             await station.stop()
             log.info("station %s disconnected", account.id)
         return ws
+
+    def _admit(self, account: StationAccount, remote: str | None) -> None:
+        """Refuse a connection while the station has one open."""
+        previous = self._stations.get(account.id)
+        if previous is not None:
+            log.warning("station %s: a second connection with its token, from %s, refused: it is connected from %s",
+                        account.id, remote, previous.remote)
+            raise Refusal(409, "already_connected", f"station {account.id} is already connected: another "
+                          "connection with its token is refused until that one closes or stops answering pings")
 
     @staticmethod
     def _gone(station: StationPeer) -> None:
