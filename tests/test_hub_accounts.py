@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,14 +12,16 @@ from pydantic import SecretStr
 
 from config.loader import default_config_path
 from config.schema import HubSection
-from hub.config import ListenSection
+from hub.config import ListenSection, StationAccount, default_hub_config_path, load_hub_config, token_digest
 from hub.server import Hub
 from runtime.clock import Clock
 from station.cli import main
 from station.hub_client import HubClient
 from tests.conftest import eventually
 from tests.test_hub import (
+    CHELLES_TOKEN,
     NANGIS_TOKEN,
+    closed,
     gp_socket,
     hub_config,
     receive,
@@ -27,6 +30,8 @@ from tests.test_hub import (
     waiting,
 )
 from tests.test_hub_client import Station
+
+NEXT_TOKEN = "nangis-next-token-0123456789abcdef"
 
 
 class RecordingClock(Clock):
@@ -121,6 +126,99 @@ async def test_a_station_whose_old_socket_went_silent_gets_in_after_the_heartbea
             await eventually(lambda: station.connected)
         finally:
             await station.stop()
+    finally:
+        await hub.stop()
+
+
+# Token rotation.
+
+def rotating() -> tuple[StationAccount, ...]:
+    """cab-nangis with its current token and its next one; cab-chelles as usual."""
+    return (StationAccount(id="cab-nangis", site="Nangis", token_sha256=token_digest(NANGIS_TOKEN)),
+            StationAccount(id="cab-chelles", site="Chelles", token_sha256=token_digest(CHELLES_TOKEN)),
+            StationAccount(id="cab-nangis", site="Nangis", token_sha256=token_digest(NEXT_TOKEN)))
+
+
+async def test_a_rotated_token_works_and_the_old_one_is_refused_after_the_switch(
+        http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture) -> None:
+    hub = await started(stations=rotating())
+    try:
+        await (await station_socket(http, hub, NANGIS_TOKEN)).close()  # before the switch: the current token
+        switched = await station_socket(http, hub, NEXT_TOKEN)
+        assert "cab-nangis connected with its next token" in caplog.text
+        await switched.close()
+        assert await refused(http, hub, NANGIS_TOKEN) == 401
+        assert "cab-nangis: its previous token, replaced by its next one, was shown from 127.0.0.1" in caplog.text
+        await station_socket(http, hub, NEXT_TOKEN)
+    finally:
+        await hub.stop()
+
+
+async def test_the_next_token_takes_over_a_connection_made_with_the_current_one(
+        http: aiohttp.ClientSession) -> None:
+    hub = await started(stations=rotating())
+    try:
+        old = await station_socket(http, hub, NANGIS_TOKEN)
+        new = await station_socket(http, hub, NEXT_TOKEN)
+        assert (await closed(old)).type is aiohttp.WSMsgType.CLOSE
+        await new.send_str(waiting("s-2"))
+        claire_http, claire = await gp_socket(hub, "claire")
+        async with claire_http:
+            assert (await room_of(claire, 1))[0]["session"] == "s-2"
+    finally:
+        await hub.stop()
+
+
+def test_a_station_is_listed_at_most_twice_and_under_one_site() -> None:
+    with pytest.raises(ValueError, match="listed with two sites"):
+        hub_config(stations=(*rotating()[:2], StationAccount(id="cab-nangis", site="Melun",
+                                                             token_sha256=token_digest(NEXT_TOKEN))))
+    with pytest.raises(ValueError, match="more than twice"):
+        hub_config(stations=(*rotating(), StationAccount(id="cab-nangis", site="Nangis",
+                                                         token_sha256=token_digest(NEXT_TOKEN + "x"))))
+
+
+def rotate(path: Path, station: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["hub", "rotate-token", "--config", str(path), station])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def rotated_copy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, str]:
+    """A 0600 copy of the packaged hub file, cabin-nangis-1 given a next token by the command; the token."""
+    path = tmp_path / "hub.toml"
+    shutil.copy(default_hub_config_path(), path)
+    path.chmod(0o600)
+    code, out, err = rotate(path, "cabin-nangis-1", capsys)
+    assert code == 0, err
+    return path, out.split("(goes in its [hub] token): ")[1].split()[0]
+
+
+def test_rotate_token_adds_the_next_token_to_the_hubs_file_as_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, token = rotated_copy(tmp_path, capsys)
+    assert path.read_text().startswith(default_hub_config_path().read_text()), "comments and layout are kept"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["hub.toml"]
+    current = load_hub_config(default_hub_config_path()).tokens("cabin-nangis-1")
+    assert load_hub_config(path).tokens("cabin-nangis-1") == (*current, token_digest(token))
+
+    rotated = path.read_text()
+    code, _, err = rotate(path, "cabin-nangis-1", capsys)
+    assert code == 1 and "already has a next token" in err and len(err.splitlines()) == 1
+    code, _, err = rotate(path, "cabin-melun-9", capsys)
+    assert code == 1 and "no station 'cabin-melun-9'" in err and "cabin-chelles-1" in err
+    assert path.read_text() == rotated
+
+
+async def test_the_hub_takes_the_token_rotate_token_printed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], http: aiohttp.ClientSession) -> None:
+    path, token = rotated_copy(tmp_path, capsys)
+    hub = Hub(load_hub_config(path).model_copy(update={"hub": ListenSection(port=0)}))
+    await hub.start()
+    try:
+        station = await http.ws_connect(hub.station_url, headers={"Authorization": f"Bearer {token}"})
+        assert (await receive(station, "welcome"))["station"] == "cabin-nangis-1"
     finally:
         await hub.stop()
 
