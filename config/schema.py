@@ -7,10 +7,12 @@ with its file, table and key rather than found by a patient.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import date, time
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
@@ -208,12 +210,31 @@ class PrinterConfig(Frozen):
     timeout_s: PositiveSeconds = 10.0
 
 
+def _loopback(host: str) -> bool:
+    """Whether `host` (a URL's host name, IPv6 without brackets) is this machine's loopback."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class HubSection(Frozen):
     """The hub this station dials out to (`hub/server.py`): its WebSocket URL, this station's id there, its token."""
 
     url: str = Field(pattern=r"^wss?://[^/\s]+/\S*$")
     station_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     token: SecretStr = Field(min_length=16, max_length=512)
+
+    @field_validator("url")
+    @classmethod
+    def _encrypted_unless_loopback(cls, url: str) -> str:
+        # The token and the consultation's signalling cross this link: in clear only on this machine.
+        if url.startswith("ws://") and not _loopback(urlsplit(url).hostname or ""):
+            raise ValueError("ws:// would send the station's token in clear: use wss:// "
+                             "(ws:// only to a hub on this machine: localhost, 127.0.0.1 or [::1])")
+        return url
 
 
 class CabinConfig(Frozen):

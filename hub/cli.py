@@ -1,4 +1,4 @@
-"""`cabin hub serve | hash-password | new-token`: run a hub, or prepare its accounts.
+"""`cabin hub serve | hash-password | new-token | rotate-token`: run a hub, or prepare its accounts.
 
 The station's `cabin` command hands every `hub` subcommand here; nothing of the station is
 imported on this path.
@@ -36,6 +36,10 @@ def add_parser(subparsers: argparse._SubParsersAction[P]) -> None:
     serve.add_argument("-v", "--verbose", action="store_true", help="log more")
     actions.add_parser("hash-password", help="read a GP password (not echoed) and print its scrypt hash")
     actions.add_parser("new-token", help="print a new station token and the digest the hub keeps")
+    rotate = actions.add_parser("rotate-token", help="give a station a next token, in the hub's file beside its "
+                                "current one; print it")
+    rotate.add_argument("--config", type=Path, metavar="FILE", required=True, help="the hub's configuration file")
+    rotate.add_argument("station", metavar="STATION_ID", help="the station's id in the file's [[stations]]")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,10 +61,69 @@ def run(args: argparse.Namespace) -> int:
     if args.hub_command == "hash-password":
         print(hash_password(_read_password(getpass.getpass)))
         return 0
+    if args.hub_command == "rotate-token":
+        token = rotate_token(args.config, args.station)
+        print(f"next token of station {args.station} (goes in its [hub] token): {token}")
+        print(f"{args.config} now lists the station twice, its next token after its current one. Restart the hub: it "
+              "takes both until the station connects with the next one, then refuses the current one. Then put "
+              "the token in the station's file and restart the station; once the hub has logged the switch, "
+              "remove the station's first [[stations]] entry.")
+        return 0
     token, digest = new_station_token()
     print(f"station token (goes in the station's [hub] token): {token}")
     print(f"its digest (goes in the hub's [[stations]] token_sha256): {digest}")
     return 0
+
+
+def rotate_token(path: Path, station_id: str) -> str:
+    """Add a next token for `station_id` to the hub's file, appended so that the rest stays as written; the token.
+
+    The new file is checked to load as the old one plus that entry before it replaces the old one.
+    """
+    import json
+    import os
+
+    from config.loader import ConfigError
+    from hub.config import StationAccount, load_hub_config, new_station_token
+
+    config = load_hub_config(path)
+    entries = [s for s in config.stations if s.id == station_id]
+    if not entries:
+        known = ", ".join(dict.fromkeys(s.id for s in config.stations)) or "none"
+        raise StationError(f"{path} has no station {station_id!r} in its [[stations]] (it has: {known})")
+    if len(entries) > 1:
+        raise StationError(f"station {station_id} already has a next token in {path}: once it has connected with "
+                           "it (the hub logs so), remove its first [[stations]] entry, then rotate again")
+    token, digest = new_station_token()
+    text = path.read_text(encoding="utf-8")
+    # A JSON string is a valid TOML basic string.
+    text += ("" if text.endswith("\n") else "\n") + (
+        f"\n# The next token of {station_id} (cabin hub rotate-token): once the station has connected with it,\n"
+        "# remove the station's entry above, which holds its previous one.\n"
+        f"[[stations]]\nid = {json.dumps(station_id)}\nsite = {json.dumps(entries[0].site, ensure_ascii=False)}\n"
+        f'token_sha256 = "{digest}"\n')
+    expected = config.model_copy(update={"stations": (*config.stations, StationAccount(
+        id=station_id, site=entries[0].site, token_sha256=digest))})
+    mode = path.stat().st_mode & 0o777
+    temporary = path.with_name(f".{path.name}.rotating")
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            extended = load_hub_config(temporary) == expected
+        except ConfigError:
+            extended = False
+        if not extended:
+            raise StationError(f"{path} could not be extended safely, and is left as it was")
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise StationError(f"cannot write {path}: {exc}") from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+    return token
 
 
 def _read_password(ask: Callable[[str], str]) -> str:
@@ -132,7 +195,8 @@ async def serve(config: HubConfig, *, say: Callable[[str], None] = print) -> int
         loop.add_signal_handler(sig, stop.set)
     hub = Hub(config)
     await hub.start()
-    say(f"hub serving the GP console at {hub.url}/ for {len(config.stations)} stations and {len(config.gps)} GPs")
+    stations = len({s.id for s in config.stations})  # a station being given a next token is listed twice
+    say(f"hub serving the GP console at {hub.url}/ for {stations} stations and {len(config.gps)} GPs")
     try:
         await stop.wait()
     finally:

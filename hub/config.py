@@ -109,6 +109,9 @@ class ListenSection(_Frozen):
     public_origin: str | None = Field(default=None, pattern=r"^https?://[^/\s]+$")
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # A socket that answers no ping within half of this is closed: a station whose network dropped
+    # may connect again that much later at most (docs/design.md, the hub).
+    heartbeat_s: float = Field(default=20.0, gt=0, le=300, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ListenSection:
@@ -161,7 +164,11 @@ class IceSection(_Frozen):
 
 
 class StationAccount(_Frozen):
-    """A cabin station allowed to connect, known by the digest of its token."""
+    """A cabin station allowed to connect, known by the digest of its token.
+
+    A station listed twice (same id and site) is having its token rotated: the second entry holds
+    its next token, and once it has connected with that one the first is refused (docs/design.md, the hub).
+    """
 
     id: Id
     site: str = Field(min_length=1, max_length=200)
@@ -195,12 +202,21 @@ class HubConfig(_Frozen):
     @field_validator("stations")
     @classmethod
     def _distinct_stations(cls, stations: tuple[StationAccount, ...]) -> tuple[StationAccount, ...]:
-        ids = [s.id for s in stations]
-        if len(ids) != len(set(ids)):
-            raise ValueError("two stations share an id")
+        sites: dict[str, str] = {}
+        for station in stations:
+            if sites.setdefault(station.id, station.site) != station.site:
+                raise ValueError(f"station {station.id!r} is listed with two sites: its entries are its "
+                                 "current and next tokens, for the same cabin")
+        if any(sum(s.id == sid for s in stations) > 2 for sid in sites):
+            raise ValueError("a station is listed more than twice (its current token, and its next one while "
+                             "it is rotated)")
         if len({s.token_sha256 for s in stations}) != len(stations):
             raise ValueError("two stations share a token")
         return stations
+
+    def tokens(self, station_id: str) -> tuple[str, ...]:
+        """The digests a station's entries hold, oldest first: during a rotation, its current and next token."""
+        return tuple(s.token_sha256 for s in self.stations if s.id == station_id)
 
     @field_validator("gps")
     @classmethod

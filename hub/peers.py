@@ -22,14 +22,16 @@ from runtime.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_S = 20.0
 CLOSE_TIMEOUT_S = 2.0
 OUTBOX_SIZE = 1024
 
 
-def open_socket() -> web.WebSocketResponse:
-    """A WebSocket response with the hub's heartbeat, message size limit and close timeout."""
-    return web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_MESSAGE_BYTES, timeout=CLOSE_TIMEOUT_S)
+def open_socket(heartbeat_s: float) -> web.WebSocketResponse:
+    """A WebSocket response with the hub's message size limit and close timeout, pinging every `heartbeat_s`.
+
+    aiohttp closes a socket that answers no ping within half of `heartbeat_s`: a peer whose network
+    dropped is seen gone then, not at the next write."""
+    return web.WebSocketResponse(heartbeat=heartbeat_s, max_msg_size=MAX_MESSAGE_BYTES, timeout=CLOSE_TIMEOUT_S)
 
 
 def error_reply(code: str, message: str) -> ErrorMessage:
@@ -117,9 +119,10 @@ class GpPeer(Peer):
 class StationPeer(Peer):
     """A station's connection: its last reported status and the GP connection that joined it."""
 
-    def __init__(self, ws: web.WebSocketResponse, account: StationAccount) -> None:
+    def __init__(self, ws: web.WebSocketResponse, account: StationAccount, remote: str | None) -> None:
         super().__init__(ws, f"station {account.id}")
         self.account = account
+        self.remote = remote  # the address it connected from, for the logs
         self.status: CabinStatus | None = None
         self.status_at = 0.0  # the hub's wall time when the status came
         self.gp: GpPeer | None = None  # the GP connection that joined this station...

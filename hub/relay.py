@@ -64,6 +64,9 @@ class Relay:
         # (session, RPPS) of the GP each station's consultation was taken by, kept across either side's
         # reconnection: only that GP may come back to it, whichever of their logins they use.
         self._doctors: dict[str, tuple[str, str]] = {}
+        # Per station, the newest of its tokens (its place in HubConfig.tokens) it has connected with:
+        # the older ones are refused from then on.
+        self._newest: dict[str, int] = {}
 
     def online(self, station_id: str) -> bool:
         """Whether the station is connected now."""
@@ -88,7 +91,7 @@ class Relay:
 
     async def gp_socket(self, request: web.Request, account: GpAccount, login_key: str) -> web.StreamResponse:
         """Serve a logged-in GP's console socket until it closes; its joins end with it."""
-        ws = open_socket()
+        ws = open_socket(self._config.hub.heartbeat_s)
         await ws.prepare(request)
         gp = GpPeer(ws, account, login_key)
         gp.start(self._tasks)
@@ -165,7 +168,8 @@ class Relay:
         """Push each GP its waiting room (only its stations' untaken waiting patients) when it changed."""
         now = self._wall()
         waiting = sorted(
-            (WaitingPatient(station=s.account.id, site=s.status.site, session=s.status.session, since=s.status.since,
+            # The hub's label for the station, not the site the station names (which it could choose).
+            (WaitingPatient(station=s.account.id, site=s.account.site, session=s.status.session, since=s.status.since,
                             waited_s=None if s.status.waited_s is None
                             else s.status.waited_s + max(0.0, now - s.status_at))
              for s in self._stations.values()
@@ -182,20 +186,24 @@ class Relay:
     # Stations.
 
     async def station_socket(self, request: web.Request, account: StationAccount) -> web.StreamResponse:
-        """Serve an authenticated station's socket until it closes; a newer connection replaces an older one."""
-        ws = open_socket()
-        await ws.prepare(request)
-        station = StationPeer(ws, account)
-        station.start(self._tasks)
-        previous = self._stations.get(account.id)
-        self._stations[account.id] = station
+        """Serve an authenticated station's socket until it closes; while one is open, another is refused.
+
+        Only a connection made with the station's next token (a rotation, docs/design.md, the hub)
+        replaces the open one; a station whose network dropped is let in again once the hub's
+        heartbeat has found its old socket dead.
+        """
+        previous = self._admit(account, request.remote)
+        ws = open_socket(self._config.hub.heartbeat_s)
+        station = StationPeer(ws, account, request.remote)
+        self._stations[account.id] = station  # before any await: a connection racing this one is refused
         if previous is not None:
-            log.warning("station %s connected again: closing its previous connection", account.id)
             self._gone(previous)
-            previous.kick("replaced by a newer connection")
-        log.info("station %s connected from %s", account.id, request.remote)
-        station.send(StationWelcome(station=account.id, ice_servers=self.ice_servers(account.id)))
+            previous.kick("replaced by a connection with the station's next token")
+        station.start(self._tasks)
         try:
+            await ws.prepare(request)
+            log.info("station %s connected from %s", account.id, request.remote)
+            station.send(StationWelcome(station=account.id, ice_servers=self.ice_servers(account.id)))
             await serve(station, lambda text: self._from_station(station, text))
         finally:
             if self._stations.get(account.id) is station:
@@ -205,6 +213,27 @@ class Relay:
             await station.stop()
             log.info("station %s disconnected", account.id)
         return ws
+
+    def _admit(self, account: StationAccount, remote: str | None) -> StationPeer | None:
+        """The open connection that one with `account`'s token replaces (None when there is none), or a refusal."""
+        sid = account.id
+        rank = self._config.tokens(sid).index(account.token_sha256)
+        newest = self._newest.get(sid, 0)
+        if rank < newest:
+            log.warning("station %s: its previous token, replaced by its next one, was shown from %s: refused",
+                        sid, remote)
+            raise Refusal(401, "unauthorized", "this token has been replaced by the station's next one")
+        previous = self._stations.get(sid)
+        if previous is not None and rank <= self._config.tokens(sid).index(previous.account.token_sha256):
+            log.warning("station %s: a second connection with its token, from %s, refused: it is connected from %s",
+                        sid, remote, previous.remote)
+            raise Refusal(409, "already_connected", f"station {sid} is already connected: another connection "
+                          "with its token is refused until that one closes or stops answering pings")
+        if rank > newest:
+            self._newest[sid] = rank
+            log.warning("station %s connected with its next token: its previous one is refused from now on; "
+                        "remove the station's first [[stations]] entry from the hub's file", sid)
+        return previous
 
     @staticmethod
     def _gone(station: StationPeer) -> None:

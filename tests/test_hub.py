@@ -493,16 +493,6 @@ async def test_a_station_moving_on_to_another_patient_releases_the_gp(hub: Hub, 
         assert (await receive(station, "gp_join"))["identity"]["name"] == "Dr Dana Roux"
 
 
-async def test_a_station_connecting_again_replaces_its_old_connection(hub: Hub, http: aiohttp.ClientSession) -> None:
-    old = await station_socket(http, hub, NANGIS_TOKEN)
-    new = await station_socket(http, hub, NANGIS_TOKEN)
-    assert (await closed(old)).type is aiohttp.WSMsgType.CLOSE
-    await new.send_str(waiting("s-2"))
-    claire_http, claire = await gp_socket(hub, "claire")
-    async with claire_http:
-        assert (await room_of(claire, 1))[0]["session"] == "s-2"
-
-
 async def test_logs_carry_no_secret(hub: Hub, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     station = await station_socket(http, hub, NANGIS_TOKEN)
