@@ -217,8 +217,8 @@ async def _new_crew(station: Station) -> SimCrew:
     from sim.crew import SimCrew
 
     assert station.rig is not None
-    crew = SimCrew(station.kiosk.url, station.gp_link.attach, station.book, station.config.station.site, station.rig,
-                   gp_wait_s=3600.0 * TIMEOUT_FACTOR)
+    crew = SimCrew(station.kiosk.entry_url, station.gp_link.attach, station.book, station.config.station.site,
+                   station.rig, gp_wait_s=3600.0 * TIMEOUT_FACTOR)
     await crew.start()
     return crew
 

@@ -21,10 +21,10 @@ from sim.seed import DEMO_GP, book_patient
 class SimCrew:
     """Runs simulated consultations and cleanings against one station."""
 
-    def __init__(self, kiosk_url: str, attach_gp: Callable[[MessageChannel], None], book: AppointmentBook,
+    def __init__(self, kiosk_entry_url: str, attach_gp: Callable[[MessageChannel], None], book: AppointmentBook,
                  site: str, rig: SimRig, narrate: Callable[[str], None] = lambda line: None,
                  gp_wait_s: float = 3600.0) -> None:
-        self.kiosk = KioskClient(kiosk_url)
+        self.kiosk = KioskClient(kiosk_entry_url)
         self._attach_gp = attach_gp
         self._book = book
         self._site = site

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from runtime.clock import Clock
 from runtime.errors import StationError
@@ -27,10 +28,17 @@ class KioskError(StationError):
 
 
 class KioskClient:
-    """HTTP and WebSocket access to the kiosk API, with the latest view kept up to date."""
+    """HTTP and WebSocket access to the kiosk API, with the latest view kept up to date.
 
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url.rstrip("/")
+    `entry_url` is the kiosk's `/enter?key=KEY`: the client gets the key's cookie there first,
+    as the kiosk browser does.
+    """
+
+    def __init__(self, entry_url: str) -> None:
+        entry = URL(entry_url)
+        self.entry_url = entry_url
+        self.base_url = str(entry.origin())
+        self.key = entry.query.get("key", "")
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self.view: dict[str, Any] = {}
@@ -39,7 +47,10 @@ class KioskClient:
 
     async def start(self) -> None:
         """Open the session and the event stream."""
-        self._session = aiohttp.ClientSession()
+        self._session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # unsafe: an IP address
+        async with self._session.get(self.entry_url, allow_redirects=False) as resp:
+            if resp.status != 303:
+                raise KioskError(f"the kiosk refused its key ({resp.status})")
         self._ws = await self._session.ws_connect(f"{self.base_url}/api/events")
         self._reader = asyncio.get_running_loop().create_task(self._read())
 

@@ -46,8 +46,13 @@ class Station:
     """A whole cabin station: its components, started in order and stopped in reverse."""
 
     def __init__(self, *, config: CabinConfig, clock: Clock, state_dir: Path, rig: SimRig | None = None,
-                 kiosk_port: int | None = None) -> None:
-        """Build the parts; with a rig (already started), simulated devices stand in for hardware."""
+                 kiosk_port: int | None = None, kiosk_key_dir: Path | None = None,
+                 kiosk_group: str | None = None) -> None:
+        """Build the parts; with a rig (already started), simulated devices stand in for hardware.
+
+        The kiosk's start page (with its key) goes in `kiosk_key_dir` (default: the state
+        directory), readable by `kiosk_group` (default: the station's own group).
+        """
         self.config = config
         self.clock = clock
         self.state_dir = state_dir
@@ -79,6 +84,7 @@ class Station:
         self.kiosk = KioskServer(
             self.cabin, self.patient_desk, self.staff_desk, devices=self.devices, audit=self.audit, config=config,
             port=config.station.kiosk_port if kiosk_port is None else kiosk_port, camera=camera,
+            key_dir=state_dir if kiosk_key_dir is None else kiosk_key_dir, key_group=kiosk_group,
             test_print=lambda: print_test.send(make_transport(printer_config, clock), print_test.build(config)),
         )
         hub = config.hub

@@ -124,7 +124,8 @@ async def run_demo(config: CabinConfig, state_dir: Path, *, speed: float = 1000.
 
 async def _consultation(station: Station, rig: SimRig, narrate: Callable[[str], None]) -> DemoRecord:
     await enroll_staff(station.registry, station.clock.now())
-    crew = SimCrew(station.kiosk.url, station.gp_link.attach, station.book, station.config.station.site, rig, narrate)
+    crew = SimCrew(station.kiosk.entry_url, station.gp_link.attach, station.book, station.config.station.site, rig,
+                   narrate)
     await crew.start()
     try:
         if station.cabin.state is CabinState.AWAITING_CLEANING:

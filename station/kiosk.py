@@ -8,7 +8,12 @@ and candidates, and `hangup`; the page sends `ready` once connected (a call in p
 then offered again) and `signal` with its offer and candidates, which the station relays to
 the hub. Every request must name the kiosk itself as `Host` (its loopback address or
 `localhost`, with its port; anything else, such as a DNS-rebinding page's name, is a 421 before
-any handler runs), and a browser's must come from the kiosk's own origin. Every failure is a
+any handler runs), and a browser's must come from the kiosk's own origin. Only the kiosk browser
+drives the API: every `/api/` request (the events socket too) must carry the per-start key as
+the `cabin_kiosk` cookie, which `/enter?key=KEY` sets; the key is in the start page the station
+writes for the browser, readable only by the station and the kiosk's group (docs/design.md,
+"The kiosk key"); anything else is a 401. The page is served with a Content-Security-Policy
+that allows only its own files, and a socket to itself. Every failure is a
 JSON error, never a traceback: 400 for a body the API cannot read (not JSON, not an object, a
 field missing or of the wrong type), 409 for a request the cabin refuses in its current state.
 
@@ -20,8 +25,12 @@ Every response is sent with `Cache-Control: no-store`: nothing of a patient land
 from __future__ import annotations
 
 import asyncio
+import grp
+import hmac
 import json
 import logging
+import os
+import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -48,6 +57,13 @@ log = logging.getLogger(__name__)
 MEDIA_BACKLOG = 256  # call signalling waiting for a page; a page this far behind is reconnected
 PAGE_DIR = Path(__file__).with_name("kiosk_page")
 MAX_PAGE_MESSAGE = 64 * 1024  # an SDP offer is a few KiB
+KEY_COOKIE = "cabin_kiosk"
+START_PAGE = "kiosk-start.html"  # written for the kiosk browser; it carries the key (docs/design.md)
+START_PAGE_MODE = 0o640
+# Only the page's own files, and its socket to the station; no inline script or style, no frames,
+# no plugins, no forms posted elsewhere.
+CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+       "form-action 'none'; frame-ancestors 'none'")
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -132,9 +148,14 @@ class KioskServer:
     """Serves the kiosk API for one cabin."""
 
     def __init__(self, cabin: CabinCore, patient: PatientDesk, staff: StaffDesk, *, devices: DeviceManager,
-                 audit: AuditTrail, config: CabinConfig, port: int, host: str = "127.0.0.1",
-                 camera: ExaminationCamera | None = None, test_print: TestPrint | None = None) -> None:
-        """`camera` is the cabin's examination camera, if any: its guidance changes the screen."""
+                 audit: AuditTrail, config: CabinConfig, port: int, key_dir: Path, key_group: str | None = None,
+                 host: str = "127.0.0.1", camera: ExaminationCamera | None = None,
+                 test_print: TestPrint | None = None) -> None:
+        """`camera` is the cabin's examination camera, if any: its guidance changes the screen.
+
+        The start page, with the key, is written in `key_dir`, of group `key_group` (the station's
+        own group when None).
+        """
         self._cabin = cabin
         self._patient = patient
         self._staff = staff
@@ -153,17 +174,26 @@ class KioskServer:
         self._outboxes: dict[web.WebSocketResponse, PageOutbox] = {}
         self._unsubscribe: list[Callable[[], object]] = []
         self._page_listener: PageListener | None = None
+        self.start_page = key_dir / START_PAGE
+        self._key_group = key_group
+        self._key = ""
 
     @property
     def url(self) -> str:
         """The base URL of the kiosk."""
         return f"http://{self._host}:{self.port}"
 
+    @property
+    def entry_url(self) -> str:
+        """The URL that hands the key to a client (a cookie) and leads it to the page."""
+        return f"{self.url}/enter?key={self._key}"
+
     async def start(self) -> None:
         """Bind and serve."""
         app = web.Application(middlewares=[self._guard], client_max_size=64 * 1024)
         app.add_routes([
             web.get("/", self._page),
+            web.get("/enter", self._enter),
             web.static("/static", PAGE_DIR, append_version=False),
             web.static(URL_PREFIX, WEB_DIR, append_version=False),
             web.get("/api/state", self._state),
@@ -191,6 +221,14 @@ class KioskServer:
             self._runner = None
             raise StationError(f"cannot listen on {self._host}:{self._requested_port}: {exc.strerror}") from exc
         self.port = self._runner.addresses[0][1]
+        self._key = secrets.token_urlsafe(32)
+        try:
+            self._write_start_page()
+        except (OSError, StationError) as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise StationError(f"cannot write the kiosk's start page {self.start_page}: {why}") from exc
         await self._refresh_recent()
         self._unsubscribe.append(self._cabin.subscribe(self._on_event))
         if self._camera is not None:
@@ -206,6 +244,30 @@ class KioskServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            self.start_page.unlink(missing_ok=True)
+
+    def _write_start_page(self) -> None:
+        """The page the kiosk browser opens first: it leads to `entry_url`; mode 0640, `key_group`.
+
+        Written beside and renamed over, so the browser never reads half a page, and created with
+        its final mode, so no other user can open it in between.
+        """
+        try:
+            gid = -1 if self._key_group is None else grp.getgrnam(self._key_group).gr_gid
+        except KeyError:
+            raise StationError(f"there is no group {self._key_group!r} for the kiosk browser") from None
+        page = ('<!doctype html>\n<meta charset="utf-8">\n<title>Cabine</title>\n'
+                f'<meta http-equiv="refresh" content="0;url={self.entry_url}">\n')
+        partial = self.start_page.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, START_PAGE_MODE)
+        try:
+            os.fchmod(fd, START_PAGE_MODE)  # whatever the umask
+            os.fchown(fd, -1, gid)
+            os.write(fd, page.encode())
+        finally:
+            os.close(fd)
+        partial.replace(self.start_page)
 
     def listen_to_page(self, listener: PageListener | None) -> None:
         """Hand the page's media messages (`ready`, `signal`) to `listener`; None stops."""
@@ -238,6 +300,8 @@ class KioskServer:
             return _error(421, "misdirected_request", "requests must be addressed to the kiosk itself")
         if not self._allowed_origin(request.headers.get("Origin")):
             return _error(403, "forbidden_origin", "requests must come from the kiosk page")
+        if request.path.startswith("/api/") and not self._has_key(request.cookies.get(KEY_COOKIE)):
+            return _error(401, "not_the_kiosk", "only the kiosk browser may use the kiosk API")
         try:
             response = await handler(request)
             if not response.prepared:
@@ -254,6 +318,18 @@ class KioskServer:
         except Exception:
             log.exception("kiosk request %s failed", request.path)
             return _error(500, "internal", "something went wrong; the cabin is still safe")
+
+    def _has_key(self, given: str | None) -> bool:
+        return bool(self._key) and given is not None and hmac.compare_digest(given.encode(), self._key.encode())
+
+    async def _enter(self, request: web.Request) -> web.StreamResponse:
+        """Exchange the key for an HttpOnly, same-site cookie, and go to the page (the key leaves the URL)."""
+        key = request.query.get("key")
+        if not self._has_key(key):
+            return _error(403, "wrong_key", "this is not the kiosk's key")
+        response = web.Response(status=303, headers={"Location": "/", "Cache-Control": "no-store"})
+        response.set_cookie(KEY_COOKIE, self._key, httponly=True, samesite="Strict", path="/")
+        return response
 
     def _post(self, action: Callable[[dict[str, object]], Awaitable[object]]) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
@@ -272,7 +348,7 @@ class KioskServer:
         page = PAGE_DIR / "index.html"
         if not page.is_file():
             return _error(404, "no_page", "the kiosk page is not installed")
-        return web.FileResponse(page, headers={"Cache-Control": "no-store"})
+        return web.FileResponse(page, headers={"Cache-Control": "no-store", "Content-Security-Policy": CSP})
 
     async def _state(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self._view())

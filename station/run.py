@@ -11,6 +11,7 @@ tab and the GP in the hub's console in another (or lets the simulated GP see the
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import signal
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from runtime.errors import StationError
 from session.checkin import checkin_window
 from session.events import CabinEvent, StateChanged
 from station.compose import Station
+from station.kiosk import KEY_COOKIE
 from station.logs import LOG_NAME, SimLog
 from station.notify import SystemdNotifier
 
@@ -53,13 +55,19 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
     """Run until asked to stop; returns the exit status."""
     stop = _stop_event()
     if not sim:
-        station = Station(config=config, clock=Clock(), state_dir=state_dir, kiosk_port=port)
+        # Under systemd the kiosk's start page goes in the unit's RuntimeDirectory, for the kiosk
+        # browser's group (systemd/cabin-station.service; docs/design.md, "The kiosk key").
+        runtime = os.environ.get("RUNTIME_DIRECTORY")
+        station = Station(config=config, clock=Clock(), state_dir=state_dir, kiosk_port=port,
+                          kiosk_key_dir=Path(runtime) if runtime else None,
+                          kiosk_group=os.environ.get("CABIN_KIOSK_GROUP"))
         notifier = SystemdNotifier()
         await notifier.start()
         try:
             await station.start()
             say(f"cabin station {config.station.id} running")
-            say(f"kiosk page: {station.kiosk.url}/   state directory: {state_dir}")
+            say(f"kiosk page: {station.kiosk.url}/   start page (with its key): {station.kiosk.start_page}")
+            say(f"state directory: {state_dir}")
             say(f"hub: {config.hub.url if config.hub else 'none configured (no remote GP can join)'}")
             unsubscribe = _tell_systemd(station, notifier)
             try:
@@ -123,14 +131,14 @@ async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, pati
     site = station.config.place()
     say(f"cabin station {station.config.station.id} on the simulator, site {site.code} {site.name}")
     say(f"simulated time starts at {station.clock.now():%A %d %B %Y %H:%M} (speed x{station.clock.speed:g})")
-    say(f"kiosk page: {station.kiosk.url}/   kiosk API: {station.kiosk.url}/api/state")
+    say(f"kiosk page: {station.kiosk.url}/   open it as {station.kiosk.entry_url}")
     say(f"state directory: {station.state_dir}   log: {station.state_dir / LOG_NAME}")
     say(f"prints (each receipt as a PNG): {rig.printer.png_dir}/")
     from sim.crew import SimCrew
     from sim.seed import enroll_staff
 
     await enroll_staff(station.registry, station.clock.now())
-    crew = SimCrew(station.kiosk.url, station.gp_link.attach, station.book, station.config.station.site, rig, say)
+    crew = SimCrew(station.kiosk.entry_url, station.gp_link.attach, station.book, station.config.station.site, rig, say)
     await crew.start()
     try:
         async with asyncio.TaskGroup() as group:
@@ -154,13 +162,13 @@ async def _on_duty(crew: SimCrew, clock: Clock, rules: CheckInRules, patients: i
     if clock.speed != 1.0:
         clock.set_speed(1.0)
         say(f"the simulated clock now runs at real time ({clock.now():%H:%M})")
-    url = crew.kiosk.base_url
-    say(f"your turn: on the kiosk page {url}/ check in with the booking code printed below (a fresh one "
-        "follows whenever it is used or about to expire); or through the API, for example:")
-    say(f"  curl -s -X POST {url}/api/checkin -d '{{\"code\": \"CODE\"}}'")
-    say(f"  curl -s -X POST {url}/api/identity -d '{{\"confirm\": true}}'")
-    say(f"  curl -s -X POST {url}/api/consent -d '{{\"accepted\": true}}'")
-    say(f"  curl -s -X POST {url}/api/leave      (once the GP has ended and the prescription printed)")
+    url, key = crew.kiosk.base_url, f"-b {KEY_COOKIE}={crew.kiosk.key}"
+    say(f"your turn: on the kiosk page {crew.kiosk.entry_url} check in with the booking code printed below (a "
+        "fresh one follows whenever it is used or about to expire); or through the API, for example:")
+    say(f"  curl -s {key} -X POST {url}/api/checkin -d '{{\"code\": \"CODE\"}}'")
+    say(f"  curl -s {key} -X POST {url}/api/identity -d '{{\"confirm\": true}}'")
+    say(f"  curl -s {key} -X POST {url}/api/consent -d '{{\"accepted\": true}}'")
+    say(f"  curl -s {key} -X POST {url}/api/leave      (once the GP has ended and the prescription printed)")
     if sim_gp:
         say("the simulated GP joins, measures and prescribes; the referent cleans afterwards. Ctrl-C stops.")
     else:

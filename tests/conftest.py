@@ -64,7 +64,7 @@ async def running_station(state_dir: Path, config: CabinConfig | None = None, *,
     try:
         await station.start()
         await enroll_staff(station.registry, clock.now())
-        crew = SimCrew(station.kiosk.url, station.gp_link.attach, station.book,
+        crew = SimCrew(station.kiosk.entry_url, station.gp_link.attach, station.book,
                        station.config.station.site, rig)
         await crew.start()
         try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, Page
+from yarl import URL
 
 from config.loader import load_config
 from config.schema import CabinConfig
@@ -21,6 +24,7 @@ from sim.crew import SimCrew
 from sim.rig import SimRig
 from sim.seed import DEMO_GP, enroll_staff
 from station.compose import Station
+from station.kiosk import KEY_COOKIE
 
 BROWSER_MS = 20_000  # generous, for a loaded two-core machine
 CANARY = "Zéphyrine Canarybird"
@@ -34,13 +38,18 @@ def quick_config(contact_s: float = 2.0) -> CabinConfig:
 
 @asynccontextmanager
 async def kiosk_station(state_dir: Path, config: CabinConfig | None = None, *, port: int = 0,
-                        start: datetime = datetime(2026, 11, 30, 9, 5, tzinfo=PARIS)) -> AsyncIterator[Station]:
-    """A started simulated station in real time (speed 1), on `port` (0: any free one)."""
+                        start: datetime = datetime(2026, 11, 30, 9, 5, tzinfo=PARIS), key_dir: Path | None = None,
+                        key_group: str | None = None) -> AsyncIterator[Station]:
+    """A started simulated station in real time (speed 1), on `port` (0: any free one).
+
+    Its kiosk start page goes in `key_dir` (default: the state directory) for `key_group`.
+    """
     clock = Clock(speed=1.0, start=start)
     config = config or quick_config()
     rig = SimRig(clock, config)
     await rig.start()
-    station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=port)
+    station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=port,
+                      kiosk_key_dir=key_dir, kiosk_group=key_group)
     try:
         await station.start()
         await enroll_staff(station.registry, clock.now())
@@ -50,10 +59,15 @@ async def kiosk_station(state_dir: Path, config: CabinConfig | None = None, *, p
         await rig.stop()
 
 
+def key_header(station: Station) -> dict[str, str]:
+    """The kiosk browser's cookie (its key), for a test's own HTTP client."""
+    return {"Cookie": f"{KEY_COOKIE}={URL(station.kiosk.entry_url).query['key']}"}
+
+
 def crew_of(station: Station) -> SimCrew:
     """A crew for the station (not started: only its referent and badge reader are used)."""
     assert station.rig is not None
-    return SimCrew(station.kiosk.url, station.gp_link.attach, station.book, station.config.station.site, station.rig)
+    return SimCrew(station.kiosk.entry_url, station.gp_link.attach, station.book, station.config.station.site, station.rig)
 
 
 async def book(station: Station, code: str, *, name: str = CANARY, birth: date = date(1961, 4, 2),
@@ -71,13 +85,22 @@ async def open_kiosk(browser: Browser, url: str) -> Page:
     context = await browser.new_context(viewport={"width": 1920, "height": 1080})
     page = await context.new_page()
     await page.goto(url)
-    await page.wait_for_function("document.body.dataset.state !== undefined", timeout=BROWSER_MS)
+    await page.wait_for_selector("body[data-state]", state="attached", timeout=BROWSER_MS)
     return page
 
 
 async def in_state(page: Page, state: str) -> None:
-    """Wait until the page shows `state`."""
-    await page.wait_for_function(f"document.body.dataset.state === '{state}'", timeout=BROWSER_MS)
+    """Wait until the page shows `state` (a selector: the page's policy forbids the eval a predicate needs)."""
+    await page.wait_for_selector(f"body[data-state='{state}']", state="attached", timeout=BROWSER_MS)
+
+
+async def page_until(page: Page, expression: str) -> None:
+    """Poll `expression` in the kiosk page until it is true: `wait_for_function` compiles its
+    predicate with eval, which the page's Content-Security-Policy refuses."""
+    deadline = time.monotonic() + BROWSER_MS / 1000
+    while not await page.evaluate(expression):
+        assert time.monotonic() < deadline, f"{expression} stayed false"
+        await asyncio.sleep(0.05)
 
 
 async def shot(page: Page, out: Path, name: str) -> None:

@@ -17,6 +17,7 @@ from sim.crew import SimCrew
 from sim.seed import DEMO_GP
 from station.compose import Station
 from tests.conftest import config_with, running_station
+from tests.kiosk import key_header
 
 
 async def book(station: Station, crew: SimCrew, birth: date = date(1970, 1, 1), name: str = "Alix Bernard") -> Appointment:
@@ -171,7 +172,7 @@ async def test_wrong_codes_get_clear_errors_and_a_pause(state_dir: Path) -> None
 async def test_the_kiosk_api_answers_bad_requests_with_json(state_dir: Path) -> None:
     async with running_station(state_dir) as (station, crew):
         base = crew.kiosk.base_url
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=key_header(station)) as http:
             async with http.post(f"{base}/api/checkin", data=b"{not json") as resp:
                 assert resp.status == 400 and (await resp.json())["error"] == "bad_request"
             async with http.post(f"{base}/api/checkin", json={"code": 123}) as resp:

@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from station.kiosk import KEY_COOKIE, START_PAGE
+
 STATE_SIZE = "16m"
 READY_S = 90.0
 
@@ -94,6 +96,7 @@ class Station:
         )
         self.lines: list[str] = []
         self.api = ""
+        self.key = ""
 
     def wait_for(self, pattern: str) -> re.Match[str]:
         """Read the output until a line matches `pattern`."""
@@ -111,7 +114,8 @@ class Station:
 
     def call(self, path: str, body: dict[str, object] | None = None) -> dict[str, Any]:
         request = urllib.request.Request(f"{self.api}{path}", data=None if body is None else json.dumps(body).encode(),
-                                         method="GET" if body is None else "POST")
+                                         method="GET" if body is None else "POST",
+                                         headers={"Cookie": f"{KEY_COOKIE}={self.key}"})
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
                 return dict(json.loads(answer.read()))
@@ -140,6 +144,8 @@ def station(ns: MountNamespace, *args: str) -> Iterator[Station]:
     running = Station(ns, *args)
     try:
         running.api = running.wait_for(r"kiosk page: (http://[0-9.:]+)/").group(1)
+        start_page = ns.sh(f"cat {ns.state_dir / START_PAGE}").stdout  # what the kiosk browser opens
+        running.key = start_page.split("?key=", 1)[1].split('"', 1)[0]
         yield running
     finally:
         if running.child.poll() is None:

@@ -13,6 +13,7 @@ from playwright.async_api import Page
 
 from sim.patient import SimPatient
 from tests.browser import chromium, collect_errors, missing_texts
+from tests.kiosk import in_state
 from tests.remote import GP_LOGIN, GP_PASSWORD, station_with_hub
 
 BROWSER_S = 30_000  # ms: generous, for a loaded CI machine
@@ -47,7 +48,7 @@ async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning
         appointment = await remote.crew.book()
         kiosk = await (await browser.new_context()).new_page()
         kiosk_errors = collect_errors(kiosk)
-        await kiosk.goto(remote.station.kiosk.url)
+        await kiosk.goto(remote.station.kiosk.entry_url)
         await SimPatient(remote.crew.kiosk, appointment.code).check_in()
 
         gp = await (await browser.new_context()).new_page()
@@ -99,7 +100,7 @@ async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning
         await gp.click(by_id("end-confirm"))
         await SimPatient(remote.crew.kiosk, appointment.code).leave_with_prescription()
         await remote.crew.kiosk.wait_state("awaiting_cleaning")
-        await kiosk.wait_for_function("document.body.dataset.state === 'awaiting_cleaning'", timeout=BROWSER_S)
+        await in_state(kiosk, "awaiting_cleaning")
         await gp.wait_for_function("document.querySelector('[data-testid=consultation]').dataset.state === 'idle'",
                                    timeout=BROWSER_S)
         assert appointment.patient_name not in await gp.inner_text("body")

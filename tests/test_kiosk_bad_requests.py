@@ -9,7 +9,7 @@ import aiohttp
 
 from protocol.states import CabinState as S
 from tests.conftest import running_station
-from tests.kiosk import book
+from tests.kiosk import book, key_header
 
 # (endpoint, raw body, what the error says): each is malformed, not refused.
 MALFORMED = [
@@ -38,7 +38,7 @@ async def answer(http: aiohttp.ClientSession, path: str, body: bytes) -> tuple[i
 async def test_a_malformed_body_is_a_400_naming_the_field_and_changes_nothing(tmp_path: Path) -> None:
     async with running_station(tmp_path / "state", speed=1.0) as (station, _crew):
         await book(station, "314159")
-        async with aiohttp.ClientSession(station.kiosk.url) as http:
+        async with aiohttp.ClientSession(station.kiosk.url, headers=key_header(station)) as http:
             answers = [(path, *await answer(http, path, body)) for path, body, _ in MALFORMED]
             assert answers == [(path, 400, {"error": "bad_request", "message": message})
                                for path, _, message in MALFORMED]

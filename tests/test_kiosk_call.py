@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sim.patient import SimPatient
 from tests.browser import chromium, missing_texts
-from tests.kiosk import BROWSER_MS, in_state, shot
+from tests.kiosk import BROWSER_MS, in_state, page_until, shot
 from tests.remote import GP_LOGIN, GP_PASSWORD, station_with_hub
 
 
@@ -14,7 +14,7 @@ async def test_the_consultation_screen_shows_the_gp_large_the_patient_small_and_
     async with station_with_hub(tmp_path / "state") as remote, chromium() as browser:
         appointment = await remote.crew.book()
         kiosk = await (await browser.new_context(viewport={"width": 1920, "height": 1080})).new_page()
-        await kiosk.goto(remote.station.kiosk.url)
+        await kiosk.goto(remote.station.kiosk.entry_url)
         await SimPatient(remote.crew.kiosk, appointment.code).check_in()
         await in_state(kiosk, "waiting_for_doctor")
 
@@ -25,8 +25,7 @@ async def test_the_consultation_screen_shows_the_gp_large_the_patient_small_and_
         await gp.click("[data-testid=login-submit]")
         await gp.click("[data-testid=join-button]", timeout=BROWSER_MS)
         await in_state(kiosk, "in_consultation")
-        await kiosk.wait_for_function("Number(document.getElementById('gp-video').dataset.frames) > 10",
-                                      timeout=BROWSER_MS)
+        await page_until(kiosk, "Number(document.getElementById('gp-video').dataset.frames) > 10")
         await gp.click("[data-testid=request-spo2]", timeout=BROWSER_MS)
         await kiosk.wait_for_selector("#instrument[data-kind=spo2]", timeout=BROWSER_MS)
         await kiosk.wait_for_selector("#reading", timeout=BROWSER_MS)

@@ -27,7 +27,7 @@ async def test_every_check_in_refusal_shows_its_message(tmp_path: Path) -> None:
         early = await book(station, "111111", minutes_from_now=90)
         await book(station, "222222", minutes_from_now=-40)
         opens = early.slot_start - timedelta(minutes=station.config.checkin.early_minutes)
-        page = await open_kiosk(browser, station.kiosk.url)
+        page = await open_kiosk(browser, station.kiosk.entry_url)
         errors = collect_errors(page)
         await in_state(page, "ready")
         expected = {
@@ -59,7 +59,7 @@ async def test_every_check_in_refusal_shows_its_message(tmp_path: Path) -> None:
 async def test_this_is_not_me_forgets_the_name_and_asks_again(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
         appt = await book(station, "135790", name="Ondine Nothme")
-        page = await open_kiosk(browser, station.kiosk.url)
+        page = await open_kiosk(browser, station.kiosk.entry_url)
         await in_state(page, "ready")
         await enter_code(page, appt.code)
         await page.wait_for_selector("#patient-name", timeout=BROWSER_MS)
@@ -73,7 +73,7 @@ async def at_eligibility(station: Station, browser: Browser, code: str, *, age: 
     """A patient of `age` booked under `code` has checked in and confirmed who they are."""
     today = station.clock.now().date()
     await book(station, code, birth=date(today.year - age, 1, 15))
-    page = await open_kiosk(browser, station.kiosk.url)
+    page = await open_kiosk(browser, station.kiosk.entry_url)
     await in_state(page, "ready")
     await enter_code(page, code)
     await tap(page, "confirm")
@@ -113,7 +113,7 @@ async def test_a_minor_names_the_representative_on_the_screen_keyboard(tmp_path:
 async def test_english_at_a_touch(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
         await book(station, "777777", minutes_from_now=90)
-        page = await open_kiosk(browser, station.kiosk.url)
+        page = await open_kiosk(browser, station.kiosk.entry_url)
         await in_state(page, "ready")
         await page.click("#language")
         assert await page.get_attribute("html", "lang") == "en"

@@ -44,7 +44,7 @@ def kiosk_flags() -> list[str]:
 def test_the_unit_starts_chromium_in_kiosk_mode_on_the_local_page_with_a_fresh_profile() -> None:
     command = unit_command()
     chromium = command.index("/usr/bin/chromium")
-    assert command[-1] == "http://127.0.0.1:8080/"
+    assert command[-1] == "file:///run/cabin-station/kiosk-start.html"  # the station's start page, with the key
     assert {"--kiosk", "--incognito", "--no-first-run"} <= set(command[chromium:])
     assert "--user-data-dir=/run/cabin-kiosk/profile" in command
     unit = UNIT.read_text(encoding="utf-8")
@@ -55,7 +55,7 @@ def test_the_unit_starts_chromium_in_kiosk_mode_on_the_local_page_with_a_fresh_p
 def test_the_managed_policy_blocks_every_escape() -> None:
     policy = json.loads(POLICY.read_text(encoding="utf-8"))
     assert {"*", "file://*", "chrome://*", "devtools://*"} <= set(policy["URLBlocklist"])
-    assert policy["URLAllowlist"] == ["http://127.0.0.1:8080/"]
+    assert policy["URLAllowlist"] == ["http://127.0.0.1:8080/", "file:///run/cabin-station/kiosk-start.html"]
     assert policy["DeveloperToolsAvailability"] == 2
     assert policy["DownloadRestrictions"] == 3
     assert policy["PrintingEnabled"] is False
@@ -71,7 +71,7 @@ async def test_escapes_are_refused_with_the_kiosk_flags(tmp_path: Path) -> None:
             str(tmp_path / "profile"), executable_path=CHROMIUM, args=args, headless=True)
         try:
             page = context.pages[0] if context.pages else await context.new_page()
-            await page.goto(station.kiosk.url)
+            await page.goto(station.kiosk.entry_url)
             await in_state(page, "ready")
 
             # Another URL: only loopback bypasses the dead proxy (in this offline sandbox, without the
@@ -80,7 +80,7 @@ async def test_escapes_are_refused_with_the_kiosk_flags(tmp_path: Path) -> None:
                 await page.goto("http://example.org/")
             await page.close()
             page = await context.new_page()
-            await page.goto(station.kiosk.url)
+            await page.goto(station.kiosk.entry_url)
             await in_state(page, "ready")
 
             await page.evaluate("location.href = 'file:///etc/hostname'")  # an http page cannot open file://

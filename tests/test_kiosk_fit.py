@@ -47,7 +47,7 @@ async def test_the_check_in_screen_fits_every_common_kiosk_screen(tmp_path: Path
         for width, height in SCREENS:
             context = await browser.new_context(viewport={"width": width, "height": height})
             page = await context.new_page()
-            await page.goto(station.kiosk.url)
+            await page.goto(station.kiosk.entry_url)
             await in_state(page, "ready")
             await page.wait_for_selector("[data-action=submit]", timeout=BROWSER_MS)
             problems[f"{width}x{height} ready"] = await off_screen(page, KEYS) + await small_targets(page)

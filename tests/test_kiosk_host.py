@@ -11,7 +11,7 @@ import pytest
 
 from protocol.states import CabinState as S
 from tests.conftest import running_station
-from tests.kiosk import CANARY, book
+from tests.kiosk import CANARY, book, key_header
 
 # What a rebinding page sends, and what a request without its own port would send.
 FOREIGN = ["attacker.example:{port}", "attacker.example", "127.0.0.1:{other}", "localhost", "127.0.0.2:{port}"]
@@ -47,7 +47,7 @@ async def test_the_kiosk_own_names_are_accepted(state_dir: Path) -> None:
         await crew.kiosk.post("/api/checkin", {"code": "123456"})
         port = station.kiosk.port
         base = crew.kiosk.base_url
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=key_header(station)) as http:
             for own in (f"127.0.0.1:{port}", f"localhost:{port}", f"LocalHost:{port}"):
                 host = {"Host": own}
                 async with http.get(f"{base}/api/state", headers=host) as resp:

@@ -16,6 +16,7 @@ from sim.badges import REFERENT_BADGE
 from sim.gp import DEMO_PRESCRIPTION
 from sim.seed import DEMO_GP
 from station.compose import Station
+from station.kiosk import KEY_COOKIE
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.kiosk import (
     BROWSER_MS,
@@ -74,7 +75,7 @@ async def test_a_patient_walks_the_whole_path_then_the_referent_cleans(tmp_path:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
         await book(station, "246810")
         assert traces_of(CANARY, "1961-04-02", tmp_path / "state", "") != []  # the search sees a booking
-        page = await open_kiosk(browser, station.kiosk.url)
+        page = await open_kiosk(browser, station.kiosk.entry_url)
         errors = collect_errors(page)
         await in_state(page, "ready")
         assert await page.text_content("#state-title") == "Bienvenue"
@@ -108,7 +109,8 @@ async def test_a_patient_walks_the_whole_path_then_the_referent_cleans(tmp_path:
         trace = await page.evaluate(NO_TRACE)
         assert CANARY not in trace.pop("dom") and "1961" not in await page.inner_text("body")
         assert trace == {"local": 0, "session": 0, "cookie": "", "idb": 0, "caches": 0}
-        assert await page.context.cookies() == []
+        # The one cookie is the station's key (HttpOnly, the same for every patient), not a patient's.
+        assert [(c["name"], c["httpOnly"]) for c in await page.context.cookies()] == [(KEY_COOKIE, True)]
 
         assert station.rig is not None
         await station.rig.badge_reader.present(REFERENT_BADGE)
@@ -133,7 +135,7 @@ async def test_a_patient_walks_the_whole_path_then_the_referent_cleans(tmp_path:
 async def test_a_failed_print_tells_the_patient_what_to_do(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
         await book(station, "565656")
-        page = await open_kiosk(browser, station.kiosk.url)
+        page = await open_kiosk(browser, station.kiosk.entry_url)
         await enter_code(page, "565656")
         await tap(page, "confirm")
         await tap(page, "consent")

@@ -34,13 +34,16 @@ def free_port() -> int:
         return port
 
 
-async def test_the_page_reconnects_after_a_restart_and_still_shows_the_cleaning_lockout(tmp_path: Path) -> None:
+async def test_after_a_restart_the_old_key_is_void_and_the_new_start_shows_the_cleaning_lockout(
+        tmp_path: Path) -> None:
+    """A restarted station has a new key: the open page stays disconnected (its cookie is void)
+    until the browser opens the new start page, as the kiosk unit does (PartOf= the station's)."""
     port = free_port()
     async with chromium() as browser:
         async with kiosk_station(tmp_path / "state", port=port) as station:
             await book(station, "314159")
-            page = await open_kiosk(browser, station.kiosk.url)
-            client = KioskClient(station.kiosk.url)
+            page = await open_kiosk(browser, station.kiosk.entry_url)
+            client = KioskClient(station.kiosk.entry_url)
             await client.start()
             try:
                 await client.post("/api/checkin", {"code": "314159"})
@@ -49,10 +52,13 @@ async def test_the_page_reconnects_after_a_restart_and_still_shows_the_cleaning_
             finally:
                 await client.stop()
             await in_state(page, "awaiting_cleaning")
-        await page.wait_for_function("document.body.dataset.state === undefined", timeout=BROWSER_MS)
+        await page.wait_for_selector("body:not([data-state])", state="attached", timeout=BROWSER_MS)
         assert "Connexion à la cabine perdue" in (await page.text_content("#state-title") or "")
         await shot(page, tmp_path, "station-down")
-        async with kiosk_station(tmp_path / "state", port=port):
+        async with kiosk_station(tmp_path / "state", port=port) as station:
+            assert await page.evaluate("fetch('/api/state').then((r) => r.status)") == 401
+            assert await page.get_attribute("body", "data-state") is None
+            await page.goto(station.kiosk.entry_url)
             await in_state(page, "awaiting_cleaning")
             assert await page.text_content("#state-title") == "Cabine en cours de nettoyage"
             await shot(page, tmp_path, "after-restart")
@@ -63,7 +69,7 @@ async def test_inactivity_warns_first_then_resets(tmp_path: Path) -> None:
     config = config.model_copy(update={"timeouts": config.timeouts.model_copy(update={"checkin_inactivity_s": 6})})
     async with kiosk_station(tmp_path / "state", config) as station, chromium() as browser:
         await book(station, "271828", minutes_from_now=90)
-        page = await open_kiosk(browser, station.kiosk.url)
+        page = await open_kiosk(browser, station.kiosk.entry_url)
         await in_state(page, "ready")
         await enter_code(page, "271828")  # too early: the screen stays on check-in
         await in_state(page, "checking_in")
@@ -78,7 +84,7 @@ async def test_inactivity_warns_first_then_resets(tmp_path: Path) -> None:
 
 async def test_the_technician_sees_devices_tests_one_and_takes_the_cabin_out_of_service(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
-        page = await open_kiosk(browser, station.kiosk.url)
+        page = await open_kiosk(browser, station.kiosk.entry_url)
         await in_state(page, "ready")
         assert station.rig is not None
         await station.rig.badge_reader.present(TECHNICIAN_BADGE)
@@ -124,7 +130,7 @@ async def test_the_cleaning_screens_list_recent_cleanings_without_names(tmp_path
 async def test_the_closed_screen_gives_the_next_opening_and_how_to_book(tmp_path: Path) -> None:
     sunday = datetime(2026, 11, 29, 15, 0, tzinfo=PARIS)
     async with kiosk_station(tmp_path / "state", start=sunday) as station, chromium() as browser:
-        page = await open_kiosk(browser, station.kiosk.url)
+        page = await open_kiosk(browser, station.kiosk.entry_url)
         await in_state(page, "closed")
         text = await page.inner_text("#screen")
         assert "Prochaine ouverture : lundi 30 novembre" in text and "09:00" in text

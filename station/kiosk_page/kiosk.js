@@ -30,13 +30,15 @@ function time(iso) {
   return new Date(iso).toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris" });
 }
 
+// Requests carry the station's key cookie (HttpOnly, set by /enter; docs/design.md, "The kiosk
+// key"): without it the API answers 401.
 async function post(path, body = {}) {
   page.flash = null;
   touch({ notify: false });
   let response;
   try {
     response = await fetch(path, {
-      method: "POST", cache: "no-store", credentials: "omit",
+      method: "POST", cache: "no-store", credentials: "same-origin",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
   } catch {
@@ -95,7 +97,7 @@ function touch({ notify = true, now = false } = {}) {
   const at = performance.now();
   if (notify && (now || at - page.lastTouch > TOUCH_EVERY_MS)) {
     page.lastTouch = at;
-    fetch("/api/touch", { method: "POST", cache: "no-store", credentials: "omit" }).catch(() => {});
+    fetch("/api/touch", { method: "POST", cache: "no-store", credentials: "same-origin" }).catch(() => {});
   }
 }
 
