@@ -1,4 +1,4 @@
-"""Who is calling the hub: GP logins (the limiter, the sessions and their cookie) and station tokens.
+"""Who is calling the hub: GP logins (the limits, the sessions and their cookie) and station tokens.
 
 A GP logs in with a password checked against its scrypt hash (an unknown username costs the
 same, against a decoy hash) and gets an HttpOnly, SameSite=Strict session cookie; the hub keeps
@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import math
 import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 
 from aiohttp import web
 
@@ -26,7 +28,7 @@ from runtime.clock import Clock
 log = logging.getLogger(__name__)
 
 COOKIE = "cabin_gp"
-MAX_LOGINS = 1000
+MAX_LOGINS_PER_GP = 20  # a GP's oldest login ends when she opens one more; another GP's never does
 MAX_LIMITER_KEYS = 10_000
 SCRYPT_SLOTS = 2  # scrypt verifications at once: each holds tens of MiB
 
@@ -101,6 +103,94 @@ class LoginLimiter:
         return attempts
 
 
+@dataclass
+class _Failures:
+    count: int
+    last: float
+
+
+class LoginDelays:
+    """Growing delays per key (a username from one address): `free` failures, then a wait that doubles
+    from `delay_s` up to `max_delay_s` after each further one (docs/design.md, "Data and security").
+
+    Like LoginLimiter, an attempt counts as a failure when it is let through and a success clears
+    its key; a key still waiting is never forgotten to make room for another."""
+
+    def __init__(self, free: int, delay_s: float, max_delay_s: float, window_s: float,
+                 now: Callable[[], float], capacity: int = MAX_LIMITER_KEYS) -> None:
+        self._free = free
+        self._delay_s = delay_s
+        self._max_delay_s = max_delay_s
+        self._window_s = window_s
+        self._now = now
+        self._capacity = capacity
+        self._failures: dict[str, _Failures] = {}
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until an attempt under `key` may be counted: 0 when now."""
+        wait = self._wait(key)
+        if wait <= 0 and key not in self._failures and not self._make_room():
+            return min((self._wait(other) for other in self._failures), default=self._window_s)
+        return wait
+
+    def count(self, key: str) -> None:
+        """Count one failure against `key`, once retry_after() said 0 (a success clears it)."""
+        failures = self._failures.setdefault(key, _Failures(0, 0.0))
+        failures.count += 1
+        failures.last = self._now()
+
+    def clear(self, key: str) -> None:
+        """Forget the failures of `key` (its login succeeded)."""
+        self._failures.pop(key, None)
+
+    def _delay(self, count: int) -> float:
+        if count < self._free:
+            return 0.0
+        return min(self._max_delay_s, self._delay_s * 2.0 ** min(count - self._free, 64))
+
+    def _wait(self, key: str) -> float:
+        failures = self._failures.get(key)
+        if failures is None:
+            return 0.0
+        delay = self._delay(failures.count)
+        if self._now() >= failures.last + delay + self._window_s:  # a whole window quiet since it could retry
+            del self._failures[key]
+            return 0.0
+        return failures.last + delay - self._now()
+
+    def _make_room(self) -> bool:
+        """Forget quiet keys, then the oldest keys not waiting, until one more fits."""
+        for key in list(self._failures):
+            if len(self._failures) < self._capacity:
+                break
+            if self._wait(key) <= 0:
+                self._failures.pop(key, None)
+        return len(self._failures) < self._capacity
+
+
+def client_address(peer: str | None, forwarded_for: list[str],
+                   proxies: tuple[IPv4Network | IPv6Network, ...]) -> str:
+    """The client's address: the direct peer, or, when the peer is a trusted proxy, the right-most
+    X-Forwarded-For address that is not itself a trusted proxy (the left part is the client's to write)."""
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in proxies)
+
+    if peer is None or not trusted(peer):
+        return peer or "unknown"
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+    for hop in reversed(hops):
+        if not trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # the proxy wrote no address: the login counts against the proxy itself
+    return hops[0] if hops else peer
+
+
 @dataclass(frozen=True)
 class Login:
     """A GP's login, valid until `expires` (clock monotonic seconds)."""
@@ -121,6 +211,9 @@ class Logins:
         self._on_logout = on_logout
         self._accounts = {gp.username: gp for gp in config.gps}
         self._limiter = LoginLimiter(config.login.window_s, clock.monotonic)
+        login = config.login
+        self._delays = LoginDelays(login.max_failures, login.delay_s, login.max_delay_s, login.window_s,
+                                   clock.monotonic)
         self._logins: dict[str, Login] = {}
         self._decoy: str | None = None
         self._scrypt_slots: asyncio.Semaphore | None = None
@@ -138,9 +231,10 @@ class Logins:
     async def login(self, request: web.Request) -> web.StreamResponse:
         """Check a username and password; set the session cookie, or refuse (401, or 429 while rate-limited)."""
         username, password = await self._credentials(request)
-        address = request.remote or "unknown"
-        user, client = f"user:{username}", f"addr:{address}"
-        stamp = self._count_attempt(user, client, address)
+        address = client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                 self._config.login.trusted_proxies)
+        pair, client = f"{username}@{address}", f"addr:{address}"
+        stamp = self._count_attempt(pair, client, address)
         account = self._accounts.get(username)
         assert self._scrypt_slots is not None and self._decoy is not None, "Logins.start() not awaited"
         async with self._scrypt_slots:
@@ -148,7 +242,7 @@ class Logins:
         if account is None or not ok:
             log.warning("failed login for %s from %s", username if account else "an unknown username", address)
             raise Refusal(401, "bad_login", "wrong username or password")
-        self._limiter.clear(user)
+        self._delays.clear(pair)
         self._limiter.refund(client, stamp)
         token = secrets.token_urlsafe(32)
         self._remember(token_digest(token), account)
@@ -193,24 +287,28 @@ class Logins:
             raise Refusal(400, "bad_request", "send {\"username\": ..., \"password\": ...} as text")
         return username.strip().lower(), password
 
-    def _count_attempt(self, user: str, client: str, address: str) -> float:
+    def _count_attempt(self, pair: str, client: str, address: str) -> float:
         """Count the attempt before its slow password check (a burst gets no more checks than the
-        limit), or refuse it at once (429) at a limit, without waiting for a check."""
-        login = self._config.login
-        limits = {user: login.max_failures, client: login.max_failures_per_address}
-        wait = self._limiter.retry_after(limits)
+        limits), or refuse it at once (429) while its username and address wait or its address is
+        at its limit, without waiting for a check."""
+        limits = {client: self._config.login.max_failures_per_address}
+        wait = max(self._delays.retry_after(pair), self._limiter.retry_after(limits))
         if wait > 0:
             log.warning("login from %s refused: too many failures", address)
             raise Refusal(429, "rate_limited", "too many failed logins; try again later",
                           retry_after_s=math.ceil(wait))
+        self._delays.count(pair)
         return self._limiter.count(limits)
 
     def _remember(self, key: str, account: GpAccount) -> None:
+        """Keep a new login; past MAX_LOGINS_PER_GP, the same GP's oldest ends (never another GP's)."""
         now = self._clock.monotonic()
         for stale in [k for k, v in self._logins.items() if v.expires <= now]:
             del self._logins[stale]
-        while len(self._logins) >= MAX_LOGINS:
-            del self._logins[next(iter(self._logins))]
+        own = [k for k, v in self._logins.items() if v.account.username == account.username]
+        for oldest in own[:max(0, len(own) - MAX_LOGINS_PER_GP + 1)]:
+            del self._logins[oldest]
+            self._on_logout(oldest)
         self._logins[key] = Login(account, now + self._config.login.session_ttl_s)
 
 
