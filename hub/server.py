@@ -71,7 +71,7 @@ class Hub:
             web.get("/", self._console_index),
             web.get("/static/{path:.+}", self._console_file),
             web.static(URL_PREFIX, WEB_DIR, append_version=False),  # what the console shares with the kiosk page
-            web.post("/api/login", self._logins.login),
+            web.post("/api/login", self._login),
             web.post("/api/logout", self._logins.logout),
             web.get("/api/me", self._me),
             web.get("/ws/gp", self._gp_socket),
@@ -154,13 +154,32 @@ class Hub:
             log.exception("hub request %s failed", request.path)
             return error_response(500, "internal", "something went wrong in the hub")
 
-    @staticmethod
-    async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    @property
+    def content_security_policy(self) -> str:
+        """The console's CSP: its own files only, its socket to this origin, camera snapshots as
+        blob: images, no inline script or style, never framed (docs/design.md, "Data and security")."""
+        socket = "ws" + self.origin.removeprefix("http")
+        return "; ".join((
+            "default-src 'self'", "script-src 'self'", "style-src 'self'", f"connect-src 'self' {socket}",
+            "img-src 'self' data: blob:", "media-src 'self' blob:", "object-src 'none'", "base-uri 'none'",
+            "form-action 'self'", "frame-ancestors 'none'",
+        ))
+
+    async def _headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Content-Security-Policy"] = self.content_security_policy
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
         if request.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
+
+    async def _login(self, request: web.Request) -> web.StreamResponse:
+        """A login comes from the console's own page (its Origin) with a JSON body, or is refused before any check."""
+        if request.headers.get("Origin") != self.origin:
+            raise Refusal(403, "forbidden_origin", f"log in from the GP console at {self.origin}")
+        if request.content_type != "application/json":
+            raise Refusal(415, "unsupported_media_type", "send the login as JSON (Content-Type: application/json)")
+        return await self._logins.login(request)
 
     # The GP console's files and its bootstrap.
 

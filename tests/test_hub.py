@@ -109,7 +109,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 async def login(http: aiohttp.ClientSession, hub: Hub, username: str = "claire", password: str = PASSWORD,
                 **headers: str) -> tuple[int, dict[str, Any]]:
     async with http.post(f"{hub.url}/api/login", json={"username": username, "password": password},
-                         headers=headers) as response:
+                         headers={"Origin": hub.origin} | headers) as response:
         return response.status, await response.json()
 
 
@@ -166,7 +166,8 @@ def offer(**target: str) -> str:
 # Logins.
 
 async def test_login_sets_a_strict_http_only_cookie_and_me_says_who(hub: Hub, http: aiohttp.ClientSession) -> None:
-    async with http.post(f"{hub.url}/api/login", json={"username": "claire", "password": PASSWORD}) as response:
+    async with http.post(f"{hub.url}/api/login", json={"username": "claire", "password": PASSWORD},
+                         headers={"Origin": hub.origin}) as response:
         assert response.status == 200
         assert await response.json() == {"name": "Dr Claire Martin"}
         cookie = response.headers["Set-Cookie"]
@@ -184,7 +185,8 @@ async def test_the_cookie_is_secure_behind_an_https_origin(http: aiohttp.ClientS
     server = Hub(hub_config(hub=ListenSection(port=0, public_origin="https://hub.example.org")))
     await server.start()
     try:
-        async with http.post(f"{server.url}/api/login", json={"username": "claire", "password": PASSWORD}) as response:
+        async with http.post(f"{server.url}/api/login", json={"username": "claire", "password": PASSWORD},
+                             headers={"Origin": server.origin}) as response:
             assert response.status == 200
             assert "Secure" in response.headers["Set-Cookie"]
     finally:
