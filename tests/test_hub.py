@@ -169,7 +169,7 @@ async def test_login_sets_a_strict_http_only_cookie_and_me_says_who(hub: Hub, ht
     async with http.post(f"{hub.url}/api/login", json={"username": "claire", "password": PASSWORD},
                          headers={"Origin": hub.origin}) as response:
         assert response.status == 200
-        assert await response.json() == {"name": "Dr Claire Martin"}
+        assert await response.json() == {"name": "Dr Claire Martin", "next": "console", "totp_required": False}
         cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("cabin_gp=")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
