@@ -94,10 +94,11 @@ def new_recovery_codes() -> list[str]:
 
 
 def recovery_digest(code: str) -> str:
-    """The digest under which a recovery code is kept: SHA-256 of its characters, case and separators aside.
+    """The digest under which a recovery code is kept: SHA-256 of its characters, case and separators
+    aside, and 0, 1, 8 read as the O, I, B they were taken for (base32 has no 0, 1 or 8).
 
     A plain hash is enough: the codes are 80 random bits, not something a person chose."""
-    normal = re.sub(r"[\s-]", "", code).upper()
+    normal = re.sub(r"[\s-]", "", code).upper().translate(str.maketrans("018", "OIB"))
     return hashlib.sha256(normal.encode()).hexdigest()
 
 
