@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 COOKIE = "cabin_gp"
 MAX_LOGINS_PER_GP = 20  # a GP's oldest login ends when she opens one more; another GP's never does
+PENDING_TTL_S = 600.0  # a login waiting for its second factor lasts this long at most
 MAX_LIMITER_KEYS = 10_000
 SCRYPT_SLOTS = 2  # scrypt verifications at once: each holds tens of MiB
 
@@ -208,7 +209,7 @@ class Identity:
 @dataclass(frozen=True)
 class Login:
     """A GP's login, valid until `expires` (clock monotonic seconds). Only a `verified` one opens the
-    console and its socket; before, it may only enrol or give a second factor."""
+    console and its socket; before, for PENDING_TTL_S at most, it may only enrol or give a second factor."""
 
     account: GpAccount
     expires: float
@@ -279,12 +280,13 @@ class Logins:
         enrolled = self._totp is not None and await self._totp.enrolled(account.username)
         required = self._config.login.require_totp
         verified = identity.second_factor or (not enrolled and not required)
-        if identity.second_factor or (self._totp is None and not required):
+        if identity.second_factor or self._totp is None:
             step = "console"
         else:
             step = "code" if enrolled else "enrol"
+        ttl = self._ttl() if verified else min(self._ttl(), PENDING_TTL_S)
         token = secrets.token_urlsafe(32)
-        self._remember(token_digest(token), Login(account, self._clock.monotonic() + self._ttl(), verified))
+        self._remember(token_digest(token), Login(account, self._clock.monotonic() + ttl, verified))
         response = web.json_response({"name": account.identity.name, "next": step, "totp_required": required})
         response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
                             secure=self._secure_cookie, max_age=int(self._ttl()))
@@ -315,7 +317,7 @@ class Logins:
             log.warning("wrong first TOTP code for %s from %s", username, address)
             raise Refusal(401, "bad_code", "wrong code: type the one the app shows now")
         self._succeeded(attempt)
-        self._logins[key] = replace(login, verified=True, enrolment=None)
+        self._logins[key] = replace(login, verified=True, enrolment=None, expires=self._clock.monotonic() + self._ttl())
         log.info("GP %s set up a second factor", username)
         return web.json_response({"name": login.account.identity.name, "recovery_codes": codes})
 
@@ -332,7 +334,7 @@ class Logins:
             log.warning("wrong or used second factor for %s from %s", username, address)
             raise Refusal(401, "bad_code", "wrong or already used code")
         self._succeeded(attempt)
-        self._logins[key] = replace(login, verified=True)
+        self._logins[key] = replace(login, verified=True, expires=self._clock.monotonic() + self._ttl())
         log.info("GP %s gave a %s", username, "recovery code" if recovery else "TOTP code")
         return web.json_response({"name": login.account.identity.name})
 

@@ -40,8 +40,8 @@ def totp_login(tmp_path: Path, *, required: bool) -> LoginSection:
                         state_dir=tmp_path / "hub-state", require_totp=required)
 
 
-async def started(tmp_path: Path, wall: Wall, *, required: bool) -> Hub:
-    server = Hub(hub_config(login=totp_login(tmp_path, required=required)), clock=Clock(source=FakeTime()),
+async def started(tmp_path: Path, wall: Wall, *, required: bool, clock: FakeTime | None = None) -> Hub:
+    server = Hub(hub_config(login=totp_login(tmp_path, required=required)), clock=Clock(source=clock or FakeTime()),
                  console_dir=tmp_path, wall=wall)
     await server.start()
     return server
@@ -178,6 +178,23 @@ async def test_with_totp_required_a_password_alone_opens_no_gp_socket(strict_hub
         await enrol(http, strict_hub, wall)
         ws = await http.ws_connect(f"{strict_hub.url}/ws/gp", origin=strict_hub.origin)
         await ws.close()
+
+
+async def test_a_login_waiting_for_its_second_factor_lasts_ten_minutes(tmp_path: Path, wall: Wall) -> None:
+    clock = FakeTime()
+    server = await started(tmp_path, wall, required=True, clock=clock)
+    try:
+        async with session() as http:
+            assert (await login(http, server))[0] == 200
+            clock.now += 600
+            status, body = await post(http, server, "/api/totp/enrol", {})
+            assert status == 401 and body["error"] == "unauthorized"
+        async with session() as http:
+            await enrol(http, server, wall)
+            clock.now += 3600  # a whole login, once verified
+            assert (await me(http, server))[0] == 200
+    finally:
+        await server.stop()
 
 
 async def test_without_a_state_directory_the_console_goes_straight_in(tmp_path: Path) -> None:
