@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network, IPv6Network
+from typing import Any
 
 from aiohttp import web
 
@@ -37,7 +38,7 @@ SCRYPT_SLOTS = 2  # scrypt verifications at once: each holds tens of MiB
 
 
 class LoginLimiter:
-    """Login attempts per key (a username, an address) within a sliding window, each key with its limit.
+    """Login attempts per key (a client address) within a sliding window, each key with its limit.
 
     An attempt is counted when it is let through, before its password is checked, so a burst gets
     no more checks than the limit; a successful login gives its attempt back (see docs/design.md).
@@ -76,7 +77,7 @@ class LoginLimiter:
             attempts.remove(stamp)
 
     def clear(self, key: str) -> None:
-        """Forget the attempts of `key` (after a successful login)."""
+        """Forget the attempts of `key` (stale, or making room)."""
         self._attempts.pop(key, None)
         self._limits.pop(key, None)
 
@@ -301,7 +302,7 @@ class Logins:
         if await store.enrolled(login.account.username):
             raise Refusal(409, "enrolled", "this account already has a second factor")
         enrolment = new_enrolment(login.account.username, self._issuer)
-        self._logins[key] = replace(login, enrolment=enrolment)
+        self._update(key, enrolment=enrolment)
         return web.json_response({"uri": enrolment.uri, "qr": enrolment.qr_data_url, "secret": enrolment.grouped})
 
     async def confirm(self, request: web.Request) -> web.StreamResponse:
@@ -317,7 +318,7 @@ class Logins:
             log.warning("wrong first TOTP code for %s from %s", username, address)
             raise Refusal(401, "bad_code", "wrong code: type the one the app shows now")
         self._succeeded(attempt)
-        self._logins[key] = replace(login, verified=True, enrolment=None, expires=self._clock.monotonic() + self._ttl())
+        self._update(key, verified=True, enrolment=None, expires=self._clock.monotonic() + self._ttl())
         log.info("GP %s set up a second factor", username)
         return web.json_response({"name": login.account.identity.name, "recovery_codes": codes})
 
@@ -334,7 +335,7 @@ class Logins:
             log.warning("wrong or used second factor for %s from %s", username, address)
             raise Refusal(401, "bad_code", "wrong or already used code")
         self._succeeded(attempt)
-        self._logins[key] = replace(login, verified=True, expires=self._clock.monotonic() + self._ttl())
+        self._update(key, verified=True, expires=self._clock.monotonic() + self._ttl())
         log.info("GP %s gave a %s", username, "recovery code" if recovery else "TOTP code")
         return web.json_response({"name": login.account.identity.name})
 
@@ -361,6 +362,13 @@ class Logins:
             self._logins.pop(key, None)
             raise Refusal(401, "unauthorized", "log in first")
         return key, login
+
+    def _update(self, key: str, **changes: Any) -> None:
+        """Change the login `key` still is: one that ended while its code was being checked stays ended."""
+        login = self._logins.get(key)
+        if login is None:
+            raise Refusal(401, "unauthorized", "log in first")
+        self._logins[key] = replace(login, **changes)
 
     def _store(self) -> TotpStore:
         if self._totp is None:
