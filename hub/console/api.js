@@ -17,7 +17,10 @@ async function call(method, path, body) {
   return { status: response.status, data: data !== null && typeof data === "object" ? data : {} };
 }
 
-/** A POST of the login's steps, as {ok: true, data} | {ok: false, reason: <refusal>|"rate_limited"|"server"|"network", retryAfter?}. */
+/**
+ * A POST of one of the login's steps: {ok: true, data} | {ok: false, reason: `refusal` (a 401)|"rate_limited"|
+ * "server"|"network", retryAfter?: seconds, message?}.
+ */
 async function step(path, body, refusal) {
   let result;
   try {
