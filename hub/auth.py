@@ -1,38 +1,44 @@
-"""Who is calling the hub: GP logins (the limiter, the sessions and their cookie) and station tokens.
+"""Who is calling the hub: GP logins (the limits, the sessions and their cookie) and station tokens.
 
 A GP logs in with a password checked against its scrypt hash (an unknown username costs the
 same, against a decoy hash) and gets an HttpOnly, SameSite=Strict session cookie; the hub keeps
-only the cookie's digest. A station shows its token as `Authorization: Bearer <token>`, compared
-in constant time against every digest the configuration holds.
+only the cookie's digest. With a second factor (`hub.totp`), that login opens the console only
+once the GP has given a TOTP or recovery code, or set one up. A station shows its token as
+`Authorization: Bearer <token>`, compared in constant time against every digest the configuration holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import math
 import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from ipaddress import IPv4Network, IPv6Network
+from typing import Any
 
 from aiohttp import web
 
 from hub.config import GpAccount, HubConfig, StationAccount, decoy_hash, token_digest, verify_password
 from hub.errors import Refusal
+from hub.totp import Enrolment, TotpStore, is_totp_code, new_enrolment
 from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 
 COOKIE = "cabin_gp"
-MAX_LOGINS = 1000
+MAX_LOGINS_PER_GP = 20  # a GP's oldest login ends when she opens one more; another GP's never does
+PENDING_TTL_S = 600.0  # a login waiting for its second factor lasts this long at most
 MAX_LIMITER_KEYS = 10_000
 SCRYPT_SLOTS = 2  # scrypt verifications at once: each holds tens of MiB
 
 
 class LoginLimiter:
-    """Login attempts per key (a username, an address) within a sliding window, each key with its limit.
+    """Login attempts per key (a client address) within a sliding window, each key with its limit.
 
     An attempt is counted when it is let through, before its password is checked, so a burst gets
     no more checks than the limit; a successful login gives its attempt back (see docs/design.md).
@@ -71,7 +77,7 @@ class LoginLimiter:
             attempts.remove(stamp)
 
     def clear(self, key: str) -> None:
-        """Forget the attempts of `key` (after a successful login)."""
+        """Forget the attempts of `key` (stale, or making room)."""
         self._attempts.pop(key, None)
         self._limits.pop(key, None)
 
@@ -101,46 +107,160 @@ class LoginLimiter:
         return attempts
 
 
+@dataclass
+class _Failures:
+    count: int
+    last: float
+
+
+class LoginDelays:
+    """Growing delays per key (a username from one address): `free` failures, then a wait that doubles
+    from `delay_s` up to `max_delay_s` after each further one (docs/design.md, "Data and security").
+
+    Like LoginLimiter, an attempt counts as a failure when it is let through and a success clears
+    its key; a key still waiting is never forgotten to make room for another."""
+
+    def __init__(self, free: int, delay_s: float, max_delay_s: float, window_s: float,
+                 now: Callable[[], float], capacity: int = MAX_LIMITER_KEYS) -> None:
+        self._free = free
+        self._delay_s = delay_s
+        self._max_delay_s = max_delay_s
+        self._window_s = window_s
+        self._now = now
+        self._capacity = capacity
+        self._failures: dict[str, _Failures] = {}
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until an attempt under `key` may be counted: 0 when now."""
+        wait = self._wait(key)
+        if wait <= 0 and key not in self._failures and not self._make_room():
+            return min((self._wait(other) for other in self._failures), default=self._window_s)
+        return wait
+
+    def count(self, key: str) -> None:
+        """Count one failure against `key`, once retry_after() said 0 (a success clears it)."""
+        failures = self._failures.setdefault(key, _Failures(0, 0.0))
+        failures.count += 1
+        failures.last = self._now()
+
+    def clear(self, key: str) -> None:
+        """Forget the failures of `key` (its login succeeded)."""
+        self._failures.pop(key, None)
+
+    def _delay(self, count: int) -> float:
+        if count < self._free:
+            return 0.0
+        return min(self._max_delay_s, self._delay_s * 2.0 ** min(count - self._free, 64))
+
+    def _wait(self, key: str) -> float:
+        failures = self._failures.get(key)
+        if failures is None:
+            return 0.0
+        delay = self._delay(failures.count)
+        if self._now() >= failures.last + delay + self._window_s:  # a whole window quiet since it could retry
+            del self._failures[key]
+            return 0.0
+        return failures.last + delay - self._now()
+
+    def _make_room(self) -> bool:
+        """Forget quiet keys, then the oldest keys not waiting, until one more fits."""
+        for key in list(self._failures):
+            if len(self._failures) < self._capacity:
+                break
+            if self._wait(key) <= 0:
+                self._failures.pop(key, None)
+        return len(self._failures) < self._capacity
+
+
+def client_address(peer: str | None, forwarded_for: list[str],
+                   proxies: tuple[IPv4Network | IPv6Network, ...]) -> str:
+    """The client's address: the direct peer, or, when the peer is a trusted proxy, the right-most
+    X-Forwarded-For address that is not itself a trusted proxy (the left part is the client's to write)."""
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in proxies)
+
+    if peer is None or not trusted(peer):
+        return peer or "unknown"
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+    for hop in reversed(hops):
+        if not trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # the proxy wrote no address: the login counts against the proxy itself
+    return hops[0] if hops else peer
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A GP proven by some way in: what Logins.open() makes a login of (docs/design.md, "Data and security").
+
+    The password check makes one today; an OpenID Connect provider (Pro Santé Connect) would make
+    another, with `second_factor` set when the provider itself vouches for a second factor."""
+
+    account: GpAccount
+    method: str  # how it was proven, for the log: "password"
+    second_factor: bool = False
+
+
 @dataclass(frozen=True)
 class Login:
-    """A GP's login, valid until `expires` (clock monotonic seconds)."""
+    """A GP's login, valid until `expires` (clock monotonic seconds). Only a `verified` one opens the
+    console and its socket; before, for PENDING_TTL_S at most, it may only enrol or give a second factor."""
 
     account: GpAccount
     expires: float
+    verified: bool
+    enrolment: Enrolment | None = None  # a TOTP secret offered, its first code not yet given
 
 
 class Logins:
-    """GP logins: `POST /api/login` and `/api/logout`, and the session behind a request's cookie."""
+    """GP logins: `POST /api/login`, `/api/logout`, the second factor's `/api/totp/...`, and the
+    session behind a request's cookie."""
 
-    def __init__(self, config: HubConfig, clock: Clock, *, secure_cookie: bool,
-                 on_logout: Callable[[str], None]) -> None:
-        """`on_logout` gets the key of each login ended by a logout, to close that login's sockets."""
+    def __init__(self, config: HubConfig, clock: Clock, *, secure_cookie: bool, on_logout: Callable[[str], None],
+                 wall: Callable[[], float], issuer: str) -> None:
+        """`on_logout` gets the key of each login ended by a logout, to close that login's sockets;
+        `wall` is Unix time (TOTP codes follow it); `issuer` names the hub in authenticator apps."""
         self._config = config
         self._clock = clock
         self._secure_cookie = secure_cookie
         self._on_logout = on_logout
+        self._issuer = issuer
         self._accounts = {gp.username: gp for gp in config.gps}
         self._limiter = LoginLimiter(config.login.window_s, clock.monotonic)
+        login = config.login
+        self._delays = LoginDelays(login.max_failures, login.delay_s, login.max_delay_s, login.window_s,
+                                   clock.monotonic)
+        self._totp = TotpStore(login.state_dir, wall) if login.state_dir is not None else None
         self._logins: dict[str, Login] = {}
         self._decoy: str | None = None
         self._scrypt_slots: asyncio.Semaphore | None = None
 
     async def start(self) -> None:
-        """Make the decoy hash that unknown usernames are checked against, at the cost of a real one."""
+        """Open the second factors' file, and make the decoy hash that unknown usernames are checked
+        against, at the cost of a real one."""
+        if self._totp is not None:
+            await self._totp.start()
         like = self._config.gps[0].password_hash if self._config.gps else None
         self._decoy = await asyncio.to_thread(decoy_hash, like)
         self._scrypt_slots = asyncio.Semaphore(SCRYPT_SLOTS)
 
     async def stop(self) -> None:
-        """Forget every login; idempotent."""
+        """Forget every login, close the second factors' file; idempotent."""
         self._logins.clear()
+        if self._totp is not None:
+            await self._totp.stop()
 
     async def login(self, request: web.Request) -> web.StreamResponse:
-        """Check a username and password; set the session cookie, or refuse (401, or 429 while rate-limited)."""
+        """Check a username and password; open a login (Logins.open), or refuse (401, or 429 while rate-limited)."""
         username, password = await self._credentials(request)
-        address = request.remote or "unknown"
-        user, client = f"user:{username}", f"addr:{address}"
-        stamp = self._count_attempt(user, client, address)
+        address = self._address(request)
+        attempt = self._count_attempt(username, address)
         account = self._accounts.get(username)
         assert self._scrypt_slots is not None and self._decoy is not None, "Logins.start() not awaited"
         async with self._scrypt_slots:
@@ -148,15 +268,76 @@ class Logins:
         if account is None or not ok:
             log.warning("failed login for %s from %s", username if account else "an unknown username", address)
             raise Refusal(401, "bad_login", "wrong username or password")
-        self._limiter.clear(user)
-        self._limiter.refund(client, stamp)
+        self._succeeded(attempt)
+        return await self.open(Identity(account, "password"), address)
+
+    async def open(self, identity: Identity, address: str) -> web.StreamResponse:
+        """Open a login for an identity, whatever proved it, and set its cookie: the one place a login is made.
+
+        The answer's `next` says what the console shows: "code" (the GP has a second factor and
+        gives it), "enrol" (she sets one up: a must when [login] require_totp, an offer otherwise,
+        `totp_required` says which) or "console"."""
+        account = identity.account
+        enrolled = self._totp is not None and await self._totp.enrolled(account.username)
+        required = self._config.login.require_totp
+        verified = identity.second_factor or (not enrolled and not required)
+        if identity.second_factor or self._totp is None:
+            step = "console"
+        else:
+            step = "code" if enrolled else "enrol"
+        ttl = self._ttl() if verified else min(self._ttl(), PENDING_TTL_S)
         token = secrets.token_urlsafe(32)
-        self._remember(token_digest(token), account)
-        response = web.json_response({"name": account.identity.name})
+        self._remember(token_digest(token), Login(account, self._clock.monotonic() + ttl, verified))
+        response = web.json_response({"name": account.identity.name, "next": step, "totp_required": required})
         response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
-                            secure=self._secure_cookie, max_age=int(self._config.login.session_ttl_s))
-        log.info("GP %s logged in from %s", username, address)
+                            secure=self._secure_cookie, max_age=int(self._ttl()))
+        log.info("GP %s logged in from %s (%s%s)", account.username, address, identity.method,
+                 "" if verified else ", second factor to come")
         return response
+
+    async def enrolment(self, request: web.Request) -> web.StreamResponse:
+        """`POST /api/totp/enrol`: a new secret for the login's GP, who has none yet, to scan or type."""
+        key, login = self._any_login(request)
+        store = self._store()
+        if await store.enrolled(login.account.username):
+            raise Refusal(409, "enrolled", "this account already has a second factor")
+        enrolment = new_enrolment(login.account.username, self._issuer)
+        self._update(key, enrolment=enrolment)
+        return web.json_response({"uri": enrolment.uri, "qr": enrolment.qr_data_url, "secret": enrolment.grouped})
+
+    async def confirm(self, request: web.Request) -> web.StreamResponse:
+        """`POST /api/totp/confirm {code}`: the app's first code keeps the secret; the recovery codes, shown once."""
+        key, login = self._any_login(request)
+        code = await self._code(request)
+        if login.enrolment is None:
+            raise Refusal(409, "no_enrolment", "start the enrolment first")
+        username, address = login.account.username, self._address(request)
+        attempt = self._count_attempt(username, address)
+        codes = await self._store().enrol(username, login.enrolment.secret, code)
+        if codes is None:
+            log.warning("wrong first TOTP code for %s from %s", username, address)
+            raise Refusal(401, "bad_code", "wrong code: type the one the app shows now")
+        self._succeeded(attempt)
+        self._update(key, verified=True, enrolment=None, expires=self._clock.monotonic() + self._ttl())
+        log.info("GP %s set up a second factor", username)
+        return web.json_response({"name": login.account.identity.name, "recovery_codes": codes})
+
+    async def verify(self, request: web.Request) -> web.StreamResponse:
+        """`POST /api/totp/verify {code}`: the app's code or a recovery code, each taken once, completes the login."""
+        key, login = self._any_login(request)
+        code = await self._code(request)
+        username, address = login.account.username, self._address(request)
+        attempt = self._count_attempt(username, address)
+        store = self._store()
+        recovery = not is_totp_code(code)
+        ok = await (store.use_recovery(username, code) if recovery else store.verify(username, code))
+        if not ok:
+            log.warning("wrong or used second factor for %s from %s", username, address)
+            raise Refusal(401, "bad_code", "wrong or already used code")
+        self._succeeded(attempt)
+        self._update(key, verified=True, expires=self._clock.monotonic() + self._ttl())
+        log.info("GP %s gave a %s", username, "recovery code" if recovery else "TOTP code")
+        return web.json_response({"name": login.account.identity.name})
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         """End the request's login, if any, and its sockets; clear the cookie."""
@@ -168,13 +349,38 @@ class Logins:
         return response
 
     def session(self, request: web.Request) -> tuple[str, GpAccount]:
-        """The login key and account of the request's cookie, or a 401 refusal."""
+        """The login key and account of the request's cookie, once verified; or a 401 refusal."""
+        key, login = self._any_login(request)
+        if not login.verified:
+            raise Refusal(401, "second_factor", "give the code of your authenticator app first")
+        return key, login.account
+
+    def _any_login(self, request: web.Request) -> tuple[str, Login]:
         key = self._key(request)
         login = self._logins.get(key)
         if login is None or login.expires <= self._clock.monotonic():
             self._logins.pop(key, None)
             raise Refusal(401, "unauthorized", "log in first")
-        return key, login.account
+        return key, login
+
+    def _update(self, key: str, **changes: Any) -> None:
+        """Change the login `key` still is: one that ended while its code was being checked stays ended."""
+        login = self._logins.get(key)
+        if login is None:
+            raise Refusal(401, "unauthorized", "log in first")
+        self._logins[key] = replace(login, **changes)
+
+    def _store(self) -> TotpStore:
+        if self._totp is None:
+            raise Refusal(404, "no_second_factor", "this hub keeps no second factor ([login] state_dir)")
+        return self._totp
+
+    def _address(self, request: web.Request) -> str:
+        return client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                              self._config.login.trusted_proxies)
+
+    def _ttl(self) -> float:
+        return self._config.login.session_ttl_s
 
     @staticmethod
     def _key(request: web.Request) -> str:
@@ -182,36 +388,57 @@ class Logins:
         return token_digest(token) if token else ""
 
     @staticmethod
-    async def _credentials(request: web.Request) -> tuple[str, str]:
+    async def _body(request: web.Request) -> dict[str, object]:
         try:
             body = await request.json()
         except (ValueError, UnicodeDecodeError) as exc:
             raise Refusal(400, "bad_request", "the body is not JSON") from exc
-        username = body.get("username") if isinstance(body, dict) else None
-        password = body.get("password") if isinstance(body, dict) else None
+        return body if isinstance(body, dict) else {}
+
+    @classmethod
+    async def _credentials(cls, request: web.Request) -> tuple[str, str]:
+        body = await cls._body(request)
+        username, password = body.get("username"), body.get("password")
         if not isinstance(username, str) or not isinstance(password, str) or len(username) > 64 or len(password) > 1024:
             raise Refusal(400, "bad_request", "send {\"username\": ..., \"password\": ...} as text")
         return username.strip().lower(), password
 
-    def _count_attempt(self, user: str, client: str, address: str) -> float:
-        """Count the attempt before its slow password check (a burst gets no more checks than the
-        limit), or refuse it at once (429) at a limit, without waiting for a check."""
-        login = self._config.login
-        limits = {user: login.max_failures, client: login.max_failures_per_address}
-        wait = self._limiter.retry_after(limits)
+    @classmethod
+    async def _code(cls, request: web.Request) -> str:
+        code = (await cls._body(request)).get("code")
+        if not isinstance(code, str) or not 0 < len(code) <= 64:
+            raise Refusal(400, "bad_request", "send {\"code\": ...} as text")
+        return code
+
+    def _count_attempt(self, username: str, address: str) -> tuple[str, str, float]:
+        """Count the attempt (a password or a code) before its check (a burst gets no more checks than
+        the limits), or refuse it at once (429) while its username and address wait or its address is
+        at its limit, without waiting for a check. What _succeeded() takes back."""
+        pair, client = f"{username}@{address}", f"addr:{address}"
+        limits = {client: self._config.login.max_failures_per_address}
+        wait = max(self._delays.retry_after(pair), self._limiter.retry_after(limits))
         if wait > 0:
             log.warning("login from %s refused: too many failures", address)
             raise Refusal(429, "rate_limited", "too many failed logins; try again later",
                           retry_after_s=math.ceil(wait))
-        return self._limiter.count(limits)
+        self._delays.count(pair)
+        return pair, client, self._limiter.count(limits)
 
-    def _remember(self, key: str, account: GpAccount) -> None:
+    def _succeeded(self, attempt: tuple[str, str, float]) -> None:
+        pair, client, stamp = attempt
+        self._delays.clear(pair)
+        self._limiter.refund(client, stamp)
+
+    def _remember(self, key: str, login: Login) -> None:
+        """Keep a new login; past MAX_LOGINS_PER_GP, the same GP's oldest ends (never another GP's)."""
         now = self._clock.monotonic()
         for stale in [k for k, v in self._logins.items() if v.expires <= now]:
             del self._logins[stale]
-        while len(self._logins) >= MAX_LOGINS:
-            del self._logins[next(iter(self._logins))]
-        self._logins[key] = Login(account, now + self._config.login.session_ttl_s)
+        own = [k for k, v in self._logins.items() if v.account.username == login.account.username]
+        for oldest in own[:max(0, len(own) - MAX_LOGINS_PER_GP + 1)]:
+            del self._logins[oldest]
+            self._on_logout(oldest)
+        self._logins[key] = login
 
 
 def station_account(stations: tuple[StationAccount, ...], authorization: str) -> StationAccount:

@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 
 from config.loader import load_model
 from protocol.hub import GpIdentity, IceServer, Id
@@ -121,12 +121,30 @@ class ListenSection(_Frozen):
 
 
 class LoginSection(_Frozen):
-    """How GP logins are slowed down and how long a login lasts."""
+    """How GP logins are slowed down, where their client address comes from, how long a login lasts,
+    whether GPs need a second factor (TOTP) and where its secrets are kept."""
 
     max_failures: int = Field(default=5, ge=1, le=100)
     max_failures_per_address: int = Field(default=20, ge=1, le=1000)
     window_s: float = Field(default=300.0, gt=0, le=86400, allow_inf_nan=False)
+    delay_s: float = Field(default=2.0, gt=0, le=3600, allow_inf_nan=False)
+    max_delay_s: float = Field(default=900.0, gt=0, le=86400, allow_inf_nan=False)
+    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
     session_ttl_s: float = Field(default=12 * 3600.0, gt=0, le=7 * 86400, allow_inf_nan=False)
+    state_dir: Path | None = None
+    require_totp: bool = False
+
+    @model_validator(mode="after")
+    def _delays(self) -> LoginSection:
+        if self.max_delay_s < self.delay_s:
+            raise ValueError("max_delay_s cannot be shorter than delay_s")
+        return self
+
+    @model_validator(mode="after")
+    def _totp_kept(self) -> LoginSection:
+        if self.require_totp and self.state_dir is None:
+            raise ValueError("require_totp needs state_dir, where the GPs' TOTP secrets are kept")
+        return self
 
 
 class IceSection(_Frozen):

@@ -7,8 +7,10 @@ signalling relay), `hub.peers` (one WebSocket each), `hub.errors` (refusals).
 
 HTTP: `GET /` and `/static/...` serve the GP console (`hub/console/`), `/ui/...` what it shares with
 the kiosk page (`ui/web/`: the DOM helper and the i18n runtime); `POST /api/login`
-sets the `cabin_gp` session cookie, `POST /api/logout` ends it, `GET /api/me` says who is
-logged in (`{username, name, identity, stations: [{id, site, online}], ice_servers}`).
+sets the `cabin_gp` session cookie (a login that still needs its second factor until
+`POST /api/totp/verify`, or `/api/totp/enrol` then `/api/totp/confirm`), `POST /api/logout`
+ends it, `GET /api/me` says who is logged in (`{username, name, identity, stations: [{id, site,
+online}], ice_servers}`).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's
 public origin; `/ws/station` needs `Authorization: Bearer <station token>` and no browser
 Origin. The hub never receives a patient's name, and its logs carry station, GP and session
@@ -22,6 +24,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -62,7 +65,8 @@ class Hub:
         self.port = config.hub.port
         self._relay = Relay(config, wall)
         self._logins = Logins(config, clock or Clock(), secure_cookie=self.origin.startswith("https:"),
-                              on_logout=self._relay.logged_out)
+                              on_logout=self._relay.logged_out, wall=wall,
+                              issuer=urlsplit(self.origin).hostname or "cabin hub")
         self._runner: web.AppRunner | None = None
 
     def _routes(self) -> list[web.AbstractRouteDef]:
@@ -71,7 +75,10 @@ class Hub:
             web.get("/", self._console_index),
             web.get("/static/{path:.+}", self._console_file),
             web.static(URL_PREFIX, WEB_DIR, append_version=False),  # what the console shares with the kiosk page
-            web.post("/api/login", self._logins.login),
+            web.post("/api/login", self._from_console(self._logins.login)),
+            web.post("/api/totp/enrol", self._from_console(self._logins.enrolment)),
+            web.post("/api/totp/confirm", self._from_console(self._logins.confirm)),
+            web.post("/api/totp/verify", self._from_console(self._logins.verify)),
             web.post("/api/logout", self._logins.logout),
             web.get("/api/me", self._me),
             web.get("/ws/gp", self._gp_socket),
@@ -115,6 +122,7 @@ class Hub:
             await site.start()
         except (OSError, ssl.SSLError) as exc:
             await runner.cleanup()
+            await self._logins.stop()
             raise StationError(f"cannot serve the hub on {hub.host}:{hub.port}: {exc}") from exc
         self._runner = runner
         self.port = runner.addresses[0][1]
@@ -154,13 +162,35 @@ class Hub:
             log.exception("hub request %s failed", request.path)
             return error_response(500, "internal", "something went wrong in the hub")
 
-    @staticmethod
-    async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    @property
+    def content_security_policy(self) -> str:
+        """The console's CSP: its own files only, its socket to this origin, camera snapshots as
+        blob: images, no inline script or style, never framed (docs/design.md, "Data and security")."""
+        socket = "ws" + self.origin.removeprefix("http")
+        return "; ".join((
+            "default-src 'self'", "script-src 'self'", "style-src 'self'", f"connect-src 'self' {socket}",
+            "img-src 'self' data: blob:", "media-src 'self' blob:", "object-src 'none'", "base-uri 'none'",
+            "form-action 'self'", "frame-ancestors 'none'",
+        ))
+
+    async def _headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        response.headers["Content-Security-Policy"] = self.content_security_policy
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
         if request.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
+
+    def _from_console(self, handler: Handler) -> Handler:
+        """`handler`, for requests from the console's own page (its Origin) with a JSON body; any other
+        is refused before a password or code is checked."""
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if request.headers.get("Origin") != self.origin:
+                raise Refusal(403, "forbidden_origin", f"log in from the GP console at {self.origin}")
+            if request.content_type != "application/json":
+                raise Refusal(415, "unsupported_media_type", "send the login as JSON (Content-Type: application/json)")
+            return await handler(request)
+        return guarded
 
     # The GP console's files and its bootstrap.
 

@@ -37,7 +37,7 @@ def real_errors(errors: list[str]) -> list[str]:
 async def switch_language(gp: Page, lang: str, end: str, hub: str) -> None:
     """Touch the console's language button: the whole page, the live consultation included, follows."""
     await gp.click(by_id("lang-toggle"))
-    await gp.wait_for_function(f"document.documentElement.lang === '{lang}'", timeout=BROWSER_S)
+    await gp.wait_for_function(f"() => document.documentElement.lang === '{lang}'", timeout=BROWSER_S)
     assert await gp.inner_text(by_id("end-button")) == end
     assert await gp.inner_text("#hub-status-text") == hub
     assert f"lang={lang}" in gp.url  # kept in the address, not in the browser's storage
@@ -63,22 +63,22 @@ async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning
         assert appointment.patient_name not in await gp.inner_text(by_id("waiting-room"))
         await gp.click(by_id("join-button"))
 
-        await gp.wait_for_function("document.querySelector('[data-testid=consultation]').dataset.state === 'active'",
+        await gp.wait_for_function("() => document.querySelector('[data-testid=consultation]').dataset.state === 'active'",
                                    timeout=BROWSER_S)
         assert appointment.patient_name in await gp.inner_text(by_id("patient-name"))
-        await gp.wait_for_function("Number(document.getElementById('face-video').dataset.frames) > 10",
+        await gp.wait_for_function("() => Number(document.getElementById('face-video').dataset.frames) > 10",
                                    timeout=BROWSER_S)
         await gp.click(by_id("otoscope-toggle"))
-        await gp.wait_for_function("Number(document.getElementById('otoscope-video').dataset.frames) > 10",
+        await gp.wait_for_function("() => Number(document.getElementById('otoscope-video').dataset.frames) > 10",
                                    timeout=BROWSER_S)
         assert await frames(kiosk, "#gp-video") > 0  # and the patient sees the GP
 
         await gp.click(by_id("request-blood_pressure"))
-        await gp.wait_for_function("Number(document.getElementById('cuff-pressure').dataset.mmhg) > 0",
+        await gp.wait_for_function("() => Number(document.getElementById('cuff-pressure').dataset.mmhg) > 0",
                                    timeout=BROWSER_S)
         reading = gp.locator(by_id("reading-blood_pressure"))
         await gp.wait_for_function(
-            "document.querySelector('[data-testid=reading-blood_pressure]').dataset.state === 'ok'", timeout=BROWSER_S)
+            "() => document.querySelector('[data-testid=reading-blood_pressure]').dataset.state === 'ok'", timeout=BROWSER_S)
         assert await reading.get_attribute("data-value") == "122/78"
         assert await reading.get_attribute("data-stale") == "false"
         await gp.screenshot(path=str(tmp_path / "gp-console.png"), full_page=True)
@@ -91,7 +91,7 @@ async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning
         await gp.fill(by_id("med-duration"), "5 jours")
         await gp.fill(by_id("med-quantity"), "1 boîte de 8")
         await gp.click(by_id("prescription-submit"))
-        await gp.wait_for_function("document.querySelector('[data-testid=print-status]').dataset.state === 'printed'",
+        await gp.wait_for_function("() => document.querySelector('[data-testid=print-status]').dataset.state === 'printed'",
                                    timeout=BROWSER_S)
         receipt = remote.station.rig.printer.receipts[-1] if remote.station.rig else None
         assert receipt is not None
@@ -101,7 +101,7 @@ async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning
         await SimPatient(remote.crew.kiosk, appointment.code).leave_with_prescription()
         await remote.crew.kiosk.wait_state("awaiting_cleaning")
         await in_state(kiosk, "awaiting_cleaning")
-        await gp.wait_for_function("document.querySelector('[data-testid=consultation]').dataset.state === 'idle'",
+        await gp.wait_for_function("() => document.querySelector('[data-testid=consultation]').dataset.state === 'idle'",
                                    timeout=BROWSER_S)
         assert appointment.patient_name not in await gp.inner_text("body")
         assert real_errors(gp_errors) == [] and real_errors(kiosk_errors) == []
@@ -121,7 +121,7 @@ async def test_the_waiting_room_counts_by_the_stations_clock(tmp_path: Path) -> 
         since = gp.locator(f"{by_id('waiting-row')} [data-role=since]")
         await since.wait_for(timeout=BROWSER_S)
         await gp.wait_for_function(
-            "Number(document.querySelector('[data-testid=waiting-row] [data-role=since]').dataset.seconds) >= 3",
+            "() => Number(document.querySelector('[data-testid=waiting-row] [data-role=since]').dataset.seconds) >= 3",
             timeout=BROWSER_S)
         shown = int(await since.get_attribute("data-seconds") or -1)
         snapshot = remote.station.cabin.snapshot()

@@ -77,7 +77,7 @@ async def test_a_missing_key_is_reported_once_and_shown_as_the_key_never_empty()
         warnings: list[str] = []
         page.on("console", lambda msg: warnings.append(msg.text) if msg.type == "warning" else None)
         await page.goto(hub.url)
-        await page.wait_for_function("document.body.dataset.ready === 'true'")
+        await page.wait_for_function("() => document.body.dataset.ready === 'true'")
         result: dict[str, Any] = await page.evaluate(RUNTIME)
         assert result["before"] == []  # the console's own start-up looked up no missing key
         assert result["unknown"] == ["no.such.key", "no.such.key"]

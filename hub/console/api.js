@@ -1,4 +1,4 @@
-// The hub's HTTP API for the GP: login, who am I, logout. The session cookie is HttpOnly and
+// The hub's HTTP API for the GP: login and its second factor, who am I, logout. The session cookie is HttpOnly and
 // set by the hub; the console keeps nothing in the browser's storage.
 
 async function call(method, path, body) {
@@ -18,24 +18,51 @@ async function call(method, path, body) {
 }
 
 /**
- * Log in. Resolves to {ok: true, name} | {ok: false, reason: "bad_login"|"rate_limited"|"server"|"network",
- * retryAfter?: seconds, message?}.
+ * A POST of one of the login's steps: {ok: true, data} | {ok: false, reason: `refusal` (a 401)|"rate_limited"|
+ * "server"|"network", retryAfter?: seconds, message?}.
  */
-export async function login(username, password) {
+async function step(path, body, refusal) {
   let result;
   try {
-    result = await call("POST", "/api/login", { username, password });
+    result = await call("POST", path, body);
   } catch {
     return { ok: false, reason: "network" };
   }
   const { status, data } = result;
-  if (status === 200) return { ok: true, name: data.name };
-  if (status === 401) return { ok: false, reason: "bad_login", message: data.message };
+  if (status === 200) return { ok: true, data };
+  if (status === 401) return { ok: false, reason: refusal, message: data.message };
   if (status === 429) {
     const retry = Number(data.retry_after_s);
     return { ok: false, reason: "rate_limited", retryAfter: Number.isFinite(retry) && retry > 0 ? Math.ceil(retry) : 30 };
   }
   return { ok: false, reason: "server", status };
+}
+
+/**
+ * Log in. Resolves to {ok: true, name, next: "console"|"code"|"enrol", required} | {ok: false, reason:
+ * "bad_login"|"rate_limited"|"server"|"network", retryAfter?: seconds, message?}. `next` is what comes
+ * after the password: the second factor's code, or setting one up (a must when `required`).
+ */
+export async function login(username, password) {
+  const result = await step("/api/login", { username, password }, "bad_login");
+  if (!result.ok) return result;
+  const { name, next, totp_required: required } = result.data;
+  return { ok: true, name, next: next ?? "console", required: required === true };
+}
+
+/** A new second factor to set up: {ok: true, data: {uri, qr, secret}} or a refusal as login()'s. */
+export function enrolSecondFactor() {
+  return step("/api/totp/enrol", {}, "server");
+}
+
+/** The app's first code confirms the set-up: {ok: true, data: {recovery_codes}} | {ok: false, reason: "bad_code"...}. */
+export function confirmSecondFactor(code) {
+  return step("/api/totp/confirm", { code }, "bad_code");
+}
+
+/** The app's code or a recovery code completes the login: {ok: true} | {ok: false, reason: "bad_code"...}. */
+export function verifySecondFactor(code) {
+  return step("/api/totp/verify", { code }, "bad_code");
 }
 
 /** Who is logged in: the /api/me object, null when not logged in; throws when the hub is unreachable. */

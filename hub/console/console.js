@@ -1,9 +1,9 @@
-// The GP console (docs/design.md, "The GP console"): login, the waiting room, and one consultation at a
-// time (consultation.js). Messages follow protocol/hub.py (the hub's /ws/gp) and
+// The GP console (docs/design.md, "The GP console"): login and its second factor, the waiting room, and
+// one consultation at a time (consultation.js). Messages follow protocol/hub.py (the hub's /ws/gp) and
 // protocol/control.py (the cabin's data channels). Nothing is stored in the browser (no
 // localStorage, sessionStorage or IndexedDB), and nothing of a patient outlives `ended`.
 
-import { $, countFrames } from "/ui/dom.js";
+import { $, clear, countFrames, el } from "/ui/dom.js";
 import { init as initI18n, onLanguageChange, otherLanguage, setLanguage, t } from "/ui/i18n.js";
 import * as api from "./api.js";
 import { Consultation, errorText } from "./consultation.js";
@@ -27,6 +27,7 @@ const app = {
   notice: null, // {kind, key, args}
   noticeTimer: null,
   login: { key: null, args: null, until: 0, busy: false },
+  factor: { key: null, until: 0, busy: false }, // the code and set-up pages' message and rate limit
 };
 
 const hub = new HubSocket({
@@ -121,6 +122,7 @@ function renderAll() {
   renderHubStatus();
   renderNotice();
   renderLogin();
+  renderFactor();
   waiting.render();
   consultation.renderAll();
   $("lang-toggle").lang = otherLanguage();
@@ -132,6 +134,9 @@ function renderAll() {
 function showView(view) {
   document.body.dataset.view = view;
   $("login-view").hidden = view !== "login";
+  $("code-view").hidden = view !== "code";
+  $("enrol-view").hidden = view !== "enrol";
+  if (view !== "enrol") clearEnrolment(); // the secret and recovery codes leave the page with the view
   $("console-view").hidden = view !== "console";
   $("logout-button").hidden = view !== "console";
   $("gp-name").hidden = view !== "console";
@@ -174,6 +179,106 @@ function loggedOut(reasonKey) {
   $("login-username").focus();
 }
 
+// ---------- second factor ----------
+
+function renderFactor() {
+  const { key, until, busy } = app.factor;
+  const remaining = until ? Math.ceil((until - Date.now()) / 1000) : 0;
+  if (until && remaining <= 0) app.factor = { key: null, until: 0, busy };
+  for (const name of ["code", "enrol"]) {
+    const error = $(`${name}-error`);
+    error.hidden = !app.factor.key;
+    error.textContent = app.factor.key ? t(app.factor.key, { s: remaining }) : "";
+    $(`${name}-submit`).disabled = remaining > 0 || busy;
+  }
+}
+
+function factorMessage(key, until = 0) {
+  app.factor = { key, until, busy: false };
+  renderFactor();
+}
+
+function factorRefused(result) {
+  if (result.reason === "rate_limited") factorMessage("login.rate_limited", Date.now() + result.retryAfter * 1000);
+  else factorMessage(result.reason === "bad_code" ? "totp.bad_code" : `login.${result.reason}`);
+}
+
+function showFactorView(view) {
+  app.factor = { key: null, until: 0, busy: false };
+  showView(view);
+  renderFactor();
+}
+
+function clearEnrolment() {
+  $("enrol-qr").removeAttribute("src");
+  $("enrol-secret").textContent = "";
+  $("enrol-uri").textContent = "";
+  clear($("recovery-list"));
+  $("enrol-form").reset();
+  $("enrol-form").hidden = false;
+  $("recovery-card").hidden = true;
+}
+
+async function startEnrolment(required) {
+  const result = await api.enrolSecondFactor();
+  if (!result.ok) {
+    loginMessage(`login.${result.reason === "network" ? "network" : "server"}`);
+    return;
+  }
+  showFactorView("enrol");
+  const { qr, secret, uri } = result.data;
+  $("enrol-qr").src = qr;
+  $("enrol-secret").textContent = secret;
+  $("enrol-uri").textContent = uri;
+  $("enrol-must").hidden = !required;
+  $("enrol-skip").hidden = required;
+  $("enrol-code").focus();
+}
+
+async function submitCode(input, send, onAccepted) {
+  if (app.factor.busy) return;
+  const code = $(input).value.trim();
+  if (!code) {
+    factorMessage("totp.missing");
+    return;
+  }
+  app.factor.busy = true;
+  renderFactor();
+  const result = await send(code);
+  app.factor.busy = false;
+  $(input).value = "";
+  if (!result.ok) {
+    factorRefused(result);
+    $(input).focus();
+    return;
+  }
+  factorMessage(null);
+  await onAccepted(result.data);
+}
+
+function showRecoveryCodes(data) {
+  const codes = Array.isArray(data.recovery_codes) ? data.recovery_codes : [];
+  $("recovery-list").replaceChildren(...codes.map((code) => el("li", { text: String(code) })));
+  $("enrol-form").hidden = true;
+  $("recovery-card").hidden = false;
+  $("recovery-done").focus();
+}
+
+async function openConsole() {
+  try {
+    const me = await api.me();
+    if (me) enterConsole(me);
+    else loggedOut("login.cookie");
+  } catch {
+    loggedOut("login.network");
+  }
+}
+
+async function cancelLogin() {
+  await api.logout();
+  loggedOut(null);
+}
+
 async function onLogin() {
   if (app.login.busy) return;
   const username = $("login-username").value.trim();
@@ -193,13 +298,12 @@ async function onLogin() {
     $(result.reason === "bad_login" ? "login-password" : "login-username").focus();
     return;
   }
-  try {
-    const me = await api.me();
-    if (me) enterConsole(me);
-    else loginMessage("login.cookie");
-  } catch {
-    loginMessage("login.network");
-  }
+  $("login-form").reset();
+  if (result.next === "code") {
+    showFactorView("code");
+    $("code-input").focus();
+  } else if (result.next === "enrol") await startEnrolment(result.required);
+  else await openConsole();
 }
 
 async function onLogout() {
@@ -225,6 +329,17 @@ function bind() {
     event.preventDefault();
     onLogin().catch(report("login"));
   });
+  $("code-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitCode("code-input", api.verifySecondFactor, openConsole).catch(report("second factor"));
+  });
+  $("enrol-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitCode("enrol-code", api.confirmSecondFactor, showRecoveryCodes).catch(report("second factor set-up"));
+  });
+  $("code-cancel").addEventListener("click", () => cancelLogin().catch(report("logout")));
+  $("enrol-skip").addEventListener("click", () => openConsole().catch(report("login")));
+  $("recovery-done").addEventListener("click", () => openConsole().catch(report("login")));
   $("logout-button").addEventListener("click", () => onLogout().catch(report("logout")));
   $("lang-toggle").addEventListener("click", () => switchLanguage().catch(report("language switch")));
   $("notice-close").addEventListener("click", hideNotice);
@@ -242,6 +357,7 @@ function bind() {
     waiting.tick();
     consultation.tick();
     if (app.login.until) renderLogin();
+    if (app.factor.until) renderFactor();
   }, 1000);
   setInterval(() => consultation.sampleQuality().catch(report("quality sampling")), STATS_INTERVAL_MS);
 }
