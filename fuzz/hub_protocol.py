@@ -40,7 +40,9 @@ MESSAGES: tuple[tuple[int, dict[str, object]], ...] = (
     (0, {"type": "cabin", "site": "Nangis", "state": "waiting_for_doctor", "session": "s-1",
          "since": "2026-11-30T09:05:00+01:00"}),
     (0, {"type": "signal", "gp": "gp-1", "leg": "instruments", "description": _OFFER}),
+    (0, {"type": "audit_head", "seq": 12, "hash": "ab" * 32}),
     (0, _ERROR),
+    (1, {"type": "audit_ack", "seq": 12, "hash": "ab" * 32}),
     (1, {"type": "welcome", "station": "cab-nangis", "ice_servers": _ICE}),
     (1, {"type": "gp_join", "gp": "gp-1", "session": "s-1", "identity": _IDENTITY}),
     (1, {"type": "signal", "gp": "gp-1", "leg": "face", "candidate": _CANDIDATE}),
@@ -56,7 +58,7 @@ MESSAGES: tuple[tuple[int, dict[str, object]], ...] = (
 )
 KEYS = ("v", "type", "site", "state", "session", "since", "gp", "leg", "description", "candidate", "sdp", "sdpMid",
         "sdpMLineIndex", "usernameFragment", "station", "ice_servers", "urls", "username", "credential", "identity",
-        "name", "qualification", "rpps", "address", "phone", "patients", "code", "message")
+        "name", "qualification", "rpps", "address", "phone", "patients", "code", "message", "seq", "hash")
 SEEDS = (
     *(json.dumps({"v": 1, **message}, ensure_ascii=False).encode() + bytes([adapter + text])
       for adapter, message in MESSAGES for text in (0, 4)),
@@ -67,7 +69,8 @@ DICTIONARY = tuple(token.encode() for token in (
     '"waiting_room"', '"station_offline"', '"site"', '"state"', '"session"', '"since"', '"gp"', '"leg"',
     '"instruments"', '"face"', '"description"', '"candidate"', '"offer"', '"answer"', '"sdp"', '"sdpMid"',
     '"sdpMLineIndex"', '"usernameFragment"', '"station"', '"ice_servers"', '"urls"', '"username"', '"credential"',
-    '"identity"', '"patients"', '"code"', '"message"', "true", "null", "1e309", "\\ud800",
+    '"identity"', '"patients"', '"code"', '"message"', '"audit_head"', '"audit_ack"', '"seq"', '"hash"',
+    "true", "null", "1e309", "\\ud800",
 ))
 
 

@@ -21,6 +21,8 @@ from hub.peers import CLOSE_TIMEOUT_S, GpPeer, Peer, StationPeer, open_socket, s
 from protocol.hub import (
     FROM_GP,
     FROM_STATION,
+    AuditAck,
+    AuditHead,
     CabinStatus,
     GpJoin,
     GpLeft,
@@ -67,6 +69,8 @@ class Relay:
         # Per station, the newest of its tokens (its place in HubConfig.tokens) it has connected with:
         # the older ones are refused from then on.
         self._newest: dict[str, int] = {}
+        # Each station's last acknowledged audit chain head, in memory (docs/design.md, "The audit chain").
+        self._audit_heads: dict[str, AuditHead] = {}
 
     def online(self, station_id: str) -> bool:
         """Whether the station is connected now."""
@@ -259,8 +263,21 @@ class Relay:
             if gp is None or gp.id != message.gp:
                 raise Refusal(409, "not_joined", f"GP connection {message.gp} has not joined this station")
             gp.send(SignalToGp(station=sid, **message.model_dump(include=_SIGNAL)))
+        elif isinstance(message, AuditHead):
+            station.send(self._audit_head(sid, message))
         else:
             log.warning("station %s reported an error: %s", sid, message.code)
+
+    def _audit_head(self, sid: str, head: AuditHead) -> AuditAck:
+        """Acknowledge a station's audit chain head, unless it goes back on the one acknowledged before."""
+        known = self._audit_heads.get(sid)
+        if known is not None and (head.seq < known.seq or (head.seq == known.seq and head.hash != known.hash)):
+            log.warning("station %s's audit trail went back from entry %s to %s: entries deleted or rewritten",
+                        sid, known.seq, head.seq)
+            raise Refusal(409, "audit_head_back", f"the hub acknowledged entry {known.seq} of this audit trail "
+                          f"({known.hash[:16]}...); entry {head.seq} ({head.hash[:16]}...) goes back on it")
+        self._audit_heads[sid] = head
+        return AuditAck(seq=head.seq, hash=head.hash)
 
     def _learn_doctor(self, station: StationPeer, status: CabinStatus) -> None:
         """After a hub restart, who took a consultation still going on comes from its station.

@@ -11,20 +11,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 import re
-import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from hygiene.audit import append_entry
+from hygiene.audit import append_entry, audit_key
+from hygiene.keys import load_or_create_secret
 from runtime.errors import StationError
-from runtime.storage import Database, make_state_dir, transaction
+from runtime.storage import Database, transaction
 
-SECRET_NAME = "station.key"
 _BADGE_ID = re.compile(r"^[0-9A-F]{8,20}$")
 BADGE_ID_FORMAT = "8 to 20 hex digits (0-9, A-F), as the reader shows it"
 
@@ -72,30 +70,6 @@ def parse_badge_id(raw: str) -> str:
     return text
 
 
-def load_or_create_secret(state_dir: Path) -> bytes:
-    """The station's badge secret, created with mode 0600 at the first start."""
-    path = Path(state_dir) / SECRET_NAME
-    try:
-        make_state_dir(state_dir)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise StationError(f"cannot create the station secret {path}: {exc}") from exc
-    else:
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-            f.flush()
-            os.fsync(f.fileno())
-    try:
-        secret = bytes.fromhex(path.read_text().strip())
-    except (OSError, ValueError) as exc:
-        raise StationError(f"the station secret {path} is unreadable: {exc}") from exc
-    if len(secret) < 16:
-        raise StationError(f"the station secret {path} is too short")
-    return secret
-
-
 class Keyring:
     """Turns badge ids into keyed hashes."""
 
@@ -115,15 +89,18 @@ class BadgeRegistry:
         self._db = db
         self._state_dir = Path(state_dir)
         self._keyring: Keyring | None = None
+        self._audit_key = b""
 
     async def start(self) -> None:
         """Load (or create) the station secret; the table comes with the schema (runtime.schema)."""
         secret = await asyncio.to_thread(load_or_create_secret, self._state_dir)
         self._keyring = Keyring(secret)
+        self._audit_key = audit_key(secret)
 
     async def stop(self) -> None:
         """Forget the secret."""
         self._keyring = None
+        self._audit_key = b""
 
     def _hash(self, badge_id: str) -> str:
         if self._keyring is None:
@@ -152,7 +129,8 @@ class BadgeRegistry:
             known = _read_badge(conn, badge.hash)
             if known is not None:
                 raise BadgeAlreadyEnrolled(known)
-            append_entry(conn, at, "-", "badge_enrolled", {"badge": badge.hash, "role": badge.role.value})
+            append_entry(conn, self._audit_key, at, "-", "badge_enrolled",
+                         {"badge": badge.hash, "role": badge.role.value})
             with transaction(conn):
                 conn.execute("INSERT INTO badges (hash, role, label, enrolled_at) VALUES (?,?,?,?)",
                              (badge.hash, badge.role.value, badge.label, at.isoformat()))
@@ -166,7 +144,8 @@ class BadgeRegistry:
 
         def write(conn: sqlite3.Connection) -> Badge:
             known = _enrolled(conn, digest)
-            append_entry(conn, at, "-", "badge_relabelled", {"badge": digest, "role": known.role.value})
+            append_entry(conn, self._audit_key, at, "-", "badge_relabelled",
+                         {"badge": digest, "role": known.role.value})
             with transaction(conn):
                 conn.execute("UPDATE badges SET label = ? WHERE hash = ?", (label, digest))
             return Badge(digest, known.role, label)
@@ -179,7 +158,7 @@ class BadgeRegistry:
 
         def write(conn: sqlite3.Connection) -> Badge:
             known = _enrolled(conn, digest)
-            append_entry(conn, at, "-", "badge_removed", {"badge": digest, "role": known.role.value})
+            append_entry(conn, self._audit_key, at, "-", "badge_removed", {"badge": digest, "role": known.role.value})
             with transaction(conn):
                 conn.execute("DELETE FROM badges WHERE hash = ?", (digest,))
             return known

@@ -3,16 +3,21 @@
 The mark is set in its own committed transaction (WAL, synchronous=FULL) before a
 patient gets past check-in, and only `clear_mark` with a `CleaningProof` (which only a
 completed cleaning run produces) removes it: no restart, timeout or technician path can.
+At start, a mark that the state row and the audit trail disagree about counts as set
+(docs/design.md, "The audit chain").
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from hygiene.cleaning import CleaningProof
 from runtime.storage import Database, transaction
+
+log = logging.getLogger(__name__)
 
 _COLUMNS = (
     "state, session, cleaning_required, mark_session, mark_set_at, last_consultation_end, "
@@ -69,6 +74,36 @@ def _update(conn: sqlite3.Connection, at: datetime, **fields: object) -> CabinRe
     return read_record(conn)
 
 
+def reconcile_mark(conn: sqlite3.Connection) -> CabinRecord:
+    """The state row, with its cleaning mark set if the audit trail's last word on the mark is that it was set.
+
+    The mark is set on the row, then audited; it is cleared after its proof is audited. So a
+    trail whose last mark event is `cleaning_mark_set` while the row has no mark means the row
+    was changed behind the cabin's back (or lost a write): the cabin counts as needing cleaning.
+    A row marked while the trail's last word is `cleaning_cleared` (a crash between the two
+    writes of a clearing) stays marked. Either way, a log line says why.
+    """
+    record = read_record(conn)
+    row = conn.execute(
+        "SELECT session, at, event FROM audit WHERE event IN ('cleaning_mark_set', 'cleaning_cleared') "
+        "ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return record
+    session, at, event = row
+    if event == "cleaning_mark_set" and not record.cleaning_required:
+        log.warning("the state row has no cleaning mark but the audit trail's last word is a mark set for session "
+                    "%s at %s: the cabin counts as needing cleaning until a cleaning is confirmed", session, at)
+        with transaction(conn):
+            conn.execute("UPDATE cabin_state SET cleaning_required = 1, mark_session = ?, mark_set_at = ? "
+                         "WHERE id = 1", (session, at))
+        return read_record(conn)
+    if event == "cleaning_cleared" and record.cleaning_required:
+        log.warning("the state row has a cleaning mark but the audit trail's last word is a cleaning confirmed at "
+                    "%s: the mark stays set until a cleaning is confirmed", at)
+    return record
+
+
 class CabinStore:
     """Reads and writes the cabin's state row through the database thread."""
 
@@ -76,8 +111,8 @@ class CabinStore:
         self._db = db
 
     async def start(self) -> CabinRecord:
-        """The persisted record (the row comes with the schema, runtime.schema)."""
-        return await self.load()
+        """The persisted record, its mark set if the audit trail disagrees (the row comes with the schema)."""
+        return await self._db.run(reconcile_mark)
 
     async def stop(self) -> None:
         """Nothing to release; present for the component lifecycle."""

@@ -20,8 +20,14 @@ Station to hub
                                                 during a consultation, `doctor` is the RPPS of
                                                 its GP, as the hub authenticated them
     signal     {gp, leg, description | candidate}
+    audit_head {seq, hash}                     the audit chain's head (its last entry's sequence
+                                                number and hash), at each connection and whenever
+                                                it has moved on (docs/design.md, "The audit chain")
 Hub to station
     welcome    {station, ice_servers}
+    audit_ack  {seq, hash}                     the hub has this head; a head that goes back
+                                                (fewer entries, or another hash at the same
+                                                sequence) is refused with `audit_head_back`
     gp_join    {gp, session, identity}         a GP asked for this session; `identity` is the
                                                 hub's record of the GP (name, RPPS...)
     signal     {gp, leg, description | candidate}
@@ -41,7 +47,8 @@ Either way
     error      {code, message}                 the hub's codes: bad_message (invalid), not_yours
                                                 (a station the GP is not given, or none such),
                                                 offline, not_waiting, taken, already_joined,
-                                                not_joined (signal or leave without a join)
+                                                not_joined (signal or leave without a join),
+                                                audit_head_back
 
 The waiting room lists the waiting patients of the GP's stations that no GP has joined, each
 with the `site` its station reported. A join lasts until the GP leaves or its socket closes
@@ -144,6 +151,14 @@ class StationSignal(_Signal):
     gp: Id
 
 
+class AuditHead(_Message):
+    """The station's audit chain head: its last entry's sequence number and keyed hash."""
+
+    type: Literal["audit_head"] = "audit_head"
+    seq: int = Field(ge=1)
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 # Hub to station.
 class StationWelcome(_Message):
     """The hub accepted the station's token."""
@@ -174,6 +189,14 @@ class GpLeft(_Message):
 
     type: Literal["gp_left"] = "gp_left"
     gp: Id
+
+
+class AuditAck(_Message):
+    """The hub acknowledges the station's audit chain head."""
+
+    type: Literal["audit_ack"] = "audit_ack"
+    seq: int = Field(ge=1)
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 # GP to hub.
@@ -249,8 +272,10 @@ class ErrorMessage(_Message):
     message: str = Field(max_length=1000)
 
 
-FromStation = Annotated[CabinStatus | StationSignal | ErrorMessage, Field(discriminator="type")]
-ToStation = Annotated[StationWelcome | GpJoin | SignalToStation | GpLeft | ErrorMessage, Field(discriminator="type")]
+FromStation = Annotated[CabinStatus | StationSignal | AuditHead | ErrorMessage, Field(discriminator="type")]
+ToStation = Annotated[
+    StationWelcome | GpJoin | SignalToStation | GpLeft | AuditAck | ErrorMessage, Field(discriminator="type")
+]
 FromGp = Annotated[JoinRequest | GpSignal | Leave, Field(discriminator="type")]
 ToGp = Annotated[
     GpWelcome | WaitingRoom | SignalToGp | StationOffline | ErrorMessage, Field(discriminator="type")

@@ -60,6 +60,24 @@ def connect(path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> sqlite3
     return conn
 
 
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open `path` for reading only, changing nothing: no schema step, no journal mode, no file created.
+
+    Beside a running station (its WAL file is there) SQLite reads through the WAL as usual. Without
+    one, nothing writes the file: it is opened immutable, so that SQLite creates no -wal or -shm
+    file, even in a directory that takes writes (docs/design.md, "Data and security").
+    """
+    wal = path.with_name(path.name + "-wal")
+    mode = "ro" if wal.exists() else "ro&immutable=1"
+    try:
+        conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode={mode}", uri=True, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(f"cannot read the state database {path}: {exc}") from exc
+    return conn
+
+
 def _create_private(path: Path) -> None:
     """An empty database file, 0600 whatever the umask: SQLite gives its -wal and -shm files the same mode."""
     try:

@@ -6,7 +6,8 @@ cabin's state, so a waiting patient appears in GPs' waiting rooms (by session id
 never by name); offers an instruments leg to a GP the hub sends; and relays the face-to-face
 leg's signalling between the kiosk page and that GP. The face leg starts once the cabin is in
 consultation (the GP has joined on the control channel) and the page hangs up by itself when
-the consultation is over.
+the consultation is over. It also reports the audit chain's head to the hub, and keeps the
+hub's acknowledgement beside the trail (docs/design.md, "The audit chain").
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from protocol.hub import CabinStatus, GpJoin, SignalToStation, StationSignal
+from hygiene.audit import ChainHead
+from protocol.hub import AuditAck, AuditHead, CabinStatus, GpJoin, SignalToStation, StationSignal
 from protocol.states import CabinState
+from runtime.errors import StationError
 from runtime.tasks import TaskSet
 from session.events import CabinEvent, StateChanged
 from session.media import MediaDirector, MediaError
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 
     from config.schema import HubSection
     from devices.camera import ExaminationCamera
+    from hygiene.audit import AuditTrail
     from runtime.clock import Clock
     from session.core import CabinCore
     from session.gp_link import GpLink
@@ -37,19 +41,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CALL_STATES = (CabinState.IN_CONSULTATION, CabinState.RECONNECTING)
+AUDIT_HEAD_S = 60.0  # how often the audit chain's head is looked at, and sent to the hub if it moved on
 
 
 class CallRelay:
     """Connects one cabin to its hub: status out, GPs in, media legs set up and relayed."""
 
     def __init__(self, config: HubSection, cabin: CabinCore, clock: Clock, gp_link: GpLink, kiosk: KioskServer,
-                 camera: ExaminationCamera | None, site_name: str) -> None:
+                 camera: ExaminationCamera | None, site_name: str, audit: AuditTrail) -> None:
         self._cabin = cabin
+        self._audit = audit
         self._clock = clock
         self._kiosk = kiosk
         self._site_name = site_name
         self.hub = HubClient(config, clock, on_gp_join=self._gp_join, on_signal=self._signal,
-                             on_gp_left=self._gp_left)
+                             on_gp_left=self._gp_left, on_audit_ack=self._audit_ack)
         self.media = MediaDirector(gp_link.attach, self._send_offer, camera)
         self._face_gp: str | None = None  # the GP connection the kiosk's camera goes to
         self._status_changed = asyncio.Event()
@@ -65,6 +71,7 @@ class CallRelay:
         self._unsubscribe = self._cabin.subscribe(self._on_event)
         self._kiosk.listen_to_page(self._from_page)
         self._tasks.spawn(self._publish(), "hub-status")
+        self._tasks.spawn(self._report_audit(), "audit-head")
         self._status_changed.set()
 
     async def stop(self) -> None:
@@ -98,6 +105,26 @@ class CallRelay:
             await self._status_changed.wait()
             self._status_changed.clear()
             await self.hub.send_status(self._status())
+
+    async def _report_audit(self) -> None:
+        """The audit chain's head to the hub: at start, then every AUDIT_HEAD_S when it has moved on."""
+        sent: ChainHead | None = None
+        while True:
+            try:
+                head = await self._audit.head()
+            except StationError as exc:
+                log.warning("the audit chain's head is not reported to the hub: %s", exc)
+            else:
+                if head is not None and head != sent:
+                    await self.hub.send_audit_head(AuditHead(seq=head.seq, hash=head.hash))
+                    sent = head
+            await self._clock.sleep(AUDIT_HEAD_S)
+
+    async def _audit_ack(self, ack: AuditAck) -> None:
+        try:
+            await self._audit.acknowledged(ChainHead(ack.seq, ack.hash))
+        except (OSError, StationError) as exc:
+            log.warning("the hub's acknowledgement of audit entry %s is not kept: %s", ack.seq, exc)
 
     def _on_event(self, event: CabinEvent) -> None:
         if not isinstance(event, StateChanged):

@@ -293,19 +293,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from hygiene.audit import AuditTrail, write_csv
 
     state_dir = _existing_state_dir(args)
+    if args.audit_command == "verify":
+        return _verify_audit(state_dir)
 
     async def work(db: Database) -> int:
         trail = AuditTrail(db)
-        await trail.start()
-        if args.audit_command == "verify":
-            result = await trail.verify()
-            if result.ok:
-                print(f"audit trail intact: {result.entries} entries")
-                return EXIT_OK
-            bad = result.broken
-            assert bad is not None
-            print(f"audit trail BROKEN at entry {bad.seq} ({bad.at}, {bad.event}): {result.reason}", file=sys.stderr)
-            return EXIT_FAIL
         entries = await trail.entries(since=args.since.isoformat())
         if args.out:
             count = await asyncio.to_thread(_write_csv_file, args.out, entries)
@@ -315,6 +307,24 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _with_db(state_dir, work)
+
+
+def _verify_audit(state_dir: Path) -> int:
+    """`cabin audit verify`: exit 0 intact, 1 broken, cut short or rewritten (README, "Commands"); reads only."""
+    from hygiene.audit import verify_state_dir
+
+    result = verify_state_dir(state_dir)
+    if not result.ok:
+        bad = result.broken
+        where = f" at entry {bad.seq} ({bad.at}, {bad.event})" if bad is not None else ""
+        print(f"audit trail BROKEN{where}: {result.reason}", file=sys.stderr)
+        return EXIT_FAIL
+    head = result.acknowledged
+    print(f"audit trail intact: {result.entries} entries"
+          + (f", the first {result.unkeyed} under the old unkeyed rule" if result.unkeyed else "")
+          + (f"; the hub acknowledged entry {head.seq}" if head is not None
+             else "; no head acknowledged by a hub yet: entries deleted at the end cannot be told"))
+    return EXIT_OK
 
 
 def _write_csv_file(path: Path, entries: list[AuditEntry]) -> int:

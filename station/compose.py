@@ -88,7 +88,8 @@ class Station:
             test_print=lambda: print_test.send(make_transport(printer_config, clock), print_test.build(config)),
         )
         hub = config.hub
-        self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, camera, place.name) if hub else None
+        self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, camera, place.name,
+                                self.audit) if hub else None
         self.control = LocalControl(state_dir, self.hardware, busy=self._patient_in)
         optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]
         self._components: list[object] = [

@@ -8,6 +8,10 @@ to that moment by the station's clock), so the hub's waiting room is right whate
 of events. Messages from the hub reach the station's handlers in order,
 from one task, so a slow handler never stops the connection from answering heartbeats.
 
+It keeps the audit chain's latest head too, sent like the status (again after every
+reconnection), and hands the hub's acknowledgements to `on_audit_ack` (docs/design.md, "The
+audit chain").
+
 When the connection drops the hub forgets which GP joined: the client then calls
 `on_gp_left` for every GP it had been told of, so the station sees the same thing the hub does.
 """
@@ -26,6 +30,8 @@ from config.schema import HubSection
 from protocol.hub import (
     MAX_MESSAGE_BYTES,
     TO_STATION,
+    AuditAck,
+    AuditHead,
     CabinStatus,
     ErrorMessage,
     GpJoin,
@@ -53,6 +59,7 @@ INBOX_SIZE = 256
 GpJoinHandler = Callable[[GpJoin], Awaitable[None]]
 SignalHandler = Callable[[SignalToStation], Awaitable[None]]
 GpLeftHandler = Callable[[str], Awaitable[None]]
+AuditAckHandler = Callable[[AuditAck], Awaitable[None]]
 
 
 class HubOffline(StationError):
@@ -63,22 +70,24 @@ class HubClient:
     """Keeps the station connected to its hub and routes the hub's messages to the station's handlers."""
 
     def __init__(self, config: HubSection, clock: Clock, *, on_gp_join: GpJoinHandler, on_signal: SignalHandler,
-                 on_gp_left: GpLeftHandler, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
-                 rng: random.Random | None = None) -> None:
+                 on_gp_left: GpLeftHandler, on_audit_ack: AuditAckHandler | None = None, backoff_s: float = 1.0,
+                 max_backoff_s: float = 60.0, rng: random.Random | None = None) -> None:
         self._config = config
         self._clock = clock
         self._on_gp_join = on_gp_join
         self._on_signal = on_signal
         self._on_gp_left = on_gp_left
+        self._on_audit_ack = on_audit_ack
         # Jitter: after a hub restart, every cabin of the fleet must not dial at the same instant.
         self._backoff = Backoff(backoff_s, max_backoff_s, jitter=0.5, rng=rng)
         self._status: CabinStatus | None = None
         self._status_made = 0.0  # clock.monotonic() when the latest status was given
+        self._audit_head: AuditHead | None = None
         self._ice: tuple[IceServer, ...] = ()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._welcomed = asyncio.Event()
         self._gps: set[str] = set()  # GP connections the hub has told of and not yet of their leaving
-        self._inbox: asyncio.Queue[GpJoin | SignalToStation | GpLeft] = asyncio.Queue(INBOX_SIZE)
+        self._inbox: asyncio.Queue[GpJoin | SignalToStation | GpLeft | AuditAck] = asyncio.Queue(INBOX_SIZE)
         self._session: aiohttp.ClientSession | None = None
         self._tasks = TaskSet("hub", log)
 
@@ -117,6 +126,12 @@ class HubClient:
         self._status, self._status_made = status, self._clock.monotonic()
         with contextlib.suppress(HubOffline):
             await self._send(dump(status))
+
+    async def send_audit_head(self, head: AuditHead) -> None:
+        """Tell the hub the audit chain's head now, or after the next reconnection if offline."""
+        self._audit_head = head
+        with contextlib.suppress(HubOffline):
+            await self._send(dump(head))
 
     def _status_now(self, status: CabinStatus) -> CabinStatus:
         """The latest status as it stands now: a patient's wait has gone on while the hub was away."""
@@ -183,6 +198,8 @@ class HubClient:
             log.info("connected to the hub%s as station %s", " again" if outage else "", welcome.station)
             if self._status is not None:
                 await ws.send_str(dump(self._status_now(self._status)))
+            if self._audit_head is not None:
+                await ws.send_str(dump(self._audit_head))
             async for msg in ws:
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     await self._receive(msg.data)
@@ -230,6 +247,9 @@ class HubClient:
                     await self._on_gp_join(message)
                 elif isinstance(message, SignalToStation):
                     await self._on_signal(message)
+                elif isinstance(message, AuditAck):
+                    if self._on_audit_ack is not None:
+                        await self._on_audit_ack(message)
                 else:
                     await self._on_gp_left(message.gp)
             except Exception:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hygiene.audit import GENESIS, AuditEntry, AuditTrail, entry_hash, verify_entries, write_csv
+from hygiene.audit import GENESIS, AuditEntry, AuditTrail, audit_key, entry_hash, verify_entries, write_csv
+from hygiene.keys import read_secret
 from runtime.clock import PARIS
 from runtime.storage import Database, StorageError
 
@@ -35,19 +36,24 @@ async def fill(trail: AuditTrail, n: int = 4) -> list[AuditEntry]:
     ]
 
 
+def key_of(db: Database) -> bytes:
+    """The chain's key of the station whose database this is."""
+    return audit_key(read_secret(db.path.parent))
+
+
 def raw_connection(db: Database) -> sqlite3.Connection:
     """A second connection to the same file, as someone tampering with it would open."""
     return sqlite3.connect(db.path, isolation_level=None)
 
 
-async def test_entries_chain_to_the_previous_hash(trail: AuditTrail) -> None:
+async def test_entries_chain_to_the_previous_hash(db: Database, trail: AuditTrail) -> None:
     written = await fill(trail)
     assert [e.seq for e in written] == [1, 2, 3, 4]
     assert written[0].prev == GENESIS
     for before, after in zip(written, written[1:], strict=False):
         assert after.prev == before.hash
     for e in written:
-        assert e.hash == entry_hash(e.prev, e.seq, e.at, e.session, e.event, e.detail)
+        assert e.hash == entry_hash(key_of(db), e.prev, e.seq, e.at, e.session, e.event, e.detail)
     assert await trail.entries() == written
 
 
@@ -87,51 +93,51 @@ async def test_chain_continues_across_restarts(tmp_path: Path) -> None:
     await database.stop()
 
 
-async def test_edited_detail_is_detected_at_its_entry(trail: AuditTrail) -> None:
+async def test_edited_detail_is_detected_at_its_entry(db: Database, trail: AuditTrail) -> None:
     entries = await fill(trail)
     entries[2] = replace(entries[2], detail='{"step":99,"who":"referent"}')
-    result = verify_entries(entries)
+    result = verify_entries(entries, key_of(db))
     assert not result.ok
     assert result.broken is not None and result.broken.seq == 3
     assert "edited" in result.reason
 
 
-async def test_edited_time_is_detected(trail: AuditTrail) -> None:
+async def test_edited_time_is_detected(db: Database, trail: AuditTrail) -> None:
     entries = await fill(trail)
     entries[1] = replace(entries[1], at=(T0 - timedelta(days=1)).isoformat())
-    result = verify_entries(entries)
+    result = verify_entries(entries, key_of(db))
     assert result.broken is not None and result.broken.seq == 2
 
 
-async def test_edit_with_recomputed_hash_breaks_the_next_entry(trail: AuditTrail) -> None:
+async def test_edit_with_recomputed_hash_breaks_the_next_entry(db: Database, trail: AuditTrail) -> None:
     entries = await fill(trail)
     e = entries[1]
     forged = replace(e, event="forged")
-    forged = replace(forged, hash=entry_hash(e.prev, e.seq, e.at, e.session, "forged", e.detail))
+    forged = replace(forged, hash=entry_hash(key_of(db), e.prev, e.seq, e.at, e.session, "forged", e.detail))
     entries[1] = forged
-    result = verify_entries(entries)
+    result = verify_entries(entries, key_of(db))
     assert result.broken is not None and result.broken.seq == 3
     assert "previous" in result.reason
 
 
-async def test_deleted_entry_is_a_sequence_gap(trail: AuditTrail) -> None:
+async def test_deleted_entry_is_a_sequence_gap(db: Database, trail: AuditTrail) -> None:
     entries = await fill(trail)
     del entries[1]
-    result = verify_entries(entries)
+    result = verify_entries(entries, key_of(db))
     assert result.broken is not None and result.broken.seq == 3
     assert "sequence" in result.reason
 
 
-async def test_deleted_first_entry_is_detected(trail: AuditTrail) -> None:
+async def test_deleted_first_entry_is_detected(db: Database, trail: AuditTrail) -> None:
     entries = await fill(trail)
-    result = verify_entries(entries[1:])
+    result = verify_entries(entries[1:], key_of(db))
     assert result.broken is not None and result.broken.seq == 2
 
 
-async def test_reordered_entries_are_detected(trail: AuditTrail) -> None:
+async def test_reordered_entries_are_detected(db: Database, trail: AuditTrail) -> None:
     entries = await fill(trail)
     entries[1], entries[2] = entries[2], entries[1]
-    result = verify_entries(entries)
+    result = verify_entries(entries, key_of(db))
     assert result.broken is not None and result.broken.seq == 3
 
 
@@ -219,7 +225,7 @@ def rewind(db: Database, seq: int, to: datetime) -> None:
                             (seq,)).fetchall()
         prev = rows[0][5]
         for s, at, session, event, detail, _ in rows:
-            digest = entry_hash(prev, s, at, session, event, detail)
+            digest = entry_hash(key_of(db), prev, s, at, session, event, detail)
             conn.execute("UPDATE audit SET prev = ?, hash = ? WHERE seq = ?", (prev, digest, s))
             prev = digest
     finally:
@@ -251,7 +257,9 @@ def test_cabin_audit_verify_reports_a_backwards_time(tmp_path: Path) -> None:
         db = Database(tmp_path)
         await db.start()
         try:
-            await fill(AuditTrail(db), 3)
+            trail = AuditTrail(db)
+            await trail.start()
+            await fill(trail, 3)
         finally:
             await db.stop()
         return db

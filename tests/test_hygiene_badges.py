@@ -8,15 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hygiene.badges import (
-    SECRET_NAME,
-    BadgeError,
-    BadgeRegistry,
-    Keyring,
-    Role,
-    load_or_create_secret,
-    normalise_badge_id,
-)
+from hygiene.badges import BadgeError, BadgeRegistry, Keyring, Role, normalise_badge_id
+from hygiene.keys import SECRET_NAME, load_or_create_secret
 from runtime.errors import StationError
 from runtime.storage import Database
 

@@ -111,14 +111,17 @@ async def test_the_previous_schema_keeps_its_audit_chain_and_it_chains_on(tmp_pa
         await trail.start()
         before = await trail.verify()
         entry = await trail.append(NOW.now(), "-", "station_started", state="awaiting_cleaning")
+        marker = (await trail.entries())[10]
         after = await trail.verify()
         with pytest.raises(StorageError, match="append-only"):
             await db.run(lambda c: c.execute("DELETE FROM audit WHERE seq = 1"))
     finally:
         await db.stop()
-    assert before.ok and before.entries == 10
-    assert (entry.seq, entry.prev) == (11, LAST_HASH)
-    assert after.ok and after.entries == 11
+    assert before.ok and before.entries == 10 and before.unkeyed == 10
+    # Its entries stay under the old rule; the chain goes on keyed from an `audit_keyed` entry.
+    assert (marker.seq, marker.event, marker.prev) == (11, "audit_keyed", LAST_HASH)
+    assert (entry.seq, entry.prev) == (12, marker.hash)
+    assert after.ok and after.entries == 12 and after.unkeyed == 10
 
 
 async def test_the_previous_schema_keeps_its_print_jobs_and_their_rules(tmp_path: Path) -> None:
