@@ -23,7 +23,7 @@ import pytest
 from hygiene.store import CabinStore
 from runtime.storage import Database
 from station.cli import DEMO_STATES, EXIT_PIPE_CLOSED
-from tests.test_fault_storage import MountNamespace, namespaces_work
+from tests.test_fault_storage import MountNamespace, skip_without_namespaces
 
 # What a person must never be shown: a traceback, a bug's line, or Python's own words.
 PYTHON_WORDS = re.compile(r"Traceback|internal error|\w+(Error|Exception|Warning)\b|\w\(|\.py\b|fromisoformat|"
@@ -247,9 +247,7 @@ def test_a_state_directory_that_takes_no_writes(tmp_path: Path) -> None:
         assert line == (f"cabin: cannot change the state directory {state_dir}: "
                         f"{state_dir} is not writable by this user")
         return
-    why_not = namespaces_work()
-    if why_not:
-        pytest.skip(why_not)
+    skip_without_namespaces()
     ns = MountNamespace(tmp_path / "mounted")
     try:
         ns.sh(f"cp -a {cabin_state(tmp_path / 'state')}/. {ns.state_dir}/ && mount -o remount,ro {ns.state_dir}")

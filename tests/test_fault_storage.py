@@ -4,7 +4,9 @@ Both are real: the station runs as a child process inside its own mount namespac
 state directory is a small tmpfs. Filling it gives SQLite a real ENOSPC, and remounting it
 read-only a real EROFS (Linux refuses to remount a file system read-only under a process
 that has files open for writing, so that case is a start, as after a boot that found the
-disk damaged). The test talks to the station only through its kiosk API.
+disk damaged). The test talks to the station only through its kiosk API. Where the
+namespaces cannot be made the tests skip, saying why; CI sets CABIN_TESTS_NEED_NAMESPACES,
+and there they fail instead.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from station.kiosk import KEY_COOKIE, START_PAGE
 
 STATE_SIZE = "16m"
 READY_S = 90.0
+# Set by .ci/run: where the namespaces cannot be made, these tests fail rather than skip.
+NEED_NAMESPACES = "CABIN_TESTS_NEED_NAMESPACES"
 
 
 class MountNamespace:
@@ -73,11 +77,21 @@ def namespaces_work() -> str:
     return "" if probe.returncode == 0 else f"cannot mount a tmpfs in a mount namespace: {probe.stderr.strip()}"
 
 
-@pytest.fixture
-def namespace(tmp_path: Path) -> Iterator[MountNamespace]:
+def skip_without_namespaces() -> None:
+    """Skip, saying why, where the namespaces cannot be made; fail instead where NEED_NAMESPACES is set (CI)."""
     why_not = namespaces_work()
+    if why_not and os.environ.get(NEED_NAMESPACES):
+        pytest.fail(f"{NEED_NAMESPACES} is set, so this test must run here, but it cannot: {why_not}. It needs "
+                    "unshare and nsenter (util-linux), mount, and a kernel that lets this user make a mount "
+                    "namespace: as root, CAP_SYS_ADMIN (not an unprivileged container); otherwise unprivileged "
+                    "user namespaces (not restricted by sysctl, AppArmor or seccomp)", pytrace=False)
     if why_not:
         pytest.skip(why_not)
+
+
+@pytest.fixture
+def namespace(tmp_path: Path) -> Iterator[MountNamespace]:
+    skip_without_namespaces()
     ns = MountNamespace(tmp_path / "state")
     try:
         yield ns
@@ -203,3 +217,22 @@ def test_a_read_only_state_directory_says_so_and_keeps_the_mark(namespace: Mount
     with station(namespace) as cabin:
         view = cabin.state_becomes("awaiting_cleaning")
         assert view["cleaning_required"] is True
+
+
+def test_ci_fails_rather_than_skips_where_the_namespaces_cannot_be_made(tmp_path: Path) -> None:
+    """With no unshare on the PATH, the storage tests skip with the reason, or fail with it under CI's variable."""
+    storage = ["-k", "state_directory", "-p", "no:cacheprovider", __file__]
+
+    def pytest_without_unshare(**env: str) -> subprocess.CompletedProcess[str]:
+        bare = {k: v for k, v in os.environ.items() if k != NEED_NAMESPACES} | {"PATH": str(tmp_path), **env}
+        return subprocess.run([sys.executable, "-m", "pytest", *storage], capture_output=True, text=True,
+                              env=bare, timeout=120)
+
+    local = pytest_without_unshare()
+    assert local.returncode == 0, local.stdout
+    assert "2 skipped" in local.stdout and "unshare (util-linux) is missing" in local.stdout
+    ci = pytest_without_unshare(**{NEED_NAMESPACES: "1"})
+    assert ci.returncode == 1, ci.stdout
+    assert "2 errors" in ci.stdout  # at the fixture, before the test
+    assert f"{NEED_NAMESPACES} is set, so this test must run here, but it cannot: unshare (util-linux) is missing" \
+        in ci.stdout
