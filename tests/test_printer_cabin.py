@@ -182,3 +182,25 @@ async def test_an_id_already_used_for_another_prescription_is_refused(state_dir:
         refusal = await _reply(gp)
         assert (refusal["type"], refusal["code"]) == ("error", "prescription_id_reused")
         assert _printed_numbers(station) == [first]
+
+
+async def test_a_resent_prescription_whose_print_failed_prints_once_the_printer_is_back(state_dir: Path) -> None:
+    async with running_station(state_dir) as (station, crew):
+        assert station.rig is not None
+        printer = station.rig.printer
+        printer.paper_out = True
+        gp, _ = await _consultation(station, crew, "777777")
+        prescribe = encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION])
+        await gp.send(prescribe)
+        number = await _number(gp)
+        failed = await _until(gp, lambda m: m["type"] == "print_status")
+        assert (failed["printed"], failed["error"]) == (False, "paper out")
+        printer.paper_out = False
+        await gp.send(prescribe)  # the console never heard: it resends the same prescription
+        assert await _number(gp) == number
+        status = await _until(gp, lambda m: m["type"] == "print_status")
+        assert (status["number"], status["printed"]) == (number, True) and status["job"] != failed["job"]
+        await gp.send(prescribe)
+        assert await _number(gp) == number
+        assert (await _until(gp, lambda m: m["type"] == "print_status"))["job"] == status["job"]
+        assert _printed_numbers(station) == [number]
