@@ -24,20 +24,24 @@ _GP = {"name": "Dr Claire Martin", "rpps": "10101010101", "address": "1 rue de l
        "phone": "01 99 00 00 01"}
 _MEDICATION = {"name": "Paracétamol 500 mg", "dosage": "1 comprimé 3 fois par jour", "duration": "5 jours",
                "quantity": "1 boîte", "renewals": 2}
+_ID = "0b7d2f6e-1c1a-4f0e-9a51-6f0e3c7a9b12"
 # The messages of tests/test_control.py, one of each type.
 MESSAGES: tuple[dict[str, object], ...] = (
     {"type": "join", "session": "s-1", "gp": _GP},
     {"type": "request_measurement", "kind": "blood_pressure"},
-    {"type": "prescribe", "medications": [_MEDICATION], "examinations": ["NFS"], "referral": "Cardiologue",
-     "weight_kg": 72.5},
-    {"type": "prescribe"},
+    {"type": "prescribe", "id": _ID, "medications": [_MEDICATION], "examinations": ["NFS"],
+     "referral": "Cardiologue", "weight_kg": 72.5},
+    {"type": "prescribe", "id": _ID},
+    {"type": "prescribe", "id": _ID, "confirm_additional": True, "referral": "Cardiologue"},
+    {"type": "prescribe", "medications": [_MEDICATION]},
     {"type": "reprint", "job": 3},
     {"type": "end"},
     {"type": "otoscope", "on": True},
     {"type": "snapshot"},
 )
 KEYS = ("v", "type", "session", "gp", "name", "qualification", "rpps", "address", "phone", "kind", "medications",
-        "dosage", "duration", "quantity", "renewals", "examinations", "referral", "weight_kg", "job", "on")
+        "dosage", "duration", "quantity", "renewals", "examinations", "referral", "weight_kg", "job", "on", "id",
+        "confirm_additional")
 SEEDS = (
     *(json.dumps({"v": 1, **message}, ensure_ascii=False).encode() + bytes([as_text])
       for message in MESSAGES for as_text in (0, 1)),
@@ -47,7 +51,8 @@ DICTIONARY = tuple(token.encode() for token in (
     '"v"', '"type"', '"join"', '"request_measurement"', '"prescribe"', '"reprint"', '"end"', '"otoscope"',
     '"snapshot"', '"session"', '"gp"', '"name"', '"qualification"', '"rpps"', '"address"', '"phone"', '"kind"',
     '"temperature"', '"blood_pressure"', '"spo2"', '"weight"', '"medications"', '"dosage"', '"duration"',
-    '"quantity"', '"renewals"', '"examinations"', '"referral"', '"weight_kg"', '"job"', '"on"', "true", "false",
+    '"quantity"', '"renewals"', '"examinations"', '"referral"', '"weight_kg"', '"job"', '"on"', '"id"',
+    '"confirm_additional"', '"0b7d2f6e-1c1a-4f0e-9a51-6f0e3c7a9b12"', "true", "false",
     "null", "1e309", "-0", "\\ud800", "\\u0000",
 ))
 

@@ -2,19 +2,24 @@
 
 Every message carries `"v": 1` and a `type`. Parsing is strict: unknown types, unknown
 fields or wrong values give a ControlError with a message fit to send back to the GP.
+A `prescribe` carries the id the console gave the prescription, so that a retry never prints
+it twice (docs/design.md, "The consultation"); a console older than that is told to reload.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Literal, TypeAlias
 
-from pydantic import Field, StrictBool, TypeAdapter
+from pydantic import Field, StrictBool, TypeAdapter, model_validator
+from pydantic_core import PydanticCustomError
 
 from protocol.hub import GpIdentity
 from protocol.versioned import Message as _Message
 from protocol.versioned import MessageError, Part, parse_versioned
 
 MAX_MESSAGE_BYTES = 64 * 1024
+# crypto.randomUUID()'s form: lower-case hexadecimal in 8-4-4-4-12 groups.
+PRESCRIPTION_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 class ControlError(MessageError):
@@ -47,13 +52,30 @@ class Medication(Part):
 
 
 class Prescribe(_Message):
-    """A prescription to print in the cabin."""
+    """A prescription to print in the cabin, under the id the console keeps for its retries.
+
+    `confirm_additional` says the GP agreed to print another prescription for this patient.
+    """
 
     type: Literal["prescribe"]
+    id: str = Field(pattern=PRESCRIPTION_ID)
+    confirm_additional: StrictBool = False
     medications: tuple[Medication, ...] = ()
     examinations: tuple[Annotated[str, Field(min_length=1, max_length=300)], ...] = ()
     referral: str | None = Field(default=None, max_length=4000)
     weight_kg: float | None = Field(default=None, gt=0, lt=500)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _has_id(cls, data: object) -> object:
+        if isinstance(data, dict) and "id" not in data:
+            raise PydanticCustomError(
+                "missing_id", "a prescription needs an id (this GP console is out of date: reload the page)")
+        return data
+
+    def same_content(self, other: Prescribe) -> bool:
+        """Whether `other` asks for the same prescription (the confirmation aside)."""
+        return self.model_copy(update={"confirm_additional": other.confirm_additional}) == other
 
 
 class Reprint(_Message):

@@ -13,6 +13,8 @@ from datetime import datetime
 
 from config.hours import Period
 from hygiene.cleaning import CleaningRun
+from printer.document import Prescription
+from protocol.control import Prescribe
 from protocol.hub import GpIdentity
 from protocol.states import CabinState
 from session.appointments import Appointment
@@ -35,6 +37,14 @@ class CodeRefused:
                 "opens_at": self.opens_at.isoformat() if self.opens_at else None}
 
 
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A prescription the GP sent, as asked (`request`) and as it prints (`prescription`, with its number)."""
+
+    request: Prescribe
+    prescription: Prescription
+
+
 @dataclass
 class Consultation:
     """Everything about the current patient; memory only, gone when the session ends."""
@@ -51,6 +61,7 @@ class Consultation:
     requested: MeasurementRequested | None = None
     readings: dict[str, ReadingTaken] = field(default_factory=dict)  # the latest of each kind
     prints: dict[int, PrintReported] = field(default_factory=dict)  # by print job
+    prescriptions: dict[str, Issued] = field(default_factory=dict)  # by the console's id, in order sent
 
     def snapshot(self) -> ConsultationSnapshot:
         """A frozen copy."""

@@ -23,7 +23,7 @@ from protocol.hub import GpIdentity
 from protocol.states import CabinState
 from runtime.errors import StationError
 from runtime.tasks import TaskSet
-from session.consultation import Consultation
+from session.consultation import Consultation, Issued
 from session.core import LIVE, CabinCore, CabinRefusal
 from session.events import InstrumentUnavailable, MeasurementRequested, PrintReported
 
@@ -105,13 +105,30 @@ class GpDesk:
         return device
 
     async def prescribe(self, session: str, message: Prescribe) -> str:
-        """Print a prescription in the cabin; returns its number (the outcome follows as an event)."""
+        """Print a prescription in the cabin once; returns its number (the outcome follows as an event).
+
+        The console's id is the key: the same id again is the same prescription, whose print job
+        reports its outcome without printing twice; a new id after one already sent needs the
+        GP's confirmation (docs/design.md, "The consultation").
+        """
         core = self._core
 
         async def step() -> tuple[Consultation, Prescription]:
             c = core.matching(session)
             core.require(S.IN_CONSULTATION)
-            return c, self._prescription(c, message)
+            issued = c.prescriptions.get(message.id)
+            if issued is not None:
+                if not issued.request.same_content(message):
+                    raise CabinRefusal("prescription_id_reused", "this prescription id was already used for "
+                                       "another prescription; send it with a new id")
+                return c, issued.prescription
+            if c.prescriptions and not message.confirm_additional:
+                last = next(reversed(c.prescriptions.values())).prescription.number
+                raise CabinRefusal("additional_prescription", f"prescription {last} was already sent for this "
+                                   "patient; another one needs the GP's confirmation", number=last)
+            prescription = self._prescription(c, message)
+            c.prescriptions[message.id] = Issued(message, prescription)
+            return c, prescription
 
         c, prescription = await core.act(step)
         self._prints.spawn(self._print(c, prescription), "print")
@@ -148,9 +165,11 @@ class GpDesk:
 
     async def _report(self, c: Consultation, number: str, outcome: PrintOutcome) -> None:
         report = PrintReported(c.session, number, outcome)
+        previous = c.prints.get(outcome.job_id)
         c.prints[outcome.job_id] = report
         self._core.emit(report)
-        if outcome.printed:  # on the audit trail, after the job's own record: which session got paper
+        again = previous is not None and previous.outcome.printed  # a retry told of a job already audited
+        if outcome.printed and not again:  # on the audit trail, after the job's own record: which session got paper
             try:
                 await self._audit.append(self._core.clock.now(), c.session, "prescription_printed", job=outcome.job_id)
             except StationError as exc:

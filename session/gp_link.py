@@ -13,7 +13,8 @@ Station to GP, every message `{"v": 1, "type": ...}`:
   `guidance` {session, advice, focus, brightness}, `snapshot` {session, id, index, count,
   mime: "image/jpeg", data: base64, at most SNAPSHOT_PART characters per part};
 - control: `waiting` {session, site, since}, `joined` {session, patient: {name, age, birth_year,
-  sex when known}}, `ack` {ref, ...}, `error` {code, message}, `state` {session, state},
+  sex when known}}, `ack` {ref, ...} (a prescription's: {ref, id, number}), `error` {code, message,
+  details such as the `number` of the prescription already sent}, `state` {session, state},
   `print_status` {session, job, number, printed, bytes, error, warning}, `ended` {session, state}.
 The patient's name goes only over these peer-to-peer channels, never through the hub.
 """
@@ -206,9 +207,11 @@ class GpLink:
             log.warning("invalid control message: %s", exc)
             peer.post(encode("error", code="invalid_message", message=str(exc)))
             return
+        except CabinRefusal as exc:
+            peer.post(encode("error", code=exc.code, message=str(exc), **exc.details))
+            return
         except StationError as exc:
-            code = exc.code if isinstance(exc, CabinRefusal) else "refused"
-            peer.post(encode("error", code=code, message=str(exc)))
+            peer.post(encode("error", code="refused", message=str(exc)))
             return
         peer.post(reply)
 
@@ -224,7 +227,7 @@ class GpLink:
                 return encode("ack", ref="request_measurement", kind=kind, device=device)
             case Prescribe():
                 number = await self._desk.prescribe(session, message)
-                return encode("ack", ref="prescribe", number=number)
+                return encode("ack", ref="prescribe", id=message.id, number=number)
             case Reprint(job=job):
                 await self._desk.reprint(session, job)
                 return encode("ack", ref="reprint", job=job)

@@ -6,6 +6,7 @@ It acts only through control messages on a channel, exactly as the GP console wi
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,11 @@ DEMO_PRESCRIPTION: dict[str, object] = {
     ],
     "examinations": ["Numération formule sanguine"],
 }
+
+
+def demo_prescription() -> dict[str, object]:
+    """The demo prescription under a new id, as the console sends one (its retries keep the id)."""
+    return {"id": str(uuid.uuid4()), **DEMO_PRESCRIPTION}
 
 
 class GpError(StationError):
@@ -82,7 +88,7 @@ class SimGp:
             measurement = _measurement(await self._expect(_reading_of(kind)))
             report.measurements.append(measurement)
             self._narrate(f"GP: {kind} = {_show(measurement)}")
-        await self._send("prescribe", **DEMO_PRESCRIPTION)
+        await self._send("prescribe", **demo_prescription())
         number = (await self._expect(lambda m: m.get("type") == "ack" and m.get("ref") == "prescribe"))["number"]
         status = await self._expect(lambda m: m.get("type") == "print_status" and m.get("number") == number)
         report.prescription = {"id": number, "printed": status["printed"], "bytes": status["bytes"],

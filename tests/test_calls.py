@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hub.server import Hub
-from sim.gp import DEMO_PRESCRIPTION
+from sim.gp import demo_prescription
 from sim.gp_peer import SimGpPeer, of_type
 from sim.patient import SimPatient
 from sim.seed import DEMO_GP
@@ -57,7 +57,7 @@ async def test_a_gp_sees_the_waiting_patient_joins_measures_prescribes_and_ends_
                                               and m["measurement"]["kind"] == "blood_pressure", 30)
             assert result["measurement"]["value"]["systolic"] > result["measurement"]["value"]["diastolic"]
 
-            await peer.send("prescribe", **DEMO_PRESCRIPTION)
+            await peer.send("prescribe", **demo_prescription())
             status = await peer.control.expect(of_type("print_status"), 30)
             assert status["printed"] is True, status
             await peer.send("end")

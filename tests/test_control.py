@@ -25,6 +25,7 @@ GP = {"name": "Dr Claire Martin", "rpps": "10101010101", "address": "1 rue de la
       "phone": "01 99 00 00 01"}
 MEDICATION = {"name": "Paracétamol 500 mg", "dosage": "1 comprimé 3 fois par jour", "duration": "5 jours",
               "quantity": "1 boîte"}
+RX_ID = "0b7d2f6e-1c1a-4f0e-9a51-6f0e3c7a9b12"
 
 
 def msg(**fields: object) -> str:
@@ -55,7 +56,7 @@ def test_request_measurement(kind: str) -> None:
 
 
 def test_prescribe_full() -> None:
-    m = parse_control(msg(type="prescribe", medications=[{**MEDICATION, "renewals": 2}],
+    m = parse_control(msg(type="prescribe", id=RX_ID, medications=[{**MEDICATION, "renewals": 2}],
                           examinations=["NFS", "CRP"], referral="Cardiologue", weight_kg=72.5))
     assert isinstance(m, Prescribe)
     assert m.medications[0].name == MEDICATION["name"] and m.medications[0].renewals == 2
@@ -64,9 +65,32 @@ def test_prescribe_full() -> None:
 
 
 def test_prescribe_empty_defaults() -> None:
-    m = parse_control(msg(type="prescribe"))
+    m = parse_control(msg(type="prescribe", id=RX_ID))
     assert isinstance(m, Prescribe)
     assert (m.medications, m.examinations, m.referral, m.weight_kg) == ((), (), None, None)
+
+
+def test_prescribe_carries_its_id_and_the_gps_confirmation() -> None:
+    m = parse_control(msg(type="prescribe", id=RX_ID, confirm_additional=True))
+    assert isinstance(m, Prescribe) and (m.id, m.confirm_additional) == (RX_ID, True)
+    plain = parse_control(msg(type="prescribe", id=RX_ID))
+    assert isinstance(plain, Prescribe) and plain.confirm_additional is False and plain.same_content(m)
+    other = parse_control(msg(type="prescribe", id=RX_ID, referral="Cardiologue"))
+    assert isinstance(other, Prescribe) and not other.same_content(plain)
+
+
+def test_a_prescribe_without_an_id_is_refused_with_a_reason_an_old_console_understands() -> None:
+    assert refused(msg(type="prescribe", medications=[MEDICATION])) == (
+        "prescribe: a prescription needs an id (this GP console is out of date: reload the page)")
+
+
+@pytest.mark.parametrize("ident", ["", "x", RX_ID.upper(), RX_ID + "0", RX_ID.replace("-", ""), 7, None])
+def test_a_prescription_id_is_a_uuid(ident: object) -> None:
+    assert "prescribe.id" in refused(msg(type="prescribe", id=ident))
+
+
+def test_the_confirmation_is_a_real_boolean() -> None:
+    assert "confirm_additional" in refused(msg(type="prescribe", id=RX_ID, confirm_additional="yes"))
 
 
 def test_reprint_and_end() -> None:
@@ -141,16 +165,17 @@ def test_measurement_kind_not_allowed(kind: object) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    [msg(type="reprint", job=0), msg(type="reprint", job="x"), msg(type="prescribe", weight_kg=-1),
-     msg(type="prescribe", medications=[{**MEDICATION, "renewals": 13}]), msg(type="prescribe", examinations=[""]),
-     msg(type="join", session="", gp=GP), msg(type="join", session="s"), msg(type="prescribe", medications="x")],
+    [msg(type="reprint", job=0), msg(type="reprint", job="x"), msg(type="prescribe", id=RX_ID, weight_kg=-1),
+     msg(type="prescribe", id=RX_ID, medications=[{**MEDICATION, "renewals": 13}]),
+     msg(type="prescribe", id=RX_ID, examinations=[""]), msg(type="join", session="", gp=GP),
+     msg(type="join", session="s"), msg(type="prescribe", id=RX_ID, medications="x")],
 )
 def test_wrong_values(text: str) -> None:
     refused(text)
 
 
 def test_oversize_message() -> None:
-    text = msg(type="prescribe", referral="x" * 10, pad=" " * MAX_MESSAGE_BYTES)
+    text = msg(type="prescribe", id=RX_ID, referral="x" * 10, pad=" " * MAX_MESSAGE_BYTES)
     assert "too large" in refused(text)
     assert "too large" in refused(text.encode("utf-8"))
 
@@ -164,7 +189,7 @@ def test_message_just_under_the_limit_is_parsed() -> None:
 
 def test_oversize_is_measured_in_utf8_bytes() -> None:
     meds = [{**MEDICATION, "name": "é" * 300} for _ in range(120)]
-    text = msg(type="prescribe", medications=meds)
+    text = msg(type="prescribe", id=RX_ID, medications=meds)
     assert len(text) < MAX_MESSAGE_BYTES < len(text.encode("utf-8"))
     assert "too large" in refused(text)
 
@@ -202,7 +227,7 @@ def test_arbitrary_bytes(data: bytes) -> None:
 
 _KEYS = st.sampled_from(["v", "type", "session", "gp", "name", "rpps", "address", "phone", "qualification",
                          "kind", "medications", "dosage", "duration", "quantity", "renewals", "examinations",
-                         "referral", "weight_kg", "job", "x"])
+                         "referral", "weight_kg", "job", "id", "confirm_additional", "x"])
 _LEAVES = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20)
     | st.sampled_from([1, "join", "request_measurement", "prescribe", "reprint", "end", "spo2", "10101010101"])

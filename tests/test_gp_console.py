@@ -128,3 +128,59 @@ async def test_the_waiting_room_counts_by_the_stations_clock(tmp_path: Path) -> 
         assert snapshot.consultation is not None and snapshot.consultation.waiting_since is not None
         waited = (remote.station.clock.now() - snapshot.consultation.waiting_since).total_seconds()
         assert abs(shown - waited) <= 2, (shown, waited)
+
+
+async def prescribe(gp: Page, name: str) -> None:
+    """Fill the form's first medication line and send it to the cabin."""
+    await gp.fill(by_id("med-name"), name)
+    await gp.fill(by_id("med-dosage"), "1 comprimé 3 fois par jour")
+    await gp.fill(by_id("med-duration"), "5 jours")
+    await gp.fill(by_id("med-quantity"), "1 boîte")
+    await gp.click(by_id("prescription-submit"))
+
+
+async def printed_rows(gp: Page, count: int) -> None:
+    """Wait until the printing panel shows `count` printed prescriptions."""
+    await gp.wait_for_function(f"document.querySelectorAll('#print-list [data-state=printed]').length === {count}",
+                               timeout=BROWSER_S)
+
+
+async def test_a_second_prescription_prints_after_the_gp_confirms_it_in_a_dialog(tmp_path: Path) -> None:
+    async with station_with_hub(tmp_path / "state") as remote, chromium() as browser:
+        assert remote.station.rig is not None
+        printer = remote.station.rig.printer
+        appointment = await remote.crew.book()
+        await SimPatient(remote.crew.kiosk, appointment.code).check_in()
+        gp = await (await browser.new_context()).new_page()
+        errors = collect_errors(gp)
+        await gp.goto(remote.hub.url)
+        await gp.fill(by_id("login-username"), GP_LOGIN)
+        await gp.fill(by_id("login-password"), GP_PASSWORD)
+        await gp.click(by_id("login-submit"))
+        await gp.click(by_id("join-button"), timeout=BROWSER_S)
+        await gp.wait_for_function("document.querySelector('[data-testid=consultation]').dataset.state === 'active'",
+                                   timeout=BROWSER_S)
+
+        await prescribe(gp, "Paracétamol 1 g")
+        await printed_rows(gp, 1)
+        first = [qr.payload for receipt in printer.decoded for qr in receipt.qr_codes]
+        assert len(first) == 1
+        dialog = gp.locator(by_id("additional-dialog"))
+        await prescribe(gp, "Ibuprofène 200 mg")
+        await dialog.wait_for(state="visible", timeout=BROWSER_S)
+        assert first[0] in await dialog.inner_text()
+        await gp.screenshot(path=str(tmp_path / "gp-additional-prescription.png"))
+        await gp.click(by_id("additional-cancel"))
+        await dialog.wait_for(state="hidden", timeout=BROWSER_S)
+        await gp.wait_for_function("document.querySelector('[data-testid=prescription-status]').dataset.state"
+                                   " === 'error'", timeout=BROWSER_S)
+        assert len(printer.receipts) == 1  # declined: nothing more printed
+
+        await gp.click(by_id("prescription-submit"))  # the same form, sent again: asked again
+        await dialog.wait_for(state="visible", timeout=BROWSER_S)
+        await gp.click(by_id("additional-confirm"))
+        await printed_rows(gp, 2)
+        numbers = [qr.payload for receipt in printer.decoded for qr in receipt.qr_codes]
+        assert numbers[0] == first[0] and len(numbers) == 2 and numbers[1] != first[0]
+        assert "Ibuprofène 200 mg" in printer.decoded[-1].text
+        assert real_errors(errors) == [] and await missing_texts(gp) == []

@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Page
 
 from sim.badges import REFERENT_BADGE
-from sim.gp import DEMO_PRESCRIPTION
+from sim.gp import demo_prescription
 from sim.seed import DEMO_GP
 from station.compose import Station
 from station.kiosk import KEY_COOKIE
@@ -52,7 +52,7 @@ async def consult(page: Page, station: Station, out: Path) -> None:
     await page.wait_for_selector("#reading", timeout=BROWSER_MS)
     assert "°C" in await page.inner_text("#reading")
     await shot(page, out, "5-consultation")
-    await gp.send("prescribe", **DEMO_PRESCRIPTION)
+    await gp.send("prescribe", **demo_prescription())
     await gp.expect("print_status")
     await gp.send("end")
     await in_state(page, "wrapping_up")
@@ -146,7 +146,7 @@ async def test_a_failed_print_tells_the_patient_what_to_do(tmp_path: Path) -> No
         await in_state(page, "in_consultation")
         assert station.rig is not None
         station.rig.printer.paper_out = True
-        await gp.send("prescribe", **DEMO_PRESCRIPTION)
+        await gp.send("prescribe", **demo_prescription())
         status = await gp.expect("print_status")
         assert status["printed"] is False
         await gp.send("end")

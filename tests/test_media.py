@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -228,7 +229,8 @@ async def test_bad_control_messages_get_errors_and_break_nothing(state_dir: Path
         session = str((await gp.control.expect(of_type("waiting")))["session"])
         refusals = {
             "{not json": "invalid_message",
-            json.dumps({"v": 1, "type": "prescribe", "medications": []}): "not_joined",  # before join
+            json.dumps({"v": 1, "type": "prescribe", "id": str(uuid.uuid4())}): "not_joined",  # before join
+            json.dumps({"v": 1, "type": "prescribe", "medications": []}): "invalid_message",  # an old console: no id
             json.dumps({"v": 1, "type": "otoscope", "on": True}): "not_joined",
             json.dumps({"v": 1, "type": "otoscope", "on": "yes"}): "invalid_message",
             json.dumps({"v": 1, "type": "snapshot", "size": 3}): "invalid_message",

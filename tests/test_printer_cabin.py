@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -58,7 +59,7 @@ async def test_paper_out_is_told_to_the_gp_and_the_patient_and_a_reprint_prints_
         printer = station.rig.printer
         printer.paper_out = True
         gp, _ = await _consultation(station, crew, "111111")
-        await gp.send(encode("prescribe", medications=[MEDICATION], examinations=["NFS"]))
+        await gp.send(encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION], examinations=["NFS"]))
         number = (await _until(gp, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
         status = await _until(gp, lambda m: m["type"] == "print_status")
         assert (status["number"], status["printed"], status["error"]) == (number, False, "paper out")
@@ -85,7 +86,7 @@ async def test_a_job_pending_when_the_consultation_ends_never_prints_later(state
         printer = station.rig.printer
         printer.answers_left = 0  # the printer hangs: the status check before the job waits
         gp, session = await _consultation(station, crew, "222222")
-        await gp.send(encode("prescribe", medications=[MEDICATION]))
+        await gp.send(encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION]))
         first = (await _until(gp, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
         jobs = station.printer.jobs
         await eventually(lambda: printer.status_queries > 0)
@@ -100,8 +101,106 @@ async def test_a_job_pending_when_the_consultation_ends_never_prints_later(state
         printer.answers_left = None  # the printer answers again
         await crew.clean()
         gp2, _ = await _consultation(station, crew, "333333")
-        await gp2.send(encode("prescribe", medications=[MEDICATION]))
+        await gp2.send(encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION]))
         second = (await _until(gp2, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
         assert (await _until(gp2, lambda m: m["type"] == "print_status"))["printed"]
         assert second != first and _printed_numbers(station) == [second]
         assert (await jobs.get(job.id)).status is JobStatus.CANCELLED
+
+
+async def _reply(gp: LocalChannel) -> dict[str, Any]:
+    """The cabin's answer to a request: an ack or an error (other news is skipped)."""
+    return await _until(gp, lambda m: m["type"] in ("ack", "error"))
+
+
+async def _number(gp: LocalChannel) -> str:
+    """The number in the cabin's ack of a prescription (an error fails the test at once)."""
+    reply = await _reply(gp)
+    assert (reply["type"], reply.get("ref")) == ("ack", "prescribe"), reply
+    number: str = reply["number"]
+    return number
+
+
+async def _printed_audits(station: Station, session: str) -> int:
+    return sum(1 for e in await station.audit.entries() if e.session == session and e.event == "prescription_printed")
+
+
+async def test_the_same_prescription_id_sent_twice_prints_once_and_answers_the_same_number(state_dir: Path) -> None:
+    """A console that resends after a reconnect keeps the id: the cabin answers, the printer stays still."""
+    async with running_station(state_dir) as (station, crew):
+        gp, session = await _consultation(station, crew, "444444")
+        prescribe = encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION])
+        await gp.send(prescribe)
+        await gp.send(prescribe)  # the retry overtakes the first print
+        number = await _number(gp)
+        assert await _number(gp) == number
+        assert (await _until(gp, lambda m: m["type"] == "print_status"))["printed"]
+        await gp.send(prescribe)  # and once it has printed
+        assert await _number(gp) == number
+        again = await _until(gp, lambda m: m["type"] == "print_status")
+        assert (again["number"], again["printed"]) == (number, True)  # the same job, told again
+        await eventually(lambda: not any(t.get_name() == "gp-desk-print" for t in asyncio.all_tasks()))
+        assert _printed_numbers(station) == [number]
+        job = await station.printer.jobs.latest()
+        assert job is not None and job.id == again["job"] and job.status is JobStatus.PRINTED
+        assert await _printed_audits(station, session) == 1
+        view = await crew.kiosk.current()
+        assert [p["printed"] for p in view["session"]["prints"]] == [True]
+
+
+async def test_a_second_prescription_prints_only_with_the_gps_confirmation(state_dir: Path) -> None:
+    async with running_station(state_dir) as (station, crew):
+        gp, session = await _consultation(station, crew, "555555")
+        await gp.send(encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION]))
+        first = await _number(gp)
+        printed = await _until(gp, lambda m: m["type"] == "print_status")
+        assert printed["printed"]
+        second = {"id": str(uuid.uuid4()), "medications": [{**MEDICATION, "quantity": "2 boîtes"}]}
+        await gp.send(encode("prescribe", **second))
+        refusal = await _reply(gp)
+        assert (refusal["type"], refusal["code"], refusal["number"]) == ("error", "additional_prescription", first)
+        latest = await station.printer.jobs.latest()
+        assert _printed_numbers(station) == [first] and latest is not None and latest.id == printed["job"]
+        await gp.send(encode("prescribe", **second, confirm_additional=True))
+        ack = await _reply(gp)
+        assert ack["type"] == "ack" and ack["id"] == second["id"] and ack["number"] != first
+        status = await _until(gp, lambda m: m["type"] == "print_status")
+        assert (status["number"], status["printed"]) == (ack["number"], True)
+        assert _printed_numbers(station) == [first, ack["number"]]  # the refused request printed nothing
+        assert await _printed_audits(station, session) == 2
+
+
+async def test_an_id_already_used_for_another_prescription_is_refused(state_dir: Path) -> None:
+    async with running_station(state_dir) as (station, crew):
+        gp, _ = await _consultation(station, crew, "666666")
+        ident = str(uuid.uuid4())
+        await gp.send(encode("prescribe", id=ident, medications=[MEDICATION]))
+        first = await _number(gp)
+        assert (await _until(gp, lambda m: m["type"] == "print_status"))["printed"]
+        await gp.send(encode("prescribe", id=ident, medications=[MEDICATION], referral="Cardiologue",
+                             confirm_additional=True))
+        refusal = await _reply(gp)
+        assert (refusal["type"], refusal["code"]) == ("error", "prescription_id_reused")
+        assert _printed_numbers(station) == [first]
+
+
+async def test_a_resent_prescription_whose_print_failed_prints_once_the_printer_is_back(state_dir: Path) -> None:
+    async with running_station(state_dir) as (station, crew):
+        assert station.rig is not None
+        printer = station.rig.printer
+        printer.paper_out = True
+        gp, _ = await _consultation(station, crew, "777777")
+        prescribe = encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION])
+        await gp.send(prescribe)
+        number = await _number(gp)
+        failed = await _until(gp, lambda m: m["type"] == "print_status")
+        assert (failed["printed"], failed["error"]) == (False, "paper out")
+        printer.paper_out = False
+        await gp.send(prescribe)  # the console never heard: it resends the same prescription
+        assert await _number(gp) == number
+        status = await _until(gp, lambda m: m["type"] == "print_status")
+        assert (status["number"], status["printed"]) == (number, True) and status["job"] != failed["job"]
+        await gp.send(prescribe)
+        assert await _number(gp) == number
+        assert (await _until(gp, lambda m: m["type"] == "print_status"))["job"] == status["job"]
+        assert _printed_numbers(station) == [number]

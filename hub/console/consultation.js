@@ -307,10 +307,9 @@ export class Consultation {
 
   onCabinError(m) {
     const [key, args] = errorText(m.code, m.message);
-    this.env.notify("error", key, args);
+    if (!this.prescription.onError(key, args, m)) this.env.notify("error", key, args);
     this.otoscope.onError();
     this.printing.onError();
-    this.prescription.onError(key, args);
     const phase = this.current.phase;
     if (phase === "ending" && !this.current.endAcked) this.setPhase("active", null);
     else if (phase === "connecting") this.setPhase("connecting", { kind: "warning", key, args });

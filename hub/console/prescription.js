@@ -1,8 +1,10 @@
 // The prescription form: medication lines, examinations, a referral letter and the weight,
 // checked here against the limits of protocol/control.py's Prescribe before anything is sent.
+// Each prescription gets an id that its retries keep, so the cabin prints it once; a second one
+// for the same patient goes only after the GP confirms it in a dialog (docs/design.md, "The consultation").
 
-import { $, clear, fromTemplate, role } from "/ui/dom.js";
-import { formatNumber, t } from "/ui/i18n.js";
+import { $, clear, el, fromTemplate, role } from "/ui/dom.js";
+import { applyStatic, formatNumber, t } from "/ui/i18n.js";
 
 const MED_FIELDS = { name: 300, dosage: 300, duration: 100, quantity: 100 };
 const EXAM_MAX = 300;
@@ -23,6 +25,9 @@ export class PrescriptionForm {
       const kg = this.latestWeight();
       if (kg !== null) $("weight-kg").value = String(Math.round(kg * 10) / 10);
     });
+    this.dialog = additionalDialog();
+    this.dialog.addEventListener("close", () => this.onDialogClosed());
+    document.body.append(this.dialog);
     this.reset();
   }
 
@@ -34,6 +39,9 @@ export class PrescriptionForm {
     $("weight-kg").value = "";
     this.pending = false;
     this.status = null;
+    this.unanswered = null; // {id, body, confirmed}: the prescription sent and not yet acknowledged
+    this.previous = null; // the number of the prescription the cabin already has, while the dialog asks
+    if (this.dialog.open) this.dialog.close("cancel");
     this.enabled = this.enabled ?? false;
     this.addMedication(false);
     this.clearErrors();
@@ -171,7 +179,15 @@ export class PrescriptionForm {
     if (this.pending) return;
     const body = this.collect();
     if (!body) return;
-    if (!this.send("prescribe", body)) return;
+    // Sent again unchanged (the cabin never answered): the same id, so it cannot print twice.
+    const same = this.unanswered && JSON.stringify(this.unanswered.body) === JSON.stringify(body);
+    if (!same) this.unanswered = { id: crypto.randomUUID(), body, confirmed: false };
+    this.sendUnanswered();
+  }
+
+  sendUnanswered() {
+    const { id, body, confirmed } = this.unanswered;
+    if (!this.send("prescribe", confirmed ? { id, confirm_additional: true, ...body } : { id, ...body })) return;
     this.pending = true;
     this.status = { kind: "pending", key: "prescription.sending" };
     this.render();
@@ -179,16 +195,42 @@ export class PrescriptionForm {
 
   /** The cabin accepted the prescription (ack ref=prescribe): an empty form for the next one. */
   onAck(message) {
+    if (!this.unanswered || message.id !== this.unanswered.id) return; // a late answer to a retry already taken
     this.reset();
     this.status = { kind: "sent", key: "prescription.sent", args: { number: message.number ?? "" } };
     this.render();
   }
 
-  /** A control `error` while a prescription was pending: `key`/`args` say why. */
-  onError(key, args) {
-    if (!this.pending) return;
+  /**
+   * A control `error` while a prescription was pending: `key`/`args` say why. True when the form
+   * answers it itself (the cabin already has a prescription: the dialog asks the GP).
+   */
+  onError(key, args, message) {
+    if (!this.pending) return false;
     this.pending = false;
+    if (message.code === "additional_prescription" && this.unanswered && !this.unanswered.confirmed) {
+      this.previous = typeof message.number === "string" ? message.number : "";
+      this.status = { kind: "pending", key: "prescription.additional_asking" };
+      this.render();
+      this.dialog.returnValue = ""; // Escape keeps the previous value: never let it read "confirm"
+      applyStatic(this.dialog);
+      this.dialog.showModal();
+      return true;
+    }
     this.status = { kind: "error", key, args };
+    this.render();
+    return false;
+  }
+
+  onDialogClosed() {
+    if (!this.unanswered || this.previous === null) return; // closed by reset()
+    this.previous = null;
+    if (this.dialog.returnValue === "confirm") {
+      this.unanswered.confirmed = true;
+      this.sendUnanswered();
+      return;
+    }
+    this.status = { kind: "error", key: "prescription.additional_cancelled" };
     this.render();
   }
 
@@ -214,9 +256,30 @@ export class PrescriptionForm {
     const status = $("prescription-status");
     status.textContent = this.status ? t(this.status.key, this.status.args) : "";
     status.dataset.state = this.status?.kind ?? "";
+    role(this.dialog, "text").textContent = t("prescription.additional_text", { number: this.previous ?? "" });
     const kg = this.latestWeight();
     const use = $("use-weight");
     use.hidden = kg === null;
     if (kg !== null) use.textContent = t("prescription.use_weight", { value: formatNumber(kg, 1, 1) });
   }
+}
+
+/** The GP's confirmation before a second prescription for the same patient (built here: one form owns it). */
+function additionalDialog() {
+  return el(
+    "dialog",
+    { id: "additional-dialog", "data-testid": "additional-dialog", "aria-labelledby": "additional-dialog-title" },
+    el(
+      "form",
+      { method: "dialog", class: "dialog-body" },
+      el("h2", { id: "additional-dialog-title", "data-i18n": "prescription.additional_title" }),
+      el("p", { "data-role": "text" }),
+      el(
+        "div",
+        { class: "dialog-actions" },
+        el("button", { value: "cancel", class: "ghost", "data-testid": "additional-cancel", "data-i18n": "prescription.additional_cancel" }),
+        el("button", { value: "confirm", class: "primary", "data-testid": "additional-confirm", "data-i18n": "prescription.additional_confirm" }),
+      ),
+    ),
+  );
 }
