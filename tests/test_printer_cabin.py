@@ -97,7 +97,7 @@ async def test_a_job_pending_when_the_consultation_ends_never_prints_later(state
         await crew.kiosk.wait_state("awaiting_cleaning")
         assert (await jobs.get(job.id)).status is JobStatus.CANCELLED
         # the status check gives up (the GP has gone: the outcome reaches no one), the job stays cancelled
-        await eventually(lambda: not any(t.get_name() == "cabin-print" for t in asyncio.all_tasks()))
+        await eventually(lambda: not any(t.get_name() == "gp-desk-print" for t in asyncio.all_tasks()))
         printer.answers_left = None  # the printer answers again
         await crew.clean()
         gp2, _ = await _consultation(station, crew, "333333")
