@@ -57,7 +57,7 @@ async def test_paper_out_is_told_to_the_gp_and_the_patient_and_a_reprint_prints_
         assert station.rig is not None
         printer = station.rig.printer
         printer.paper_out = True
-        gp, _ = await _consultation(station, crew, "111111")
+        gp, _ = await _consultation(station, crew, "PRSC2222")
         await gp.send(encode("prescribe", medications=[MEDICATION], examinations=["NFS"]))
         number = (await _until(gp, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
         status = await _until(gp, lambda m: m["type"] == "print_status")
@@ -84,7 +84,7 @@ async def test_a_job_pending_when_the_consultation_ends_never_prints_later(state
         assert station.rig is not None
         printer = station.rig.printer
         printer.answers_left = 0  # the printer hangs: the status check before the job waits
-        gp, session = await _consultation(station, crew, "222222")
+        gp, session = await _consultation(station, crew, "PRSC3333")
         await gp.send(encode("prescribe", medications=[MEDICATION]))
         first = (await _until(gp, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
         jobs = station.printer.jobs
@@ -99,7 +99,7 @@ async def test_a_job_pending_when_the_consultation_ends_never_prints_later(state
         await eventually(lambda: not any(t.get_name() == "cabin-print" for t in asyncio.all_tasks()))
         printer.answers_left = None  # the printer answers again
         await crew.clean()
-        gp2, _ = await _consultation(station, crew, "333333")
+        gp2, _ = await _consultation(station, crew, "PRSC4444")
         await gp2.send(encode("prescribe", medications=[MEDICATION]))
         second = (await _until(gp2, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
         assert (await _until(gp2, lambda m: m["type"] == "print_status"))["printed"]
