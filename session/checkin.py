@@ -76,8 +76,11 @@ class Attempts:
                 "while_paused": self.while_paused, "pause_s": pause_s}
 
 
-def forget_if_quiet(a: Attempts, now: datetime, rules: CheckInRules) -> tuple[Attempts, dict[str, object] | None]:
-    """After `forget_after_s` without a code the count starts again; what it held is reported."""
+def settle(a: Attempts, now: datetime, rules: CheckInRules) -> tuple[Attempts, dict[str, object] | None]:
+    """The count as of `now`: a pause ending later than `max_pause_s` from now (the clock was set back)
+    ends then; after `forget_after_s` without a code the count starts again, and what it held is reported."""
+    if a.paused_for(now) > rules.max_pause_s:
+        a = replace(a, paused_until=now + timedelta(seconds=rules.max_pause_s))
     if a.last_at is None or (now - a.last_at).total_seconds() < rules.forget_after_s or a.paused_for(now) > 0:
         return a, None
     return Attempts(), a.report()
@@ -148,12 +151,12 @@ class CheckInDesk:
         """Nothing to release: every change is already on disk."""
 
     def paused_for(self, now: datetime) -> float:
-        """Seconds left in a wrong-code pause, 0 when not paused."""
-        return self._attempts.paused_for(now)
+        """Seconds left in a wrong-code pause, 0 when not paused (never more than the longest pause)."""
+        return min(self._attempts.paused_for(now), self._rules.max_pause_s)
 
     async def verify(self, raw_code: str, now: datetime) -> Appointment:
         """The appointment a code opens now, or CheckInRefused."""
-        attempts, report = forget_if_quiet(self._attempts, now, self._rules)
+        attempts, report = settle(self._attempts, now, self._rules)
         left = attempts.paused_for(now)
         if left > 0:
             await self._record(typed_while_paused(attempts, now), report, now)
@@ -167,13 +170,13 @@ class CheckInDesk:
         except CheckInRefused as refused:
             await self._count(attempts, report, refused.reason.value, now)
             raise
-        # A valid code does not start the count again: only a confirmed check-in does.
-        await self._record(replace(attempts, last_at=now), report, now)
+        # A valid code leaves the count as it is (nothing written): only a confirmed check-in resets it.
+        await self._record(attempts, report, now)
         return accepted
 
     async def not_me(self, now: datetime) -> None:
         """The name a valid code showed was rejected: that counts like a wrong code."""
-        attempts, report = forget_if_quiet(self._attempts, now, self._rules)
+        attempts, report = settle(self._attempts, now, self._rules)
         await self._count(attempts, report, NOT_ME, now)
 
     async def confirmed(self, now: datetime) -> None:

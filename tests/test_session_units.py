@@ -403,6 +403,16 @@ async def test_the_count_is_forgotten_after_a_quiet_hour(desk: Desk) -> None:
     assert [d["count"] for d in details] == [4]  # the forgotten run is audited once
 
 
+async def test_a_clock_set_back_does_not_lengthen_a_pause(desk: Desk) -> None:
+    await wrong_codes(desk, 5, at(0))
+    back = at(-86400)  # the wall clock went back a day after the pause started
+    assert desk.desk.paused_for(back) == RULES.max_pause_s
+    assert (await desk.refused(CODE, back)).reason is Refusal.PAUSED
+    later = back + timedelta(seconds=RULES.max_pause_s)
+    assert desk.desk.paused_for(later) == 0.0
+    assert (await desk.refused("WRONG99", later)).reason is Refusal.UNKNOWN_CODE
+
+
 async def test_the_pause_survives_a_restart(tmp_path: Path) -> None:
     database = Database(tmp_path)
     await database.start()
