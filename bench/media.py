@@ -401,12 +401,12 @@ async def admit_patient(station: Station) -> str:
     from session.appointments import Appointment
     from sim.seed import DEMO_GP
 
-    appointment = Appointment(code="424242", patient_name="Alix Bernard", birth_date=date(1970, 1, 1), sex="F",
+    appointment = Appointment(code="BENCH242", patient_name="Alix Bernard", birth_date=date(1970, 1, 1), sex="F",
                               slot_start=station.clock.now() + timedelta(minutes=2), slot_minutes=20,
                               site=station.config.station.site, gp=DEMO_GP.name)
     await station.book.add(appointment)
     patient = station.patient_desk
-    await patient.submit_code("424242")
+    await patient.submit_code("BENCH242")
     await patient.confirm_identity()
     await patient.give_consent(True)
     consultation = station.cabin.consultation

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from config.base import Frozen, PositiveSeconds
 from config.devices import (
@@ -143,12 +143,25 @@ class StationSection(Frozen):
 
 
 class CheckInRules(Frozen):
-    """When a code is accepted and how wrong codes are slowed down."""
+    """When a code is accepted and how wrong codes are slowed down.
+
+    Every `max_wrong_codes` refused codes pause check-in, for `pause_s` the first time and twice
+    as long each time after, up to `max_pause_s`; only a confirmed check-in, or `forget_after_s`
+    without any code typed, starts the count again (docs/design.md, "Data and security").
+    """
 
     early_minutes: int = Field(default=15, ge=0, le=240)
     late_minutes: int = Field(default=10, ge=0, le=240)
     max_wrong_codes: int = Field(default=5, ge=1, le=100)
     pause_s: PositiveSeconds = 60.0
+    max_pause_s: PositiveSeconds = 900.0
+    forget_after_s: PositiveSeconds = 3600.0
+
+    @model_validator(mode="after")
+    def _pauses_grow(self) -> CheckInRules:
+        if self.max_pause_s < self.pause_s:
+            raise ValueError(f"max_pause_s ({self.max_pause_s:g}) must not be shorter than pause_s ({self.pause_s:g})")
+        return self
 
 
 class Timeouts(Frozen):

@@ -110,10 +110,26 @@ CREATE TABLE IF NOT EXISTS print_closed_sessions (
 );
 """
 
+# The check-in desk's count of refused codes and its pause, kept across restarts (session/checkin.py):
+# its one row is written at the first refused code.
+_CHECKIN_ATTEMPTS = """
+CREATE TABLE checkin_attempts (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    failures INTEGER NOT NULL DEFAULT 0,
+    pauses INTEGER NOT NULL DEFAULT 0,
+    paused_until TEXT NOT NULL DEFAULT '',
+    first_at TEXT NOT NULL DEFAULT '',
+    last_at TEXT NOT NULL DEFAULT '',
+    reasons TEXT NOT NULL DEFAULT '{}',
+    while_paused INTEGER NOT NULL DEFAULT 0
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
         "cabin state and cleaning mark, audit trail, badges, appointments, print jobs",
         _CABIN_STATE + _AUDIT + _BADGES + _APPOINTMENTS + _PRINT_JOBS,
     ),
+    Migration(2, "check-in wrong-code count and pause", _CHECKIN_ATTEMPTS),
 )

@@ -2,20 +2,39 @@
 
 Personal data stays only until the patient checks in: `consume` keeps the code, slot and
 site (so the code cannot be used twice) and wipes the name, birth date, sex and GP, with
-SQLite's secure_delete and a WAL checkpoint so the old bytes do not linger on disk.
+SQLite's secure_delete and a WAL checkpoint so the old bytes do not linger on disk. A
+booking whose check-in window closed without a check-in (a no-show) is deleted whole, at
+start and then every minute (docs/design.md, "Data and security").
+
+A booking code is CODE_LENGTH characters drawn with `secrets` from an alphabet without the
+look-alikes 0/O and 1/I/L, shown to people in groups ("K7QX-M4PA") and accepted typed in any
+case, with or without spaces and dashes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
+import secrets
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
+from config.schema import CheckInRules
+from hygiene.audit import AuditTrail
+from runtime.clock import Clock
 from runtime.errors import StationError
 from runtime.storage import Database, transaction
 
-_CODE = re.compile(r"^[A-Z0-9]{4,12}$")
+log = logging.getLogger(__name__)
+
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, no 1/I/L
+CODE_LENGTH = 8  # 31**8, about 8.5e11 codes
+CODE_GROUP = 4
+_CODE = re.compile(f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")
+SWEEP_S = 60.0  # clock seconds between looks for no-shows
 
 class AppointmentError(StationError):
     """An appointment cannot be stored or read."""
@@ -37,9 +56,52 @@ class Appointment:
 
 
 def normalise_code(raw: str) -> str | None:
-    """The code as stored (upper case, no spaces or dashes), or None if it cannot be one."""
+    """The code as stored (upper case, no spaces or dashes), or None if it cannot be one.
+
+    Nothing is mapped: 0, O, 1, I and L are all outside the alphabet, so a code holding one
+    was mistyped and no guess at what was meant can be right.
+    """
     text = re.sub(r"[\s-]", "", raw).upper()
-    return text if _CODE.match(text) else None
+    return text if _CODE.fullmatch(text) else None
+
+
+def new_code() -> str:
+    """A fresh booking code, in stored form."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def display_code(code: str) -> str:
+    """A code as shown to a person, to be read aloud on the phone: "K7QX-M4PA"."""
+    return "-".join(code[i:i + CODE_GROUP] for i in range(0, len(code), CODE_GROUP))
+
+
+def checkin_window(slot_start: datetime, rules: CheckInRules) -> tuple[datetime, datetime]:
+    """From when to when a code for the slot starting at `slot_start` is accepted."""
+    return (slot_start - timedelta(minutes=rules.early_minutes),
+            slot_start + timedelta(minutes=rules.late_minutes))
+
+
+def _wiping(conn: sqlite3.Connection, write: Callable[[sqlite3.Connection], int]) -> int:
+    """Run `write` in a transaction so that what it removes leaves no bytes on disk."""
+    conn.execute("PRAGMA secure_delete=ON")
+    with transaction(conn):
+        changed = write(conn)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return changed
+
+
+def _delete_closed(conn: sqlite3.Connection, now: datetime, rules: CheckInRules) -> int:
+    """Delete the unused bookings whose check-in window closed before `now`; how many went.
+
+    Nothing is written when there is nothing to delete: a full disk does not fail the look.
+    """
+    rows = conn.execute("SELECT code, slot_start FROM appointments WHERE used_at = ''").fetchall()
+    gone = [(str(code),) for code, start in rows
+            if checkin_window(datetime.fromisoformat(str(start)), rules)[1] < now]
+    if not gone:
+        return 0
+    return _wiping(conn, lambda w: w.executemany(
+        "DELETE FROM appointments WHERE code = ? AND used_at = ''", gone).rowcount)
 
 
 def _row_to_appointment(row: tuple[object, ...]) -> Appointment:
@@ -53,16 +115,42 @@ def _row_to_appointment(row: tuple[object, ...]) -> Appointment:
 
 
 class AppointmentBook:
-    """Appointments by code, through the database thread."""
+    """Appointments by code, through the database thread; it deletes no-shows' bookings."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, audit: AuditTrail, clock: Clock, rules: CheckInRules) -> None:
         self._db = db
+        self._audit = audit
+        self._clock = clock
+        self._rules = rules
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Nothing to prepare: the table comes with the schema (runtime.schema)."""
+        """Delete the no-shows left from before, then keep doing so every SWEEP_S."""
+        await self.delete_no_shows()
+        self._sweeper = asyncio.create_task(self._sweep(), name="no-show sweeper")
 
     async def stop(self) -> None:
-        """Nothing to release; present for the component lifecycle."""
+        """Stop looking for no-shows; safe to call twice."""
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
+
+    async def _sweep(self) -> None:
+        while True:
+            await self._clock.sleep(SWEEP_S)
+            try:
+                await self.delete_no_shows()
+            except StationError as exc:
+                log.warning("deleting the bookings of no-shows failed (%s): trying again in %.0f s", exc, SWEEP_S)
+
+    async def delete_no_shows(self) -> int:
+        """Delete every unused booking whose check-in window has closed, and audit how many (no names)."""
+        now, rules = self._clock.now(), self._rules
+        count = await self._db.run(lambda c: _delete_closed(c, now, rules))
+        if count:
+            await self._audit.append(now, "", "no_shows_deleted", count=count)
+        return count
 
     async def add(self, appt: Appointment) -> None:
         """Book an appointment; a code already booked is an error."""
@@ -98,14 +186,11 @@ class AppointmentBook:
     async def consume(self, code: str, at: datetime, session: str) -> None:
         """Mark a code used and wipe the patient's personal data from the disk."""
 
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute("PRAGMA secure_delete=ON")
-            with transaction(conn):
-                conn.execute(
-                    "UPDATE appointments SET patient_name = '', birth_date = '', sex = '', gp = '', "
-                    "used_at = ?, used_session = ? WHERE code = ?",
-                    (at.isoformat(), session, code),
-                )
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        def write(conn: sqlite3.Connection) -> int:
+            return conn.execute(
+                "UPDATE appointments SET patient_name = '', birth_date = '', sex = '', gp = '', "
+                "used_at = ?, used_session = ? WHERE code = ?",
+                (at.isoformat(), session, code),
+            ).rowcount
 
-        await self._db.run(write)
+        await self._db.run(lambda c: _wiping(c, write))

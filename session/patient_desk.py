@@ -5,6 +5,7 @@ from __future__ import annotations
 from config.schema import CheckInRules
 from hygiene.audit import AuditTrail
 from protocol.states import CabinState
+from runtime.storage import Database
 from session.appointments import AppointmentBook
 from session.checkin import CheckInDesk, CheckInRefused
 from session.consultation import CodeRefused
@@ -21,14 +22,22 @@ class PatientDesk:
     """What the touchscreen lets a patient do."""
 
     def __init__(self, core: CabinCore, *, book: AppointmentBook, rules: CheckInRules, site_code: str,
-                 audit: AuditTrail) -> None:
+                 audit: AuditTrail, db: Database) -> None:
         self._core = core
         self._audit = audit
-        self._codes = CheckInDesk(book, rules, site_code)
+        self._codes = CheckInDesk(book, rules, site_code, db=db, audit=audit)
+
+    async def start(self) -> None:
+        """Take up the wrong-code count and pause where the previous run left them."""
+        await self._codes.start()
+
+    async def stop(self) -> None:
+        """Stop the check-in desk."""
+        await self._codes.stop()
 
     def checkin_paused_for(self) -> float:
         """Seconds left in a wrong-code pause, 0 when codes are accepted."""
-        return self._codes.paused_for(self._core.clock.monotonic())
+        return self._codes.paused_for(self._core.clock.now())
 
     async def touch(self) -> None:
         """The person at the screen did something: restart the inactivity timer."""
@@ -51,10 +60,9 @@ class PatientDesk:
             c = core.current()
             now = core.clock.now()
             try:
-                appt = await self._codes.verify(code, now, core.clock.monotonic())
-            except CheckInRefused as exc:
+                appt = await self._codes.verify(code, now)
+            except CheckInRefused as exc:  # audited by the check-in desk, one entry per run of refusals
                 c.refusal = CodeRefused(exc.reason.value, str(exc), exc.retry_after_s, exc.opens_at)
-                await self._audit.append(now, c.session, "code_refused", reason=exc.reason.value)
                 core.emit(ScreenChanged(c.session))
                 raise CabinRefusal(exc.reason.value, str(exc), retry_after_s=round(exc.retry_after_s)) from exc
             c.appointment, c.refusal = appt, None
@@ -76,7 +84,9 @@ class PatientDesk:
         async def step() -> None:
             self._core.require(S.CHECKING_IN)
             c = self._core.current()
-            c.appointment = None
+            if c.appointment is not None:
+                c.appointment = None
+                await self._codes.not_me(self._core.clock.now())
             self._core.emit(ScreenChanged(c.session))
 
         await self._core.act(step)
@@ -103,6 +113,7 @@ class PatientDesk:
             if not await core.fire("admit"):
                 c.eligibility = None
                 raise CabinRefusal("not_clean", "the cabin is not available")
+            await self._codes.confirmed(core.clock.now())
 
         await core.act(step)
 

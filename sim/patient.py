@@ -16,6 +16,7 @@ from yarl import URL
 
 from runtime.clock import Clock
 from runtime.errors import StationError
+from session.appointments import display_code
 from sim.badges import REFERENT_BADGE
 from sim.serial_devices import SimRdm6300
 
@@ -118,7 +119,8 @@ class SimPatient:
     async def check_in(self) -> None:
         """From the welcome screen to the doctor's waiting room."""
         await self._kiosk.wait_state("ready")
-        who = await self._kiosk.post("/api/checkin", {"code": self._code})
+        # Typed as it was given to the patient: in groups, as the kiosk takes it too.
+        who = await self._kiosk.post("/api/checkin", {"code": display_code(self._code)})
         self._narrate(f"patient: code accepted, the screen shows {who['name']} born {who['birth_year']}")
         await self._kiosk.post("/api/identity", {"confirm": True})
         view = await self._kiosk.wait_state("eligibility")

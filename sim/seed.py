@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from hygiene.badges import BadgeRegistry
 from protocol.hub import GpIdentity
-from session.appointments import Appointment, AppointmentBook
+from session.appointments import Appointment, AppointmentBook, new_code
 from sim.badges import STAFF
 
 # Invented people; any likeness is accidental.
@@ -34,10 +34,10 @@ async def book_patient(
     book: AppointmentBook, rng: random.Random, site: str, slot_start: datetime,
     patient: tuple[str, date, str] | None = None,
 ) -> Appointment:
-    """Book a fictional patient at `slot_start` under a fresh six-digit code."""
+    """Book a fictional patient at `slot_start` under a fresh booking code (drawn with `secrets`, as a real one)."""
     name, birth, sex = patient or rng.choice(PATIENTS)
     while True:
-        code = f"{rng.randrange(10**6):06d}"
+        code = new_code()
         if await book.find(code) is None:
             break
     appt = Appointment(code=code, patient_name=name, birth_date=birth, sex=sex, slot_start=slot_start,

@@ -62,7 +62,7 @@ class Station:
         self.audit = AuditTrail(self.db)
         self.store = CabinStore(self.db)
         self.registry = BadgeRegistry(self.db, state_dir)
-        self.book = AppointmentBook(self.db)
+        self.book = AppointmentBook(self.db, audit=self.audit, clock=clock, rules=config.checkin)
         printer_config = self.rig.printer_config(config.printer) if self.rig else config.printer
         self.printer = PrintService(self.db, make_transport(printer_config, clock), printer_config, clock)
         self.hardware = Hardware(config, clock, rig=rig, on_badge=self.on_badge)
@@ -74,7 +74,7 @@ class Station:
             devices=self.devices, printer=self.printer, schedule=Schedule(place, clock.zone),
         )
         self.patient_desk = PatientDesk(self.cabin, book=self.book, rules=config.checkin,
-                                        site_code=config.station.site, audit=self.audit)
+                                        site_code=config.station.site, audit=self.audit, db=self.db)
         self.gp_desk = GpDesk(self.cabin, devices=self.devices, printer=self.printer, audit=self.audit,
                               site_code=config.station.site, site_name=place.name)
         self.staff_desk = StaffDesk(self.cabin, registry=self.registry, audit=self.audit, protocol=config.cleaning)
@@ -93,8 +93,8 @@ class Station:
         self.control = LocalControl(state_dir, self.hardware, busy=self._patient_in)
         optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]
         self._components: list[object] = [
-            self.lag, self.db, self.audit, self.store, self.registry, self.book, self.printer,
-            self.hardware, self.cabin, self.gp_desk, self.gp_link, self.kiosk, *optional, self.control,
+            self.lag, self.db, self.audit, self.store, self.registry, self.book, self.printer, self.hardware,
+            self.cabin, self.patient_desk, self.gp_desk, self.gp_link, self.kiosk, *optional, self.control,
         ]
         self._started: list[object] = []
 

@@ -22,6 +22,7 @@ from protocol.states import CabinState
 from runtime.clock import Clock
 from runtime.errors import StationError
 from runtime.storage import Database
+from session.appointments import display_code
 from session.events import CabinEvent, StateChanged
 from sim.crew import SimCrew
 from sim.rig import SimRig
@@ -132,7 +133,7 @@ async def _consultation(station: Station, rig: SimRig, narrate: Callable[[str], 
             narrate("the cabin was left needing cleaning: the referent cleans it first")
             await crew.clean()
         appt = await crew.book()
-        narrate(f"booked a simulated patient, code {appt.code}")
+        narrate(f"booked a simulated patient, code {display_code(appt.code)}")
         report = await crew.consultation(appt.code)
         await crew.clean()
         final = await crew.kiosk.wait_state(CabinState.READY.value, CabinState.CLOSED.value)

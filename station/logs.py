@@ -10,6 +10,7 @@ it holds more (a stack, a traceback). With `-v` the terminal keeps everything.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -20,6 +21,15 @@ CHATTY = ("transitions", "aioice")
 
 class _Terminal(logging.StreamHandler):  # type: ignore[type-arg]
     """The stderr handler `configure` installs, so that a `SimLog` finds it and no other."""
+
+
+class _File(logging.FileHandler):
+    """The log file: a full or read-only disk loses its lines, not the terminal's (no "Logging error" there)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # the warnings and errors are on the terminal too
+        super().handleError(record)
 
 
 class _OneLine(logging.Formatter):
@@ -46,7 +56,7 @@ class SimLog:
 
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / LOG_NAME
-        self._file: logging.FileHandler | None = None
+        self._file: _File | None = None
         self._root_level = logging.NOTSET
         self._terminals: list[tuple[logging.Handler, int, logging.Formatter | None]] = []
         self._chatty: list[tuple[logging.Logger, int]] = []
@@ -57,7 +67,7 @@ class SimLog:
             return
         root = logging.getLogger()
         verbose = root.getEffectiveLevel() <= logging.DEBUG
-        self._file = logging.FileHandler(self.path, encoding="utf-8")
+        self._file = _File(self.path, encoding="utf-8")
         self._file.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(self._file)
         self._root_level = root.level

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from config.schema import CabinConfig, CheckInRules, HubSection
 from runtime.clock import Clock
 from runtime.errors import StationError
-from session.checkin import checkin_window
+from session.appointments import checkin_window, display_code
 from session.events import CabinEvent, StateChanged
 from station.compose import Station
 from station.kiosk import KEY_COOKIE
@@ -156,7 +156,7 @@ async def _on_duty(crew: SimCrew, clock: Clock, rules: CheckInRules, patients: i
         await crew.clean()
     for n in range(patients):
         appt = await crew.book()
-        say(f"simulated patient {n + 1} of {patients}, code {appt.code}")
+        say(f"simulated patient {n + 1} of {patients}, code {display_code(appt.code)}")
         await crew.consultation(appt.code)
         await crew.clean()
     if clock.speed != 1.0:
@@ -205,7 +205,7 @@ async def _one_code(crew: SimCrew, clock: Clock, rules: CheckInRules, say: Calla
         return
     appt = await crew.book(minutes_ahead=rules.early_minutes - 1)
     _, closes = checkin_window(appt.slot_start, rules)
-    say(f"booking code {appt.code}, valid now until {closes:%H:%M}")
+    say(f"booking code {display_code(appt.code)}, valid now until {closes:%H:%M}")
     renew = closes - timedelta(minutes=RENEW_BEFORE_MIN)
     while True:
         await clock.sleep(CODE_POLL_S)

@@ -115,8 +115,8 @@ async def tap(page: Page, action: str) -> None:
 
 async def enter_code(page: Page, code: str) -> None:
     """Type a code on the keypad and confirm it."""
-    for digit in code:
-        await tap(page, f"digit-{digit}")
+    for symbol in code:
+        await tap(page, f"code-{symbol}")
     await tap(page, "submit")
 
 

@@ -21,7 +21,7 @@ from tests.kiosk import key_header
 
 
 async def book(station: Station, crew: SimCrew, birth: date = date(1970, 1, 1), name: str = "Alix Bernard") -> Appointment:
-    appt = Appointment(code="123456", patient_name=name, birth_date=birth, sex="F",
+    appt = Appointment(code="K7QXM4PA", patient_name=name, birth_date=birth, sex="F",
                        slot_start=station.clock.now() + timedelta(minutes=2), slot_minutes=20,
                        site=station.config.station.site, gp=DEMO_GP.name)
     await station.book.add(appt)
@@ -58,7 +58,7 @@ async def test_technician_and_unknown_badges_never_clear_the_mark(state_dir: Pat
         assert (await station.store.load()).cleaning_required
         await station.on_badge(TECHNICIAN_BADGE)
         assert station.cabin.state is S.AWAITING_CLEANING
-        refused = await crew.kiosk.post("/api/checkin", {"code": "123456"}, ok=False)
+        refused = await crew.kiosk.post("/api/checkin", {"code": "K7QXM4PA"}, ok=False)
         assert refused["error"] == "wrong_state"
 
 
@@ -125,7 +125,7 @@ async def test_no_doctor_in_time_ends_in_awaiting_cleaning(state_dir: Path) -> N
 
 async def test_checkin_inactivity_returns_to_ready_without_a_mark(state_dir: Path) -> None:
     async with running_station(state_dir, config_with(checkin_inactivity_s=20)) as (station, crew):
-        await crew.kiosk.post("/api/checkin", {"code": "999999"}, ok=False)
+        await crew.kiosk.post("/api/checkin", {"code": "ZZZZ9999"}, ok=False)
         assert station.cabin.state is S.CHECKING_IN
         await crew.kiosk.wait_state("ready")
         assert not (await station.store.load()).cleaning_required
@@ -162,7 +162,7 @@ async def test_wrong_codes_get_clear_errors_and_a_pause(state_dir: Path) -> None
         errors = [await crew.kiosk.post("/api/checkin", {"code": c}, ok=False)
                   for c in ("000000", "x", "", "ABCDEFGHIJKLMNOP", "111111")]
         assert [e["error"] for e in errors] == ["unknown_code"] * 5
-        paused = await crew.kiosk.post("/api/checkin", {"code": "123456"}, ok=False)
+        paused = await crew.kiosk.post("/api/checkin", {"code": "K7QXM4PA"}, ok=False)
         assert paused["error"] == "paused" and 50 <= paused["retry_after_s"] <= 60
         view = await crew.kiosk.current()
         assert view["checkin_paused_s"] > 0
@@ -214,7 +214,7 @@ async def test_a_failed_state_store_stops_new_consultations(state_dir: Path) -> 
     async with running_station(state_dir) as (station, crew):
         await book(station, crew)
         await station.db.stop()
-        refused = await crew.kiosk.post("/api/checkin", {"code": "123456"}, ok=False)
+        refused = await crew.kiosk.post("/api/checkin", {"code": "K7QXM4PA"}, ok=False)
         assert refused["error"] == "out_of_service"
         assert station.cabin.state is S.OUT_OF_SERVICE
         view = await crew.kiosk.current()

@@ -17,7 +17,7 @@ async def test_the_cabin_closes_at_noon_and_reopens_after_lunch(state_dir: Path)
         view = await crew.kiosk.wait_state("closed")
         assert view["open"] is False
         assert view["next_opening"]["start"] == "2026-11-30T13:30:00+01:00"
-        refused = await crew.kiosk.post("/api/checkin", {"code": "123456"}, ok=False)
+        refused = await crew.kiosk.post("/api/checkin", {"code": "K7QXM4PA"}, ok=False)
         assert refused["error"] == "wrong_state"
         await crew.kiosk.wait_state("ready")
         assert station.clock.now() >= datetime(2026, 11, 30, 13, 30, tzinfo=PARIS)

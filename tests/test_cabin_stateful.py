@@ -23,7 +23,7 @@ from config.schema import CabinConfig, Interval, Site, WeeklyHours
 from hygiene.store import CabinRecord
 from protocol.states import CabinState as S
 from runtime.clock import Clock
-from session.appointments import Appointment
+from session.appointments import CODE_ALPHABET, Appointment
 from session.core import CabinCore, CabinRefusal
 from session.gp_desk import GpDesk
 from session.machine import PATIENT_STATES, timeout_for
@@ -145,7 +145,7 @@ class CabinLife(RuleBasedStateMachine):
     def check_in(self, age: int) -> None:
         assert self.station is not None
         self.codes += 1
-        code = f"{self.codes:06d}"
+        code = "".join(CODE_ALPHABET[int(d)] for d in f"{self.codes:08d}")
         today = self.clock.now().date()
         appt = Appointment(code=code, patient_name="Canari Test", birth_date=date(today.year - age, 1, 1), sex="F",
                            slot_start=self.clock.now(), slot_minutes=20, site="TST001", gp=DEMO_GP.name)

@@ -33,9 +33,13 @@ def test_the_checkin_window_is_the_one_the_readme_states() -> None:
 
 
 def test_the_pause_after_wrong_codes_is_the_one_the_readme_states() -> None:
-    count, pause = readme_says(r"(\w+) wrong codes in a row pause check-in for (\d+) seconds")
+    count, pause, longest = readme_says(
+        r"(\w+) refused codes pause check-in for (\d+) seconds, each next pause twice as long up to (\d+) seconds")
     rules = load_config().checkin
-    assert (rules.max_wrong_codes, rules.pause_s) == (NUMBERS[count.lower()], float(pause)) == (5, 60.0)
+    assert (rules.max_wrong_codes, rules.pause_s, rules.max_pause_s) == (
+        NUMBERS[count.lower()], float(pause), float(longest)) == (5, 60.0, 900.0)
+    assert "an hour without any code typed" in " ".join(README.read_text(encoding="utf-8").split())
+    assert rules.forget_after_s == 3600.0
 
 
 def test_a_slot_at_ten_is_open_to_check_in_from_945_to_1010() -> None:

@@ -166,15 +166,18 @@ def station(ns: MountNamespace, *args: str) -> Iterator[Station]:
             running.stop()
 
 
+CODE_LINE = r"booking code ([2-9A-Z]{4}-[2-9A-Z]{4}), valid now until"  # printed in groups: "K7QX-M4PA"
+
+
 def test_a_full_state_directory_stops_new_patients_keeps_the_mark_and_recovers(namespace: MountNamespace) -> None:
     with station(namespace, "--sim", "--patients", "0", "--hub-port", "0") as cabin:
-        first = cabin.wait_for(r"booking code (\d+), valid now until").group(1)
+        first = cabin.wait_for(CODE_LINE).group(1)
         admitted = cabin.call("/api/checkin", {"code": first})
         name = str(admitted["name"])
         cabin.call("/api/identity", {"confirm": True})
         cabin.call("/api/consent", {"accepted": True})
         cabin.state_becomes("waiting_for_doctor")
-        second = cabin.wait_for(r"booking code (\d+), valid now until").group(1)  # once the first is used
+        second = cabin.wait_for(CODE_LINE).group(1)  # once the first is used
 
         namespace.sh(f"dd if=/dev/zero of={namespace.state_dir}/filler bs=64k 2>/dev/null || true")
         cabin.call("/api/leave", {})
@@ -198,7 +201,7 @@ def test_a_full_state_directory_stops_new_patients_keeps_the_mark_and_recovers(n
 
 def test_a_read_only_state_directory_says_so_and_keeps_the_mark(namespace: MountNamespace) -> None:
     with station(namespace, "--sim", "--patients", "0", "--hub-port", "0") as cabin:
-        code = cabin.wait_for(r"booking code (\d+), valid now until").group(1)
+        code = cabin.wait_for(CODE_LINE).group(1)
         cabin.call("/api/checkin", {"code": code})
         cabin.call("/api/identity", {"confirm": True})
         cabin.state_becomes("eligibility")

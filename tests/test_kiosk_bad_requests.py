@@ -37,14 +37,14 @@ async def answer(http: aiohttp.ClientSession, path: str, body: bytes) -> tuple[i
 
 async def test_a_malformed_body_is_a_400_naming_the_field_and_changes_nothing(tmp_path: Path) -> None:
     async with running_station(tmp_path / "state", speed=1.0) as (station, _crew):
-        await book(station, "314159")
+        await book(station, "PQ3E4K59")
         async with aiohttp.ClientSession(station.kiosk.url, headers=key_header(station)) as http:
             answers = [(path, *await answer(http, path, body)) for path, body, _ in MALFORMED]
             assert answers == [(path, 400, {"error": "bad_request", "message": message})
                                for path, _, message in MALFORMED]
             # None counted as a wrong code (five in a row pause check-in) nor moved the cabin.
             assert station.cabin.state is S.READY
-            status, _ = await answer(http, "/api/checkin", b'{"code": "314159"}')
+            status, _ = await answer(http, "/api/checkin", b'{"code": "PQ3E4K59"}')
             assert status == 200 and station.cabin.state is S.CHECKING_IN
             # Well formed but refused in this state: still a 409 with the refusal's reason.
             status, refused = await answer(http, "/api/consent", b'{"accepted": true}')

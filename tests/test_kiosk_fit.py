@@ -10,11 +10,12 @@ from pathlib import Path
 
 from playwright.async_api import Page
 
+from session.appointments import CODE_ALPHABET
 from tests.browser import chromium
 from tests.kiosk import BROWSER_MS, enter_code, in_state, kiosk_station, shot, small_targets, tap
 
 SCREENS = [(1280, 800), (1366, 768), (1920, 1080), (1080, 1920)]
-KEYS = [f"digit-{d}" for d in "1234567890"] + ["erase", "submit"]
+KEYS = [f"code-{symbol}" for symbol in CODE_ALPHABET] + ["erase", "submit"]
 
 # What does not fit: a page taller or wider than the screen, a key or button of the check-in
 # (found by its data-action) missing or not wholly inside the viewport.
@@ -52,7 +53,7 @@ async def test_the_check_in_screen_fits_every_common_kiosk_screen(tmp_path: Path
             await page.wait_for_selector("[data-action=submit]", timeout=BROWSER_MS)
             problems[f"{width}x{height} ready"] = await off_screen(page, KEYS) + await small_targets(page)
             await shot(page, tmp_path, f"ready-{width}x{height}")
-            await enter_code(page, "999999")
+            await enter_code(page, "99999999")
             await page.wait_for_selector("#refusal[data-reason=unknown_code]", timeout=BROWSER_MS)
             problems[f"{width}x{height} refused"] = (await off_screen(page, [*KEYS, "cancel"])
                                                      + await small_targets(page))

@@ -19,8 +19,8 @@ FOREIGN = ["attacker.example:{port}", "attacker.example", "127.0.0.1:{other}", "
 
 async def test_a_foreign_host_is_refused_on_every_route(state_dir: Path) -> None:
     async with running_station(state_dir) as (station, crew):
-        await book(station, "123456")
-        await crew.kiosk.post("/api/checkin", {"code": "123456"})
+        await book(station, "K7QXM4PA")
+        await crew.kiosk.post("/api/checkin", {"code": "K7QXM4PA"})
         assert station.cabin.state is S.CHECKING_IN
         port = station.kiosk.port
         base = crew.kiosk.base_url
@@ -43,8 +43,8 @@ async def test_a_foreign_host_is_refused_on_every_route(state_dir: Path) -> None
 
 async def test_the_kiosk_own_names_are_accepted(state_dir: Path) -> None:
     async with running_station(state_dir) as (station, crew):
-        await book(station, "123456")
-        await crew.kiosk.post("/api/checkin", {"code": "123456"})
+        await book(station, "K7QXM4PA")
+        await crew.kiosk.post("/api/checkin", {"code": "K7QXM4PA"})
         port = station.kiosk.port
         base = crew.kiosk.base_url
         async with aiohttp.ClientSession(headers=key_header(station)) as http:

@@ -25,7 +25,7 @@ from tests.test_kiosk_escapes import kiosk_flags
 
 # Every route of the kiosk API (station/kiosk.py), with a body it would accept.
 POSTS = [
-    ("/api/checkin", {"code": "123456"}), ("/api/identity", {"confirm": False}), ("/api/cancel", {}),
+    ("/api/checkin", {"code": "K7QXM4PA"}), ("/api/identity", {"confirm": False}), ("/api/cancel", {}),
     ("/api/representative", {"present": False}), ("/api/consent", {"accepted": True}), ("/api/leave", {}),
     ("/api/touch", {}), ("/api/cleaning/step", {"step": "ventilate"}),
     ("/api/maintenance/self-test", {"device": "oximeter-1"}), ("/api/maintenance/test-print", {}),
@@ -40,8 +40,8 @@ def key_in(start_page: Path) -> str:
 
 async def test_without_the_key_every_api_route_and_the_socket_are_refused(state_dir: Path) -> None:
     async with running_station(state_dir) as (station, crew):
-        await book(station, "123456")
-        await crew.kiosk.post("/api/checkin", {"code": "123456"})
+        await book(station, "K7QXM4PA")
+        await crew.kiosk.post("/api/checkin", {"code": "K7QXM4PA"})
         assert station.cabin.state is S.CHECKING_IN
         base, key = crew.kiosk.base_url, crew.kiosk.key
         # No key, a wrong one, and the right one where the API does not read it (query, header).
@@ -117,7 +117,7 @@ async def test_the_browser_reaches_the_page_from_the_start_page_under_its_csp(tm
     """The unit's way in (its flags, the start page as a file:// URL), then a check-in, with the
     page's Content-Security-Policy on: no violation, no console error."""
     async with kiosk_station(tmp_path / "state") as station, async_playwright() as playwright:
-        await book(station, "123456")
+        await book(station, "K7QXM4PA")
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{station.kiosk.url}/") as resp:
                 policy = resp.headers["Content-Security-Policy"]
@@ -133,7 +133,7 @@ async def test_the_browser_reaches_the_page_from_the_start_page_under_its_csp(tm
             await page.goto(station.kiosk.start_page.as_uri())
             await in_state(page, "ready")
             assert page.url == f"{station.kiosk.url}/"  # the key left the address bar
-            await enter_code(page, "123456")
+            await enter_code(page, "K7QXM4PA")
             await in_state(page, "checking_in")
             await page.wait_for_selector("text=Canarybird", timeout=BROWSER_MS)
             assert await page.evaluate("window.cspViolations") == []

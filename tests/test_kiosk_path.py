@@ -73,17 +73,17 @@ async def test_a_patient_walks_the_whole_path_then_the_referent_cleans(tmp_path:
                                                                         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
-        await book(station, "246810")
+        await book(station, "246B8CDE")
         assert traces_of(CANARY, "1961-04-02", tmp_path / "state", "") != []  # the search sees a booking
         page = await open_kiosk(browser, station.kiosk.entry_url)
         errors = collect_errors(page)
         await in_state(page, "ready")
         assert await page.text_content("#state-title") == "Bienvenue"
-        assert await enabled(page, "digit-2") and not await enabled(page, "submit")
+        assert await enabled(page, "code-2") and not await enabled(page, "submit")
         assert await small_targets(page) == []
         await shot(page, tmp_path, "1-welcome")
 
-        await enter_code(page, "246810")
+        await enter_code(page, "246B8CDE")
         await page.wait_for_selector("#patient-name", timeout=BROWSER_MS)
         assert await page.inner_text("#patient-name") == CANARY
         assert "1961" in await page.inner_text("#screen")
@@ -134,9 +134,9 @@ async def test_a_patient_walks_the_whole_path_then_the_referent_cleans(tmp_path:
 
 async def test_a_failed_print_tells_the_patient_what_to_do(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
-        await book(station, "565656")
+        await book(station, "56565656")
         page = await open_kiosk(browser, station.kiosk.entry_url)
-        await enter_code(page, "565656")
+        await enter_code(page, "56565656")
         await tap(page, "confirm")
         await tap(page, "consent")
         await in_state(page, "waiting_for_doctor")

@@ -41,12 +41,12 @@ async def test_after_a_restart_the_old_key_is_void_and_the_new_start_shows_the_c
     port = free_port()
     async with chromium() as browser:
         async with kiosk_station(tmp_path / "state", port=port) as station:
-            await book(station, "314159")
+            await book(station, "PQ3E4K59")
             page = await open_kiosk(browser, station.kiosk.entry_url)
             client = KioskClient(station.kiosk.entry_url)
             await client.start()
             try:
-                await client.post("/api/checkin", {"code": "314159"})
+                await client.post("/api/checkin", {"code": "PQ3E4K59"})
                 await client.post("/api/identity", {"confirm": True})
                 await client.post("/api/leave")
             finally:
@@ -68,10 +68,10 @@ async def test_inactivity_warns_first_then_resets(tmp_path: Path) -> None:
     config = quick_config()
     config = config.model_copy(update={"timeouts": config.timeouts.model_copy(update={"checkin_inactivity_s": 6})})
     async with kiosk_station(tmp_path / "state", config) as station, chromium() as browser:
-        await book(station, "271828", minutes_from_now=90)
+        await book(station, "TWX7E828", minutes_from_now=90)
         page = await open_kiosk(browser, station.kiosk.entry_url)
         await in_state(page, "ready")
-        await enter_code(page, "271828")  # too early: the screen stays on check-in
+        await enter_code(page, "TWX7E828")  # too early: the screen stays on check-in
         await in_state(page, "checking_in")
         await page.wait_for_selector("#idle", state="visible", timeout=BROWSER_MS)
         assert "Êtes-vous toujours là" in await page.inner_text("#idle")
@@ -113,13 +113,13 @@ async def test_the_technician_sees_devices_tests_one_and_takes_the_cabin_out_of_
 
 async def test_the_cleaning_screens_list_recent_cleanings_without_names(tmp_path: Path) -> None:
     async with running_station(tmp_path / "state") as (station, crew):
-        for code in ("424242", "434343"):
+        for code in ("42424242", "43434343"):
             await book(station, code)
             await crew.kiosk.post("/api/checkin", {"code": code})
             await crew.kiosk.post("/api/identity", {"confirm": True})
             await crew.kiosk.post("/api/leave")
             view = await crew.kiosk.wait_state("awaiting_cleaning")
-            if code == "424242":
+            if code == "42424242":
                 assert view["recent_cleanings"] == []
                 await crew.clean()
         view = await crew.kiosk.wait_for(lambda v: len(v.get("recent_cleanings", [])) == 1)

@@ -165,11 +165,11 @@ def otoscope_of(station: Station) -> Otoscope:
 
 
 async def waiting_patient(station: Station, crew: SimCrew) -> None:
-    appointment = Appointment(code="123456", patient_name="Alix Bernard", birth_date=date(1970, 1, 1), sex="F",
+    appointment = Appointment(code="K7QXM4PA", patient_name="Alix Bernard", birth_date=date(1970, 1, 1), sex="F",
                               slot_start=station.clock.now() + timedelta(minutes=2), slot_minutes=20,
                               site=station.config.station.site, gp=DEMO_GP.name)
     await station.book.add(appointment)
-    await crew.kiosk.post("/api/checkin", {"code": "123456"})
+    await crew.kiosk.post("/api/checkin", {"code": "K7QXM4PA"})
     await crew.kiosk.post("/api/identity", {"confirm": True})
     await crew.kiosk.post("/api/consent", {"accepted": True})
     assert station.cabin.state is S.WAITING_FOR_DOCTOR

@@ -58,7 +58,7 @@ async def test_paper_out_is_told_to_the_gp_and_the_patient_and_a_reprint_prints_
         assert station.rig is not None
         printer = station.rig.printer
         printer.paper_out = True
-        gp, _ = await _consultation(station, crew, "111111")
+        gp, _ = await _consultation(station, crew, "PRSC2222")
         await gp.send(encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION], examinations=["NFS"]))
         number = (await _until(gp, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
         status = await _until(gp, lambda m: m["type"] == "print_status")
@@ -85,7 +85,7 @@ async def test_a_job_pending_when_the_consultation_ends_never_prints_later(state
         assert station.rig is not None
         printer = station.rig.printer
         printer.answers_left = 0  # the printer hangs: the status check before the job waits
-        gp, session = await _consultation(station, crew, "222222")
+        gp, session = await _consultation(station, crew, "PRSC3333")
         await gp.send(encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION]))
         first = (await _until(gp, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
         jobs = station.printer.jobs
@@ -100,7 +100,7 @@ async def test_a_job_pending_when_the_consultation_ends_never_prints_later(state
         await eventually(lambda: not any(t.get_name() == "gp-desk-print" for t in asyncio.all_tasks()))
         printer.answers_left = None  # the printer answers again
         await crew.clean()
-        gp2, _ = await _consultation(station, crew, "333333")
+        gp2, _ = await _consultation(station, crew, "PRSC4444")
         await gp2.send(encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION]))
         second = (await _until(gp2, lambda m: m["type"] == "ack" and m.get("ref") == "prescribe"))["number"]
         assert (await _until(gp2, lambda m: m["type"] == "print_status"))["printed"]
@@ -128,7 +128,7 @@ async def _printed_audits(station: Station, session: str) -> int:
 async def test_the_same_prescription_id_sent_twice_prints_once_and_answers_the_same_number(state_dir: Path) -> None:
     """A console that resends after a reconnect keeps the id: the cabin answers, the printer stays still."""
     async with running_station(state_dir) as (station, crew):
-        gp, session = await _consultation(station, crew, "444444")
+        gp, session = await _consultation(station, crew, "44444444")
         prescribe = encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION])
         await gp.send(prescribe)
         await gp.send(prescribe)  # the retry overtakes the first print
@@ -150,7 +150,7 @@ async def test_the_same_prescription_id_sent_twice_prints_once_and_answers_the_s
 
 async def test_a_second_prescription_prints_only_with_the_gps_confirmation(state_dir: Path) -> None:
     async with running_station(state_dir) as (station, crew):
-        gp, session = await _consultation(station, crew, "555555")
+        gp, session = await _consultation(station, crew, "55555555")
         await gp.send(encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION]))
         first = await _number(gp)
         printed = await _until(gp, lambda m: m["type"] == "print_status")

@@ -7,17 +7,17 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from session.checkin import checkin_window
+from session.appointments import checkin_window, normalise_code
 from sim.patient import SimPatient
 from station.run import _on_duty
 from tests.conftest import eventually, running_station
 
-CODE_LINE = re.compile(r"^booking code (\d{6}), valid now until (\d\d:\d\d)$")
+CODE_LINE = re.compile(r"^booking code ([2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}), valid now until (\d\d:\d\d)$")
 
 
 def printed_codes(lines: list[str]) -> list[tuple[str, str]]:
-    """(code, until) of every booking code line printed so far."""
-    return [(m.group(1), m.group(2)) for m in map(CODE_LINE.match, lines) if m]
+    """(code as stored, until) of every booking code line printed so far (printed in groups: "K7QX-M4PA")."""
+    return [(str(normalise_code(m.group(1))), m.group(2)) for m in map(CODE_LINE.match, lines) if m]
 
 
 async def test_a_code_printed_long_after_start_works_and_a_fresh_one_follows(tmp_path: Path) -> None:

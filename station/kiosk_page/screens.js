@@ -7,6 +7,10 @@ import { t, tCode } from "/ui/i18n.js";
 const TOUCHABLE = ["checking_in", "eligibility"];
 const ADVICE = ["hold_still", "too_dark", "too_bright"];  // the otoscope's advice that needs words
 const ILLUSTRATED = ["temperature", "blood_pressure", "spo2", "weight", "otoscope"];
+// Booking codes (session/appointments.py): 8 characters without the look-alikes 0/O and 1/I/L.
+const CODE_ALPHABET = [..."23456789ABCDEFGHJKMNPQRSTUVWXYZ"];
+const CODE_LENGTH = 8;
+const CODE_GROUP = 4;
 
 export function clock(seconds) {
   const s = Math.max(0, Math.round(seconds));
@@ -34,16 +38,22 @@ function closed(view, ui) {
   ];
 }
 
+// The code as typed so far, hidden, in the groups the patient was given it in ("••••-••").
+function hiddenCode(length) {
+  const dots = "•".repeat(length);
+  return length > CODE_GROUP ? `${dots.slice(0, CODE_GROUP)}-${dots.slice(CODE_GROUP)}` : dots;
+}
+
 // The check-in screen: what to know (`info`, a refusal, the way out) beside the code and its
 // keypad, which kiosk.css keeps whole on the screen.
 function keypad(view, ui, info = []) {
   const paused = view.checkin_paused_s - ui.elapsed() > 0;
-  const keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9"].map((digit) =>
-    button(digit, () => ui.type(digit), { disabled: paused, action: `digit-${digit}` }));
+  const full = ui.entry.length >= CODE_LENGTH;
+  const keys = CODE_ALPHABET.map((symbol) =>
+    button(symbol, () => ui.type(symbol), { disabled: paused || full, action: `code-${symbol}` }));
   keys.push(button("⌫", () => ui.erase(), { aria: t("keypad.erase.label"), disabled: paused, action: "erase" }));
-  keys.push(button("0", () => ui.type("0"), { disabled: paused, action: "digit-0" }));
   keys.push(button("✓", () => ui.submitCode(), {
-    cls: "primary", aria: t("keypad.submit.label"), disabled: paused || ui.entry.length < 4, action: "submit",
+    cls: "primary", aria: t("keypad.submit.label"), disabled: paused || !full, action: "submit",
   }));
   const refusal = view.session?.refusal;
   const notes = [...info];
@@ -65,7 +75,7 @@ function keypad(view, ui, info = []) {
     el("div", { class: "checkin-info" }, notes),
     el("div", { class: "checkin-pad" },
       el("p", { class: "code", id: "code-entry", role: "status", "aria-label": t("keypad.entry"),
-                text: "•".repeat(ui.entry.length) }),
+                text: hiddenCode(ui.entry.length) }),
       el("div", { class: "keypad", role: "group", "aria-label": t("keypad.label") }, keys)))];
 }
 
