@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from config.loader import load_config
@@ -108,3 +109,10 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 def state_dir(tmp_path: Path) -> Path:
     """A fresh state directory."""
     return tmp_path / "state"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client that keeps every cookie it is given, 127.0.0.1's included (the hub's tests)."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session

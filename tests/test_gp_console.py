@@ -141,7 +141,7 @@ async def prescribe(gp: Page, name: str) -> None:
 
 async def printed_rows(gp: Page, count: int) -> None:
     """Wait until the printing panel shows `count` printed prescriptions."""
-    await gp.wait_for_function(f"document.querySelectorAll('#print-list [data-state=printed]').length === {count}",
+    await gp.wait_for_function(f"() => document.querySelectorAll('#print-list [data-state=printed]').length === {count}",
                                timeout=BROWSER_S)
 
 
@@ -158,7 +158,7 @@ async def test_a_second_prescription_prints_after_the_gp_confirms_it_in_a_dialog
         await gp.fill(by_id("login-password"), GP_PASSWORD)
         await gp.click(by_id("login-submit"))
         await gp.click(by_id("join-button"), timeout=BROWSER_S)
-        await gp.wait_for_function("document.querySelector('[data-testid=consultation]').dataset.state === 'active'",
+        await gp.wait_for_function("() => document.querySelector('[data-testid=consultation]').dataset.state === 'active'",
                                    timeout=BROWSER_S)
 
         await prescribe(gp, "Paracétamol 1 g")
@@ -172,7 +172,7 @@ async def test_a_second_prescription_prints_after_the_gp_confirms_it_in_a_dialog
         await gp.screenshot(path=str(tmp_path / "gp-additional-prescription.png"))
         await gp.click(by_id("additional-cancel"))
         await dialog.wait_for(state="hidden", timeout=BROWSER_S)
-        await gp.wait_for_function("document.querySelector('[data-testid=prescription-status]').dataset.state"
+        await gp.wait_for_function("() => document.querySelector('[data-testid=prescription-status]').dataset.state"
                                    " === 'error'", timeout=BROWSER_S)
         assert len(printer.receipts) == 1  # declined: nothing more printed
 

@@ -100,12 +100,6 @@ async def hub(fake_time: FakeTime, tmp_path: Path) -> AsyncIterator[Hub]:
     await server.stop()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
 async def login(http: aiohttp.ClientSession, hub: Hub, username: str = "claire", password: str = PASSWORD,
                 **headers: str) -> tuple[int, dict[str, Any]]:
     async with http.post(f"{hub.url}/api/login", json={"username": username, "password": password},

@@ -59,12 +59,6 @@ async def hub() -> AsyncIterator[Hub]:
     await server.stop()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def client(hub: Hub, clock: Clock, token: str = NANGIS_TOKEN) -> HubClient:
     station = Station()
     config = HubSection(url=hub.station_url, station_id="cab-nangis", token=SecretStr(token))

@@ -24,12 +24,6 @@ async def hub() -> AsyncIterator[Hub]:
     await server.stop()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
 async def test_a_login_without_an_origin_is_refused(hub: Hub, http: aiohttp.ClientSession) -> None:
     async with http.post(f"{hub.url}/api/login", json=CREDENTIALS) as response:
         assert response.status == 403

@@ -46,12 +46,6 @@ async def proxied(fake_time: FakeTime, tmp_path: Path) -> AsyncIterator[Hub]:
     await server.stop()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        yield session
-
-
 def from_address(address: str) -> aiohttp.ClientSession:
     """A client whose connections come from `address` (any of 127.0.0.0/8 on Linux's loopback)."""
     connector = aiohttp.TCPConnector(local_addr=(address, 0))

@@ -172,7 +172,7 @@ async def test_a_second_prescription_prints_only_with_the_gps_confirmation(state
 
 async def test_an_id_already_used_for_another_prescription_is_refused(state_dir: Path) -> None:
     async with running_station(state_dir) as (station, crew):
-        gp, _ = await _consultation(station, crew, "666666")
+        gp, _ = await _consultation(station, crew, "66666666")
         ident = str(uuid.uuid4())
         await gp.send(encode("prescribe", id=ident, medications=[MEDICATION]))
         first = await _number(gp)
@@ -189,7 +189,7 @@ async def test_a_resent_prescription_whose_print_failed_prints_once_the_printer_
         assert station.rig is not None
         printer = station.rig.printer
         printer.paper_out = True
-        gp, _ = await _consultation(station, crew, "777777")
+        gp, _ = await _consultation(station, crew, "77777777")
         prescribe = encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION])
         await gp.send(prescribe)
         number = await _number(gp)

@@ -124,9 +124,15 @@ def appointment(code: str = CODE, *, slot: datetime = SLOT, site: str = SITE, na
                        slot_start=slot, slot_minutes=30, site=site, gp="Dr Quentin Wxyzabc")
 
 
+async def started_trail(db: Database) -> AuditTrail:
+    trail = AuditTrail(db)
+    await trail.start()
+    return trail
+
+
 @pytest.fixture
 async def audit(db: Database) -> AuditTrail:
-    return AuditTrail(db)
+    return await started_trail(db)
 
 
 @pytest.fixture
@@ -187,7 +193,7 @@ async def test_consume_wipes_personal_data_from_the_disk(book: AppointmentBook, 
 async def test_consumed_name_stays_gone_after_more_writes_and_a_restart(tmp_path: Path) -> None:
     database = Database(tmp_path)
     await database.start()
-    b = AppointmentBook(database, audit=AuditTrail(database), clock=Clock(start=SLOT), rules=RULES)
+    b = AppointmentBook(database, audit=await started_trail(database), clock=Clock(start=SLOT), rules=RULES)
     await b.start()
     await b.add(appointment())
     await b.consume(CODE, SLOT, "s1")
@@ -200,7 +206,7 @@ async def test_consumed_name_stays_gone_after_more_writes_and_a_restart(tmp_path
 async def test_a_no_show_is_deleted_once_the_check_in_window_closed(tmp_path: Path) -> None:
     database = Database(tmp_path)
     await database.start()
-    audit = AuditTrail(database)
+    audit = await started_trail(database)
     closes = SLOT + timedelta(minutes=RULES.late_minutes)
     b = AppointmentBook(database, audit=audit, clock=Clock(start=SLOT), rules=RULES)
     await b.start()
@@ -232,7 +238,7 @@ async def test_no_shows_are_deleted_on_a_schedule(tmp_path: Path) -> None:
     database = Database(tmp_path)
     await database.start()
     clock = Clock(start=SLOT, speed=1000.0)  # a sweep every 60 clock seconds: every 60 ms
-    b = AppointmentBook(database, audit=AuditTrail(database), clock=clock, rules=RULES)
+    b = AppointmentBook(database, audit=await started_trail(database), clock=clock, rules=RULES)
     await b.start()
     try:
         await b.add(appointment(slot=SLOT - timedelta(minutes=RULES.late_minutes) + timedelta(seconds=30)))
@@ -416,7 +422,7 @@ async def test_a_clock_set_back_does_not_lengthen_a_pause(desk: Desk) -> None:
 async def test_the_pause_survives_a_restart(tmp_path: Path) -> None:
     database = Database(tmp_path)
     await database.start()
-    audit = AuditTrail(database)
+    audit = await started_trail(database)
     b = AppointmentBook(database, audit=audit, clock=Clock(start=SLOT), rules=RULES)
     await b.start()
     desk = check_in_desk(b, database, audit)
