@@ -31,6 +31,7 @@ STEP_S = 30  # RFC 6238's time step
 DRIFT_STEPS = 1  # a code of the step before or after is accepted too (clock drift, typing time)
 RECOVERY_CODES = 10
 _RECOVERY_BYTES = 10  # 80 bits: 16 base32 characters, shown in four groups
+HUB_DB_NAME = "hub.sqlite3"
 
 HUB_MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "GP TOTP secrets, the last step each accepted, and recovery code digests", """
@@ -103,11 +104,12 @@ def recovery_digest(code: str) -> str:
 
 
 class TotpStore:
-    """Each GP's TOTP secret, last accepted step and unused recovery codes, in `<state_dir>/` (0700)."""
+    """Each GP's TOTP secret, last accepted step and unused recovery codes, in `<state_dir>/hub.sqlite3`
+    (the directory 0700)."""
 
     def __init__(self, state_dir: Path, wall: Callable[[], float]) -> None:
         """`wall` is real Unix time: TOTP codes follow it."""
-        self._db = Database(state_dir, HUB_MIGRATIONS)
+        self._db = Database(state_dir, HUB_MIGRATIONS, name=HUB_DB_NAME)
         self._wall = wall
 
     async def start(self) -> None:
