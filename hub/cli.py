@@ -1,4 +1,4 @@
-"""`cabin hub serve | hash-password | new-token | rotate-token`: run a hub, or prepare its accounts.
+"""`cabin hub serve | hash-password | new-token | rotate-token | reset-totp`: run a hub, or prepare its accounts.
 
 The station's `cabin` command hands every `hub` subcommand here; nothing of the station is
 imported on this path.
@@ -40,6 +40,10 @@ def add_parser(subparsers: argparse._SubParsersAction[P]) -> None:
                                 "current one; print it")
     rotate.add_argument("--config", type=Path, metavar="FILE", required=True, help="the hub's configuration file")
     rotate.add_argument("station", metavar="STATION_ID", help="the station's id in the file's [[stations]]")
+    reset = actions.add_parser("reset-totp", help="remove a GP's second factor (a lost phone and lost recovery "
+                               "codes): her next login sets up a new one")
+    reset.add_argument("--config", type=Path, metavar="FILE", required=True, help="the hub's configuration file")
+    reset.add_argument("username", metavar="USERNAME", help="the GP's username in the file's [[gps]]")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,10 +73,36 @@ def run(args: argparse.Namespace) -> int:
               "the token in the station's file and restart the station; once the hub has logged the switch, "
               "remove the station's first [[stations]] entry.")
         return 0
+    if args.hub_command == "reset-totp":
+        if asyncio.run(reset_totp(load_hub_config(args.config), args.username)):
+            print(f"{args.username}'s second factor and recovery codes are removed: at her next login she sets up "
+                  "a new one on the console. Check her identity before you tell her.")
+        else:
+            print(f"{args.username} had no second factor: nothing to remove.")
+        return 0
     token, digest = new_station_token()
     print(f"station token (goes in the station's [hub] token): {token}")
     print(f"its digest (goes in the hub's [[stations]] token_sha256): {digest}")
     return 0
+
+
+async def reset_totp(config: HubConfig, username: str) -> bool:
+    """Remove `username`'s second factor from the hub's TOTP file: whether she had one."""
+    import time
+
+    from hub.totp import TotpStore
+
+    if username not in {gp.username for gp in config.gps}:
+        known = ", ".join(gp.username for gp in config.gps) or "none"
+        raise StationError(f"the hub has no GP {username!r} in its [[gps]] (it has: {known})")
+    if config.login.state_dir is None:
+        raise StationError("the hub keeps no second factors: its [login] has no state_dir")
+    store = TotpStore(config.login.state_dir, time.time)
+    await store.start()
+    try:
+        return await store.forget(username)
+    finally:
+        await store.stop()
 
 
 def rotate_token(path: Path, station_id: str) -> str:

@@ -146,6 +146,15 @@ class TotpStore:
             return True
         return codes if await self._db.run(write) else None
 
+    async def forget(self, username: str) -> bool:
+        """Remove `username`'s second factor and recovery codes (a lost phone and lost codes): whether
+        she had one. Her next login sets up a new one."""
+        def delete(conn: sqlite3.Connection) -> bool:
+            with transaction(conn):
+                conn.execute("DELETE FROM recovery_codes WHERE username = ?", (username,))
+                return conn.execute("DELETE FROM totp WHERE username = ?", (username,)).rowcount > 0
+        return await self._db.run(delete)
+
     async def verify(self, username: str, code: str) -> bool:
         """Whether `code` is `username`'s current code, not taken before; it cannot be taken again."""
         now = self._wall()

@@ -14,9 +14,11 @@ import pyotp
 import pytest
 from pydantic import ValidationError
 
+from hub.cli import reset_totp
 from hub.config import LoginSection
 from hub.server import Hub
 from runtime.clock import Clock
+from runtime.errors import StationError
 from tests.test_hub import FakeTime, hub_config, login
 
 
@@ -212,3 +214,17 @@ async def test_without_a_state_directory_the_console_goes_straight_in(tmp_path: 
 def test_requiring_totp_needs_a_state_directory() -> None:
     with pytest.raises(ValidationError, match="require_totp needs state_dir"):
         LoginSection(require_totp=True)
+
+
+async def test_a_reset_second_factor_is_set_up_again_at_the_next_login(hub: Hub, wall: Wall) -> None:
+    """`cabin hub reset-totp`, for a GP who lost her phone and her recovery codes."""
+    async with session() as http:
+        _, codes = await enrol(http, hub, wall)
+    assert await reset_totp(hub.config, "claire")
+    assert not await reset_totp(hub.config, "claire")  # nothing left to remove
+    async with session() as http:
+        status, answer = await login(http, hub)
+        assert status == 200 and answer["next"] == "enrol"
+        assert (await post(http, hub, "/api/totp/verify", {"code": codes[0]}))[0] == 401  # her old codes are void
+    with pytest.raises(StationError, match="no GP 'nobody'"):
+        await reset_totp(hub.config, "nobody")
