@@ -62,6 +62,13 @@ GpLeftHandler = Callable[[str], Awaitable[None]]
 AuditAckHandler = Callable[[AuditAck], Awaitable[None]]
 
 
+# What a refusal of the hub means for the technician reading the station's log.
+REFUSALS = {
+    401: ": this station's token is not the hub's (see [hub] token, or a rotation the station missed)",
+    409: ": another connection with this station's token is live at the hub (a copied token, or the "
+         "station's previous connection not yet timed out)",
+}
+
 class HubOffline(StationError):
     """The station is not connected to the hub right now."""
 
@@ -160,7 +167,7 @@ class HubClient:
                 await self._connect(outage)
                 reason = "the hub closed the connection"
             except aiohttp.WSServerHandshakeError as exc:
-                reason = f"the hub refused the connection (HTTP {exc.status})"
+                reason = f"the hub refused the connection (HTTP {exc.status}{REFUSALS.get(exc.status, '')})"
             except (aiohttp.ClientError, OSError, TimeoutError, HubProtocolError) as exc:
                 reason = str(exc) or type(exc).__name__
             except Exception as exc:  # a bug must not end the station's only way to its GPs

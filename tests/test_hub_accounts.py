@@ -99,7 +99,7 @@ async def test_a_refused_station_retries_with_a_growing_backoff_and_gets_in_once
         assert not second.connected
         assert clock.delays[3] > 2 * clock.delays[0], "a refused station backs off, it does not spin"
         outages = [r.getMessage() for r in caplog.records if "retrying in the background" in r.getMessage()]
-        assert len(outages) == 1 and "HTTP 409" in outages[0]
+        assert len(outages) == 1 and "HTTP 409: another connection with this station's token is live" in outages[0]
         await live.close()
         await eventually(lambda: second.connected, within_s=30)
     finally:

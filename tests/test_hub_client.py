@@ -182,7 +182,7 @@ async def test_a_refused_token_is_retried_with_one_log_line(hub: Hub, caplog: py
     finally:
         await client.stop()
     outages = [r.getMessage() for r in caplog.records if "retrying in the background" in r.getMessage()]
-    assert len(outages) == 1 and "HTTP 401" in outages[0]
+    assert len(outages) == 1 and "HTTP 401: this station's token is not the hub's" in outages[0]
     assert CHELLES_TOKEN not in caplog.text
 
 
