@@ -90,9 +90,10 @@ async def test_a_store_written_by_a_newer_hub_is_refused_untouched(store_url: UR
 async def test_an_unreachable_postgresql_says_where_without_its_password() -> None:
     url = URL.create("postgresql+psycopg", username="cabin", password="s3cret", host="127.0.0.1", port=1,
                      database="hub")
-    with pytest.raises(StationError, match=r"^cannot open the hub's store postgresql\+psycopg://cabin:\*\*\*@") as refused:
+    with pytest.raises(StationError) as refused:
         await Store(url).start()
-    assert "s3cret" not in str(refused.value)
+    assert str(refused.value).startswith("cannot open the hub's store postgresql+psycopg://cabin:***@127.0.0.1:1/hub: ")
+    assert "\n" not in str(refused.value) and "s3cret" not in str(refused.value)  # one line, no password
 
 
 def test_the_store_url_is_sqlite_or_postgresql() -> None:

@@ -121,7 +121,8 @@ class Store:
                                "untouched; run that hub's software, or a newer one") from exc
         except DBAPIError as exc:
             engine.dispose()
-            raise StationError(f"cannot open the hub's store {self.where}: {exc.orig}") from exc
+            why = " ".join(str(exc.orig).split())  # psycopg's hints come on lines of their own
+            raise StationError(f"cannot open the hub's store {self.where}: {why}") from exc
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StationError(f"cannot open the hub's store {self.where}: {exc}") from exc

@@ -1,5 +1,5 @@
-"""Alembic's entry point for the hub's migrations, run by `hub.store.Store` on its open connection
-(docs/design.md, "The hub's store"); `alembic revision --autogenerate` uses it the same way."""
+"""Alembic's entry point for the hub's migrations, run on the connection `hub.store.alembic_config`
+puts in Alembic's configuration (docs/design.md, "The hub's store")."""
 
 from alembic import context
 
