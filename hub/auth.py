@@ -223,9 +223,10 @@ class Logins:
     session behind a request's cookie."""
 
     def __init__(self, config: HubConfig, clock: Clock, *, secure_cookie: bool, on_logout: Callable[[str], None],
-                 wall: Callable[[], float], issuer: str) -> None:
+                 totp: TotpStore | None, issuer: str) -> None:
         """`on_logout` gets the key of each login ended by a logout, to close that login's sockets;
-        `wall` is Unix time (TOTP codes follow it); `issuer` names the hub in authenticator apps."""
+        `totp` keeps the GPs' second factors (None: the hub keeps none); `issuer` names the hub in
+        authenticator apps."""
         self._config = config
         self._clock = clock
         self._secure_cookie = secure_cookie
@@ -236,25 +237,20 @@ class Logins:
         login = config.login
         self._delays = LoginDelays(login.max_failures, login.delay_s, login.max_delay_s, login.window_s,
                                    clock.monotonic)
-        self._totp = TotpStore(login.state_dir, wall) if login.state_dir is not None else None
+        self._totp = totp
         self._logins: dict[str, Login] = {}
         self._decoy: str | None = None
         self._scrypt_slots: asyncio.Semaphore | None = None
 
     async def start(self) -> None:
-        """Open the second factors' file, and make the decoy hash that unknown usernames are checked
-        against, at the cost of a real one."""
-        if self._totp is not None:
-            await self._totp.start()
+        """Make the decoy hash that unknown usernames are checked against, at the cost of a real one."""
         like = self._config.gps[0].password_hash if self._config.gps else None
         self._decoy = await asyncio.to_thread(decoy_hash, like)
         self._scrypt_slots = asyncio.Semaphore(SCRYPT_SLOTS)
 
     async def stop(self) -> None:
-        """Forget every login, close the second factors' file; idempotent."""
+        """Forget every login; idempotent."""
         self._logins.clear()
-        if self._totp is not None:
-            await self._totp.stop()
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         """Check a username and password; open a login (Logins.open), or refuse (401, or 429 while rate-limited)."""
@@ -372,7 +368,7 @@ class Logins:
 
     def _store(self) -> TotpStore:
         if self._totp is None:
-            raise Refusal(404, "no_second_factor", "this hub keeps no second factor ([login] state_dir)")
+            raise Refusal(404, "no_second_factor", "this hub keeps no second factor ([login] state_dir or [store] url)")
         return self._totp
 
     def _address(self, request: web.Request) -> str:

@@ -87,20 +87,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def reset_totp(config: HubConfig, username: str) -> bool:
-    """Remove `username`'s second factor from the hub's TOTP file: whether she had one."""
+    """Remove `username`'s second factor from the hub's store: whether she had one. The audit trail
+    names the command and the Unix user who ran it."""
+    import getpass
     import time
 
+    from hub.store import Store
     from hub.totp import TotpStore
 
     if username not in {gp.username for gp in config.gps}:
         known = ", ".join(gp.username for gp in config.gps) or "none"
         raise StationError(f"the hub has no GP {username!r} in its [[gps]] (it has: {known})")
-    if config.login.state_dir is None:
-        raise StationError("the hub keeps no second factors: its [login] has no state_dir")
-    store = TotpStore(config.login.state_dir, time.time)
+    if not config.durable_store:
+        raise StationError("the hub keeps no second factors: it has neither a [login] state_dir nor a [store] url")
+    store = Store(config.store_url())
     await store.start()
     try:
-        return await store.forget(username)
+        return await TotpStore(store, time.time).forget(username, by=f"cabin hub reset-totp ({getpass.getuser()})")
     finally:
         await store.stop()
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 from config.loader import load_model
 from protocol.hub import GpIdentity, IceServer, Id
@@ -140,11 +142,31 @@ class LoginSection(_Frozen):
             raise ValueError("max_delay_s cannot be shorter than delay_s")
         return self
 
-    @model_validator(mode="after")
-    def _totp_kept(self) -> LoginSection:
-        if self.require_totp and self.state_dir is None:
-            raise ValueError("require_totp needs state_dir, where the GPs' TOTP secrets are kept")
-        return self
+
+
+STORE_FILE = "hub.sqlite3"
+
+
+class StoreSection(_Frozen):
+    """Where the hub keeps its store (docs/design.md, "The hub's store"): a SQLAlchemy URL, SQLite or
+    PostgreSQL (`postgresql://user:password@host/db`, through psycopg 3). Without it, a SQLite file
+    in [login] state_dir, or a store in memory when there is no state_dir either."""
+
+    url: str | None = Field(default=None, min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise ValueError("not a database URL like 'postgresql://cabin@db.example.org/cabin_hub' "
+                             "or 'sqlite:////var/lib/cabin-hub/hub.sqlite3'") from None
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"the hub keeps its store in SQLite or PostgreSQL, not {parsed.get_backend_name()!r}")
+        return url
 
 
 class IceSection(_Frozen):
@@ -214,6 +236,7 @@ class HubConfig(_Frozen):
     hub: ListenSection = ListenSection()
     login: LoginSection = LoginSection()
     ice: IceSection = IceSection()
+    store: StoreSection = StoreSection()
     stations: tuple[StationAccount, ...] = ()
     gps: tuple[GpAccount, ...] = ()
 
@@ -231,6 +254,28 @@ class HubConfig(_Frozen):
         if len({s.token_sha256 for s in stations}) != len(stations):
             raise ValueError("two stations share a token")
         return stations
+
+    @model_validator(mode="after")
+    def _totp_kept(self) -> HubConfig:
+        if self.login.require_totp and not self.durable_store:
+            raise ValueError("[login] require_totp needs state_dir (or a [store] url), where the GPs' TOTP "
+                             "secrets are kept")
+        return self
+
+    @property
+    def durable_store(self) -> bool:
+        """Whether the store outlives the hub: a [store] url, or a file in [login] state_dir."""
+        return self.store.url is not None or self.login.state_dir is not None
+
+    def store_url(self) -> URL:
+        """The store's URL: [store] url (PostgreSQL through psycopg 3), else `hub.sqlite3` in [login]
+        state_dir, else a SQLite database in memory."""
+        if self.store.url is not None:
+            url = make_url(self.store.url)
+            return url.set(drivername="postgresql+psycopg") if url.drivername == "postgresql" else url
+        if self.login.state_dir is not None:
+            return URL.create("sqlite", database=str(self.login.state_dir / STORE_FILE))
+        return URL.create("sqlite")
 
     def tokens(self, station_id: str) -> tuple[str, ...]:
         """The digests a station's entries hold, oldest first: during a rotation, its current and next token."""

@@ -23,6 +23,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,6 +34,9 @@ from hub.config import HubConfig
 from hub.errors import Refusal, error_response
 from hub.peers import CLOSE_TIMEOUT_S
 from hub.relay import Relay
+from hub.store import Store
+from hub.store.accounts import import_accounts
+from hub.totp import TotpStore
 from runtime.clock import Clock
 from runtime.errors import StationError
 from ui import URL_PREFIX, WEB_DIR
@@ -59,13 +63,16 @@ class Hub:
 
     def __init__(self, config: HubConfig, *, clock: Clock | None = None, console_dir: Path = CONSOLE_DIR,
                  wall: Callable[[], float] = time.time) -> None:
-        """`wall` is real Unix time, for TURN credentials' expiries."""
+        """`wall` is real Unix time, for TURN credentials' expiries, TOTP codes and the audit trail."""
         self._config = config
         self._console_dir = console_dir
         self.port = config.hub.port
+        self._wall = wall
         self._relay = Relay(config, wall)
+        self._store = Store(config.store_url())
         self._logins = Logins(config, clock or Clock(), secure_cookie=self.origin.startswith("https:"),
-                              on_logout=self._relay.logged_out, wall=wall,
+                              on_logout=self._relay.logged_out,
+                              totp=TotpStore(self._store, wall) if config.durable_store else None,
                               issuer=urlsplit(self.origin).hostname or "cabin hub")
         self._runner: web.AppRunner | None = None
 
@@ -107,10 +114,16 @@ class Hub:
         return "ws" + self.url.removeprefix("http") + "/ws/station"
 
     async def start(self) -> None:
-        """Bind and serve."""
+        """Open the store, import the accounts of the hub's file into it, bind and serve."""
         if self._runner is not None:
             return
-        await self._logins.start()
+        await self._store.start()
+        try:
+            await self._import_accounts()
+            await self._logins.start()
+        except BaseException:
+            await self._store.stop()
+            raise
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY_BYTES)
         app.on_response_prepare.append(self._headers)
         app.add_routes(self._routes())
@@ -123,6 +136,7 @@ class Hub:
         except (OSError, ssl.SSLError) as exc:
             await runner.cleanup()
             await self._logins.stop()
+            await self._store.stop()
             raise StationError(f"cannot serve the hub on {hub.host}:{hub.port}: {exc}") from exc
         self._runner = runner
         self.port = runner.addresses[0][1]
@@ -136,6 +150,15 @@ class Hub:
         await self._relay.stop()
         await runner.cleanup()
         await self._logins.stop()
+        await self._store.stop()
+
+    async def _import_accounts(self) -> None:
+        """The first import: the file's GPs and stations into the store (docs/design.md, "The hub's store").
+        Logins and station tokens are still checked against the file as loaded (`config`)."""
+        at = datetime.fromtimestamp(self._wall(), UTC)
+        changes = await self._store.run(lambda session: import_accounts(session, self._config, at))
+        for change in changes:
+            log.info("hub store: %s (from the hub's file)", change)
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         hub = self._config.hub

@@ -2,9 +2,8 @@
 
 The pure part (codes, their time steps, recovery codes and their digests, the enrolment URI and
 QR code) sits beside `TotpStore`, the narrow class that keeps each GP's secret, the last time step
-accepted (a code is taken once) and the digests of unused recovery codes in a small SQLite file of
-the hub's state directory. The hub has no database of its own yet: a later data layer replaces
-this class, behind the same methods (docs/design.md, "Data and security").
+accepted (a code is taken once) and the digests of unused recovery codes in the hub's store
+(docs/design.md, "Data and security" and "The hub's store").
 """
 
 from __future__ import annotations
@@ -15,38 +14,23 @@ import hmac
 import io
 import re
 import secrets
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pyotp
 import qrcode  # type: ignore[import-untyped]
 import qrcode.image.svg  # type: ignore[import-untyped]
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
 
-from runtime.schema import Migration
-from runtime.storage import Database, transaction
+from hub.store import Store
+from hub.store.models import AuditEntry, RecoveryCode, Totp
 
 STEP_S = 30  # RFC 6238's time step
 DRIFT_STEPS = 1  # a code of the step before or after is accepted too (clock drift, typing time)
 RECOVERY_CODES = 10
 _RECOVERY_BYTES = 10  # 80 bits: 16 base32 characters, shown in four groups
-HUB_DB_NAME = "hub.sqlite3"
-
-HUB_MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "GP TOTP secrets, the last step each accepted, and recovery code digests", """
-CREATE TABLE IF NOT EXISTS totp (
-    username TEXT PRIMARY KEY,
-    secret TEXT NOT NULL,
-    last_step INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS recovery_codes (
-    username TEXT NOT NULL REFERENCES totp(username) ON DELETE CASCADE,
-    digest TEXT NOT NULL,
-    PRIMARY KEY (username, digest)
-);
-"""),
-)
 
 
 @dataclass(frozen=True)
@@ -104,78 +88,84 @@ def recovery_digest(code: str) -> str:
 
 
 class TotpStore:
-    """Each GP's TOTP secret, last accepted step and unused recovery codes, in `<state_dir>/hub.sqlite3`
-    (the directory 0700)."""
+    """Each GP's TOTP secret, last accepted step and unused recovery codes, in the hub's store; enrolments,
+    used recovery codes and resets are on its audit trail."""
 
-    def __init__(self, state_dir: Path, wall: Callable[[], float]) -> None:
+    def __init__(self, store: Store, wall: Callable[[], float]) -> None:
         """`wall` is real Unix time: TOTP codes follow it."""
-        self._db = Database(state_dir, HUB_MIGRATIONS, name=HUB_DB_NAME)
+        self._store = store
         self._wall = wall
-
-    async def start(self) -> None:
-        """Open (or create) the file at the latest schema."""
-        await self._db.start()
-
-    async def stop(self) -> None:
-        """Close the file; idempotent."""
-        await self._db.stop()
 
     async def enrolled(self, username: str) -> bool:
         """Whether `username` has a second factor."""
-        def read(conn: sqlite3.Connection) -> bool:
-            return conn.execute("SELECT 1 FROM totp WHERE username = ?", (username,)).fetchone() is not None
-        return await self._db.run(read)
+        def read(session: Session) -> bool:
+            return session.get(Totp, username) is not None
+        return await self._store.run(read)
 
     async def enrol(self, username: str, secret: str, code: str) -> list[str] | None:
         """Keep `secret` for `username` if `code` is its current code: the recovery codes, shown once; else None.
 
         A GP already enrolled is not enrolled again (None)."""
-        step = matching_step(secret, code, self._wall(), -1)
+        now = self._wall()
+        step = matching_step(secret, code, now, -1)
         if step is None:
             return None
         codes = new_recovery_codes()
 
-        def write(conn: sqlite3.Connection) -> bool:
-            with transaction(conn):
-                if conn.execute("SELECT 1 FROM totp WHERE username = ?", (username,)).fetchone():
-                    return False
-                conn.execute("INSERT INTO totp (username, secret, last_step) VALUES (?, ?, ?)",
-                             (username, secret, step))
-                conn.executemany("INSERT INTO recovery_codes (username, digest) VALUES (?, ?)",
-                                 [(username, recovery_digest(c)) for c in codes])
+        def write(session: Session) -> bool:
+            if session.get(Totp, username) is not None:
+                return False
+            session.add(Totp(username=username, secret=secret, last_step=step))
+            session.flush()
+            session.add_all(RecoveryCode(username=username, digest=recovery_digest(c)) for c in codes)
+            session.add(_audit(now, username, "second factor set up", username))
             return True
-        return codes if await self._db.run(write) else None
+        return codes if await self._store.run(write) else None
 
-    async def forget(self, username: str) -> bool:
-        """Remove `username`'s second factor and recovery codes (a lost phone and lost codes): whether
-        she had one. Her next login sets up a new one."""
-        def delete(conn: sqlite3.Connection) -> bool:
-            with transaction(conn):
-                conn.execute("DELETE FROM recovery_codes WHERE username = ?", (username,))
-                return conn.execute("DELETE FROM totp WHERE username = ?", (username,)).rowcount > 0
-        return await self._db.run(delete)
+    async def forget(self, username: str, *, by: str) -> bool:
+        """Remove `username`'s second factor and recovery codes (a lost phone and lost codes), on the
+        word of `by`: whether she had one. Her next login sets up a new one."""
+        now = self._wall()
+
+        def remove(session: Session) -> bool:
+            totp = session.get(Totp, username, with_for_update=True)
+            if totp is None:
+                return False
+            session.execute(delete(RecoveryCode).where(RecoveryCode.username == username))
+            session.delete(totp)
+            session.add(_audit(now, by, "second factor removed", username))
+            return True
+        return await self._store.run(remove)
 
     async def verify(self, username: str, code: str) -> bool:
         """Whether `code` is `username`'s current code, not taken before; it cannot be taken again."""
         now = self._wall()
 
-        def check(conn: sqlite3.Connection) -> bool:
-            with transaction(conn):
-                row = conn.execute("SELECT secret, last_step FROM totp WHERE username = ?", (username,)).fetchone()
-                step = matching_step(row[0], code, now, row[1]) if row else None
-                if step is None:
-                    return False
-                conn.execute("UPDATE totp SET last_step = ? WHERE username = ?", (step, username))
+        def check(session: Session) -> bool:
+            # Locked until the transaction ends (PostgreSQL; SQLite has one writer): a code is taken once.
+            totp = session.get(Totp, username, with_for_update=True)
+            step = matching_step(totp.secret, code, now, totp.last_step) if totp else None
+            if totp is None or step is None:
+                return False
+            totp.last_step = step
             return True
-        return await self._db.run(check)
+        return await self._store.run(check)
 
     async def use_recovery(self, username: str, code: str) -> bool:
         """Whether `code` is one of `username`'s unused recovery codes; it is used up."""
+        now = self._wall()
         digest = recovery_digest(code)
 
-        def use(conn: sqlite3.Connection) -> bool:
-            with transaction(conn):
-                deleted = conn.execute("DELETE FROM recovery_codes WHERE username = ? AND digest = ?",
-                                       (username, digest)).rowcount
-            return deleted == 1
-        return await self._db.run(use)
+        def use(session: Session) -> bool:
+            # Locked until the transaction ends (PostgreSQL; SQLite has one writer): a code is used once.
+            recovery = session.get(RecoveryCode, (username, digest), with_for_update=True)
+            if recovery is None:
+                return False
+            session.delete(recovery)
+            session.add(_audit(now, username, "recovery code used", username))
+            return True
+        return await self._store.run(use)
+
+
+def _audit(now: float, actor: str, action: str, subject: str) -> AuditEntry:
+    return AuditEntry(at=datetime.fromtimestamp(now, UTC), actor=actor, action=action, subject=subject)

@@ -48,7 +48,7 @@ def connect(path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> sqlite3
     try:
         make_state_dir(path.parent)
         if not path.exists():
-            _create_private(path)
+            create_private(path)
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     except (OSError, sqlite3.Error) as exc:
         raise StorageError(_cannot_open(path, exc)) from exc
@@ -78,7 +78,7 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _create_private(path: Path) -> None:
+def create_private(path: Path) -> None:
     """An empty database file, 0600 whatever the umask: SQLite gives its -wal and -shm files the same mode."""
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))

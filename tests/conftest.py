@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy.engine import URL
 
 from config.loader import load_config
 from config.schema import CabinConfig
@@ -23,6 +24,7 @@ from sim.crew import SimCrew
 from sim.rig import SimRig
 from sim.seed import enroll_staff
 from station.compose import Station
+from tests.postgres import CannotStart, PostgresServer, postgres_server, skip_or_fail
 
 # A Monday inside Nangis's opening hours.
 MONDAY_MORNING = datetime(2026, 11, 30, 9, 5, tzinfo=PARIS)
@@ -116,3 +118,23 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """An HTTP client that keeps every cookie it is given, 127.0.0.1's included (the hub's tests)."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session (tests/postgres.py); skips, or fails on CI, where it cannot start."""
+    try:
+        with postgres_server() as server:
+            yield server
+    except CannotStart as exc:
+        skip_or_fail(str(exc))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> URL:
+    """An empty database for the hub's store, on each backend it supports: a SQLite file, or a fresh
+    database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return URL.create("sqlite", database=str(tmp_path / "hub-state" / "hub.sqlite3"))
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.new_database()

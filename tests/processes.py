@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,14 @@ class Stopped:
     def output(self) -> str:
         """All its standard output."""
         return "".join(f"{line}\n" for line in self.seen) + self.out
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def run_until(args: Sequence[str], prefix: str, *, interpreter: Sequence[str] = (), stop: int = signal.SIGTERM,

@@ -125,7 +125,8 @@ def test_the_import_check_lets_the_hub_use_its_own_building_blocks(source: str) 
 
 
 def test_importing_the_hub_loads_no_module_of_the_cabin() -> None:
-    names = [name for name, _ in hub_modules()]
+    # The store's migration scripts run inside Alembic only (their imports are checked above).
+    names = [name for name, _ in hub_modules() if not name.startswith("hub.store.migrations.")]
     code = ("import importlib, json, sys\n"
             f"for name in {names!r}: importlib.import_module(name)\n"
             "print(json.dumps(sorted(sys.modules)))")

@@ -15,7 +15,7 @@ import pytest
 from pydantic import ValidationError
 
 from hub.cli import reset_totp
-from hub.config import LoginSection
+from hub.config import HubConfig, LoginSection
 from hub.server import Hub
 from runtime.clock import Clock
 from runtime.errors import StationError
@@ -213,7 +213,7 @@ async def test_without_a_state_directory_the_console_goes_straight_in(tmp_path: 
 
 def test_requiring_totp_needs_a_state_directory() -> None:
     with pytest.raises(ValidationError, match="require_totp needs state_dir"):
-        LoginSection(require_totp=True)
+        HubConfig(login=LoginSection(require_totp=True))
 
 
 async def test_a_reset_second_factor_is_set_up_again_at_the_next_login(hub: Hub, wall: Wall) -> None:

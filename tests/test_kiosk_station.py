@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import datetime
 from pathlib import Path
 
@@ -24,14 +23,7 @@ from tests.kiosk import (
     small_targets,
     tap,
 )
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.processes import free_port
 
 
 async def test_after_a_restart_the_old_key_is_void_and_the_new_start_shows_the_cleaning_lockout(

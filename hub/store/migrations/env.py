@@ -1,0 +1,13 @@
+"""Alembic's entry point for the hub's migrations, run on the connection `hub.store.alembic_config`
+puts in Alembic's configuration (docs/design.md, "The hub's store")."""
+
+from alembic import context
+
+from hub.store.models import Base
+
+connection = context.config.attributes["connection"]
+# SQLite alters a table by copying it: batch mode does so.
+context.configure(connection=connection, target_metadata=Base.metadata,
+                  render_as_batch=connection.dialect.name == "sqlite")
+with context.begin_transaction():
+    context.run_migrations()
