@@ -246,12 +246,11 @@ def why_not_writable(directory: Path) -> str:
 class Database:
     """The station's database, used from asyncio through one worker thread."""
 
-    def __init__(self, state_dir: Path, migrations: Sequence[Migration] = MIGRATIONS, name: str = DB_NAME) -> None:
-        """`name` is the file's, in `state_dir`: the station's by default, or another program's (the hub's)."""
+    def __init__(self, state_dir: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         numbers = [step.version for step in migrations]
         if numbers != list(range(1, len(numbers) + 1)):
             raise ValueError(f"schema migrations must be numbered 1, 2, 3... in order, not {numbers}")
-        self.path = Path(state_dir) / name
+        self.path = Path(state_dir) / DB_NAME
         self._migrations = tuple(migrations)
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
