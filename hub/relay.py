@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from aiohttp import WSCloseCode, web
 
 from hub.config import GpAccount, HubConfig, StationAccount
 from hub.errors import Refusal
 from hub.peers import CLOSE_TIMEOUT_S, GpPeer, Peer, StationPeer, open_socket, serve
+from hub.store import Store
+from hub.store.audit_heads import acknowledged_heads, keep_head
 from protocol.hub import (
     FROM_GP,
     FROM_STATION,
@@ -40,6 +43,7 @@ from protocol.hub import (
     parse,
 )
 from protocol.states import CabinState
+from runtime.errors import StationError
 from runtime.tasks import TaskSet
 
 log = logging.getLogger(__name__)
@@ -56,9 +60,10 @@ def _who(room: WaitingRoom) -> list[WaitingPatient]:
 class Relay:
     """The connected GPs and stations: who waits, who joined whom, and the signalling between them."""
 
-    def __init__(self, config: HubConfig, wall: Callable[[], float]) -> None:
+    def __init__(self, config: HubConfig, store: Store, wall: Callable[[], float]) -> None:
         """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock."""
         self._config = config
+        self._store = store
         self._wall = wall
         self._tasks = TaskSet("hub", log)
         self._gps: dict[str, GpPeer] = {}
@@ -69,7 +74,8 @@ class Relay:
         # Per station, the newest of its tokens (its place in HubConfig.tokens) it has connected with:
         # the older ones are refused from then on.
         self._newest: dict[str, int] = {}
-        # Each station's last acknowledged audit chain head, in memory (docs/design.md, "The audit chain").
+        # Each station's last acknowledged audit chain head, loaded from the store by start() and
+        # written back before it is acknowledged (docs/design.md, "The audit chain").
         self._audit_heads: dict[str, AuditHead] = {}
 
     def online(self, station_id: str) -> bool:
@@ -84,6 +90,11 @@ class Relay:
         """A login ended: close the GP sockets opened with it."""
         for gp in [gp for gp in self._gps.values() if gp.login_key == login_key]:
             gp.kick("logged out")
+
+    async def start(self) -> None:
+        """Take the audit heads acknowledged before, from the store (opened by then)."""
+        heads = await self._store.run(acknowledged_heads)
+        self._audit_heads = {sid: AuditHead(seq=seq, hash=hash_) for sid, (seq, hash_) in heads.items()}
 
     async def stop(self) -> None:
         """Close every socket and stop their writers; idempotent and bounded."""
@@ -264,7 +275,8 @@ class Relay:
                 raise Refusal(409, "not_joined", f"GP connection {message.gp} has not joined this station")
             gp.send(SignalToGp(station=sid, **message.model_dump(include=_SIGNAL)))
         elif isinstance(message, AuditHead):
-            station.send(self._audit_head(sid, message))
+            ack = self._audit_head(sid, message)
+            self._tasks.spawn(self._acknowledge(station, ack), f"audit-head-{sid}")
         else:
             log.warning("station %s reported an error: %s", sid, message.code)
 
@@ -278,6 +290,18 @@ class Relay:
                           f"({known.hash[:16]}...); entry {head.seq} ({head.hash[:16]}...) goes back on it")
         self._audit_heads[sid] = head
         return AuditAck(seq=head.seq, hash=head.hash)
+
+    async def _acknowledge(self, station: StationPeer, ack: AuditAck) -> None:
+        """Keep the head in the store, then acknowledge it: an acknowledged head outlives a hub restart.
+        A store that cannot keep it gets no acknowledgement: the station sends its head again."""
+        at = datetime.fromtimestamp(self._wall(), UTC)
+        sid = station.account.id
+        try:
+            await self._store.run(lambda session: keep_head(session, sid, ack.seq, ack.hash, at))
+        except StationError as exc:
+            log.warning("station %s's audit head %s is not acknowledged: %s", sid, ack.seq, exc)
+            return
+        station.send(ack)
 
     def _learn_doctor(self, station: StationPeer, status: CabinStatus) -> None:
         """After a hub restart, who took a consultation still going on comes from its station.

@@ -68,8 +68,8 @@ class Hub:
         self._console_dir = console_dir
         self.port = config.hub.port
         self._wall = wall
-        self._relay = Relay(config, wall)
         self._store = Store(config.store_url())
+        self._relay = Relay(config, self._store, wall)
         self._logins = Logins(config, clock or Clock(), secure_cookie=self.origin.startswith("https:"),
                               on_logout=self._relay.logged_out,
                               totp=TotpStore(self._store, wall) if config.durable_store else None,
@@ -120,6 +120,7 @@ class Hub:
         await self._store.start()
         try:
             await self._import_accounts()
+            await self._relay.start()
             await self._logins.start()
         except BaseException:
             await self._store.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.config import LoginSection
 from hub.server import Hub
 from hygiene.audit import HEAD_NAME, AuditEntry, AuditTrail, ChainHead, entry_hash, read_acknowledged, unkeyed_hash
 from protocol.hub import AuditAck, AuditHead
@@ -21,6 +22,7 @@ from runtime.storage import DB_NAME, Database
 from station.cli import main
 from tests.conftest import eventually
 from tests.remote import station_with_hub
+from tests.test_hub import hub_config
 from tests.test_hub_client import Station, client_for, connected, hub  # noqa: F401 (the hub fixture)
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=PARIS)
@@ -175,6 +177,38 @@ async def test_the_head_is_sent_and_acknowledged_over_the_hub_connection(
         assert len(acks) == 1 and read_acknowledged(db.path.parent) == head
     finally:
         await client.stop()
+
+
+async def test_a_restarted_hub_still_refuses_a_head_that_goes_back(tmp_path: Path, db: Database, trail: AuditTrail,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    """The acknowledged heads are in the hub's store: a trail cut while the hub was down is refused after."""
+    config = hub_config(login=LoginSection(state_dir=tmp_path / "hub"))
+    acks: list[AuditAck] = []
+
+    async def acknowledged(ack: AuditAck) -> None:
+        acks.append(ack)
+
+    await fill(trail, 3)
+    head = await trail.head()
+    assert head is not None
+    for round_ in range(2):
+        server = Hub(config)
+        await server.start()
+        client = client_for(server, Station())
+        client._on_audit_ack = acknowledged
+        try:
+            await client.start()
+            await connected(client)
+            if round_ == 0:
+                await client.send_audit_head(AuditHead(seq=head.seq, hash=head.hash))
+                await eventually(lambda: len(acks) == 1)
+            else:  # a new hub process on the same store
+                await client.send_audit_head(AuditHead(seq=2, hash="ab" * 32))
+                await eventually(lambda: "audit_head_back" in caplog.text)
+                assert "from entry 3 to 2" in caplog.text and len(acks) == 1
+        finally:
+            await client.stop()
+            await server.stop()
 
 
 async def test_a_station_with_a_hub_keeps_its_acknowledged_head(tmp_path: Path,

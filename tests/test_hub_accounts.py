@@ -208,7 +208,9 @@ def test_rotate_token_adds_the_next_token_to_the_hubs_file_as_written(
 async def test_the_hub_takes_the_token_rotate_token_printed(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], http: aiohttp.ClientSession) -> None:
     path, token = rotated_copy(tmp_path, capsys)
-    hub = Hub(load_hub_config(path).model_copy(update={"hub": ListenSection(port=0)}))
+    config = load_hub_config(path)
+    hub = Hub(config.model_copy(update={"hub": ListenSection(port=0),  # its store in the test's directory
+                                        "login": config.login.model_copy(update={"state_dir": tmp_path / "hub"})}))
     await hub.start()
     try:
         station = await http.ws_connect(hub.station_url, headers={"Authorization": f"Bearer {token}"})

@@ -86,14 +86,18 @@ class Store:
             executor.shutdown()
 
     async def run(self, work: Callable[[Session], T]) -> T:
-        """`work` in one transaction, committed when it returns, rolled back when it raises."""
+        """`work` in one transaction, committed when it returns, rolled back when it raises; a database
+        error is a StationError naming the store."""
         engine = self._engine
         if engine is None:
             raise StationError("the hub's store is not open")
 
         def transaction() -> T:
-            with Session(engine, expire_on_commit=False) as session, session.begin():
-                return work(session)
+            try:
+                with Session(engine, expire_on_commit=False) as session, session.begin():
+                    return work(session)
+            except SQLAlchemyError as exc:
+                raise StationError(f"the hub's store {self.where} failed: {exc}") from exc
         return await self._in_thread(transaction)
 
     async def _in_thread(self, call: Callable[[], T]) -> T:

@@ -27,6 +27,18 @@ class Station(Base):
     listed: Mapped[bool] = mapped_column(Boolean)
 
 
+class StationAuditHead(Base):
+    """The last head of a station's audit chain the hub acknowledged (docs/design.md, "The audit chain"):
+    kept across the hub's restarts, so a trail cut or rewritten while the hub was down is still refused."""
+
+    __tablename__ = "station_audit_heads"
+
+    station_id: Mapped[str] = mapped_column(Text, ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class StationToken(Base):
     """The digest of a token a station may connect with; `position` 0 is its current token, 1 its
     next one while it is rotated. Only the tokens the hub's file lists are kept."""

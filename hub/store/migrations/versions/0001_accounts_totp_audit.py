@@ -1,4 +1,4 @@
-"""GP and station accounts, GPs' second factors, the hub's audit trail.
+"""GP and station accounts, GPs' second factors, the hub's audit trail, the stations' audit heads.
 
 A hub.sqlite3 written before the store (its TOTP file, runtime/storage's schema version 1) already
 has `totp` and `recovery_codes` with these very columns: they are kept as they are, with the GPs'
@@ -60,6 +60,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("token_sha256"),
     )
     op.create_index("ix_station_tokens_station_id", "station_tokens", ["station_id"])
+    op.create_table(
+        "station_audit_heads",
+        sa.Column("station_id", sa.Text(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("hash", sa.Text(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["station_id"], ["stations.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("station_id"),
+    )
     if sa.inspect(op.get_bind()).has_table("totp"):
         return  # the TOTP file of an earlier hub
     op.create_table(
@@ -79,5 +88,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("recovery_codes", "totp", "station_tokens", "gp_stations", "stations", "gps", "audit"):
+    for table in ("recovery_codes", "totp", "station_audit_heads", "station_tokens", "gp_stations", "stations",
+                  "gps", "audit"):
         op.drop_table(table)
