@@ -16,7 +16,7 @@ import logging
 import math
 import secrets
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any
@@ -38,67 +38,58 @@ SCRYPT_SLOTS = 2  # scrypt verifications at once: each holds tens of MiB
 
 
 class LoginLimiter:
-    """Login attempts per key (a client address) within a sliding window, each key with its limit.
+    """Login attempts per key (a client address) within a sliding window, at most `limit` per key.
 
     An attempt is counted when it is let through, before its password is checked, so a burst gets
     no more checks than the limit; a successful login gives its attempt back (see docs/design.md).
     """
 
-    def __init__(self, window_s: float, now: Callable[[], float], capacity: int = MAX_LIMITER_KEYS) -> None:
+    def __init__(self, limit: int, window_s: float, now: Callable[[], float], capacity: int = MAX_LIMITER_KEYS) -> None:
+        self._limit = limit
         self._window_s = window_s
         self._now = now
         self._capacity = capacity
         self._attempts: dict[str, deque[float]] = {}
-        self._limits: dict[str, int] = {}
 
-    def retry_after(self, limits: Mapping[str, int]) -> float:
-        """Seconds until an attempt against these keys (each with its limit) may be counted: 0 when now.
+    def retry_after(self, key: str) -> float:
+        """Seconds until an attempt under `key` may be counted: 0 when now.
 
         A key at its limit is never forgotten to make room for another (that would lift its lock):
         while the table is full of such keys, new keys wait for the first of them to fall below."""
-        wait = max(self._wait(key, limit) for key, limit in limits.items())
-        if wait <= 0 and not self._make_room(limits):
-            return min((self._wait(key, self._limits[key]) for key in self._attempts if key not in limits),
-                       default=self._window_s)
+        wait = self._wait(key)
+        if wait <= 0 and not self._make_room(key):
+            return min((self._wait(other) for other in self._attempts), default=self._window_s)
         return wait
 
-    def count(self, limits: Mapping[str, int]) -> float:
-        """Count one attempt against each key, once retry_after() said 0; the attempt's time, for refund()."""
+    def count(self, key: str) -> float:
+        """Count one attempt under `key`, once retry_after() said 0; the attempt's time, for refund()."""
         stamp = self._now()
-        for key, limit in limits.items():
-            self._attempts.setdefault(key, deque()).append(stamp)
-            self._limits[key] = limit
+        self._attempts.setdefault(key, deque()).append(stamp)
         return stamp
 
     def refund(self, key: str, stamp: float) -> None:
-        """Give back the attempt counted against `key` at `stamp` (its login succeeded)."""
+        """Give back the attempt counted under `key` at `stamp` (its login succeeded)."""
         attempts = self._attempts.get(key)
         if attempts and stamp in attempts:
             attempts.remove(stamp)
 
-    def clear(self, key: str) -> None:
-        """Forget the attempts of `key` (stale, or making room)."""
-        self._attempts.pop(key, None)
-        self._limits.pop(key, None)
-
-    def _wait(self, key: str, limit: int) -> float:
+    def _wait(self, key: str) -> float:
         attempts = self._recent(key)
-        if len(attempts) < limit:
+        if len(attempts) < self._limit:
             return 0.0
-        return attempts[len(attempts) - limit] + self._window_s - self._now()
+        return attempts[len(attempts) - self._limit] + self._window_s - self._now()
 
-    def _make_room(self, limits: Mapping[str, int]) -> bool:
-        """Forget stale keys, then the oldest keys below their limit, until the new keys of `limits` fit."""
-        needed = sum(key not in self._attempts for key in limits)
-        if len(self._attempts) + needed <= self._capacity:
+    def _make_room(self, key: str) -> bool:
+        """Forget stale keys, then the oldest keys below the limit, until `key` fits."""
+        if key in self._attempts or len(self._attempts) < self._capacity:
             return True
-        for stale in [key for key in self._attempts if not self._recent(key)]:
-            self.clear(stale)
-        for key in [key for key in self._attempts if key not in limits and self._wait(key, self._limits[key]) <= 0]:
-            if len(self._attempts) + needed <= self._capacity:
+        for stale in [k for k in self._attempts if not self._recent(k)]:
+            del self._attempts[stale]
+        for other in [k for k in self._attempts if self._wait(k) <= 0]:
+            if len(self._attempts) < self._capacity:
                 break
-            self.clear(key)
-        return len(self._attempts) + needed <= self._capacity
+            del self._attempts[other]
+        return len(self._attempts) < self._capacity
 
     def _recent(self, key: str) -> deque[float]:
         attempts = self._attempts.get(key, deque())
@@ -233,8 +224,8 @@ class Logins:
         self._on_logout = on_logout
         self._issuer = issuer
         self._accounts = {gp.username: gp for gp in config.gps}
-        self._limiter = LoginLimiter(config.login.window_s, clock.monotonic)
         login = config.login
+        self._limiter = LoginLimiter(login.max_failures_per_address, login.window_s, clock.monotonic)
         self._delays = LoginDelays(login.max_failures, login.delay_s, login.max_delay_s, login.window_s,
                                    clock.monotonic)
         self._totp = totp
@@ -410,20 +401,19 @@ class Logins:
         """Count the attempt (a password or a code) before its check (a burst gets no more checks than
         the limits), or refuse it at once (429) while its username and address wait or its address is
         at its limit, without waiting for a check. What _succeeded() takes back."""
-        pair, client = f"{username}@{address}", f"addr:{address}"
-        limits = {client: self._config.login.max_failures_per_address}
-        wait = max(self._delays.retry_after(pair), self._limiter.retry_after(limits))
+        pair = f"{username}@{address}"
+        wait = max(self._delays.retry_after(pair), self._limiter.retry_after(address))
         if wait > 0:
             log.warning("login from %s refused: too many failures", address)
             raise Refusal(429, "rate_limited", "too many failed logins; try again later",
                           retry_after_s=math.ceil(wait))
         self._delays.count(pair)
-        return pair, client, self._limiter.count(limits)
+        return pair, address, self._limiter.count(address)
 
     def _succeeded(self, attempt: tuple[str, str, float]) -> None:
-        pair, client, stamp = attempt
+        pair, address, stamp = attempt
         self._delays.clear(pair)
-        self._limiter.refund(client, stamp)
+        self._limiter.refund(address, stamp)
 
     def _remember(self, key: str, login: Login) -> None:
         """Keep a new login; past MAX_LOGINS_PER_GP, the same GP's oldest ends (never another GP's)."""
