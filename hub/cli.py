@@ -114,10 +114,10 @@ def rotate_token(path: Path, station_id: str) -> str:
     The new file is checked to load as the old one plus that entry before it replaces the old one.
     """
     import json
-    import os
 
     from config.loader import ConfigError
     from hub.config import StationAccount, load_hub_config, new_station_token
+    from runtime.storage import replace_file
 
     config = load_hub_config(path)
     entries = [s for s in config.stations if s.id == station_id]
@@ -137,25 +137,18 @@ def rotate_token(path: Path, station_id: str) -> str:
         f'token_sha256 = "{digest}"\n')
     expected = config.model_copy(update={"stations": (*config.stations, StationAccount(
         id=station_id, site=entries[0].site, token_sha256=digest))})
-    mode = path.stat().st_mode & 0o777
-    temporary = path.with_name(f".{path.name}.rotating")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
+    def check(written: Path) -> None:
         try:
-            extended = load_hub_config(temporary) == expected
+            extended = load_hub_config(written) == expected
         except ConfigError:
             extended = False
         if not extended:
             raise StationError(f"{path} could not be extended safely, and is left as it was")
-        os.replace(temporary, path)
+
+    try:
+        replace_file(path, text.encode("utf-8"), path.stat().st_mode & 0o777, check=check)
     except OSError as exc:
         raise StationError(f"cannot write {path}: {exc}") from exc
-    finally:
-        temporary.unlink(missing_ok=True)
     return token
 
 

@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from typing import TextIO
 
 from hygiene.keys import SECRET_NAME, load_or_create_secret, read_secret
 from runtime.errors import StationError
-from runtime.storage import DB_NAME, Database, connect_read_only, transaction
+from runtime.storage import DB_NAME, Database, connect_read_only, create_private, replace_file, transaction
 
 log = logging.getLogger(__name__)
 
@@ -280,20 +279,9 @@ def read_acknowledged(state_dir: Path) -> ChainHead | None:
 
 
 def write_acknowledged(state_dir: Path, head: ChainHead) -> None:
-    """Replace `audit.head` atomically (a temporary file, fsynced, renamed, the directory fsynced), 0600."""
-    path = Path(state_dir) / HEAD_NAME
-    temporary = path.with_name(HEAD_NAME + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps({"seq": head.seq, "hash": head.hash}) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    """Replace `audit.head` at once (runtime/storage.replace_file), 0600."""
+    data = json.dumps({"seq": head.seq, "hash": head.hash}) + "\n"
+    replace_file(Path(state_dir) / HEAD_NAME, data.encode(), 0o600)
 
 
 def verify_state_dir(state_dir: Path) -> Verification:
@@ -319,9 +307,7 @@ def mark_keyed(state_dir: Path) -> None:
     """Leave `audit.keyed` beside the database (0600, empty): from now on this trail is keyed."""
     path = Path(state_dir) / KEYED_NAME
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
-    except FileExistsError:
-        pass
+        create_private(path)
     except OSError as exc:
         raise StationError(f"cannot create {path}: {exc}") from exc
 

@@ -86,6 +86,34 @@ def create_private(path: Path) -> None:
         pass  # another process made it first
 
 
+def replace_file(path: Path, data: bytes, mode: int, *, group: int = -1,
+                 check: Callable[[Path], None] | None = None) -> None:
+    """Replace `path` by `data` at once: written beside it with its final mode (whatever the umask)
+    and `group`, fsynced, given to `check` (which raises to leave `path` as it was), renamed over
+    it, its directory fsynced. A reader sees the old file or the new one, never half of one.
+    OSError as the system gives it."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), mode)
+            os.fchown(out.fileno(), -1, group)
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if check is not None:
+            check(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def _prepare(conn: sqlite3.Connection, path: Path, migrations: Sequence[Migration]) -> None:
     try:
         conn.execute("PRAGMA busy_timeout=5000")

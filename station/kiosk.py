@@ -29,7 +29,6 @@ import grp
 import hmac
 import json
 import logging
-import os
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -44,6 +43,7 @@ from devices.manager import DeviceManager
 from hygiene.audit import AuditTrail
 from protocol.states import CabinState
 from runtime.errors import StationError
+from runtime.storage import replace_file
 from runtime.tasks import TaskSet
 from session.core import CabinCore, CabinRefusal
 from session.events import CabinEvent, PrintReported, ReadingTaken, ScreenChanged, StateChanged
@@ -250,7 +250,7 @@ class KioskServer:
         """The page the kiosk browser opens first: it leads to `entry_url`; mode 0640, `key_group`.
 
         Written beside and renamed over, so the browser never reads half a page, and created with
-        its final mode, so no other user can open it in between.
+        its final mode, so no other user can open it in between (runtime/storage.replace_file).
         """
         try:
             gid = -1 if self._key_group is None else grp.getgrnam(self._key_group).gr_gid
@@ -258,16 +258,7 @@ class KioskServer:
             raise StationError(f"there is no group {self._key_group!r} for the kiosk browser") from None
         page = ('<!doctype html>\n<meta charset="utf-8">\n<title>Cabine</title>\n'
                 f'<meta http-equiv="refresh" content="0;url={self.entry_url}">\n')
-        partial = self.start_page.with_suffix(".partial")
-        partial.unlink(missing_ok=True)
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, START_PAGE_MODE)
-        try:
-            os.fchmod(fd, START_PAGE_MODE)  # whatever the umask
-            os.fchown(fd, -1, gid)
-            os.write(fd, page.encode())
-        finally:
-            os.close(fd)
-        partial.replace(self.start_page)
+        replace_file(self.start_page, page.encode(), START_PAGE_MODE, group=gid)
 
     def listen_to_page(self, listener: PageListener | None) -> None:
         """Hand the page's media messages (`ready`, `signal`) to `listener`; None stops."""
