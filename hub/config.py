@@ -143,7 +143,6 @@ class LoginSection(_Frozen):
         return self
 
 
-
 STORE_FILE = "hub.sqlite3"
 
 

@@ -61,13 +61,13 @@ SignalHandler = Callable[[SignalToStation], Awaitable[None]]
 GpLeftHandler = Callable[[str], Awaitable[None]]
 AuditAckHandler = Callable[[AuditAck], Awaitable[None]]
 
-
 # What a refusal of the hub means for the technician reading the station's log.
 REFUSALS = {
     401: ": this station's token is not the hub's (see [hub] token, or a rotation the station missed)",
     409: ": another connection with this station's token is live at the hub (a copied token, or the "
          "station's previous connection not yet timed out)",
 }
+
 
 class HubOffline(StationError):
     """The station is not connected to the hub right now."""
