@@ -13,7 +13,6 @@ case, with or without spaces and dashes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
@@ -27,6 +26,7 @@ from hygiene.audit import AuditTrail
 from runtime.clock import Clock
 from runtime.errors import StationError
 from runtime.storage import Database, transaction
+from runtime.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
@@ -122,19 +122,16 @@ class AppointmentBook:
         self._audit = audit
         self._clock = clock
         self._rules = rules
-        self._sweeper: asyncio.Task[None] | None = None
+        self._tasks = TaskSet("appointments", log)
 
     async def start(self) -> None:
         """Delete the no-shows left from before, then keep doing so every SWEEP_S."""
         await self.delete_no_shows()
-        self._sweeper = asyncio.create_task(self._sweep(), name="no-show sweeper")
+        self._tasks.spawn(self._sweep(), "no-shows")
 
     async def stop(self) -> None:
         """Stop looking for no-shows; safe to call twice."""
-        sweeper, self._sweeper = self._sweeper, None
-        if sweeper is not None:
-            sweeper.cancel()
-            await asyncio.gather(sweeper, return_exceptions=True)
+        await self._tasks.cancel_all()
 
     async def _sweep(self) -> None:
         while True:
