@@ -222,7 +222,7 @@ def verify_entries(entries: Iterable[AuditEntry], key: bytes | None) -> Verifica
             unkeyed = _unkeyed(entry) and (key is None or not _keyed(key, entry))
         if unkeyed and entry.event == KEYED_EVENT:
             unkeyed = False
-        problem = _hash_problem(entry, None if unkeyed else key, unkeyed)
+        problem = _hash_problem(entry, key, unkeyed)
         if problem:
             return Verification(count, entry, problem, legacy)
         legacy += bool(unkeyed)
