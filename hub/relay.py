@@ -293,7 +293,8 @@ class Relay:
 
     async def _acknowledge(self, station: StationPeer, ack: AuditAck) -> None:
         """Keep the head in the store, then acknowledge it: an acknowledged head outlives a hub restart.
-        A store that cannot keep it gets no acknowledgement: the station sends its head again."""
+        A store that cannot keep it gets no acknowledgement: the station sends a head again at its
+        next entry or its next connection."""
         at = datetime.fromtimestamp(self._wall(), UTC)
         sid = station.account.id
         try:
