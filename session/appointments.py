@@ -6,16 +6,12 @@ SQLite's secure_delete and a WAL checkpoint so the old bytes do not linger on di
 booking whose check-in window closed without a check-in (a no-show) is deleted whole, at
 start and then every minute (docs/design.md, "Data and security").
 
-A booking code is CODE_LENGTH characters drawn with `secrets` from an alphabet without the
-look-alikes 0/O and 1/I/L, shown to people in groups ("K7QX-M4PA") and accepted typed in any
-case, with or without spaces and dashes.
+Booking codes are made by the hub and checked here with protocol/booking_code.py.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +19,7 @@ from datetime import date, datetime, timedelta
 
 from config.schema import CheckInRules
 from hygiene.audit import AuditTrail
+from protocol.booking_code import normalise_code
 from runtime.clock import Clock
 from runtime.errors import StationError
 from runtime.storage import Database, transaction
@@ -30,11 +27,8 @@ from runtime.tasks import TaskSet
 
 log = logging.getLogger(__name__)
 
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, no 1/I/L
-CODE_LENGTH = 8  # 31**8, about 8.5e11 codes
-CODE_GROUP = 4
-_CODE = re.compile(f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")
 SWEEP_S = 60.0  # clock seconds between looks for no-shows
+
 
 class AppointmentError(StationError):
     """An appointment cannot be stored or read."""
@@ -53,26 +47,6 @@ class Appointment:
     site: str
     gp: str
     used_at: str = ""
-
-
-def normalise_code(raw: str) -> str | None:
-    """The code as stored (upper case, no spaces or dashes), or None if it cannot be one.
-
-    Nothing is mapped: 0, O, 1, I and L are all outside the alphabet, so a code holding one
-    was mistyped and no guess at what was meant can be right.
-    """
-    text = re.sub(r"[\s-]", "", raw).upper()
-    return text if _CODE.fullmatch(text) else None
-
-
-def new_code() -> str:
-    """A fresh booking code, in stored form."""
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-
-
-def display_code(code: str) -> str:
-    """A code as shown to a person, to be read aloud on the phone: "K7QX-M4PA"."""
-    return "-".join(code[i:i + CODE_GROUP] for i in range(0, len(code), CODE_GROUP))
 
 
 def checkin_window(slot_start: datetime, rules: CheckInRules) -> tuple[datetime, datetime]:

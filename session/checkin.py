@@ -20,9 +20,10 @@ from enum import StrEnum
 
 from config.schema import CheckInRules
 from hygiene.audit import AuditTrail
+from protocol.booking_code import normalise_code
 from runtime.errors import StationError
 from runtime.storage import Database, transaction
-from session.appointments import Appointment, AppointmentBook, checkin_window, normalise_code
+from session.appointments import Appointment, AppointmentBook, checkin_window
 
 NOT_ME = "not_me"  # the reason counted when a valid code's name is rejected
 

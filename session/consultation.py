@@ -15,10 +15,10 @@ from config.hours import Period
 from hygiene.cleaning import CleaningRun
 from printer.document import Prescription
 from protocol.control import Prescribe
+from protocol.eligibility import Eligibility
 from protocol.hub import GpIdentity
 from protocol.states import CabinState
 from session.appointments import Appointment
-from session.eligibility import Eligibility
 from session.events import MeasurementRequested, PrintReported, ReadingTaken
 
 

@@ -45,6 +45,7 @@ from protocol.control import (
     Snapshot,
     parse_control,
 )
+from protocol.eligibility import age_on
 from protocol.hub import GpIdentity
 from protocol.states import CabinState
 from protocol.versioned import encode
@@ -52,7 +53,6 @@ from runtime.errors import StationError
 from runtime.tasks import TaskSet
 from session.channel import ChannelClosed, MessageChannel
 from session.core import CabinCore, CabinRefusal
-from session.eligibility import age_on
 from session.events import CabinEvent, ConsultationEnded, PrintReported, ReadingTaken, StateChanged
 from session.gp_desk import GpDesk
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from config.schema import CheckInRules
 from hygiene.audit import AuditTrail
+from protocol.eligibility import Verdict, assess
 from protocol.states import CabinState
 from runtime.storage import Database
 from session.appointments import AppointmentBook
 from session.checkin import CheckInDesk, CheckInRefused
 from session.consultation import CodeRefused
 from session.core import CabinCore, CabinRefusal
-from session.eligibility import Verdict, assess
 from session.events import ScreenChanged
 from session.machine import PATIENT_STATES
 

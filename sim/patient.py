@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from protocol.booking_code import display_code
 from runtime.clock import Clock
 from runtime.errors import StationError
-from session.appointments import display_code
 from sim.badges import REFERENT_BADGE
 from sim.serial_devices import SimRdm6300
 

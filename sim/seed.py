@@ -6,8 +6,9 @@ import random
 from datetime import date, datetime
 
 from hygiene.badges import BadgeRegistry
+from protocol.booking_code import new_code
 from protocol.hub import GpIdentity
-from session.appointments import Appointment, AppointmentBook, new_code
+from session.appointments import Appointment, AppointmentBook
 from sim.badges import STAFF
 
 # Invented people; any likeness is accidental.

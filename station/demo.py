@@ -18,11 +18,11 @@ from pathlib import Path
 from config.hours import Schedule
 from config.schema import CabinConfig
 from hygiene.audit import AuditTrail
+from protocol.booking_code import display_code
 from protocol.states import CabinState
 from runtime.clock import Clock
 from runtime.errors import StationError
 from runtime.storage import Database
-from session.appointments import display_code
 from session.events import CabinEvent, StateChanged
 from sim.crew import SimCrew
 from sim.rig import SimRig

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from config.schema import CabinConfig, CheckInRules, HubSection
+from protocol.booking_code import display_code
 from runtime.clock import Clock
 from runtime.errors import StationError
-from session.appointments import checkin_window, display_code
+from session.appointments import checkin_window
 from session.events import CabinEvent, StateChanged
 from station.compose import Station
 from station.kiosk import KEY_COOKIE

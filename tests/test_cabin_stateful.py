@@ -21,9 +21,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from config.loader import load_config
 from config.schema import CabinConfig, Interval, Site, WeeklyHours
 from hygiene.store import CabinRecord
+from protocol.booking_code import CODE_ALPHABET
 from protocol.states import CabinState as S
 from runtime.clock import Clock
-from session.appointments import CODE_ALPHABET, Appointment
+from session.appointments import Appointment
 from session.core import CabinCore, CabinRefusal
 from session.gp_desk import GpDesk
 from session.machine import PATIENT_STATES, timeout_for

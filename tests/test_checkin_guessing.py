@@ -10,7 +10,8 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
-from session.appointments import Appointment, new_code
+from protocol.booking_code import new_code
+from session.appointments import Appointment
 from sim.seed import DEMO_GP
 from station.compose import Station
 from tests.conftest import running_station

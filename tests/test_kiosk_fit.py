@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.async_api import Page
 
-from session.appointments import CODE_ALPHABET
+from protocol.booking_code import CODE_ALPHABET
 from tests.browser import chromium
 from tests.kiosk import BROWSER_MS, enter_code, in_state, kiosk_station, shot, small_targets, tap
 

@@ -7,7 +7,8 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from session.appointments import checkin_window, normalise_code
+from protocol.booking_code import normalise_code
+from session.appointments import checkin_window
 from sim.patient import SimPatient
 from station.run import _on_duty
 from tests.conftest import eventually, running_station

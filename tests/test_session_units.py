@@ -12,19 +12,12 @@ import pytest
 
 from config.schema import CheckInRules
 from hygiene.audit import AuditTrail
+from protocol.booking_code import CODE_ALPHABET, display_code, new_code, normalise_code
+from protocol.eligibility import Verdict, age_on, assess
 from runtime.clock import PARIS, Clock
 from runtime.storage import Database
-from session.appointments import (
-    CODE_ALPHABET,
-    Appointment,
-    AppointmentBook,
-    AppointmentError,
-    display_code,
-    new_code,
-    normalise_code,
-)
+from session.appointments import Appointment, AppointmentBook, AppointmentError
 from session.checkin import CheckInDesk, CheckInRefused, Refusal
-from session.eligibility import Verdict, age_on, assess
 
 # --- eligibility ---------------------------------------------------------------------------------
 

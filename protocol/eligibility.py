@@ -1,4 +1,5 @@
-"""Who may use the cabin: adults alone, 14 to 17 with a legal representative, not under 14."""
+"""Who may use the cabin (the kiosk at check-in, the hub when a slot is booked): adults alone, 14 to 17 with
+a legal representative, not under 14."""
 
 from __future__ import annotations
 
