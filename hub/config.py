@@ -14,9 +14,12 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import date as date_
+from datetime import time
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from sqlalchemy.engine import URL, make_url
@@ -202,6 +205,112 @@ class IceSection(_Frozen):
         return tuple(servers)
 
 
+_HOURS = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+Hours = Annotated[str, Field(pattern=_HOURS.pattern)]
+
+
+def parse_hours(text: str) -> tuple[time, time]:
+    """'09:00-12:30' as its opening and closing times, on one day."""
+    match = _HOURS.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not opening hours like '09:00-12:30'")
+    opens = time(int(match[1]), int(match[2]))
+    closes = time(int(match[3]), int(match[4]))
+    if closes <= opens:
+        raise ValueError(f"{text!r} closes before it opens")
+    return opens, closes
+
+
+def _check_hours(ranges: tuple[str, ...]) -> tuple[str, ...]:
+    spans = sorted(parse_hours(r) for r in ranges)
+    for (_, closes), (opens, _) in zip(spans, spans[1:], strict=False):
+        if opens < closes:
+            raise ValueError(f"opening hours overlap: {', '.join(ranges)}")
+    return ranges
+
+
+class StopSection(_Frozen):
+    """One stop of a mobile unit's programme: where it parks on a date, and its hours there."""
+
+    date: date_
+    place: str = Field(min_length=1, max_length=200)
+    address: str = Field(min_length=1, max_length=300)
+    hours: tuple[Hours, ...] = Field(min_length=1)
+
+    _valid_hours = field_validator("hours")(_check_hours)
+
+
+class SiteSection(_Frozen):
+    """A place patients book: a site with cabins and weekly opening hours, or a mobile unit and its stops.
+
+    `code` is the site's public code (NAN231): patients find a site by it, its name or its town.
+    """
+
+    code: str = Field(pattern=r"^[A-Z0-9]{3,12}$")
+    name: str = Field(min_length=1, max_length=200)
+    town: str = Field(min_length=1, max_length=100)
+    address: str = Field(default="", max_length=300)
+    timezone: str = "Europe/Paris"
+    hours: dict[str, tuple[Hours, ...]] = {}
+    stops: tuple[StopSection, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name!r} is not a time zone like 'Europe/Paris'") from None
+        return name
+
+    @field_validator("hours")
+    @classmethod
+    def _weekdays(cls, hours: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for day, ranges in hours.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"{day!r} is not a day: use {', '.join(WEEKDAYS)}")
+            _check_hours(ranges)
+        return hours
+
+    @model_validator(mode="after")
+    def _address_or_stops(self) -> SiteSection:
+        if self.stops and self.hours:
+            raise ValueError(f"site {self.code}: a mobile unit has stops, a fixed site weekly hours, not both")
+        if not self.stops and not self.address:
+            raise ValueError(f"site {self.code}: a fixed site needs its street address")
+        if len({s.date for s in self.stops}) != len(self.stops):
+            raise ValueError(f"site {self.code}: two stops on one day")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The site's time zone: its hours are local times there."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def mobile(self) -> bool:
+        """Whether this is a mobile unit (its hours come from its stops)."""
+        return bool(self.stops)
+
+
+class BookingSection(_Frozen):
+    """How the book cuts slots and guards itself (docs/design.md, "The book").
+
+    `cleaning_gap_minutes` follows every slot: it must hold the cabins' cleaning protocol with its
+    contact time, so the book never offers two slots in one cabin that cleaning cannot fit between.
+    """
+
+    slot_minutes: int = Field(default=30, ge=10, le=120)
+    cleaning_gap_minutes: int = Field(default=15, ge=1, le=120)
+    horizon_days: int = Field(default=28, ge=1, le=365)
+    min_notice_minutes: int = Field(default=0, ge=0, le=7 * 24 * 60)
+    max_future_per_person: int = Field(default=2, ge=1, le=20)
+    # The GP a booking names has the patient to herself in the waiting room for this long.
+    claim_minutes: int = Field(default=10, ge=0, le=120)
+
+
 class StationAccount(_Frozen):
     """A cabin station allowed to connect, known by the digest of its token.
 
@@ -212,6 +321,7 @@ class StationAccount(_Frozen):
     id: Id
     site: str = Field(min_length=1, max_length=200)
     token_sha256: Digest
+    site_code: str | None = Field(default=None, pattern=r"^[A-Z0-9]{3,12}$")  # the [[sites]] entry it stands at
 
 
 class GpAccount(_Frozen):
@@ -236,6 +346,8 @@ class HubConfig(_Frozen):
     login: LoginSection = LoginSection()
     ice: IceSection = IceSection()
     store: StoreSection = StoreSection()
+    booking: BookingSection = BookingSection()
+    sites: tuple[SiteSection, ...] = ()
     stations: tuple[StationAccount, ...] = ()
     gps: tuple[GpAccount, ...] = ()
 
@@ -279,6 +391,24 @@ class HubConfig(_Frozen):
     def tokens(self, station_id: str) -> tuple[str, ...]:
         """The digests a station's entries hold, oldest first: during a rotation, its current and next token."""
         return tuple(s.token_sha256 for s in self.stations if s.id == station_id)
+
+    @model_validator(mode="after")
+    def _known_sites(self) -> HubConfig:
+        codes = [s.code for s in self.sites]
+        if len(codes) != len(set(codes)):
+            raise ValueError("two sites share a code")
+        for station in self.stations:
+            if station.site_code is not None and station.site_code not in codes:
+                raise ValueError(f"station {station.id!r} stands at unknown site {station.site_code!r}")
+        return self
+
+    def site(self, code: str) -> SiteSection | None:
+        """The [[sites]] entry with `code`, if any."""
+        return next((s for s in self.sites if s.code == code), None)
+
+    def cabins(self, site_code: str) -> tuple[str, ...]:
+        """The ids of the stations standing at a site, in the file's order."""
+        return tuple(dict.fromkeys(s.id for s in self.stations if s.site_code == site_code))
 
     @field_validator("gps")
     @classmethod

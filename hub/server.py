@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from hub.auth import Logins, station_account
+from hub.booking.book import Book
 from hub.config import HubConfig
 from hub.errors import Refusal, error_response
 from hub.peers import CLOSE_TIMEOUT_S
@@ -69,6 +70,7 @@ class Hub:
         self.port = config.hub.port
         self._wall = wall
         self._store = Store(config.store_url())
+        self.book = Book(self._store, config, wall)
         self._relay = Relay(config, self._store, wall)
         self._logins = Logins(config, clock or Clock(), secure_cookie=self.origin.startswith("https:"),
                               on_logout=self._relay.logged_out,

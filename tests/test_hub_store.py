@@ -38,8 +38,8 @@ from tests.test_hub import hub_config, login
 from tests.test_hub_totp import Wall, enrol, session
 
 AT = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
-TABLES = {"alembic_version", "audit", "gps", "gp_stations", "recovery_codes", "stations", "station_audit_heads",
-          "station_tokens", "totp"}
+TABLES = {"alembic_version", "audit", "bookings", "closures", "gps", "gp_sessions", "gp_stations", "outbox",
+          "recovery_codes", "stations", "station_audit_heads", "station_tokens", "totp"}
 
 
 @pytest.fixture

@@ -6,11 +6,30 @@ the two (Alembic's autogenerate finds nothing to do).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Dialect, ForeignKey, Index, Integer, Text, TypeDecorator, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Utc(TypeDecorator[datetime]):
+    """A moment, stored in UTC and read back aware: SQLite keeps no time zone, PostgreSQL a timestamptz."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the hub's store keeps moments with their time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -100,3 +119,90 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
+
+
+class GpSession(Base):
+    """A GP on duty for one cabin from `start` to `end` (docs/design.md, "The book"): published by the GP
+    on the console or entered by a coordinator (`created_by`)."""
+
+    __tablename__ = "gp_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(Text, ForeignKey("gps.username", ondelete="CASCADE"), index=True)
+    station_id: Mapped[str] = mapped_column(Text, ForeignKey("stations.id", ondelete="CASCADE"), index=True)
+    start: Mapped[datetime] = mapped_column(Utc)
+    end: Mapped[datetime] = mapped_column(Utc)
+    created_by: Mapped[str] = mapped_column(Text)
+
+
+class Closure(Base):
+    """A cabin out of service, or a whole site closed (a holiday: `station_id` empty), from `start` to `end`."""
+
+    __tablename__ = "closures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_code: Mapped[str] = mapped_column(Text)
+    station_id: Mapped[str | None] = mapped_column(Text, ForeignKey("stations.id", ondelete="CASCADE"))
+    start: Mapped[datetime] = mapped_column(Utc)
+    end: Mapped[datetime] = mapped_column(Utc)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(Text)
+
+
+class Booking(Base):
+    """One booked slot in one cabin, and the patient it is for.
+
+    At most one live (`status` "booked") booking holds a cabin's slot: a unique index over the live
+    rows, so two bookings racing for one slot cannot both be written, whichever hub instance takes
+    them. `person` is a digest of the patient's name and birth date, to count their future bookings
+    without a search by name.
+    """
+
+    __tablename__ = "bookings"
+    __table_args__ = (
+        Index("uq_bookings_live_slot", "station_id", "slot_start", unique=True,
+              sqlite_where=text("status = 'booked'"), postgresql_where=text("status = 'booked'")),
+        Index("ix_bookings_station_slot", "station_id", "slot_start"),
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    station_id: Mapped[str] = mapped_column(Text, ForeignKey("stations.id"))
+    site_code: Mapped[str] = mapped_column(Text)
+    slot_start: Mapped[datetime] = mapped_column(Utc)
+    slot_end: Mapped[datetime] = mapped_column(Utc)
+    gp: Mapped[str | None] = mapped_column(Text, ForeignKey("gps.username"))
+    patient_name: Mapped[str] = mapped_column(Text)
+    birth_date: Mapped[date] = mapped_column(Date)
+    sex: Mapped[str] = mapped_column(Text)
+    representative: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(Text)
+    person: Mapped[str] = mapped_column(Text, index=True)
+    status: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Utc)
+    created_by: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(Utc)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """A message to a patient waiting to be sent (docs/design.md, "Notifications"): written in the same
+    transaction as the change it tells of, retried until sent, so a mail server down loses nothing."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    booking_id: Mapped[str | None] = mapped_column(Text, ForeignKey("bookings.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(Text)
+    recipient: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    due_at: Mapped[datetime] = mapped_column(Utc, index=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime | None] = mapped_column(Utc)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,499 @@
+"""The book: bookings made in free slots, cancelled, moved, and the GP sessions and closures slots come
+from (docs/design.md, "The book").
+
+Every change runs in one transaction of the hub's store, checks the slot again inside it, and
+writes its audit entry (who, what, the booking's id: never a patient's name) and the messages
+that tell the patient (`Announce`, into the outbox) in that same transaction; the store's unique
+index over live bookings refuses a second booking of one cabin's slot even from another hub
+instance. Listeners (the relay, which tells the cabin) hear of each change once it is committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import unicodedata
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.booking.slots import Cut, Span, free_slots, grid, intersect, opening
+from hub.config import HubConfig, SiteSection
+from hub.errors import Refusal
+from hub.store import Store
+from hub.store.models import AuditEntry, Booking, Closure, Gp, GpSession
+from protocol.booking_code import new_code, normalise_code
+from protocol.eligibility import Verdict, assess
+
+log = logging.getLogger(__name__)
+
+OLDEST_BIRTH = date(1900, 1, 1)
+Status = Literal["booked", "cancelled", "no_show"]
+Channel = Literal["online", "phone", "fhir", "simulator"]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+
+
+class BookingRequest(BaseModel):
+    """A slot asked for, and the patient it is for: from the public page, a coordinator or FHIR."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    site: str = Field(pattern=r"^[A-Z0-9]{3,12}$")
+    start: AwareDatetime
+    station: str | None = Field(default=None, max_length=64)  # a coordinator may choose the cabin
+    gp: str | None = Field(default=None, max_length=64)  # None: any GP on duty
+    patient_name: Text
+    birth_date: date
+    sex: Literal["F", "M"]
+    representative: Text | None = None
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 .-]{5,19}$")
+    email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+    language: Literal["fr", "en"] = "fr"
+
+
+@dataclass(frozen=True)
+class BookingView:
+    """A booking as the hub's parts see it (the row, detached from the store)."""
+
+    id: str
+    code: str
+    station_id: str
+    site_code: str
+    slot_start: datetime
+    slot_end: datetime
+    gp: str | None
+    patient_name: str
+    birth_date: date
+    sex: str
+    representative: str | None
+    phone: str | None
+    email: str | None
+    language: str
+    status: str
+    channel: str
+    created_by: str
+    reason: str | None
+
+    @staticmethod
+    def of(row: Booking) -> BookingView:
+        return BookingView(**{name: getattr(row, name) for name in BookingView.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class FreeSlot:
+    """A slot one can book: its cabin, times and the GPs on duty for all of it."""
+
+    station_id: str
+    site_code: str
+    start: datetime
+    end: datetime
+    gps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A GP's published session in one cabin."""
+
+    id: int
+    username: str
+    station_id: str
+    start: datetime
+    end: datetime
+    created_by: str
+
+
+Announce = Callable[[Session, BookingView, str], None]  # writes the outbox messages for a change
+Listener = Callable[[BookingView], None]
+
+
+def person_digest(name: str, birth: date) -> str:
+    """Who a booking is for, as a digest: name folded (case, accents, spacing) and birth date."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", name.casefold()) if not unicodedata.combining(c))
+    return hashlib.sha256(f"{' '.join(folded.split())}|{birth.isoformat()}".encode()).hexdigest()
+
+
+def _refuse(code: str, message: str, status: int = 422, **details: object) -> Refusal:
+    return Refusal(status, code, message, **details)
+
+
+def _hm(moment: datetime, site: SiteSection) -> str:
+    return moment.astimezone(site.zone).strftime("%H:%M")
+
+
+class Book:
+    """The hub's book over its store; `wall` is Unix time."""
+
+    def __init__(self, store: Store, config: HubConfig, wall: Callable[[], float], *,
+                 announce: Announce | None = None) -> None:
+        self._store = store
+        self._config = config
+        self._wall = wall
+        self._announce = announce or (lambda session, booking, kind: None)
+        self._listeners: list[Listener] = []
+        rules = config.booking
+        self.cut = Cut(timedelta(minutes=rules.slot_minutes), timedelta(minutes=rules.cleaning_gap_minutes))
+
+    def listen(self, listener: Listener) -> None:
+        """Call `listener` with every booking made, cancelled or moved, once committed."""
+        self._listeners.append(listener)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._wall(), UTC)
+
+    def site(self, code: str) -> SiteSection:
+        """The site with `code`, or a 404 refusal."""
+        site = self._config.site(code)
+        if site is None:
+            raise _refuse("unknown_site", f"there is no site with code {code!r}", 404)
+        return site
+
+    # Reading.
+
+    async def free_slots(self, site_code: str, first_day: date, days: int = 1, *,
+                         gp: str | None = None) -> list[FreeSlot]:
+        """The free slots of a site's cabins on `days` local days from `first_day`, soonest first."""
+        site = self.site(site_code)
+        now = self.now()
+        notice = now + timedelta(minutes=self._config.booking.min_notice_minutes)
+        horizon = now + timedelta(days=self._config.booking.horizon_days)
+        window = self._window(site, first_day, days)
+        slots = await self._store.run(lambda s: self._free(s, site, window, gp))
+        return [slot for slot in slots if notice <= slot.start <= horizon]
+
+    async def find(self, code: str) -> BookingView | None:
+        """The booking with `code` (typed any way a person types it), if there is one."""
+        stored = normalise_code(code)
+        if stored is None:
+            return None
+        row = await self._store.run(lambda s: s.scalar(select(Booking).where(Booking.code == stored)))
+        return BookingView.of(row) if row is not None else None
+
+    async def day_list(self, station_id: str, day: date) -> list[BookingView]:
+        """A cabin's bookings on a local day of its site, live or not, by time."""
+        station = self._station(station_id)
+        site = self.site(station[1])
+        span = self._window(site, day, 1)
+
+        def read(session: Session) -> list[BookingView]:
+            rows = session.scalars(select(Booking).where(
+                Booking.station_id == station_id, Booking.slot_start >= span.start, Booking.slot_start < span.end,
+            ).order_by(Booking.slot_start))
+            return [BookingView.of(r) for r in rows]
+        return await self._store.run(read)
+
+    async def upcoming(self, station_id: str, since: datetime) -> list[BookingView]:
+        """A cabin's bookings from `since` on, live and cancelled: what the cabin keeps for check-in."""
+        def read(session: Session) -> list[BookingView]:
+            rows = session.scalars(select(Booking).where(
+                Booking.station_id == station_id, Booking.slot_end >= since,
+                Booking.status.in_(("booked", "cancelled")),
+            ).order_by(Booking.slot_start))
+            return [BookingView.of(r) for r in rows]
+        return await self._store.run(read)
+
+    async def sessions(self, start: datetime, end: datetime, *, username: str | None = None) -> list[SessionView]:
+        """The GP sessions touching [start, end), of one GP or all."""
+        def read(session: Session) -> list[SessionView]:
+            query = select(GpSession).where(GpSession.start < end, GpSession.end > start)
+            if username is not None:
+                query = query.where(GpSession.username == username)
+            return [SessionView(r.id, r.username, r.station_id, r.start, r.end, r.created_by)
+                    for r in session.scalars(query.order_by(GpSession.start))]
+        return await self._store.run(read)
+
+    # Changing.
+
+    async def book(self, request: BookingRequest, *, actor: str, channel: Channel) -> BookingView:
+        """Book the slot `request` asks for; a refusal saying why when it cannot be booked."""
+        site = self.site(request.site)
+        now = self.now()
+        self._check_patient(request, site)
+
+        def write(session: Session) -> BookingView:
+            slot = self._check_slot(session, site, request.start, now, gp=request.gp, station=request.station)
+            if self._future_bookings(session, person_digest(request.patient_name, request.birth_date), now) \
+                    >= self._config.booking.max_future_per_person:
+                raise _refuse("too_many_bookings", "this person already has as many future bookings as one may "
+                              "hold: cancel one to book another", 429)
+            row = Booking(
+                id=str(uuid.uuid4()), code=new_code(), station_id=slot.station_id, site_code=site.code,
+                slot_start=slot.start, slot_end=slot.end, gp=request.gp, patient_name=request.patient_name,
+                birth_date=request.birth_date, sex=request.sex, representative=request.representative,
+                phone=request.phone, email=request.email, language=request.language,
+                person=person_digest(request.patient_name, request.birth_date), status="booked", channel=channel,
+                created_at=now, created_by=actor, changed_at=now, reason=None,
+            )
+            try:
+                with session.begin_nested():
+                    session.add(row)
+            except IntegrityError:
+                raise self._taken() from None
+            return self._changed(session, row, actor, "booking made", "confirmation")
+        return self._told(await self._store.run(write))
+
+    async def cancel(self, code: str, *, actor: str, reason: str, birth_date: date | None = None) -> BookingView:
+        """Cancel a live booking; with `birth_date` (a patient cancelling), only when it matches."""
+        stored = normalise_code(code)
+
+        def write(session: Session) -> BookingView:
+            row = self._live(session, stored, birth_date)
+            row.status, row.reason, row.changed_at = "cancelled", reason, self.now()
+            return self._changed(session, row, actor, "booking cancelled", "cancellation")
+        return self._told(await self._store.run(write))
+
+    async def move(self, code: str, start: datetime, *, actor: str, station: str | None = None) -> BookingView:
+        """Move a live booking to another free slot of its site, keeping its code."""
+        stored = normalise_code(code)
+        now = self.now()
+
+        def write(session: Session) -> BookingView:
+            row = self._live(session, stored, None)
+            site = self.site(row.site_code)
+            row.status = "moving"  # out of the way of its own gap while the new slot is checked
+            session.flush()
+            slot = self._check_slot(session, site, start, now, gp=row.gp, station=station)
+            row.station_id, row.slot_start, row.slot_end = slot.station_id, slot.start, slot.end
+            row.status, row.changed_at = "booked", now
+            try:
+                with session.begin_nested():
+                    session.flush()
+            except IntegrityError:
+                raise self._taken() from None
+            return self._changed(session, row, actor, "booking moved", "moved")
+        return self._told(await self._store.run(write))
+
+    async def no_show(self, code: str, *, actor: str) -> BookingView:
+        """Mark a live booking whose patient did not come."""
+        stored = normalise_code(code)
+
+        def write(session: Session) -> BookingView:
+            row = self._live(session, stored, None)
+            row.status, row.changed_at = "no_show", self.now()
+            return self._changed(session, row, actor, "no-show marked", "")
+        return self._told(await self._store.run(write))
+
+    async def publish_session(self, username: str, stations: Sequence[str], start: datetime, end: datetime, *,
+                              actor: str) -> list[SessionView]:
+        """Put a GP on duty for `stations` from `start` to `end`."""
+        if start.tzinfo is None or end.tzinfo is None or end <= start:
+            raise _refuse("invalid_session", "a session ends after it starts, both with their time zone")
+        if end - start > timedelta(hours=14):
+            raise _refuse("invalid_session", "a session lasts 14 hours at most")
+        if not stations:
+            raise _refuse("invalid_session", "a session covers at least one cabin")
+        for station_id in stations:
+            self._station(station_id)
+
+        def write(session: Session) -> list[SessionView]:
+            gp = session.get(Gp, username)
+            if gp is None or not gp.listed:
+                raise _refuse("unknown_gp", f"there is no GP {username!r}", 404)
+            clash = session.scalar(select(GpSession).where(
+                GpSession.username == username, GpSession.station_id.in_(stations),
+                GpSession.start < end, GpSession.end > start))
+            if clash is not None:
+                raise _refuse("session_overlap", f"{username} is already on duty in {clash.station_id} then", 409)
+            rows = [GpSession(username=username, station_id=s, start=start, end=end, created_by=actor)
+                    for s in stations]
+            session.add_all(rows)
+            session.flush()
+            for row in rows:
+                session.add(AuditEntry(at=self.now(), actor=actor, action="gp session published", subject=str(row.id)))
+            return [SessionView(r.id, r.username, r.station_id, r.start, r.end, r.created_by) for r in rows]
+        return await self._store.run(write)
+
+    async def withdraw_session(self, session_id: int, *, actor: str, username: str | None = None) -> list[BookingView]:
+        """Take a session back (only the GP's own with `username`); the live bookings it leaves without a GP
+        on duty, for the coordinator to call."""
+        def write(session: Session) -> list[BookingView]:
+            row = session.get(GpSession, session_id)
+            if row is None or (username is not None and row.username != username):
+                raise _refuse("unknown_session", f"there is no session {session_id}", 404)
+            session.delete(row)
+            session.flush()
+            session.add(AuditEntry(at=self.now(), actor=actor, action="gp session withdrawn", subject=str(session_id)))
+            hit = session.scalars(select(Booking).where(
+                Booking.station_id == row.station_id, Booking.status == "booked",
+                Booking.slot_start < row.end, Booking.slot_end > row.start))
+            return [BookingView.of(b) for b in hit if not self._staffed(session, b)]
+        return await self._store.run(write)
+
+    async def close(self, site_code: str, start: datetime, end: datetime, *, reason: str, actor: str,
+                    station: str | None = None) -> list[BookingView]:
+        """Close a site (a holiday) or one of its cabins (out of service) from `start` to `end`: the live
+        bookings it hits are cancelled and their patients told; they are returned for the coordinator."""
+        site = self.site(site_code)
+        if station is not None and self._station(station)[1] != site.code:
+            raise _refuse("unknown_station", f"cabin {station} is not at {site.name}", 404)
+        if start.tzinfo is None or end.tzinfo is None or end <= start:
+            raise _refuse("invalid_closure", "a closure ends after it starts, both with their time zone")
+        reason = reason.strip()
+        if not reason or len(reason) > 200:
+            raise _refuse("invalid_closure", "say why, in 200 characters at most")
+        cabins = (station,) if station is not None else self._config.cabins(site.code)
+
+        def write(session: Session) -> list[BookingView]:
+            session.add(Closure(site_code=site.code, station_id=station, start=start, end=end, reason=reason,
+                                created_by=actor))
+            session.add(AuditEntry(at=self.now(), actor=actor, action="closure added",
+                                   subject=f"{station or site.code} {start.isoformat()}/{end.isoformat()}"))
+            hit = list(session.scalars(select(Booking).where(
+                Booking.station_id.in_(cabins), Booking.status == "booked",
+                Booking.slot_start < end, Booking.slot_end > start).order_by(Booking.slot_start)))
+            views = []
+            for row in hit:
+                row.status, row.reason, row.changed_at = "cancelled", reason, self.now()
+                views.append(self._changed(session, row, actor, "booking cancelled by a closure", "cancellation"))
+            return views
+        views = await self._store.run(write)
+        for view in views:
+            self._told(view)
+        return views
+
+    # Inside a transaction.
+
+    def _window(self, site: SiteSection, first_day: date, days: int) -> Span:
+        start = datetime.combine(first_day, datetime.min.time(), site.zone)
+        return Span(start, datetime.combine(first_day + timedelta(days=days), datetime.min.time(), site.zone))
+
+    def _station(self, station_id: str) -> tuple[str, str]:
+        """(id, site code) of a cabin standing at a site, or a 404 refusal."""
+        account = next((s for s in self._config.stations if s.id == station_id and s.site_code), None)
+        if account is None or account.site_code is None:
+            raise _refuse("unknown_station", f"there is no bookable cabin {station_id!r}", 404)
+        return account.id, account.site_code
+
+    def _free(self, session: Session, site: SiteSection, window: Span, gp: str | None,
+              cabins: Sequence[str] | None = None) -> list[FreeSlot]:
+        cabins = self._config.cabins(site.code) if cabins is None else cabins
+        days = [(window.start + timedelta(days=i)).date() for i in range((window.end - window.start).days + 1)]
+        open_ = [span for day in days for span in opening(site, day)]
+        reach = Span(window.start - timedelta(days=1), window.end + timedelta(days=1))
+        duty = list(session.scalars(select(GpSession).where(
+            GpSession.station_id.in_(cabins), GpSession.start < reach.end, GpSession.end > reach.start)))
+        closed = list(session.scalars(select(Closure).where(
+            Closure.site_code == site.code, or_(Closure.station_id.is_(None), Closure.station_id.in_(cabins)),
+            Closure.start < reach.end, Closure.end > reach.start)))
+        booked = list(session.scalars(select(Booking).where(
+            Booking.station_id.in_(cabins), Booking.status == "booked",
+            Booking.slot_start < reach.end, Booking.slot_end > reach.start)))
+        out: list[FreeSlot] = []
+        for cabin in cabins:
+            sessions = [s for s in duty if s.station_id == cabin and (gp is None or s.username == gp)]
+            for slot in free_slots(
+                open_, [Span(s.start, s.end) for s in sessions],
+                [Span(c.start, c.end) for c in closed if c.station_id in (None, cabin)],
+                [Span(b.slot_start, b.slot_end) for b in booked if b.station_id == cabin],
+                self.cut, window.start,
+            ):
+                if slot.start < window.end:
+                    gps = tuple(sorted({s.username for s in sessions if Span(s.start, s.end).holds(slot)}))
+                    out.append(FreeSlot(cabin, site.code, slot.start, slot.end, gps))
+        return sorted(out, key=lambda f: (f.start, f.station_id))
+
+    def _check_slot(self, session: Session, site: SiteSection, start: datetime, now: datetime, *,
+                    gp: str | None, station: str | None) -> FreeSlot:
+        """The free slot starting at `start` (in `station`, with `gp` on duty when named), or a refusal
+        saying what is wrong with that time."""
+        rules = self._config.booking
+        if start < now + timedelta(minutes=rules.min_notice_minutes):
+            raise _refuse("slot_past", "that time has passed: choose a slot to come")
+        if start > now + timedelta(days=rules.horizon_days):
+            raise _refuse("slot_too_far", f"slots open {rules.horizon_days} days ahead at most")
+        day = start.astimezone(site.zone).date()
+        open_ = opening(site, day)
+        when = Span(start, start + self.cut.slot)
+        if not any(span.holds(when) for span in open_):
+            hours = ", ".join(f"{_hm(s.start, site)}-{_hm(s.end, site)}" for s in open_) or "closed"
+            raise _refuse("outside_hours", f"{site.name} is not open then ({day:%d/%m/%Y}: {hours})")
+        if station is not None and self._station(station)[1] != site.code:
+            raise _refuse("unknown_station", f"cabin {station} is not at {site.name}", 404)
+        cabins = (station,) if station is not None else self._config.cabins(site.code)
+        if gp is not None and session.scalar(select(Gp).where(Gp.username == gp, Gp.listed)) is None:
+            raise _refuse("unknown_gp", f"there is no GP {gp!r}", 404)
+        free = [f for f in self._free(session, site, self._window(site, day, 1), gp, cabins) if f.start == start]
+        if free:
+            return free[0]
+        self._explain(session, site, day, when, gp, cabins)
+        raise self._taken()
+
+    def _explain(self, session: Session, site: SiteSection, day: date, when: Span, gp: str | None,
+                 cabins: Sequence[str]) -> None:
+        """Why no cabin has a free slot at `when`, when the reason is not that it was taken."""
+        window = self._window(site, day, 1)
+        duty = [Span(s.start, s.end) for s in session.scalars(select(GpSession).where(
+            GpSession.station_id.in_(cabins), GpSession.start < window.end, GpSession.end > window.start,
+            *([GpSession.username == gp] if gp is not None else [])))]
+        stretches = intersect(opening(site, day), duty)
+        if not any(s.holds(when) for s in stretches):
+            who = f"{gp} is not" if gp is not None else "no GP is"
+            raise _refuse("no_gp_on_duty", f"{who} on duty at {site.name} at {_hm(when.start, site)}")
+        slots = list(grid(stretches, self.cut))
+        if not any(s.start == when.start for s in slots):
+            before = [s for s in slots if s.start < when.start]
+            if before and before[-1].end <= when.start < before[-1].end + self.cut.gap:
+                raise _refuse("cleaning_gap", f"{_hm(when.start, site)} falls in the cleaning after the "
+                              f"{_hm(before[-1].start, site)} slot: the cabin is disinfected then")
+            starts = ", ".join(_hm(s.start, site) for s in slots[:6])
+            raise _refuse("not_a_slot", f"slots that day start at {starts}…")
+        closed = session.scalar(select(Closure).where(
+            Closure.site_code == site.code, or_(Closure.station_id.is_(None), Closure.station_id.in_(cabins)),
+            Closure.start < when.end, Closure.end > when.start))
+        if closed is not None:
+            raise _refuse("closed", f"{site.name} is closed then: {closed.reason}")
+
+    def _taken(self) -> Refusal:
+        return _refuse("slot_taken", "that slot was just taken: choose another", 409)
+
+    def _future_bookings(self, session: Session, person: str, now: datetime) -> int:
+        return session.scalar(select(func.count()).select_from(Booking).where(
+            Booking.person == person, Booking.status == "booked", Booking.slot_start > now)) or 0
+
+    def _live(self, session: Session, code: str | None, birth_date: date | None) -> Booking:
+        row = session.scalar(select(Booking).where(Booking.code == code)) if code is not None else None
+        if row is None or (birth_date is not None and row.birth_date != birth_date):
+            raise _refuse("unknown_booking", "no booking has this code and birth date" if birth_date is not None
+                          else "no booking has this code", 404)
+        if row.status != "booked":
+            raise _refuse("not_live", f"this booking is already {row.status.replace('_', ' ')}", 409)
+        return row
+
+    def _staffed(self, session: Session, booking: Booking) -> bool:
+        slot = Span(booking.slot_start, booking.slot_end)
+        query = select(GpSession).where(GpSession.station_id == booking.station_id)
+        if booking.gp is not None:
+            query = query.where(GpSession.username == booking.gp)
+        return any(Span(s.start, s.end).holds(slot) for s in session.scalars(query))
+
+    def _check_patient(self, request: BookingRequest, site: SiteSection) -> None:
+        day = request.start.astimezone(site.zone).date()
+        if not OLDEST_BIRTH <= request.birth_date <= day:
+            raise _refuse("impossible_birth_date", "that birth date cannot be right: check the day, month and year")
+        verdict = assess(request.birth_date, day, request.representative).verdict
+        if verdict is Verdict.REFUSED_UNDER_14:
+            raise _refuse("under_14", "the cabin sees patients aged 14 and over: under 14, see a GP or a "
+                          "paediatrician in person")
+        if verdict is Verdict.NEEDS_REPRESENTATIVE:
+            raise _refuse("representative_needed", "a patient aged 14 to 17 comes with a legal representative: "
+                          "give the representative's name")
+        if request.phone is None and request.email is None:
+            raise _refuse("contact_needed", "give a phone number or an e-mail address for the confirmation")
+
+    def _changed(self, session: Session, row: Booking, actor: str, action: str, kind: str) -> BookingView:
+        view = BookingView.of(row)
+        session.add(AuditEntry(at=self.now(), actor=actor, action=action, subject=row.id))
+        if kind:
+            self._announce(session, view, kind)
+        return view
+
+    def _told(self, view: BookingView) -> BookingView:
+        for listener in self._listeners:
+            listener(view)
+        return view
