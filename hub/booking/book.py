@@ -269,6 +269,15 @@ class Book:
             return self._changed(session, row, actor, "booking moved", "moved")
         return self._told(await self._store.run(write))
 
+    async def resend(self, code: str, *, actor: str) -> BookingView:
+        """Send a live booking's confirmation again (a coordinator, for a patient who lost it)."""
+        stored = normalise_code(code)
+
+        def write(session: Session) -> BookingView:
+            row = self._live(session, stored, None)
+            return self._changed(session, row, actor, "confirmation resent", "confirmation")
+        return await self._store.run(write)
+
     async def no_show(self, code: str, *, actor: str) -> BookingView:
         """Mark a live booking whose patient did not come."""
         stored = normalise_code(code)
