@@ -230,9 +230,9 @@ class Book:
                 person=person_digest(request.patient_name, request.birth_date), status="booked", channel=channel,
                 created_at=now, created_by=actor, changed_at=now, reason=None,
             )
+            session.add(row)
             try:
-                with session.begin_nested():
-                    session.add(row)
+                session.flush()  # the live-slot index refuses a booking another hub instance just wrote
             except IntegrityError:
                 raise self._taken() from None
             return self._changed(session, row, actor, "booking made", "confirmation")
@@ -262,8 +262,7 @@ class Book:
             row.station_id, row.slot_start, row.slot_end = slot.station_id, slot.start, slot.end
             row.status, row.changed_at = "booked", now
             try:
-                with session.begin_nested():
-                    session.flush()
+                session.flush()
             except IntegrityError:
                 raise self._taken() from None
             return self._changed(session, row, actor, "booking moved", "moved")
