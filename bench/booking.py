@@ -133,6 +133,16 @@ def bare_rows(config: HubConfig, site: SiteSection, day: date) -> Callable[[Sess
     return read
 
 
+def floor(config: HubConfig, site: SiteSection, row: Booking) -> Callable[[Session], None]:
+    """What any booking must at least do: read its slot's rows (`bare_rows`), then write its row."""
+    read = bare_rows(config, site, row.slot_start.astimezone(site.zone).date())
+
+    def write(session: Session) -> None:
+        read(session)
+        session.add(row)
+    return write
+
+
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[98]
 
@@ -173,8 +183,7 @@ async def measure(url: URL, searches: int, bookings: int) -> list[Figure]:
             booked.append(await timed(lambda: book.book(request, actor="bench", channel="online")))  # noqa: B023
             row = _row(BOOKINGS + n, site.code, slot.station_id, slot.start + timedelta(days=365),
                        slot.end + timedelta(days=365), None, "booked")
-            read = bare_rows(config, site, slot.start.astimezone(site.zone).date())
-            inserted.append(await timed(lambda: store.run(lambda s: (read(s), s.add(row)))))  # noqa: B023
+            inserted.append(await timed(lambda: store.run(floor(config, site, row))))  # noqa: B023
         progress(f"booked {len(booked)} slots")
     finally:
         await store.stop()
