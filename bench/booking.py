@@ -133,9 +133,10 @@ def bare_rows(config: HubConfig, site: SiteSection, day: date) -> Callable[[Sess
     return read
 
 
-def floor(config: HubConfig, site: SiteSection, row: Booking) -> Callable[[Session], None]:
-    """What any booking must at least do: read its slot's rows (`bare_rows`), then write its row."""
-    read = bare_rows(config, site, row.slot_start.astimezone(site.zone).date())
+def floor(config: HubConfig, site: SiteSection, day: date, row: Booking) -> Callable[[Session], None]:
+    """What any booking must at least do: read the rows of its slot's day (`bare_rows`), then write its row
+    (made a year later than the slot, so as not to take it from the book)."""
+    read = bare_rows(config, site, day)
 
     def write(session: Session) -> None:
         read(session)
@@ -183,7 +184,8 @@ async def measure(url: URL, searches: int, bookings: int) -> list[Figure]:
             booked.append(await timed(lambda: book.book(request, actor="bench", channel="online")))  # noqa: B023
             row = _row(BOOKINGS + n, site.code, slot.station_id, slot.start + timedelta(days=365),
                        slot.end + timedelta(days=365), None, "booked")
-            inserted.append(await timed(lambda: store.run(floor(config, site, row))))  # noqa: B023
+            work = floor(config, site, slot.start.astimezone(site.zone).date(), row)
+            inserted.append(await timed(lambda: store.run(work)))  # noqa: B023
         progress(f"booked {len(booked)} slots")
     finally:
         await store.stop()
