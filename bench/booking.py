@@ -36,6 +36,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
 from bench.common import Figure, measure_and_report, parser, progress, ratio
+from config.intervals import WeeklyHours
 from hub.booking.book import Book, BookingRequest, person_digest
 from hub.booking.slots import grid, intersect, opening
 from hub.config import (
@@ -60,7 +61,7 @@ CABINS_PER_SITE = 2
 BOOKINGS = 10_000
 WEEKS_BACK, WEEKS_AHEAD = 26, 4
 NOW = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)  # a Monday, 07:00 in Paris
-HOURS: dict[str, tuple[str, ...]] = {day: ("09:00-12:30", "13:30-17:00") for day in ("mon", "tue", "wed", "thu", "fri")}
+HOURS = WeeklyHours.model_validate({day: ("09:00-12:30", "13:30-17:00") for day in ("mon", "tue", "wed", "thu", "fri")})
 SEARCH_TARGET, BOOK_TARGET = 3.0, 2.0
 
 

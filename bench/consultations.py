@@ -163,7 +163,8 @@ def bench_config(config: CabinConfig) -> CabinConfig:
     50 s simulated at x50000. Timeouts (and the check-in window's late end) are widened so
     that this never trips an inactivity timeout or a "too late" refusal.
     """
-    from config.schema import WEEKDAYS, Interval, Site, WeeklyHours
+    from config.intervals import WEEKDAYS, Interval, WeeklyHours
+    from config.schema import Site
 
     place = config.place()
     if not isinstance(place, Site):

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from config.schema import Interval, MobileUnit, Site
+from config.intervals import Interval
+from config.schema import MobileUnit, Site
 
 # How far ahead to look for the next opening: a year covers any sane programme.
 HORIZON_DAYS = 366

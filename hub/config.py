@@ -15,7 +15,6 @@ import hmac
 import re
 import secrets
 from datetime import date as date_
-from datetime import time
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, fie
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from config.intervals import Interval, WeeklyHours, intervals
 from config.loader import load_model
 from protocol.hub import GpIdentity, IceServer, Id
 
@@ -205,41 +205,15 @@ class IceSection(_Frozen):
         return tuple(servers)
 
 
-_HOURS = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])$")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-Hours = Annotated[str, Field(pattern=_HOURS.pattern)]
-
-
-def parse_hours(text: str) -> tuple[time, time]:
-    """'09:00-12:30' as its opening and closing times, on one day."""
-    match = _HOURS.match(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not opening hours like '09:00-12:30'")
-    opens = time(int(match[1]), int(match[2]))
-    closes = time(int(match[3]), int(match[4]))
-    if closes <= opens:
-        raise ValueError(f"{text!r} closes before it opens")
-    return opens, closes
-
-
-def _check_hours(ranges: tuple[str, ...]) -> tuple[str, ...]:
-    spans = sorted(parse_hours(r) for r in ranges)
-    for (_, closes), (opens, _) in zip(spans, spans[1:], strict=False):
-        if opens < closes:
-            raise ValueError(f"opening hours overlap: {', '.join(ranges)}")
-    return ranges
-
-
 class StopSection(_Frozen):
     """One stop of a mobile unit's programme: where it parks on a date, and its hours there."""
 
     date: date_
     place: str = Field(min_length=1, max_length=200)
     address: str = Field(min_length=1, max_length=300)
-    hours: tuple[Hours, ...] = Field(min_length=1)
+    hours: tuple[Interval, ...] = Field(min_length=1)
 
-    _valid_hours = field_validator("hours")(_check_hours)
+    _check = field_validator("hours", mode="before")(classmethod(lambda cls, v: intervals(v)))
 
 
 class SiteSection(_Frozen):
@@ -253,7 +227,7 @@ class SiteSection(_Frozen):
     town: str = Field(min_length=1, max_length=100)
     address: str = Field(default="", max_length=300)
     timezone: str = "Europe/Paris"
-    hours: dict[str, tuple[Hours, ...]] = {}
+    hours: WeeklyHours = WeeklyHours()
     stops: tuple[StopSection, ...] = ()
 
     @field_validator("timezone")
@@ -265,18 +239,9 @@ class SiteSection(_Frozen):
             raise ValueError(f"{name!r} is not a time zone like 'Europe/Paris'") from None
         return name
 
-    @field_validator("hours")
-    @classmethod
-    def _weekdays(cls, hours: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        for day, ranges in hours.items():
-            if day not in WEEKDAYS:
-                raise ValueError(f"{day!r} is not a day: use {', '.join(WEEKDAYS)}")
-            _check_hours(ranges)
-        return hours
-
     @model_validator(mode="after")
     def _address_or_stops(self) -> SiteSection:
-        if self.stops and self.hours:
+        if self.stops and self.hours != WeeklyHours():
             raise ValueError(f"site {self.code}: a mobile unit has stops, a fixed site weekly hours, not both")
         if not self.stops and not self.address:
             raise ValueError(f"site {self.code}: a fixed site needs its street address")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import URL
 
+from config.intervals import WeeklyHours
 from hub.booking.book import Book, BookingRequest
 from hub.config import SCRYPT_MIN_N, GpAccount, HubConfig, SiteSection, StationAccount, hash_password, token_digest
 from hub.store import Store
@@ -18,7 +19,8 @@ from protocol.hub import GpIdentity
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY = date(2026, 12, 7)
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)  # Monday 08:00 in Paris
-WEEKDAY_HOURS = {day: ("09:00-12:30", "13:30-17:00") for day in ("mon", "tue", "wed", "thu", "fri")}
+WEEKDAY_HOURS = WeeklyHours.model_validate({day: ("09:00-12:30", "13:30-17:00")
+                                            for day in ("mon", "tue", "wed", "thu", "fri")})
 SITES = (
     SiteSection(code="NAN231", name="Centre médico-social de Nangis", town="Nangis",
                 address="13 boulevard Voltaire, 77370 Nangis", hours=WEEKDAY_HOURS),

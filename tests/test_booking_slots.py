@@ -50,7 +50,7 @@ def test_a_mobile_unit_is_open_only_at_its_stops() -> None:
 ])
 def test_a_wrong_site_is_refused_when_the_file_is_read(fields: dict[str, object]) -> None:
     values: dict[str, object] = {"code": "NAN231", "name": "Nangis", "town": "Nangis", "address": "13 bd Voltaire",
-                                 "hours": WEEKDAY_HOURS, **fields}
+                                 "hours": WEEKDAY_HOURS.model_dump(), **fields}
     with pytest.raises(ValidationError):
         SiteSection.model_validate(values)
 

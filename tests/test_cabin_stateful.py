@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from config.intervals import Interval, WeeklyHours
 from config.loader import load_config
-from config.schema import CabinConfig, Interval, Site, WeeklyHours
+from config.schema import CabinConfig, Site
 from hygiene.store import CabinRecord
 from protocol.booking_code import CODE_ALPHABET
 from protocol.states import CabinState as S

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from config.devices import NO_ACCESSORY, Cms50DeviceConfig, SimDeviceConfig, UvcDeviceConfig
+from config.intervals import Interval
 from config.loader import ConfigError, Problem, default_config_path, load_config
-from config.schema import CabinConfig, Interval, MobileUnit, Site
+from config.schema import CabinConfig, MobileUnit, Site
 from station.cli import main
 
 DEFAULT_TEXT = default_config_path().read_text(encoding="utf-8")

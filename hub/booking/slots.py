@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from hub.config import WEEKDAYS, SiteSection, parse_hours
+from hub.config import SiteSection
 
 
 @dataclass(frozen=True, order=True)
@@ -42,14 +42,10 @@ class Cut:
 def opening(site: SiteSection, day: date) -> list[Span]:
     """When `site` is open on `day` (its local date): its weekly hours, or a mobile unit's stop that day."""
     if site.stops:
-        ranges: tuple[str, ...] = next((s.hours for s in site.stops if s.date == day), ())
+        hours = next((s.hours for s in site.stops if s.date == day), ())
     else:
-        ranges = site.hours.get(WEEKDAYS[day.weekday()], ())
-    spans = []
-    for text in ranges:
-        opens, closes = parse_hours(text)
-        spans.append(Span(datetime.combine(day, opens, site.zone), datetime.combine(day, closes, site.zone)))
-    return sorted(spans)
+        hours = site.hours.on(day.weekday())
+    return [Span(datetime.combine(day, i.start, site.zone), datetime.combine(day, i.end, site.zone)) for i in hours]
 
 
 def merge(spans: Iterable[Span]) -> list[Span]:
