@@ -13,8 +13,10 @@ ends it, `GET /api/me` says who is logged in (`{username, name, identity, statio
 online}], ice_servers, ical_url}`: her calendar feed's secret URL, or null).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's
 public origin; `/ws/station` needs `Authorization: Bearer <station token>` and no browser
-Origin. The hub never receives a patient's name, and its logs carry station, GP and session
-ids, never a token or a password (docs/design.md, data and security).
+Origin. `/fhir/r4/...` is the book for booking platforms (`hub.booking.fhir`, bearer tokens),
+`/ical/<username>/<token>.ics` a GP's calendar feed (`hub.booking.ical`). The hub's logs carry
+station, GP and session ids, never a patient's name, a token or a password (docs/design.md, data
+and security).
 """
 
 from __future__ import annotations

@@ -154,7 +154,8 @@ async def test_a_slot_search_gives_exactly_the_books_free_slots(hub: Hub, http: 
 
     by_gp = f"schedule.actor:PractitionerRole.practitioner.identifier={IDNPS}|8{CLAIRE_RPPS}"
     _, body, _ = await call(http, hub, "GET", f"Slot?{MONDAY_WINDOW}&{by_gp}")
-    assert slot_keys(Bundle.model_validate(body)) == {
+    by_claire = Bundle.model_validate(body)
+    assert slot_keys(by_claire) == {
         (f"Schedule/{f.station_id}", f.start) for f in await hub.book.free_slots("NAN231", MONDAY, gp="claire.martin")}
 
     _, body, _ = await call(http, hub, "GET", f"Slot?{MONDAY_WINDOW}&schedule.actor=Location/CHE132"
@@ -168,6 +169,13 @@ async def test_a_slot_search_gives_exactly_the_books_free_slots(hub: Hub, http: 
     _, body, _ = await call(http, hub, "GET", "Slot?start=ge2026-12-07T12:00:00%2B01:00&start=lt2026-12-07&"
                                               "schedule=Schedule/cabin-nangis-1")
     assert Bundle.model_validate(body).total == 0  # a window that ends before it starts
+    _, body, _ = await call(http, hub, "GET", f"Slot?{MONDAY_WINDOW}&_count=5&"
+                                              f"schedule.actor:Practitioner.identifier=8{CLAIRE_RPPS}")
+    assert slot_keys(Bundle.model_validate(body)) == slot_keys(by_claire)  # _count is not kept: ignored
+    async with http.get(f"{hub.url}/fhir/r4/Slot?_count=5", headers={"Authorization": f"Bearer {TOKEN}",
+                                                                    "Prefer": "handling=strict"}) as response:
+        assert response.status == 400
+        assert "_count" in OperationOutcome.model_validate(await response.json(content_type=None)).issue[0].diagnostics
     status, body, _ = await call(http, hub, "GET", "Slot?start=ge2026-12-07T09:00")  # no time zone
     assert status == 400 and OperationOutcome.model_validate(body).issue[0].code == "structure"
 

@@ -470,7 +470,8 @@ class SlotSearch:
                                                     if kind == "PractitionerRole" and g.identity.rpps == key])
             elif name == "schedule.actor:Location.identifier":
                 search.sites = _narrow(search.sites, {value.rpartition("|")[2]})
-            elif name == "schedule.actor:PractitionerRole.practitioner.identifier":
+            elif name in ("schedule.actor:PractitionerRole.practitioner.identifier",
+                          "schedule.actor:Practitioner.identifier"):
                 system, _, key = value.rpartition("|")
                 search.gps = _only(search.gps, [g.username for g in config.gps if system in ("", IDNPS)
                                                 and key in (idnps(g), g.identity.rpps)])
