@@ -304,6 +304,23 @@ class GpAccount(_Frozen):
         return value
 
 
+class FhirClient(_Frozen):
+    """A booking platform allowed on the hub's FHIR API (docs/design.md, "FHIR and iCalendar"), known by
+    the digest of its token as a station is (`cabin hub new-token` prints both)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
+    token_sha256: Digest
+
+
+class CalendarSection(_Frozen):
+    """The GPs' iCalendar feeds: each GP's secret URL carries an HMAC of her username under `secret`
+    (docs/design.md, "FHIR and iCalendar"); without a secret there are no feeds. A new secret revokes
+    every URL."""
+
+    secret: SecretStr | None = Field(default=None, min_length=32)
+    days_back: int = Field(default=14, ge=0, le=365)
+
+
 class HubConfig(_Frozen):
     """The whole configuration of a hub."""
 
@@ -315,6 +332,15 @@ class HubConfig(_Frozen):
     sites: tuple[SiteSection, ...] = ()
     stations: tuple[StationAccount, ...] = ()
     gps: tuple[GpAccount, ...] = ()
+    fhir_clients: tuple[FhirClient, ...] = ()
+    calendar: CalendarSection = CalendarSection()
+
+    @field_validator("fhir_clients")
+    @classmethod
+    def _distinct_clients(cls, clients: tuple[FhirClient, ...]) -> tuple[FhirClient, ...]:
+        if len({c.name for c in clients}) != len(clients) or len({c.token_sha256 for c in clients}) != len(clients):
+            raise ValueError("two FHIR clients share a name or a token")
+        return clients
 
     @field_validator("stations")
     @classmethod

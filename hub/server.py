@@ -10,11 +10,13 @@ the kiosk page (`ui/web/`: the DOM helper and the i18n runtime); `POST /api/logi
 sets the `cabin_gp` session cookie (a login that still needs its second factor until
 `POST /api/totp/verify`, or `/api/totp/enrol` then `/api/totp/confirm`), `POST /api/logout`
 ends it, `GET /api/me` says who is logged in (`{username, name, identity, stations: [{id, site,
-online}], ice_servers}`).
+online}], ice_servers, ical_url}`: her calendar feed's secret URL, or null).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's
 public origin; `/ws/station` needs `Authorization: Bearer <station token>` and no browser
-Origin. The hub never receives a patient's name, and its logs carry station, GP and session
-ids, never a token or a password (docs/design.md, data and security).
+Origin. `/fhir/r4/...` is the book for booking platforms (`hub.booking.fhir`, bearer tokens),
+`/ical/<username>/<token>.ics` a GP's calendar feed (`hub.booking.ical`). The hub's logs carry
+station, GP and session ids, never a patient's name, a token or a password (docs/design.md, data
+and security).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from aiohttp import web
 
 from hub.auth import Logins, station_account
 from hub.booking.book import Book
+from hub.booking.fhir import FhirApi
+from hub.booking.ical import CalendarFeeds
 from hub.config import HubConfig
 from hub.errors import Refusal, error_response
 from hub.peers import CLOSE_TIMEOUT_S
@@ -71,6 +75,8 @@ class Hub:
         self._wall = wall
         self._store = Store(config.store_url())
         self.book = Book(self._store, config, wall)
+        self._fhir = FhirApi(self.book, config, lambda: self.origin)
+        self._calendars = CalendarFeeds(self.book, config)
         self._relay = Relay(config, self._store, wall)
         self._logins = Logins(config, clock or Clock(), secure_cookie=self.origin.startswith("https:"),
                               on_logout=self._relay.logged_out,
@@ -92,6 +98,8 @@ class Hub:
             web.get("/api/me", self._me),
             web.get("/ws/gp", self._gp_socket),
             web.get("/ws/station", self._station_socket),
+            *self._fhir.routes(),  # booking platforms (docs/design.md, "FHIR and iCalendar")
+            *self._calendars.routes(),
         ]
 
     @property
@@ -235,6 +243,7 @@ class Hub:
             "identity": account.identity.model_dump(),
             "stations": [{"id": s, "site": sites[s], "online": self._relay.online(s)} for s in account.stations],
             "ice_servers": [s.model_dump(exclude_none=True) for s in self._relay.ice_servers(account.username)],
+            "ical_url": self._calendars.url(self.origin, account.username),
         })
 
     # The WebSockets: who may open them.

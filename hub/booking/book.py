@@ -175,6 +175,11 @@ class Book:
         row = await self._store.run(lambda s: s.scalar(select(Booking).where(Booking.code == stored)))
         return BookingView.of(row) if row is not None else None
 
+    async def get(self, booking_id: str) -> BookingView | None:
+        """The booking with id `booking_id`, if there is one."""
+        row = await self._store.run(lambda s: s.get(Booking, booking_id))
+        return BookingView.of(row) if row is not None else None
+
     async def day_list(self, station_id: str, day: date) -> list[BookingView]:
         """A cabin's bookings on a local day of its site, live or not, by time."""
         station = self._station(station_id)
