@@ -215,6 +215,7 @@ function renderSlots() {
 
 function chooseSlot(slot) {
   state.slot = slot;
+  showError("slot-error", null);
   showError("details-error", null);
   renderDetails();
   show("details");
@@ -274,8 +275,12 @@ async function onConfirm(event) {
   event.preventDefault();
   const values = formValues();
   const fields = missing(values);
-  if (fields.length) return showError("details-error", { error: "missing", fields });
-  if (!values.terms_accepted) return showError("details-error", { error: "terms_not_accepted", data: {} });
+  const refuse = (result) => {
+    showError("details-error", result);
+    $("details-error").focus();
+  };
+  if (fields.length) return refuse({ error: "missing", fields });
+  if (!values.terms_accepted) return refuse({ error: "terms_not_accepted", data: {} });
   const button = $("confirm");
   button.disabled = true;
   try {
@@ -289,9 +294,9 @@ async function onConfirm(event) {
       show("slot");
       await loadSlots(state.week?.first_day ?? null);
       showError("slot-error", result);
+      $("slot-error").focus();
     } else {
-      showError("details-error", result);
-      $("details-error").focus();
+      refuse(result);
     }
   } finally {
     button.disabled = false;
