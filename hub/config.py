@@ -276,6 +276,15 @@ class BookingSection(_Frozen):
     claim_minutes: int = Field(default=10, ge=0, le=120)
 
 
+class PublicSection(_Frozen):
+    """Limits of the public booking page's API per client address, read as [login] says (docs/design.md,
+    "The public booking page"): a cancel with a wrong code or birth date counts, a right one does not."""
+
+    bookings_per_address_per_hour: int = Field(default=10, ge=1, le=10_000)
+    failed_cancels_per_address_per_hour: int = Field(default=10, ge=1, le=10_000)
+    reads_per_address_per_minute: int = Field(default=120, ge=1, le=100_000)
+
+
 class StationAccount(_Frozen):
     """A cabin station allowed to connect, known by the digest of its token.
 
@@ -329,6 +338,7 @@ class HubConfig(_Frozen):
     ice: IceSection = IceSection()
     store: StoreSection = StoreSection()
     booking: BookingSection = BookingSection()
+    public: PublicSection = PublicSection()
     sites: tuple[SiteSection, ...] = ()
     stations: tuple[StationAccount, ...] = ()
     gps: tuple[GpAccount, ...] = ()

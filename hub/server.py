@@ -10,7 +10,8 @@ the kiosk page (`ui/web/`: the DOM helper and the i18n runtime); `POST /api/logi
 sets the `cabin_gp` session cookie (a login that still needs its second factor until
 `POST /api/totp/verify`, or `/api/totp/enrol` then `/api/totp/confirm`), `POST /api/logout`
 ends it, `GET /api/me` says who is logged in (`{username, name, identity, stations: [{id, site,
-online}], ice_servers, ical_url}`: her calendar feed's secret URL, or null).
+online}], ice_servers, ical_url}`: her calendar feed's secret URL, or null). `/book/` and
+`/api/public/...` are the public booking page (`hub.booking.public`).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's
 public origin; `/ws/station` needs `Authorization: Bearer <station token>` and no browser
 Origin. `/fhir/r4/...` is the book for booking platforms (`hub.booking.fhir`, bearer tokens),
@@ -35,8 +36,10 @@ from hub.auth import Logins, station_account
 from hub.booking.book import Book
 from hub.booking.fhir import FhirApi
 from hub.booking.ical import CalendarFeeds
+from hub.booking.public import PublicBooking
 from hub.config import HubConfig
 from hub.errors import Refusal, error_response
+from hub.files import static_file
 from hub.peers import CLOSE_TIMEOUT_S
 from hub.relay import Relay
 from hub.store import Store
@@ -54,15 +57,6 @@ MAX_BODY_BYTES = 16 * 1024  # a login is the largest body the hub takes
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def static_file(root: Path, relative: str, what: str) -> web.FileResponse:
-    """The file at `relative` under `root` (`what` names it), or a 404 refusal for anything missing or outside it."""
-    root = root.resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise Refusal(404, "not_found", f"no such file in {what}")
-    return web.FileResponse(path)
-
-
 class Hub:
     """The hub server: GP logins, the waiting room, joins and signalling relay."""
 
@@ -77,8 +71,10 @@ class Hub:
         self.book = Book(self._store, config, wall)
         self._fhir = FhirApi(self.book, config, lambda: self.origin)
         self._calendars = CalendarFeeds(self.book, config)
+        clock = clock or Clock()
+        self._public = PublicBooking(self.book, config, clock.monotonic)
         self._relay = Relay(config, self._store, wall)
-        self._logins = Logins(config, clock or Clock(), secure_cookie=self.origin.startswith("https:"),
+        self._logins = Logins(config, clock, secure_cookie=self.origin.startswith("https:"),
                               on_logout=self._relay.logged_out,
                               totp=TotpStore(self._store, wall) if config.durable_store else None,
                               issuer=urlsplit(self.origin).hostname or "cabin hub")
@@ -100,6 +96,7 @@ class Hub:
             web.get("/ws/station", self._station_socket),
             *self._fhir.routes(),  # booking platforms (docs/design.md, "FHIR and iCalendar")
             *self._calendars.routes(),
+            *self._public.routes(),  # the public booking page and its API
         ]
 
     @property
