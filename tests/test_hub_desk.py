@@ -5,14 +5,16 @@ move, no-show, the day list, closures and the bookings they hit, GP sessions pub
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pyotp
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from hub.config import SCRYPT_MIN_N, CoordinatorAccount, ListenSection, StoreSection, hash_password
+from hub.config import SCRYPT_MIN_N, CoordinatorAccount, ListenSection, LoginSection, StoreSection, hash_password
 from hub.server import Hub
 from hub.store import Store
 from hub.store.accounts import import_accounts
@@ -96,6 +98,25 @@ async def test_a_gp_cannot_use_the_coordinator_routes_nor_a_coordinator_the_gp_o
 
     async with aiohttp.ClientSession() as stranger:
         assert (await call(stranger, hub, "GET", f"{API}/sites"))[0] == 401
+
+
+async def test_a_coordinator_gives_her_second_factor_before_her_console_opens(
+        tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    wall = Wall()
+    config = desk_config().model_copy(update={"login": LoginSection(state_dir=tmp_path / "hub", require_totp=True)})
+    hub = Hub(config, wall=wall)
+    await hub.start()
+    try:
+        status, body = await call(http, hub, "POST", "/api/login", {"username": "anne", "password": COORDINATOR_PASSWORD})
+        assert (status, body["next"]) == (200, "enrol")
+        status, body = await call(http, hub, "GET", f"{API}/sites")
+        assert (status, body["error"]) == (401, "second_factor")
+        status, enrolment = await call(http, hub, "POST", "/api/totp/enrol", {})
+        app = pyotp.TOTP(enrolment["secret"].replace(" ", ""))
+        assert (await call(http, hub, "POST", "/api/totp/confirm", {"code": app.at(wall.now)}))[0] == 200
+        assert (await call(http, hub, "GET", f"{API}/sites"))[0] == 200
+    finally:
+        await hub.stop()
 
 
 async def test_a_coordinator_logs_in_through_the_same_limits_as_a_gp(hub: Hub, http: aiohttp.ClientSession) -> None:
