@@ -219,6 +219,22 @@ async def test_a_closure_cancels_the_bookings_it_hits_and_gives_their_phone_numb
 
 
 @pytest.mark.usefixtures("store_url")
+async def test_a_session_the_coordinator_withdraws_lists_the_bookings_left_without_a_gp(
+        hub: Hub, http: aiohttp.ClientSession) -> None:
+    await log_in(http, hub, "anne")
+    await on_duty(http, hub)
+    left = (await call(http, hub, "POST", f"{API}/bookings", phone_booking("09:00")))[1]["booking"]
+    status, listed = await call(http, hub, "GET", f"{API}/sessions?from={MONDAY.isoformat()}&site=NAN231&days=7")
+    assert status == 200 and [(s["gp"], s["station"], s["start"], s["created_by"]) for s in listed["sessions"]] == [
+        ("claire.martin", "cabin-nangis-1", at(MONDAY, "09:00").isoformat(), "anne")]
+    assert (await call(http, hub, "GET", f"{API}/sessions?from={MONDAY.isoformat()}&site=CHE132"))[1]["sessions"] == []
+    status, body = await call(http, hub, "POST", f"{API}/sessions/{listed['sessions'][0]['id']}/withdraw", {})
+    assert status == 200 and [(b["code"], b["phone"], b["status"]) for b in body["bookings"]] == [
+        (left["code"], "06 12 34 56 78", "booked")]
+    assert ("anne", "gp session withdrawn") in await audit(hub)
+
+
+@pytest.mark.usefixtures("store_url")
 async def test_a_gp_publishes_and_withdraws_her_own_sessions(hub: Hub, http: aiohttp.ClientSession) -> None:
     await log_in(http, hub, "claire.martin")
     status, body = await call(http, hub, "POST", "/api/sessions", {

@@ -12,14 +12,14 @@ Routes under `/api/coordinator/`: `GET sites`, `GET slots?from=&days=&site=&gp=`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, time, timedelta
 
 from aiohttp import web
 
 from hub.auth import Logins
 from hub.booking.book import Book, BookingRequest
-from hub.booking.duty import session_span, stations_field
+from hub.booking.duty import Handler, session_span, stations_field
 from hub.booking.wire import (
     booking_json,
     json_body,
@@ -36,7 +36,6 @@ from hub.booking.wire import (
 from hub.config import HubConfig
 from hub.errors import Refusal
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CODE = r"{code:[0-9A-Za-z -]{1,20}}"
 
 

@@ -17,13 +17,15 @@ from hub.booking.wire import json_body, local, parse_clock, parse_day, session_j
 from hub.config import HubConfig
 from hub.errors import Refusal
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]  # a route's handler
 
 
 def session_span(config: HubConfig, stations: Sequence[str], day: date, opens: object,
                  closes: object) -> tuple[datetime, datetime]:
     """A session's start and end from a day and its hours (HH:MM), local to its cabins' site; the cabins
     must stand at sites of one time zone."""
+    if not stations:
+        raise Refusal(422, "invalid_session", "a session covers at least one cabin")
     zones = set()
     for station_id in stations:
         account = next((s for s in config.stations if s.id == station_id and s.site_code), None)
@@ -33,9 +35,7 @@ def session_span(config: HubConfig, stations: Sequence[str], day: date, opens: o
         zones.add(site.zone)
     if len(zones) > 1:
         raise Refusal(422, "invalid_session", "one session covers cabins of one time zone")
-    zone = zones.pop() if zones else None
-    if zone is None:
-        raise Refusal(422, "invalid_session", "a session covers at least one cabin")
+    zone = zones.pop()
     return local(day, parse_clock(opens, "from"), zone), local(day, parse_clock(closes, "to"), zone)
 
 
