@@ -1,9 +1,11 @@
-"""Who is calling the hub: GP logins (the limits, the sessions and their cookie) and station tokens.
+"""Who is calling the hub: GP and coordinator logins (the limits, the sessions and their cookie) and
+station tokens.
 
-A GP logs in with a password checked against its scrypt hash (an unknown username costs the
-same, against a decoy hash) and gets an HttpOnly, SameSite=Strict session cookie; the hub keeps
-only the cookie's digest. With a second factor (`hub.totp`), that login opens the console only
-once the GP has given a TOTP or recovery code, or set one up. A station shows its token as
+A GP, or a coordinator (docs/design.md, "The coordinator's console"), logs in with a password
+checked against its scrypt hash (an unknown username costs the same, against a decoy hash) and gets
+an HttpOnly, SameSite=Strict session cookie; the hub keeps only the cookie's digest. With a second
+factor (`hub.totp`), that login opens the console only once the GP has given a TOTP or recovery
+code, or set one up. A station shows its token as
 `Authorization: Bearer <token>`, compared in constant time against every digest the configuration holds.
 """
 
@@ -23,7 +25,15 @@ from typing import Any
 
 from aiohttp import web
 
-from hub.config import GpAccount, HubConfig, StationAccount, decoy_hash, token_digest, verify_password
+from hub.config import (
+    CoordinatorAccount,
+    GpAccount,
+    HubConfig,
+    StationAccount,
+    decoy_hash,
+    token_digest,
+    verify_password,
+)
 from hub.errors import Refusal
 from hub.totp import Enrolment, TotpStore, is_totp_code, new_enrolment
 from runtime.clock import Clock
@@ -35,6 +45,18 @@ MAX_LOGINS_PER_GP = 20  # a GP's oldest login ends when she opens one more; anot
 PENDING_TTL_S = 600.0  # a login waiting for its second factor lasts this long at most
 MAX_LIMITER_KEYS = 10_000
 SCRYPT_SLOTS = 2  # scrypt verifications at once: each holds tens of MiB
+
+Account = GpAccount | CoordinatorAccount
+
+
+def display_name(account: Account) -> str:
+    """The name the pages show for an account."""
+    return account.identity.name if isinstance(account, GpAccount) else account.name
+
+
+def role(account: Account) -> str:
+    """The account's role: "gp" or "coordinator"."""
+    return "gp" if isinstance(account, GpAccount) else "coordinator"
 
 
 class LoginLimiter:
@@ -188,29 +210,30 @@ def client_address(peer: str | None, forwarded_for: list[str],
 
 @dataclass(frozen=True)
 class Identity:
-    """A GP proven by some way in: what Logins.open() makes a login of (docs/design.md, "Data and security").
+    """A GP or coordinator proven by some way in: what Logins.open() makes a login of (docs/design.md,
+    "Data and security").
 
     The password check makes one today; an OpenID Connect provider (Pro Santé Connect) would make
     another, with `second_factor` set when the provider itself vouches for a second factor."""
 
-    account: GpAccount
+    account: Account
     method: str  # how it was proven, for the log: "password"
     second_factor: bool = False
 
 
 @dataclass(frozen=True)
 class Login:
-    """A GP's login, valid until `expires` (clock monotonic seconds). Only a `verified` one opens the
+    """A GP's or coordinator's login, valid until `expires` (clock monotonic seconds). Only a `verified` one opens the
     console and its socket; before, for PENDING_TTL_S at most, it may only enrol or give a second factor."""
 
-    account: GpAccount
+    account: Account
     expires: float
     verified: bool
     enrolment: Enrolment | None = None  # a TOTP secret offered, its first code not yet given
 
 
 class Logins:
-    """GP logins: `POST /api/login`, `/api/logout`, the second factor's `/api/totp/...`, and the
+    """GP and coordinator logins: `POST /api/login`, `/api/logout`, the second factor's `/api/totp/...`, and the
     session behind a request's cookie."""
 
     def __init__(self, config: HubConfig, clock: Clock, *, secure_cookie: bool, on_logout: Callable[[str], None],
@@ -223,7 +246,8 @@ class Logins:
         self._secure_cookie = secure_cookie
         self._on_logout = on_logout
         self._issuer = issuer
-        self._accounts = {gp.username: gp for gp in config.gps}
+        self._accounts: dict[str, Account] = {gp.username: gp for gp in config.gps}
+        self._accounts.update((c.username, c) for c in config.coordinators)
         login = config.login
         self._limiter = LoginLimiter(login.max_failures_per_address, login.window_s, clock.monotonic)
         self._delays = LoginDelays(login.max_failures, login.delay_s, login.max_delay_s, login.window_s,
@@ -235,7 +259,7 @@ class Logins:
 
     async def start(self) -> None:
         """Make the decoy hash that unknown usernames are checked against, at the cost of a real one."""
-        like = self._config.gps[0].password_hash if self._config.gps else None
+        like = next((a.password_hash for a in self._accounts.values()), None)
         self._decoy = await asyncio.to_thread(decoy_hash, like)
         self._scrypt_slots = asyncio.Semaphore(SCRYPT_SLOTS)
 
@@ -275,10 +299,10 @@ class Logins:
         ttl = self._ttl() if verified else min(self._ttl(), PENDING_TTL_S)
         token = secrets.token_urlsafe(32)
         self._remember(token_digest(token), Login(account, self._clock.monotonic() + ttl, verified))
-        response = web.json_response({"name": account.identity.name, "next": step, "totp_required": required})
+        response = web.json_response({"name": display_name(account), "next": step, "totp_required": required})
         response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
                             secure=self._secure_cookie, max_age=int(self._ttl()))
-        log.info("GP %s logged in from %s (%s%s)", account.username, address, identity.method,
+        log.info("%s %s logged in from %s (%s%s)", role(account), account.username, address, identity.method,
                  "" if verified else ", second factor to come")
         return response
 
@@ -307,7 +331,7 @@ class Logins:
         self._succeeded(attempt)
         self._update(key, verified=True, enrolment=None, expires=self._clock.monotonic() + self._ttl())
         log.info("GP %s set up a second factor", username)
-        return web.json_response({"name": login.account.identity.name, "recovery_codes": codes})
+        return web.json_response({"name": display_name(login.account), "recovery_codes": codes})
 
     async def verify(self, request: web.Request) -> web.StreamResponse:
         """`POST /api/totp/verify {code}`: the app's code or a recovery code, each taken once, completes the login."""
@@ -324,7 +348,7 @@ class Logins:
         self._succeeded(attempt)
         self._update(key, verified=True, expires=self._clock.monotonic() + self._ttl())
         log.info("GP %s gave a %s", username, "recovery code" if recovery else "TOTP code")
-        return web.json_response({"name": login.account.identity.name})
+        return web.json_response({"name": display_name(login.account)})
 
     async def logout(self, request: web.Request) -> web.StreamResponse:
         """End the request's login, if any, and its sockets; clear the cookie."""
@@ -335,12 +359,28 @@ class Logins:
         response.del_cookie(COOKIE, path="/")
         return response
 
-    def session(self, request: web.Request) -> tuple[str, GpAccount]:
-        """The login key and account of the request's cookie, once verified; or a 401 refusal."""
+    def account(self, request: web.Request) -> tuple[str, Account]:
+        """The login key and account (a GP's or a coordinator's) of the request's cookie, once verified;
+        or a 401 refusal."""
         key, login = self._any_login(request)
         if not login.verified:
             raise Refusal(401, "second_factor", "give the code of your authenticator app first")
         return key, login.account
+
+    def session(self, request: web.Request) -> tuple[str, GpAccount]:
+        """The login key and GP account of the request's cookie, once verified; a 401 refusal, or a 403
+        for a coordinator (she joins no cabin)."""
+        key, account = self.account(request)
+        if not isinstance(account, GpAccount):
+            raise Refusal(403, "not_a_gp", "this is for GPs: a coordinator's login opens the coordinator's console")
+        return key, account
+
+    def coordinator(self, request: web.Request) -> CoordinatorAccount:
+        """The coordinator account of the request's cookie, once verified; a 401 refusal, or a 403 for a GP."""
+        _, account = self.account(request)
+        if not isinstance(account, CoordinatorAccount):
+            raise Refusal(403, "not_a_coordinator", "this is for coordinators")
+        return account
 
     def _any_login(self, request: web.Request) -> tuple[str, Login]:
         key = self._key(request)
@@ -416,7 +456,7 @@ class Logins:
         self._limiter.refund(address, stamp)
 
     def _remember(self, key: str, login: Login) -> None:
-        """Keep a new login; past MAX_LOGINS_PER_GP, the same GP's oldest ends (never another GP's)."""
+        """Keep a new login; past MAX_LOGINS_PER_GP, the same account's oldest ends (never another's)."""
         now = self._clock.monotonic()
         for stale in [k for k, v in self._logins.items() if v.expires <= now]:
             del self._logins[stale]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # imported where used: the `cabin` command builds this parser
 MIN_PASSWORD = 12
 # The top-level tables only one kind of configuration file has: a hub's (hub/defaults/hub.toml)
 # and a cabin's (config/defaults/cabin.toml). Both may have a [hub] table.
-HUB_TABLES = ("login", "ice", "stations", "gps")
+HUB_TABLES = ("login", "ice", "stations", "gps", "coordinators")
 CABIN_TABLES = ("station", "devices", "checkin", "timeouts", "cleaning", "sites", "mobile", "printer")
 ConfigKind = Literal["hub", "cabin"]
 # The parser class of the `cabin` command (station/cli.py), which its subcommands' parsers share.
@@ -34,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction[P]) -> None:
     serve = actions.add_parser("serve", help="run the hub until Ctrl-C")
     serve.add_argument("--config", type=Path, metavar="FILE", help="hub configuration (default: the packaged example)")
     serve.add_argument("-v", "--verbose", action="store_true", help="log more")
-    actions.add_parser("hash-password", help="read a GP password (not echoed) and print its scrypt hash")
+    actions.add_parser("hash-password", help="read a GP's or coordinator's password (not echoed) and print its "
+                       "scrypt hash")
     actions.add_parser("new-token", help="print a new station token and the digest the hub keeps")
     rotate = actions.add_parser("rotate-token", help="give a station a next token, in the hub's file beside its "
                                 "current one; print it")
@@ -43,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction[P]) -> None:
     reset = actions.add_parser("reset-totp", help="remove a GP's second factor (a lost phone and lost recovery "
                                "codes): her next login sets up a new one")
     reset.add_argument("--config", type=Path, metavar="FILE", required=True, help="the hub's configuration file")
-    reset.add_argument("username", metavar="USERNAME", help="the GP's username in the file's [[gps]]")
+    reset.add_argument("username", metavar="USERNAME", help="the username in the file's [[gps]] or [[coordinators]]")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,9 +96,11 @@ async def reset_totp(config: HubConfig, username: str) -> bool:
     from hub.store import Store
     from hub.totp import TotpStore
 
-    if username not in {gp.username for gp in config.gps}:
-        known = ", ".join(gp.username for gp in config.gps) or "none"
-        raise StationError(f"the hub has no GP {username!r} in its [[gps]] (it has: {known})")
+    accounts = [gp.username for gp in config.gps] + [c.username for c in config.coordinators]
+    if username not in accounts:
+        known = ", ".join(accounts) or "none"
+        raise StationError(f"the hub has no GP {username!r} in its [[gps]], nor such a coordinator in its "
+                           f"[[coordinators]] (it has: {known})")
     if not config.durable_store:
         raise StationError("the hub keeps no second factors: it has neither a [login] state_dir nor a [store] url")
     store = Store(config.store_url())

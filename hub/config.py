@@ -55,6 +55,11 @@ def _scrypt_params(encoded: str) -> tuple[int, int, int, bytes, bytes]:
     return n, r, p, base64.b64decode(match[4]), base64.b64decode(match[5])
 
 
+def _check_hash(encoded: str) -> str:
+    _scrypt_params(encoded)
+    return encoded
+
+
 def _check_cost(n: int, r: int, p: int) -> None:
     if n < SCRYPT_MIN_N or n & (n - 1) or not 1 <= r <= 32 or not 1 <= p <= 16:
         raise ValueError(f"scrypt cost too low or out of range (n a power of two >= {SCRYPT_MIN_N}, r 1-32, p 1-16)")
@@ -306,11 +311,18 @@ class GpAccount(_Frozen):
     identity: GpIdentity
     stations: tuple[Id, ...] = ()
 
-    @field_validator("password_hash")
-    @classmethod
-    def _known_hash(cls, value: str) -> str:
-        _scrypt_params(value)
-        return value
+    _known_hash = field_validator("password_hash")(_check_hash)
+
+
+class CoordinatorAccount(_Frozen):
+    """A medical coordinator's login (docs/design.md, "The coordinator's console"): she books by phone,
+    cancels, moves and enters GP sessions and closures for every site, and joins no cabin."""
+
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.@-]+$")
+    password_hash: str
+    name: str = Field(min_length=1, max_length=200)
+
+    _known_hash = field_validator("password_hash")(_check_hash)
 
 
 class FhirClient(_Frozen):
@@ -342,6 +354,7 @@ class HubConfig(_Frozen):
     sites: tuple[SiteSection, ...] = ()
     stations: tuple[StationAccount, ...] = ()
     gps: tuple[GpAccount, ...] = ()
+    coordinators: tuple[CoordinatorAccount, ...] = ()
     fhir_clients: tuple[FhirClient, ...] = ()
     calendar: CalendarSection = CalendarSection()
 
@@ -418,6 +431,16 @@ class HubConfig(_Frozen):
         if len(names) != len(set(names)):
             raise ValueError("two GPs share a username")
         return gps
+
+    @model_validator(mode="after")
+    def _distinct_coordinators(self) -> HubConfig:
+        names = [c.username for c in self.coordinators]
+        if len(names) != len(set(names)):
+            raise ValueError("two coordinators share a username")
+        both = sorted(set(names) & {g.username for g in self.gps})
+        if both:
+            raise ValueError(f"{', '.join(both)}: a username is a GP's or a coordinator's, not both")
+        return self
 
     @model_validator(mode="after")
     def _known_stations(self) -> HubConfig:

@@ -10,8 +10,11 @@ the kiosk page (`ui/web/`: the DOM helper and the i18n runtime); `POST /api/logi
 sets the `cabin_gp` session cookie (a login that still needs its second factor until
 `POST /api/totp/verify`, or `/api/totp/enrol` then `/api/totp/confirm`), `POST /api/logout`
 ends it, `GET /api/me` says who is logged in (`{username, name, identity, stations: [{id, site,
-online}], ice_servers, ical_url}`: her calendar feed's secret URL, or null). `/book/` and
-`/api/public/...` are the public booking page (`hub.booking.public`).
+online}], ice_servers, ical_url}`, ical_url her calendar feed's secret URL or null; a
+coordinator's `{role: "coordinator", username, name}`). `/book/` and `/api/public/...` are the
+public booking page (`hub.booking.public`). `/coordinator`
+serves the coordinator's console (`hub/coordinator_page/`) over `/api/coordinator/...`
+(`hub.booking.desk`); a GP publishes her sessions through `/api/sessions` (`hub.booking.duty`).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's
 public origin; `/ws/station` needs `Authorization: Bearer <station token>` and no browser
 Origin. `/fhir/r4/...` is the book for booking platforms (`hub.booking.fhir`, bearer tokens),
@@ -32,12 +35,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from hub.auth import Logins, station_account
+from hub.auth import Logins, display_name, station_account
 from hub.booking.book import Book
+from hub.booking.desk import CoordinatorDesk
+from hub.booking.duty import GpDuty
 from hub.booking.fhir import FhirApi
 from hub.booking.ical import CalendarFeeds
 from hub.booking.public import PublicBooking
-from hub.config import HubConfig
+from hub.config import GpAccount, HubConfig
 from hub.errors import Refusal, error_response
 from hub.files import static_file
 from hub.peers import CLOSE_TIMEOUT_S
@@ -52,6 +57,7 @@ from ui import URL_PREFIX, WEB_DIR
 log = logging.getLogger(__name__)
 
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
+COORDINATOR_DIR = Path(__file__).resolve().parent / "coordinator_page"
 MAX_BODY_BYTES = 16 * 1024  # a login is the largest body the hub takes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -78,6 +84,8 @@ class Hub:
                               on_logout=self._relay.logged_out,
                               totp=TotpStore(self._store, wall) if config.durable_store else None,
                               issuer=urlsplit(self.origin).hostname or "cabin hub")
+        self._desk = CoordinatorDesk(self.book, self._logins, config)
+        self._duty = GpDuty(self.book, self._logins, config)
         self._runner: web.AppRunner | None = None
 
     def _routes(self) -> list[web.AbstractRouteDef]:
@@ -97,6 +105,10 @@ class Hub:
             *self._fhir.routes(),  # booking platforms (docs/design.md, "FHIR and iCalendar")
             *self._calendars.routes(),
             *self._public.routes(),  # the public booking page and its API
+            web.get("/coordinator", self._coordinator_index),
+            web.get("/coordinator/{path:.+}", self._coordinator_file),
+            *self._desk.routes(self._from_console),
+            *self._duty.routes(self._from_console),
         ]
 
     @property
@@ -217,9 +229,9 @@ class Hub:
         is refused before a password or code is checked."""
         async def guarded(request: web.Request) -> web.StreamResponse:
             if request.headers.get("Origin") != self.origin:
-                raise Refusal(403, "forbidden_origin", f"log in from the GP console at {self.origin}")
+                raise Refusal(403, "forbidden_origin", f"use the hub's pages at {self.origin}")
             if request.content_type != "application/json":
-                raise Refusal(415, "unsupported_media_type", "send the login as JSON (Content-Type: application/json)")
+                raise Refusal(415, "unsupported_media_type", "send JSON (Content-Type: application/json)")
             return await handler(request)
         return guarded
 
@@ -231,10 +243,20 @@ class Hub:
     async def _console_file(self, request: web.Request) -> web.StreamResponse:
         return static_file(self._console_dir, request.match_info["path"], "the GP console")
 
+    async def _coordinator_index(self, request: web.Request) -> web.StreamResponse:
+        return static_file(COORDINATOR_DIR, "index.html", "the coordinator's console")
+
+    async def _coordinator_file(self, request: web.Request) -> web.StreamResponse:
+        return static_file(COORDINATOR_DIR, request.match_info["path"], "the coordinator's console")
+
     async def _me(self, request: web.Request) -> web.StreamResponse:
-        _, account = self._logins.session(request)
+        _, account = self._logins.account(request)
+        if not isinstance(account, GpAccount):
+            return web.json_response({"role": "coordinator", "username": account.username,
+                                      "name": display_name(account)})
         sites = {s.id: s.site for s in self._config.stations}
         return web.json_response({
+            "role": "gp",
             "username": account.username,
             "name": account.identity.name,
             "identity": account.identity.model_dump(),

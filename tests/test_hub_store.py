@@ -38,7 +38,7 @@ from tests.test_hub import hub_config, login
 from tests.test_hub_totp import Wall, enrol, session
 
 AT = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
-TABLES = {"alembic_version", "audit", "bookings", "closures", "gps", "gp_sessions", "gp_stations", "outbox",
+TABLES = {"alembic_version", "audit", "bookings", "closures", "coordinators", "gps", "gp_sessions", "gp_stations", "outbox",
           "recovery_codes", "stations", "station_audit_heads", "station_tokens", "totp"}
 
 

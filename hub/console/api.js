@@ -1,7 +1,8 @@
-// The hub's HTTP API for the GP: login and its second factor, who am I, logout. The session cookie is HttpOnly and
-// set by the hub; the console keeps nothing in the browser's storage.
+// The hub's HTTP API for the GP (and the coordinator's console): login and its second factor, who am I,
+// logout. The session cookie is HttpOnly and set by the hub; the console keeps nothing in the browser's storage.
 
-async function call(method, path, body) {
+/** One request to the hub's JSON API: {status, data} (data {} when the body is not a JSON object); throws offline. */
+export async function call(method, path, body) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";

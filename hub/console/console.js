@@ -8,6 +8,7 @@ import { init as initI18n, onLanguageChange, otherLanguage, setLanguage, t } fro
 import * as api from "./api.js";
 import { Consultation, errorText } from "./consultation.js";
 import { HubSocket } from "./hub.js";
+import { MySessions } from "./sessions.js";
 import { WaitingRoom } from "./waiting.js";
 
 // The catalogues first: every component renders text as soon as it is built.
@@ -52,6 +53,8 @@ const hub = new HubSocket({
 });
 
 const waiting = new WaitingRoom({ onJoin: (patient) => consultation.join(patient) });
+
+const sessions = new MySessions({ notify: showNotice });
 
 const consultation = new Consultation({
   hubSend: (message) => hub.send(message),
@@ -124,6 +127,7 @@ function renderAll() {
   renderLogin();
   renderFactor();
   waiting.render();
+  sessions.render();
   consultation.renderAll();
   $("lang-toggle").lang = otherLanguage();
   $("gp-name").textContent = app.me ? t("app.gp", { name: app.me.name ?? app.me.username ?? "" }) : "";
@@ -159,6 +163,10 @@ function loginMessage(key, until = 0) {
 }
 
 function enterConsole(me) {
+  if (me.role === "coordinator") {
+    location.replace(`/coordinator${location.search}`); // a coordinator's login opens her own console
+    return;
+  }
   app.me = me;
   app.ice = Array.isArray(me.ice_servers) ? me.ice_servers : [];
   $("login-form").reset();
@@ -166,12 +174,14 @@ function enterConsole(me) {
   showView("console");
   renderAll();
   hub.start();
+  sessions.load().catch((error) => console.warn("console: loading the sessions failed", error));
 }
 
 function loggedOut(reasonKey) {
   hub.stop();
   consultation.clear();
   waiting.clear();
+  sessions.clear();
   app.me = null;
   showView("login");
   renderAll();

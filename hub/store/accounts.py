@@ -1,4 +1,4 @@
-"""The first import: the GPs and stations of the hub's TOML file, copied into its store at each
+"""The first import: the GPs, coordinators and stations of the hub's TOML file, copied into its store at each
 start (docs/design.md, "The hub's store").
 
 Importing an unchanged file changes nothing; an entry that changed is updated; an account gone
@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hub.config import HubConfig
-from hub.store.models import AuditEntry, Gp, GpStation, Station, StationToken
+from hub.store.models import AuditEntry, Coordinator, Gp, GpStation, Station, StationToken
 
 IMPORTER = "hub configuration"
 
@@ -28,6 +28,7 @@ def import_accounts(session: Session, config: HubConfig, at: datetime) -> list[s
     _import_stations(session, config, changes)
     session.flush()  # the GPs' stations refer to them
     _import_gps(session, config, changes)
+    _import_coordinators(session, config, changes)
     session.add_all(AuditEntry(at=at, actor=IMPORTER, action=action, subject=subject) for action, subject in changes)
     return [f"{action} {subject}" for action, subject in changes]
 
@@ -90,6 +91,23 @@ def _import_gps(session: Session, config: HubConfig, changes: list[tuple[str, st
         session.flush()
         _give(session, username, set(account.stations))
         changes.append(("gp added", username))
+
+
+def _import_coordinators(session: Session, config: HubConfig, changes: list[tuple[str, str]]) -> None:
+    accounts = {c.username: c for c in config.coordinators}
+    for row in session.scalars(select(Coordinator)):
+        account = accounts.pop(row.username, None)
+        if account is None:
+            if row.listed:
+                row.listed = False
+                changes.append(("coordinator unlisted", row.username))
+        elif (row.password_hash, row.name, row.listed) != (account.password_hash, account.name, True):
+            row.password_hash, row.name, row.listed = account.password_hash, account.name, True
+            changes.append(("coordinator updated", row.username))
+    for username, account in accounts.items():
+        session.add(Coordinator(username=username, password_hash=account.password_hash, name=account.name,
+                                listed=True))
+        changes.append(("coordinator added", username))
 
 
 def _give(session: Session, username: str, stations: set[str]) -> None:

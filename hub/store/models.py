@@ -81,6 +81,18 @@ class Gp(Base):
     listed: Mapped[bool] = mapped_column(Boolean)
 
 
+class Coordinator(Base):
+    """A medical coordinator's login and name (docs/design.md, "The coordinator's console"); `listed`
+    false once she is gone from the hub's file (the audit trail still names her)."""
+
+    __tablename__ = "coordinators"
+
+    username: Mapped[str] = mapped_column(Text, primary_key=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    listed: Mapped[bool] = mapped_column(Boolean)
+
+
 class GpStation(Base):
     """A station a GP is given."""
 
