@@ -73,7 +73,7 @@ def mail_section(port: int) -> MailSection:
 
 
 @asynccontextmanager
-async def notifying(url: URL, senders: dict[str, Sender], wall: Wall | None = None,
+async def notifying(url: URL, senders: list[Sender], wall: Wall | None = None,
                     config: HubConfig | None = None) -> AsyncIterator[tuple[Book, Outbox, Store]]:
     """A Book whose changes are announced to an Outbox with `senders` (not started)."""
     config = config or booking_config()
@@ -101,7 +101,7 @@ def ics_of(row: OutboxMessage) -> Any:
 
 
 async def test_each_change_writes_its_messages_in_its_own_transaction(store_url: URL) -> None:
-    async with notifying(store_url, {}) as (book, _, store):
+    async with notifying(store_url, []) as (book, _, store):
         booked = await book.book(patient(at(MONDAY, "09:45"), phone=PHONE), actor="online", channel="online")
         with pytest.raises(Refusal):
             await book.book(patient(at(MONDAY, "09:45"), name="Other Person"), actor="online", channel="online")
@@ -118,6 +118,17 @@ async def test_each_change_writes_its_messages_in_its_own_transaction(store_url:
     assert [c["METHOD"] for c in calendars] == ["REQUEST", "REQUEST", "CANCEL"]
     assert [(c.events[0]["UID"], c.events[0]["SEQUENCE"]) for c in calendars] == [(booked.id, n) for n in range(3)]
     assert calendars[1].events[0].decoded("DTSTART") == at(MONDAY, "10:30")
+
+
+async def test_a_closure_tells_each_patient_it_hits_why_their_booking_is_cancelled(store_url: URL) -> None:
+    async with notifying(store_url, []) as (book, _, store):
+        hit = await book.book(patient(at(MONDAY, "09:45"), language="en"), actor="online", channel="online")
+        await book.close("NAN231", at(MONDAY, "09:00"), at(MONDAY, "12:30"), reason="the cabin is out of service",
+                         actor="coordinator")
+        notice = (await rows(store))[-1]
+    assert (notice.kind, notice.booking_id) == ("cancellation", hit.id)
+    assert "Reason: the cabin is out of service\n" in notice.body
+    assert ics_of(notice)["METHOD"] == "CANCEL"
 
 
 async def test_the_hub_emails_the_confirmation_with_the_code_and_the_ics(store_url: URL) -> None:
@@ -181,7 +192,7 @@ async def rows_when(store: Store, holds: Callable[[list[OutboxMessage]], bool],
 async def test_a_mail_server_down_loses_nothing_and_each_message_is_sent_once_it_is_back(store_url: URL) -> None:
     port = free_port()  # nothing listens there yet
     wall = Wall()
-    async with notifying(store_url, {"email": SmtpSender(mail_section(port))}, wall) as (book, outbox, store):
+    async with notifying(store_url, [SmtpSender(mail_section(port))], wall) as (book, outbox, store):
         await outbox.start()
         first = await book.book(patient(at(MONDAY, "09:45")), actor="online", channel="online")
         second = await book.book(patient(at(MONDAY, "10:30"), name="Louis Petit"), actor="online", channel="online")
@@ -233,7 +244,7 @@ def sms_sender(url: str) -> HttpSmsSender:
 async def test_text_messages_go_to_the_http_gateway_as_json_with_the_bearer_token(store_url: URL) -> None:
     async with gateway(503) as served:
         wall = Wall()
-        async with notifying(store_url, {"sms": sms_sender(served.url)}, wall) as (book, outbox, store):
+        async with notifying(store_url, [sms_sender(served.url)], wall) as (book, outbox, store):
             await outbox.start()
             booked = await book.book(patient(at(MONDAY, "09:45"), email=None, phone=PHONE), actor="phone",
                                      channel="phone")
@@ -265,7 +276,7 @@ async def test_the_gateways_answer_says_whether_the_message_or_the_gateway_faile
 async def test_reminders_are_written_once_the_day_before_for_live_bookings(store_url: URL) -> None:
     wall = Wall()  # Monday 08:00 in Paris
     config = booking_config(notifications=NotificationsSection(reminder_hour=18))
-    async with notifying(store_url, {}, wall, config) as (book, outbox, store):
+    async with notifying(store_url, [], wall, config) as (book, outbox, store):
         kept = await book.book(patient(at(TUESDAY, "09:00"), phone=PHONE), actor="online", channel="online")
         cancelled = await book.book(patient(at(TUESDAY, "09:45"), name="Louis Petit"), actor="online",
                                     channel="online")
@@ -287,7 +298,7 @@ async def test_reminders_are_written_once_the_day_before_for_live_bookings(store
 async def test_a_reminder_not_sent_yet_is_dropped_when_its_booking_moves(store_url: URL) -> None:
     wall = Wall(at(MONDAY, "07:00"))
     config = booking_config(notifications=NotificationsSection(reminder_hour=18))
-    async with notifying(store_url, {}, wall, config) as (book, outbox, store):
+    async with notifying(store_url, [], wall, config) as (book, outbox, store):
         booked = await book.book(patient(at(TUESDAY, "09:00")), actor="online", channel="online")
         wall.now = at(MONDAY, "18:00").timestamp()
         assert await outbox.write_reminders() == 1
@@ -300,7 +311,7 @@ async def test_a_reminder_not_sent_yet_is_dropped_when_its_booking_moves(store_u
 async def test_without_a_mail_server_or_gateway_messages_wait_and_the_hub_says_so_once(
         store_url: URL, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="hub.notify.outbox")
-    async with notifying(store_url, {}) as (book, outbox, store):
+    async with notifying(store_url, []) as (book, outbox, store):
         await outbox.start()
         await outbox.start()
         await book.book(patient(at(MONDAY, "09:45"), phone=PHONE), actor="online", channel="online")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, time, timedelta
 from functools import partial
 from urllib.parse import urlsplit
@@ -33,6 +33,7 @@ from runtime.tasks import TaskSet
 log = logging.getLogger(__name__)
 
 POLL_S = 60.0  # reminders, and messages another hub instance wrote, are looked for at least this often
+MIN_PAUSE_S = 1.0  # a message due but held by another hub instance is looked at again after this
 LEASE = timedelta(minutes=10)  # a claimed message is sent again after this if its sender never marked it
 BATCH = 20
 
@@ -46,12 +47,12 @@ class Outbox:
     Unix time, `origin` the hub's public origin (links in the messages)."""
 
     def __init__(self, store: Store, config: HubConfig, wall: Callable[[], float], origin: Callable[[], str],
-                 senders: Mapping[str, Sender]) -> None:
+                 senders: Iterable[Sender]) -> None:
         self._store = store
         self._config = config
         self._wall = wall
         self._origin = origin
-        self._senders = dict(senders)
+        self._senders = {sender.channel: sender for sender in senders}
         rules = config.notifications
         self._backoff = {channel: Backoff(rules.retry_s, rules.max_retry_s) for channel in self._senders}
         self._retry_at: dict[str, datetime] = {}
@@ -60,6 +61,7 @@ class Outbox:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def now(self) -> datetime:
+        """The wall time, aware."""
         return datetime.fromtimestamp(self._wall(), UTC)
 
     async def start(self) -> None:
@@ -258,7 +260,7 @@ class Outbox:
         channels = self._ready(now)
         due = await self._store.run(lambda s: s.scalar(select(func.min(OutboxMessage.due_at)).where(
             OutboxMessage.sent_at.is_(None), OutboxMessage.channel.in_(channels)))) if channels else None
-        moments = [m for m in (due, *self._retry_at.values()) if m is not None]
+        moments = [m for m in (due, *(t for t in self._retry_at.values() if t > now)) if m is not None]
         if not moments:
             return POLL_S
-        return max(0.0, min(POLL_S, (min(moments) - now).total_seconds()))
+        return max(MIN_PAUSE_S, min(POLL_S, (min(moments) - now).total_seconds()))

@@ -131,11 +131,12 @@ class HttpSmsSender:
         raise SenderDown(f"the SMS gateway {sms.url} answered HTTP {status}")
 
 
-def configured_senders(config: HubConfig) -> dict[str, Sender]:
-    """The senders [mail] and [sms] set up, by channel."""
-    senders: dict[str, Sender] = {}
+def configured_senders(config: HubConfig) -> list[Sender]:
+    """The senders [mail] and [sms] set up."""
+    senders: list[Sender] = []
     if config.mail is not None:
-        senders[EMAIL] = SmtpSender(config.mail)
+        senders.append(SmtpSender(config.mail))
     if config.sms is not None:
-        senders[SMS] = HttpSmsSender(config.sms)
+        sms: SmsSender = HttpSmsSender(config.sms)
+        senders.append(sms)
     return senders
