@@ -208,6 +208,22 @@ async def test_a_mail_server_down_loses_nothing_and_each_message_is_sent_once_it
     assert [(r.attempts, r.last_error) for r in sent] == [(kept[0].attempts + 1, None), (kept[1].attempts + 1, None)]
 
 
+async def test_a_message_whose_booking_has_passed_is_kept_but_not_sent(store_url: URL) -> None:
+    port = free_port()
+    wall = Wall()
+    async with (smtp_server(port) as inbox,
+                notifying(store_url, [SmtpSender(mail_section(port))], wall) as (book, outbox, store)):
+        await book.book(patient(at(MONDAY, "09:45")), actor="online", channel="online")
+        tomorrow = await book.book(patient(at(TUESDAY, "09:00"), name="Louis Petit"), actor="online",
+                                   channel="online")
+        wall.now = at(MONDAY, "11:00").timestamp()  # the mail server was configured late: Monday's slot is over
+        await outbox.start()
+        await eventually(lambda: len(inbox.messages) == 1)
+        passed, sent = await rows_when(store, lambda r: r[1].sent_at is not None)
+    assert display_code(tomorrow.code) in inbox.messages[0]["Subject"]
+    assert (passed.sent_at, passed.attempts) == (None, 0)
+
+
 class Gateway:
     """An SMS gateway run by the test: it answers each POST with the next of `statuses` (then 200)."""
 

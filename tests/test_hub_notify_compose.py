@@ -4,13 +4,16 @@ French and English, and the iCalendar file read back with icalendar."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from icalendar import Calendar
 
+from config.loader import ConfigError
 from hub.booking.book import BookingView
-from hub.config import SiteSection, StopSection
+from hub.config import SiteSection, StopSection, default_hub_config_path, load_hub_config
 from hub.notify import compose
 from tests.booking import MONDAY, PARIS, SITES, at
 
@@ -152,3 +155,33 @@ def test_a_mobile_unit_gives_the_address_of_its_stop_that_day() -> None:
     assert "Où : Cabinet mobile du Cher – Place de l'église\n     Place de l'église, 18160 Lignières\n" in message.body
     assert read_ics(message).events[0]["LOCATION"] == "Place de l'église, 18160 Lignières"
     assert compose.sms(booking, unit, "reminder").endswith("Place de l'église, 18160 Lignières. Code K7QX-M4PA")
+
+
+def uncommented(text: str, table: str) -> str:
+    """The example hub file with the commented `table` (and its keys) written in."""
+    start = text.index(f"# [{table}]\n")
+    end = text.index("\n\n", start)
+    return text[:start] + re.sub(r"^# ", "", text[start:end], flags=re.M) + text[end:]
+
+
+def test_the_example_mail_and_sms_tables_load_once_uncommented(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(uncommented(uncommented(default_hub_config_path().read_text(), "mail"), "sms"))
+    config = load_hub_config(path)
+    assert config.mail is not None and config.mail.starttls and config.mail.port == 587
+    assert config.sms is not None and config.sms.url == "https://sms-gateway.example.org/send"
+    assert config.notifications.reminder_hour == 18
+
+
+@pytest.mark.parametrize(("table", "problem"), [
+    ('[sms]\nurl = "http://sms.example.org/send"\ntoken = "0123456789abcdef"\n', "[sms] url: "),
+    ('[sms]\nurl = "https://sms.example.org/send"\ntoken = "short"\n', "[sms] token: "),
+    ('[mail]\nhost = "smtp.example.org"\nfrom_address = "rdv@example.org"\nusername = "hub"\n', "[mail]: username and password go together"),
+    ('[mail]\nhost = "smtp.example.org"\nfrom_address = "not an address"\n', "[mail] from_address: "),
+])
+def test_mail_and_sms_mistakes_name_the_table_and_key(tmp_path: Path, table: str, problem: str) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(default_hub_config_path().read_text() + "\n" + table)
+    with pytest.raises(ConfigError) as error:
+        load_hub_config(path)
+    assert f"{path}: {problem}" in str(error.value)

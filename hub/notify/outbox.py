@@ -15,9 +15,10 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, time, timedelta
 from functools import partial
+from typing import TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.booking.book import BookingView
@@ -36,6 +37,16 @@ POLL_S = 60.0  # reminders, and messages another hub instance wrote, are looked 
 MIN_PAUSE_S = 1.0  # a message due but held by another hub instance is looked at again after this
 LEASE = timedelta(minutes=10)  # a claimed message is sent again after this if its sender never marked it
 BATCH = 20
+
+T = TypeVar("T")
+
+
+def _pending(query: Select[T], channels: list[str], now: datetime) -> Select[T]:
+    """`query` over the messages still to send on `channels`: not sent, and telling of a booking whose
+    time has not passed (a reminder or notice that comes too late is kept, not sent)."""
+    return query.outerjoin(Booking, Booking.id == OutboxMessage.booking_id).where(
+        OutboxMessage.sent_at.is_(None), OutboxMessage.channel.in_(channels),
+        or_(Booking.id.is_(None), Booking.slot_end > now))
 
 
 def _attachments(row: OutboxMessage) -> tuple[compose.Attachment, ...]:
@@ -198,9 +209,9 @@ class Outbox:
                 return
 
     def _claim(self, session: Session, channels: list[str], now: datetime) -> list[tuple[Outgoing, str]]:
-        rows = list(session.scalars(select(OutboxMessage).where(
-            OutboxMessage.sent_at.is_(None), OutboxMessage.due_at <= now, OutboxMessage.channel.in_(channels),
-        ).order_by(OutboxMessage.id).limit(BATCH).with_for_update(skip_locked=True)))
+        rows = list(session.scalars(_pending(select(OutboxMessage), channels, now).where(
+            OutboxMessage.due_at <= now,
+        ).order_by(OutboxMessage.id).limit(BATCH).with_for_update(of=OutboxMessage, skip_locked=True)))
         for row in rows:
             row.due_at = now + LEASE
         return [(Outgoing(r.id, r.booking_id, r.recipient, r.subject, r.body, _attachments(r)), r.channel)
@@ -258,8 +269,8 @@ class Outbox:
         """Seconds until a message is due for a channel that may send, or a channel's retry, POLL_S at most."""
         now = self.now()
         channels = self._ready(now)
-        due = await self._store.run(lambda s: s.scalar(select(func.min(OutboxMessage.due_at)).where(
-            OutboxMessage.sent_at.is_(None), OutboxMessage.channel.in_(channels)))) if channels else None
+        due = await self._store.run(lambda s: s.scalar(_pending(select(func.min(OutboxMessage.due_at)), channels,
+                                                                now))) if channels else None
         moments = [m for m in (due, *(t for t in self._retry_at.values() if t > now)) if m is not None]
         if not moments:
             return POLL_S
