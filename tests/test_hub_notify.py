@@ -7,18 +7,25 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import ipaddress
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from icalendar import Calendar
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -177,6 +184,42 @@ async def test_a_login_is_given_and_starttls_when_required_is_never_skipped() ->
     [received] = inbox.messages
     assert received["Message-ID"] == "<outbox-7.5f0c7a52@hub.example.org>"
     assert received["Auto-Submitted"] == "auto-generated"
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "smtp.pem", directory / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def test_with_starttls_the_mail_goes_over_tls_to_a_server_whose_certificate_is_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    port = free_port()
+    message = Outgoing(8, None, "camille@example.org", "Sujet", "Texte", ())
+    async with smtp_server(port, tls_context=server_tls, require_starttls=True) as inbox:
+        with pytest.raises(SenderDown, match="certificate verify failed"):
+            await SmtpSender(mail_section(port).model_copy(update={"starttls": True})).send(message)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the system's trust store, for this test: our CA
+        await SmtpSender(mail_section(port).model_copy(update={"starttls": True})).send(message)
+        with pytest.raises(SenderDown, match="530"):  # the server takes nothing in clear
+            await SmtpSender(mail_section(port)).send(message)
+    assert [m["Message-ID"] for m in inbox.messages] == ["<outbox-8.none@hub.example.org>"]
 
 
 async def rows_when(store: Store, holds: Callable[[list[OutboxMessage]], bool],
