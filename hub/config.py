@@ -290,6 +290,58 @@ class PublicSection(_Frozen):
     reads_per_address_per_minute: int = Field(default=120, ge=1, le=100_000)
 
 
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+class MailSection(_Frozen):
+    """The SMTP server the hub sends patients' e-mail through (docs/design.md, "Notifications")."""
+
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(default=587, ge=1, le=65535)
+    from_address: str = Field(max_length=254, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+    starttls: bool = True  # required when true; false only for a relay on this machine or a trusted network
+    username: str | None = Field(default=None, min_length=1)
+    password: SecretStr | None = None
+    timeout_s: float = Field(default=30.0, gt=0, le=300, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _login_pair(self) -> MailSection:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        return self
+
+
+class SmsSection(_Frozen):
+    """The HTTP gateway the hub sends text messages through: a POST of {"to", "text"} with a Bearer token
+    (docs/design.md, "Notifications")."""
+
+    url: str = Field(pattern=r"^https?://[^/\s]+(/\S*)?$")
+    token: SecretStr = Field(min_length=16)
+    timeout_s: float = Field(default=15.0, gt=0, le=300, allow_inf_nan=False)
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, url: str) -> str:
+        host = url.split("/")[2].rsplit("@", 1)[-1]
+        if url.startswith("http:") and not any(host == h or host.startswith(h + ":") for h in _LOCAL_HOSTS):
+            raise ValueError("the token crosses it: use https (http only to a gateway on this machine)")
+        return url
+
+
+class NotificationsSection(_Frozen):
+    """When reminders are written and how sending is retried (docs/design.md, "Notifications")."""
+
+    reminder_hour: int = Field(default=18, ge=0, le=23)  # local time of each site, the day before
+    retry_s: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)  # first delay after a failure...
+    max_retry_s: float = Field(default=3600.0, gt=0, le=86400, allow_inf_nan=False)  # ...doubled up to this
+
+    @model_validator(mode="after")
+    def _delays(self) -> NotificationsSection:
+        if self.max_retry_s < self.retry_s:
+            raise ValueError("max_retry_s cannot be shorter than retry_s")
+        return self
+
+
 class StationAccount(_Frozen):
     """A cabin station allowed to connect, known by the digest of its token.
 
@@ -351,6 +403,9 @@ class HubConfig(_Frozen):
     store: StoreSection = StoreSection()
     booking: BookingSection = BookingSection()
     public: PublicSection = PublicSection()
+    mail: MailSection | None = None
+    sms: SmsSection | None = None
+    notifications: NotificationsSection = NotificationsSection()
     sites: tuple[SiteSection, ...] = ()
     stations: tuple[StationAccount, ...] = ()
     gps: tuple[GpAccount, ...] = ()

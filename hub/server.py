@@ -45,6 +45,8 @@ from hub.booking.public import PublicBooking
 from hub.config import GpAccount, HubConfig
 from hub.errors import Refusal, error_response
 from hub.files import static_file
+from hub.notify.outbox import Outbox
+from hub.notify.senders import configured_senders
 from hub.peers import CLOSE_TIMEOUT_S
 from hub.relay import Relay
 from hub.store import Store
@@ -74,7 +76,8 @@ class Hub:
         self.port = config.hub.port
         self._wall = wall
         self._store = Store(config.store_url())
-        self.book = Book(self._store, config, wall)
+        self._outbox = Outbox(self._store, config, wall, lambda: self.origin, configured_senders(config))
+        self.book = Book(self._store, config, wall, announce=self._outbox.announce)
         self._fhir = FhirApi(self.book, config, lambda: self.origin)
         self._calendars = CalendarFeeds(self.book, config)
         clock = clock or Clock()
@@ -141,7 +144,9 @@ class Hub:
             await self._import_accounts()
             await self._relay.start()
             await self._logins.start()
+            await self._outbox.start()
         except BaseException:
+            await self._logins.stop()
             await self._store.stop()
             raise
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY_BYTES)
@@ -155,6 +160,7 @@ class Hub:
             await site.start()
         except (OSError, ssl.SSLError) as exc:
             await runner.cleanup()
+            await self._outbox.stop()
             await self._logins.stop()
             await self._store.stop()
             raise StationError(f"cannot serve the hub on {hub.host}:{hub.port}: {exc}") from exc
@@ -169,6 +175,7 @@ class Hub:
             return
         await self._relay.stop()
         await runner.cleanup()
+        await self._outbox.stop()
         await self._logins.stop()
         await self._store.stop()
 

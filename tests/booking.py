@@ -62,17 +62,24 @@ class Wall:
 
 
 @asynccontextmanager
-async def open_book(url: URL, config: HubConfig | None = None,
-                    wall: Callable[[], float] | None = None) -> AsyncIterator[Book]:
-    """A Book over a fresh store at `url` with `config`'s accounts imported."""
-    config = config or booking_config()
+async def open_store(url: URL, config: HubConfig) -> AsyncIterator[Store]:
+    """A fresh store at `url` with `config`'s accounts imported."""
     store = Store(url)
     await store.start()
     try:
         await store.run(lambda s: import_accounts(s, config, NOW))
-        yield Book(store, config, wall or Wall())
+        yield store
     finally:
         await store.stop()
+
+
+@asynccontextmanager
+async def open_book(url: URL, config: HubConfig | None = None,
+                    wall: Callable[[], float] | None = None) -> AsyncIterator[Book]:
+    """A Book over a fresh store at `url` with `config`'s accounts imported."""
+    config = config or booking_config()
+    async with open_store(url, config) as store:
+        yield Book(store, config, wall or Wall())
 
 
 def patient(start: datetime, *, site: str = "NAN231", name: str = "Camille Lefèvre",
