@@ -268,8 +268,8 @@ def test_a_hub_file_given_to_the_cabin_and_a_cabin_file_to_the_hub() -> None:
     hub_file, cabin_file = REPO / "hub" / "defaults" / "hub.toml", REPO / "config" / "defaults" / "cabin.toml"
     for args in (["check-config", str(hub_file)], ["status", "--config", str(hub_file)]):
         line = refused(cabin(*args))
-        assert line.startswith(f"cabin: {hub_file} is a hub's configuration (it has [login], [ice], [[stations]], "
-                               "[[gps]]), not a cabin's ([station], [[devices]])")
+        assert line.startswith(f"cabin: {hub_file} is a hub's configuration (it has [login], [ice], [store], ")
+        assert "[[stations]], [[gps]], [[coordinators]]), not a cabin's ([station], [[devices]])" in line
     line = refused(cabin("hub", "serve", "--config", str(cabin_file)))
     assert line.startswith(f"cabin: {cabin_file} is a cabin's configuration (it has [station], [[devices]]")
     assert "not a hub's" in line
