@@ -518,8 +518,10 @@ def load_hub_config(path: Path) -> HubConfig:
 
 
 def demo_hub_config(station_id: str, site: str, token: str, username: str, password: str, *,
-                    identity: GpIdentity | None = None, port: int = 0) -> HubConfig:
-    """A hub with one station and one GP given it, for tests and the simulator; on 127.0.0.1.
+                    identity: GpIdentity | None = None, port: int = 0, bookable: SiteSection | None = None,
+                    booking: BookingSection | None = None, public: PublicSection | None = None) -> HubConfig:
+    """A hub with one station and one GP given it, for tests and the simulator; on 127.0.0.1. With
+    `bookable`, the station stands at that site and patients book it.
 
     The password hash uses scrypt's lowest accepted cost so that tests stay fast: a demo only.
     """
@@ -529,7 +531,11 @@ def demo_hub_config(station_id: str, site: str, token: str, username: str, passw
     )
     return HubConfig(
         hub=ListenSection(port=port),
-        stations=(StationAccount(id=station_id, site=site, token_sha256=token_digest(token)),),
+        booking=booking or BookingSection(),
+        public=public or PublicSection(),
+        sites=(bookable,) if bookable is not None else (),
+        stations=(StationAccount(id=station_id, site=site, token_sha256=token_digest(token),
+                                 site_code=bookable.code if bookable is not None else None),),
         gps=(GpAccount(username=username, password_hash=hash_password(password, n=SCRYPT_MIN_N, p=1),
                        identity=identity, stations=(station_id,)),),
     )

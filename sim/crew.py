@@ -10,12 +10,17 @@ import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 
+from protocol.booking_code import normalise_code
+from runtime.errors import StationError
 from session.appointments import Appointment, AppointmentBook
 from session.channel import MessageChannel, channel_pair
+from sim.booker import HubBooker
 from sim.gp import GpReport, SimGp
 from sim.patient import KioskClient, SimPatient, SimReferent
 from sim.rig import SimRig
 from sim.seed import DEMO_GP, book_patient
+
+ARRIVAL_S = 10.0  # real seconds a booking made on the hub may take to reach the cabin
 
 
 class SimCrew:
@@ -23,10 +28,13 @@ class SimCrew:
 
     def __init__(self, kiosk_entry_url: str, attach_gp: Callable[[MessageChannel], None], book: AppointmentBook,
                  site: str, rig: SimRig, narrate: Callable[[str], None] = lambda line: None,
-                 gp_wait_s: float = 3600.0) -> None:
+                 gp_wait_s: float = 3600.0, booker: HubBooker | None = None) -> None:
+        """With `booker`, patients book on the hub, and their codes reach the station as any booking does;
+        without, they are written into the station's appointment book directly (the cabin's own tests)."""
         self.kiosk = KioskClient(kiosk_entry_url)
         self._attach_gp = attach_gp
         self._book = book
+        self._booker = booker
         self._site = site
         self._rig = rig
         self._narrate = narrate
@@ -49,9 +57,21 @@ class SimCrew:
         await self.kiosk.stop()
 
     async def book(self, minutes_ahead: float = 5.0) -> Appointment:
-        """Book a fictional patient shortly from now."""
-        slot = self._rig.clock.now() + timedelta(minutes=minutes_ahead)
-        return await book_patient(self._book, self._rig.rng, self._site, slot)
+        """Book a fictional patient shortly from now (on the hub: its first free time)."""
+        if self._booker is None:
+            slot = self._rig.clock.now() + timedelta(minutes=minutes_ahead)
+            return await book_patient(self._book, self._rig.rng, self._site, slot)
+        booked = await self._booker.book()
+        code = normalise_code(booked.code)
+        assert code is not None, f"the hub gave a code the kiosk cannot take: {booked.code}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ARRIVAL_S
+        while (appt := await self._book.find(code)) is None:
+            if loop.time() > deadline:
+                raise StationError(f"booking {booked.code} made on the hub has not reached the cabin in "
+                                   f"{ARRIVAL_S:.0f} s: is the station connected to the hub?")
+            await asyncio.sleep(0.05)
+        return appt
 
     async def used(self, code: str) -> bool:
         """Whether a booked code has been used to check in."""
