@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from playwright.async_api import Browser, Page
 from pydantic import SecretStr
 
 from config.loader import load_config
@@ -19,15 +20,17 @@ from config.schema import CabinConfig, HubSection
 from hub.booking.book import BookingView
 from hub.config import ListenSection, token_digest
 from hub.server import Hub
+from protocol.hub import CabinStatus, dump
 from session.appointments import Appointment
 from sim.crew import SimCrew
 from sim.patient import SimPatient
 from station.compose import Station
-from tests.booking import MONDAY, Wall, at, booking_config, patient
+from tests.booking import MONDAY, STATION_TOKENS, Wall, at, booking_config, patient
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.conftest import running_station
 from tests.kiosk import BROWSER_MS, enter_code, in_state, open_kiosk, shot
-from tests.test_hub import login, receive, room_of
+from tests.test_gp_console import by_id, real_errors
+from tests.test_hub import login, receive, room_of, station_socket
 
 CABIN = "cabin-nangis-1"
 TOKEN = "cabin-nangis-1-token-0123456789"
@@ -201,3 +204,41 @@ async def test_the_gp_a_booking_names_has_the_first_claim_while_online_and_withi
                 wall.now += hub.config.booking.claim_minutes * 60 + 1  # the claim is over: anyone may join
                 await join(paul, theirs)
                 await receive(paul, "signal")
+
+
+async def console(browser: Browser, hub: Hub, username: str) -> Page:
+    """A GP's console in Chromium, logged in, its waiting room showing two patients."""
+    page = await (await browser.new_context()).new_page()
+    await page.goto(hub.url)
+    await page.fill(by_id("login-username"), username)
+    await page.fill(by_id("login-password"), "secret")
+    await page.click(by_id("login-submit"))
+    await page.wait_for_function("() => document.getElementById('waiting-room').dataset.count === '2'",
+                                 timeout=BROWSER_MS)
+    return page
+
+
+async def test_the_console_lists_the_patient_booked_with_the_gp_first_and_shows_anothers_claim(
+        http: aiohttp.ClientSession) -> None:
+    async with booking_hub(Wall()) as hub, chromium() as browser:
+        booked = await station_socket(http, hub, TOKEN)
+        walk_in = await station_socket(http, hub, STATION_TOKENS["cabin-nangis-2"])
+        await walk_in.send_str(dump(CabinStatus(site="Nangis", state="waiting_for_doctor", session="s-early",
+                                                since="2026-12-07T08:50:00+01:00", waited_s=600)))
+        await booked.send_str(dump(CabinStatus(site="Nangis", state="waiting_for_doctor", session="s-booked",
+                                               since="2026-12-07T08:59:00+01:00", waited_s=60,
+                                               booked_gp="claire.martin")))
+        claire = await console(browser, hub, "claire.martin")
+        errors = collect_errors(claire)
+        rows = claire.locator(by_id("waiting-row"))
+        assert await rows.first.get_attribute("data-session") == "s-booked"  # waited less, but hers
+        assert await rows.first.locator("[data-role=booked]").inner_text() == "Rendez-vous pris avec vous"
+
+        paul = await console(browser, hub, "paul.roux")
+        row = paul.locator(f"{by_id('waiting-row')}[data-session=s-booked]")
+        assert "Rendez-vous pris avec Dr Claire, prioritaire pour le recevoir jusqu'à" in await row.inner_text()
+        assert await paul.locator(by_id("waiting-row")).first.get_attribute("data-session") == "s-early"
+        await row.locator(by_id("join-button")).click()
+        await paul.get_by_text("Un autre médecin est prioritaire pour ce patient (booked with Dr Claire").wait_for(
+            timeout=BROWSER_MS)
+        assert real_errors(errors) == [] and await missing_texts(claire) == [] and await missing_texts(paul) == []
