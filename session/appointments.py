@@ -123,9 +123,9 @@ def _upsert(conn: sqlite3.Connection, bookings: list[CabinBooking]) -> None:
         [_hub_row(b) for b in bookings])
 
 
-def _replace(conn: sqlite3.Connection, bookings: list[CabinBooking]) -> int:
-    """The hub's whole set: write it, and delete the unused hub bookings it no longer holds; how many went."""
-    keep = {b.code for b in bookings}
+def _replace(conn: sqlite3.Connection, bookings: list[CabinBooking], keep: set[str]) -> int:
+    """The hub's whole set (`keep`, its codes): write `bookings`, and delete the unused hub bookings it no
+    longer holds; how many went."""
     held = [str(code) for (code,) in conn.execute("SELECT code FROM appointments WHERE from_hub = 1 AND used_at = ''")]
     gone = [(code,) for code in held if code not in keep]
     conn.executemany("DELETE FROM appointments WHERE code = ? AND used_at = ''", gone)
@@ -177,9 +177,9 @@ class AppointmentBook:
 
     async def replace(self, bookings: tuple[CabinBooking, ...]) -> None:
         """Take the hub's whole set of this cabin's bookings: the unused ones it no longer holds go."""
-        kept = self._open(bookings)
+        kept, codes = self._open(bookings), {b.code for b in bookings}
         try:
-            gone = await self._db.run(lambda c: _wiping(c, lambda w: _replace(w, kept)))
+            gone = await self._db.run(lambda c: _wiping(c, lambda w: _replace(w, kept, codes)))
         except StationError as exc:
             raise AppointmentError(f"the hub's bookings cannot be kept: {exc}") from exc
         log.info("bookings from the hub: %d kept, %d no longer booked removed", len(kept), gone)
