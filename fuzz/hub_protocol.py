@@ -35,10 +35,13 @@ _CANDIDATE = {"candidate": "candidate:1 1 udp 2122260223 192.0.2.1 54400 typ hos
 _ICE = [{"urls": ["stun:stun.example.org:3478"]}, {"urls": ["turn:turn.example.org"], "username": "u",
                                                    "credential": "c"}]
 _ERROR: dict[str, object] = {"type": "error", "code": "not_waiting", "message": "no patient is waiting there"}
+_BOOKING = {"code": "K7QXM4PA", "slot_start": "2026-12-07T09:45:00+01:00", "slot_minutes": 30, "site": "NAN231",
+            "status": "booked", "patient_name": "Camille Lefèvre", "birth_date": "1968-04-12", "sex": "F",
+            "gp": "claire.martin", "gp_name": "Dr Claire Martin"}
 # One of each message, by adapter index (as in tests/test_hub.py and the module's table).
 MESSAGES: tuple[tuple[int, dict[str, object]], ...] = (
     (0, {"type": "cabin", "site": "Nangis", "state": "waiting_for_doctor", "session": "s-1",
-         "since": "2026-11-30T09:05:00+01:00"}),
+         "since": "2026-11-30T09:05:00+01:00", "booked_gp": "claire.martin"}),
     (0, {"type": "signal", "gp": "gp-1", "leg": "instruments", "description": _OFFER}),
     (0, {"type": "audit_head", "seq": 12, "hash": "ab" * 32}),
     (0, _ERROR),
@@ -47,6 +50,10 @@ MESSAGES: tuple[tuple[int, dict[str, object]], ...] = (
     (1, {"type": "gp_join", "gp": "gp-1", "session": "s-1", "identity": _IDENTITY}),
     (1, {"type": "signal", "gp": "gp-1", "leg": "face", "candidate": _CANDIDATE}),
     (1, {"type": "gp_left", "gp": "gp-1"}),
+    (1, {"type": "bookings", "bookings": [_BOOKING], "more": True}),
+    (1, {"type": "booking", "booking": {**_BOOKING, "status": "cancelled", "patient_name": None,
+                                        "birth_date": None, "sex": None}}),
+    (1, {"type": "booking_gone", "code": "K7QXM4PA"}),
     (2, {"type": "join", "station": "cab-nangis", "session": "s-1"}),
     (2, {"type": "signal", "station": "cab-nangis", "leg": "face", "candidate": {"candidate": ""}}),
     (2, {"type": "leave", "station": "cab-nangis"}),
@@ -58,7 +65,9 @@ MESSAGES: tuple[tuple[int, dict[str, object]], ...] = (
 )
 KEYS = ("v", "type", "site", "state", "session", "since", "gp", "leg", "description", "candidate", "sdp", "sdpMid",
         "sdpMLineIndex", "usernameFragment", "station", "ice_servers", "urls", "username", "credential", "identity",
-        "name", "qualification", "rpps", "address", "phone", "patients", "code", "message", "seq", "hash")
+        "name", "qualification", "rpps", "address", "phone", "patients", "code", "message", "seq", "hash", "bookings",
+        "booking", "more", "slot_start", "slot_minutes", "status", "patient_name", "birth_date", "sex",
+        "representative", "gp_name", "booked_gp", "booked_with", "yours", "claim_until")
 SEEDS = (
     *(json.dumps({"v": 1, **message}, ensure_ascii=False).encode() + bytes([adapter + text])
       for adapter, message in MESSAGES for text in (0, 4)),
@@ -70,7 +79,8 @@ DICTIONARY = tuple(token.encode() for token in (
     '"instruments"', '"face"', '"description"', '"candidate"', '"offer"', '"answer"', '"sdp"', '"sdpMid"',
     '"sdpMLineIndex"', '"usernameFragment"', '"station"', '"ice_servers"', '"urls"', '"username"', '"credential"',
     '"identity"', '"patients"', '"code"', '"message"', '"audit_head"', '"audit_ack"', '"seq"', '"hash"',
-    "true", "null", "1e309", "\\ud800",
+    '"bookings"', '"booking"', '"booking_gone"', '"more"', '"slot_start"', '"status"', '"booked"', '"cancelled"',
+    '"booked_gp"', "true", "null", "1e309", "\\ud800",
 ))
 
 

@@ -5,6 +5,10 @@ connection that joined it. A join lasts until the GP leaves or its socket closes
 gets `gp_left`), the station's socket closes (the GP gets `station_offline`), or the station
 reports another session. The GP who took a consultation may come back to it, on a new
 connection, while the cabin waits within its reconnect grace (`RESUMABLE` states).
+
+A waiting patient whose booking names a GP is that GP's first: for `[booking] claim_minutes` from
+the start of the wait, while that GP is online, another GP's join is refused (docs/design.md,
+"Bookings at the cabin").
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, web
 
+from hub.booking.feed import BookingFeed
 from hub.config import GpAccount, HubConfig, StationAccount
 from hub.errors import Refusal
 from hub.peers import CLOSE_TIMEOUT_S, GpPeer, Peer, StationPeer, open_socket, serve
@@ -60,9 +66,12 @@ def _who(room: WaitingRoom) -> list[WaitingPatient]:
 class Relay:
     """The connected GPs and stations: who waits, who joined whom, and the signalling between them."""
 
-    def __init__(self, config: HubConfig, store: Store, wall: Callable[[], float]) -> None:
-        """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock."""
+    def __init__(self, config: HubConfig, store: Store, wall: Callable[[], float], *,
+                 feed: BookingFeed | None = None) -> None:
+        """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock;
+        `feed` sends each station its bookings."""
         self._config = config
+        self._feed = feed
         self._store = store
         self._wall = wall
         self._tasks = TaskSet("hub", log)
@@ -100,6 +109,8 @@ class Relay:
         """Close every socket and stop their writers; idempotent and bounded."""
         peers: list[Peer] = [*self._gps.values(), *self._stations.values()]
         await asyncio.gather(*(p.close(WSCloseCode.GOING_AWAY, b"hub stopping") for p in peers))
+        if self._feed is not None:
+            await self._feed.stop()
         await self._tasks.cancel_all(CLOSE_TIMEOUT_S)
 
     # GP consoles.
@@ -161,6 +172,10 @@ class Relay:
             raise Refusal(409, "not_waiting", f"station {request.station} has no patient waiting as {request.session}")
         if station.gp is gp:
             raise Refusal(409, "already_joined", f"you have already joined station {request.station}")
+        claim = self._claim(station) if not resuming else None
+        if claim is not None and claim[0] != gp.account.username:
+            raise Refusal(409, "claimed", f"booked with {self._gp_name(claim[0])}, who has the first claim "
+                          f"until {self._local(station, claim[1]):%H:%M}")
         if station.gp is not None:
             if not resuming:
                 raise Refusal(409, "taken", "another GP has taken this patient")
@@ -179,21 +194,56 @@ class Relay:
             station.send(GpLeft(gp=station.gp.id))
             station.gp = None
 
+    def _claim(self, station: StationPeer) -> tuple[str, datetime] | None:
+        """(username, until when) of the GP with the first claim on the station's waiting patient, if any:
+        the GP the booking names, given that station and online, within `claim_minutes` of the wait's start."""
+        status = station.status
+        if status is None or status.booked_gp is None or status.state != CabinState.WAITING_FOR_DOCTOR:
+            return None
+        username = status.booked_gp
+        account = next((a for a in self._config.gps if a.username == username), None)
+        if account is None or station.account.id not in account.stations:
+            return None
+        if not any(g.account.username == username for g in self._gps.values()):
+            return None
+        started = station.status_at - (status.waited_s or 0.0)  # by the hub's clock
+        until = datetime.fromtimestamp(started, UTC) + timedelta(minutes=self._config.booking.claim_minutes)
+        return (username, until) if datetime.fromtimestamp(self._wall(), UTC) < until else None
+
+    def _gp_name(self, username: str) -> str:
+        return next((a.identity.name for a in self._config.gps if a.username == username), username)
+
+    def _local(self, station: StationPeer, moment: datetime) -> datetime:
+        """`moment` in the time zone of the station's site (UTC for a station standing at none), to the
+        minute after: a claim said to last until 10:10 does not end before."""
+        site = self._config.site(station.account.site_code) if station.account.site_code else None
+        rounded = (moment + timedelta(seconds=59)).replace(second=0, microsecond=0)
+        return rounded.astimezone(site.zone if site is not None else ZoneInfo("UTC"))
+
+    def _waiting(self, station: StationPeer, now: float) -> WaitingPatient:
+        """The station's waiting patient as every GP's room lists it (`yours` is set per GP)."""
+        status = station.status
+        assert status is not None and status.session is not None
+        claim = self._claim(station)
+        # The hub's label for the station, not the site the station names (which it could choose).
+        return WaitingPatient(
+            station=station.account.id, site=station.account.site, session=status.session, since=status.since,
+            waited_s=None if status.waited_s is None else status.waited_s + max(0.0, now - station.status_at),
+            booked_with=self._gp_name(status.booked_gp) if status.booked_gp is not None else None,
+            claim_until=claim[1].isoformat() if claim is not None else None)
+
     def _refresh_rooms(self) -> None:
-        """Push each GP its waiting room (only its stations' untaken waiting patients) when it changed."""
+        """Push each GP its waiting room (only its stations' untaken waiting patients, the ones booked with
+        the GP first) when it changed."""
         now = self._wall()
-        waiting = sorted(
-            # The hub's label for the station, not the site the station names (which it could choose).
-            (WaitingPatient(station=s.account.id, site=s.account.site, session=s.status.session, since=s.status.since,
-                            waited_s=None if s.status.waited_s is None
-                            else s.status.waited_s + max(0.0, now - s.status_at))
-             for s in self._stations.values()
-             if s.gp is None and s.status is not None and s.status.session is not None
-             and s.status.state == CabinState.WAITING_FOR_DOCTOR),
-            key=lambda p: (p.since or "", p.station),
-        )
+        waiting = [(self._waiting(s, now), s.status.booked_gp if s.status is not None else None)
+                   for s in self._stations.values()
+                   if s.gp is None and s.status is not None and s.status.session is not None
+                   and s.status.state == CabinState.WAITING_FOR_DOCTOR]
         for gp in self._gps.values():
-            room = WaitingRoom(patients=tuple(p for p in waiting if p.station in gp.allowed))
+            mine = [p.model_copy(update={"yours": True if booked == gp.account.username else None})
+                    for p, booked in waiting if p.station in gp.allowed]
+            room = WaitingRoom(patients=tuple(sorted(mine, key=lambda p: (not p.yours, p.since or "", p.station))))
             if gp.room is None or _who(room) != _who(gp.room):
                 gp.room = room
                 gp.send(room)
@@ -219,8 +269,12 @@ class Relay:
             await ws.prepare(request)
             log.info("station %s connected from %s", account.id, request.remote)
             station.send(StationWelcome(station=account.id, ice_servers=self.ice_servers(account.id)))
+            if self._feed is not None:
+                self._feed.connected(station)
             await serve(station, lambda text: self._from_station(station, text))
         finally:
+            if self._feed is not None:
+                self._feed.disconnected(station)
             if self._stations.get(account.id) is station:
                 del self._stations[account.id]
                 self._gone(station)

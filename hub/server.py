@@ -39,6 +39,7 @@ from hub.auth import Logins, display_name, station_account
 from hub.booking.book import Book
 from hub.booking.desk import CoordinatorDesk
 from hub.booking.duty import GpDuty
+from hub.booking.feed import BookingFeed
 from hub.booking.fhir import FhirApi
 from hub.booking.ical import CalendarFeeds
 from hub.booking.public import PublicBooking
@@ -82,7 +83,7 @@ class Hub:
         self._calendars = CalendarFeeds(self.book, config)
         clock = clock or Clock()
         self._public = PublicBooking(self.book, config, clock.monotonic)
-        self._relay = Relay(config, self._store, wall)
+        self._relay = Relay(config, self._store, wall, feed=BookingFeed(self.book, config))
         self._logins = Logins(config, clock, secure_cookie=self.origin.startswith("https:"),
                               on_logout=self._relay.logged_out,
                               totp=TotpStore(self._store, wall) if config.durable_store else None,

@@ -12,13 +12,15 @@ hub closes a socket that sends a larger frame (close code 1009). Each model's `t
 default, so `dump(GpLeft(gp=...))` is a whole message.
 
 Station to hub
-    cabin      {site, state, session, since, waited_s, doctor}
+    cabin      {site, state, session, since, waited_s, doctor, booked_gp}
                                                 the cabin's state; a waiting patient has a
                                                 session (an opaque id), `since` (ISO time) and
                                                 `waited_s` (seconds waited so far, by the
                                                 station's clock, when the status was sent);
                                                 during a consultation, `doctor` is the RPPS of
-                                                its GP, as the hub authenticated them
+                                                its GP, as the hub authenticated them; while a
+                                                patient waits, `booked_gp` is the hub username
+                                                of the GP their booking names (first claim)
     signal     {gp, leg, description | candidate}
     audit_head {seq, hash}                     the audit chain's head (its last entry's sequence
                                                 number and hash), at each connection and whenever
@@ -32,15 +34,32 @@ Hub to station
                                                 hub's record of the GP (name, RPPS...)
     signal     {gp, leg, description | candidate}
     gp_left    {gp}                             the GP left, or its WebSocket closed
+    bookings   {bookings: [booking], more}     the station's upcoming bookings, after each
+                                                welcome, in pages: `more` until the last page,
+                                                which completes the set (it replaces the one
+                                                the station held)
+    booking    {booking}                       one booking made, moved or cancelled
+    booking_gone {code}                        a booking the station holds is no longer its
+                                                own (moved to another cabin, or a no-show)
+  where booking is {code, slot_start, slot_minutes, site, status, patient_name, birth_date,
+                    sex, representative, gp, gp_name}: `slot_start` an aware ISO time, `status`
+                    booked | cancelled, the patient's fields only while booked, `gp` the hub
+                    username of the GP the booking names (docs/design.md, "Bookings at the cabin")
 GP to hub
     join       {station, session}
     signal     {station, leg, description | candidate}
     leave      {station}
 Hub to GP
     welcome    {gp, name, ice_servers}
-    waiting_room {patients: [{station, site, session, since, waited_s}]}
+    waiting_room {patients: [{station, site, session, since, waited_s, booked_with, yours,
+                  claim_until}]}
                                                 `waited_s`: the station's count when the hub
-                                                sends the room (the console counts on from it)
+                                                sends the room (the console counts on from it);
+                                                `booked_with` the name of the GP the booking
+                                                names, `yours` (true) when that is this GP,
+                                                `claim_until` (ISO) while that GP is online and
+                                                has the first claim: the patient is listed
+                                                first in that GP's room
     signal     {station, leg, description | candidate}
     station_offline {station}
 Either way
@@ -48,6 +67,7 @@ Either way
                                                 (a station the GP is not given, or none such),
                                                 offline, not_waiting, taken, already_joined,
                                                 not_joined (signal or leave without a join),
+                                                claimed (another GP has the first claim),
                                                 audit_head_back
 
 The waiting room lists the waiting patients of the GP's stations that no GP has joined, each
@@ -64,10 +84,12 @@ matter only for the browsers' trickle.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal, Self, TypeVar
 
-from pydantic import BaseModel, Field, TypeAdapter, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, model_validator
 
+from protocol.booking_code import CODE_ALPHABET, CODE_LENGTH
 from protocol.states import CabinState
 from protocol.versioned import Message as _Message
 from protocol.versioned import MessageError, parse_versioned
@@ -77,6 +99,8 @@ MAX_MESSAGE_BYTES = 256 * 1024  # an SDP offer with video and two data channels 
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Leg = Literal["instruments", "face"]
+Code = Annotated[str, Field(pattern=f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")]
+BOOKINGS_PAGE = 50  # bookings per `bookings` message: a page stays far below MAX_MESSAGE_BYTES
 
 
 class HubProtocolError(MessageError):
@@ -142,6 +166,8 @@ class CabinStatus(_Message):
     # The RPPS of the consultation's GP (the identity the hub vouched for), while it goes on: a
     # hub that restarted learns from it who may come back to the consultation.
     doctor: str | None = Field(default=None, pattern=r"^[0-9]{11}$")
+    # While a patient waits: the hub username of the GP their booking names, who has the first claim.
+    booked_gp: Id | None = None
 
 
 class StationSignal(_Signal):
@@ -199,6 +225,53 @@ class AuditAck(_Message):
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+class CabinBooking(_Part):
+    """One booking as the cabin keeps it for check-in; a cancelled one carries no patient data."""
+
+    code: Code
+    slot_start: AwareDatetime
+    slot_minutes: int = Field(ge=1, le=240)
+    site: str = Field(pattern=r"^[A-Z0-9]{3,12}$")
+    status: Literal["booked", "cancelled"]
+    patient_name: str | None = Field(default=None, min_length=1, max_length=120)
+    birth_date: date | None = None
+    sex: Literal["F", "M"] | None = None
+    representative: str | None = Field(default=None, min_length=1, max_length=120)
+    gp: Id | None = None
+    gp_name: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _patient_while_booked(self) -> Self:
+        patient = (self.patient_name, self.birth_date, self.sex)
+        if self.status == "booked" and None in patient:
+            raise ValueError("a live booking carries the patient's name, birth date and sex")
+        if self.status == "cancelled" and (patient != (None, None, None) or self.representative is not None):
+            raise ValueError("a cancelled booking carries no patient data")
+        return self
+
+
+class Bookings(_Message):
+    """A page of the station's upcoming bookings; the page without `more` completes the set."""
+
+    type: Literal["bookings"] = "bookings"
+    bookings: tuple[CabinBooking, ...] = Field(default=(), max_length=BOOKINGS_PAGE)
+    more: bool = False
+
+
+class BookingChanged(_Message):
+    """A booking of the station made, moved or cancelled."""
+
+    type: Literal["booking"] = "booking"
+    booking: CabinBooking
+
+
+class BookingGone(_Message):
+    """A booking the station was given is no longer its own: moved to another cabin, or a no-show."""
+
+    type: Literal["booking_gone"] = "booking_gone"
+    code: Code
+
+
 # GP to hub.
 class JoinRequest(_Message):
     """The GP takes a waiting patient."""
@@ -240,6 +313,9 @@ class WaitingPatient(_Part):
     session: Id
     since: str | None = Field(default=None, max_length=64)
     waited_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    booked_with: str | None = Field(default=None, max_length=200)  # the name of the GP the booking names
+    yours: bool | None = None  # True: the booking names the GP this room is for
+    claim_until: str | None = Field(default=None, max_length=64)  # while that GP has the first claim
 
 
 class WaitingRoom(_Message):
@@ -274,7 +350,8 @@ class ErrorMessage(_Message):
 
 FromStation = Annotated[CabinStatus | StationSignal | AuditHead | ErrorMessage, Field(discriminator="type")]
 ToStation = Annotated[
-    StationWelcome | GpJoin | SignalToStation | GpLeft | AuditAck | ErrorMessage, Field(discriminator="type")
+    StationWelcome | GpJoin | SignalToStation | GpLeft | AuditAck | Bookings | BookingChanged | BookingGone
+    | ErrorMessage, Field(discriminator="type")
 ]
 FromGp = Annotated[JoinRequest | GpSignal | Leave, Field(discriminator="type")]
 ToGp = Annotated[

@@ -125,6 +125,17 @@ CREATE TABLE checkin_attempts (
 );
 """
 
+# What the hub sends of a booking and the station lacked (session/appointments.py): the representative,
+# the GP's hub username, a cancelled status, and whether the row came from the hub (a snapshot
+# replaces only those).
+_APPOINTMENTS_FROM_HUB = """
+ALTER TABLE appointments ADD COLUMN representative TEXT NOT NULL DEFAULT '';
+ALTER TABLE appointments ADD COLUMN gp_username TEXT NOT NULL DEFAULT '';
+ALTER TABLE appointments ADD COLUMN status TEXT NOT NULL DEFAULT 'booked'
+    CHECK (status IN ('booked', 'cancelled'));
+ALTER TABLE appointments ADD COLUMN from_hub INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -132,4 +143,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         _CABIN_STATE + _AUDIT + _BADGES + _APPOINTMENTS + _PRINT_JOBS,
     ),
     Migration(2, "check-in wrong-code count and pause", _CHECKIN_ATTEMPTS),
+    Migration(3, "appointments from the hub: representative, GP username, cancelled status", _APPOINTMENTS_FROM_HUB),
 )

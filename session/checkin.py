@@ -6,7 +6,9 @@ and so does a valid code whose name the person at the screen rejects; only a con
 check-in, or `forget_after_s` with no code typed, starts the count again. Every
 `max_wrong_codes` counted codes pause check-in, each pause twice as long as the one before, up
 to `max_pause_s`. The audit trail gets one `wrong_codes` entry per run of refused codes (when it
-ends in a pause, a confirmed check-in or is forgotten), not one per code.
+ends in a pause, a confirmed check-in or is forgotten), not one per code. A code the hub
+cancelled is refused without being counted: it is a real code, not a guess (docs/design.md,
+"Bookings at the cabin").
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Refusal(StrEnum):
     TOO_EARLY = "too_early"
     TOO_LATE = "too_late"
     PAUSED = "paused"
+    CANCELLED = "cancelled"
 
 
 class CheckInRefused(StationError):
@@ -164,6 +167,9 @@ class CheckInDesk:
             raise CheckInRefused(Refusal.PAUSED, f"too many wrong codes: wait {left:.0f} s", left)
         code = normalise_code(raw_code)
         appt = await self._book.find(code) if code else None
+        if appt is not None and appt.status == "cancelled" and not appt.used_at:
+            await self._record(attempts, report, now)  # a real code the hub cancelled: not a guess
+            raise CheckInRefused(Refusal.CANCELLED, "this booking was cancelled")
         try:
             if appt is None:
                 raise CheckInRefused(Refusal.UNKNOWN_CODE, "this code is not known: check your confirmation")

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from devices.camera import ExaminationCamera
     from hygiene.audit import AuditTrail
     from runtime.clock import Clock
+    from session.appointments import AppointmentBook
     from session.core import CabinCore
     from session.gp_link import GpLink
     from station.kiosk import KioskServer
@@ -48,14 +49,15 @@ class CallRelay:
     """Connects one cabin to its hub: status out, GPs in, media legs set up and relayed."""
 
     def __init__(self, config: HubSection, cabin: CabinCore, clock: Clock, gp_link: GpLink, kiosk: KioskServer,
-                 camera: ExaminationCamera | None, site_name: str, audit: AuditTrail) -> None:
+                 camera: ExaminationCamera | None, site_name: str, audit: AuditTrail,
+                 book: AppointmentBook | None = None) -> None:
         self._cabin = cabin
         self._audit = audit
         self._clock = clock
         self._kiosk = kiosk
         self._site_name = site_name
         self.hub = HubClient(config, clock, on_gp_join=self._gp_join, on_signal=self._signal,
-                             on_gp_left=self._gp_left, on_audit_ack=self._audit_ack)
+                             on_gp_left=self._gp_left, on_audit_ack=self._audit_ack, bookings=book)
         self.media = MediaDirector(gp_link.attach, self._send_offer, camera)
         self._face_gp: str | None = None  # the GP connection the kiosk's camera goes to
         self._status_changed = asyncio.Event()
@@ -96,8 +98,13 @@ class CallRelay:
                   if c is not None and c.waiting_since is not None else None)
         # The consultation's GP is the identity the hub vouched for on the leg (GpLink.attach).
         doctor = c.gp.rpps if c is not None and c.gp is not None and cabin.state in CALL_STATES else None
+        # The GP the booking names has the first claim on the waiting patient (docs/design.md, "Bookings at
+        # the cabin").
+        booked = (c.appointment.gp_username or None
+                  if c is not None and c.appointment is not None and cabin.state is CabinState.WAITING_FOR_DOCTOR
+                  else None)
         return CabinStatus(site=self._site_name, state=cabin.state, session=c.session if c is not None else None,
-                           since=since, waited_s=waited, doctor=doctor)
+                           since=since, waited_s=waited, doctor=doctor, booked_gp=booked)
 
     async def _publish(self) -> None:
         """The one sender of the cabin's status: the latest state, after every change."""

@@ -89,7 +89,7 @@ class Station:
         )
         hub = config.hub
         self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, camera, place.name,
-                                self.audit) if hub else None
+                                self.audit, self.book) if hub else None
         self.control = LocalControl(state_dir, self.hardware, busy=self._patient_in)
         optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]
         self._components: list[object] = [

@@ -12,6 +12,10 @@ It keeps the audit chain's latest head too, sent like the status (again after ev
 reconnection), and hands the hub's acknowledgements to `on_audit_ack` (docs/design.md, "The
 audit chain").
 
+It hands the cabin's bookings to `bookings` (the appointment book): the pages of the snapshot the
+hub sends after each welcome, once the last has come, as one set to `replace`; then each change
+(docs/design.md, "Bookings at the cabin"). A snapshot cut off by a dropped connection is dropped.
+
 When the connection drops the hub forgets which GP joined: the client then calls
 `on_gp_left` for every GP it had been told of, so the station sees the same thing the hub does.
 """
@@ -23,6 +27,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import aiohttp
 
@@ -32,6 +37,10 @@ from protocol.hub import (
     TO_STATION,
     AuditAck,
     AuditHead,
+    BookingChanged,
+    BookingGone,
+    Bookings,
+    CabinBooking,
     CabinStatus,
     ErrorMessage,
     GpJoin,
@@ -60,6 +69,15 @@ GpJoinHandler = Callable[[GpJoin], Awaitable[None]]
 SignalHandler = Callable[[SignalToStation], Awaitable[None]]
 GpLeftHandler = Callable[[str], Awaitable[None]]
 AuditAckHandler = Callable[[AuditAck], Awaitable[None]]
+Inbound = GpJoin | SignalToStation | GpLeft | AuditAck | BookingChanged | BookingGone | tuple[CabinBooking, ...]
+
+
+class BookingSink(Protocol):
+    """Where the hub's bookings for this cabin go (session/appointments.py's AppointmentBook)."""
+
+    async def replace(self, bookings: tuple[CabinBooking, ...]) -> None: ...
+    async def apply(self, booking: CabinBooking) -> None: ...
+    async def withdraw(self, code: str) -> None: ...
 
 # What a refusal of the hub means for the technician reading the station's log.
 REFUSALS = {
@@ -77,14 +95,17 @@ class HubClient:
     """Keeps the station connected to its hub and routes the hub's messages to the station's handlers."""
 
     def __init__(self, config: HubSection, clock: Clock, *, on_gp_join: GpJoinHandler, on_signal: SignalHandler,
-                 on_gp_left: GpLeftHandler, on_audit_ack: AuditAckHandler | None = None, backoff_s: float = 1.0,
-                 max_backoff_s: float = 60.0, rng: random.Random | None = None) -> None:
+                 on_gp_left: GpLeftHandler, on_audit_ack: AuditAckHandler | None = None,
+                 bookings: BookingSink | None = None, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
+                 rng: random.Random | None = None) -> None:
         self._config = config
         self._clock = clock
         self._on_gp_join = on_gp_join
         self._on_signal = on_signal
         self._on_gp_left = on_gp_left
         self._on_audit_ack = on_audit_ack
+        self._bookings = bookings
+        self._snapshot: list[CabinBooking] = []  # the pages of this connection's snapshot so far
         # Jitter: after a hub restart, every cabin of the fleet must not dial at the same instant.
         self._backoff = Backoff(backoff_s, max_backoff_s, jitter=0.5, rng=rng)
         self._status: CabinStatus | None = None
@@ -94,7 +115,7 @@ class HubClient:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._welcomed = asyncio.Event()
         self._gps: set[str] = set()  # GP connections the hub has told of and not yet of their leaving
-        self._inbox: asyncio.Queue[GpJoin | SignalToStation | GpLeft | AuditAck] = asyncio.Queue(INBOX_SIZE)
+        self._inbox: asyncio.Queue[Inbound] = asyncio.Queue(INBOX_SIZE)
         self._session: aiohttp.ClientSession | None = None
         self._tasks = TaskSet("hub", log)
 
@@ -200,6 +221,7 @@ class HubClient:
             if not isinstance(welcome, StationWelcome):
                 raise HubProtocolError("the hub did not start with a welcome")
             self._welcome(welcome)
+            self._snapshot = []
             self._ws = ws
             self._welcomed.set()
             log.info("connected to the hub%s as station %s", " again" if outage else "", welcome.station)
@@ -232,6 +254,11 @@ class HubClient:
             self._welcome(message)
         elif isinstance(message, ErrorMessage):
             log.warning("the hub refused a message: %s (%s)", message.message, message.code)
+        elif isinstance(message, Bookings):
+            self._snapshot.extend(message.bookings)
+            if not message.more:
+                await self._inbox.put(tuple(self._snapshot))
+                self._snapshot = []
         else:
             if isinstance(message, GpJoin):
                 self._gps.add(message.gp)
@@ -257,7 +284,20 @@ class HubClient:
                 elif isinstance(message, AuditAck):
                     if self._on_audit_ack is not None:
                         await self._on_audit_ack(message)
-                else:
+                elif isinstance(message, GpLeft):
                     await self._on_gp_left(message.gp)
+                else:
+                    await self._booking(message)
             except Exception:
-                log.exception("the station's handler of the hub's %s message failed", message.type)
+                log.exception("the station's handler of the hub's %s message failed",
+                              "bookings" if isinstance(message, tuple) else message.type)
+
+    async def _booking(self, message: BookingChanged | BookingGone | tuple[CabinBooking, ...]) -> None:
+        if self._bookings is None:
+            return
+        if isinstance(message, BookingChanged):
+            await self._bookings.apply(message.booking)
+        elif isinstance(message, BookingGone):
+            await self._bookings.withdraw(message.code)
+        else:
+            await self._bookings.replace(message)

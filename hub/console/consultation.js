@@ -106,8 +106,9 @@ export class Consultation {
   /** Drop every trace of the patient: connections, streams, readings, images, forms; tell the hub we left. */
   clear() {
     const had = this.current;
-    // After station_offline the hub has already released us: a leave would only be refused.
-    if (had && had.phase !== "offline") this.env.hubSend({ type: "leave", station: had.station });
+    // After station_offline the hub has already released us, after a refused join it never took us:
+    // a leave would only be refused.
+    if (had && had.phase !== "offline" && had.phase !== "refused") this.env.hubSend({ type: "leave", station: had.station });
     this.current = null;
     this.control = null;
     this.legs.instruments.close();
@@ -188,7 +189,12 @@ export class Consultation {
   /** The hub refused something: a join that failed ends the attempt. True when the GP need not hear of it. */
   onHubError(code) {
     const phase = this.current?.phase;
-    if (phase === "joining") this.clear();
+    if (phase === "joining") {
+      // The join was refused (taken, claimed...): there is nothing to leave, and the hub's refusal of a
+      // leave would hide the reason from the GP.
+      this.current.phase = "refused";
+      this.clear();
+    }
     if (phase === "offline") {
       // Our attempts to come back to a cabin that is not back yet: expected, not news.
       console.warn("console: the hub refused while the cabin is offline", code);

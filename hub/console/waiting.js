@@ -1,8 +1,9 @@
 // The waiting room: every patient the GP may take, with the site and how long they have waited.
-// No name here: the hub only knows the cabin and the session id.
+// No name here: the hub only knows the cabin and the session id. A patient whose booking names this
+// GP comes first (docs/design.md, "Bookings at the cabin").
 
 import { $, clear, fromTemplate, role } from "/ui/dom.js";
-import { t } from "/ui/i18n.js";
+import { formatTime, t } from "/ui/i18n.js";
 import { formatDuration } from "./duration.js";
 
 export class WaitingRoom {
@@ -18,7 +19,8 @@ export class WaitingRoom {
     const receivedMs = performance.now();
     this.patients = [...patients]
       .map((p) => ({ ...p, receivedMs, waitedS: typeof p.waited_s === "number" ? p.waited_s : NaN }))
-      .sort((a, b) => (Number.isNaN(b.waitedS) ? -Infinity : b.waitedS) - (Number.isNaN(a.waitedS) ? -Infinity : a.waitedS));
+      .sort((a, b) => Number(Boolean(b.yours)) - Number(Boolean(a.yours))
+        || (Number.isNaN(b.waitedS) ? -Infinity : b.waitedS) - (Number.isNaN(a.waitedS) ? -Infinity : a.waitedS));
     this.render();
   }
 
@@ -46,6 +48,8 @@ export class WaitingRoom {
       row.dataset.session = patient.session;
       row.dataset.station = patient.station;
       role(row, "site").textContent = patient.site;
+      role(row, "booked").textContent = bookedText(patient);
+      row.classList.toggle("yours", Boolean(patient.yours));
       const button = role(row, "join");
       button.dataset.session = patient.session;
       button.dataset.station = patient.station;
@@ -72,4 +76,14 @@ export class WaitingRoom {
       since.dataset.seconds = String(Math.floor(seconds));
     });
   }
+}
+
+/** Whom the patient's booking names: this GP, or another with the first claim until a time. */
+function bookedText(patient) {
+  if (patient.yours) return t("waiting.booked_with_you");
+  if (!patient.booked_with) return "";
+  const until = patient.claim_until ? new Date(patient.claim_until) : null;
+  return until && until > new Date()
+    ? t("waiting.claimed_by", { name: patient.booked_with, time: formatTime(until) })
+    : t("waiting.booked_with", { name: patient.booked_with });
 }
