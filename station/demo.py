@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from config.hours import Schedule
-from config.schema import CabinConfig
+from config.schema import CabinConfig, MobileUnit
+from hub.config import BookingSection, HubConfig, PublicSection, SiteSection, StopSection, demo_hub_config
 from hygiene.audit import AuditTrail
 from protocol.booking_code import display_code
 from protocol.states import CabinState
@@ -60,6 +61,22 @@ def demo_start(config: CabinConfig, real: Clock) -> datetime:
     if period is None:
         raise StationError("the site has no opening period in the coming year: nothing to simulate")
     return period.start + timedelta(minutes=1)
+
+
+def demo_hub(config: CabinConfig, token: str, login: str, password: str, port: int) -> HubConfig:
+    """The simulator's hub: the cabin bookable at its own site (or the mobile unit's stops), short slots
+    (10 minutes and a 5-minute gap, so that a free time is never far off), and room for many simulated
+    patients from this one address."""
+    place = config.place()
+    if isinstance(place, MobileUnit):
+        site = SiteSection(code=place.code, name=place.name, town=place.name, stops=tuple(
+            StopSection(date=s.date, place=s.place, address=s.place, hours=s.hours) for s in place.stops))
+    else:
+        site = SiteSection(code=place.code, name=place.name, town=place.name, address=place.address,
+                           hours=place.hours)
+    return demo_hub_config(config.station.id, place.name, token, login, password, port=port, bookable=site,
+                           booking=BookingSection(slot_minutes=10, cleaning_gap_minutes=5, max_future_per_person=20),
+                           public=PublicSection(bookings_per_address_per_hour=10_000))
 
 
 async def simulated_start(config: CabinConfig, state_dir: Path) -> datetime:

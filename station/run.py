@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+from config.hours import Schedule
 from config.schema import CabinConfig, CheckInRules, HubSection
 from protocol.booking_code import display_code
 from runtime.clock import Clock
@@ -33,6 +34,8 @@ from station.logs import LOG_NAME, SimLog
 from station.notify import SystemdNotifier
 
 if TYPE_CHECKING:
+    from hub.server import Hub
+    from sim.booker import HubBooker
     from sim.crew import SimCrew
     from sim.rig import SimRig
 
@@ -40,6 +43,7 @@ RENEW_BEFORE_MIN = 2  # a fresh code is printed this many minutes before the cur
 CODE_POLL_S = 5.0  # clock seconds between looks at whether the current code was used
 DEMO_GP_LOGIN = "demo"
 PRINTS = "prints"  # the simulated printer's receipts, as PNG, in the state directory
+SESSION_DAYS = 7  # days ahead the simulator's GP publishes her sessions
 
 
 def _stop_event() -> asyncio.Event:
@@ -79,40 +83,55 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
         finally:
             await notifier.stop()
         return 0
-    from hub.config import demo_hub_config
     from hub.server import Hub
+    from sim.booker import HubBooker
     from sim.rig import SimRig
-    from station.demo import simulated_start
+    from station.demo import demo_hub, simulated_start
 
     sim_log = SimLog(state_dir)
     await sim_log.start()
     try:
         token, password = secrets.token_urlsafe(32), secrets.token_hex(4)
-        site = config.place().name
-        hub = Hub(demo_hub_config(config.station.id, site, token, DEMO_GP_LOGIN, password, port=hub_port))
+        clock = Clock(speed=speed, start=await simulated_start(config, state_dir))
+        # The hub keeps the simulated time too: its slots are the simulated day's.
+        hub = Hub(demo_hub(config, token, DEMO_GP_LOGIN, password, hub_port), wall=lambda: clock.now().timestamp())
         await hub.start()
         try:
+            await _publish_sessions(hub, config, clock)
             config = config.model_copy(update={
                 "hub": HubSection(url=hub.station_url, station_id=config.station.id, token=SecretStr(token)),
             })
-            clock = Clock(speed=speed, start=await simulated_start(config, state_dir))
             rig = SimRig(clock, config, prints_dir=state_dir / PRINTS)
             await rig.start()
+            booker = HubBooker(hub.url, config.station.site, rig.rng)
+            await booker.start()
             try:
                 station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=port)
                 await station.start()
                 try:
                     say(f"GP console: {hub.url}/   login {DEMO_GP_LOGIN}, password {password}")
-                    await _on_simulator(station, rig, stop, patients, sim_gp, say)
+                    say(f"booking page: {hub.url}/book/")
+                    await _on_simulator(station, rig, booker, stop, patients, sim_gp, say)
                 finally:
                     await station.stop()
             finally:
+                await booker.stop()
                 await rig.stop()
         finally:
             await hub.stop()
     finally:
         await sim_log.stop()
     return 0
+
+
+async def _publish_sessions(hub: Hub, config: CabinConfig, clock: Clock) -> None:
+    """The demo GP on duty in the cabin for every opening of its site in the coming week."""
+    now = clock.now()
+    for period in Schedule(config.place(), clock.zone).periods(now.date()):
+        if period.start > now + timedelta(days=SESSION_DAYS):
+            break
+        await hub.book.publish_session(DEMO_GP_LOGIN, (config.station.id,), period.start, period.end,
+                                       actor="simulator")
 
 
 def _tell_systemd(station: Station, notifier: SystemdNotifier) -> Callable[[], None]:
@@ -127,8 +146,8 @@ def _tell_systemd(station: Station, notifier: SystemdNotifier) -> Callable[[], N
     return station.cabin.subscribe(tell)
 
 
-async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, patients: int, sim_gp: bool,
-                        say: Callable[[str], None]) -> None:
+async def _on_simulator(station: Station, rig: SimRig, booker: HubBooker, stop: asyncio.Event, patients: int,
+                        sim_gp: bool, say: Callable[[str], None]) -> None:
     site = station.config.place()
     say(f"cabin station {station.config.station.id} on the simulator, site {site.code} {site.name}")
     say(f"simulated time starts at {station.clock.now():%A %d %B %Y %H:%M} (speed x{station.clock.speed:g})")
@@ -139,7 +158,8 @@ async def _on_simulator(station: Station, rig: SimRig, stop: asyncio.Event, pati
     from sim.seed import enroll_staff
 
     await enroll_staff(station.registry, station.clock.now())
-    crew = SimCrew(station.kiosk.entry_url, station.gp_link.attach, station.book, station.config.station.site, rig, say)
+    crew = SimCrew(station.kiosk.entry_url, station.gp_link.attach, station.book, station.config.station.site, rig, say,
+                   booker=booker)
     await crew.start()
     try:
         async with asyncio.TaskGroup() as group:
@@ -157,7 +177,9 @@ async def _on_duty(crew: SimCrew, clock: Clock, rules: CheckInRules, patients: i
         await crew.clean()
     for n in range(patients):
         appt = await crew.book()
-        say(f"simulated patient {n + 1} of {patients}, code {display_code(appt.code)}")
+        say(f"simulated patient {n + 1} of {patients}, code {display_code(appt.code)} for {appt.slot_start:%H:%M}")
+        opens, _ = checkin_window(appt.slot_start, rules)
+        await clock.sleep(max(0.0, (opens - clock.now()).total_seconds()))
         await crew.consultation(appt.code)
         await crew.clean()
     if clock.speed != 1.0:
@@ -165,7 +187,8 @@ async def _on_duty(crew: SimCrew, clock: Clock, rules: CheckInRules, patients: i
         say(f"the simulated clock now runs at real time ({clock.now():%H:%M})")
     url, key = crew.kiosk.base_url, f"-b {KEY_COOKIE}={crew.kiosk.key}"
     say(f"your turn: on the kiosk page {crew.kiosk.entry_url} check in with the booking code printed below (a "
-        "fresh one follows whenever it is used or about to expire); or through the API, for example:")
+        "fresh one follows whenever it is used or about to expire), or with one you book yourself on the booking "
+        "page printed above; or through the API, for example:")
     say(f"  curl -s {key} -X POST {url}/api/checkin -d '{{\"code\": \"CODE\"}}'")
     say(f"  curl -s {key} -X POST {url}/api/identity -d '{{\"confirm\": true}}'")
     say(f"  curl -s {key} -X POST {url}/api/consent -d '{{\"accepted\": true}}'")
@@ -196,7 +219,7 @@ async def _keep_a_code(crew: SimCrew, clock: Clock, rules: CheckInRules, say: Ca
 
 
 async def _one_code(crew: SimCrew, clock: Clock, rules: CheckInRules, say: Callable[[str], None]) -> None:
-    """Print one code whose check-in opened a minute ago; return once it is used or about to expire."""
+    """Book the hub's next free time and print its code; return once it is used or about to expire."""
     view = await crew.kiosk.current()
     if view["state"] == "closed":
         nxt = view.get("next_opening")
@@ -204,9 +227,10 @@ async def _one_code(crew: SimCrew, clock: Clock, rules: CheckInRules, say: Calla
         say(f"the cabin is closed{when}: the next booking code comes when it opens")
         await crew.kiosk.wait_for(lambda v: v.get("state") != "closed")
         return
-    appt = await crew.book(minutes_ahead=rules.early_minutes - 1)
-    _, closes = checkin_window(appt.slot_start, rules)
-    say(f"booking code {display_code(appt.code)}, valid now until {closes:%H:%M}")
+    appt = await crew.book()
+    opens, closes = checkin_window(appt.slot_start, rules)
+    when = "now" if opens <= clock.now() else f"from {opens:%H:%M}"
+    say(f"booking code {display_code(appt.code)} for {appt.slot_start:%H:%M}, valid {when} until {closes:%H:%M}")
     renew = closes - timedelta(minutes=RENEW_BEFORE_MIN)
     while True:
         await clock.sleep(CODE_POLL_S)

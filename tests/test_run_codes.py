@@ -13,7 +13,7 @@ from sim.patient import SimPatient
 from station.run import _on_duty
 from tests.conftest import eventually, running_station
 
-CODE_LINE = re.compile(r"^booking code ([2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}), valid now until (\d\d:\d\d)$")
+CODE_LINE = re.compile(r"^booking code ([2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}) for \d\d:\d\d, valid now until (\d\d:\d\d)$")
 
 
 def printed_codes(lines: list[str]) -> list[tuple[str, str]]:

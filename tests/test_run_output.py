@@ -35,6 +35,9 @@ def test_cabin_run_sim_keeps_the_terminal_for_a_person_and_draws_the_prints(tmp_
     assert out.splitlines()[-1] == "stopped"
     log = (state / "cabin.log").read_text(encoding="utf-8")
     assert " INFO station.hardware: " in log
+    # The simulated patient booked on the hub's public page, and the code reached the cabin from there.
+    assert any(line.startswith("booking page: http://127.0.0.1:") for line in said)
+    assert " made at site NAN231" in log and "online booking " in log
     assert all(" WARNING station.lag: " in line for line in log.splitlines() if " WARNING " in line), log
     pngs = sorted((state / "prints").glob("receipt-*.png"))
     assert pngs and all(png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for png in pngs)
