@@ -14,8 +14,15 @@ bookings on their slots (the past full, the coming weeks half full, one in ten c
     the bare query of (a) for the slot's site and day, and the INSERT of a booking row. The figure
     is the reference's rate divided by the book's (how many times slower a real booking is than
     that floor). Target: ratio <= 2.
+(c) arrival: p99 of the time from `Book.book` returning on a real hub (serving the same store) to
+    the booking written on the disk of a station connected to it: the hub's listener, the message
+    over the station's WebSocket, its parse and dispatch, `AppointmentBook.apply` (each booking is
+    then cancelled, and its cancellation awaited, so that the cabin's free slots serve again).
+    Reference: that last step alone, the same station applying the same booking (under a fresh
+    code) itself.
+    Target: ratio <= 5.
 
-    python -m bench.booking [--searches 300] [--bookings 200] [--url postgresql://...] [--json]
+    python -m bench.booking [--searches 300] [--bookings 200] [--arrivals 100] [--url postgresql://...] [--json]
 """
 
 from __future__ import annotations
@@ -31,29 +38,40 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from pydantic import SecretStr
 from sqlalchemy import or_, select
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 
 from bench.common import Figure, measure_and_report, parser, progress, ratio
 from config.intervals import WeeklyHours
+from config.schema import CheckInRules, HubSection
 from hub.booking.book import Book, BookingRequest, person_digest
+from hub.booking.feed import cabin_booking
 from hub.booking.slots import grid, intersect, opening
 from hub.config import (
     SCRYPT_MIN_N,
     GpAccount,
     HubConfig,
+    ListenSection,
     SiteSection,
     StationAccount,
+    StoreSection,
     hash_password,
     token_digest,
 )
+from hub.server import Hub
 from hub.store import Store
 from hub.store.accounts import import_accounts
 from hub.store.models import Booking, Closure, GpSession
+from hygiene.audit import AuditTrail
 from protocol.booking_code import new_code
-from protocol.hub import GpIdentity
+from protocol.hub import CabinBooking, GpIdentity
+from runtime.clock import Clock
 from runtime.errors import StationError
+from runtime.storage import Database
+from session.appointments import AppointmentBook
+from station.hub_client import HubClient
 
 NAME = "booking"
 SITES = 5
@@ -62,7 +80,8 @@ BOOKINGS = 10_000
 WEEKS_BACK, WEEKS_AHEAD = 26, 4
 NOW = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)  # a Monday, 07:00 in Paris
 HOURS = WeeklyHours.model_validate({day: ("09:00-12:30", "13:30-17:00") for day in ("mon", "tue", "wed", "thu", "fri")})
-SEARCH_TARGET, BOOK_TARGET = 3.0, 2.0
+SEARCH_TARGET, BOOK_TARGET, ARRIVAL_TARGET = 3.0, 2.0, 5.0
+TOKEN = "bench-station-token-0123456789"
 
 
 def bench_config() -> HubConfig:
@@ -70,7 +89,7 @@ def bench_config() -> HubConfig:
     sites = tuple(SiteSection(code=f"STE{n:03d}", name=f"Site {n}", town=f"Town {n}", address=f"{n} rue de la Gare",
                               hours=HOURS) for n in range(SITES))
     stations = tuple(StationAccount(id=f"cabin-{s.code.lower()}-{c}", site=s.name, site_code=s.code,
-                                    token_sha256=token_digest(f"{s.code}-{c}")) for s in sites
+                                    token_sha256=token_digest(f"{TOKEN}-{s.code}-{c}")) for s in sites
                      for c in range(CABINS_PER_SITE))
     gps = tuple(GpAccount(username=f"gp{n}", password_hash=hash_password("x", n=SCRYPT_MIN_N, p=1),
                           identity=GpIdentity(name=f"Dr {n}", rpps=f"1000000000{n}", address="Melun",
@@ -155,7 +174,80 @@ async def timed(call: Callable[[], Awaitable[object]]) -> float:
     return time.perf_counter() - started
 
 
-async def measure(url: URL, searches: int, bookings: int) -> list[Figure]:
+class Arrivals:
+    """The station's appointment book, noting when each booking the hub sends is on its disk."""
+
+    def __init__(self, book: AppointmentBook) -> None:
+        self.book = book
+        self.at: dict[tuple[str, str], float] = {}  # (code, status) to when it was on disk
+        self.changed = asyncio.Event()
+
+    async def replace(self, bookings: tuple[CabinBooking, ...]) -> None:
+        await self.book.replace(bookings)
+
+    async def apply(self, booking: CabinBooking) -> None:
+        await self.book.apply(booking)
+        self.at[booking.code, booking.status] = time.perf_counter()
+        self.changed.set()
+
+    async def on_disk(self, code: str, status: str) -> float:
+        """When the booking `code` reached the disk with `status`."""
+        async with asyncio.timeout(30):
+            while (code, status) not in self.at:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.at[code, status]
+
+    async def withdraw(self, code: str) -> None:
+        await self.book.withdraw(code)
+
+
+async def arrivals(url: URL, config: HubConfig, state_dir: Path, count: int) -> tuple[list[float], list[float]]:
+    """(arrival, local apply) seconds of `count` bookings made on a hub at `url` for a station connected to it."""
+    site = config.sites[0]
+    cabin = config.cabins(site.code)[0]
+    hub = Hub(config.model_copy(update={"hub": ListenSection(port=0), "store": StoreSection(
+        url=url.render_as_string(hide_password=False))}), wall=NOW.timestamp)
+    await hub.start()
+    db = Database(state_dir)
+    await db.start()
+    clock = Clock(start=NOW)
+    audit = AuditTrail(db)
+    await audit.start()
+    sink = Arrivals(AppointmentBook(db, audit=audit, clock=clock, rules=CheckInRules()))
+    client = HubClient(HubSection(url=hub.station_url, station_id=cabin, token=SecretStr(f"{TOKEN}-{site.code}-0")),
+                       clock, on_gp_join=_ignore, on_signal=_ignore, on_gp_left=_ignore, bookings=sink)
+    await client.start()
+    try:
+        async with asyncio.timeout(30):
+            await client.wait_connected()
+        days = weekdays(NOW.date(), NOW.date() + timedelta(weeks=WEEKS_AHEAD) - timedelta(days=1))
+        free = [slot for day in days for slot in await hub.book.free_slots(site.code, day) if slot.station_id == cabin]
+        arrived, local = [], []
+        for n in range(count):  # each booking cancelled once it arrived: its slot serves again
+            slot = free[n % len(free)]
+            request = BookingRequest(site=site.code, start=slot.start, station=cabin, patient_name=f"Arriving {n}",
+                                     birth_date=date(1970, 1, 1), sex="F", phone="01 99 00 00 00")
+            made = await hub.book.book(request, actor="bench", channel="online")
+            made_at = time.perf_counter()
+            arrived.append(await sink.on_disk(made.code, "booked") - made_at)
+            await hub.book.cancel(made.code, actor="bench", reason="benchmark")
+            await sink.on_disk(made.code, "cancelled")
+            same = cabin_booking(made, None).model_copy(update={"code": new_code()})
+            local.append(await timed(lambda: sink.book.apply(same)))  # noqa: B023 (awaited at once)
+        return arrived, local
+    finally:
+        await client.stop()
+        await audit.stop()
+        await db.stop()
+        await hub.stop()
+
+
+async def _ignore(*_: object) -> None:
+    """The GPs' messages: none come in this benchmark."""
+
+
+async def measure(url: URL, searches: int, bookings: int, count: int, state_dir: Path) -> list[Figure]:
     config = bench_config()
     rng = random.Random(15)
     store = Store(url)
@@ -190,6 +282,9 @@ async def measure(url: URL, searches: int, bookings: int) -> list[Figure]:
         progress(f"booked {len(booked)} slots")
     finally:
         await store.stop()
+    arrived, local = await arrivals(url, config, state_dir, count)
+    progress(f"{len(arrived)} bookings reached the station")
+    arrival_p99, local_p99 = p99(arrived) * 1000, p99(local) * 1000
     search_p99, bare_p99 = p99(searched) * 1000, p99(bare) * 1000
     book_rate, insert_rate = len(booked) / sum(booked), len(inserted) / sum(inserted)
     return [
@@ -199,6 +294,9 @@ async def measure(url: URL, searches: int, bookings: int) -> list[Figure]:
         Figure("bare_read_insert_rate", insert_rate, "/s", None, None, "reference"),
         Figure("booking_rate", book_rate, "/s", insert_rate, ratio(insert_rate, book_rate),
                f"ratio <= {BOOK_TARGET:g} (slower than its bare floor)"),
+        Figure("station_apply_p99", local_p99, "ms", None, None, "reference"),
+        Figure("arrival_p99", arrival_p99, "ms", local_p99, ratio(arrival_p99, local_p99),
+               f"ratio <= {ARRIVAL_TARGET:g}"),
     ]
 
 
@@ -207,15 +305,16 @@ def main(argv: list[str] | None = None) -> int:
     p = parser("Free-slot search and booking throughput on the hub's book, against bare queries of the same rows.")
     p.add_argument("--searches", type=int, default=300, help="searches measured (default 300)")
     p.add_argument("--bookings", type=int, default=200, help="bookings made (default 200)")
+    p.add_argument("--arrivals", type=int, default=100, help="bookings timed to the station (default 100)")
     p.add_argument("--url", help="a PostgreSQL database URL (default: SQLite in a temporary directory)")
     args = p.parse_args(argv)
-    if args.searches < 100 or args.bookings < 1:
-        p.error("--searches must be at least 100 (a p99), --bookings at least 1")
+    if args.searches < 100 or args.bookings < 1 or args.arrivals < 100:
+        p.error("--searches and --arrivals must be at least 100 (a p99), --bookings at least 1")
 
     def run() -> list[Figure]:
         with tempfile.TemporaryDirectory(prefix="cabin-bench-booking-") as tmp:
             url = make_url(args.url) if args.url else URL.create("sqlite", database=str(Path(tmp) / "hub.sqlite3"))
-            return asyncio.run(measure(url, args.searches, args.bookings))
+            return asyncio.run(measure(url, args.searches, args.bookings, args.arrivals, Path(tmp) / "station"))
     return measure_and_report(NAME, run, as_json=args.json, errors=(StationError, OSError))
 
 

@@ -110,3 +110,16 @@ def test_bench_commands_reports_each_command_against_a_bare_interpreter() -> Non
         assert figure.reference == figures["python_pass"]["value"] and figure.unit == "s"
         assert figure.ratio == figure.value / figure.reference
         assert Target.parse(figure.target) == Target("ratio", "<=", 10.0, None)
+
+
+def test_bench_booking_reports_search_booking_and_arrival_against_their_floors() -> None:
+    result = subprocess.run([sys.executable, "-m", "bench.booking", "--searches", "100", "--bookings", "5",
+                             "--arrivals", "100", "--json"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "10 cabins, 10000 bookings" in result.stderr
+    figures = {f["figure"]: Figure(**f) for f in json.loads(result.stdout)["figures"]}
+    assert list(figures) == ["bare_query_p99", "slot_search_p99", "bare_read_insert_rate", "booking_rate",
+                             "station_apply_p99", "arrival_p99"]
+    for name, reference in (("slot_search_p99", "bare_query_p99"), ("arrival_p99", "station_apply_p99")):
+        assert figures[name].reference == figures[reference].value and figures[name].ratio is not None
+    assert figures["booking_rate"].ratio == figures["bare_read_insert_rate"].value / figures["booking_rate"].value
