@@ -264,6 +264,10 @@ class SiteSection(_Frozen):
         """Whether this is a mobile unit (its hours come from its stops)."""
         return bool(self.stops)
 
+    def stop_on(self, day: date_) -> StopSection | None:
+        """A mobile unit's stop on `day` (its local date), if it has one."""
+        return next((s for s in self.stops if s.date == day), None)
+
 
 class BookingSection(_Frozen):
     """How the book cuts slots and guards itself (docs/design.md, "The book").

@@ -9,11 +9,13 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
 
 from hub.booking.book import Book
 from hub.errors import Refusal
 from hub.store.models import AuditEntry, Booking
 from protocol.booking_code import CODE_ALPHABET, CODE_LENGTH
+from runtime.errors import StationError
 from tests.booking import MONDAY, at, open_book, patient
 
 pytestmark = pytest.mark.usefixtures("store_url")
@@ -146,3 +148,21 @@ async def test_a_closure_removes_slots_and_cancels_the_bookings_it_hits(store_ur
         assert ("cabin-nangis-2", at(MONDAY, "11:15")) in free and ("cabin-nangis-1", at(MONDAY, "09:00")) in free
         actions = await book._store.run(lambda s: [e.action for e in s.scalars(select(AuditEntry))])
         assert "booking cancelled by a closure" in actions and "closure added" in actions
+
+
+async def test_the_store_itself_refuses_a_second_live_booking_of_a_slot(store_url: URL) -> None:
+    """What a second hub instance racing on the same database meets: the unique index over live bookings."""
+    async with open_book(store_url) as book:
+        await on_duty(book)
+        first = await book.book(patient(at(MONDAY, "09:00")), actor="online", channel="online")
+
+        def second(session: Session) -> None:
+            row = session.get(Booking, first.id)
+            assert row is not None
+            session.add(Booking(**{c.key: getattr(row, c.key) for c in Booking.__table__.columns} | {
+                "id": "another-instance", "code": "ZZZZ2222"}))
+        with pytest.raises(StationError, match="failed"):
+            await book._store.run(second)
+        await book.cancel(first.code, actor="online", reason="patient")
+        await book._store.run(second)  # a cancelled booking holds no slot
+        assert await count(book) == 2

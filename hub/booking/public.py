@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from config.intervals import WEEKDAYS
 from hub.auth import LoginLimiter, client_address
 from hub.booking.book import Book, BookingRequest, BookingView, FreeSlot
+from hub.booking.wire import json_body
 from hub.config import HubConfig, SiteSection
 from hub.errors import Refusal, error_response
 from hub.files import static_file
@@ -96,7 +97,7 @@ def public_site(site: SiteSection, today: date) -> PublicSite:
 
 def place_of(site: SiteSection, day: date) -> tuple[str, str]:
     """Where a patient goes on `day`: (place, street address), a mobile unit's stop that day or the site."""
-    stop = next((s for s in site.stops if s.date == day), None)
+    stop = site.stop_on(day)
     return (stop.place, stop.address) if stop is not None else (site.name, site.address)
 
 
@@ -256,10 +257,4 @@ async def _body(request: web.Request) -> dict[str, object]:
     """A request's JSON object, or a refusal (415 for another type, 400 for anything but an object)."""
     if request.content_type != "application/json":
         raise Refusal(415, "unsupported_media_type", "send JSON (Content-Type: application/json)")
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise Refusal(400, "bad_request", "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise Refusal(400, "bad_request", "the body is a JSON object")
-    return body
+    return await json_body(request)

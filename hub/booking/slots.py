@@ -41,8 +41,9 @@ class Cut:
 
 def opening(site: SiteSection, day: date) -> list[Span]:
     """When `site` is open on `day` (its local date): its weekly hours, or a mobile unit's stop that day."""
-    if site.stops:
-        hours = next((s.hours for s in site.stops if s.date == day), ())
+    if site.mobile:
+        stop = site.stop_on(day)
+        hours = stop.hours if stop is not None else ()
     else:
         hours = site.hours.on(day.weekday())
     return [Span(datetime.combine(day, i.start, site.zone), datetime.combine(day, i.end, site.zone)) for i in hours]

@@ -3,7 +3,7 @@
 // the browser (no storage, no cookie); the patient's data lives in the form until the page is left.
 
 import { $, clear, el } from "/ui/dom.js";
-import { has, init as initI18n, language, onLanguageChange, otherLanguage, setLanguage, t, tCode } from "/ui/i18n.js";
+import { has, init as initI18n, language, onLanguageChange, otherLanguage, switchLanguage, t, tCode } from "/ui/i18n.js";
 import * as api from "./api.js";
 
 const STEPS = ["intro", "site", "slot", "details", "done", "cancel"];
@@ -370,14 +370,6 @@ function openCancel() {
 
 function report(what) {
   return (error) => console.warn(`booking page: ${what} failed`, error);
-}
-
-async function switchLanguage() {
-  const code = otherLanguage();
-  await setLanguage(code);
-  const url = new URL(location.href);
-  url.searchParams.set("lang", code); // kept in the address, not in storage
-  history.replaceState(null, "", url);
 }
 
 function rerender() {

@@ -4,7 +4,7 @@
 // localStorage, sessionStorage or IndexedDB), and nothing of a patient outlives `ended`.
 
 import { $, clear, countFrames, el } from "/ui/dom.js";
-import { init as initI18n, onLanguageChange, otherLanguage, setLanguage, t } from "/ui/i18n.js";
+import { init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t } from "/ui/i18n.js";
 import * as api from "./api.js";
 import { Consultation, errorText } from "./consultation.js";
 import { HubSocket } from "./hub.js";
@@ -321,14 +321,6 @@ async function onLogout() {
   hub.stop();
   await api.logout();
   loggedOut(null);
-}
-
-async function switchLanguage() {
-  const code = otherLanguage();
-  await setLanguage(code);
-  const url = new URL(location.href);
-  url.searchParams.set("lang", code); // kept in the address, not in storage
-  history.replaceState(null, "", url);
 }
 
 // ---------- start ----------

@@ -4,7 +4,7 @@
 // GP console's page (the same login and second factor), which sends her here. Nothing is kept in the browser.
 
 import { $, clear, el } from "/ui/dom.js";
-import { init as initI18n, onLanguageChange, otherLanguage, setLanguage, t, tCode } from "/ui/i18n.js";
+import { init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t, tCode } from "/ui/i18n.js";
 import { call, logout, me } from "/static/api.js";
 
 try {
@@ -433,13 +433,7 @@ function bind() {
     await logout();
     location.replace("/");
   });
-  $("lang-toggle").addEventListener("click", async () => {
-    const code = otherLanguage();
-    await setLanguage(code);
-    const url = new URL(location.href);
-    url.searchParams.set("lang", code); // kept in the address, not in storage
-    history.replaceState(null, "", url);
-  });
+  $("lang-toggle").addEventListener("click", () => switchLanguage().catch((error) => console.warn("coordinator: language switch failed", error)));
   onLanguageChange(renderAll);
 }
 

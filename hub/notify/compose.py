@@ -132,7 +132,7 @@ class Place:
 
 def place(site: SiteSection, day: date) -> Place:
     """The site's name and address, or for a mobile unit its stop on `day` (the unit's own name if none)."""
-    stop = next((s for s in site.stops if s.date == day), None)
+    stop = site.stop_on(day)
     if stop is not None:
         return Place(f"{site.name} – {stop.place}", stop.address)
     return Place(site.name, site.address)

@@ -110,6 +110,15 @@ export async function setLanguage(code) {
   }
 }
 
+/** Switch to the other language, kept in the page's address (never in storage) for a reload. */
+export async function switchLanguage() {
+  const code = otherLanguage();
+  await setLanguage(code);
+  const url = new URL(location.href);
+  url.searchParams.set("lang", code);
+  history.replaceState(null, "", url);
+}
+
 /** Call `listener` after each language change. */
 export function onLanguageChange(listener) {
   listeners.add(listener);
