@@ -2,25 +2,26 @@
 
 This module is the HTTP application: the route table, the guards every request passes (origin,
 authentication, the JSON error replies), TLS and the server's lifecycle. What the routes do lives
-beside it: `hub.auth` (GP logins, station tokens), `hub.relay` (the waiting room, joins and the
-signalling relay), `hub.peers` (one WebSocket each), `hub.errors` (refusals).
+beside it: `hub.auth` (logins, station tokens), `hub.relay` (the waiting room, joins and the
+signalling relay), `hub.peers` (one WebSocket each), `hub.errors` (refusals), `hub.booking` (the
+book and its pages and APIs), `hub.notify` (the outbox of messages to patients).
 
 HTTP: `GET /` and `/static/...` serve the GP console (`hub/console/`), `/ui/...` what it shares with
-the kiosk page (`ui/web/`: the DOM helper and the i18n runtime); `POST /api/login`
-sets the `cabin_gp` session cookie (a login that still needs its second factor until
-`POST /api/totp/verify`, or `/api/totp/enrol` then `/api/totp/confirm`), `POST /api/logout`
-ends it, `GET /api/me` says who is logged in (`{username, name, identity, stations: [{id, site,
-online}], ice_servers, ical_url}`, ical_url her calendar feed's secret URL or null; a
-coordinator's `{role: "coordinator", username, name}`). `/book/` and `/api/public/...` are the
-public booking page (`hub.booking.public`). `/coordinator`
-serves the coordinator's console (`hub/coordinator_page/`) over `/api/coordinator/...`
-(`hub.booking.desk`); a GP publishes her sessions through `/api/sessions` (`hub.booking.duty`).
-WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's
-public origin; `/ws/station` needs `Authorization: Bearer <station token>` and no browser
-Origin. `/fhir/r4/...` is the book for booking platforms (`hub.booking.fhir`, bearer tokens),
-`/ical/<username>/<token>.ics` a GP's calendar feed (`hub.booking.ical`). The hub's logs carry
-station, GP and session ids, never a patient's name, a token or a password (docs/design.md, data
-and security).
+the kiosk page (`ui/web/`: the DOM helper and the i18n runtime); `POST /api/login` sets the
+`cabin_gp` session cookie (a login that still needs its second factor until `POST /api/totp/verify`,
+or `/api/totp/enrol` then `/api/totp/confirm`), `POST /api/logout` ends it, `GET /api/me` says who
+is logged in (a GP's `{role: "gp", username, name, identity, stations: [{id, site, online}],
+ice_servers, ical_url}`, ical_url her calendar feed's secret URL or null; a coordinator's
+`{role: "coordinator", username, name}`). `/book/` and `/api/public/...` are the public booking
+page (`hub.booking.public`); `/coordinator` the coordinator's console (`hub/coordinator_page/`)
+over `/api/coordinator/...` (`hub.booking.desk`); a GP publishes her sessions through
+`/api/sessions` (`hub.booking.duty`); `/fhir/r4/...` is the book for booking platforms
+(`hub.booking.fhir`, bearer tokens), `/ical/<username>/<token>.ics` a GP's calendar feed
+(`hub.booking.ical`).
+WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's public origin;
+`/ws/station` needs `Authorization: Bearer <station token>` and no browser Origin. The hub's logs
+carry station, GP, session and booking ids, never a patient's name, a token or a password
+(docs/design.md, data and security).
 """
 
 from __future__ import annotations
