@@ -166,7 +166,8 @@ def station(ns: MountNamespace, *args: str) -> Iterator[Station]:
             running.stop()
 
 
-CODE_LINE = r"booking code ([2-9A-Z]{4}-[2-9A-Z]{4}), valid now until"  # printed in groups: "K7QX-M4PA"
+# Printed in groups ("K7QX-M4PA"); the first is valid at once, the next may open later.
+CODE_LINE = r"booking code ([2-9A-Z]{4}-[2-9A-Z]{4}) for \d\d:\d\d, valid (?:now|from \d\d:\d\d) until"
 
 
 def test_a_full_state_directory_stops_new_patients_keeps_the_mark_and_recovers(namespace: MountNamespace) -> None:
