@@ -19,7 +19,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from config.schema import CheckInRules
 from hygiene.audit import AuditTrail
@@ -93,12 +93,13 @@ _COLUMNS = ("code, patient_name, birth_date, sex, slot_start, slot_minutes, site
             "gp_username, status")
 
 
-def _row_to_appointment(row: tuple[object, ...]) -> Appointment:
+def _row_to_appointment(row: tuple[object, ...], zone: tzinfo) -> Appointment:
+    """A row as an appointment whose slot is in `zone`, the cabin's: the hub sends its times in UTC."""
     code, name, birth, sex, start, minutes, site, gp, used_at, representative, gp_username, status = row
     return Appointment(
         code=str(code), patient_name=str(name),
         birth_date=date.fromisoformat(str(birth)) if birth else date.min,
-        sex=str(sex), slot_start=datetime.fromisoformat(str(start)), slot_minutes=int(str(minutes)),
+        sex=str(sex), slot_start=datetime.fromisoformat(str(start)).astimezone(zone), slot_minutes=int(str(minutes)),
         site=str(site), gp=str(gp), used_at=str(used_at), representative=str(representative),
         gp_username=str(gp_username), status=str(status),
     )
@@ -230,7 +231,7 @@ class AppointmentBook:
                 f"SELECT {_COLUMNS} FROM appointments WHERE code = ?", (code,),
             ).fetchone()
         )
-        return _row_to_appointment(row) if row else None
+        return _row_to_appointment(row, self._clock.zone) if row else None
 
     async def consume(self, code: str, at: datetime, session: str) -> None:
         """Mark a code used and wipe the patient's personal data from the disk."""

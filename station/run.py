@@ -125,13 +125,15 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
 
 
 async def _publish_sessions(hub: Hub, config: CabinConfig, clock: Clock) -> None:
-    """The demo GP on duty in the cabin for every opening of its site in the coming week."""
-    now = clock.now()
+    """The demo GP on duty in the cabin for every opening of its site in the coming week; today's from
+    now, so that slots are cut from now on and the next free one's check-in is open or soon is."""
+    now = clock.now().replace(second=0, microsecond=0) + timedelta(minutes=1)  # the first slot is still to come
     for period in Schedule(config.place(), clock.zone).periods(now.date()):
         if period.start > now + timedelta(days=SESSION_DAYS):
             break
-        await hub.book.publish_session(DEMO_GP_LOGIN, (config.station.id,), period.start, period.end,
-                                       actor="simulator")
+        if period.end > now:
+            await hub.book.publish_session(DEMO_GP_LOGIN, (config.station.id,), max(period.start, now), period.end,
+                                           actor="simulator")
 
 
 def _tell_systemd(station: Station, notifier: SystemdNotifier) -> Callable[[], None]:

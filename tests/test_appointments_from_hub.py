@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -175,3 +175,15 @@ async def test_the_snapshot_is_taken_whole_once_its_last_page_came_and_a_cut_one
         await runner.cleanup()
     assert connections == 2
     assert [[b.code for b in s] for s in sink.snapshots] == [codes]
+
+
+async def test_a_booking_sent_in_utc_is_read_and_refused_in_the_cabins_time(db: Database, audit: AuditTrail) -> None:
+    """The hub sends times in UTC; the kiosk says 09:45, never 08:45, to a patient in Paris."""
+    book = book_of(db, audit)
+    await book.apply(booking("UTCX2345", NOW.astimezone(UTC) + timedelta(minutes=35)))
+    found = await book.find("UTCX2345")
+    assert found is not None and found.slot_start.tzinfo is PARIS and f"{found.slot_start:%H:%M}" == "10:15"
+    desk = CheckInDesk(book, CheckInRules(), "NAN231", db=db, audit=audit)
+    await desk.start()
+    with pytest.raises(CheckInRefused, match="check-in opens at 10:00$"):
+        await desk.verify("UTCX2345", NOW)
