@@ -10,8 +10,9 @@ hub's audit trail, made by "hub configuration".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -20,6 +21,12 @@ from hub.config import HubConfig
 from hub.store.models import AuditEntry, Coordinator, Gp, GpStation, Station, StationToken
 
 IMPORTER = "hub configuration"
+
+
+class Listed(Protocol):
+    """An account row the file may list or no longer list."""
+
+    listed: bool
 
 
 def import_accounts(session: Session, config: HubConfig, at: datetime) -> list[str]:
@@ -34,19 +41,7 @@ def import_accounts(session: Session, config: HubConfig, at: datetime) -> list[s
 
 
 def _import_stations(session: Session, config: HubConfig, changes: list[tuple[str, str]]) -> None:
-    sites = {s.id: s.site for s in config.stations}
-    for station in session.scalars(select(Station)):
-        site = sites.pop(station.id, None)
-        if site is None:
-            if station.listed:
-                station.listed = False
-                changes.append(("station unlisted", station.id))
-        elif (station.site, station.listed) != (site, True):
-            station.site, station.listed = site, True
-            changes.append(("station updated", station.id))
-    for station_id, site in sites.items():
-        session.add(Station(id=station_id, site=site, listed=True))
-        changes.append(("station added", station_id))
+    _mirror(session, Station, "id", {s.id: {"site": s.site} for s in config.stations}, "station", changes)
 
     listed = {digest: (station_id, position) for station_id in dict.fromkeys(s.id for s in config.stations)
               for position, digest in enumerate(config.tokens(station_id))}
@@ -70,44 +65,46 @@ def _import_gps(session: Session, config: HubConfig, changes: list[tuple[str, st
     given: dict[str, set[str]] = {}
     for link in session.scalars(select(GpStation)):
         given.setdefault(link.username, set()).add(link.station_id)
-    for gp in session.scalars(select(Gp)):
-        account = accounts.pop(gp.username, None)
-        if account is None:
-            if gp.listed:
-                gp.listed = False
-                changes.append(("gp unlisted", gp.username))
-            continue
-        wanted: dict[str, Any] = {"password_hash": account.password_hash, "identity": account.identity.model_dump(),
-                                  "listed": True}
-        stations = set(account.stations)
-        if {k: getattr(gp, k) for k in wanted} != wanted or given.get(gp.username, set()) != stations:
-            for key, value in wanted.items():
-                setattr(gp, key, value)
-            _give(session, gp.username, stations)
-            changes.append(("gp updated", gp.username))
-    for username, account in accounts.items():
-        session.add(Gp(username=username, password_hash=account.password_hash,
-                       identity=account.identity.model_dump(), listed=True))
-        session.flush()
-        _give(session, username, set(account.stations))
-        changes.append(("gp added", username))
+    wanted = {name: {"password_hash": gp.password_hash, "identity": gp.identity.model_dump()}
+              for name, gp in accounts.items()}
+    changed = _mirror(session, Gp, "username", wanted, "gp", changes,
+                      also=lambda name: given.get(name, set()) != set(accounts[name].stations))
+    session.flush()  # the stations given refer to the GPs added
+    for name in changed:
+        _give(session, name, set(accounts[name].stations))
 
 
 def _import_coordinators(session: Session, config: HubConfig, changes: list[tuple[str, str]]) -> None:
-    accounts = {c.username: c for c in config.coordinators}
-    for row in session.scalars(select(Coordinator)):
-        account = accounts.pop(row.username, None)
-        if account is None:
+    wanted = {c.username: {"password_hash": c.password_hash, "name": c.name} for c in config.coordinators}
+    _mirror(session, Coordinator, "username", wanted, "coordinator", changes)
+
+
+def _mirror(session: Session, model: type[Listed], key: str, wanted: dict[str, dict[str, Any]], kind: str,
+            changes: list[tuple[str, str]], *, also: Callable[[str], bool] = lambda name: False) -> list[str]:
+    """Make `model`'s rows (by their `key` column) hold `wanted`'s fields, listed: a row the file no
+    longer has is kept, unlisted; a row that differs (or for which `also` says so) is updated; a
+    missing one is added. Each change goes to `changes` as "<kind> added|updated|unlisted"; the keys
+    added or updated are returned."""
+    left = dict(wanted)
+    touched: list[str] = []
+    for row in session.scalars(select(model)):
+        name = getattr(row, key)
+        fields = left.pop(name, None)
+        if fields is None:
             if row.listed:
                 row.listed = False
-                changes.append(("coordinator unlisted", row.username))
-        elif (row.password_hash, row.name, row.listed) != (account.password_hash, account.name, True):
-            row.password_hash, row.name, row.listed = account.password_hash, account.name, True
-            changes.append(("coordinator updated", row.username))
-    for username, account in accounts.items():
-        session.add(Coordinator(username=username, password_hash=account.password_hash, name=account.name,
-                                listed=True))
-        changes.append(("coordinator added", username))
+                changes.append((f"{kind} unlisted", name))
+        elif not row.listed or any(getattr(row, f) != v for f, v in fields.items()) or also(name):
+            for field, value in fields.items():
+                setattr(row, field, value)
+            row.listed = True
+            changes.append((f"{kind} updated", name))
+            touched.append(name)
+    for name, fields in left.items():
+        session.add(model(**{key: name, **fields, "listed": True}))
+        changes.append((f"{kind} added", name))
+        touched.append(name)
+    return touched
 
 
 def _give(session: Session, username: str, stations: set[str]) -> None:
