@@ -43,26 +43,28 @@ def feed(name: str, sessions: Sequence[SessionView], bookings: Sequence[BookingV
     calendar.add("calscale", "GREGORIAN")
     calendar.add("x-wr-calname", f"Cabines — {name}")
     for session in sessions:
-        event = Event()
-        event.add("uid", f"session-{session.id}@{domain}")
-        event.add("dtstamp", now)
-        event.add("dtstart", session.start)
-        event.add("dtend", session.end)
-        event.add("summary", f"Permanence en cabine — {places[session.station_id]}")
-        event.add("location", places[session.station_id])
+        event = _event(f"session-{session.id}@{domain}", now, session.start, session.end,
+                       f"Permanence en cabine — {places[session.station_id]}", places[session.station_id])
         event.add("transp", "TRANSPARENT")
         calendar.add_component(event)
     for booking in bookings:
-        event = Event()
-        event.add("uid", f"booking-{booking.id}@{domain}")
-        event.add("dtstamp", now)
-        event.add("dtstart", booking.slot_start)
-        event.add("dtend", booking.slot_end)
-        event.add("summary", "Consultation")
-        event.add("location", places[booking.station_id])
+        event = _event(f"booking-{booking.id}@{domain}", now, booking.slot_start, booking.slot_end, "Consultation",
+                       places[booking.station_id])
         event.add("status", "CANCELLED" if booking.status == "cancelled" else "CONFIRMED")
         calendar.add_component(event)
     return bytes(calendar.to_ical())
+
+
+def _event(uid: str, now: datetime, start: datetime, end: datetime, summary: str, location: str) -> Event:
+    """One VEVENT of the feed: what every session and booking event holds."""
+    event = Event()
+    event.add("uid", uid)
+    event.add("dtstamp", now)
+    event.add("dtstart", start)
+    event.add("dtend", end)
+    event.add("summary", summary)
+    event.add("location", location)
+    return event
 
 
 class CalendarFeeds:
