@@ -461,6 +461,10 @@ class HubConfig(_Frozen):
             return URL.create("sqlite", database=str(self.login.state_dir / STORE_FILE))
         return URL.create("sqlite")
 
+    def gp_names(self) -> dict[str, str]:
+        """Each GP's name (her identity's, as prescriptions carry it), by username."""
+        return {gp.username: gp.identity.name for gp in self.gps}
+
     def tokens(self, station_id: str) -> tuple[str, ...]:
         """The digests a station's entries hold, oldest first: during a rotation, its current and next token."""
         return tuple(s.token_sha256 for s in self.stations if s.id == station_id)

@@ -71,6 +71,7 @@ class Relay:
         """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock;
         `feed` sends each station its bookings."""
         self._config = config
+        self._gp_names = config.gp_names()
         self._feed = feed
         self._store = store
         self._wall = wall
@@ -211,7 +212,7 @@ class Relay:
         return (username, until) if datetime.fromtimestamp(self._wall(), UTC) < until else None
 
     def _gp_name(self, username: str) -> str:
-        return next((a.identity.name for a in self._config.gps if a.username == username), username)
+        return self._gp_names.get(username, username)
 
     def _local(self, station: StationPeer, moment: datetime) -> datetime:
         """`moment` in the time zone of the station's site (UTC for a station standing at none), to the

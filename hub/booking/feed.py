@@ -45,7 +45,7 @@ class BookingFeed:
 
     def __init__(self, book: Book, config: HubConfig) -> None:
         self._book = book
-        self._names = {account.username: account.identity.name for account in config.gps}
+        self._names = config.gp_names()
         self._stations: dict[str, StationPeer] = {}
         self._codes: dict[str, set[str]] = {}  # per station, the codes it was given and still holds
         self._held: dict[str, list[BookingView]] = {}  # per station being sent its snapshot, the changes heard

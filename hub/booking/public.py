@@ -147,7 +147,7 @@ class PublicBooking:
         self._bookings = LoginLimiter(limits.bookings_per_address_per_hour, HOUR_S, monotonic)
         self._cancels = LoginLimiter(limits.failed_cancels_per_address_per_hour, HOUR_S, monotonic)
         self._reads = LoginLimiter(limits.reads_per_address_per_minute, MINUTE_S, monotonic)
-        self._names = {gp.username: gp.identity.name for gp in config.gps}
+        self._names = config.gp_names()
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """The page and its API."""
