@@ -82,6 +82,10 @@ class StationSection(Frozen):
         return site
     state_dir: Path = Path("/var/lib/cabin-station")
     kiosk_port: int = Field(default=8080, ge=0, le=65535)
+    # "cabin": a remote GP by video, the patient checks in at the kiosk. "on_board": a mobile unit's vehicle
+    # with the GP present, the secretary checks patients in and the touchscreen shows the waiting room
+    # (docs/design.md, "The mobile office").
+    mode: Literal["cabin", "on_board"] = "cabin"
 
 
 class CheckInRules(Frozen):
@@ -198,6 +202,8 @@ class CabinConfig(Frozen):
     checkin: CheckInRules = CheckInRules()
     timeouts: Timeouts = Timeouts()
     cleaning: CleaningProtocol
+    # On board: the full protocol at the end of each stop; [cleaning] is the lighter one between patients.
+    closing_cleaning: CleaningProtocol | None = None
     sites: tuple[Site, ...] = ()
     mobile: MobileUnit | None = None
     devices: tuple[DeviceConfig, ...] = ()
@@ -249,6 +255,16 @@ class CabinConfig(Frozen):
         if station.site not in codes:
             raise ValueError(f"site {station.site!r} is not a configured site ({', '.join(codes) or 'none'})")
         return station
+
+    @model_validator(mode="after")
+    def _on_board(self) -> CabinConfig:
+        if self.station.mode == "on_board":
+            if self.mobile is None or self.mobile.code != self.station.site:
+                raise ValueError("[station] mode = \"on_board\" is for a mobile unit: site must be [mobile] code")
+            if self.closing_cleaning is None:
+                raise ValueError("[station] mode = \"on_board\" needs [closing_cleaning], the full protocol at the "
+                                 "end of each stop")
+        return self
 
     def place(self) -> Site | MobileUnit:
         """The site or mobile unit this station serves."""

@@ -17,7 +17,7 @@ import secrets
 from datetime import date as date_
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
@@ -297,6 +297,14 @@ class PublicSection(_Frozen):
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
+def _https_unless_local(url: str, why: str) -> str:
+    """`url` when it is https, or http to this machine; else ValueError(`why`)."""
+    host = url.split("/")[2].rsplit("@", 1)[-1]
+    if url.startswith("http:") and not any(host == h or host.startswith(h + ":") for h in _LOCAL_HOSTS):
+        raise ValueError(why)
+    return url
+
+
 class MailSection(_Frozen):
     """The SMTP server the hub sends patients' e-mail through (docs/design.md, "Notifications")."""
 
@@ -323,13 +331,8 @@ class SmsSection(_Frozen):
     token: SecretStr = Field(min_length=16)
     timeout_s: float = Field(default=15.0, gt=0, le=300, allow_inf_nan=False)
 
-    @field_validator("url")
-    @classmethod
-    def _https(cls, url: str) -> str:
-        host = url.split("/")[2].rsplit("@", 1)[-1]
-        if url.startswith("http:") and not any(host == h or host.startswith(h + ":") for h in _LOCAL_HOSTS):
-            raise ValueError("the token crosses it: use https (http only to a gateway on this machine)")
-        return url
+    _https = field_validator("url")(classmethod(lambda cls, url: _https_unless_local(
+        url, "the token crosses it: use https (http only to a gateway on this machine)")))
 
 
 class NotificationsSection(_Frozen):
@@ -372,13 +375,25 @@ class GpAccount(_Frozen):
 
 class CoordinatorAccount(_Frozen):
     """A medical coordinator's login (docs/design.md, "The coordinator's console"): she books by phone,
-    cancels, moves and enters GP sessions and closures for every site, and joins no cabin."""
+    cancels, moves and enters GP sessions and closures for every site, and joins no cabin.
+
+    With `role = "secretary"` the account is a mobile unit's secretary (docs/design.md, "The secretary's
+    desk"): she works at the desk of one site's vehicle (`site_code`, a mobile unit), and only there."""
 
     username: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.@-]+$")
     password_hash: str
     name: str = Field(min_length=1, max_length=200)
+    role: Literal["coordinator", "secretary"] = "coordinator"
+    site_code: str | None = Field(default=None, pattern=r"^[A-Z0-9]{3,12}$")
 
     _known_hash = field_validator("password_hash")(_check_hash)
+
+    @model_validator(mode="after")
+    def _secretary_site(self) -> CoordinatorAccount:
+        if (self.role == "secretary") != (self.site_code is not None):
+            raise ValueError("a secretary works at one site (site_code, a mobile unit's code); a coordinator at all "
+                             "of them (no site_code)")
+        return self
 
 
 class FhirClient(_Frozen):
@@ -386,6 +401,37 @@ class FhirClient(_Frozen):
     the digest of its token as a station is (`cabin hub new-token` prints both)."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")
+    token_sha256: Digest
+
+
+class UpstreamSection(_Frozen):
+    """The department's hub a vehicle's hub synchronises with (docs/design.md, "A day without network"): its
+    base URL and the token it knows this vehicle by (its `[[vehicles]]` entry holds the digest)."""
+
+    url: str = Field(pattern=r"^https?://[^/\s]+/?$")
+    token: SecretStr = Field(min_length=16, max_length=512)
+    interval_s: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)  # between two synchronisations
+    timeout_s: float = Field(default=30.0, gt=0, le=300, allow_inf_nan=False)  # one request, start to end
+
+    _https = field_validator("url")(classmethod(lambda cls, url: _https_unless_local(
+        url, "the token and patients' bookings cross it: use https (http only to a hub on this machine)")))
+
+
+class VehicleSection(_Frozen):
+    """This hub runs in a mobile unit's vehicle (docs/design.md, "The mobile office"): its id among the
+    department's vehicles, the site (a mobile unit) and the station on board, and the department's hub."""
+
+    id: Id
+    site_code: str = Field(pattern=r"^[A-Z0-9]{3,12}$")
+    station: Id
+    upstream: UpstreamSection | None = None  # None: the vehicle works alone
+
+
+class VehicleAccount(_Frozen):
+    """A vehicle's hub allowed to synchronise with this one, known by the digest of its token, for its site."""
+
+    id: Id
+    site_code: str = Field(pattern=r"^[A-Z0-9]{3,12}$")
     token_sha256: Digest
 
 
@@ -416,6 +462,38 @@ class HubConfig(_Frozen):
     coordinators: tuple[CoordinatorAccount, ...] = ()
     fhir_clients: tuple[FhirClient, ...] = ()
     calendar: CalendarSection = CalendarSection()
+    vehicle: VehicleSection | None = None  # this hub runs on board a mobile unit
+    vehicles: tuple[VehicleAccount, ...] = ()  # the vehicles' hubs that synchronise with this one
+
+    @property
+    def origin(self) -> str:
+        """This hub's name in synchronisation: its vehicle's id, or "department" (docs/design.md, "A day
+        without network")."""
+        return self.vehicle.id if self.vehicle is not None else "department"
+
+    @model_validator(mode="after")
+    def _vehicle_site(self) -> HubConfig:
+        if self.vehicle is not None:
+            site = self.site(self.vehicle.site_code)
+            if site is None or not site.mobile:
+                raise ValueError(f"[vehicle] site_code {self.vehicle.site_code!r} is not a mobile unit of [[sites]]")
+            station = next((s for s in self.stations if s.id == self.vehicle.station), None)
+            if station is None or station.site_code != site.code:
+                raise ValueError(f"[vehicle] station {self.vehicle.station!r} is not a [[stations]] entry at "
+                                 f"{site.code}")
+        for account in self.vehicles:
+            site = self.site(account.site_code)
+            if site is None or not site.mobile:
+                raise ValueError(f"vehicle {account.id!r}: {account.site_code!r} is not a mobile unit of [[sites]]")
+        if len({v.id for v in self.vehicles}) != len(self.vehicles):
+            raise ValueError("two vehicles share an id")
+        for coordinator in self.coordinators:
+            if coordinator.site_code is not None:
+                site = self.site(coordinator.site_code)
+                if site is None or not site.mobile:
+                    raise ValueError(f"secretary {coordinator.username!r}: {coordinator.site_code!r} is not a "
+                                     "mobile unit of [[sites]]")
+        return self
 
     @field_validator("fhir_clients")
     @classmethod

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, web
@@ -33,6 +34,7 @@ from protocol.hub import (
     AuditAck,
     AuditHead,
     CabinStatus,
+    CallAnswer,
     GpJoin,
     GpLeft,
     GpSignal,
@@ -49,6 +51,7 @@ from protocol.hub import (
     parse,
 )
 from protocol.states import CabinState
+from protocol.versioned import Message
 from runtime.errors import StationError
 from runtime.tasks import TaskSet
 
@@ -56,6 +59,23 @@ log = logging.getLogger(__name__)
 
 RESUMABLE = (CabinState.IN_CONSULTATION, CabinState.RECONNECTING)  # states a consultation goes on in
 _SIGNAL = {"leg", "description", "candidate"}
+
+
+class StationWatcher(Protocol):
+    """What hears of the stations beside the waiting room: on a vehicle's hub, the secretary's desk
+    (docs/design.md, "The secretary's desk")."""
+
+    def connected(self, station_id: str) -> None:
+        """The station was welcomed (send it what it must know: the stop, the queue)."""
+
+    def status(self, station_id: str, status: CabinStatus) -> None:
+        """The station reported its state."""
+
+    def answered(self, station_id: str, answer: CallAnswer) -> None:
+        """The station answered a call."""
+
+    def details(self, station_id: str, status: CabinStatus) -> tuple[int | None, str | None]:
+        """The ticket and the reason for the visit of the patient waiting at the station, when known."""
 
 
 def _who(room: WaitingRoom) -> list[WaitingPatient]:
@@ -67,12 +87,13 @@ class Relay:
     """The connected GPs and stations: who waits, who joined whom, and the signalling between them."""
 
     def __init__(self, config: HubConfig, store: Store, wall: Callable[[], float], *,
-                 feed: BookingFeed | None = None) -> None:
+                 feed: BookingFeed | None = None, watcher: StationWatcher | None = None) -> None:
         """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock;
         `feed` sends each station its bookings."""
         self._config = config
         self._gp_names = config.gp_names()
         self._feed = feed
+        self._watcher = watcher
         self._store = store
         self._wall = wall
         self._tasks = TaskSet("hub", log)
@@ -91,6 +112,18 @@ class Relay:
     def online(self, station_id: str) -> bool:
         """Whether the station is connected now."""
         return station_id in self._stations
+
+    def send_to_station(self, station_id: str, message: Message) -> bool:
+        """Send `message` to a connected station; False when it is not connected."""
+        station = self._stations.get(station_id)
+        if station is None:
+            return False
+        station.send(message)
+        return True
+
+    def refresh_rooms(self) -> None:
+        """Send the GPs their waiting rooms again where they changed (a ticket or reason changed)."""
+        self._refresh_rooms()
 
     def ice_servers(self, user: str) -> tuple[IceServer, ...]:
         """The ICE servers for a GP or a station, TURN credentials valid from now."""
@@ -124,7 +157,8 @@ class Relay:
         gp.start(self._tasks)
         self._gps[gp.id] = gp
         log.info("GP %s connected as %s", account.username, gp.id)
-        gp.send(GpWelcome(gp=gp.id, name=account.identity.name, ice_servers=self.ice_servers(account.username)))
+        gp.send(GpWelcome(gp=gp.id, name=account.identity.name, ice_servers=self.ice_servers(account.username),
+                          on_board=True if self._config.vehicle is not None else None))
         self._refresh_rooms()
         try:
             await serve(gp, lambda text: self._from_gp(gp, text))
@@ -226,12 +260,14 @@ class Relay:
         status = station.status
         assert status is not None and status.session is not None
         claim = self._claim(station)
+        ticket, reason = (self._watcher.details(station.account.id, status) if self._watcher is not None
+                          else (None, None))
         # The hub's label for the station, not the site the station names (which it could choose).
         return WaitingPatient(
             station=station.account.id, site=station.account.site, session=status.session, since=status.since,
             waited_s=None if status.waited_s is None else status.waited_s + max(0.0, now - station.status_at),
             booked_with=self._gp_name(status.booked_gp) if status.booked_gp is not None else None,
-            claim_until=claim[1].isoformat() if claim is not None else None)
+            claim_until=claim[1].isoformat() if claim is not None else None, ticket=ticket, reason=reason or None)
 
     def _refresh_rooms(self) -> None:
         """Push each GP its waiting room (only its stations' untaken waiting patients, the ones booked with
@@ -272,6 +308,8 @@ class Relay:
             station.send(StationWelcome(station=account.id, ice_servers=self.ice_servers(account.id)))
             if self._feed is not None:
                 self._feed.connected(station)
+            if self._watcher is not None:
+                self._watcher.connected(account.id)
             await serve(station, lambda text: self._from_station(station, text))
         finally:
             if self._feed is not None:
@@ -323,6 +361,8 @@ class Relay:
             if station.gp is not None and message.session not in (None, station.session):
                 log.info("station %s moved on to session %s: GP %s released", sid, message.session, station.gp.id)
                 self._release(station)
+            if self._watcher is not None:
+                self._watcher.status(sid, message)
             self._refresh_rooms()
         elif isinstance(message, StationSignal):
             gp = station.gp
@@ -332,6 +372,9 @@ class Relay:
         elif isinstance(message, AuditHead):
             ack = self._audit_head(sid, message)
             self._tasks.spawn(self._acknowledge(station, ack), f"audit-head-{sid}")
+        elif isinstance(message, CallAnswer):
+            if self._watcher is not None:
+                self._watcher.answered(sid, message)
         else:
             log.warning("station %s reported an error: %s", sid, message.code)
 

@@ -12,7 +12,7 @@ hub closes a socket that sends a larger frame (close code 1009). Each model's `t
 default, so `dump(GpLeft(gp=...))` is a whole message.
 
 Station to hub
-    cabin      {site, state, session, since, waited_s, doctor, booked_gp}
+    cabin      {site, state, session, since, waited_s, doctor, booked_gp, visit}
                                                 the cabin's state; a waiting patient has a
                                                 session (an opaque id), `since` (ISO time) and
                                                 `waited_s` (seconds waited so far, by the
@@ -20,11 +20,19 @@ Station to hub
                                                 during a consultation, `doctor` is the RPPS of
                                                 its GP, as the hub authenticated them; while a
                                                 patient waits, `booked_gp` is the hub username
-                                                of the GP their booking names (first claim)
+                                                of the GP their booking names (first claim);
+                                                on board, `visit` the secretary's visit the
+                                                patient came from, while they are in the cabin
     signal     {gp, leg, description | candidate}
     audit_head {seq, hash}                     the audit chain's head (its last entry's sequence
                                                 number and hash), at each connection and whenever
                                                 it has moved on (docs/design.md, "The audit chain")
+    call_answer {visit, accepted, code, message}
+                                                on board: the patient the secretary called is
+                                                checked in (then the status names the `visit`), or
+                                                why not (`code`: not_ready, not_clean, closed,
+                                                unknown_code, already_used, cancelled, wrong_site,
+                                                under_14, representative_required...)
 Hub to station
     welcome    {station, ice_servers}
     audit_ack  {seq, hash}                     the hub has this head; a head that goes back
@@ -41,6 +49,15 @@ Hub to station
     booking    {booking}                       one booking made, moved or cancelled
     booking_gone {code}                        a booking the station holds is no longer its
                                                 own (moved to another cabin, or a no-show)
+    call       {visit, ticket, code}           on board (docs/design.md, "The mobile office"): the
+                                                secretary sends the patient with booking `code`
+                                                (ticket number `ticket`) to the doctor: check them
+                                                in, identity already checked at the desk
+    stop       {open, place}                   on board: the stop is open (or closed) by the
+                                                secretary, at `place`; after each welcome and on
+                                                every change. Closing it calls for the full cleaning
+    queue      {called, waiting}               on board: the waiting-room display's numbers, the
+                                                ticket called last and the tickets waiting, in order
   where booking is {code, slot_start, slot_minutes, site, status, patient_name, birth_date,
                     sex, representative, gp, gp_name}: `slot_start` an aware ISO time, `status`
                     booked | cancelled, the patient's fields only while booked, `gp` the hub
@@ -50,16 +67,18 @@ GP to hub
     signal     {station, leg, description | candidate}
     leave      {station}
 Hub to GP
-    welcome    {gp, name, ice_servers}
+    welcome    {gp, name, ice_servers, on_board}   `on_board` (true) on a vehicle's hub: the GP is
+                                                in the vehicle, no face-to-face call
     waiting_room {patients: [{station, site, session, since, waited_s, booked_with, yours,
-                  claim_until}]}
+                  claim_until, ticket, reason}]}
                                                 `waited_s`: the station's count when the hub
                                                 sends the room (the console counts on from it);
                                                 `booked_with` the name of the GP the booking
                                                 names, `yours` (true) when that is this GP,
                                                 `claim_until` (ISO) while that GP is online and
                                                 has the first claim: the patient is listed
-                                                first in that GP's room
+                                                first in that GP's room; on board,
+                                                `ticket` and `reason` from the secretary's desk
     signal     {station, leg, description | candidate}
     station_offline {station}
 Either way
@@ -168,6 +187,8 @@ class CabinStatus(_Message):
     doctor: str | None = Field(default=None, pattern=r"^[0-9]{11}$")
     # While a patient waits: the hub username of the GP their booking names, who has the first claim.
     booked_gp: Id | None = None
+    # On board: the secretary's visit the patient in the cabin came from (docs/design.md, "The mobile office").
+    visit: Id | None = None
 
 
 class StationSignal(_Signal):
@@ -183,6 +204,16 @@ class AuditHead(_Message):
     type: Literal["audit_head"] = "audit_head"
     seq: int = Field(ge=1)
     hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class CallAnswer(_Message):
+    """On board: whether the patient the secretary called was checked in, and if not why (`code`, `message`)."""
+
+    type: Literal["call_answer"] = "call_answer"
+    visit: Id
+    accepted: bool
+    code: str | None = Field(default=None, min_length=1, max_length=64)
+    message: str | None = Field(default=None, max_length=500)
 
 
 # Hub to station.
@@ -272,6 +303,31 @@ class BookingGone(_Message):
     code: Code
 
 
+class CallPatient(_Message):
+    """On board: the secretary sends this booking's patient (identity checked at the desk) to the doctor."""
+
+    type: Literal["call"] = "call"
+    visit: Id
+    ticket: int = Field(ge=1, le=9999)
+    code: Code
+
+
+class StopState(_Message):
+    """On board: the stop is open or closed, by the secretary; closing it calls for the full cleaning."""
+
+    type: Literal["stop"] = "stop"
+    open: bool
+    place: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class QueueBoard(_Message):
+    """On board: what the waiting-room display shows, by ticket number only: the one called, the ones waiting."""
+
+    type: Literal["queue"] = "queue"
+    called: int | None = Field(default=None, ge=1, le=9999)
+    waiting: tuple[Annotated[int, Field(ge=1, le=9999)], ...] = Field(default=(), max_length=200)
+
+
 # GP to hub.
 class JoinRequest(_Message):
     """The GP takes a waiting patient."""
@@ -303,6 +359,7 @@ class GpWelcome(_Message):
     gp: Id
     name: str = Field(min_length=1, max_length=200)
     ice_servers: tuple[IceServer, ...] = ()
+    on_board: bool | None = None  # a vehicle's hub: the GP is in the vehicle, no face-to-face call
 
 
 class WaitingPatient(_Part):
@@ -316,6 +373,8 @@ class WaitingPatient(_Part):
     booked_with: str | None = Field(default=None, max_length=200)  # the name of the GP the booking names
     yours: bool | None = None  # True: the booking names the GP this room is for
     claim_until: str | None = Field(default=None, max_length=64)  # while that GP has the first claim
+    ticket: int | None = Field(default=None, ge=1, le=9999)  # on board: the patient's number at the desk
+    reason: str | None = Field(default=None, max_length=500)  # on board: the reason for the visit
 
 
 class WaitingRoom(_Message):
@@ -348,10 +407,11 @@ class ErrorMessage(_Message):
     message: str = Field(max_length=1000)
 
 
-FromStation = Annotated[CabinStatus | StationSignal | AuditHead | ErrorMessage, Field(discriminator="type")]
+FromStation = Annotated[CabinStatus | StationSignal | AuditHead | CallAnswer | ErrorMessage,
+                        Field(discriminator="type")]
 ToStation = Annotated[
     StationWelcome | GpJoin | SignalToStation | GpLeft | AuditAck | Bookings | BookingChanged | BookingGone
-    | ErrorMessage, Field(discriminator="type")
+    | CallPatient | StopState | QueueBoard | ErrorMessage, Field(discriminator="type")
 ]
 FromGp = Annotated[JoinRequest | GpSignal | Leave, Field(discriminator="type")]
 ToGp = Annotated[

@@ -42,14 +42,18 @@ from protocol.hub import (
     Bookings,
     CabinBooking,
     CabinStatus,
+    CallAnswer,
+    CallPatient,
     ErrorMessage,
     GpJoin,
     GpLeft,
     HubProtocolError,
     IceServer,
+    QueueBoard,
     SignalToStation,
     StationSignal,
     StationWelcome,
+    StopState,
     dump,
     parse,
 )
@@ -69,7 +73,10 @@ GpJoinHandler = Callable[[GpJoin], Awaitable[None]]
 SignalHandler = Callable[[SignalToStation], Awaitable[None]]
 GpLeftHandler = Callable[[str], Awaitable[None]]
 AuditAckHandler = Callable[[AuditAck], Awaitable[None]]
-Inbound = GpJoin | SignalToStation | GpLeft | AuditAck | BookingChanged | BookingGone | tuple[CabinBooking, ...]
+OnBoard = CallPatient | StopState | QueueBoard  # the mobile office's messages (docs/design.md, "The mobile office")
+OnBoardHandler = Callable[[OnBoard], Awaitable[None]]
+Inbound = (GpJoin | SignalToStation | GpLeft | AuditAck | BookingChanged | BookingGone | OnBoard
+           | tuple[CabinBooking, ...])
 
 
 class BookingSink(Protocol):
@@ -96,7 +103,8 @@ class HubClient:
 
     def __init__(self, config: HubSection, clock: Clock, *, on_gp_join: GpJoinHandler, on_signal: SignalHandler,
                  on_gp_left: GpLeftHandler, on_audit_ack: AuditAckHandler | None = None,
-                 bookings: BookingSink | None = None, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
+                 bookings: BookingSink | None = None, on_board: OnBoardHandler | None = None,
+                 backoff_s: float = 1.0, max_backoff_s: float = 60.0,
                  rng: random.Random | None = None) -> None:
         self._config = config
         self._clock = clock
@@ -105,6 +113,7 @@ class HubClient:
         self._on_gp_left = on_gp_left
         self._on_audit_ack = on_audit_ack
         self._bookings = bookings
+        self._on_board = on_board
         self._snapshot: list[CabinBooking] = []  # the pages of this connection's snapshot so far
         # Jitter: after a hub restart, every cabin of the fleet must not dial at the same instant.
         self._backoff = Backoff(backoff_s, max_backoff_s, jitter=0.5, rng=rng)
@@ -167,6 +176,10 @@ class HubClient:
             return status
         aged = status.waited_s + max(0.0, self._clock.monotonic() - self._status_made)
         return status.model_copy(update={"waited_s": aged})
+
+    async def send_answer(self, answer: CallAnswer) -> None:
+        """Answer the secretary's call; HubOffline when not connected (the desk then sees no answer)."""
+        await self._send(dump(answer))
 
     async def send_signal(self, signal: StationSignal) -> None:
         """Relay signalling to a GP through the hub; HubOffline when not connected."""
@@ -286,6 +299,9 @@ class HubClient:
                         await self._on_audit_ack(message)
                 elif isinstance(message, GpLeft):
                     await self._on_gp_left(message.gp)
+                elif isinstance(message, CallPatient | StopState | QueueBoard):
+                    if self._on_board is not None:
+                        await self._on_board(message)
                 else:
                     await self._booking(message)
             except Exception:

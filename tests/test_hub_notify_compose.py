@@ -24,7 +24,8 @@ BOOKING = BookingView(
     id="5f0c7a52-0000-4000-8000-000000000001", code="K7QXM4PA", station_id="cabin-nangis-1", site_code="NAN231",
     slot_start=at(MONDAY, "09:45"), slot_end=at(MONDAY, "10:15"), gp=None, patient_name="Camille Lefèvre",
     birth_date=date(1968, 4, 12), sex="F", representative=None, phone="+33 6 99 00 00 01",
-    email="camille@example.org", language="fr", status="booked", channel="online", created_by="online", reason=None)
+    email="camille@example.org", language="fr", status="booked", channel="online", created_by="online", reason=None,
+    regular_doctor=False, created_at=STAMP, changed_at=STAMP)
 
 
 def mail(kind: compose.Kind, booking: BookingView = BOOKING, site: SiteSection = NANGIS,

@@ -22,10 +22,11 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
     "from_station": FROM_STATION, "to_station": TO_STATION, "from_gp": FROM_GP, "to_gp": TO_GP,
 }
 TYPES = ["cabin", "signal", "error", "welcome", "gp_join", "gp_left", "join", "leave", "waiting_room",
-         "station_offline", "bookings", "booking", "booking_gone"]
+         "station_offline", "bookings", "booking", "booking_gone", "call", "call_answer", "stop", "queue"]
 _KEYS = st.sampled_from(["v", "type", "site", "state", "session", "since", "doctor", "gp", "leg", "description",
                          "candidate", "sdp", "station", "identity", "ice_servers", "urls", "patients", "name",
-                         "code", "message", "bookings", "booking", "more", "slot_start", "status", "x"])
+                         "code", "message", "bookings", "booking", "more", "slot_start", "status", "visit",
+                         "ticket", "accepted", "open", "place", "called", "waiting", "x"])
 _LEAVES = (
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20)
     | st.sampled_from([1, "instruments", "face", "offer", "answer", "waiting_for_doctor", "cab-nangis",

@@ -35,8 +35,10 @@ from protocol.eligibility import Verdict, assess
 log = logging.getLogger(__name__)
 
 OLDEST_BIRTH = date(1900, 1, 1)
-Status = Literal["booked", "cancelled", "no_show"]
-Channel = Literal["online", "phone", "fhir", "simulator"]
+# "conflict": a booking that lost its slot to one made first on another hub while the two were apart
+# (docs/design.md, "A day without network"); the secretary or a coordinator finds the patient another.
+Status = Literal["booked", "cancelled", "no_show", "conflict"]
+Channel = Literal["online", "phone", "fhir", "simulator", "walk_in"]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
 
@@ -56,6 +58,7 @@ class BookingRequest(BaseModel):
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 .-]{5,19}$")
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
     language: Literal["fr", "en"] = "fr"
+    regular_doctor: bool | None = None  # "do you have a regular doctor?", for the activity figures
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,9 @@ class BookingView:
     channel: str
     created_by: str
     reason: str | None
+    regular_doctor: bool | None
+    created_at: datetime
+    changed_at: datetime
 
     @staticmethod
     def of(row: Booking) -> BookingView:
@@ -234,6 +240,7 @@ class Book:
                 phone=request.phone, email=request.email, language=request.language,
                 person=person_digest(request.patient_name, request.birth_date), status="booked", channel=channel,
                 created_at=now, created_by=actor, changed_at=now, reason=None,
+                regular_doctor=request.regular_doctor, changed_on=self._config.origin,
             )
             session.add(row)
             try:
@@ -249,7 +256,8 @@ class Book:
 
         def write(session: Session) -> BookingView:
             row = self._live(session, stored, birth_date)
-            row.status, row.reason, row.changed_at = "cancelled", reason, self.now()
+            row.status, row.reason = "cancelled", reason
+            self._touch(row)
             return self._changed(session, row, actor, "booking cancelled", "cancellation")
         return self._told(await self._store.run(write))
 
@@ -265,7 +273,8 @@ class Book:
             session.flush()
             slot = self._check_slot(session, site, start, now, gp=row.gp, station=station)
             row.station_id, row.slot_start, row.slot_end = slot.station_id, slot.start, slot.end
-            row.status, row.changed_at = "booked", now
+            row.status = "booked"
+            self._touch(row)
             try:
                 session.flush()
             except IntegrityError:
@@ -288,7 +297,8 @@ class Book:
 
         def write(session: Session) -> BookingView:
             row = self._live(session, stored, None)
-            row.status, row.changed_at = "no_show", self.now()
+            row.status = "no_show"
+            self._touch(row)
             return self._changed(session, row, actor, "no-show marked", "")
         return self._told(await self._store.run(write))
 
@@ -362,7 +372,8 @@ class Book:
                 Booking.slot_start < end, Booking.slot_end > start).order_by(Booking.slot_start)))
             views = []
             for row in hit:
-                row.status, row.reason, row.changed_at = "cancelled", reason, self.now()
+                row.status, row.reason = "cancelled", reason
+                self._touch(row)
                 views.append(self._changed(session, row, actor, "booking cancelled by a closure", "cancellation"))
             return views
         views = await self._store.run(write)
@@ -498,6 +509,10 @@ class Book:
                           "give the representative's name")
         if request.phone is None and request.email is None:
             raise _refuse("contact_needed", "give a phone number or an e-mail address for the confirmation")
+
+    def _touch(self, row: Booking) -> None:
+        """The row changed now, on this hub: the newest change wins when hubs synchronise."""
+        row.changed_at, row.changed_on = self.now(), self._config.origin
 
     def _changed(self, session: Session, row: Booking, actor: str, action: str, kind: str) -> BookingView:
         view = BookingView.of(row)

@@ -75,7 +75,8 @@ def _import_gps(session: Session, config: HubConfig, changes: list[tuple[str, st
 
 
 def _import_coordinators(session: Session, config: HubConfig, changes: list[tuple[str, str]]) -> None:
-    wanted = {c.username: {"password_hash": c.password_hash, "name": c.name} for c in config.coordinators}
+    wanted = {c.username: {"password_hash": c.password_hash, "name": c.name, "role": c.role, "site_code": c.site_code}
+              for c in config.coordinators}
     _mirror(session, Coordinator, "username", wanted, "coordinator", changes)
 
 

@@ -6,10 +6,24 @@ the two (Alembic's autogenerate finds nothing to do).
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Dialect, ForeignKey, Index, Integer, Text, TypeDecorator, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -82,8 +96,9 @@ class Gp(Base):
 
 
 class Coordinator(Base):
-    """A medical coordinator's login and name (docs/design.md, "The coordinator's console"); `listed`
-    false once she is gone from the hub's file (the audit trail still names her)."""
+    """A medical coordinator's or a mobile unit's secretary's login and name (docs/design.md, "The
+    coordinator's console", "The secretary's desk"); `listed` false once she is gone from the hub's
+    file (the audit trail still names her). A secretary works for one site (`site_code`)."""
 
     __tablename__ = "coordinators"
 
@@ -91,6 +106,8 @@ class Coordinator(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     name: Mapped[str] = mapped_column(Text)
     listed: Mapped[bool] = mapped_column(Boolean)
+    role: Mapped[str] = mapped_column(Text, server_default="coordinator")
+    site_code: Mapped[str | None] = mapped_column(Text)
 
 
 class GpStation(Base):
@@ -122,15 +139,22 @@ class RecoveryCode(Base):
 
 
 class AuditEntry(Base):
-    """Who did what, when, on the hub: `actor` a GP's username, the hub's file or an operator's command."""
+    """Who did what, when, on the hub: `actor` a GP's username, the hub's file or an operator's command.
+
+    An entry made on another hub and brought here by synchronisation (docs/design.md, "A day without
+    network") keeps that hub's id (`origin`) and its own id there (`origin_id`); a local entry has
+    neither."""
 
     __tablename__ = "audit"
+    __table_args__ = (UniqueConstraint("origin", "origin_id", name="uq_audit_origin"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     actor: Mapped[str] = mapped_column(Text)
     action: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str | None] = mapped_column(Text)
+    origin_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class GpSession(Base):
@@ -138,8 +162,10 @@ class GpSession(Base):
     on the console or entered by a coordinator (`created_by`)."""
 
     __tablename__ = "gp_sessions"
+    __table_args__ = (UniqueConstraint("uid", name="uq_gp_sessions_uid"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(Text, default=lambda: str(uuid.uuid4()))  # the same session on every hub
     username: Mapped[str] = mapped_column(Text, ForeignKey("gps.username", ondelete="CASCADE"), index=True)
     station_id: Mapped[str] = mapped_column(Text, ForeignKey("stations.id", ondelete="CASCADE"), index=True)
     start: Mapped[datetime] = mapped_column(Utc)
@@ -151,8 +177,10 @@ class Closure(Base):
     """A cabin out of service, or a whole site closed (a holiday: `station_id` empty), from `start` to `end`."""
 
     __tablename__ = "closures"
+    __table_args__ = (UniqueConstraint("uid", name="uq_closures_uid"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(Text, default=lambda: str(uuid.uuid4()))  # the same closure on every hub
     site_code: Mapped[str] = mapped_column(Text)
     station_id: Mapped[str | None] = mapped_column(Text, ForeignKey("stations.id", ondelete="CASCADE"))
     start: Mapped[datetime] = mapped_column(Utc)
@@ -167,7 +195,10 @@ class Booking(Base):
     At most one live (`status` "booked") booking holds a cabin's slot: a unique index over the live
     rows, so two bookings racing for one slot cannot both be written, whichever hub instance takes
     them. `person` is a digest of the patient's name and birth date, to count their future bookings
-    without a search by name.
+    without a search by name. `regular_doctor` is the patient's answer to "do you have a regular
+    doctor?" (None: not asked, or no answer), for the activity figures. `changed_on` is the hub that
+    made the last change (docs/design.md, "A day without network": the tie-break of two changes made
+    at one instant on two hubs).
     """
 
     __tablename__ = "bookings"
@@ -198,6 +229,83 @@ class Booking(Base):
     created_by: Mapped[str] = mapped_column(Text)
     changed_at: Mapped[datetime] = mapped_column(Utc)
     reason: Mapped[str | None] = mapped_column(Text)
+    regular_doctor: Mapped[bool | None] = mapped_column(Boolean)
+    changed_on: Mapped[str] = mapped_column(Text, server_default="")
+
+
+class Stop(Base):
+    """One stop of a mobile unit's programme (docs/design.md, "The programme of stops"): where it parks on a
+    local date, the street address and the hours (`hours`: "HH:MM-HH:MM" strings); `status` "planned" or
+    "cancelled"; when the secretary opened and closed it that day. The hub's file is its first import."""
+
+    __tablename__ = "stops"
+
+    site_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    place: Mapped[str] = mapped_column(Text)
+    address: Mapped[str] = mapped_column(Text)
+    hours: Mapped[list[str]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime | None] = mapped_column(Utc)
+    closed_at: Mapped[datetime | None] = mapped_column(Utc)
+    changed_at: Mapped[datetime] = mapped_column(Utc)
+    changed_on: Mapped[str] = mapped_column(Text)
+
+
+class Visit(Base):
+    """A patient welcomed at a mobile unit's stop (docs/design.md, "The secretary's desk"): booked (`booking_id`)
+    or a walk-in (a booking made on the spot, channel "walk_in"), with a ticket number for the day (the
+    waiting-room display shows it, never a name), the reason for the visit (kept on the vehicle's hub,
+    never synchronised, wiped when the visit ends), its place in the waiting order, and its times.
+
+    `status`: "waiting", "called" (sent to the doctor), "seen" (the consultation began), "done" (it
+    ended), "left" (gone before being seen)."""
+
+    __tablename__ = "visits"
+    __table_args__ = (Index("ix_visits_site_day", "site_code", "day"),)
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    booking_id: Mapped[str] = mapped_column(Text, index=True)
+    site_code: Mapped[str] = mapped_column(Text)
+    day: Mapped[date] = mapped_column(Date)
+    ticket: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)  # the waiting order: the lowest is called next
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    arrived_at: Mapped[datetime] = mapped_column(Utc)
+    called_at: Mapped[datetime | None] = mapped_column(Utc)
+    started_at: Mapped[datetime | None] = mapped_column(Utc)
+    ended_at: Mapped[datetime | None] = mapped_column(Utc)
+    created_by: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(Utc)
+    changed_on: Mapped[str] = mapped_column(Text)
+
+
+class SyncJournal(Base):
+    """Every change to a synchronised row, in commit order (docs/design.md, "A day without network"): `kind`
+    the row's table, `uid` its identity there, `scope` the site it belongs to (empty: the hub's own),
+    `origin` the hub the change came from (empty: made here), so that it is not sent back there."""
+
+    __tablename__ = "sync_journal"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(Text)
+    uid: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text, index=True)
+    origin: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(Utc)
+
+
+class SyncPeer(Base):
+    """How far synchronisation with another hub has gone: `sent` the last seq of this hub's journal the peer
+    has applied, `received` the last seq of the peer's journal applied here."""
+
+    __tablename__ = "sync_peers"
+
+    peer: Mapped[str] = mapped_column(Text, primary_key=True)
+    sent: Mapped[int] = mapped_column(Integer)
+    received: Mapped[int] = mapped_column(Integer)
+    synced_at: Mapped[datetime | None] = mapped_column(Utc)
 
 
 class OutboxMessage(Base):
