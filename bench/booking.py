@@ -48,6 +48,7 @@ from config.intervals import WeeklyHours
 from config.schema import CheckInRules, HubSection
 from hub.booking.book import Book, BookingRequest, person_digest
 from hub.booking.feed import cabin_booking
+from hub.booking.programme import Programme
 from hub.booking.slots import grid, intersect, opening
 from hub.config import (
     SCRYPT_MIN_N,
@@ -254,7 +255,9 @@ async def measure(url: URL, searches: int, bookings: int, count: int, state_dir:
     await store.start()
     try:
         await store.run(lambda s: import_accounts(s, config, NOW))
-        book = Book(store, config, NOW.timestamp)
+        programme = Programme(store, config, NOW.timestamp)
+        await programme.start()
+        book = Book(store, config, NOW.timestamp, programme=programme)
         written = await store.run(lambda s: fill(s, config, book, rng))
         progress(f"store {store.where}: {len(config.stations)} cabins, {written} bookings")
         days = weekdays(NOW.date(), NOW.date() + timedelta(weeks=WEEKS_AHEAD) - timedelta(days=1))

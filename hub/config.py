@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -234,6 +243,9 @@ class SiteSection(_Frozen):
     timezone: str = "Europe/Paris"
     hours: WeeklyHours = WeeklyHours()
     stops: tuple[StopSection, ...] = ()
+    # Whether the file gave stops: a copy with the store's programme (hub/booking/programme.py) stays a
+    # mobile unit even when no stop is left planned.
+    _mobile: bool = PrivateAttr(default=False)
 
     @field_validator("timezone")
     @classmethod
@@ -252,6 +264,7 @@ class SiteSection(_Frozen):
             raise ValueError(f"site {self.code}: a fixed site needs its street address")
         if len({s.date for s in self.stops}) != len(self.stops):
             raise ValueError(f"site {self.code}: two stops on one day")
+        self._mobile = bool(self.stops)
         return self
 
     @property
@@ -262,7 +275,7 @@ class SiteSection(_Frozen):
     @property
     def mobile(self) -> bool:
         """Whether this is a mobile unit (its hours come from its stops)."""
-        return bool(self.stops)
+        return self._mobile
 
     def stop_on(self, day: date_) -> StopSection | None:
         """A mobile unit's stop on `day` (its local date), if it has one."""

@@ -43,6 +43,7 @@ from hub.booking.duty import GpDuty
 from hub.booking.feed import BookingFeed
 from hub.booking.fhir import FhirApi
 from hub.booking.ical import CalendarFeeds
+from hub.booking.programme import Programme
 from hub.booking.public import PublicBooking
 from hub.config import GpAccount, HubConfig
 from hub.errors import Refusal, error_response
@@ -78,8 +79,10 @@ class Hub:
         self.port = config.hub.port
         self._wall = wall
         self._store = Store(config.store_url())
-        self._outbox = Outbox(self._store, config, wall, lambda: self.origin, configured_senders(config))
-        self.book = Book(self._store, config, wall, announce=self._outbox.announce)
+        self._programme = Programme(self._store, config, wall)
+        self._outbox = Outbox(self._store, config, wall, lambda: self.origin, configured_senders(config),
+                              programme=self._programme)
+        self.book = Book(self._store, config, wall, programme=self._programme, announce=self._outbox.announce)
         self._fhir = FhirApi(self.book, config, lambda: self.origin)
         self._calendars = CalendarFeeds(self.book, config)
         clock = clock or Clock()
@@ -144,6 +147,7 @@ class Hub:
         await self._store.start()
         try:
             await self._import_accounts()
+            await self._programme.start()
             await self._relay.start()
             await self._logins.start()
             await self._outbox.start()

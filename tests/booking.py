@@ -11,7 +11,17 @@ from sqlalchemy.engine import URL
 
 from config.intervals import WeeklyHours
 from hub.booking.book import Book, BookingRequest
-from hub.config import SCRYPT_MIN_N, GpAccount, HubConfig, SiteSection, StationAccount, hash_password, token_digest
+from hub.booking.programme import Programme
+from hub.config import (
+    SCRYPT_MIN_N,
+    GpAccount,
+    HubConfig,
+    SiteSection,
+    StationAccount,
+    StopSection,
+    hash_password,
+    token_digest,
+)
 from hub.store import Store
 from hub.store.accounts import import_accounts
 from protocol.hub import GpIdentity
@@ -27,6 +37,16 @@ SITES = (
     SiteSection(code="CHE132", name="Maison départementale des solidarités de Chelles", town="Chelles",
                 address="25 avenue du Gendarme Castermant, 77500 Chelles", hours=WEEKDAY_HOURS),
 )
+MOBILE = SiteSection(
+    code="CHR180", name="Cabinet médical mobile du Cher", town="Cher", stops=(
+        StopSection(date=MONDAY, place="Sancoins, place de la Libération", address="Place de la Libération, 18600 "
+                    "Sancoins", hours=("09:00-12:00", "13:30-16:30")),  # type: ignore[arg-type]
+        StopSection(date=date(2026, 12, 8), place="Lignières, parking de la salle des fêtes",
+                    address="Rue de la Salle des Fêtes, 18160 Lignières", hours=("09:00-12:00",)),  # type: ignore[arg-type]
+        StopSection(date=date(2026, 12, 10), place="Henrichemont, place Henri IV",
+                    address="Place Henri IV, 18250 Henrichemont", hours=("09:00-12:00",)),  # type: ignore[arg-type]
+    ))
+VEHICLE_STATION = "vehicle-cher-1"
 GPS = ("claire.martin", "paul.roux")
 STATION_TOKENS = {"cabin-nangis-1": "nangis-token", "cabin-nangis-2": "nangis-2-token",
                   "cabin-chelles-1": "chelles-token"}
@@ -49,6 +69,17 @@ def booking_config(**overrides: object) -> HubConfig:
                           stations=tuple(STATION_TOKENS))
                 for i, name in enumerate(GPS))
     return HubConfig(sites=SITES, stations=stations, gps=gps, **overrides)  # type: ignore[arg-type]
+
+
+def mobile_config(**overrides: object) -> HubConfig:
+    """`booking_config` with the Cher's mobile unit (CHR180, three stops) and its vehicle's station, given both GPs."""
+    base = booking_config()
+    station = StationAccount(id=VEHICLE_STATION, site="Cher", token_sha256=token_digest("vehicle-token"),
+                             site_code=MOBILE.code)
+    gps = tuple(gp.model_copy(update={"stations": (*gp.stations, VEHICLE_STATION)}) for gp in base.gps)
+    values: dict[str, object] = {"sites": (*SITES, MOBILE), "stations": (*base.stations, station), "gps": gps,
+                                 **overrides}
+    return HubConfig.model_validate(values)
 
 
 class Wall:
@@ -78,8 +109,11 @@ async def open_book(url: URL, config: HubConfig | None = None,
                     wall: Callable[[], float] | None = None) -> AsyncIterator[Book]:
     """A Book over a fresh store at `url` with `config`'s accounts imported."""
     config = config or booking_config()
+    wall = wall or Wall()
     async with open_store(url, config) as store:
-        yield Book(store, config, wall or Wall())
+        programme = Programme(store, config, wall)
+        await programme.start()
+        yield Book(store, config, wall, programme=programme)
 
 
 def patient(start: datetime, *, site: str = "NAN231", name: str = "Camille Lefèvre",

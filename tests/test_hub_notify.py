@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from hub.booking.book import Book
+from hub.booking.programme import Programme
 from hub.config import HubConfig, ListenSection, MailSection, NotificationsSection, SmsSection, StoreSection
 from hub.errors import Refusal
 from hub.notify.outbox import Outbox
@@ -86,8 +87,10 @@ async def notifying(url: URL, senders: list[Sender], wall: Wall | None = None,
     config = config or booking_config()
     wall = wall or Wall()
     async with open_store(url, config) as store:
-        outbox = Outbox(store, config, wall, lambda: "https://hub.example.org", senders)
-        book = Book(store, config, wall, announce=outbox.announce)
+        programme = Programme(store, config, wall)
+        await programme.start()
+        outbox = Outbox(store, config, wall, lambda: "https://hub.example.org", senders, programme=programme)
+        book = Book(store, config, wall, programme=programme, announce=outbox.announce)
         await book.publish_session("claire.martin", ("cabin-nangis-1",), at(MONDAY, "09:00"), at(MONDAY, "12:30"),
                                    actor="coordinator")
         await book.publish_session("claire.martin", ("cabin-nangis-1",), at(TUESDAY, "09:00"),

@@ -24,6 +24,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub.booking.programme import Programme
 from hub.booking.slots import Cut, Span, free_slots, grid, intersect, opening
 from hub.config import HubConfig, SiteSection
 from hub.errors import Refusal
@@ -136,10 +137,11 @@ def _hm(moment: datetime, site: SiteSection) -> str:
 class Book:
     """The hub's book over its store; `wall` is Unix time."""
 
-    def __init__(self, store: Store, config: HubConfig, wall: Callable[[], float], *,
+    def __init__(self, store: Store, config: HubConfig, wall: Callable[[], float], *, programme: Programme,
                  announce: Announce | None = None) -> None:
         self._store = store
         self._config = config
+        self.programme = programme
         self._wall = wall
         self._announce = announce or (lambda session, booking, kind: None)
         self._listeners: list[Listener] = []
@@ -155,7 +157,7 @@ class Book:
 
     def site(self, code: str) -> SiteSection:
         """The site with `code`, or a 404 refusal."""
-        site = self._config.site(code)
+        site = self.programme.site(code)
         if site is None:
             raise _refuse("unknown_site", f"there is no site with code {code!r}", 404)
         return site

@@ -192,7 +192,7 @@ class PublicBooking:
     async def _sites(self, request: web.Request, address: str, stamp: float) -> web.StreamResponse:
         now = self._book.now()
         sites = [asdict(public_site(site, now.astimezone(site.zone).date()))
-                 for site in self._config.sites if self._config.cabins(site.code)]
+                 for site in self._book.programme.sites() if self._config.cabins(site.code)]
         return web.json_response({"sites": sites})
 
     async def _slots(self, request: web.Request, address: str, stamp: float) -> web.StreamResponse:

@@ -22,6 +22,7 @@ from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.booking.book import BookingView
+from hub.booking.programme import Programme
 from hub.config import HubConfig
 from hub.notify import compose
 from hub.notify.senders import EMAIL, SMS, Outgoing, Sender, SenderDown, Undeliverable
@@ -58,9 +59,10 @@ class Outbox:
     Unix time, `origin` the hub's public origin (links in the messages)."""
 
     def __init__(self, store: Store, config: HubConfig, wall: Callable[[], float], origin: Callable[[], str],
-                 senders: Iterable[Sender]) -> None:
+                 senders: Iterable[Sender], *, programme: Programme) -> None:
         self._store = store
         self._config = config
+        self._programme = programme
         self._wall = wall
         self._origin = origin
         self._senders = {sender.channel: sender for sender in senders}
@@ -105,7 +107,7 @@ class Outbox:
         told = next((k for k in compose.KINDS if k == kind), None)
         if told is None:
             raise ValueError(f"no message tells of {kind!r}")
-        site = self._config.site(booking.site_code)
+        site = self._programme.site(booking.site_code)
         if site is None:
             log.warning("booking %s is at site %s, which the hub's file no longer lists: no message",
                         booking.id, booking.site_code)
@@ -147,7 +149,7 @@ class Outbox:
         now = self.now()
         hour = time(self._config.notifications.reminder_hour)
         count = 0
-        for site in self._config.sites:
+        for site in self._programme.sites():
             local = now.astimezone(site.zone)
             if local.time() < hour:
                 continue
