@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from hub.store.models import Booking, Visit
 
 CONSULTED = frozenset({"seen", "done"})  # a visit the doctor began is a consultation
+HELD = frozenset({"booked", "no_show"})  # a booking held to its day: not cancelled, not lost in a conflict
 MAX_RANGE_DAYS = 366
 
 
@@ -143,12 +144,12 @@ def _spans(visits: Iterable[VisitFact]) -> tuple[Waits, Waits]:
 
 
 def regular_doctor(bookings: Iterable[BookingFact]) -> RegularDoctor:
-    """Each patient once, with the answer of their latest booking that has one; cancelled bookings left out."""
+    """Each patient once, with the answer of their latest held booking that has one."""
     answers: dict[str, bool | None] = {}
     for booking in sorted(bookings, key=lambda b: b.slot_start):
-        if booking.status in ("booked", "no_show"):
-            answers[booking.person] = booking.regular_doctor if booking.regular_doctor is not None \
-                else answers.get(booking.person)
+        if booking.status in HELD:
+            answer = booking.regular_doctor
+            answers[booking.person] = answer if answer is not None else answers.get(booking.person)
     answered = [a for a in answers.values() if a is not None]
     return RegularDoctor(len(answers), len(answered), answered.count(False))
 
@@ -157,7 +158,7 @@ def _day_row(day: date, place: str, bookings: Sequence[BookingFact], visits: Seq
              visits_kept: bool) -> DayRow:
     waiting, call_to_start = _spans(visits)
     consultations = sum(v.status in CONSULTED for v in visits) if visits_kept else None
-    return DayRow(day, iso_week(day), place, sum(b.status in ("booked", "no_show") for b in bookings),
+    return DayRow(day, iso_week(day), place, sum(b.status in HELD for b in bookings),
                   sum(b.status == "no_show" for b in bookings), consultations, waiting, call_to_start)
 
 
