@@ -14,8 +14,8 @@ is logged in (a GP's `{role: "gp", username, name, identity, stations: [{id, sit
 ice_servers, ical_url}`, ical_url her calendar feed's secret URL or null; a coordinator's
 `{role: "coordinator", username, name}`). `/book/` and `/api/public/...` are the public booking
 page (`hub.booking.public`); `/coordinator` the coordinator's console (`hub/coordinator_page/`)
-over `/api/coordinator/...` (`hub.booking.desk`); a GP publishes her sessions through
-`/api/sessions` (`hub.booking.duty`); `/fhir/r4/...` is the book for booking platforms
+over `/api/coordinator/...` (`hub.booking.desk`; the activity figures `hub.booking.activity_api`); a GP
+publishes her sessions through `/api/sessions` (`hub.booking.duty`); `/fhir/r4/...` is the book for booking platforms
 (`hub.booking.fhir`, bearer tokens), `/ical/<username>/<token>.ics` a GP's calendar feed
 (`hub.booking.ical`).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's public origin;
@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from hub.auth import Logins, display_name, station_account
+from hub.booking.activity_api import ActivityApi
 from hub.booking.book import Book
 from hub.booking.desk import CoordinatorDesk
 from hub.booking.duty import GpDuty
@@ -94,6 +95,7 @@ class Hub:
                               issuer=urlsplit(self.origin).hostname or "cabin hub")
         self._desk = CoordinatorDesk(self.book, self._logins, config)
         self._duty = GpDuty(self.book, self._logins, config)
+        self._activity = ActivityApi(self._store, self._programme, self._logins)
         self._runner: web.AppRunner | None = None
 
     def _routes(self) -> list[web.AbstractRouteDef]:
@@ -117,6 +119,7 @@ class Hub:
             web.get("/coordinator/{path:.+}", self._coordinator_file),
             *self._desk.routes(self._from_console),
             *self._duty.routes(self._from_console),
+            *self._activity.routes(),  # the activity figures and their CSV (docs/design.md, "Activity")
         ]
 
     @property

@@ -194,6 +194,7 @@ async def test_an_appointment_books_its_slot_on_the_fhir_channel(hub: Hub, http:
     assert booking is not None and booking.id == made.id
     assert (booking.channel, booking.created_by, booking.gp) == ("fhir", "fhir:sas-platform", "claire.martin")
     assert (booking.patient_name, booking.birth_date, booking.sex) == ("Camille Lefèvre", date(1968, 4, 12), "F")
+    assert booking.regular_doctor is None  # no generalPractitioner: no answer
     actors = await hub.book._store.run(lambda s: list(s.scalars(select(AuditEntry.actor).where(
         AuditEntry.subject == booking.id))))
     assert actors == ["fhir:sas-platform"]
@@ -201,6 +202,16 @@ async def test_an_appointment_books_its_slot_on_the_fhir_channel(hub: Hub, http:
     assert ("Schedule/cabin-nangis-1", at(MONDAY, "09:00")) not in slot_keys(Bundle.model_validate(body))
     status, body, _ = await call(http, hub, "GET", f"Appointment/{made.id}")
     assert status == 200 and Appointment.model_validate(body) == made
+
+
+async def test_a_patients_general_practitioner_answers_the_regular_doctor_question(
+        hub: Hub, http: aiohttp.ClientSession) -> None:
+    resource = appointment()
+    resource["contained"][0]["generalPractitioner"] = [{"display": "Dr Martin, Sancoins"}]
+    status, body, _ = await call(http, hub, "POST", "Appointment", resource)
+    assert status == 201, body
+    booking = await hub.book.find(Appointment.model_validate(body).identifier[0].value)
+    assert booking is not None and booking.regular_doctor is True
 
 
 async def test_an_appointment_is_cancelled_by_put_or_patch_by_the_platform_that_made_it(

@@ -124,6 +124,7 @@ def test_a_mobile_unit_shows_its_stops_from_today_and_a_site_its_hours_in_week_o
     ({"station": "cabin-nangis-2"}, "invalid_booking"),
     ({"sex": "X"}, "invalid_booking"),
     ({"birth_date": "12/04/1968"}, "invalid_booking"),
+    ({"regular_doctor": "perhaps"}, "invalid_booking"),
 ])
 def test_a_form_is_refused_without_the_terms_or_with_a_field_it_cannot_hold(body: dict[str, Any], code: str) -> None:
     with pytest.raises(Refusal) as refused:
@@ -135,6 +136,12 @@ def test_a_form_is_refused_without_the_terms_or_with_a_field_it_cannot_hold(body
 def test_blank_optional_fields_are_left_out() -> None:
     request = booking_request(form(at(MONDAY, "09:00"), gp="", representative=" ", phone=""))
     assert (request.gp, request.representative, request.phone) == (None, None, None)
+
+
+def test_the_regular_doctor_question_is_optional_and_answered_yes_no_or_null() -> None:
+    assert booking_request(form(at(MONDAY, "09:00"))).regular_doctor is None
+    assert booking_request(form(at(MONDAY, "09:00"), regular_doctor=False)).regular_doctor is False
+    assert booking_request(form(at(MONDAY, "09:00"), regular_doctor=None)).regular_doctor is None
 
 
 # Over HTTP.

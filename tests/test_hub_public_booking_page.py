@@ -1,6 +1,6 @@
 """The public booking page in Chromium on a phone-sized screen, under the hub's Content-Security-Policy:
 a patient books in French (and a minor with a representative), another in English at a mobile unit's
-stop, is told a slot was just taken, and cancels (docs/design.md, "The public booking page")."""
+stop, is told a slot was just taken, and cancels; each answers, or not, "do you have a regular doctor?" (docs/design.md, "The public booking page")."""
 
 from __future__ import annotations
 
@@ -82,6 +82,8 @@ async def test_a_patient_books_in_french_on_a_phone_and_a_minor_with_her_represe
         assert await page.is_visible('[data-testid="gp-paul.roux"]')
         await page.check('[data-testid="gp-paul.roux"]')
         await fill_patient(page, "Camille Lefèvre", "1968-04-12")
+        question = page.get_by_role("group", name="Avez-vous un médecin traitant ? (facultatif)")
+        await question.get_by_role("radio", name="Non").check()  # an accessible radio group, by its names
         await page.click('[data-testid="confirm"]')
         await visible(page, "details-error")
         assert "conditions" in await text(page, "details-error")  # the terms come first
@@ -97,6 +99,7 @@ async def test_a_patient_books_in_french_on_a_phone_and_a_minor_with_her_represe
         assert await fits_the_screen(page)
         booked = await hub.book.find(code)
         assert booked is not None and (booked.gp, booked.language, booked.channel) == ("paul.roux", "fr", "online")
+        assert booked.regular_doctor is False
 
         await page.click('[data-testid="done-again"]')
         await page.click('[data-testid="choose-NAN231"]')
@@ -113,6 +116,8 @@ async def test_a_patient_books_in_french_on_a_phone_and_a_minor_with_her_represe
         await page.click('[data-testid="confirm"]')
         await visible(page, "done-code")
         assert "Anne Girard" in await text(page, "done-for")
+        minor = await hub.book.find(await text(page, "done-code"))
+        assert minor is not None and minor.regular_doctor is None  # the question is optional: left unanswered
         assert await page.is_visible("#bring-representative")
 
         assert violations == []
@@ -138,6 +143,7 @@ async def test_a_patient_books_in_english_at_a_mobile_stop_after_a_slot_is_taken
         await hub.book.book(patient(at(TUESDAY, "09:00"), site="BUS77", name="Jérôme Durand"),
                             actor="online booking", channel="online")  # someone else, meanwhile
         await fill_patient(page, "Sam Taylor", "1980-02-29")
+        await page.check('[data-testid="regular-doctor-yes"]')
         await page.check('[data-testid="terms"]')
         await page.click('[data-testid="confirm"]')
         await visible(page, "slot-error")
@@ -150,7 +156,8 @@ async def test_a_patient_books_in_english_at_a_mobile_stop_after_a_slot_is_taken
         code = await text(page, "done-code")
         assert await text(page, "done-address") == "2 rue du Marché, 77160 Provins"
         assert "health insurance card" in await text(page, "bring-list")
-        assert (await hub.book.find(code)).language == "en"  # type: ignore[union-attr]
+        booked = await hub.book.find(code)
+        assert booked is not None and (booked.language, booked.regular_doctor) == ("en", True)
 
         await page.click("#done-cancel")
         await page.fill('[data-testid="cancel-code"]', code.lower())

@@ -234,6 +234,9 @@ def booking_request(resource: Appointment, config: HubConfig) -> tuple[BookingRe
         "sex": "F" if patient.gender == "female" else "M", "representative": contact,
         "phone": telecom.get("phone") or telecom.get("sms"), "email": telecom.get("email"),
         **({"language": language} if language in ("fr", "en") else {}),
+        # A nominated primary care provider is a regular doctor; FHIR has no way to say "none", so no
+        # generalPractitioner is no answer (docs/design.md, "Activity").
+        "regular_doctor": True if patient.generalPractitioner else None,
     }
     try:
         return BookingRequest.model_validate(values), where

@@ -36,6 +36,7 @@ def booking_json(view: BookingView, config: HubConfig) -> dict[str, Any]:
         "birth_date": view.birth_date.isoformat(), "sex": view.sex, "representative": view.representative,
         "phone": view.phone, "email": view.email, "language": view.language, "status": view.status,
         "channel": view.channel, "created_by": view.created_by, "reason": view.reason,
+        "regular_doctor": view.regular_doctor,
     }
 
 

@@ -9,6 +9,7 @@ import * as api from "./api.js";
 const STEPS = ["intro", "site", "slot", "details", "done", "cancel"];
 const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const WEEK = 7;
+const REGULAR_DOCTOR = { yes: true, no: false }; // "I don't know", or no answer: null
 
 const state = {
   sites: [], // /api/public/sites
@@ -260,6 +261,7 @@ function formValues() {
     patient_name: text("patient_name"), birth_date: text("birth_date"), sex: text("sex"),
     representative: $("representative-field").hidden ? null : text("representative") || null,
     phone: text("phone") || null, email: text("email") || null, language: language(),
+    regular_doctor: REGULAR_DOCTOR[text("regular_doctor")] ?? null,
     terms_accepted: $("terms").checked,
   };
 }

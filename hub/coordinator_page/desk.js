@@ -1,11 +1,12 @@
 // The coordinator's console (docs/design.md, "The coordinator's console"): free slots across sites, booking
 // by phone, one booking by its code (read aloud, resent, moved, marked a no-show, cancelled), each cabin's
-// day, GP sessions and closures, over the hub's /api/coordinator/... routes. The coordinator logs in on the
+// day, GP sessions and closures, the activity figures (./activity.js), over the hub's /api/coordinator/... routes. The coordinator logs in on the
 // GP console's page (the same login and second factor), which sends her here. Nothing is kept in the browser.
 
 import { $, clear, el } from "/ui/dom.js";
 import { init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t, tCode } from "/ui/i18n.js";
 import { call, logout, me } from "/static/api.js";
+import { bindActivity, renderActivity } from "./activity.js";
 
 try {
   await initI18n(new URL("./i18n/", import.meta.url), new URLSearchParams(location.search).get("lang") ?? "fr");
@@ -15,6 +16,7 @@ try {
 
 const API = "/api/coordinator";
 const NOTICE_MS = 10000;
+const REGULAR_DOCTOR = { yes: true, no: false };
 
 const state = {
   me: null,
@@ -176,6 +178,7 @@ async function book() {
     if (value) body[input.dataset.field] = value;
     input.removeAttribute("aria-invalid");
   }
+  if (body.regular_doctor) body.regular_doctor = REGULAR_DOCTOR[body.regular_doctor] ?? null; // "unknown": no answer
   const result = await send("POST", `${API}/bookings`, body);
   if (!result.ok) {
     showError("book-error", result);
@@ -380,6 +383,7 @@ function renderAll() {
   renderDay();
   renderSessions();
   renderClosure();
+  renderActivity();
 }
 
 function onSubmit(id, handler) {
@@ -434,6 +438,7 @@ function bind() {
     location.replace("/");
   });
   $("lang-toggle").addEventListener("click", () => switchLanguage().catch((error) => console.warn("coordinator: language switch failed", error)));
+  bindActivity();
   onLanguageChange(renderAll);
 }
 
