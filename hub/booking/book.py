@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.intervals import Interval
-from hub.booking.programme import Programme
+from hub.booking.programme import Programme, holds
 from hub.booking.slots import Cut, Span, free_slots, grid, intersect, opening
 from hub.config import HubConfig, SiteSection
 from hub.errors import Refusal
@@ -392,11 +392,9 @@ class Book:
         """Cancel the live bookings of the stop on `day` that `hours` no longer hold (all of them when the
         stop is cancelled), their patients told; they are returned for the coordinator to call."""
         site = self.site(site_code)
-        keep = [Span(datetime.combine(day, i.start, site.zone), datetime.combine(day, i.end, site.zone))
-                for i in hours or ()]
         views = []
         for row in self._at_stop(session, site, day):
-            if not any(span.holds(Span(row.slot_start, row.slot_end)) for span in keep):
+            if not holds(hours or (), day, site.zone, row.slot_start, row.slot_end):
                 row.status, row.reason = "cancelled", reason
                 self._touch(row)
                 views.append(self._changed(session, row, actor, "booking cancelled by a stop change", "cancellation"))
@@ -406,6 +404,11 @@ class Book:
         """Tell the patients of the live bookings of the stop on `day` of its new place or hours."""
         return [self._changed(session, row, actor, "stop change told", "stop_changed")
                 for row in self._at_stop(session, self.site(site_code), day)]
+
+    async def stop_bookings(self, site_code: str, day: date) -> list[BookingView]:
+        """The live bookings of a mobile unit's stop on `day`, by time: whom a change of the stop reaches."""
+        site = self.site(site_code)
+        return await self._store.run(lambda s: [BookingView.of(r) for r in self._at_stop(s, site, day)])
 
     def told(self, view: BookingView) -> BookingView:
         """Let the listeners hear of a booking changed in another component's transaction."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import ValidationError
@@ -82,6 +82,12 @@ class StopChange:
     stop: StopView
     cancelled: tuple[BookingView, ...] = field(default=())
     told: tuple[BookingView, ...] = field(default=())
+
+
+def holds(hours: Sequence[Interval], day: date, zone: tzinfo, start: datetime, end: datetime) -> bool:
+    """Whether a slot from `start` to `end` lies within one of a stop's `hours` on `day` (local to `zone`)."""
+    return any(datetime.combine(day, i.start, zone) <= start and end <= datetime.combine(day, i.end, zone)
+               for i in hours)
 
 
 def stop_section(day: date, place: str, address: str, hours: Sequence[str | Interval]) -> StopSection:
