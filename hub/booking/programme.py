@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING, Protocol
 
@@ -80,8 +80,8 @@ class StopChange:
     numbers) and those whose patients were told of the new place or hours."""
 
     stop: StopView
-    cancelled: tuple[BookingView, ...] = field(default=())
-    told: tuple[BookingView, ...] = field(default=())
+    cancelled: tuple[BookingView, ...] = ()
+    told: tuple[BookingView, ...] = ()
 
 
 def holds(hours: Sequence[Interval], day: date, zone: tzinfo, start: datetime, end: datetime) -> bool:
