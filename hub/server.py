@@ -45,6 +45,7 @@ from hub.booking.feed import BookingFeed
 from hub.booking.fhir import FhirApi
 from hub.booking.ical import CalendarFeeds
 from hub.booking.programme import Programme
+from hub.booking.programme_desk import ProgrammeDesk
 from hub.booking.public import PublicBooking
 from hub.config import GpAccount, HubConfig
 from hub.errors import Refusal, error_response
@@ -94,6 +95,7 @@ class Hub:
                               totp=TotpStore(self._store, wall) if config.durable_store else None,
                               issuer=urlsplit(self.origin).hostname or "cabin hub")
         self._desk = CoordinatorDesk(self.book, self._logins, config)
+        self._programme_desk = ProgrammeDesk(self.book, self._logins, config)
         self._duty = GpDuty(self.book, self._logins, config)
         self._activity = ActivityApi(self._store, self._programme, self._logins)
         self._runner: web.AppRunner | None = None
@@ -118,6 +120,7 @@ class Hub:
             web.get("/coordinator", self._coordinator_index),
             web.get("/coordinator/{path:.+}", self._coordinator_file),
             *self._desk.routes(self._from_console),
+            *self._programme_desk.routes(self._from_console),
             *self._duty.routes(self._from_console),
             *self._activity.routes(),  # the activity figures and their CSV (docs/design.md, "Activity")
         ]

@@ -155,7 +155,8 @@ async def test_sites_give_addresses_hours_and_a_mobile_units_next_stops(http: ai
     assert sites["CHE132"]["address"] == "25 avenue du Gendarme Castermant, 77500 Chelles"
     assert sites["NAN231"]["hours"]["mon"] == ["09:00-12:30", "13:30-17:00"]
     assert sites["BUS77"]["stops"] == [{"date": "2026-12-08", "place": "Provins, parking du marché",
-                                        "address": "2 rue du Marché, 77160 Provins", "hours": ["09:00-12:00", "13:30-16:00"]}]
+                                        "address": "2 rue du Marché, 77160 Provins", "hours": ["09:00-12:00", "13:30-16:00"],
+                                        "bookable": False}]
     assert "cabin" not in json.dumps(body)
 
 

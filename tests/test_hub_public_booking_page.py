@@ -126,51 +126,52 @@ async def test_a_patient_books_in_french_on_a_phone_and_a_minor_with_her_represe
 
 
 async def test_a_patient_books_in_english_at_a_mobile_stop_after_a_slot_is_taken_and_cancels() -> None:
-    async with public_hub() as hub, phone(hub) as (page, errors, violations):
+    async with public_hub() as hub:
         await hub.book.publish_session("claire.martin", ("cabin-bus-1",), at(TUESDAY, "09:00"), at(TUESDAY, "12:00"),
-                                       actor="coordinator")
-        await page.click('[data-testid="lang-toggle"]')
-        await page.wait_for_function("() => document.documentElement.lang === 'en'", timeout=BROWSER_MS)
-        assert "Under 14" in await text(page, "age-rule")
-        await page.click('[data-testid="start"]')
-        await page.fill('[data-testid="site-search"]', "provins")
-        await visible(page, "stop-BUS77-2026-12-08")
-        assert "2 rue du Marché, 77160 Provins" in await text(page, "site-BUS77")
-        await page.click('[data-testid="stop-BUS77-2026-12-08"]')
-        await visible(page, "slot-09:45")
-        await page.click('[data-testid="slot-09:00"]')
-        await visible(page, "details-form")
-        await hub.book.book(patient(at(TUESDAY, "09:00"), site="BUS77", name="Jérôme Durand"),
-                            actor="online booking", channel="online")  # someone else, meanwhile
-        await fill_patient(page, "Sam Taylor", "1980-02-29")
-        await page.check('[data-testid="regular-doctor-yes"]')
-        await page.check('[data-testid="terms"]')
-        await page.click('[data-testid="confirm"]')
-        await visible(page, "slot-error")
-        assert "just taken" in await text(page, "slot-error")
-        assert not await page.is_visible('[data-testid="slot-09:00"]')
+                                       actor="coordinator")  # before the page lists the stops: it can be booked
+        async with phone(hub) as (page, errors, violations):
+            await page.click('[data-testid="lang-toggle"]')
+            await page.wait_for_function("() => document.documentElement.lang === 'en'", timeout=BROWSER_MS)
+            assert "Under 14" in await text(page, "age-rule")
+            await page.click('[data-testid="start"]')
+            await page.fill('[data-testid="site-search"]', "provins")
+            await visible(page, "stop-BUS77-2026-12-08")
+            assert "2 rue du Marché, 77160 Provins" in await text(page, "site-BUS77")
+            await page.click('[data-testid="stop-BUS77-2026-12-08"]')
+            await visible(page, "slot-09:45")
+            await page.click('[data-testid="slot-09:00"]')
+            await visible(page, "details-form")
+            await hub.book.book(patient(at(TUESDAY, "09:00"), site="BUS77", name="Jérôme Durand"),
+                                actor="online booking", channel="online")  # someone else, meanwhile
+            await fill_patient(page, "Sam Taylor", "1980-02-29")
+            await page.check('[data-testid="regular-doctor-yes"]')
+            await page.check('[data-testid="terms"]')
+            await page.click('[data-testid="confirm"]')
+            await visible(page, "slot-error")
+            assert "just taken" in await text(page, "slot-error")
+            assert not await page.is_visible('[data-testid="slot-09:00"]')
 
-        await page.click('[data-testid="slot-09:45"]')
-        await page.click('[data-testid="confirm"]')  # the form kept what was typed
-        await visible(page, "done-code")
-        code = await text(page, "done-code")
-        assert await text(page, "done-address") == "2 rue du Marché, 77160 Provins"
-        assert "health insurance card" in await text(page, "bring-list")
-        booked = await hub.book.find(code)
-        assert booked is not None and (booked.language, booked.regular_doctor) == ("en", True)
+            await page.click('[data-testid="slot-09:45"]')
+            await page.click('[data-testid="confirm"]')  # the form kept what was typed
+            await visible(page, "done-code")
+            code = await text(page, "done-code")
+            assert await text(page, "done-address") == "2 rue du Marché, 77160 Provins"
+            assert "health insurance card" in await text(page, "bring-list")
+            booked = await hub.book.find(code)
+            assert booked is not None and (booked.language, booked.regular_doctor) == ("en", True)
 
-        await page.click("#done-cancel")
-        await page.fill('[data-testid="cancel-code"]', code.lower())
-        await page.fill('[data-testid="cancel-birth"]', "1980-03-01")
-        await page.click('[data-testid="cancel-submit"]')
-        await visible(page, "cancel-error")
-        assert "No booking has this code" in await text(page, "cancel-error")
-        await page.fill('[data-testid="cancel-birth"]', "1980-02-29")
-        await page.click('[data-testid="cancel-submit"]')
-        await visible(page, "cancel-done")
-        assert code in await text(page, "cancel-done") and not await page.is_visible('[data-testid="cancel-error"]')
-        assert (await hub.book.find(code)).status == "cancelled"  # type: ignore[union-attr]
+            await page.click("#done-cancel")
+            await page.fill('[data-testid="cancel-code"]', code.lower())
+            await page.fill('[data-testid="cancel-birth"]', "1980-03-01")
+            await page.click('[data-testid="cancel-submit"]')
+            await visible(page, "cancel-error")
+            assert "No booking has this code" in await text(page, "cancel-error")
+            await page.fill('[data-testid="cancel-birth"]', "1980-02-29")
+            await page.click('[data-testid="cancel-submit"]')
+            await visible(page, "cancel-done")
+            assert code in await text(page, "cancel-done") and not await page.is_visible('[data-testid="cancel-error"]')
+            assert (await hub.book.find(code)).status == "cancelled"  # type: ignore[union-attr]
 
-        assert violations == []
-        assert [e for e in errors if "Failed to load resource" not in e] == []
-        assert await missing_texts(page) == []
+            assert violations == []
+            assert [e for e in errors if "Failed to load resource" not in e] == []
+            assert await missing_texts(page) == []

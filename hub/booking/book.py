@@ -24,7 +24,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.booking.programme import Programme
+from config.intervals import Interval
+from hub.booking.programme import Programme, holds
 from hub.booking.slots import Cut, Span, free_slots, grid, intersect, opening
 from hub.config import HubConfig, SiteSection
 from hub.errors import Refusal
@@ -147,6 +148,7 @@ class Book:
         self._listeners: list[Listener] = []
         rules = config.booking
         self.cut = Cut(timedelta(minutes=rules.slot_minutes), timedelta(minutes=rules.cleaning_gap_minutes))
+        programme.follow(self)
 
     def listen(self, listener: Listener) -> None:
         """Call `listener` with every booking made, cancelled or moved, once committed."""
@@ -382,6 +384,41 @@ class Book:
         for view in views:
             self._told(view)
         return views
+
+    # A stop of a mobile unit changed (hub.booking.programme.StopBookings), inside the programme's transaction.
+
+    def cancel_outside(self, session: Session, site_code: str, day: date, hours: Sequence[Interval] | None, *,
+                       actor: str, reason: str) -> list[BookingView]:
+        """Cancel the live bookings of the stop on `day` that `hours` no longer hold (all of them when the
+        stop is cancelled), their patients told; they are returned for the coordinator to call."""
+        site = self.site(site_code)
+        views = []
+        for row in self._at_stop(session, site, day):
+            if not holds(hours or (), day, site.zone, row.slot_start, row.slot_end):
+                row.status, row.reason = "cancelled", reason
+                self._touch(row)
+                views.append(self._changed(session, row, actor, "booking cancelled by a stop change", "cancellation"))
+        return views
+
+    def tell_changed(self, session: Session, site_code: str, day: date, *, actor: str) -> list[BookingView]:
+        """Tell the patients of the live bookings of the stop on `day` of its new place or hours."""
+        return [self._changed(session, row, actor, "stop change told", "stop_changed")
+                for row in self._at_stop(session, self.site(site_code), day)]
+
+    async def stop_bookings(self, site_code: str, day: date) -> list[BookingView]:
+        """The live bookings of a mobile unit's stop on `day`, by time: whom a change of the stop reaches."""
+        site = self.site(site_code)
+        return await self._store.run(lambda s: [BookingView.of(r) for r in self._at_stop(s, site, day)])
+
+    def told(self, view: BookingView) -> BookingView:
+        """Let the listeners hear of a booking changed in another component's transaction."""
+        return self._told(view)
+
+    def _at_stop(self, session: Session, site: SiteSection, day: date) -> list[Booking]:
+        span = self._window(site, day, 1)
+        return list(session.scalars(select(Booking).where(
+            Booking.site_code == site.code, Booking.status == "booked", Booking.slot_start >= span.start,
+            Booking.slot_start < span.end).order_by(Booking.slot_start)))
 
     # Inside a transaction.
 

@@ -2,7 +2,8 @@
 guide (docs/design.md, "FHIR and iCalendar").
 
 Resources: `Location` per site (its code as identifier), `Schedule` per cabin (actors: its site and the
-GPs given it), `PractitionerRole` per GP (her national identifier, name and qualification: nothing
+GPs given it), and per stop of a mobile unit a `Location` and a `Schedule` per cabin (hub/booking/fhir_stops.py),
+`PractitionerRole` per GP (her national identifier, name and qualification: nothing
 else), `Slot` for each free slot (`Book.free_slots`), `Appointment` for a booking made or cancelled
 through the API. Every resource in and out is built and validated with `fhir.resources` (R4B, whose
 resources used here are R4's); every refusal is an `OperationOutcome` with the HTTP status of the
@@ -39,7 +40,8 @@ from fhir.resources.R4B.slot import Slot
 from pydantic import ValidationError
 
 from hub.booking.book import Book, BookingRequest, BookingView, FreeSlot
-from hub.config import FhirClient, GpAccount, HubConfig, SiteSection, token_digest
+from hub.booking.fhir_stops import day_id, split_day_id, stop_location, stop_schedule
+from hub.config import FhirClient, GpAccount, HubConfig, SiteSection, StopSection, token_digest
 from hub.errors import Refusal
 
 FHIR_JSON = "application/fhir+json"
@@ -141,10 +143,11 @@ def schedule(station_id: str, site: SiteSection, gps: Iterable[GpAccount]) -> Sc
     })
 
 
-def slot(free: FreeSlot, zone: ZoneInfo) -> Slot:
-    """A free slot of a cabin's schedule, its times in the site's zone."""
+def slot(free: FreeSlot, zone: ZoneInfo, schedule_id: str | None = None) -> Slot:
+    """A free slot of a cabin's schedule (`schedule_id`, the cabin's own by default), its times in the site's zone."""
     return Slot.model_validate({
-        "id": slot_id(free), "schedule": {"reference": f"Schedule/{fhir_id(free.station_id)}"}, "status": "free",
+        "id": slot_id(free), "schedule": {"reference": f"Schedule/{schedule_id or fhir_id(free.station_id)}"},
+        "status": "free",
         "start": free.start.astimezone(zone).isoformat(), "end": free.end.astimezone(zone).isoformat(),
     })
 
@@ -315,16 +318,40 @@ class FhirApi:
         assert site is not None
         return schedule(station_id, site, self._gps(station_id))
 
+    def _stops(self) -> list[tuple[SiteSection, StopSection]]:
+        """The planned stops, from today on, of the mobile units with a cabin, as the store holds them."""
+        out = []
+        for code in (s.code for s in self._sites() if s.mobile):
+            site = self._book.programme.site(code)
+            if site is not None:
+                today = self._book.now().astimezone(site.zone).date()
+                out += [(site, stop) for stop in site.stops if stop.date >= today]
+        return out
+
+    def _stop_schedules(self, site: SiteSection, stop: StopSection) -> list[Schedule]:
+        return [stop_schedule(fhir_id(c), c, site, fhir_id(site.code), stop, self._gps(c))
+                for c in self._config.cabins(site.code)]
+
+    def _schedule_of(self, free: FreeSlot, zone: ZoneInfo) -> str:
+        """The id of a free slot's Schedule: its cabin's, or its cabin's at the stop that day."""
+        site = self._config.site(free.site_code)
+        cabin = fhir_id(free.station_id)
+        return day_id(cabin, free.start.astimezone(zone).date()) if site is not None and site.mobile else cabin
+
     def _role(self, gp: GpAccount) -> PractitionerRole:
         codes = dict.fromkeys(s.site_code for s in self._config.stations if s.id in gp.stations and s.site_code)
         return practitioner_role(gp, [c for c in codes if c is not None])
 
     async def _locations(self, request: web.Request, client: FhirClient) -> web.Response:
-        return self._read_or_list(request, "Location", {fhir_id(s.code): location(s) for s in self._sites()})
+        stops = [stop_location(site, fhir_id(site.code), stop) for site, stop in self._stops()]
+        found = {str(r.id): r for r in [*(location(s) for s in self._sites()), *stops]}
+        return self._read_or_list(request, "Location", found)
 
     async def _schedules(self, request: web.Request, client: FhirClient) -> web.Response:
         cabins = dict.fromkeys(s.id for s in self._config.stations if s.site_code)
-        return self._read_or_list(request, "Schedule", {fhir_id(c): self._schedule(c) for c in cabins})
+        stops = [r for site, stop in self._stops() for r in self._stop_schedules(site, stop)]
+        found = {str(r.id): r for r in [*(self._schedule(c) for c in cabins), *stops]}
+        return self._read_or_list(request, "Schedule", found)
 
     async def _roles(self, request: web.Request, client: FhirClient) -> web.Response:
         roles = {g.identity.rpps: self._role(g) for g in self._config.gps}
@@ -364,20 +391,30 @@ class FhirApi:
                 days = (end.astimezone(site.zone).date() - first).days + 1
                 for gp in search.gps if search.gps is not None else [None]:
                     frees += [f for f in await self._book.free_slots(site.code, first, days, gp=gp)
-                              if start <= f.start <= end and (search.cabins is None or f.station_id in search.cabins)]
+                              if start <= f.start <= end and (search.cabins is None or f.station_id in search.cabins)
+                              and (search.days is None or f.start.astimezone(site.zone).date() in search.days)]
         unique = {slot_id(f): f for f in sorted(frees, key=lambda f: (f.start, f.station_id))}
         zones = {s.code: s.zone for s in self._config.sites}
-        matches = [slot(f, zones[f.site_code]) for f in unique.values()]
+        matches = [slot(f, zones[f.site_code], self._schedule_of(f, zones[f.site_code])) for f in unique.values()]
+        return respond(self._bundle(request, matches, self._included(search, list(unique.values()), zones)))
+
+    def _included(self, search: SlotSearch, frees: Sequence[FreeSlot], zones: Mapping[str, ZoneInfo]) -> list[Resource]:
+        """What a Slot search's `_include` asks for, of the slots found: the stops' when at a mobile unit."""
         included: list[Resource] = []
-        cabins = list(dict.fromkeys(f.station_id for f in unique.values()))
+        cabins = list(dict.fromkeys(f.station_id for f in frees))
+        stops = [(site, stop) for site, stop in self._stops()
+                 if any(f.site_code == site.code and f.start.astimezone(site.zone).date() == stop.date for f in frees)]
         if search.include_schedules:
-            included += [self._schedule(c) for c in cabins]
+            at_stops = {r.id: r for site, stop in stops for r in self._stop_schedules(site, stop)}
+            wanted = dict.fromkeys((self._schedule_of(f, zones[f.site_code]), f.station_id) for f in frees)
+            included += [at_stops.get(found) or self._schedule(cabin) for found, cabin in wanted]
         if search.include_locations:
-            codes = dict.fromkeys(f.site_code for f in unique.values())
+            codes = dict.fromkeys(f.site_code for f in frees)
             included += [location(s) for s in self._config.sites if s.code in codes]
+            included += [stop_location(site, fhir_id(site.code), stop) for site, stop in stops]
         if search.include_roles:
             included += [self._role(g) for g in self._config.gps if any(c in g.stations for c in cabins)]
-        return respond(self._bundle(request, matches, included))
+        return included
 
     # Booking and cancelling.
 
@@ -449,6 +486,7 @@ class SlotSearch:
         self.cabins: set[str] | None = None
         self.gps: list[str] | None = None
         self.status: str | None = None
+        self.days: set[date] | None = None  # a stop's Location or Schedule narrows the search to its day
         self.include_schedules = self.include_locations = self.include_roles = False
 
     @staticmethod
@@ -462,11 +500,20 @@ class SlotSearch:
             elif name == "status":
                 search.status = value
             elif name == "schedule":
-                search.cabins = _narrow(search.cabins, {cabins.get(value.removeprefix("Schedule/"), "")})
+                key = value.removeprefix("Schedule/")
+                at_stop = split_day_id(key) if key not in cabins else None
+                if at_stop is not None:
+                    key, _ = at_stop
+                    search.days = _narrow_days(search.days, at_stop[1])
+                search.cabins = _narrow(search.cabins, {cabins.get(key, "")})
             elif name in ("schedule.actor", "schedule.actor:Location", "schedule.actor:PractitionerRole"):
                 kind, _, key = value.rpartition("/")
                 kind = kind or name.partition(":")[2]
                 if kind == "Location":
+                    at_stop = split_day_id(key) if key not in {fhir_id(s.code) for s in config.sites} else None
+                    if at_stop is not None:
+                        key, _ = at_stop
+                        search.days = _narrow_days(search.days, at_stop[1])
                     search.sites = _narrow(search.sites, {s.code for s in config.sites if fhir_id(s.code) == key})
                 else:
                     search.gps = _only(search.gps, [g.username for g in config.gps
@@ -530,6 +577,10 @@ def _bound(value: str) -> tuple[str, datetime | date]:
 
 def _narrow(current: set[str] | None, wanted: set[str]) -> set[str]:
     return wanted if current is None else current & wanted
+
+
+def _narrow_days(current: set[date] | None, day: date) -> set[date]:
+    return {day} if current is None else current & {day}
 
 
 def _only(current: list[str] | None, wanted: list[str]) -> list[str]:

@@ -10,10 +10,12 @@ planned in the store.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
+from typing import TYPE_CHECKING, Protocol
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +24,9 @@ from hub.config import HubConfig, SiteSection, StopSection
 from hub.errors import Refusal
 from hub.store import Store
 from hub.store.models import AuditEntry, Stop
+
+if TYPE_CHECKING:
+    from hub.booking.book import BookingView
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,42 @@ class StopView:
         return self.opened_at is not None and self.closed_at is None
 
 
+class StopBookings(Protocol):
+    """What a change of the programme asks of the book (hub.booking.book.Book), inside its transaction."""
+
+    def cancel_outside(self, session: Session, site_code: str, day: date, hours: Sequence[Interval] | None, *,
+                       actor: str, reason: str) -> list[BookingView]: ...
+
+    def tell_changed(self, session: Session, site_code: str, day: date, *, actor: str) -> list[BookingView]: ...
+
+    def told(self, view: BookingView) -> BookingView: ...
+
+
+@dataclass(frozen=True)
+class StopChange:
+    """A stop added, changed or cancelled, the live bookings it cancelled (to call: they hold the phone
+    numbers) and those whose patients were told of the new place or hours."""
+
+    stop: StopView
+    cancelled: tuple[BookingView, ...] = ()
+    told: tuple[BookingView, ...] = ()
+
+
+def holds(hours: Sequence[Interval], day: date, zone: tzinfo, start: datetime, end: datetime) -> bool:
+    """Whether a slot from `start` to `end` lies within one of a stop's `hours` on `day` (local to `zone`)."""
+    return any(datetime.combine(day, i.start, zone) <= start and end <= datetime.combine(day, i.end, zone)
+               for i in hours)
+
+
+def stop_section(day: date, place: str, address: str, hours: Sequence[str | Interval]) -> StopSection:
+    """A stop as typed by a coordinator, checked as the hub's file is; a 422 refusal saying what is wrong."""
+    try:
+        return StopSection.model_validate({"date": day, "place": place, "address": address, "hours": hours})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise Refusal(422, "invalid_stop", problems) from None
+
+
 def import_stops(session: Session, config: HubConfig, at: datetime) -> list[str]:
     """Add the file's stops the store does not hold yet; what was added, as "stop added SITE DAY" lines."""
     held = {(row.site_code, row.day) for row in session.scalars(select(Stop))}
@@ -82,6 +123,11 @@ class Programme:
         self._config = config
         self._wall = wall
         self._stops: dict[str, tuple[StopView, ...]] = {}
+        self._bookings: StopBookings | None = None
+
+    def follow(self, bookings: StopBookings) -> None:
+        """Let `bookings` (the book) cancel and tell the bookings a change of the programme reaches."""
+        self._bookings = bookings
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._wall(), UTC)
@@ -119,6 +165,19 @@ class Programme:
             return site
         return site.model_copy(update={"stops": tuple(s.section for s in self.stops(code) if s.status == "planned")})
 
+    def site_in(self, session: Session, code: str, moment: datetime) -> SiteSection | None:
+        """`site(code)` with its stop on the day of `moment` as `session` holds it: a message written inside
+        the transaction that changes the stop tells of the stop as changed."""
+        site = self.site(code)
+        if site is None or not site.mobile:
+            return site
+        day = moment.astimezone(site.zone).date()
+        row = session.get(Stop, (code, day))
+        stops = [s for s in site.stops if s.date != day]
+        if row is not None and row.status == "planned":
+            stops.append(StopView.of(row).section)
+        return site.model_copy(update={"stops": tuple(sorted(stops, key=lambda s: s.date))})
+
     def sites(self) -> list[SiteSection]:
         """Every site, as `site` gives it."""
         return [s for s in (self.site(site.code) for site in self._config.sites) if s is not None]
@@ -147,3 +206,98 @@ class Programme:
         view = await self._store.run(write)
         await self.reload()
         return view
+
+    # Changing the programme (docs/design.md, "The programme of stops").
+
+    async def add_stop(self, site_code: str, stop: StopSection, *, actor: str) -> StopChange:
+        """Add a stop (or plan again a cancelled one on that day); a refusal when one is planned that day."""
+        now = self.now()
+        self._unit(site_code, stop.date)
+
+        def write(session: Session) -> StopChange:
+            row = session.get(Stop, (site_code, stop.date))
+            if row is not None and row.status == "planned":
+                raise Refusal(409, "stop_exists", f"{site_code} already has a stop on {stop.date:%d/%m/%Y}")
+            if row is None:
+                row = Stop(site_code=site_code, day=stop.date)
+                session.add(row)
+            row.place, row.address, row.hours = stop.place, stop.address, [str(i) for i in stop.hours]
+            row.status, row.opened_at, row.closed_at = "planned", None, None
+            return StopChange(self._audit(session, row, now, actor, "stop added"))
+        return await self._changed(write)
+
+    async def change_stop(self, site_code: str, day: date, *, actor: str, reason: str, place: str | None = None,
+                          address: str | None = None, hours: Sequence[str] | None = None) -> StopChange:
+        """Change a planned stop's place, address or hours: the bookings the new hours no longer hold are
+        cancelled with `reason`, the others told of the change."""
+        now = self.now()
+        self._unit(site_code, day)
+
+        def write(session: Session) -> StopChange:
+            row = self._planned(session, site_code, day)
+            old = StopView.of(row).section
+            new = stop_section(day, place if place is not None else old.place,
+                               address if address is not None else old.address,
+                               hours if hours is not None else old.hours)
+            if new == old:
+                raise Refusal(422, "unchanged", "the stop already has this place, address and hours")
+            cancelled = self._need_bookings().cancel_outside(session, site_code, day, new.hours, actor=actor,
+                                                             reason=reason)
+            row.place, row.address, row.hours = new.place, new.address, [str(i) for i in new.hours]
+            view = self._audit(session, row, now, actor, "stop changed")
+            session.flush()
+            told = self._need_bookings().tell_changed(session, site_code, day, actor=actor)
+            return StopChange(view, tuple(cancelled), tuple(told))
+        return await self._changed(write)
+
+    async def cancel_stop(self, site_code: str, day: date, *, actor: str, reason: str) -> StopChange:
+        """Cancel a planned stop that is not open: its live bookings are cancelled with `reason`, their
+        patients told."""
+        now = self.now()
+        self._unit(site_code, day)
+
+        def write(session: Session) -> StopChange:
+            row = self._planned(session, site_code, day)
+            if row.opened_at is not None and row.closed_at is None:
+                raise Refusal(409, "stop_open", "the stop is open: the secretary closes it first")
+            cancelled = self._need_bookings().cancel_outside(session, site_code, day, None, actor=actor,
+                                                             reason=reason)
+            row.status = "cancelled"
+            return StopChange(self._audit(session, row, now, actor, "stop cancelled"), tuple(cancelled))
+        return await self._changed(write)
+
+    def _unit(self, site_code: str, day: date) -> SiteSection:
+        """The mobile unit `site_code`, when `day` has not passed there; else a refusal."""
+        site = self._config.site(site_code)
+        if site is None or not site.mobile:
+            raise Refusal(404, "not_mobile", f"there is no mobile unit with code {site_code!r}")
+        if day < self.now().astimezone(site.zone).date():
+            raise Refusal(422, "stop_past", f"{day:%d/%m/%Y} has passed: the programme changes from today on")
+        return site
+
+    def _planned(self, session: Session, site_code: str, day: date) -> Stop:
+        row = session.get(Stop, (site_code, day))
+        if row is None or row.status != "planned":
+            raise Refusal(404, "no_stop", f"{site_code} has no stop planned on {day:%d/%m/%Y}")
+        return row
+
+    def _need_bookings(self) -> StopBookings:
+        if self._bookings is None:
+            raise RuntimeError("the programme changes only with a book following it (Programme.follow)")
+        return self._bookings
+
+    def _audit(self, session: Session, row: Stop, now: datetime, actor: str, action: str) -> StopView:
+        row.changed_at, row.changed_on = now, self._config.origin
+        session.add(AuditEntry(at=now, actor=actor, action=action, subject=f"{row.site_code} {row.day}"))
+        session.flush()
+        return StopView.of(row)
+
+    async def _changed(self, write: Callable[[Session], StopChange]) -> StopChange:
+        """Run `write` in one transaction, read the programme again, then let the book's listeners hear
+        of each booking it changed (the cabins' feed)."""
+        change = await self._store.run(write)
+        await self.reload()
+        if self._bookings is not None:
+            for view in change.cancelled:
+                self._bookings.told(view)
+        return change

@@ -53,6 +53,7 @@ class Stop:
     place: str
     address: str
     hours: tuple[str, ...]
+    bookable: bool  # a free slot is left that day
 
 
 @dataclass(frozen=True)
@@ -87,10 +88,16 @@ class PublicSlot:
     gps: tuple[GpOnDuty, ...]
 
 
-def public_site(site: SiteSection, today: date) -> PublicSite:
-    """What the page shows of `site` on `today` (its local date): hours, or its next stops from today."""
-    stops = tuple(Stop(s.date.isoformat(), s.place, s.address, tuple(str(i) for i in s.hours))
-                  for s in sorted(site.stops, key=lambda s: s.date) if s.date >= today)[:NEXT_STOPS]
+def next_stops(site: SiteSection, today: date) -> list[date]:
+    """The days of a mobile unit's next stops the page lists, from `today` (its local date)."""
+    return sorted(s.date for s in site.stops if s.date >= today)[:NEXT_STOPS]
+
+
+def public_site(site: SiteSection, today: date, bookable: frozenset[date] = frozenset()) -> PublicSite:
+    """What the page shows of `site` on `today` (its local date): hours, or its next stops from today,
+    each saying whether it is in `bookable` (the days with a free slot left)."""
+    stops = tuple(Stop(s.date.isoformat(), s.place, s.address, tuple(str(i) for i in s.hours), s.date in bookable)
+                  for s in (site.stop_on(day) for day in next_stops(site, today)) if s is not None)
     hours = {day: tuple(str(i) for i in site.hours.on(n)) for n, day in enumerate(WEEKDAYS) if site.hours.on(n)}
     return PublicSite(site.code, site.name, site.town, site.address, site.mobile, hours, stops)
 
@@ -191,9 +198,18 @@ class PublicBooking:
 
     async def _sites(self, request: web.Request, address: str, stamp: float) -> web.StreamResponse:
         now = self._book.now()
-        sites = [asdict(public_site(site, now.astimezone(site.zone).date()))
+        sites = [asdict(public_site(site, now.astimezone(site.zone).date(),
+                                    await self._bookable(site, now.astimezone(site.zone).date())))
                  for site in self._book.programme.sites() if self._config.cabins(site.code)]
         return web.json_response({"sites": sites})
+
+    async def _bookable(self, site: SiteSection, today: date) -> frozenset[date]:
+        """The days of a mobile unit's next stops with a free slot left (none for a fixed site)."""
+        days = next_stops(site, today)
+        if not days:
+            return frozenset()
+        free = await self._book.free_slots(site.code, days[0], (days[-1] - days[0]).days + 1)
+        return frozenset(slot.start.astimezone(site.zone).date() for slot in free)
 
     async def _slots(self, request: web.Request, address: str, stamp: float) -> web.StreamResponse:
         query = request.query

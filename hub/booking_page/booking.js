@@ -102,8 +102,10 @@ function siteStops(site) {
     el("p", { class: "strong", text: `${formatDay(stop.date)} · ${hoursText(stop.hours)}` }),
     el("p", { text: stop.place }),
     el("p", { class: "muted", text: stop.address }),
+    stop.bookable ? null : el("p", { class: "full", text: t("site.stop_full"), dataset: { testid: `full-${site.code}-${stop.date}` } }),
     el("button", {
       type: "button", class: "primary", text: t("site.choose_stop"), dataset: { testid: `stop-${site.code}-${stop.date}` },
+      disabled: !stop.bookable,
       "aria-label": t("site.choose_stop_label", { place: stop.place, date: formatDay(stop.date) }),
       onclick: () => chooseSite(site, stop),
     }))));

@@ -7,6 +7,7 @@ import { $, clear, el } from "/ui/dom.js";
 import { init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t, tCode } from "/ui/i18n.js";
 import { call, logout, me } from "/static/api.js";
 import { bindActivity, renderActivity } from "./activity.js";
+import { programme } from "./programme.js";
 
 try {
   await initI18n(new URL("./i18n/", import.meta.url), new URLSearchParams(location.search).get("lang") ?? "fr");
@@ -31,6 +32,7 @@ const state = {
   closure: null, // {count, bookings}
   notice: null,
   noticeTimer: null,
+  programme: null, // the "Programme" section (programme.js), once the sites are known
 };
 
 // ---------- helpers ----------
@@ -384,6 +386,7 @@ function renderAll() {
   renderSessions();
   renderClosure();
   renderActivity();
+  state.programme?.render();
 }
 
 function onSubmit(id, handler) {
@@ -462,6 +465,7 @@ async function main() {
   state.gps = result.data.gps ?? [];
   const today = new Date().toLocaleDateString("en-CA"); // YYYY-MM-DD, the browser's day
   for (const id of ["search-from", "day-date", "session-date", "closure-from"]) $(id).value = today;
+  state.programme = programme({ send, refusalText, showNotice, when, units: state.sites.filter((s) => s.mobile) });
   $("main").hidden = false;
   document.body.dataset.view = "desk";
   renderAll();

@@ -20,9 +20,10 @@ from hub.booking.book import BookingView
 from hub.config import SiteSection
 from protocol.booking_code import display_code
 
-Kind = Literal["confirmation", "cancellation", "moved", "reminder"]
-KINDS: tuple[Kind, ...] = ("confirmation", "cancellation", "moved", "reminder")
-CHANGES: tuple[Kind, ...] = ("moved", "cancellation")  # the kinds that raise the event's SEQUENCE
+# "stop_changed": the mobile unit's stop of the booking has a new place, address or hours that still hold it.
+Kind = Literal["confirmation", "cancellation", "moved", "reminder", "stop_changed"]
+KINDS: tuple[Kind, ...] = ("confirmation", "cancellation", "moved", "reminder", "stop_changed")
+CHANGES: tuple[Kind, ...] = ("moved", "cancellation", "stop_changed")  # the kinds that raise the event's SEQUENCE
 PRODID = "-//cabin-station//hub//FR"
 
 _DAYS = {"fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
@@ -49,10 +50,13 @@ _TEXT = {
                  "le code ne change pas.",
         "reminder": "Rappel : votre rendez-vous de téléconsultation en cabine est demain.",
         "cancellation": "Votre rendez-vous de téléconsultation en cabine est annulé.",
+        "stop_changed": "Le cabinet médical mobile a changé le lieu ou les horaires de sa halte ce jour-là. "
+                        "Votre rendez-vous est maintenu à la même heure ; voici le lieu.",
         "subject.confirmation": "Rendez-vous confirmé le {when} ({code})",
         "subject.moved": "Rendez-vous déplacé au {when} ({code})",
         "subject.reminder": "Rappel : rendez-vous demain à {time} ({code})",
         "subject.cancellation": "Rendez-vous annulé : {when} ({code})",
+        "subject.stop_changed": "Lieu ou horaires modifiés, rendez-vous maintenu le {when} ({code})",
         "code": "Code du rendez-vous : {code}",
         "when": "Quand : {when}",
         "where": "Où : {name}\n     {address}",
@@ -69,6 +73,7 @@ _TEXT = {
         "sms.moved": "RDV téléconsultation déplacé",
         "sms.reminder": "Rappel RDV téléconsultation demain",
         "sms.cancellation": "RDV téléconsultation ANNULÉ",
+        "sms.stop_changed": "RDV maintenu, halte modifiée",
         "sms": "{what} : {when}, {address}. Code {code}",
     },
     "en": {
@@ -78,10 +83,13 @@ _TEXT = {
                  "the code stays the same.",
         "reminder": "Reminder: your teleconsultation appointment in the cabin is tomorrow.",
         "cancellation": "Your teleconsultation appointment in the cabin is cancelled.",
+        "stop_changed": "The mobile doctor's office has changed the place or hours of its stop that day. "
+                        "Your appointment keeps its time; here is where to go.",
         "subject.confirmation": "Appointment confirmed on {when} ({code})",
         "subject.moved": "Appointment moved to {when} ({code})",
         "subject.reminder": "Reminder: appointment tomorrow at {time} ({code})",
         "subject.cancellation": "Appointment cancelled: {when} ({code})",
+        "subject.stop_changed": "Place or hours changed, appointment kept on {when} ({code})",
         "code": "Booking code: {code}",
         "when": "When: {when}",
         "where": "Where: {name}\n       {address}",
@@ -99,6 +107,7 @@ _TEXT = {
         "sms.moved": "Teleconsultation moved",
         "sms.reminder": "Teleconsultation reminder, tomorrow",
         "sms.cancellation": "Teleconsultation CANCELLED",
+        "sms.stop_changed": "Appointment kept, stop changed",
         "sms": "{what}: {when}, {address}. Code {code}",
     },
 }

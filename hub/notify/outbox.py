@@ -107,7 +107,7 @@ class Outbox:
         told = next((k for k in compose.KINDS if k == kind), None)
         if told is None:
             raise ValueError(f"no message tells of {kind!r}")
-        site = self._programme.site(booking.site_code)
+        site = self._programme.site_in(session, booking.site_code, booking.slot_start)
         if site is None:
             log.warning("booking %s is at site %s, which the hub's file no longer lists: no message",
                         booking.id, booking.site_code)
