@@ -1,0 +1,161 @@
+"""The station on board a mobile unit (docs/design.md, "On board"): the call's admission rules as vectors,
+then the simulated vehicle's station fed the secretary's messages, its stop's closing and the full
+cleaning it calls for, across a restart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from config.loader import load_config
+from config.schema import CabinConfig
+from protocol.booking_code import new_code
+from protocol.hub import CallAnswer, CallPatient, QueueBoard, StopState
+from protocol.states import CabinState as S
+from session.appointments import Appointment
+from session.on_board import CallRefused, call_refusal
+from sim.badges import REFERENT_BADGE
+from sim.crew import SimCrew
+from station.compose import Station
+from tests.booking import MONDAY, at
+from tests.conftest import running_station
+
+REPO = Path(__file__).resolve().parent.parent
+VEHICLE = REPO / "config" / "defaults" / "vehicle.toml"
+SITE = "CHR180"
+SANCOINS = "Sancoins, place de la Libération"
+ADULT = Appointment(code="X", patient_name="Camille Lefèvre", birth_date=date(1968, 4, 12), sex="F",
+                    slot_start=at(MONDAY, "09:30"), slot_minutes=20, site=SITE, gp="Dr Claire")
+
+
+def vehicle_config() -> CabinConfig:
+    """The packaged on-board configuration, on the simulator."""
+    return load_config(VEHICLE, simulator=True)
+
+
+@pytest.mark.parametrize(("appt", "refused"), [
+    (ADULT, None),
+    (replace(ADULT, slot_start=at(MONDAY, "16:25")), None),  # late or early: the secretary decides when
+    (None, "unknown_code"),
+    (replace(ADULT, used_at="2026-12-07T09:31:00+01:00"), "already_used"),
+    (replace(ADULT, status="cancelled"), "cancelled"),
+    (replace(ADULT, site="NAN231"), "wrong_site"),
+    (replace(ADULT, slot_start=at(date(2026, 12, 8), "09:30")), "not_today"),
+    (replace(ADULT, birth_date=date(2013, 1, 1)), "under_14"),
+    (replace(ADULT, birth_date=date(2010, 1, 1)), "representative_required"),
+    (replace(ADULT, birth_date=date(2010, 1, 1), representative="Jean Lefèvre"), None),
+    (replace(ADULT, birth_date=date(2012, 12, 7)), "representative_required"),  # 14 today
+    (replace(ADULT, birth_date=date(2012, 12, 8)), "under_14"),  # 14 tomorrow
+])
+def test_a_call_is_admitted_by_its_booking_alone(appt: Appointment | None, refused: str | None) -> None:
+    got = call_refusal(appt, SITE, MONDAY)
+    assert (got.code if got else None) == refused
+    assert got is None or isinstance(got, CallRefused) and got.message
+
+
+@asynccontextmanager
+async def vehicle(state_dir: Path) -> AsyncIterator[tuple[Station, SimCrew]]:
+    """The vehicle's station on Monday 09:20, the day of the Sancoins stop, fast enough for contact times."""
+    async with running_station(state_dir, vehicle_config(), speed=1000.0, start=at(MONDAY, "09:20")) as running:
+        assert running[0].on_board is not None
+        yield running
+
+
+async def booked(station: Station) -> str:
+    """An adult's booking of today at the stop, on the station's disk as the hub's feed leaves it; its code."""
+    code = new_code()
+    await station.book.add(replace(ADULT, code=code, slot_start=at(MONDAY, "09:40")))
+    return code
+
+
+async def send(station: Station, message: CallPatient | StopState | QueueBoard) -> CallAnswer | None:
+    """What the hub's `call`, `stop` or `queue` does, as the hub client hands it over."""
+    assert station.on_board is not None
+    return await station.on_board.handle(message)
+
+
+async def test_the_cabin_opens_with_the_stop_and_takes_the_called_patient_straight_to_the_gp(tmp_path: Path) -> None:
+    async with vehicle(tmp_path / "state") as (station, crew):
+        assert station.cabin.state is S.CLOSED  # 09:20 on a stop's day: closed until the secretary opens
+        code = await booked(station)
+        assert await send(station, CallPatient(visit="v1", ticket=1, code=code)) == CallAnswer(
+            visit="v1", accepted=False, code="closed", message="the stop is closed")
+
+        await send(station, StopState(open=True, place=SANCOINS))
+        assert station.cabin.state is S.READY
+        for _ in range(station.config.checkin.max_wrong_codes + 1):  # a call is never a guess
+            answer = await send(station, CallPatient(visit="v0", ticket=9, code=new_code()))
+            assert answer is not None and answer.code == "unknown_code"
+        assert station.patient_desk.checkin_paused_for() == 0
+
+        assert await send(station, CallPatient(visit="v1", ticket=1, code=code)) == CallAnswer(visit="v1",
+                                                                                               accepted=True)
+        snapshot = station.cabin.snapshot()
+        assert snapshot.state is S.WAITING_FOR_DOCTOR and snapshot.cleaning_required
+        assert snapshot.consultation is not None and snapshot.consultation.visit == "v1"
+        assert await crew.used(code)
+        again = await send(station, CallPatient(visit="v2", ticket=2, code=await booked(station)))
+        assert again == CallAnswer(visit="v2", accepted=False, code="not_ready",
+                                   message="the cabin is waiting_for_doctor")
+
+        await station.patient_desk.leave()
+        answer = await send(station, CallPatient(visit="v2", ticket=2, code=code))
+        assert answer is not None and answer.code == "not_clean"
+        assert station.staff_desk.protocol_due() is station.config.cleaning  # the light one between patients
+        await crew.clean()
+        assert station.cabin.state is S.READY
+
+
+async def test_closing_the_stop_calls_for_the_full_cleaning_after_the_consultation_and_across_a_restart(
+        tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    async with vehicle(state) as (station, _):
+        await send(station, StopState(open=True, place=SANCOINS))
+        assert await send(station, CallPatient(visit="v1", ticket=1, code=await booked(station))) == CallAnswer(
+            visit="v1", accepted=True)
+        await send(station, StopState(open=False))
+        assert station.cabin.state is S.WAITING_FOR_DOCTOR  # the patient in the room is seen first
+        await station.patient_desk.leave()
+        assert station.cabin.state is S.AWAITING_CLEANING
+        assert station.staff_desk.protocol_due() is station.config.closing_cleaning
+    async with vehicle(state) as (station, crew):  # a crash or a restart keeps what is due
+        assert station.cabin.state is S.AWAITING_CLEANING
+        assert station.staff_desk.protocol_due() is station.config.closing_cleaning
+        await crew.clean()
+        assert station.cabin.state is S.CLOSED  # cleaned after the stop: closed until the next one opens
+        assert station.staff_desk.protocol_due() is station.config.cleaning
+        closing = station.config.closing_cleaning
+        assert closing is not None
+        [last] = await station.audit.latest("cleaning_cleared", 1)
+        assert [step for step, _ in json.loads(last.detail)["steps"]] == [s.id for s in closing.steps]
+
+
+async def test_closing_the_stop_from_ready_or_during_a_light_cleaning_marks_the_cabin_for_the_full_one(
+        tmp_path: Path) -> None:
+    async with vehicle(tmp_path / "state") as (station, crew):
+        await send(station, StopState(open=True, place=SANCOINS))
+        await send(station, StopState(open=False))  # nobody came: the cabin was open, it is cleaned all the same
+        assert station.cabin.state is S.AWAITING_CLEANING and station.cabin.snapshot().cleaning_required
+        assert station.staff_desk.protocol_due() is station.config.closing_cleaning
+        await send(station, StopState(open=False))  # said again after a reconnection: nothing more
+        await crew.clean()
+        assert station.cabin.state is S.CLOSED
+
+        await send(station, StopState(open=True))
+        await send(station, CallPatient(visit="v1", ticket=1, code=await booked(station)))
+        await station.patient_desk.leave()
+        await station.on_badge(REFERENT_BADGE)  # the light cleaning between patients starts...
+        assert station.cabin.state is S.CLEANING
+        await send(station, StopState(open=False))  # ...and the stop closes: the full one replaces it
+        assert station.cabin.state is S.AWAITING_CLEANING and station.cabin.cleaning is None
+        assert station.staff_desk.protocol_due() is station.config.closing_cleaning
+        await station.on_badge(REFERENT_BADGE)
+        view = await crew.kiosk.wait_state("cleaning")
+        closing = station.config.closing_cleaning
+        assert closing is not None and [s["id"] for s in view["cleaning"]["steps"]] == [s.id for s in closing.steps]
