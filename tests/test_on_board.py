@@ -24,7 +24,9 @@ from sim.badges import REFERENT_BADGE
 from sim.crew import SimCrew
 from station.compose import Station
 from tests.booking import MONDAY, at
+from tests.browser import chromium, collect_errors, missing_texts
 from tests.conftest import running_station
+from tests.kiosk import BROWSER_MS, in_state, open_kiosk, shot
 
 REPO = Path(__file__).resolve().parent.parent
 VEHICLE = REPO / "config" / "defaults" / "vehicle.toml"
@@ -61,8 +63,12 @@ def test_a_call_is_admitted_by_its_booking_alone(appt: Appointment | None, refus
 
 @asynccontextmanager
 async def vehicle(state_dir: Path) -> AsyncIterator[tuple[Station, SimCrew]]:
-    """The vehicle's station on Monday 09:20, the day of the Sancoins stop, fast enough for contact times."""
-    async with running_station(state_dir, vehicle_config(), speed=1000.0, start=at(MONDAY, "09:20")) as running:
+    """The vehicle's station on Monday 09:20, the day of the Sancoins stop, fast enough for contact times; a
+    called patient waits, and a cleaning stays under way, for days of its clock (no test races them)."""
+    config = vehicle_config()
+    days = config.timeouts.model_copy(update={"doctor_wait_s": 864000.0, "cleaning_inactivity_s": 864000.0})
+    config = config.model_copy(update={"timeouts": days})
+    async with running_station(state_dir, config, speed=1000.0, start=at(MONDAY, "09:20")) as running:
         assert running[0].on_board is not None
         yield running
 
@@ -159,3 +165,36 @@ async def test_closing_the_stop_from_ready_or_during_a_light_cleaning_marks_the_
         view = await crew.kiosk.wait_state("cleaning")
         closing = station.config.closing_cleaning
         assert closing is not None and [s["id"] for s in view["cleaning"]["steps"]] == [s.id for s in closing.steps]
+
+
+async def test_the_touchscreen_on_board_is_the_waiting_rooms_display_by_numbers_only(tmp_path: Path) -> None:
+    async with vehicle(tmp_path / "state") as (station, _), chromium() as browser:
+        page = await open_kiosk(browser, station.kiosk.entry_url)
+        errors = collect_errors(page)
+        await send(station, StopState(open=True, place=SANCOINS))
+        await send(station, QueueBoard(called=None, waiting=(12, 13)))
+        await page.wait_for_selector("#board-waiting li[data-ticket='13']", timeout=BROWSER_MS)
+        assert await page.inner_text("#state-title") == "Salle d'attente"
+        assert await page.inner_text("#board-called") == "Merci de patienter : votre numéro s'affichera ici."
+
+        await send(station, CallPatient(visit="v12", ticket=12, code=await booked(station)))
+        await send(station, QueueBoard(called=12, waiting=(13, 14)))
+        await in_state(page, "waiting_for_doctor")
+        await page.wait_for_selector("#board-called[data-ticket='12']", timeout=BROWSER_MS)
+        assert await page.inner_text("#board-called") == "N° 12 — entrez"
+        assert [await li.inner_text() for li in await page.query_selector_all("#board-waiting li")] == [
+            "N° 13", "N° 14"]
+        assert ADULT.patient_name not in await page.inner_text("body")
+        assert await page.query_selector_all("[data-action]") == []  # nothing to touch: no keypad, no consent
+        assert await page.is_hidden("#call")
+        await shot(page, tmp_path, "on-board-board-fr")
+        await page.click("#language")
+        await page.wait_for_selector("#board-called:has-text('No. 12, please come in')", timeout=BROWSER_MS)
+        await shot(page, tmp_path, "on-board-board-en")
+
+        await station.patient_desk.leave()  # the referent's screens are the usual ones
+        await in_state(page, "awaiting_cleaning")
+        assert await page.query_selector("#board-called") is None
+        assert await page.inner_text("#state-title") == "Cabin being cleaned"
+        assert await missing_texts(page) == []
+        assert errors == []
