@@ -81,7 +81,8 @@ class Station:
         self.patient_desk = PatientDesk(self.cabin, book=self.book, rules=config.checkin,
                                         site_code=config.station.site, audit=self.audit, db=self.db)
         self.gp_desk = GpDesk(self.cabin, devices=self.devices, printer=self.printer, audit=self.audit,
-                              site_code=config.station.site, site_name=place.name)
+                              site_code=config.station.site, site_name=place.name,
+                              place_of=self.gate.place_of if self.gate is not None else None)
         self.staff_desk = StaffDesk(self.cabin, registry=self.registry, audit=self.audit, protocol=config.cleaning,
                                     closing=config.closing_cleaning)
         self.gp_link = GpLink(self.cabin, self.gp_desk, devices=self.devices, site_name=place.name, camera=camera)

@@ -5,6 +5,7 @@ cleaning it calls for, across a restart."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -18,6 +19,7 @@ from config.schema import CabinConfig
 from protocol.booking_code import new_code
 from protocol.hub import CallAnswer, CallPatient, QueueBoard, StopState
 from protocol.states import CabinState as S
+from protocol.versioned import encode
 from session.appointments import Appointment
 from session.on_board import CallRefused, call_refusal
 from sim.badges import REFERENT_BADGE
@@ -27,6 +29,8 @@ from tests.booking import MONDAY, at
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.conftest import running_station
 from tests.kiosk import BROWSER_MS, in_state, open_kiosk, shot
+from tests.test_cabin_flows import gp_joins
+from tests.test_printer_cabin import MEDICATION, _number, _until
 
 REPO = Path(__file__).resolve().parent.parent
 VEHICLE = REPO / "config" / "defaults" / "vehicle.toml"
@@ -198,3 +202,34 @@ async def test_the_touchscreen_on_board_is_the_waiting_rooms_display_by_numbers_
         assert await page.inner_text("#state-title") == "Cabin being cleaned"
         assert await missing_texts(page) == []
         assert errors == []
+
+
+async def test_the_gp_in_the_vehicle_greets_the_called_patient_and_prescribes_at_the_stops_place(
+        tmp_path: Path) -> None:
+    async with vehicle(tmp_path / "state") as (station, _):
+        assert station.rig is not None
+        await send(station, StopState(open=True, place="Sancoins, devant la mairie"))
+        await send(station, CallPatient(visit="v1", ticket=1, code=await booked(station)))
+        gp, _session = await gp_joins(station)
+        joined = await _until(gp, lambda m: m["type"] == "joined")
+        assert joined["patient"]["name"] == ADULT.patient_name  # over the control channel, as in a cabin
+        await gp.send(encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION]))
+        number = await _number(gp)
+        assert (await _until(gp, lambda m: m["type"] == "print_status"))["printed"]
+        [receipt] = station.rig.printer.decoded
+        text = " ".join(receipt.text.split())
+        assert f"N° {number}" in text and "Ordonnance Cabinet" in text and "établie par téléconsultation" not in text
+        assert "Cabinet médical mobile du Cher Sancoins, devant la mairie, le 07/12/2026 à 09:" in text
+
+
+async def test_the_place_of_consultation_is_the_stops_named_by_the_hub_else_the_programmes(tmp_path: Path) -> None:
+    async with vehicle(tmp_path / "state") as (station, _):
+        gate = station.gate
+        assert gate is not None
+        assert gate.place_of(MONDAY) == SANCOINS  # nothing said yet: the programme's stop of the day
+        await send(station, StopState(open=True, place="Sancoins, devant la mairie"))
+        assert gate.place_of(MONDAY) == "Sancoins, devant la mairie"
+        assert gate.place_of(date(2026, 12, 8)) == "Lignières, parking de la salle des fêtes"
+        assert gate.place_of(date(2026, 12, 9)) is None
+        await send(station, StopState(open=False))
+        assert gate.place_of(MONDAY) == SANCOINS
