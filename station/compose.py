@@ -64,7 +64,8 @@ class Station:
         self.audit = AuditTrail(self.db)
         self.store = CabinStore(self.db)
         self.registry = BadgeRegistry(self.db, state_dir)
-        self.book = AppointmentBook(self.db, audit=self.audit, clock=clock, rules=config.checkin)
+        self.book = AppointmentBook(self.db, audit=self.audit, clock=clock, rules=config.checkin,
+                                    whole_day=config.station.mode == "on_board")
         printer_config = self.rig.printer_config(config.printer) if self.rig else config.printer
         self.printer = PrintService(self.db, make_transport(printer_config, clock), printer_config, clock)
         self.hardware = Hardware(config, clock, rig=rig, on_badge=self.on_badge)

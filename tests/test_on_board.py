@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,8 @@ from protocol.booking_code import new_code
 from protocol.hub import CallAnswer, CallPatient, QueueBoard, StopState
 from protocol.states import CabinState as S
 from protocol.versioned import encode
-from session.appointments import Appointment
+from runtime.clock import PARIS
+from session.appointments import Appointment, end_of_day
 from session.on_board import CallRefused, call_refusal
 from sim.badges import REFERENT_BADGE
 from sim.crew import SimCrew
@@ -30,6 +31,7 @@ from tests.browser import chromium, collect_errors, missing_texts
 from tests.conftest import running_station
 from tests.kiosk import BROWSER_MS, in_state, open_kiosk, shot
 from tests.test_cabin_flows import gp_joins
+from tests.test_cli_errors import cabin, refused
 from tests.test_printer_cabin import MEDICATION, _number, _until
 
 REPO = Path(__file__).resolve().parent.parent
@@ -233,3 +235,28 @@ async def test_the_place_of_consultation_is_the_stops_named_by_the_hub_else_the_
         assert gate.place_of(date(2026, 12, 9)) is None
         await send(station, StopState(open=False))
         assert gate.place_of(MONDAY) == SANCOINS
+
+
+def test_the_packaged_on_board_configuration_passes_check_config_and_needs_its_closing_cleaning(
+        tmp_path: Path) -> None:
+    done = cabin("check-config", str(VEHICLE))
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == (f"{VEHICLE}: OK (station vehicle-cher-1, site CHR180 Cabinet médical mobile du Cher, "
+                           "5 devices, 3 cleaning steps, on board, 5 closing cleaning steps)\n")
+    text = VEHICLE.read_text(encoding="utf-8")
+    without = tmp_path / "vehicle.toml"
+    without.write_text(text[:text.index("\n[closing_cleaning]\n")] + text[text.index("\n[mobile]\n"):], encoding="utf-8")
+    line = refused(cabin("check-config", str(without)))
+    assert "needs [closing_cleaning], the full protocol at the end of each stop" in line
+
+
+async def test_a_booking_whose_slot_has_passed_is_kept_on_board_until_the_end_of_its_day(tmp_path: Path) -> None:
+    assert end_of_day(at(MONDAY, "23:59"), PARIS) == at(date(2026, 12, 8), "00:00")
+    assert end_of_day(datetime(2026, 3, 28, 23, 30, tzinfo=UTC), PARIS) == datetime(2026, 3, 30, tzinfo=PARIS)
+    async with vehicle(tmp_path / "state") as (station, _):
+        await send(station, StopState(open=True))
+        code = new_code()  # booked for 08:30: its check-in window closed at 08:40, well before 09:20
+        await station.book.add(replace(ADULT, code=code, slot_start=at(MONDAY, "08:30")))
+        assert await station.book.delete_no_shows() == 0
+        assert await send(station, CallPatient(visit="v1", ticket=1, code=code)) == CallAnswer(visit="v1",
+                                                                                               accepted=True)
