@@ -148,6 +148,20 @@ async def test_closing_the_stop_calls_for_the_full_cleaning_after_the_consultati
         assert [step for step, _ in json.loads(last.detail)["steps"]] == [s.id for s in closing.steps]
 
 
+async def test_an_open_stop_stays_open_across_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    async with vehicle(state) as (station, _):
+        await send(station, StopState(open=True, place=SANCOINS))
+        assert station.cabin.state is S.READY
+    async with vehicle(state) as (station, _):
+        assert station.cabin.state is S.READY
+        await send(station, StopState(open=False))
+        assert station.cabin.state is S.AWAITING_CLEANING
+    async with vehicle(state) as (station, _):
+        assert station.cabin.state is S.AWAITING_CLEANING
+        assert station.staff_desk.protocol_due() is station.config.closing_cleaning
+
+
 async def test_closing_the_stop_from_ready_or_during_a_light_cleaning_marks_the_cabin_for_the_full_one(
         tmp_path: Path) -> None:
     async with vehicle(tmp_path / "state") as (station, crew):
@@ -177,6 +191,8 @@ async def test_the_touchscreen_on_board_is_the_waiting_rooms_display_by_numbers_
     async with vehicle(tmp_path / "state") as (station, _), chromium() as browser:
         page = await open_kiosk(browser, station.kiosk.entry_url)
         errors = collect_errors(page)
+        await in_state(page, "closed")
+        assert await page.inner_text("#state-title") != "Salle d'attente"
         await send(station, StopState(open=True, place=SANCOINS))
         await send(station, QueueBoard(called=None, waiting=(12, 13)))
         await page.wait_for_selector("#board-waiting li[data-ticket='13']", timeout=BROWSER_MS)

@@ -277,11 +277,11 @@ function maintenance(view, ui) {
 }
 
 // On board (docs/design.md, "On board"): the screen is the waiting room's, by ticket numbers only, except
-// for the referent's and the technician's screens.
-const STAFF_SCREENS = ["awaiting_cleaning", "cleaning", "maintenance", "out_of_service"];
+// while the stop is closed and on the referent's and the technician's screens.
+const OWN_SCREENS = ["closed", "awaiting_cleaning", "cleaning", "maintenance", "out_of_service"];
 
 export function showsBoard(view) {
-  return Boolean(view?.on_board) && !STAFF_SCREENS.includes(view.state);
+  return Boolean(view?.on_board) && !OWN_SCREENS.includes(view.state);
 }
 
 function board(view) {
