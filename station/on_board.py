@@ -55,11 +55,12 @@ class OnBoard:
         cabin, gate = self._cabin, self._gate
 
         async def step() -> None:
-            was_open = gate.opened
+            # The mark before the stop's state: a write failing in between leaves the stop open, so that the
+            # hub's next word closes it again, never a closed stop without its cleaning due.
+            if not stop.open and gate.opened:
+                await cabin.close_stop()
             await gate.set(stop.open, stop.place, cabin.clock.now())
             if stop.open and cabin.state is CabinState.CLOSED:
                 await cabin.fire("open", reason="stop_opened")
-            elif not stop.open and was_open:
-                await cabin.close_stop()
 
         await cabin.act(step)
