@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 _COLUMNS = (
     "state, session, cleaning_required, mark_session, mark_set_at, last_consultation_end, "
-    "last_cleaning_at, last_cleaned_by, out_of_service_reason, updated_at"
+    "last_cleaning_at, last_cleaned_by, out_of_service_reason, updated_at, closing_due"
 )
 
 
@@ -39,6 +39,7 @@ class CabinRecord:
     last_cleaned_by: str
     out_of_service_reason: str
     updated_at: str
+    closing_due: bool = False  # on board: the mark calls for the full closing protocol (docs/design.md, "On board")
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready view for `cabin status --json`."""
@@ -53,6 +54,7 @@ class CabinRecord:
             "last_cleaning_at": self.last_cleaning_at or None,
             "out_of_service_reason": self.out_of_service_reason or None,
             "updated_at": self.updated_at or None,
+            "closing_cleaning_due": self.closing_due,
         }
 
 
@@ -60,7 +62,7 @@ def read_record(conn: sqlite3.Connection) -> CabinRecord:
     """Read the state row."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM cabin_state WHERE id = 1").fetchone()
     values = list(row)
-    values[2] = bool(values[2])
+    values[2], values[10] = bool(values[2]), bool(values[10])
     return CabinRecord(*values)
 
 
@@ -131,6 +133,17 @@ class CabinStore:
             lambda c: _update(c, at, cleaning_required=1, mark_session=session, mark_set_at=at.isoformat())
         )
 
+    async def set_closing_mark(self, at: datetime, session: str) -> CabinRecord:
+        """On board, the stop closed: the mark calls for the closing protocol (a mark already set keeps its session)."""
+
+        def write(conn: sqlite3.Connection) -> CabinRecord:
+            if read_record(conn).cleaning_required:
+                return _update(conn, at, closing_due=1)
+            return _update(conn, at, cleaning_required=1, mark_session=session, mark_set_at=at.isoformat(),
+                           closing_due=1)
+
+        return await self._db.run(write)
+
     async def record_consultation_end(self, at: datetime) -> CabinRecord:
         """Note when the last consultation ended."""
         return await self._db.run(lambda c: _update(c, at, last_consultation_end=at.isoformat()))
@@ -140,7 +153,7 @@ class CabinStore:
         at = proof.finished_at
         return await self._db.run(
             lambda c: _update(
-                c, at, cleaning_required=0, mark_session="", mark_set_at="",
+                c, at, cleaning_required=0, mark_session="", mark_set_at="", closing_due=0,
                 last_cleaning_at=at.isoformat(), last_cleaned_by=proof.confirmed_by,
             )
         )

@@ -143,6 +143,9 @@ class Prescription:
     examinations: Sequence[str] = field(default=())
     referral: str | None = None
     specimen: bool = False  # a technician's sample: printed as SPÉCIMEN, never a real prescription
+    # On board a mobile unit: the place of consultation of the day (its stop), which the rules of itinerant
+    # practice require on the document; the GP is then in the room, no teleconsultation (docs/design.md, "On board").
+    stop: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.number, str) or not _NUMBER_RE.fullmatch(self.number):
@@ -152,6 +155,8 @@ class Prescription:
         if not isinstance(self.patient, PatientIdentity):
             raise PrescriptionError("patient is missing")
         _set(self, "site_name", _text(self.site_name, "site name"))
+        if self.stop is not None:
+            _set(self, "stop", _text(self.stop, "place of consultation"))
         if not isinstance(self.specimen, bool):
             raise PrescriptionError("specimen must be true or false")
         self._check_issued_at()

@@ -49,6 +49,12 @@ TITLES: dict[DocumentKind, str] = {
     DocumentKind.EXAMINATIONS: "Prescription d'examens établie par téléconsultation",
     DocumentKind.REFERRAL: "Lettre d'orientation établie par téléconsultation",
 }
+# On board a mobile unit the GP sees the patient in person (docs/design.md, "On board").
+IN_PERSON_TITLES: dict[DocumentKind, str] = {
+    DocumentKind.MEDICATIONS: "Ordonnance",
+    DocumentKind.EXAMINATIONS: "Prescription d'examens",
+    DocumentKind.REFERRAL: "Lettre d'orientation",
+}
 
 # Typographic characters the GP's browser may send that the PC85x pages lack.
 _SUBSTITUTES = str.maketrans(
@@ -271,12 +277,14 @@ class DocumentWriter:
             self.p.image(self.images.code128(data), impl=self.o.image_impl)
 
     def heading(self, rx: Prescription, kind: DocumentKind) -> None:
-        """The title with the teleconsultation mention, then place and date."""
+        """The title with the teleconsultation mention, then place and date; on board, the unit and its stop."""
         self.p.set(align="center", bold=True)
-        self.lines(TITLES[kind])
+        self.lines(IN_PERSON_TITLES[kind] if rx.stop else TITLES[kind])
         self.p.set(bold=False)
         issued = rx.issued_at
-        self.lines(f"{rx.site_name}, le {issued:%d/%m/%Y} à {issued:%H:%M}")
+        if rx.stop:
+            self.lines(rx.site_name)
+        self.lines(f"{rx.stop or rx.site_name}, le {issued:%d/%m/%Y} à {issued:%H:%M}")
         self.p.set(align="left")
         self.p.ln()
 

@@ -32,7 +32,7 @@ Station to hub
                                                 checked in (then the status names the `visit`), or
                                                 why not (`code`: not_ready, not_clean, closed,
                                                 unknown_code, already_used, cancelled, wrong_site,
-                                                under_14, representative_required...)
+                                                not_today, under_14, representative_required)
 Hub to station
     welcome    {station, ice_servers}
     audit_ack  {seq, hash}                     the hub has this head; a head that goes back

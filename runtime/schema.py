@@ -136,6 +136,17 @@ ALTER TABLE appointments ADD COLUMN status TEXT NOT NULL DEFAULT 'booked'
 ALTER TABLE appointments ADD COLUMN from_hub INTEGER NOT NULL DEFAULT 0;
 """
 
+# On board a mobile unit (docs/design.md, "On board"): which cleaning protocol the mark calls for (the full
+# one at the end of a stop), and the stop's opening as the hub last said it, so that a restart keeps both.
+_ON_BOARD = """
+ALTER TABLE cabin_state ADD COLUMN closing_due INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE stop_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    open_on TEXT NOT NULL DEFAULT '',
+    place TEXT NOT NULL DEFAULT ''
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -144,4 +155,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(2, "check-in wrong-code count and pause", _CHECKIN_ATTEMPTS),
     Migration(3, "appointments from the hub: representative, GP username, cancelled status", _APPOINTMENTS_FROM_HUB),
+    Migration(4, "on board: the closing cleaning due with the mark, the stop's opening", _ON_BOARD),
 )

@@ -3,8 +3,8 @@
 Personal data stays only until the patient checks in: `consume` keeps the code, slot and
 site (so the code cannot be used twice) and wipes the name, birth date, sex and GP, with
 SQLite's secure_delete and a WAL checkpoint so the old bytes do not linger on disk. A
-booking whose check-in window closed without a check-in (a no-show) is deleted whole, at
-start and then every minute (docs/design.md, "Data and security").
+booking whose check-in window closed without a check-in (a no-show; on board, once its day is
+over) is deleted whole, at start and then every minute (docs/design.md, "Data and security").
 
 Booking codes are made by the hub and checked here with protocol/booking_code.py. The hub sends
 the station its bookings (docs/design.md, "Bookings at the cabin"): `replace` takes the whole set
@@ -19,7 +19,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from config.schema import CheckInRules
 from hygiene.audit import AuditTrail
@@ -63,6 +63,13 @@ def checkin_window(slot_start: datetime, rules: CheckInRules) -> tuple[datetime,
             slot_start + timedelta(minutes=rules.late_minutes))
 
 
+def end_of_day(slot_start: datetime, zone: tzinfo) -> datetime:
+    """Midnight after the slot's day in `zone`: on board, an unused booking is kept until then, the secretary
+    calling patients in when she decides (docs/design.md, "On board")."""
+    day = slot_start.astimezone(zone).date() + timedelta(days=1)
+    return datetime.combine(day, time(0), zone)
+
+
 def _wiping(conn: sqlite3.Connection, write: Callable[[sqlite3.Connection], int]) -> int:
     """Run `write` in a transaction so that what it removes leaves no bytes on disk."""
     conn.execute("PRAGMA secure_delete=ON")
@@ -72,7 +79,8 @@ def _wiping(conn: sqlite3.Connection, write: Callable[[sqlite3.Connection], int]
     return changed
 
 
-def _delete_closed(conn: sqlite3.Connection, now: datetime, rules: CheckInRules) -> tuple[int, int]:
+def _delete_closed(conn: sqlite3.Connection, now: datetime,
+                   closes: Callable[[datetime], datetime]) -> tuple[int, int]:
     """Delete the unused bookings whose check-in window closed before `now`; how many went, of the
     live ones (no-shows) and of the cancelled ones.
 
@@ -80,7 +88,7 @@ def _delete_closed(conn: sqlite3.Connection, now: datetime, rules: CheckInRules)
     """
     rows = conn.execute("SELECT code, slot_start, status FROM appointments WHERE used_at = ''").fetchall()
     gone = [(str(code), str(status)) for code, start, status in rows
-            if checkin_window(datetime.fromisoformat(str(start)), rules)[1] < now]
+            if closes(datetime.fromisoformat(str(start))) < now]
     if not gone:
         return 0, 0
     _wiping(conn, lambda w: w.executemany(
@@ -137,11 +145,14 @@ def _replace(conn: sqlite3.Connection, bookings: list[CabinBooking], keep: set[s
 class AppointmentBook:
     """Appointments by code, through the database thread; it deletes no-shows' bookings."""
 
-    def __init__(self, db: Database, *, audit: AuditTrail, clock: Clock, rules: CheckInRules) -> None:
+    def __init__(self, db: Database, *, audit: AuditTrail, clock: Clock, rules: CheckInRules,
+                 whole_day: bool = False) -> None:
+        """`whole_day`: on board, an unused booking stays until the end of its day, not of its check-in window."""
         self._db = db
         self._audit = audit
         self._clock = clock
         self._rules = rules
+        self._whole_day = whole_day
         self._tasks = TaskSet("appointments", log)
 
     async def start(self) -> None:
@@ -163,8 +174,8 @@ class AppointmentBook:
 
     async def delete_no_shows(self) -> int:
         """Delete every unused booking whose check-in window has closed, and audit how many (no names)."""
-        now, rules = self._clock.now(), self._rules
-        count, cancelled = await self._db.run(lambda c: _delete_closed(c, now, rules))
+        now = self._clock.now()
+        count, cancelled = await self._db.run(lambda c: _delete_closed(c, now, self._closes))
         if count:
             await self._audit.append(now, "", "no_shows_deleted", count=count)
         if cancelled:
@@ -174,7 +185,13 @@ class AppointmentBook:
     def _open(self, bookings: tuple[CabinBooking, ...]) -> list[CabinBooking]:
         """The bookings whose check-in window has not closed: the others would only be deleted again."""
         now = self._clock.now()
-        return [b for b in bookings if checkin_window(b.slot_start, self._rules)[1] >= now]
+        return [b for b in bookings if self._closes(b.slot_start) >= now]
+
+    def _closes(self, slot_start: datetime) -> datetime:
+        """When an unused booking goes: at the end of its check-in window, or on board of its day."""
+        if self._whole_day:
+            return end_of_day(slot_start, self._clock.zone)
+        return checkin_window(slot_start, self._rules)[1]
 
     async def replace(self, bookings: tuple[CabinBooking, ...]) -> None:
         """Take the hub's whole set of this cabin's bookings: the unused ones it no longer holds go."""

@@ -62,13 +62,14 @@ class Consultation:
     readings: dict[str, ReadingTaken] = field(default_factory=dict)  # the latest of each kind
     prints: dict[int, PrintReported] = field(default_factory=dict)  # by print job
     prescriptions: dict[str, Issued] = field(default_factory=dict)  # by the console's id, in order sent
+    visit: str | None = None  # on board: the secretary's visit the patient was called from
 
     def snapshot(self) -> ConsultationSnapshot:
         """A frozen copy."""
         return ConsultationSnapshot(
             session=self.session, appointment=self.appointment, refusal=self.refusal,
             eligibility=self.eligibility, gp=self.gp, waiting_since=self.waiting_since, requested=self.requested,
-            readings=tuple(self.readings.values()), prints=tuple(self.prints.values()),
+            readings=tuple(self.readings.values()), prints=tuple(self.prints.values()), visit=self.visit,
         )
 
 
@@ -85,6 +86,7 @@ class ConsultationSnapshot:
     requested: MeasurementRequested | None
     readings: tuple[ReadingTaken, ...]
     prints: tuple[PrintReported, ...]
+    visit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

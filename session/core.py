@@ -185,6 +185,10 @@ class CabinCore:
         """Whether the cleaning mark is set (or the store cannot say)."""
         return self._record is None or self._record.cleaning_required
 
+    def closing_due(self) -> bool:
+        """On board: whether the mark calls for the full closing protocol."""
+        return self._record is not None and self._record.closing_due
+
     def admission_allowed(self, event: EventData | None = None) -> bool:
         """A patient may pass check-in only into a clean, healthy cabin."""
         return self._fault is None and not self.cleaning_required()
@@ -302,6 +306,25 @@ class CabinCore:
     async def finish_cleaning(self, proof: CleaningProof) -> None:
         """The protocol is complete: the mark is cleared with its proof (inside `act`)."""
         await self.fire("cleaning_done", proof=proof)
+
+    async def close_stop(self) -> None:
+        """On board, the stop closed (inside `act`): the full cleaning is due before the cabin opens again.
+
+        From ready (or closed) at once; a consultation going on ends as usual into the closing
+        cleaning; a light cleaning under way is abandoned for the full one (docs/design.md, "On board").
+        """
+        now, c = self.clock.now(), self._consultation
+        session = c.session if c is not None else "-"
+        newly = not self.cleaning_required()
+        self._record = await self._store.set_closing_mark(now, session)
+        await self._audit.append(now, session, "cleaning_mark_set" if newly else "closing_cleaning_due", closing=True)
+        if self.state in (S.READY, S.CLOSED):
+            await self.fire("stop_closed", reason="stop_closed")
+        elif self.state is S.CLEANING:
+            self._cleaning = None
+            await self.fire("abandon_cleaning", reason="stop_closed")
+        else:
+            self.emit(ScreenChanged(session if c is not None else ""))
 
     async def set_out_of_service(self, reason: str) -> None:
         """From maintenance, out of service with a reason shown to patients (inside `act`)."""

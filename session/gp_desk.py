@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import date
 
 from devices.instrument import DeviceUnavailable
 from devices.manager import DeviceManager
@@ -35,8 +37,10 @@ class GpDesk:
     """What the GP's control channel lets the GP do; prints run in its own tasks."""
 
     def __init__(self, core: CabinCore, *, devices: DeviceManager, printer: PrintService, audit: AuditTrail,
-                 site_code: str, site_name: str) -> None:
+                 site_code: str, site_name: str, place_of: Callable[[date], str | None] | None = None) -> None:
+        """`place_of`: on board, the place of consultation of a day (the stop) for the prescriptions."""
         self._core = core
+        self._place_of = place_of
         self._devices = devices
         self._printer = printer
         self._audit = audit
@@ -150,6 +154,7 @@ class GpDesk:
                     birth_date=c.appointment.birth_date, weight_kg=weight,
                 ),
                 site_name=self._site_name, issued_at=now,
+                stop=self._place_of(now.date()) if self._place_of is not None else None,
                 medications=tuple(MedicationLine(**m.model_dump()) for m in message.medications),
                 examinations=message.examinations, referral=message.referral,
             )

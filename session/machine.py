@@ -18,12 +18,19 @@ _SETTLE_FROM = [S.MAINTENANCE, S.OUT_OF_SERVICE]
 TRANSITIONS: list[dict[str, object]] = [
     {"trigger": "open", "source": S.CLOSED, "dest": S.READY, "conditions": "is_open"},
     {"trigger": "close", "source": S.READY, "dest": S.CLOSED, "unless": "is_open"},
+    # On board, the stop closed (docs/design.md, "On board"): the mark is set, the full cleaning is due.
+    {"trigger": "stop_closed", "source": [S.READY, S.CLOSED], "dest": S.AWAITING_CLEANING},
     {"trigger": "begin", "source": S.READY, "dest": S.CHECKING_IN, "conditions": "admission_allowed"},
     {"trigger": "cancel", "source": S.CHECKING_IN, "dest": S.READY},
     {"trigger": "timeout", "source": S.CHECKING_IN, "dest": S.READY},
     # Check-in is accepted here: the cleaning mark is written before the state changes.
     {
         "trigger": "admit", "source": S.CHECKING_IN, "dest": S.ELIGIBILITY,
+        "conditions": "admission_allowed", "before": "write_cleaning_mark",
+    },
+    # On board, the secretary's call checks the patient in: the mark first, then straight to the GP in the room.
+    {
+        "trigger": "admit_called", "source": S.READY, "dest": S.WAITING_FOR_DOCTOR,
         "conditions": "admission_allowed", "before": "write_cleaning_mark",
     },
     {"trigger": "consented", "source": S.ELIGIBILITY, "dest": S.WAITING_FOR_DOCTOR},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from config.schema import CheckInRules
 from hygiene.audit import AuditTrail
+from protocol.booking_code import normalise_code
 from protocol.eligibility import Verdict, assess
 from protocol.states import CabinState
 from runtime.storage import Database
@@ -13,6 +14,7 @@ from session.consultation import CodeRefused
 from session.core import CabinCore, CabinRefusal
 from session.events import ScreenChanged
 from session.machine import PATIENT_STATES
+from session.on_board import call_refusal
 
 S = CabinState
 _TOUCHABLE = (S.CHECKING_IN, S.ELIGIBILITY, S.CLEANING)
@@ -25,6 +27,8 @@ class PatientDesk:
                  audit: AuditTrail, db: Database) -> None:
         self._core = core
         self._audit = audit
+        self._book = book
+        self._site = site_code
         self._codes = CheckInDesk(book, rules, site_code, db=db, audit=audit)
 
     async def start(self) -> None:
@@ -77,6 +81,40 @@ class PatientDesk:
             raise CabinRefusal("not_clean", "the cabin is not available")
         self._core.new_consultation()
         await self._core.fire("begin")
+
+    async def admit_called(self, code: str, visit: str) -> None:
+        """On board, the secretary calls a patient (identity checked at her desk): check them in, to the GP.
+
+        No time window (the secretary decides when) and no wrong-code count (a call is no guess); the
+        booking and the age rule decide, then the mark is set as at any check-in (docs/design.md, "On board").
+        """
+        core = self._core
+
+        async def step() -> None:
+            self._require_ready()
+            now = core.clock.now()
+            appt = await self._book.find(normalise_code(code) or "")
+            refused = call_refusal(appt, self._site, now.date())
+            if refused is not None:
+                raise CabinRefusal(refused.code, refused.message)
+            assert appt is not None
+            c = core.new_consultation()
+            c.appointment, c.visit, c.representative = appt, visit, appt.representative or None
+            c.eligibility = assess(appt.birth_date, now.date(), c.representative)
+            if not await core.fire("admit_called", reason="called"):
+                raise CabinRefusal("not_clean", "the cabin is not available")
+            await self._audit.append(now, c.session, "called", visit=visit)
+
+        await core.act(step)
+
+    def _require_ready(self) -> None:
+        state = self._core.state
+        if state is S.CLOSED:
+            raise CabinRefusal("closed", "the stop is closed", state=state.value)
+        if state in (S.AWAITING_CLEANING, S.CLEANING) or (state is S.READY and not self._core.admission_allowed()):
+            raise CabinRefusal("not_clean", "the cabin awaits its cleaning", state=state.value)
+        if state is not S.READY:
+            raise CabinRefusal("not_ready", f"the cabin is {state.value}", state=state.value)
 
     async def reject_identity(self) -> None:
         """"This is not me": forget the appointment and ask for the code again."""

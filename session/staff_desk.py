@@ -20,11 +20,19 @@ class StaffDesk:
     """What the hygiene referent's and the technician's badges and screens do."""
 
     def __init__(self, core: CabinCore, *, registry: BadgeRegistry, audit: AuditTrail,
-                 protocol: CleaningProtocol) -> None:
+                 protocol: CleaningProtocol, closing: CleaningProtocol | None = None) -> None:
+        """`closing`: on board, the full protocol due when a stop closes (docs/design.md, "On board")."""
         self._core = core
         self._registry = registry
         self._audit = audit
         self._protocol = protocol
+        self._closing = closing
+
+    def protocol_due(self) -> CleaningProtocol:
+        """The protocol the mark calls for: the closing one once a stop has closed, else the usual one."""
+        if self._closing is not None and self._core.closing_due():
+            return self._closing
+        return self._protocol
 
     async def present_badge(self, raw: str) -> Role:
         """A staff badge on the reader: start or finish a cleaning, enter or leave maintenance."""
@@ -50,7 +58,7 @@ class StaffDesk:
         core = self._core
         run = core.cleaning
         if core.state is S.AWAITING_CLEANING:
-            await core.begin_cleaning(CleaningRun(self._protocol, badge, now), reason=badge.hash)
+            await core.begin_cleaning(CleaningRun(self.protocol_due(), badge, now), reason=badge.hash)
         elif core.state is S.CLEANING and run is not None:
             try:
                 proof = run.finish(badge, now)

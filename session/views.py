@@ -41,6 +41,8 @@ class ScreenContext:
     devices: Sequence[DeviceHealth]
     camera: CameraView | None
     recent_cleanings: Sequence[dict[str, object]]
+    on_board: bool = False  # the vehicle's station: the screen is the waiting room's (docs/design.md, "On board")
+    board: dict[str, object] | None = None  # on board: the ticket called and the tickets waiting, numbers only
 
 
 def kiosk_view(cabin: CabinSnapshot, context: ScreenContext) -> dict[str, object]:
@@ -62,7 +64,10 @@ def kiosk_view(cabin: CabinSnapshot, context: ScreenContext) -> dict[str, object
         "checkin_paused_s": round(context.checkin_paused_s),
         "inactivity_s": timeout_for(cabin.state, context.timeouts) if cabin.state in _TOUCHABLE else None,
         "degraded": [health.device_id for health in context.devices if not health.connected],
+        "on_board": context.on_board,
     }
+    if context.on_board:
+        view["board"] = context.board or {"called": None, "waiting": []}
     if cabin.state is S.MAINTENANCE:
         view["devices"] = [health.to_json() for health in context.devices]
     if cabin.state in RECENT_CLEANINGS_SHOWN:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from hygiene.audit import ChainHead
-from protocol.hub import AuditAck, AuditHead, CabinStatus, GpJoin, SignalToStation, StationSignal
+from protocol.hub import AuditAck, AuditHead, CabinStatus, CallAnswer, GpJoin, SignalToStation, StationSignal
 from protocol.states import CabinState
 from runtime.errors import StationError
 from runtime.tasks import TaskSet
@@ -28,7 +28,7 @@ from session.media import MediaDirector, MediaError
 from station.hub_client import HubClient, HubOffline
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from config.schema import HubSection
     from devices.camera import ExaminationCamera
@@ -37,7 +37,10 @@ if TYPE_CHECKING:
     from session.appointments import AppointmentBook
     from session.core import CabinCore
     from session.gp_link import GpLink
+    from station.hub_client import OnBoard
     from station.kiosk import KioskServer
+
+    OnBoardHandler = Callable[[OnBoard], Awaitable[CallAnswer | None]]
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +53,18 @@ class CallRelay:
 
     def __init__(self, config: HubSection, cabin: CabinCore, clock: Clock, gp_link: GpLink, kiosk: KioskServer,
                  camera: ExaminationCamera | None, site_name: str, audit: AuditTrail,
-                 book: AppointmentBook | None = None) -> None:
+                 book: AppointmentBook | None = None, on_board: OnBoardHandler | None = None) -> None:
+        """`on_board`: the vehicle's station (docs/design.md, "On board") acts on the secretary's messages
+        and never starts a face-to-face leg."""
         self._cabin = cabin
         self._audit = audit
         self._clock = clock
         self._kiosk = kiosk
         self._site_name = site_name
+        self._on_board = on_board
         self.hub = HubClient(config, clock, on_gp_join=self._gp_join, on_signal=self._signal,
-                             on_gp_left=self._gp_left, on_audit_ack=self._audit_ack, bookings=book)
+                             on_gp_left=self._gp_left, on_audit_ack=self._audit_ack, bookings=book,
+                             on_board=self._from_desk if on_board is not None else None)
         self.media = MediaDirector(gp_link.attach, self._send_offer, camera)
         self._face_gp: str | None = None  # the GP connection the kiosk's camera goes to
         self._status_changed = asyncio.Event()
@@ -104,7 +111,8 @@ class CallRelay:
                   if c is not None and c.appointment is not None and cabin.state is CabinState.WAITING_FOR_DOCTOR
                   else None)
         return CabinStatus(site=self._site_name, state=cabin.state, session=c.session if c is not None else None,
-                           since=since, waited_s=waited, doctor=doctor, booked_gp=booked)
+                           since=since, waited_s=waited, doctor=doctor, booked_gp=booked,
+                           visit=c.visit if c is not None else None)
 
     async def _publish(self) -> None:
         """The one sender of the cabin's status: the latest state, after every change."""
@@ -140,8 +148,19 @@ class CallRelay:
         if event.state is CabinState.IN_CONSULTATION and event.source is not CabinState.RECONNECTING:
             self._call()
 
+    async def _from_desk(self, message: OnBoard) -> None:
+        """The secretary's desk, through the hub: a call is answered, whatever its outcome."""
+        assert self._on_board is not None
+        answer = await self._on_board(message)
+        if answer is None:
+            return
+        try:
+            await self.hub.send_answer(answer)
+        except HubOffline as exc:
+            log.warning("the answer to the call for visit %s is not sent: %s", answer.visit, exc)
+
     def _call(self) -> None:
-        if self._face_gp is None or self._cabin.state not in CALL_STATES:
+        if self._face_gp is None or self._on_board is not None or self._cabin.state not in CALL_STATES:
             return
         servers = [server.model_dump(exclude_none=True) for server in self.hub.ice_servers]
         self._kiosk.tell_pages({"type": "call", "ice_servers": servers})

@@ -235,9 +235,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_FAIL
-    place = config.place()
+    place, closing = config.place(), config.closing_cleaning
+    on_board = (f", on board, {len(closing.steps)} closing cleaning steps"
+                if config.station.mode == "on_board" and closing is not None else "")
     print(f"{path}: OK (station {config.station.id}, site {place.code} {place.name}, "
-          f"{len(config.devices)} devices, {len(config.cleaning.steps)} cleaning steps)")
+          f"{len(config.devices)} devices, {len(config.cleaning.steps)} cleaning steps{on_board})")
     return EXIT_OK
 
 

@@ -26,6 +26,7 @@ from session.core import CabinCore, CabinRefusal
 from session.gp_desk import GpDesk
 from session.gp_link import GpLink
 from session.machine import PATIENT_STATES
+from session.on_board import StopGate
 from session.patient_desk import PatientDesk
 from session.staff_desk import StaffDesk
 from station import print_test
@@ -35,6 +36,7 @@ from station.hardware import Hardware
 from station.kiosk import KioskServer
 from station.lag import LagMonitor
 from station.local_control import LocalControl
+from station.on_board import OnBoard
 
 if TYPE_CHECKING:  # the simulator is only ever handed in by the caller, never imported here
     from sim.rig import SimRig
@@ -62,22 +64,28 @@ class Station:
         self.audit = AuditTrail(self.db)
         self.store = CabinStore(self.db)
         self.registry = BadgeRegistry(self.db, state_dir)
-        self.book = AppointmentBook(self.db, audit=self.audit, clock=clock, rules=config.checkin)
+        self.book = AppointmentBook(self.db, audit=self.audit, clock=clock, rules=config.checkin,
+                                    whole_day=config.station.mode == "on_board")
         printer_config = self.rig.printer_config(config.printer) if self.rig else config.printer
         self.printer = PrintService(self.db, make_transport(printer_config, clock), printer_config, clock)
         self.hardware = Hardware(config, clock, rig=rig, on_badge=self.on_badge)
         self.devices = self.hardware.devices
         self.badge_reader = self.hardware.badge_reader
         camera, place = self.hardware.camera, config.place()
+        # On board, the cabin opens with the stop, not the clock (docs/design.md, "On board").
+        self.gate = (StopGate(config.mobile, clock.zone, self.db)
+                     if config.station.mode == "on_board" and config.mobile is not None else None)
         self.cabin = CabinCore(
             timeouts=config.timeouts, clock=clock, store=self.store, audit=self.audit, book=self.book,
-            devices=self.devices, printer=self.printer, schedule=Schedule(place, clock.zone),
+            devices=self.devices, printer=self.printer, schedule=self.gate or Schedule(place, clock.zone),
         )
         self.patient_desk = PatientDesk(self.cabin, book=self.book, rules=config.checkin,
                                         site_code=config.station.site, audit=self.audit, db=self.db)
         self.gp_desk = GpDesk(self.cabin, devices=self.devices, printer=self.printer, audit=self.audit,
-                              site_code=config.station.site, site_name=place.name)
-        self.staff_desk = StaffDesk(self.cabin, registry=self.registry, audit=self.audit, protocol=config.cleaning)
+                              site_code=config.station.site, site_name=place.name,
+                              place_of=self.gate.place_of if self.gate is not None else None)
+        self.staff_desk = StaffDesk(self.cabin, registry=self.registry, audit=self.audit, protocol=config.cleaning,
+                                    closing=config.closing_cleaning)
         self.gp_link = GpLink(self.cabin, self.gp_desk, devices=self.devices, site_name=place.name, camera=camera)
         lock = self.hardware.entry_lock
         self.entry = EntryFollower(self.cabin, lock) if lock is not None else None
@@ -88,13 +96,16 @@ class Station:
             test_print=lambda: print_test.send(make_transport(printer_config, clock), print_test.build(config)),
         )
         hub = config.hub
-        self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, camera, place.name,
-                                self.audit, self.book) if hub else None
+        self.on_board = (OnBoard(self.cabin, self.patient_desk, self.gate, self.kiosk)
+                         if self.gate is not None else None)
+        self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, camera, place.name, self.audit,
+                               self.book, on_board=self.on_board.handle if self.on_board else None) if hub else None
         self.control = LocalControl(state_dir, self.hardware, busy=self._patient_in)
         optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]
+        gate = [self.gate] if self.gate is not None else []
         self._components: list[object] = [
             self.lag, self.db, self.audit, self.store, self.registry, self.book, self.printer, self.hardware,
-            self.cabin, self.patient_desk, self.gp_desk, self.gp_link, self.kiosk, *optional, self.control,
+            *gate, self.cabin, self.patient_desk, self.gp_desk, self.gp_link, self.kiosk, *optional, self.control,
         ]
         self._started: list[object] = []
 

@@ -165,6 +165,7 @@ class KioskServer:
         self._camera = camera
         self._test_print = test_print
         self._recent: list[dict[str, object]] = []
+        self._board: dict[str, object] | None = None
         self._advice: str | None = None
         self._tasks = TaskSet("kiosk", log)
         self._host = host
@@ -408,11 +409,16 @@ class KioskServer:
         shown = (CameraView(camera.device_id, camera.config.kind, camera.guidance())
                  if camera is not None and camera.capturing else None)
         context = ScreenContext(
-            place=self._config.place(), timeouts=self._config.timeouts, cleaning=self._config.cleaning,
+            place=self._config.place(), timeouts=self._config.timeouts, cleaning=self._staff.protocol_due(),
             checkin_paused_s=self._patient.checkin_paused_for(), devices=self._devices.health(), camera=shown,
-            recent_cleanings=self._recent,
+            recent_cleanings=self._recent, on_board=self._config.station.mode == "on_board", board=self._board,
         )
         return kiosk_view(self._cabin.snapshot(), context)
+
+    def show_board(self, board: dict[str, object]) -> None:
+        """On board: the waiting room's numbers to show, the ticket called and those waiting (never a name)."""
+        self._board = board
+        self._push("board")
 
     def _on_event(self, event: CabinEvent) -> None:
         if isinstance(event, StateChanged) and event.source is CabinState.CLEANING:

@@ -18,7 +18,7 @@ import pytest
 
 from config.schema import PrinterConfig
 from printer.document import MedicationLine, PatientIdentity, Prescriber, Prescription, Sex
-from printer.errors import LayoutError
+from printer.errors import LayoutError, PrescriptionError
 from printer.escpos_commands import codepage_table, disassemble, iter_items
 from printer.layout import clean_text, layout_options, pack, render_documents, render_prescription, wrap
 from printer.specimen import render_test_page
@@ -215,3 +215,16 @@ def test_specimen_is_marked_on_every_document() -> None:
     assert len(receipts) == 3
     assert all(r.text.count("SPÉCIMEN - SANS VALEUR") == 2 for r in receipts)
     assert "SPÉCIMEN" not in render_prescription(sample_prescription(), PrinterConfig()).decode("cp858")
+
+
+def test_on_board_each_document_names_the_unit_and_its_stop_and_is_no_teleconsultation() -> None:
+    rx = replace(sample_prescription(), site_name="Cabinet médical mobile du Cher",
+                 stop="Sancoins, place de la Libération")
+    receipts = _decode(render_prescription(rx, PrinterConfig()))
+    titles = ("Ordonnance", "Prescription d'examens", "Lettre d'orientation")
+    for receipt, title in zip(receipts, titles, strict=True):
+        text = " ".join(receipt.text.split())
+        assert f"{title} Cabinet médical mobile du Cher Sancoins, place de la Libération, le 14/01/2025 à 10:32" in text
+        assert "par téléconsultation" not in text
+    with pytest.raises(PrescriptionError, match="place of consultation"):
+        replace(rx, stop="  ")

@@ -6,7 +6,7 @@
 
 import { $, countFrames } from "/ui/dom.js";
 import { has, init as initI18n, language, onLanguageChange, otherLanguage, setLanguage, t } from "/ui/i18n.js";
-import { buildScreen, clock, touchable } from "./screens.js";
+import { buildScreen, clock, showsBoard, touchable } from "./screens.js";
 
 const IDLE_WARNING_S = 30; // the inactivity warning shows this long before the station resets
 const TOUCH_EVERY_MS = 2000;
@@ -114,10 +114,11 @@ function render() {
   }
   $("site-name").textContent = view.site?.name ?? "";
   document.body.dataset.state = view.state;
-  $("state-title").textContent = t(`state.${view.state}`);
+  const boardShown = showsBoard(view);
+  $("state-title").textContent = boardShown ? t("board.title") : t(`state.${view.state}`);
   // Not every state has a line under its title (eligibility, printing and cleaning say it all below).
   const text = `state.${view.state}.text`;
-  $("state-text").textContent = has(text) ? t(text, { phone: view.site?.phone ?? "" }) : "";
+  $("state-text").textContent = !boardShown && has(text) ? t(text, { phone: view.site?.phone ?? "" }) : "";
   $("screen").replaceChildren(...buildScreen(view, ui));
   $("flash").textContent = page.flash ? t(page.flash.key, page.flash.args) : "";
   $("flash").hidden = page.flash === null;
@@ -188,7 +189,7 @@ function connect() {
 
 async function handle(message) {
   if (message.type === "view") onView(message.view);
-  else if (message.type === "call") await startCall(message.ice_servers ?? []);
+  else if (message.type === "call" && !page.view?.on_board) await startCall(message.ice_servers ?? []);
   else if (message.type === "signal" && message.leg === "face") await onSignal(message);
   else if (message.type === "hangup") { hangup(); render(); }
 }

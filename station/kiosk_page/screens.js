@@ -276,6 +276,28 @@ function maintenance(view, ui) {
   ];
 }
 
+// On board (docs/design.md, "On board"): the screen is the waiting room's, by ticket numbers only, except
+// while the stop is closed and on the referent's and the technician's screens.
+const OWN_SCREENS = ["closed", "awaiting_cleaning", "cleaning", "maintenance", "out_of_service"];
+
+export function showsBoard(view) {
+  return Boolean(view?.on_board) && !OWN_SCREENS.includes(view.state);
+}
+
+function board(view) {
+  const { called, waiting } = view.board ?? { called: null, waiting: [] };
+  return [
+    called
+      ? el("p", { class: "called", id: "board-called", "data-ticket": called, text: t("board.called", { ticket: called }) })
+      : el("p", { class: "big", id: "board-called", text: t("board.none") }),
+    el("h3", { text: t("board.waiting") }),
+    waiting.length
+      ? el("ol", { class: "tickets", id: "board-waiting" },
+        waiting.map((ticket) => el("li", { "data-ticket": ticket, text: t("board.ticket", { ticket }) })))
+      : el("p", { id: "board-waiting", text: t("board.empty") }),
+  ];
+}
+
 const BUILDERS = {
   closed, ready, checking_in: checkingIn, eligibility, waiting_for_doctor: waiting, in_consultation: consultation,
   reconnecting: consultation, wrapping_up: wrappingUp, awaiting_cleaning: awaitingCleaning, cleaning,
@@ -283,7 +305,8 @@ const BUILDERS = {
 };
 
 export function buildScreen(view, ui) {
-  return (BUILDERS[view.state] ?? (() => []))(view, ui).filter(Boolean);
+  const build = showsBoard(view) ? board : BUILDERS[view.state] ?? (() => []);
+  return build(view, ui).filter(Boolean);
 }
 
 export function touchable(view) {
