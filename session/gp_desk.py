@@ -38,7 +38,9 @@ class GpDesk:
 
     def __init__(self, core: CabinCore, *, devices: DeviceManager, printer: PrintService, audit: AuditTrail,
                  site_code: str, site_name: str, place_of: Callable[[date], str | None] | None = None) -> None:
-        """`place_of`: on board, the place of consultation of a day (the stop) for the prescriptions."""
+        """`place_of`: on board, the place of consultation of a day (the stop) for the prescriptions; on board
+        too, the patient leaves with the GP's end once every prescription has printed (docs/design.md, "On
+        board"): there is no kiosk for them to say so."""
         self._core = core
         self._place_of = place_of
         self._devices = devices
@@ -179,6 +181,8 @@ class GpDesk:
                 await self._audit.append(self._core.clock.now(), c.session, "prescription_printed", job=outcome.job_id)
             except StationError as exc:
                 log.error("prescription %s printed, but not audited: %s", number, exc)
+        if outcome.printed:
+            await self._core.act(lambda: self._leave_when_printed(c.session))
 
     async def reprint(self, session: str, job: int) -> None:
         """Print a failed job again within the same consultation."""
@@ -206,5 +210,16 @@ class GpDesk:
             core.matching(session)
             core.require(*LIVE)
             await core.fire("gp_ended", reason="gp_ended")
+            await self._leave_when_printed(session)
 
         await core.act(step)
+
+    async def _leave_when_printed(self, session: str) -> None:
+        """On board, after the GP's end, the patient leaves once every prescription has printed (inside `act`):
+        a failed print keeps them in wrapping-up, for the GP to print it again, until its timeout."""
+        core, c = self._core, self._core.consultation
+        if self._place_of is None or c is None or c.session != session or core.state is not S.WRAPPING_UP:
+            return
+        printed = {r.number for r in c.prints.values() if r.outcome.printed}
+        if all(issued.prescription.number in printed for issued in c.prescriptions.values()):
+            await core.fire("patient_left", reason="printed_on_board")

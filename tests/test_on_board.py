@@ -228,7 +228,7 @@ async def test_the_gp_in_the_vehicle_greets_the_called_patient_and_prescribes_at
         assert station.rig is not None
         await send(station, StopState(open=True, place="Sancoins, devant la mairie"))
         await send(station, CallPatient(visit="v1", ticket=1, code=await booked(station)))
-        gp, _session = await gp_joins(station)
+        gp, _ = await gp_joins(station)
         joined = await _until(gp, lambda m: m["type"] == "joined")
         assert joined["patient"]["name"] == ADULT.patient_name  # over the control channel, as in a cabin
         await gp.send(encode("prescribe", id=str(uuid.uuid4()), medications=[MEDICATION]))
@@ -238,6 +238,10 @@ async def test_the_gp_in_the_vehicle_greets_the_called_patient_and_prescribes_at
         text = " ".join(receipt.text.split())
         assert f"N° {number}" in text and "Ordonnance Cabinet" in text and "établie par téléconsultation" not in text
         assert "Cabinet médical mobile du Cher Sancoins, devant la mairie, le 07/12/2026 à 09:" in text
+
+        await gp.send(encode("end"))  # no kiosk to leave from: printed, the patient goes
+        assert (await _until(gp, lambda m: m["type"] == "ended"))["state"] == "awaiting_cleaning"
+        assert station.cabin.state is S.AWAITING_CLEANING and station.cabin.consultation is None
 
 
 async def test_the_place_of_consultation_is_the_stops_named_by_the_hub_else_the_programmes(tmp_path: Path) -> None:
