@@ -167,6 +167,10 @@ function enterConsole(me) {
     location.replace(`/coordinator${location.search}`); // a coordinator's login opens her own console
     return;
   }
+  if (me.role === "secretary") {
+    location.replace(`/desk${location.search}`); // a secretary's login opens her desk on the vehicle's hub
+    return;
+  }
   app.me = me;
   app.ice = Array.isArray(me.ice_servers) ? me.ice_servers : [];
   $("login-form").reset();
