@@ -1,7 +1,8 @@
 """The secretary's desk in Chromium under the hub's Content-Security-Policy (docs/design.md, "The secretary's
 desk"): the secretary logs in on the console's page and is sent to /desk, opens the stop, welcomes a booked
 patient from the day list, registers a walk-in, reorders the queue and calls the next patient to a station
-stand-in, in French then English."""
+stand-in, in French then English; on board, the GP's console shows the ticket and the reason and asks
+for no camera or microphone."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from hub.booking.book import BookingRequest
 from hub.server import Hub
 from tests.booking import MONDAY, at
 from tests.browser import chromium, collect_errors, missing_texts
-from tests.mobile import PASSWORDS, VEHICLE_TOKEN, receive, vehicle_hub
+from tests.mobile import PASSWORDS, VEHICLE_TOKEN, cabin, receive, vehicle_hub
+from tests.mobile import call as call_api
+from tests.mobile import log_in as log_in_api
 from tests.test_hub_desk_browser import BROWSER_MS, log_in
 
 
@@ -78,6 +81,45 @@ async def test_the_secretary_welcomes_registers_a_walk_in_and_calls_the_next_pat
         await page.click("[data-testid=lang-toggle]")
         await page.wait_for_function("() => document.documentElement.lang === 'en'", timeout=BROWSER_MS)
         assert await page.inner_text("[data-testid=next-button]") == "Next patient"
+        await station.close()
+        assert [e for e in errors if "Failed to load resource" not in e] == []
+        assert await missing_texts(page) == []
+
+
+async def test_on_board_the_console_shows_ticket_and_reason_and_makes_no_face_to_face_call(
+        hub: Hub, http: aiohttp.ClientSession) -> None:
+    await log_in_api(http, hub, "sophie")
+    await call_api(http, hub, "POST", "/api/desk/stop", {"open": True})
+    walk_in = {"patient_name": "Jean Morel", "birth_date": "1950-02-01", "sex": "M", "reason": "toux depuis hier"}
+    visit = (await call_api(http, hub, "POST", "/api/desk/walk-in", walk_in))[1]["visit"]["id"]
+    async with aiohttp.ClientSession() as stand_in, chromium() as browser:
+        station = await stand_in.ws_connect(hub.station_url, headers={"Authorization": f"Bearer {VEHICLE_TOKEN}"})
+        await station.send_str(cabin("waiting_for_doctor", visit, "s-1"))
+        context = await browser.new_context()
+        # Count the console's camera and microphone requests (an init script runs before the page's own).
+        await context.add_init_script("""
+            window.cameraRequests = 0;
+            navigator.mediaDevices.getUserMedia = () => {
+              window.cameraRequests += 1;
+              return Promise.reject(new DOMException("counted", "NotAllowedError"));
+            };""")
+        page = await context.new_page()
+        errors = collect_errors(page)
+        await log_in(page, hub, "claire.martin", PASSWORDS["claire.martin"])
+        await page.wait_for_function("() => document.getElementById('waiting-room').dataset.count === '1'",
+                                     timeout=BROWSER_MS)
+        assert await page.get_attribute("body", "data-on-board") == "true"
+        assert await page.inner_text("[data-testid=waiting-ticket]") == "Ticket 1"
+        assert await page.inner_text("[data-testid=waiting-reason]") == "Motif : toux depuis hier"
+
+        await page.click("[data-testid=join-button]")
+        gp = (await receive(station, "gp_join"))["gp"]
+        async with page.expect_console_message(lambda m: "face-to-face offer on board" in m.text,
+                                               timeout=BROWSER_MS):
+            await station.send_str(json.dumps({"v": 1, "type": "signal", "gp": gp, "leg": "face",
+                                               "description": {"type": "offer", "sdp": "v=0\r\n"}}))
+        assert await page.evaluate("() => window.cameraRequests") == 0
+        assert not await page.is_visible("[data-testid=face-video]")
         await station.close()
         assert [e for e in errors if "Failed to load resource" not in e] == []
         assert await missing_texts(page) == []

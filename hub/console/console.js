@@ -74,6 +74,8 @@ function onHubMessage(m) {
     case "welcome":
       hub.confirmed();
       app.ice = m.ice_servers ?? app.me?.ice_servers ?? [];
+      consultation.onBoard = m.on_board === true; // a vehicle's hub: no face-to-face call
+      document.body.dataset.onBoard = String(consultation.onBoard);
       consultation.rejoin();
       break;
     case "waiting_room":
