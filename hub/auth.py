@@ -55,8 +55,8 @@ def display_name(account: Account) -> str:
 
 
 def role(account: Account) -> str:
-    """The account's role: "gp" or "coordinator"."""
-    return "gp" if isinstance(account, GpAccount) else "coordinator"
+    """The account's role: "gp", "coordinator" or "secretary"."""
+    return "gp" if isinstance(account, GpAccount) else account.role
 
 
 class LoginLimiter:
@@ -378,8 +378,16 @@ class Logins:
     def coordinator(self, request: web.Request) -> CoordinatorAccount:
         """The coordinator account of the request's cookie, once verified; a 401 refusal, or a 403 for a GP."""
         _, account = self.account(request)
-        if not isinstance(account, CoordinatorAccount):
+        if not isinstance(account, CoordinatorAccount) or account.role != "coordinator":
             raise Refusal(403, "not_a_coordinator", "this is for coordinators")
+        return account
+
+    def secretary(self, request: web.Request) -> CoordinatorAccount:
+        """The secretary account of the request's cookie, once verified (docs/design.md, "The secretary's
+        desk"); a 401 refusal, or a 403 for a GP or a coordinator."""
+        _, account = self.account(request)
+        if not isinstance(account, CoordinatorAccount) or account.role != "secretary":
+            raise Refusal(403, "not_a_secretary", "this is for a mobile unit's secretary")
         return account
 
     def _any_login(self, request: web.Request) -> tuple[str, Login]:

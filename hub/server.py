@@ -12,9 +12,11 @@ the kiosk page (`ui/web/`: the DOM helper and the i18n runtime); `POST /api/logi
 or `/api/totp/enrol` then `/api/totp/confirm`), `POST /api/logout` ends it, `GET /api/me` says who
 is logged in (a GP's `{role: "gp", username, name, identity, stations: [{id, site, online}],
 ice_servers, ical_url}`, ical_url her calendar feed's secret URL or null; a coordinator's
-`{role: "coordinator", username, name}`). `/book/` and `/api/public/...` are the public booking
-page (`hub.booking.public`); `/coordinator` the coordinator's console (`hub/coordinator_page/`)
-over `/api/coordinator/...` (`hub.booking.desk`; the activity figures `hub.booking.activity_api`); a GP
+`{role: "coordinator", username, name}`, a secretary's the same with role "secretary"). `/book/` and
+`/api/public/...` are the public booking page (`hub.booking.public`); `/coordinator` the coordinator's
+console (`hub/coordinator_page/`) over `/api/coordinator/...` (`hub.booking.desk`; the programme of stops
+`hub.booking.programme_desk`, the activity figures `hub.booking.activity_api`); on a vehicle's hub, `/desk`
+the secretary's desk (`hub/desk_page/`) over `/api/desk/...` (`hub.mobile.desk`); a GP
 publishes her sessions through `/api/sessions` (`hub.booking.duty`); `/fhir/r4/...` is the book for booking platforms
 (`hub.booking.fhir`, bearer tokens), `/ical/<username>/<token>.ics` a GP's calendar feed
 (`hub.booking.ical`).
@@ -50,6 +52,8 @@ from hub.booking.public import PublicBooking
 from hub.config import GpAccount, HubConfig
 from hub.errors import Refusal, error_response
 from hub.files import static_file
+from hub.mobile.desk import SecretaryDesk
+from hub.mobile.reception import Reception
 from hub.notify.outbox import Outbox
 from hub.notify.senders import configured_senders
 from hub.peers import CLOSE_TIMEOUT_S
@@ -65,6 +69,7 @@ log = logging.getLogger(__name__)
 
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 COORDINATOR_DIR = Path(__file__).resolve().parent / "coordinator_page"
+DESK_DIR = Path(__file__).resolve().parent / "desk_page"
 MAX_BODY_BYTES = 16 * 1024  # a login is the largest body the hub takes
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -89,7 +94,11 @@ class Hub:
         self._calendars = CalendarFeeds(self.book, config)
         clock = clock or Clock()
         self._public = PublicBooking(self.book, config, clock.monotonic)
-        self._relay = Relay(config, self._store, wall, feed=BookingFeed(self.book, config))
+        # On a vehicle's hub, the secretary's reception hears of the cabin (docs/design.md, "The secretary's desk").
+        self._reception = Reception(self._store, self.book, config, wall) if config.vehicle is not None else None
+        self._relay = Relay(config, self._store, wall, feed=BookingFeed(self.book, config), watcher=self._reception)
+        if self._reception is not None:
+            self._reception.attach(self._relay)
         self._logins = Logins(config, clock, secure_cookie=self.origin.startswith("https:"),
                               on_logout=self._relay.logged_out,
                               totp=TotpStore(self._store, wall) if config.durable_store else None,
@@ -98,6 +107,8 @@ class Hub:
         self._programme_desk = ProgrammeDesk(self.book, self._logins, config)
         self._duty = GpDuty(self.book, self._logins, config)
         self._activity = ActivityApi(self._store, self._programme, self._logins)
+        self._secretary = (SecretaryDesk(self._reception, self.book, self._logins, config)
+                           if self._reception is not None else None)
         self._runner: web.AppRunner | None = None
 
     def _routes(self) -> list[web.AbstractRouteDef]:
@@ -123,7 +134,15 @@ class Hub:
             *self._programme_desk.routes(self._from_console),
             *self._duty.routes(self._from_console),
             *self._activity.routes(),  # the activity figures and their CSV (docs/design.md, "Activity")
+            *self._desk_routes(),
         ]
+
+    def _desk_routes(self) -> list[web.AbstractRouteDef]:
+        """The secretary's desk and its API, on a vehicle's hub only."""
+        if self._secretary is None:
+            return []
+        return [web.get("/desk", self._desk_index), web.get("/desk/{path:.+}", self._desk_file),
+                *self._secretary.routes(self._from_console)]
 
     @property
     def config(self) -> HubConfig:
@@ -155,6 +174,8 @@ class Hub:
             await self._import_accounts()
             await self._programme.start()
             await self._relay.start()
+            if self._reception is not None:
+                await self._reception.start()
             await self._logins.start()
             await self._outbox.start()
         except BaseException:
@@ -186,6 +207,8 @@ class Hub:
         if runner is None:
             return
         await self._relay.stop()
+        if self._reception is not None:
+            await self._reception.stop()
         await runner.cleanup()
         await self._outbox.stop()
         await self._logins.stop()
@@ -268,10 +291,16 @@ class Hub:
     async def _coordinator_file(self, request: web.Request) -> web.StreamResponse:
         return static_file(COORDINATOR_DIR, request.match_info["path"], "the coordinator's console")
 
+    async def _desk_index(self, request: web.Request) -> web.StreamResponse:
+        return static_file(DESK_DIR, "index.html", "the secretary's desk")
+
+    async def _desk_file(self, request: web.Request) -> web.StreamResponse:
+        return static_file(DESK_DIR, request.match_info["path"], "the secretary's desk")
+
     async def _me(self, request: web.Request) -> web.StreamResponse:
         _, account = self._logins.account(request)
         if not isinstance(account, GpAccount):
-            return web.json_response({"role": "coordinator", "username": account.username,
+            return web.json_response({"role": account.role, "username": account.username,
                                       "name": display_name(account)})
         sites = {s.id: s.site for s in self._config.stations}
         return web.json_response({

@@ -1,5 +1,5 @@
 """The activity routes on a running hub over SQLite and PostgreSQL (docs/design.md, "Activity"): a coordinator
-gets the mobile unit's figures as JSON and as a CSV file, a GP is refused, a secretary reads only her own unit,
+gets the mobile unit's figures as JSON and as a CSV file, a GP and a secretary are refused,
 and neither answer carries a patient's name, code, phone or e-mail."""
 
 from __future__ import annotations
@@ -137,13 +137,12 @@ async def test_only_coordinators_read_the_figures_and_bad_ranges_are_refused(hub
                 assert (response.status, (await response.json())["error"]) == (403, "not_a_coordinator")
     async with aiohttp.ClientSession() as stranger, stranger.get(f"{server.url}{API}?site=CHR180") as response:
         assert response.status == 401
-    async with await log_in(server, "sophie") as secretary:
-        async with secretary.get(f"{server.url}{API}?site=CHR180") as response:
+    async with await log_in(server, "sophie") as secretary, secretary.get(f"{server.url}{API}?site=CHR180") as response:
+        assert (response.status, (await response.json())["error"]) == (403, "not_a_coordinator")
+    async with await log_in(server, "anne") as http:
+        async with http.get(f"{server.url}{API}?site=CHR180") as response:
             body = await response.json()
             assert response.status == 200 and body["to"] == MONDAY.isoformat() and body["from"] == "2026-11-10"
-        async with secretary.get(f"{server.url}{API}?site=NAN231") as response:
-            assert (response.status, (await response.json())["error"]) == (403, "not_your_site")
-    async with await log_in(server, "anne") as http:
         for query, status, error in (("site=XXX999", 404, "unknown_site"),
                                      ("site=NAN231&from=2026-12-08&to=2026-12-07", 400, "bad_request"),
                                      ("site=NAN231&from=2025-01-01&to=2026-12-07", 400, "bad_request"),

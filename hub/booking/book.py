@@ -237,21 +237,35 @@ class Book:
                     >= self._config.booking.max_future_per_person:
                 raise _refuse("too_many_bookings", "this person already has as many future bookings as one may "
                               "hold: cancel one to book another", 429)
-            row = Booking(
-                id=str(uuid.uuid4()), code=new_code(), station_id=slot.station_id, site_code=site.code,
-                slot_start=slot.start, slot_end=slot.end, gp=request.gp, patient_name=request.patient_name,
-                birth_date=request.birth_date, sex=request.sex, representative=request.representative,
-                phone=request.phone, email=request.email, language=request.language,
-                person=person_digest(request.patient_name, request.birth_date), status="booked", channel=channel,
-                created_at=now, created_by=actor, changed_at=now, reason=None,
-                regular_doctor=request.regular_doctor, changed_on=self._config.origin,
-            )
+            row = self._row(request, slot, now, actor, channel)
             session.add(row)
             try:
                 session.flush()  # the live-slot index refuses a booking another hub instance just wrote
             except IntegrityError:
                 raise self._taken() from None
             return self._changed(session, row, actor, "booking made", "confirmation")
+        return self._told(await self._store.run(write))
+
+    async def walk_in(self, request: BookingRequest, *, actor: str) -> BookingView:
+        """A patient who came to a mobile unit's stop without booking, registered by the secretary
+        (docs/design.md, "The secretary's desk"): booked in `request.station` from now (`request.start` is
+        not read), whatever the slots; the age rule as for any booking, a contact optional, no message."""
+        site = self.site(request.site)
+        now = self.now().replace(microsecond=0)
+        station = request.station
+        if station is None or self._station(station)[1] != site.code:
+            raise _refuse("unknown_station", f"a walk-in is seen in a cabin of {site.name}", 404)
+        self._check_age(request, now.astimezone(site.zone).date())
+        slot = FreeSlot(station, site.code, now, now + self.cut.slot, ())
+
+        def write(session: Session) -> BookingView:
+            row = self._row(request, slot, now, actor, "walk_in")
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise self._taken() from None
+            return self._changed(session, row, actor, "walk-in registered", "")
         return self._told(await self._store.run(write))
 
     async def cancel(self, code: str, *, actor: str, reason: str, birth_date: date | None = None) -> BookingView:
@@ -535,8 +549,25 @@ class Book:
             query = query.where(GpSession.username == booking.gp)
         return any(Span(s.start, s.end).holds(slot) for s in session.scalars(query))
 
+    def _row(self, request: BookingRequest, slot: FreeSlot, now: datetime, actor: str, channel: Channel) -> Booking:
+        """A new live booking of `slot` for the patient of `request`."""
+        return Booking(
+            id=str(uuid.uuid4()), code=new_code(), station_id=slot.station_id, site_code=slot.site_code,
+            slot_start=slot.start, slot_end=slot.end, gp=request.gp, patient_name=request.patient_name,
+            birth_date=request.birth_date, sex=request.sex, representative=request.representative,
+            phone=request.phone, email=request.email, language=request.language,
+            person=person_digest(request.patient_name, request.birth_date), status="booked", channel=channel,
+            created_at=now, created_by=actor, changed_at=now, reason=None,
+            regular_doctor=request.regular_doctor, changed_on=self._config.origin,
+        )
+
     def _check_patient(self, request: BookingRequest, site: SiteSection) -> None:
-        day = request.start.astimezone(site.zone).date()
+        self._check_age(request, request.start.astimezone(site.zone).date())
+        if request.phone is None and request.email is None:
+            raise _refuse("contact_needed", "give a phone number or an e-mail address for the confirmation")
+
+    def _check_age(self, request: BookingRequest, day: date) -> None:
+        """The birth date is possible and the age rule allows the patient on `day` (protocol/eligibility.py)."""
         if not OLDEST_BIRTH <= request.birth_date <= day:
             raise _refuse("impossible_birth_date", "that birth date cannot be right: check the day, month and year")
         verdict = assess(request.birth_date, day, request.representative).verdict
@@ -546,8 +577,6 @@ class Book:
         if verdict is Verdict.NEEDS_REPRESENTATIVE:
             raise _refuse("representative_needed", "a patient aged 14 to 17 comes with a legal representative: "
                           "give the representative's name")
-        if request.phone is None and request.email is None:
-            raise _refuse("contact_needed", "give a phone number or an e-mail address for the confirmation")
 
     def _touch(self, row: Booking) -> None:
         """The row changed now, on this hub: the newest change wins when hubs synchronise."""

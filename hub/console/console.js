@@ -74,6 +74,8 @@ function onHubMessage(m) {
     case "welcome":
       hub.confirmed();
       app.ice = m.ice_servers ?? app.me?.ice_servers ?? [];
+      consultation.onBoard = m.on_board === true; // a vehicle's hub: no face-to-face call
+      document.body.dataset.onBoard = String(consultation.onBoard);
       consultation.rejoin();
       break;
     case "waiting_room":
@@ -165,6 +167,10 @@ function loginMessage(key, until = 0) {
 function enterConsole(me) {
   if (me.role === "coordinator") {
     location.replace(`/coordinator${location.search}`); // a coordinator's login opens her own console
+    return;
+  }
+  if (me.role === "secretary") {
+    location.replace(`/desk${location.search}`); // a secretary's login opens her desk on the vehicle's hub
     return;
   }
   app.me = me;

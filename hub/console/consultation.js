@@ -35,6 +35,7 @@ export class Consultation {
     this.current = null; // {station, session, site, phase, patient, cabinState, since, banner}
     this.quality = { instruments: null, face: null }; // the last getStats() figures per leg
     this.control = null; // the open `control` data channel
+    this.onBoard = false; // the GP is in the vehicle with the patient: no face-to-face call (docs/design.md, "On board")
     const send = (type, fields) => this.sendControl(type, fields);
     this.vitals = new Vitals();
     this.face = new Face();
@@ -151,6 +152,10 @@ export class Consultation {
     const c = this.current;
     if (!c || c.station !== m.station) {
       console.warn("console: signal from a station not in consultation, ignored", m.station);
+      return;
+    }
+    if (m.leg === "face" && this.onBoard) {
+      console.warn("console: a face-to-face offer on board, ignored: the camera and microphone stay off");
       return;
     }
     const leg = this.legs[m.leg];

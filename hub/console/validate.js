@@ -53,7 +53,8 @@ const isDescription = (d) => isObject(d) && (d.type === "offer" || d.type === "a
 const isCandidate = (c) =>
   isObject(c) && isString(c.candidate, 2048) && optString(c.sdpMid) && optNumber(c.sdpMLineIndex) && optString(c.usernameFragment);
 
-const isWaitingPatient = (p) => isObject(p) && isId(p.station) && isId(p.session) && isString(p.site, 200) && optString(p.since);
+const isWaitingPatient = (p) => isObject(p) && isId(p.station) && isId(p.session) && isString(p.site, 200) && optString(p.since)
+  && optional(Number.isInteger)(p.ticket) && optional((x) => isString(x, 500))(p.reason);
 
 const HUB = {
   welcome: (m) => isId(m.gp) && optString(m.name) && (m.ice_servers === undefined || (Array.isArray(m.ice_servers) && m.ice_servers.every(isIceServer))),

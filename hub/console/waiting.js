@@ -48,6 +48,11 @@ export class WaitingRoom {
       row.dataset.session = patient.session;
       row.dataset.station = patient.station;
       role(row, "site").textContent = patient.site;
+      // On board: the secretary's ticket number and the reason for the visit (docs/design.md, "On board").
+      role(row, "ticket").hidden = !patient.ticket;
+      role(row, "ticket").textContent = patient.ticket ? t("waiting.ticket", { ticket: patient.ticket }) : "";
+      role(row, "reason").hidden = !patient.reason;
+      role(row, "reason").textContent = patient.reason ? t("waiting.reason", { reason: patient.reason }) : "";
       role(row, "booked").textContent = bookedText(patient);
       row.classList.toggle("yours", Boolean(patient.yours));
       const button = role(row, "join");

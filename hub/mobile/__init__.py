@@ -1,0 +1,1 @@
+"""The mobile office's parts that run on a vehicle's hub (docs/design.md, "The mobile office")."""
