@@ -318,7 +318,9 @@ class GpLink:
 
     def _on_event(self, event: CabinEvent) -> None:
         match event:
-            case StateChanged(state=CabinState.WAITING_FOR_DOCTOR, source=CabinState.ELIGIBILITY, session=session):
+            # From eligibility in a cabin; straight from ready on board, where the secretary's call checks in.
+            case StateChanged(state=CabinState.WAITING_FOR_DOCTOR, source=CabinState.ELIGIBILITY | CabinState.READY,
+                              session=session):
                 for peer in self._peers:
                     peer.post(self._waiting(session))
             case StateChanged(state=CabinState.WAITING_FOR_DOCTOR):

@@ -12,12 +12,23 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from config.hours import Schedule
 from config.schema import CabinConfig, MobileUnit
-from hub.config import BookingSection, HubConfig, PublicSection, SiteSection, StopSection, demo_hub_config
+from hub.config import (
+    SCRYPT_MIN_N,
+    BookingSection,
+    CoordinatorAccount,
+    HubConfig,
+    PublicSection,
+    SiteSection,
+    StopSection,
+    VehicleSection,
+    demo_hub_config,
+    hash_password,
+)
 from hygiene.audit import AuditTrail
 from protocol.booking_code import display_code
 from protocol.states import CabinState
@@ -77,6 +88,29 @@ def demo_hub(config: CabinConfig, token: str, login: str, password: str, port: i
     return demo_hub_config(config.station.id, place.name, token, login, password, port=port, bookable=site,
                            booking=BookingSection(slot_minutes=10, cleaning_gap_minutes=5, max_future_per_person=20),
                            public=PublicSection(bookings_per_address_per_hour=10_000))
+
+
+def demo_vehicle_hub(config: CabinConfig, token: str, login: str, password: str, port: int, *,
+                     secretary: str, secretary_password: str) -> HubConfig:
+    """The simulator's hub on board a mobile unit (docs/design.md, "The mobile office"): `demo_hub` with the
+    vehicle's `[vehicle]` section and its secretary's login."""
+    hub = demo_hub(config, token, login, password, port)
+    code = config.station.site
+    account = CoordinatorAccount(username=secretary, name="Secrétariat du cabinet mobile", role="secretary",
+                                 site_code=code, password_hash=hash_password(secretary_password, n=SCRYPT_MIN_N, p=1))
+    return HubConfig.model_validate({
+        **dict(hub), "vehicle": VehicleSection(id=f"{code.lower()}-vehicle", site_code=code, station=config.station.id),
+        "coordinators": (account,)})
+
+
+def upcoming(mobile: MobileUnit, today: date) -> MobileUnit:
+    """The programme with a stop to come: one whose stops are all past is replayed whole weeks later (the same
+    weekdays), so that the simulator always has a day at a stop to run."""
+    if any(stop.date >= today for stop in mobile.stops):
+        return mobile
+    weeks = (today - min(stop.date for stop in mobile.stops)).days // 7 + 1
+    return mobile.model_copy(update={"stops": tuple(
+        stop.model_copy(update={"date": stop.date + timedelta(weeks=weeks)}) for stop in mobile.stops)})
 
 
 async def simulated_start(config: CabinConfig, state_dir: Path) -> datetime:
