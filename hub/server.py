@@ -54,6 +54,7 @@ from hub.peers import CLOSE_TIMEOUT_S
 from hub.relay import Relay
 from hub.store import Store
 from hub.store.accounts import import_accounts
+from hub.sync.service import Synchronisation
 from hub.totp import TotpStore
 from runtime.clock import Clock
 from runtime.errors import StationError
@@ -94,6 +95,8 @@ class Hub:
                               issuer=urlsplit(self.origin).hostname or "cabin hub")
         self._desk = CoordinatorDesk(self.book, self._logins, config)
         self._duty = GpDuty(self.book, self._logins, config)
+        self.sync = Synchronisation(self._store, config, wall, book=self.book, announce=self._outbox.announce,
+                                    logins=self._logins)
         self._runner: web.AppRunner | None = None
 
     def _routes(self) -> list[web.AbstractRouteDef]:
@@ -117,6 +120,7 @@ class Hub:
             web.get("/coordinator/{path:.+}", self._coordinator_file),
             *self._desk.routes(self._from_console),
             *self._duty.routes(self._from_console),
+            *self.sync.routes(),  # docs/design.md, "A day without network"
         ]
 
     @property
@@ -146,6 +150,7 @@ class Hub:
             return
         await self._store.start()
         try:
+            await self.sync.start()
             await self._import_accounts()
             await self._programme.start()
             await self._relay.start()
@@ -153,6 +158,7 @@ class Hub:
             await self._outbox.start()
         except BaseException:
             await self._logins.stop()
+            await self.sync.stop()
             await self._store.stop()
             raise
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY_BYTES)
@@ -168,17 +174,20 @@ class Hub:
             await runner.cleanup()
             await self._outbox.stop()
             await self._logins.stop()
+            await self.sync.stop()
             await self._store.stop()
             raise StationError(f"cannot serve the hub on {hub.host}:{hub.port}: {exc}") from exc
         self._runner = runner
         self.port = runner.addresses[0][1]
         log.info("hub listening on %s (origin %s)", self.url, self.origin)
+        await self.sync.connect()
 
     async def stop(self) -> None:
         """Close every WebSocket and the server; idempotent."""
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        await self.sync.stop()
         await self._relay.stop()
         await runner.cleanup()
         await self._outbox.stop()

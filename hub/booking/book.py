@@ -523,6 +523,10 @@ class Book:
             self._announce(session, view, kind)
         return view
 
+    def tell(self, view: BookingView) -> None:
+        """Tell the listeners of a change committed elsewhere (a page applied by synchronisation)."""
+        self._told(view)
+
     def _told(self, view: BookingView) -> BookingView:
         for listener in self._listeners:
             listener(view)

@@ -1,0 +1,216 @@
+"""Applying a peer's documents by the merge rule (docs/design.md, "A day without network").
+
+For one row the newest change wins: `changed_at`, then `changed_on` (the hub's name) when two
+changes bear the same instant; an equal or older document changes nothing, so a page applied twice
+is applied once. GP sessions and closures are made and withdrawn, never changed: a new uid is
+added, a tombstone deletes. Audit entries are appended once (their origin and id there). A
+station's audit chain head only goes forward: a lower one is refused and logged.
+
+Two live bookings of one cabin's slot, made on both hubs while they were apart: the one booked
+first (`created_at`, then `id`) keeps the slot, the other becomes "conflict", wherever the two
+meet, so both hubs decide alike. The department's hub tells the patient (the outbox), being the
+one that sees every collision and has the network; the secretary finds the patient another slot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.booking.book import Announce, BookingView
+from hub.config import HubConfig
+from hub.store.models import AuditEntry, Booking, Gp, Station, StationAuditHead, Stop, Visit
+from hub.sync.docs import KINDS, Doc, DocError, decode
+from hub.sync.journal import Journal, applied_from, made_here
+
+log = logging.getLogger(__name__)
+
+ACTOR = "synchronisation"
+STEP = timedelta(microseconds=1)
+CONFLICT_REASON = {
+    "fr": "ce créneau avait déjà été réservé pendant une coupure du réseau : le secrétariat vous propose un "
+          "autre rendez-vous",
+    "en": "this slot had already been booked while the network was down: the secretary offers you another "
+          "appointment",
+}
+
+
+def newer(incoming: dict[str, Any], local: Any) -> bool:
+    """Whether a document's change is newer than the row held here: changed_at, then changed_on."""
+    return (incoming["changed_at"], incoming["changed_on"]) > (local.changed_at, local.changed_on)
+
+
+def keeps_slot(holder: Any, other: dict[str, Any]) -> bool:
+    """Whether `holder` (a row) was booked before `other` (a document's values): created_at, then id."""
+    return (holder.created_at, holder.id) <= (other["created_at"], other["id"])
+
+
+@dataclass
+class Applied:
+    """What a page changed here: the bookings (for the book's listeners), those now in conflict, the stops."""
+
+    bookings: list[BookingView] = field(default_factory=list)
+    conflicts: list[BookingView] = field(default_factory=list)
+    stops: bool = False
+
+
+class Merger:
+    """Applies a peer's documents in one of the store's transactions; `announce` writes the patient's notice."""
+
+    def __init__(self, config: HubConfig, journal: Journal, wall: Callable[[], float], *,
+                 announce: Announce | None) -> None:
+        self._config = config
+        self._journal = journal
+        self._wall = wall
+        self._announce = announce if config.vehicle is None else None
+
+    def apply(self, session: Session, docs: Sequence[Doc], peer: str, scope: str | None) -> Applied:
+        """Apply `docs` from `peer`; with `scope`, a row of another site is refused (logged, skipped).
+        DocError for a document that does not hold its kind's fields."""
+        out = Applied()
+        for doc in docs:
+            kind = KINDS[doc.kind]
+            values = decode(kind, doc.row) if doc.row is not None else None
+            if values is not None and scope is not None and doc.kind != "audit" \
+                    and self._journal.scope(SimpleNamespace(**values)) != scope:
+                log.warning("synchronisation: %s %s from %s is not at %s: refused", doc.kind, doc.uid, peer, scope)
+                continue
+            getattr(self, f"_{doc.kind}")(session, doc.uid, values, peer, out)
+        return out
+
+    def _bookings(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str, out: Applied) -> None:
+        if values is None or values["id"] != uid:
+            raise DocError(f"bookings: {uid} is not the document's row")
+        if not self._known(session, values["station_id"], values["gp"]):
+            return
+        local = session.get(Booking, uid)
+        if local is not None and not newer(values, local):
+            return
+        lost = False
+        if values["status"] == "booked":
+            rival = session.scalar(select(Booking).where(
+                Booking.station_id == values["station_id"], Booking.slot_start == values["slot_start"],
+                Booking.status == "booked", Booking.id != uid))
+            if rival is not None and keeps_slot(rival, values):
+                lost = True
+            elif rival is not None:
+                out.conflicts.append(self._conflict(session, rival))
+        if local is None:
+            local = Booking(**values)
+            session.add(local)
+        else:
+            for name, value in values.items():
+                setattr(local, name, value)
+        if lost:
+            out.conflicts.append(self._conflict(session, local))
+        else:
+            applied_from(session, "bookings", uid, peer)
+            session.flush()
+        out.bookings.append(BookingView.of(local))
+
+    def _conflict(self, session: Session, row: Booking) -> BookingView:
+        """`row` lost its slot: in conflict, its patient told (on the department's hub), written now."""
+        now = datetime.fromtimestamp(self._wall(), UTC)
+        row.status = "conflict"
+        row.reason = CONFLICT_REASON.get(row.language, CONFLICT_REASON["fr"])
+        # strictly newer than the live version it ends, whatever the two hubs' clocks say, so that version sent
+        # again (a page cut and resent) changes nothing
+        row.changed_at, row.changed_on = max(now, row.changed_at + STEP), self._config.origin
+        made_here(session, "bookings", row.id)
+        session.add(AuditEntry(at=now, actor=ACTOR, action="booking in conflict", subject=row.id))
+        session.flush()
+        view = BookingView.of(row)
+        if self._announce is not None:
+            self._announce(session, view, "cancellation")
+        log.info("synchronisation: booking %s lost its slot to one booked first: in conflict", row.id)
+        return view
+
+    def _visits(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str, out: Applied) -> None:
+        if values is None or values["id"] != uid:
+            raise DocError(f"visits: {uid} is not the document's row")
+        local = session.get(Visit, uid)
+        if local is not None and not newer(values, local):
+            return
+        applied_from(session, "visits", uid, peer)
+        if local is None:
+            session.add(Visit(**values, reason=""))  # the reason stays on the hub it was told to
+        else:
+            for name, value in values.items():
+                setattr(local, name, value)
+        session.flush()
+
+    def _stops(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str, out: Applied) -> None:
+        if values is None or f"{values['site_code']}/{values['day'].isoformat()}" != uid:
+            raise DocError(f"stops: {uid} is not the document's row")
+        local = session.get(Stop, (values["site_code"], values["day"]))
+        if local is not None and not newer(values, local):
+            return
+        applied_from(session, "stops", uid, peer)
+        session.merge(Stop(**values))
+        session.flush()
+        out.stops = True
+
+    def _gp_sessions(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str,
+                     out: Applied) -> None:
+        self._made_or_withdrawn(session, "gp_sessions", uid, values, peer)
+
+    def _closures(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str, out: Applied) -> None:
+        self._made_or_withdrawn(session, "closures", uid, values, peer)
+
+    def _made_or_withdrawn(self, session: Session, name: str, uid: str, values: dict[str, Any] | None,
+                           peer: str) -> None:
+        kind = KINDS[name]
+        local = kind.find(session, uid)
+        if values is not None and values["uid"] != uid:
+            raise DocError(f"{name}: {uid} is not the document's row")
+        if values is not None and (local is not None or not self._known(
+                session, values.get("station_id"), values.get("username"))):
+            return
+        applied_from(session, name, uid, peer)
+        if values is None and local is not None:
+            session.delete(local)
+        elif values is not None:
+            session.add(kind.model(**values))
+        session.flush()
+
+    def _audit(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str, out: Applied) -> None:
+        if values is None or str(values["id"]) != uid:
+            raise DocError(f"audit: {uid} is not the document's row")
+        origin_id = values.pop("id")
+        held = session.scalar(select(AuditEntry.id).where(AuditEntry.origin == peer, AuditEntry.origin_id == origin_id))
+        if held is None:
+            session.add(AuditEntry(**values, origin=peer, origin_id=origin_id))
+            session.flush()
+
+    def _station_audit_heads(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str,
+                             out: Applied) -> None:
+        if values is None or values["station_id"] != uid or not self._known(session, uid, None):
+            return
+        local = session.get(StationAuditHead, uid)
+        if local is not None and values["seq"] < local.seq:
+            log.warning("synchronisation: station %s's audit chain head from %s goes back (%d, here %d): refused",
+                        uid, peer, values["seq"], local.seq)
+            return
+        if local is not None and values["seq"] == local.seq:
+            if values["hash"] != local.hash:
+                log.warning("synchronisation: station %s's audit chain head %d from %s has another hash: refused",
+                            uid, local.seq, peer)
+            return
+        applied_from(session, "station_audit_heads", uid, peer)
+        session.merge(StationAuditHead(**values))
+        session.flush()
+
+    def _known(self, session: Session, station: str | None, gp: str | None) -> bool:
+        """Whether the station and GP a row names are known here (else it is skipped, and logged)."""
+        station_known = station is None or session.get(Station, station) is not None
+        if station_known and (gp is None or session.get(Gp, gp) is not None):
+            return True
+        log.warning("synchronisation: a row names station %s or GP %s, unknown to this hub: skipped", station, gp)
+        return False
