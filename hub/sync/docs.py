@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Boolean, Date, DateTime, Integer, Text, select
 from sqlalchemy.orm import Session
 
 from hub.store.models import AuditEntry, Base, Booking, Closure, GpSession, StationAuditHead, Stop, Visit
+
+V = TypeVar("V")
 
 
 class DocError(ValueError):
@@ -91,12 +93,13 @@ def _value(column: Any, value: object) -> object:
         return None
     kind = column.type
     if isinstance(kind, DateTime) or isinstance(getattr(kind, "impl", None), DateTime):
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        moment = _iso(datetime.fromisoformat, value)
         if moment is None or moment.tzinfo is None:
-            raise DocError(f"{column.name} is a moment with its offset")
+            return _wrong(column, "a moment with its offset")
         return moment
     if isinstance(kind, Date):
-        return date.fromisoformat(value) if isinstance(value, str) else _wrong(column, "a day")
+        day = _iso(date.fromisoformat, value)
+        return day if day is not None else _wrong(column, "a day written YYYY-MM-DD")
     if isinstance(kind, Boolean):
         return value if isinstance(value, bool) else _wrong(column, "true or false")
     if isinstance(kind, Integer):
@@ -104,6 +107,13 @@ def _value(column: Any, value: object) -> object:
     if isinstance(kind, Text):
         return value if isinstance(value, str) else _wrong(column, "a text")
     return value  # JSON
+
+
+def _iso(parse: Callable[[str], V], value: object) -> V | None:
+    try:
+        return parse(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _wrong(column: Any, what: str) -> object:
@@ -116,7 +126,7 @@ def decode(kind: Kind, row: Mapping[str, object]) -> dict[str, Any]:
     for column in _columns(kind):
         try:
             values[column.key] = _value(column, row.get(column.name))
-        except ValueError as exc:
+        except DocError as exc:
             raise DocError(f"{kind.name}: {exc}") from None
     return values
 
