@@ -79,11 +79,11 @@ def read_page(session: Session, after: int, *, not_from: str, scope: str | None,
     for entry in entries:  # a row changed twice is sent once, where it last changed
         latest.pop((entry.kind, entry.uid), None)
         latest[(entry.kind, entry.uid)] = None
+    rows = {name: kind.find_many(session, [uid for k, uid in latest if k == name]) for name, kind in KINDS.items()}
     docs = []
     for name, uid in latest:
-        kind = KINDS[name]
-        row = kind.find(session, uid)
-        docs.append(Doc(kind=name, uid=uid, row=encode(kind, row) if row is not None else None))  # type: ignore[arg-type]
+        row = rows[name].get(uid)
+        docs.append(Doc(kind=name, uid=uid, row=encode(KINDS[name], row) if row is not None else None))  # type: ignore[arg-type]
     return Page(docs, entries[-1].seq if entries else after, more)
 
 
@@ -142,4 +142,4 @@ class SyncApi:
                                                          scope=vehicle.site_code))
         log.info("synchronisation with %s: %d documents in, %d out", vehicle.id, len(push.docs), len(page.docs))
         answer = Answer(acknowledged=acknowledged, docs=page.docs, through=page.through, more=page.more)
-        return web.json_response(answer.model_dump(mode="json"))
+        return web.Response(body=answer.model_dump_json().encode(), content_type="application/json")

@@ -3,7 +3,8 @@
 
 `Journal` listens to every flush of the sessions bound to its store's engine (an SQLAlchemy session
 event, so every code path is journaled, not only the book's): each synchronised row added, changed
-or deleted adds one `sync_journal` entry (its kind, uid, site and origin) to the same transaction.
+or deleted adds one `sync_journal` entry (its kind, uid, site and origin) to the same transaction, all
+written at once when it commits.
 A change applied from a peer is marked so by the applier (`applied_from`), and journaled with the
 peer's id as its origin: it is never sent back there.
 """
@@ -26,6 +27,7 @@ from hub.sync.docs import kind_of
 log = logging.getLogger(__name__)
 
 APPLIED = "sync_applied"  # session.info key: {(kind, uid): the peer the change came from}
+PENDING = "sync_pending"  # session.info key: the journal entries of the transaction's flushes so far
 
 
 def applied_from(session: Session, kind: str, uid: str, peer: str) -> None:
@@ -53,12 +55,14 @@ class Journal:
         """Listen to the store's sessions."""
         if not self._installed:
             event.listen(Session, "after_flush", self._flushed)
+            event.listen(Session, "before_commit", self._committing)
             self._installed = True
 
     async def stop(self) -> None:
         """Stop listening; idempotent."""
         if self._installed:
             event.remove(Session, "after_flush", self._flushed)
+            event.remove(Session, "before_commit", self._committing)
             self._installed = False
 
     def scope(self, row: Any) -> str:
@@ -85,5 +89,13 @@ class Journal:
             uid = kind.uid(row)
             origin = origins.get((kind.name, uid), "") or (getattr(row, "origin", None) or "")  # an audit entry's own
             entries.append({"kind": kind.name, "uid": uid, "scope": self.scope(row), "origin": origin, "at": at})
+        session.info.setdefault(PENDING, []).extend(entries)
+
+    def _committing(self, session: Session) -> None:
+        """Write the transaction's entries at once, in it, after its last flush."""
+        if session.bind is None or session.bind is not self._store.engine:
+            return
+        session.flush()
+        entries = session.info.pop(PENDING, [])
         if entries:
             session.connection().execute(insert(SyncJournal), entries)

@@ -61,6 +61,17 @@ class Applied:
     stops: bool = False
 
 
+@dataclass
+class _Page:
+    """One page being applied: where from, what it changed, and what was read for all its documents at once."""
+
+    peer: str
+    out: Applied
+    held: dict[str, dict[str, Any]]  # rows of the page's uids the store holds, by kind then uid
+    audit_held: set[int]  # the peer's audit entries (their ids there) already here
+    known: dict[tuple[str | None, str | None], bool] = field(default_factory=dict)
+
+
 class Merger:
     """Applies a peer's documents in one of the store's transactions; `announce` writes the patient's notice."""
 
@@ -74,7 +85,11 @@ class Merger:
     def apply(self, session: Session, docs: Sequence[Doc], peer: str, scope: str | None) -> Applied:
         """Apply `docs` from `peer`; with `scope`, a row of another site is refused (logged, skipped).
         DocError for a document that does not hold its kind's fields."""
-        out = Applied()
+        audit = [int(d.uid) for d in docs if d.kind == "audit" and d.uid.isdigit()]
+        page = _Page(peer, Applied(), held={
+            name: kind.find_many(session, [d.uid for d in docs if d.kind == name]) for name, kind in KINDS.items()
+            if name in ("bookings", "visits")}, audit_held=set(session.scalars(select(AuditEntry.origin_id).where(
+                AuditEntry.origin == peer, AuditEntry.origin_id.in_(audit)))) if audit else set())
         for doc in docs:
             kind = KINDS[doc.kind]
             values = decode(kind, doc.row) if doc.row is not None else None
@@ -82,15 +97,15 @@ class Merger:
                     and self._journal.scope(SimpleNamespace(**values)) != scope:
                 log.warning("synchronisation: %s %s from %s is not at %s: refused", doc.kind, doc.uid, peer, scope)
                 continue
-            getattr(self, f"_{doc.kind}")(session, doc.uid, values, peer, out)
-        return out
+            getattr(self, f"_{doc.kind}")(session, doc.uid, values, page)
+        return page.out
 
-    def _bookings(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str, out: Applied) -> None:
+    def _bookings(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
         if values is None or values["id"] != uid:
             raise DocError(f"bookings: {uid} is not the document's row")
-        if not self._known(session, values["station_id"], values["gp"]):
+        if not self._known(session, page, values["station_id"], values["gp"]):
             return
-        local = session.get(Booking, uid)
+        local = page.held["bookings"].get(uid)
         if local is not None and not newer(values, local):
             return
         lost = False
@@ -101,7 +116,7 @@ class Merger:
             if rival is not None and keeps_slot(rival, values):
                 lost = True
             elif rival is not None:
-                out.conflicts.append(self._conflict(session, rival))
+                page.out.conflicts.append(self._conflict(session, rival))
         if local is None:
             local = Booking(**values)
             session.add(local)
@@ -109,11 +124,10 @@ class Merger:
             for name, value in values.items():
                 setattr(local, name, value)
         if lost:
-            out.conflicts.append(self._conflict(session, local))
+            page.out.conflicts.append(self._conflict(session, local))
         else:
-            applied_from(session, "bookings", uid, peer)
-            session.flush()
-        out.bookings.append(BookingView.of(local))
+            applied_from(session, "bookings", uid, page.peer)
+        page.out.bookings.append(BookingView.of(local))
 
     def _conflict(self, session: Session, row: Booking) -> BookingView:
         """`row` lost its slot: in conflict, its patient told (on the department's hub), written now."""
@@ -132,85 +146,82 @@ class Merger:
         log.info("synchronisation: booking %s lost its slot to one booked first: in conflict", row.id)
         return view
 
-    def _visits(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str, out: Applied) -> None:
+    def _visits(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
         if values is None or values["id"] != uid:
             raise DocError(f"visits: {uid} is not the document's row")
-        local = session.get(Visit, uid)
+        local = page.held["visits"].get(uid)
         if local is not None and not newer(values, local):
             return
-        applied_from(session, "visits", uid, peer)
+        applied_from(session, "visits", uid, page.peer)
         if local is None:
             session.add(Visit(**values, reason=""))  # the reason stays on the hub it was told to
         else:
             for name, value in values.items():
                 setattr(local, name, value)
-        session.flush()
 
-    def _stops(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str, out: Applied) -> None:
+    def _stops(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
         if values is None or f"{values['site_code']}/{values['day'].isoformat()}" != uid:
             raise DocError(f"stops: {uid} is not the document's row")
         local = session.get(Stop, (values["site_code"], values["day"]))
         if local is not None and not newer(values, local):
             return
-        applied_from(session, "stops", uid, peer)
+        applied_from(session, "stops", uid, page.peer)
         session.merge(Stop(**values))
-        session.flush()
-        out.stops = True
+        page.out.stops = True
 
-    def _gp_sessions(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str,
-                     out: Applied) -> None:
-        self._made_or_withdrawn(session, "gp_sessions", uid, values, peer)
+    def _gp_sessions(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
+        self._made_or_withdrawn(session, "gp_sessions", uid, values, page)
 
-    def _closures(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str, out: Applied) -> None:
-        self._made_or_withdrawn(session, "closures", uid, values, peer)
+    def _closures(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
+        self._made_or_withdrawn(session, "closures", uid, values, page)
 
     def _made_or_withdrawn(self, session: Session, name: str, uid: str, values: dict[str, Any] | None,
-                           peer: str) -> None:
+                           page: _Page) -> None:
         kind = KINDS[name]
-        local = kind.find(session, uid)
         if values is not None and values["uid"] != uid:
             raise DocError(f"{name}: {uid} is not the document's row")
+        local = kind.find(session, uid)
         if values is not None and (local is not None or not self._known(
-                session, values.get("station_id"), values.get("username"))):
+                session, page, values.get("station_id"), values.get("username"))):
             return
-        applied_from(session, name, uid, peer)
+        applied_from(session, name, uid, page.peer)
         if values is None and local is not None:
             session.delete(local)
         elif values is not None:
             session.add(kind.model(**values))
-        session.flush()
+        session.flush()  # a uid withdrawn and made again in one page
 
-    def _audit(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str, out: Applied) -> None:
+    def _audit(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
         if values is None or str(values["id"]) != uid:
             raise DocError(f"audit: {uid} is not the document's row")
         origin_id = values.pop("id")
-        held = session.scalar(select(AuditEntry.id).where(AuditEntry.origin == peer, AuditEntry.origin_id == origin_id))
-        if held is None:
-            session.add(AuditEntry(**values, origin=peer, origin_id=origin_id))
-            session.flush()
+        if origin_id not in page.audit_held:
+            session.add(AuditEntry(**values, origin=page.peer, origin_id=origin_id))
+            page.audit_held.add(origin_id)
 
-    def _station_audit_heads(self, session: Session, uid: str, values: dict[str, Any] | None, peer: str,
-                             out: Applied) -> None:
-        if values is None or values["station_id"] != uid or not self._known(session, uid, None):
+    def _station_audit_heads(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
+        if values is None or values["station_id"] != uid or not self._known(session, page, uid, None):
             return
         local = session.get(StationAuditHead, uid)
         if local is not None and values["seq"] < local.seq:
             log.warning("synchronisation: station %s's audit chain head from %s goes back (%d, here %d): refused",
-                        uid, peer, values["seq"], local.seq)
+                        uid, page.peer, values["seq"], local.seq)
             return
         if local is not None and values["seq"] == local.seq:
             if values["hash"] != local.hash:
                 log.warning("synchronisation: station %s's audit chain head %d from %s has another hash: refused",
-                            uid, local.seq, peer)
+                            uid, local.seq, page.peer)
             return
-        applied_from(session, "station_audit_heads", uid, peer)
+        applied_from(session, "station_audit_heads", uid, page.peer)
         session.merge(StationAuditHead(**values))
-        session.flush()
 
-    def _known(self, session: Session, station: str | None, gp: str | None) -> bool:
+    def _known(self, session: Session, page: _Page, station: str | None, gp: str | None) -> bool:
         """Whether the station and GP a row names are known here (else it is skipped, and logged)."""
-        station_known = station is None or session.get(Station, station) is not None
-        if station_known and (gp is None or session.get(Gp, gp) is not None):
-            return True
-        log.warning("synchronisation: a row names station %s or GP %s, unknown to this hub: skipped", station, gp)
-        return False
+        known = page.known.get((station, gp))
+        if known is None:
+            known = (station is None or session.get(Station, station) is not None) and (
+                gp is None or session.get(Gp, gp) is not None)
+            page.known[(station, gp)] = known
+        if not known:
+            log.warning("synchronisation: a row names station %s or GP %s, unknown to this hub: skipped", station, gp)
+        return known

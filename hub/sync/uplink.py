@@ -1,11 +1,12 @@
 """The vehicle's side of the exchange (docs/design.md, "A day without network"): `Uplink` pushes its
 journal to the department's hub and applies the answer, page after page until neither side has
-anything left, every `[vehicle.upstream] interval_s`, and with growing delays while the link is down.
+anything left, every `[vehicle.upstream] interval_s`, and after growing delays while the link is down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,7 +14,6 @@ from datetime import UTC, datetime
 from functools import partial
 
 import aiohttp
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from hub.config import UpstreamSection
@@ -38,11 +38,14 @@ class SyncFailed(StationError):
 
 @dataclass(frozen=True)
 class Synchronised:
-    """What one synchronisation moved: documents sent and received, and in how many exchanges."""
+    """What one synchronisation moved: documents sent and received, in how many exchanges, and the bytes of
+    the requests' and answers' bodies."""
 
     sent: int
     received: int
     exchanges: int
+    bytes_sent: int
+    bytes_received: int
 
 
 class Uplink:
@@ -65,7 +68,7 @@ class Uplink:
         return self._upstream.url.rstrip("/") + "/api/sync"
 
     async def start(self) -> None:
-        """Synchronise now, then every interval_s."""
+        """Synchronise every interval_s from now (and sooner, as `synchronise` is called)."""
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._upstream.timeout_s))
             self._tasks.spawn(self._run(), "uplink")
@@ -81,11 +84,13 @@ class Uplink:
         """Exchange pages until neither hub has anything left; SyncFailed when the link or the peer fails
         (what was applied on either side stays applied, and its cursor with it)."""
         async with self._lock:
-            sent = received = exchanges = 0
+            sent = received = exchanges = bytes_sent = bytes_received = 0
             while exchanges < MAX_PAGES:
                 mine, theirs = await self._store.run(self._cursors)
                 page = await self._store.run(partial(read_page, after=mine, not_from=DEPARTMENT, scope=None))
-                answer = await self._post(Push(docs=page.docs, through=page.through, applied=theirs))
+                body = Push(docs=page.docs, through=page.through, applied=theirs).model_dump_json().encode()
+                answer, size = await self._post(body)
+                bytes_sent, bytes_received = bytes_sent + len(body), bytes_received + size
                 now = datetime.fromtimestamp(self._wall(), UTC)
 
                 def apply(session: Session, answer: Answer = answer, now: datetime = now) -> Applied:
@@ -101,39 +106,43 @@ class Uplink:
                 sent, received = sent + len(page.docs), received + len(answer.docs)
                 if not page.docs and not answer.docs:
                     break
-            return Synchronised(sent, received, exchanges)
+            return Synchronised(sent, received, exchanges, bytes_sent, bytes_received)
 
     def _cursors(self, session: Session) -> tuple[int, int]:
         row = session.get(SyncPeer, DEPARTMENT)
         return (row.sent, row.received) if row is not None else (0, 0)
 
-    async def _post(self, push: Push) -> Answer:
+    async def _post(self, push: bytes) -> tuple[Answer, int]:
+        """The department's answer to `push` (a Push as JSON), and its size in bytes."""
         if self._http is None:
             raise SyncFailed("the uplink is not started")
-        headers = {"Authorization": f"Bearer {self._upstream.token.get_secret_value()}"}
+        headers = {"Authorization": f"Bearer {self._upstream.token.get_secret_value()}",
+                   "Content-Type": "application/json"}
         try:
-            async with self._http.post(self.url, json=push.model_dump(mode="json"), headers=headers) as response:
-                body = await response.json(content_type=None)
+            async with self._http.post(self.url, data=push, headers=headers) as response:
+                raw = await response.read()
                 status = response.status
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise SyncFailed(f"cannot synchronise with {self.url}: {type(exc).__name__} {exc}") from exc
-        if status != 200:
-            what = body.get("message") if isinstance(body, dict) else None
-            raise SyncFailed(f"the department's hub at {self.url} refused ({status}): {what}")
         try:
-            return Answer.model_validate(body)
-        except ValidationError as exc:
-            raise SyncFailed(f"the department's hub at {self.url} answered something else: {exc}") from exc
+            if status != 200:
+                what = json.loads(raw).get("message")
+                raise SyncFailed(f"the department's hub at {self.url} refused ({status}): {what}")
+            return Answer.model_validate_json(raw), len(raw)
+        except (ValueError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
+            raise SyncFailed(f"the department's hub at {self.url} answered something else ({status}): {exc}") from exc
 
     async def _run(self) -> None:
+        delay = self._upstream.interval_s
         while True:
+            await asyncio.sleep(delay)
             try:
                 done = await self.synchronise()
             except StationError as exc:
-                log.warning("synchronisation: %s; next try later", exc)
-                await self._backoff.pause()
+                delay = self._backoff.next()
+                log.warning("synchronisation: %s; next try in %.0f s", exc, delay)
                 continue
             self._backoff.reset()
+            delay = self._upstream.interval_s
             if done.sent or done.received:
                 log.info("synchronisation: %d documents sent, %d received", done.sent, done.received)
-            await asyncio.sleep(self._upstream.interval_s)
