@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from sqlalchemy.engine import URL
 
+from hub.booking.book import BookingView
 from hub.server import Hub
 from hub.store.models import AuditEntry, OutboxMessage
 from hub.sync.uplink import SyncFailed
@@ -58,6 +59,8 @@ async def test_bookings_made_on_both_sides_while_cut_meet_by_the_rule(
                                        actor="sophie", channel="phone")
         vehicle_audit = await count(vehicle, AuditEntry.origin.is_(None))
 
+        heard: list[BookingView] = []
+        vehicle.book.listen(heard.append)  # as the feed that tells the cabin on board does
         link.restore()
         if cut_in_the_middle:
             sent_before = (await cursors(vehicle, "department"))[0]
@@ -77,6 +80,7 @@ async def test_bookings_made_on_both_sides_while_cut_meet_by_the_rule(
         assert statuses[online.id] == "booked" and statuses[kept.id] == "booked"
         assert statuses[lost.id] == "conflict"
         assert sorted(statuses.values()) == ["booked", "booked", "booked", "conflict"]
+        assert {(v.id, v.status) for v in heard} >= {(online.id, "booked"), (lost.id, "conflict")}
         # every audit entry of the vehicle's reached the department once, however often pages were sent
         assert await count(department, AuditEntry.origin == VEHICLE) == await count(
             vehicle, AuditEntry.origin.is_(None)) >= vehicle_audit
