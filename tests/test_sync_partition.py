@@ -16,8 +16,9 @@ from sqlalchemy.engine import URL
 from hub.booking.book import BookingView
 from hub.server import Hub
 from hub.store.models import AuditEntry, OutboxMessage
+from hub.sync.exchange import PAGE
 from hub.sync.uplink import SyncFailed
-from tests.booking import MONDAY, VEHICLE_STATION, Wall, at, patient
+from tests.booking import MONDAY, NOW, VEHICLE_STATION, Wall, at, patient
 from tests.sync import PASSWORD, VEHICLE, bookings, count, cursors, two_hubs
 
 
@@ -32,9 +33,11 @@ async def conflicts(hub: Hub, username: str) -> dict[str, Any]:
             return body
 
 
-@pytest.mark.parametrize("cut_in_the_middle", [False, True], ids=["link_back", "cut_mid_sync"])
-async def test_bookings_made_on_both_sides_while_cut_meet_by_the_rule(
-        store_url: URL, tmp_path: Path, cut_in_the_middle: bool) -> None:
+@pytest.mark.parametrize("how", ["link_back", "cut_mid_sync", "busy_week"])
+async def test_bookings_made_on_both_sides_while_cut_meet_by_the_rule(store_url: URL, tmp_path: Path, how: str) -> None:
+    """link_back: the link comes back; cut_mid_sync: the first synchronisation's answer is cut after 300 bytes;
+    busy_week: the vehicle's first page holds no booking, so the vehicle meets the collision first and the
+    department learns of the conflict from it."""
     wall = Wall()
     async with two_hubs(store_url, tmp_path, wall) as (department, vehicle, link):
         assert vehicle.sync.uplink is not None
@@ -52,6 +55,9 @@ async def test_bookings_made_on_both_sides_while_cut_meet_by_the_rule(
                                             channel="online")
         await department.book.book(patient(slots[2], site="CHR180", name="Bruno Online"), actor="public",
                                    channel="online")
+        if how == "busy_week":
+            await vehicle.book._store.run(lambda s: s.add_all(AuditEntry(
+                at=NOW, actor="sophie", action="visit welcomed", subject=str(n)) for n in range(PAGE + 50)))
         wall.now += 600  # the secretary takes the call ten minutes later, without network
         lost = await vehicle.book.book(patient(slots[0], site="CHR180", name="Chloé Phone", phone="06 11 22 33 44"),
                                        actor="sophie", channel="phone")
@@ -62,7 +68,7 @@ async def test_bookings_made_on_both_sides_while_cut_meet_by_the_rule(
         heard: list[BookingView] = []
         vehicle.book.listen(heard.append)  # as the feed that tells the cabin on board does
         link.restore()
-        if cut_in_the_middle:
+        if how == "cut_mid_sync":
             sent_before = (await cursors(vehicle, "department"))[0]
             link.cut_response_after(300)
             with pytest.raises(SyncFailed):
@@ -80,6 +86,9 @@ async def test_bookings_made_on_both_sides_while_cut_meet_by_the_rule(
         assert statuses[online.id] == "booked" and statuses[kept.id] == "booked"
         assert statuses[lost.id] == "conflict"
         assert sorted(statuses.values()) == ["booked", "booked", "booked", "conflict"]
+        decided = [await count(hub, AuditEntry.action == "booking in conflict", AuditEntry.origin.is_(None))
+                   for hub in (department, vehicle)]
+        assert decided == ([0, 1] if how == "busy_week" else [1, 1])  # each hub applies the rule where they meet
         assert {(v.id, v.status) for v in heard} >= {(online.id, "booked"), (lost.id, "conflict")}
         # every audit entry of the vehicle's reached the department once, however often pages were sent
         assert await count(department, AuditEntry.origin == VEHICLE) == await count(
@@ -88,6 +97,9 @@ async def test_bookings_made_on_both_sides_while_cut_meet_by_the_rule(
                             OutboxMessage.channel == channel, of=OutboxMessage) for channel in ("email", "sms")]
         assert told == [1, 1]  # the department tells the patient, once by each way she gave
         assert await count(vehicle, OutboxMessage.kind == "cancellation", of=OutboxMessage) == 0
+        unsent = [await count(vehicle, OutboxMessage.booking_id == b.id, OutboxMessage.sent_at.is_(None),
+                              of=OutboxMessage) for b in (lost, kept)]
+        assert unsent[0] == 0 < unsent[1]  # the confirmation written on board for the lost slot is never sent
 
         for hub, username in ((department, "anne"), (vehicle, "sophie")):
             listed = (await conflicts(hub, username))["conflicts"]

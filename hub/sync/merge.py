@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hub.booking.book import Announce, BookingView
 from hub.config import HubConfig
-from hub.store.models import AuditEntry, Booking, Gp, Station, StationAuditHead, Stop, Visit
+from hub.store.models import AuditEntry, Booking, Gp, OutboxMessage, Station, StationAuditHead, Stop, Visit
 from hub.sync.docs import KINDS, Doc, DocError, decode
 from hub.sync.journal import Journal, applied_from, made_here
 
@@ -108,6 +108,7 @@ class Merger:
         local = page.held["bookings"].get(uid)
         if local is not None and not newer(values, local):
             return
+        before = local.status if local is not None else None
         lost = False
         if values["status"] == "booked":
             rival = session.scalar(select(Booking).where(
@@ -127,6 +128,8 @@ class Merger:
             page.out.conflicts.append(self._conflict(session, local))
         else:
             applied_from(session, "bookings", uid, page.peer)
+            if values["status"] == "conflict" and before != "conflict":  # the peer found the collision first
+                page.out.conflicts.append(self._tell_conflict(session, local))
         page.out.bookings.append(BookingView.of(local))
 
     def _conflict(self, session: Session, row: Booking) -> BookingView:
@@ -139,11 +142,18 @@ class Merger:
         row.changed_at, row.changed_on = max(now, row.changed_at + STEP), self._config.origin
         made_here(session, "bookings", row.id)
         session.add(AuditEntry(at=now, actor=ACTOR, action="booking in conflict", subject=row.id))
+        log.info("synchronisation: booking %s lost its slot to one booked first: in conflict", row.id)
+        return self._tell_conflict(session, row)
+
+    def _tell_conflict(self, session: Session, row: Booking) -> BookingView:
+        """A booking now in conflict here: its messages not sent yet dropped (a confirmation written on board
+        while cut off tells of a slot it lost), and on the department's hub its patient told."""
         session.flush()
+        session.execute(delete(OutboxMessage).where(OutboxMessage.booking_id == row.id,
+                                                    OutboxMessage.sent_at.is_(None)))
         view = BookingView.of(row)
         if self._announce is not None:
             self._announce(session, view, "cancellation")
-        log.info("synchronisation: booking %s lost its slot to one booked first: in conflict", row.id)
         return view
 
     def _visits(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:

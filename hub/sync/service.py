@@ -57,5 +57,5 @@ class Synchronisation:
         """A page applied: the programme read again, the book's listeners (the cabins) told of each booking."""
         if applied.stops:
             await self._book.programme.reload()
-        for view in applied.bookings + applied.conflicts:
+        for view in {v.id: v for v in [*applied.bookings, *applied.conflicts]}.values():
             self._book.tell(view)
