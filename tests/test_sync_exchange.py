@@ -99,6 +99,18 @@ async def test_the_department_refuses_what_is_not_a_vehicles_page_and_changes_no
         assert await count(department, of=Booking) == 0  # a vehicle writes only at its own site
         assert ("bookings", "CHR180", VEHICLE) not in await journal(department)
 
+        nangis = await department.book.publish_session("claire.martin", ["cabin-nangis-1"], at(MONDAY, "09:00"),
+                                                       at(MONDAY, "12:00"), actor="anne")
+        theirs = await department.book.book(patient(at(MONDAY, "09:00")), actor="public", channel="online")
+        uid = await department.book._store.run(lambda s: s.get(GpSession, nangis[0].id).uid)
+        mine = next(d for d in body["docs"] if d["kind"] == "bookings")
+        hijack = [{"kind": "gp_sessions", "uid": uid, "row": None},
+                  {**mine, "uid": theirs.id, "row": {**mine["row"], "id": theirs.id, "changed_at": "2027-01-01T00:00Z"}}]
+        status, answer = await push(http, department, {**body, "docs": hijack})
+        assert status == 200  # neither another site's session withdrawn, nor its booking taken over
+        assert await count(department, GpSession.station_id == "cabin-nangis-1", of=GpSession) == 1
+        assert await department.book.get(theirs.id) == theirs
+
 
 async def test_a_page_applied_twice_changes_nothing_and_a_visits_reason_stays_on_board(
         store_url: URL, tmp_path: Path, http: aiohttp.ClientSession) -> None:

@@ -93,12 +93,19 @@ class Merger:
         for doc in docs:
             kind = KINDS[doc.kind]
             values = decode(kind, doc.row) if doc.row is not None else None
-            if values is not None and scope is not None and doc.kind != "audit" \
-                    and self._journal.scope(SimpleNamespace(**values)) != scope:
+            if scope is not None and doc.kind != "audit" and self._elsewhere(session, page, doc, values, scope):
                 log.warning("synchronisation: %s %s from %s is not at %s: refused", doc.kind, doc.uid, peer, scope)
                 continue
             getattr(self, f"_{doc.kind}")(session, doc.uid, values, page)
         return page.out
+
+    def _elsewhere(self, session: Session, page: _Page, doc: Doc, values: dict[str, Any] | None, scope: str) -> bool:
+        """Whether a document, or the row it would change here, belongs to another site than `scope`."""
+        if values is not None and self._journal.scope(SimpleNamespace(**values)) != scope:
+            return True
+        held = page.held.get(doc.kind)
+        local = held.get(doc.uid) if held is not None else KINDS[doc.kind].find(session, doc.uid)
+        return local is not None and self._journal.scope(local) != scope
 
     def _bookings(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
         if values is None or values["id"] != uid:
