@@ -17,7 +17,8 @@ page (`hub.booking.public`); `/coordinator` the coordinator's console (`hub/coor
 over `/api/coordinator/...` (`hub.booking.desk`); a GP publishes her sessions through
 `/api/sessions` (`hub.booking.duty`); `/fhir/r4/...` is the book for booking platforms
 (`hub.booking.fhir`, bearer tokens), `/ical/<username>/<token>.ics` a GP's calendar feed
-(`hub.booking.ical`).
+(`hub.booking.ical`). `POST /api/sync` takes a vehicle's hub's changes (a `[[vehicles]]` token) and
+`GET /api/sync/conflicts` lists the bookings that lost their slot then (`hub.sync`).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's public origin;
 `/ws/station` needs `Authorization: Bearer <station token>` and no browser Origin. The hub's logs
 carry station, GP, session and booking ids, never a patient's name, a token or a password
