@@ -8,8 +8,8 @@ station's audit chain head only goes forward: a lower one is refused and logged.
 
 Two live bookings of one cabin's slot, made on both hubs while they were apart: the one booked
 first (`created_at`, then `id`) keeps the slot, the other becomes "conflict", wherever the two
-meet, so both hubs decide alike. The department's hub tells the patient (the outbox), being the
-one that sees every collision and has the network; the secretary finds the patient another slot.
+meet, so both hubs decide alike. The department's hub tells the patient (the outbox) when it finds
+the collision or learns of it, having the network; the secretary finds the patient another slot.
 """
 
 from __future__ import annotations
@@ -85,11 +85,7 @@ class Merger:
     def apply(self, session: Session, docs: Sequence[Doc], peer: str, scope: str | None) -> Applied:
         """Apply `docs` from `peer`; with `scope`, a row of another site is refused (logged, skipped).
         DocError for a document that does not hold its kind's fields."""
-        audit = [int(d.uid) for d in docs if d.kind == "audit" and d.uid.isdigit()]
-        page = _Page(peer, Applied(), held={
-            name: kind.find_many(session, [d.uid for d in docs if d.kind == name]) for name, kind in KINDS.items()
-            if name in ("bookings", "visits")}, audit_held=set(session.scalars(select(AuditEntry.origin_id).where(
-                AuditEntry.origin == peer, AuditEntry.origin_id.in_(audit)))) if audit else set())
+        page = self._read(session, docs, peer)
         for doc in docs:
             kind = KINDS[doc.kind]
             values = decode(kind, doc.row) if doc.row is not None else None
@@ -98,6 +94,15 @@ class Merger:
                 continue
             getattr(self, f"_{doc.kind}")(session, doc.uid, values, page)
         return page.out
+
+    def _read(self, session: Session, docs: Sequence[Doc], peer: str) -> _Page:
+        """The page's bookings and visits held here, and its audit entries already here, each read at once."""
+        held = {name: KINDS[name].find_many(session, [d.uid for d in docs if d.kind == name])
+                for name in ("bookings", "visits")}
+        audit = [int(d.uid) for d in docs if d.kind == "audit" and d.uid.isdigit()]
+        appended = set(session.scalars(select(AuditEntry.origin_id).where(
+            AuditEntry.origin == peer, AuditEntry.origin_id.in_(audit)))) if audit else set()
+        return _Page(peer, Applied(), held, {i for i in appended if i is not None})
 
     def _elsewhere(self, session: Session, page: _Page, doc: Doc, values: dict[str, Any] | None, scope: str) -> bool:
         """Whether a document, or the row it would change here, belongs to another site than `scope`."""
