@@ -22,7 +22,7 @@ from hub.store.audit_heads import keep_head
 from hub.store.models import Booking, GpSession, StationAuditHead, SyncJournal, Visit
 from hub.sync.exchange import read_page
 from tests.booking import MONDAY, VEHICLE_STATION, Wall, at, booking_config, patient
-from tests.sync import SYNC_TOKEN, VEHICLE, count, two_hubs
+from tests.sync import PASSWORD, SYNC_TOKEN, VEHICLE, count, department_config, people, two_hubs
 
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
 
@@ -158,3 +158,37 @@ async def test_withdrawn_sessions_follow_and_a_stations_head_never_goes_back(
         assert await department.book._store.run(lambda s: s.get(StationAuditHead, VEHICLE_STATION).seq) == 9
         assert f"station {VEHICLE_STATION}'s audit chain head from {VEHICLE} goes back (7, here 9): refused" \
             in caplog.text
+
+
+async def test_conflicts_are_listed_for_a_secretarys_site_or_a_coordinator_and_no_one_else(
+        tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    config = department_config(URL.create("sqlite", database=str(tmp_path / "hub.sqlite3")))
+    hub = Hub(config.model_copy(update={"coordinators": (people("anne", False), people("sophie", True))}),
+              wall=Wall())
+    await hub.start()
+    try:
+        await hub.book.publish_session("claire.martin", [VEHICLE_STATION, "cabin-nangis-1"], at(MONDAY, "09:00"),
+                                       at(MONDAY, "12:00"), actor="anne")
+        lost = [await hub.book.book(patient(at(MONDAY, "09:00"), site=site, name=name), actor="public",
+                                    channel="online") for site, name in (("CHR180", "Eve Mobile"), ("NAN231", "Fred Fixe"))]
+        await hub.book._store.run(lambda s: [setattr(s.get(Booking, b.id), "status", "conflict") for b in lost])
+
+        async def listed(username: str, password: str, query: str = "") -> tuple[int, Any]:
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+                async with client.post(hub.url + "/api/login", json={"username": username, "password": password},
+                                       headers={"Origin": hub.origin}) as response:
+                    assert response.status == 200
+                async with client.get(hub.url + "/api/sync/conflicts" + query) as response:
+                    body = await response.json()
+                    return response.status, sorted(c["patient_name"] for c in body["conflicts"]) \
+                        if "conflicts" in body else body["error"]
+
+        assert await listed("sophie", PASSWORD) == (200, ["Eve Mobile"])  # her site only
+        assert await listed("sophie", PASSWORD, "?site=NAN231") == (200, ["Eve Mobile"])
+        assert await listed("anne", PASSWORD) == (200, ["Eve Mobile", "Fred Fixe"])
+        assert await listed("anne", PASSWORD, "?site=NAN231") == (200, ["Fred Fixe"])
+        assert await listed("claire.martin", "secret") == (403, "not_a_coordinator")
+        async with http.get(hub.url + "/api/sync/conflicts") as response:
+            assert response.status == 401
+    finally:
+        await hub.stop()
