@@ -68,15 +68,9 @@ class CuttableLink:
                         writer.write(chunk[:self._budget])
                         self._budget, self.cuts = None, self.cuts + 1
                         await writer.drain()
-                        self._close_pair(writer)
+                        writer.transport.abort()
                         return
                     self._budget -= len(chunk)
                 writer.write(chunk)
                 await writer.drain()
         writer.close()
-
-    def _close_pair(self, writer: asyncio.StreamWriter) -> None:
-        writer.close()
-        transport = writer.transport
-        with contextlib.suppress(Exception):
-            transport.abort()
