@@ -19,7 +19,8 @@ console (`hub/coordinator_page/`) over `/api/coordinator/...` (`hub.booking.desk
 the secretary's desk (`hub/desk_page/`) over `/api/desk/...` (`hub.mobile.desk`); a GP
 publishes her sessions through `/api/sessions` (`hub.booking.duty`); `/fhir/r4/...` is the book for booking platforms
 (`hub.booking.fhir`, bearer tokens), `/ical/<username>/<token>.ics` a GP's calendar feed
-(`hub.booking.ical`).
+(`hub.booking.ical`). `POST /api/sync` takes a vehicle's hub's changes (a `[[vehicles]]` token) and
+`GET /api/sync/conflicts` lists the bookings that lost their slot then (`hub.sync`).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's public origin;
 `/ws/station` needs `Authorization: Bearer <station token>` and no browser Origin. The hub's logs
 carry station, GP, session and booking ids, never a patient's name, a token or a password
@@ -60,6 +61,7 @@ from hub.peers import CLOSE_TIMEOUT_S
 from hub.relay import Relay
 from hub.store import Store
 from hub.store.accounts import import_accounts
+from hub.sync.service import Synchronisation
 from hub.totp import TotpStore
 from runtime.clock import Clock
 from runtime.errors import StationError
@@ -109,6 +111,8 @@ class Hub:
         self._activity = ActivityApi(self._store, self._programme, self._logins)
         self._secretary = (SecretaryDesk(self._reception, self.book, self._logins, config)
                            if self._reception is not None else None)
+        self.sync = Synchronisation(self._store, config, wall, book=self.book, announce=self._outbox.announce,
+                                    logins=self._logins)
         self._runner: web.AppRunner | None = None
 
     def _routes(self) -> list[web.AbstractRouteDef]:
@@ -135,6 +139,7 @@ class Hub:
             *self._duty.routes(self._from_console),
             *self._activity.routes(),  # the activity figures and their CSV (docs/design.md, "Activity")
             *self._desk_routes(),
+            *self.sync.routes(),  # docs/design.md, "A day without network"
         ]
 
     def _desk_routes(self) -> list[web.AbstractRouteDef]:
@@ -171,6 +176,7 @@ class Hub:
             return
         await self._store.start()
         try:
+            await self.sync.start()
             await self._import_accounts()
             await self._programme.start()
             await self._relay.start()
@@ -180,6 +186,7 @@ class Hub:
             await self._outbox.start()
         except BaseException:
             await self._logins.stop()
+            await self.sync.stop()
             await self._store.stop()
             raise
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY_BYTES)
@@ -195,17 +202,20 @@ class Hub:
             await runner.cleanup()
             await self._outbox.stop()
             await self._logins.stop()
+            await self.sync.stop()
             await self._store.stop()
             raise StationError(f"cannot serve the hub on {hub.host}:{hub.port}: {exc}") from exc
         self._runner = runner
         self.port = runner.addresses[0][1]
         log.info("hub listening on %s (origin %s)", self.url, self.origin)
+        await self.sync.connect()
 
     async def stop(self) -> None:
         """Close every WebSocket and the server; idempotent."""
         runner, self._runner = self._runner, None
         if runner is None:
             return
+        await self.sync.stop()
         await self._relay.stop()
         if self._reception is not None:
             await self._reception.stop()

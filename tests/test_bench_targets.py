@@ -123,3 +123,16 @@ def test_bench_booking_reports_search_booking_and_arrival_against_their_floors()
     for name, reference in (("slot_search_p99", "bare_query_p99"), ("arrival_p99", "station_apply_p99")):
         assert figures[name].reference == figures[reference].value and figures[name].ratio is not None
     assert figures["booking_rate"].ratio == figures["bare_read_insert_rate"].value / figures["booking_rate"].value
+
+
+def test_bench_sync_reports_a_weeks_synchronisation_against_copying_the_rows_once() -> None:
+    result = subprocess.run([sys.executable, "-m", "bench.sync", "--patients", "4", "--rounds", "1", "--json"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "5 days of 4 patients" in result.stderr
+    figures = {f["figure"]: Figure(**f) for f in json.loads(result.stdout)["figures"]}
+    assert list(figures) == ["bulk_copy", "synchronise", "rows_json", "sync_bytes"]
+    for name, reference in (("synchronise", "bulk_copy"), ("sync_bytes", "rows_json")):
+        assert figures[name].reference == figures[reference].value
+        assert figures[name].ratio == figures[name].value / figures[reference].value
+    assert figures["sync_bytes"].value > figures["rows_json"].value  # every row went, with its kind and uid

@@ -204,11 +204,11 @@ class Book:
         return await self._store.run(read)
 
     async def upcoming(self, station_id: str, since: datetime) -> list[BookingView]:
-        """A cabin's bookings from `since` on, live and cancelled: what the cabin keeps for check-in."""
+        """A cabin's bookings from `since` on, live, cancelled or in conflict: what the cabin keeps for check-in."""
         def read(session: Session) -> list[BookingView]:
             rows = session.scalars(select(Booking).where(
                 Booking.station_id == station_id, Booking.slot_end >= since,
-                Booking.status.in_(("booked", "cancelled")),
+                Booking.status.in_(("booked", "cancelled", "conflict")),
             ).order_by(Booking.slot_start))
             return [BookingView.of(r) for r in rows]
         return await self._store.run(read)
@@ -588,6 +588,10 @@ class Book:
         if kind:
             self._announce(session, view, kind)
         return view
+
+    def tell(self, view: BookingView) -> None:
+        """Tell the listeners of a change committed elsewhere (a page applied by synchronisation)."""
+        self._told(view)
 
     def _told(self, view: BookingView) -> BookingView:
         for listener in self._listeners:

@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 # How far back the snapshot reaches: a slot just over is still checked in to within the station's
 # late window (its [checkin] late_minutes), and the station drops what its window has closed on.
 PAST = timedelta(hours=6)
-LIVE = ("booked", "cancelled")  # the statuses a cabin keeps
+# The statuses a cabin keeps; a booking in conflict (it lost its slot when the hubs synchronised, docs/design.md,
+# "A day without network") is cancelled for the cabin.
+LIVE = ("booked", "cancelled", "conflict")
 
 
 def cabin_booking(view: BookingView, gp_name: str | None) -> CabinBooking:

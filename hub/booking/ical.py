@@ -50,7 +50,7 @@ def feed(name: str, sessions: Sequence[SessionView], bookings: Sequence[BookingV
     for booking in bookings:
         event = _event(f"booking-{booking.id}@{domain}", now, booking.slot_start, booking.slot_end, "Consultation",
                        places[booking.station_id])
-        event.add("status", "CANCELLED" if booking.status == "cancelled" else "CONFIRMED")
+        event.add("status", "CANCELLED" if booking.status != "booked" else "CONFIRMED")
         calendar.add_component(event)
     return bytes(calendar.to_ical())
 

@@ -62,6 +62,11 @@ class Store:
         """The store's URL for messages and logs, without its password."""
         return self._url.render_as_string(hide_password=True)
 
+    @property
+    def engine(self) -> Engine | None:
+        """The open database's engine (None until started): what `Session`s of this store are bound to."""
+        return self._engine
+
     async def start(self) -> None:
         """Open the database (a SQLite file is created 0600 in a 0700 directory) and apply every migration
         it lacks; StationError saying why it cannot."""

@@ -1,0 +1,1 @@
+"""A vehicle's hub and the department's hub synchronising (docs/design.md, "A day without network")."""
