@@ -51,6 +51,11 @@ def default_config_path() -> Path:
     return Path(str(resources.files("config") / "defaults" / "cabin.toml"))
 
 
+def vehicle_config_path() -> Path:
+    """The on-board configuration shipped with the package: the Cher's mobile unit (docs/design.md, "On board")."""
+    return Path(str(resources.files("config") / "defaults" / "vehicle.toml"))
+
+
 def load_config(path: Path | None = None, *, simulator: bool = False) -> CabinConfig:
     """Read, parse and validate a cabin configuration file (the packaged default when None).
 

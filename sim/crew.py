@@ -80,10 +80,7 @@ class SimCrew:
 
     async def consultation(self, code: str) -> GpReport:
         """One patient from check-in to leaving with the prescription, seen by the GP on duty."""
-        assert self._gp_channel is not None, "start() the crew first"
-        gp = asyncio.get_running_loop().create_task(
-            SimGp(self._gp_channel, self._rig.clock, DEMO_GP, self._narrate, wait_s=self._gp_wait_s).consult()
-        )
+        gp = asyncio.get_running_loop().create_task(self._gp().consult())
         try:
             await SimPatient(self.kiosk, code, self._narrate).check_in()
             report = await gp
@@ -94,15 +91,26 @@ class SimCrew:
         await SimPatient(self.kiosk, code, self._narrate).leave_with_prescription()
         return report
 
+    def _gp(self) -> SimGp:
+        """The GP on duty, for one consultation, on the crew's control channel."""
+        assert self._gp_channel is not None, "start() the crew first"
+        return SimGp(self._gp_channel, self._rig.clock, DEMO_GP, self._narrate, wait_s=self._gp_wait_s)
+
+    async def seen_on_board(self) -> GpReport:
+        """On board: the GP in the vehicle sees the patient the secretary called; once the prescription has
+        printed, the patient leaves (docs/design.md, "On board")."""
+        report = await self._gp().consult()
+        await self.kiosk.wait_state("awaiting_cleaning")
+        return report
+
     async def clean(self) -> None:
         """The referent cleans the cabin once it awaits cleaning."""
         await self.referent.clean()
 
     async def gp_on_duty(self) -> None:
         """The GP sees every patient who comes to wait, one after another."""
-        assert self._gp_channel is not None, "start() the crew first"
         while True:
-            await SimGp(self._gp_channel, self._rig.clock, DEMO_GP, self._narrate, wait_s=self._gp_wait_s).consult()
+            await self._gp().consult()
 
     async def referent_on_duty(self) -> None:
         """The referent cleans after every patient."""

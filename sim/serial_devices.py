@@ -300,24 +300,30 @@ class SimRdm6300(PtyDevice):
     """An RDM6300 badge reader: repeats a card's frame while the card is held to it."""
 
     REPEAT_S = 0.1  # frames follow each other while the card stays in the field
+    AWAY_S = 1.0  # a hand takes the card out of the field for at least this long between two presentations
 
     def __init__(self, clock: Clock, *, name: str = "rdm6300", link_dir: str | None = None) -> None:
         super().__init__(clock, name, link_dir=link_dir)
         self.corrupt = False
         self.frames_sent = 0
+        self._held_until: float | None = None  # clock.monotonic() when the last card left the field
 
     def corrupt_frames(self, on: bool = True) -> None:
         """Fault: frames arrive with a wrong checksum (a damaged card or a noisy field)."""
         self.corrupt = on
 
     async def present(self, tag_id: str, hold_s: float = 1.0) -> None:
-        """Hold the card with `tag_id` (10 hex digits) to the reader for `hold_s` clock seconds."""
+        """Hold the card with `tag_id` (10 hex digits) to the reader for `hold_s` clock seconds, once it has been
+        out of the field AWAY_S since the last one (two taps in a row are two presentations, not one held card)."""
+        if self._held_until is not None:
+            await self._clock.sleep(max(0.0, self._held_until + self.AWAY_S - self._clock.monotonic()))
         frame = bytes(BadgeRead(tag_id))
         deadline = self._clock.monotonic() + hold_s
         while self._clock.monotonic() < deadline:
             if self._send(_corrupted(frame) if self.corrupt else frame):
                 self.frames_sent += 1
             await self._clock.sleep(self.REPEAT_S)
+        self._held_until = self._clock.monotonic()
 
 
 def _corrupted(frame: bytes) -> bytes:

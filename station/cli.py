@@ -60,11 +60,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--sim", action="store_true", help="simulated devices, GP and referent")
     run.add_argument("--speed", type=_positive, default=20.0,
                      help="clock speed while the simulated patients go (with --sim; then real time)")
-    run.add_argument("--patients", type=_count, default=1, help="simulated patients to run first (with --sim)")
+    run.add_argument("--patients", type=_count,
+                     help="simulated patients to run first (with --sim; default 1, on board 2: booked and walk-in)")
     run.add_argument("--port", type=_port, help="kiosk port (default: from the configuration; 0: any free port)")
     run.add_argument("--hub-port", type=_port, default=8443, help="port of the hub run with --sim (default 8443)")
     run.add_argument("--sim-gp", action="store_true",
                      help="with --sim, the simulated GP also sees the patients you check in")
+    run.add_argument("--mobile", action="store_true",
+                     help="a mobile unit's vehicle: the packaged on-board configuration unless --config gives one")
+    run.add_argument("--sim-secretary", action="store_true",
+                     help="on board with --sim, the simulated secretary also sends patients to the doctor")
 
     hub_cli.add_parser(sub)
 
@@ -405,6 +410,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the station until SIGINT or SIGTERM; one station per state directory."""
     import asyncio
 
+    from config.loader import vehicle_config_path
     from station.run import run_station
     from station.state_lock import StateDirLock
     from station.tools import simulator_imports
@@ -413,12 +419,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         with simulator_imports():  # before anything starts: without the extra, one line and nothing done
             import sim.crew  # noqa: F401
             import sim.rig  # noqa: F401
+    if args.mobile and args.config is None:
+        args.config = vehicle_config_path()
     config = _config(args, simulator=args.sim)
+    on_board = config.station.mode == "on_board"
+    if args.mobile and not on_board:
+        raise StationError(f"--mobile runs a mobile unit's vehicle: {args.config} is a cabin's configuration "
+                           "([station] mode is not \"on_board\")")
+    if args.sim_secretary and not (args.sim and on_board):
+        raise StationError("--sim-secretary is for a simulated vehicle: cabin run --sim --mobile --sim-secretary")
+    patients = args.patients if args.patients is not None else (2 if on_board else 1)
     state_dir = _new_or_existing_state_dir(_state_dir(args, config))
     with StateDirLock(state_dir):  # before anything touches the directory, held until the station is gone
-        return asyncio.run(run_station(config, state_dir, sim=args.sim, speed=args.speed,
-                                       patients=args.patients, port=args.port, hub_port=args.hub_port,
-                                       sim_gp=args.sim_gp))
+        return asyncio.run(run_station(config, state_dir, sim=args.sim, speed=args.speed, patients=patients,
+                                       port=args.port, hub_port=args.hub_port, sim_gp=args.sim_gp,
+                                       sim_secretary=args.sim_secretary))
 
 
 def cmd_decode(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,10 +39,12 @@ if TYPE_CHECKING:
     from sim.booker import HubBooker
     from sim.crew import SimCrew
     from sim.rig import SimRig
+    from sim.secretary import SimSecretary
 
 RENEW_BEFORE_MIN = 2  # a fresh code is printed this many minutes before the current one expires
 CODE_POLL_S = 5.0  # clock seconds between looks at whether the current code was used
 DEMO_GP_LOGIN = "demo"
+DEMO_SECRETARY_LOGIN = "secretariat"
 PRINTS = "prints"  # the simulated printer's receipts, as PNG, in the state directory
 SESSION_DAYS = 7  # days ahead the simulator's GP publishes her sessions
 
@@ -56,7 +59,7 @@ def _stop_event() -> asyncio.Event:
 
 async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed: float = 1.0,
                       patients: int = 1, port: int | None = None, hub_port: int = 8443, sim_gp: bool = False,
-                      say: Callable[[str], None] = print) -> int:
+                      sim_secretary: bool = False, say: Callable[[str], None] = print) -> int:
     """Run until asked to stop; returns the exit status."""
     stop = _stop_event()
     if not sim:
@@ -86,15 +89,21 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
     from hub.server import Hub
     from sim.booker import HubBooker
     from sim.rig import SimRig
-    from station.demo import demo_hub, simulated_start
+    from sim.secretary import SimSecretary
+    from station.demo import demo_hub, demo_vehicle_hub, simulated_start, upcoming
 
+    on_board = config.station.mode == "on_board" and config.mobile is not None
+    if on_board and config.mobile is not None:
+        config = config.model_copy(update={"mobile": upcoming(config.mobile, Clock().now().date())})
     sim_log = SimLog(state_dir)
     await sim_log.start()
     try:
-        token, password = secrets.token_urlsafe(32), secrets.token_hex(4)
+        token, password, desk_password = secrets.token_urlsafe(32), secrets.token_hex(4), secrets.token_hex(4)
         clock = Clock(speed=speed, start=await simulated_start(config, state_dir))
         # The hub keeps the simulated time too: its slots are the simulated day's.
-        hub = Hub(demo_hub(config, token, DEMO_GP_LOGIN, password, hub_port), wall=lambda: clock.now().timestamp())
+        hub = Hub(demo_vehicle_hub(config, token, DEMO_GP_LOGIN, password, hub_port, secretary=DEMO_SECRETARY_LOGIN,
+                                   secretary_password=desk_password) if on_board
+                  else demo_hub(config, token, DEMO_GP_LOGIN, password, hub_port), wall=lambda: clock.now().timestamp())
         await hub.start()
         try:
             await _publish_sessions(hub, config, clock)
@@ -105,16 +114,23 @@ async def run_station(config: CabinConfig, state_dir: Path, *, sim: bool, speed:
             await rig.start()
             booker = HubBooker(hub.url, config.station.site, rig.rng)
             await booker.start()
+            secretary = SimSecretary(hub.url, DEMO_SECRETARY_LOGIN, desk_password, rig.rng, say) if on_board else None
             try:
                 station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=port)
                 await station.start()
                 try:
                     say(f"GP console: {hub.url}/   login {DEMO_GP_LOGIN}, password {password}")
+                    if on_board:
+                        say(f"secretary's desk: {hub.url}/desk   login {DEMO_SECRETARY_LOGIN}, "
+                            f"password {desk_password}")
                     say(f"booking page: {hub.url}/book/")
-                    await _on_simulator(station, rig, booker, stop, patients, sim_gp, say)
+                    duty = Duty(patients, sim_gp, sim_secretary, secretary)
+                    await _on_simulator(station, rig, booker, stop, duty, say)
                 finally:
                     await station.stop()
             finally:
+                if secretary is not None:
+                    await secretary.stop()
                 await booker.stop()
                 await rig.stop()
         finally:
@@ -148,8 +164,19 @@ def _tell_systemd(station: Station, notifier: SystemdNotifier) -> Callable[[], N
     return station.cabin.subscribe(tell)
 
 
-async def _on_simulator(station: Station, rig: SimRig, booker: HubBooker, stop: asyncio.Event, patients: int,
-                        sim_gp: bool, say: Callable[[str], None]) -> None:
+@dataclass(frozen=True)
+class Duty:
+    """What the simulated people do: `patients` first at speed, then whether the simulated GP (and, on board, the
+    simulated secretary, `secretary`) go on while a person plays the other roles."""
+
+    patients: int
+    sim_gp: bool
+    sim_secretary: bool
+    secretary: SimSecretary | None  # on board a mobile unit
+
+
+async def _on_simulator(station: Station, rig: SimRig, booker: HubBooker, stop: asyncio.Event, duty: Duty,
+                        say: Callable[[str], None]) -> None:
     site = station.config.place()
     say(f"cabin station {station.config.station.id} on the simulator, site {site.code} {site.name}")
     say(f"simulated time starts at {station.clock.now():%A %d %B %Y %H:%M} (speed x{station.clock.speed:g})")
@@ -165,9 +192,11 @@ async def _on_simulator(station: Station, rig: SimRig, booker: HubBooker, stop: 
     await crew.start()
     try:
         async with asyncio.TaskGroup() as group:
-            duty = group.create_task(_on_duty(crew, station.clock, station.config.checkin, patients, sim_gp, say))
+            work = (_on_board(crew, duty.secretary, station.clock, duty, say) if duty.secretary is not None
+                    else _on_duty(crew, station.clock, station.config.checkin, duty.patients, duty.sim_gp, say))
+            task = group.create_task(work)
             await stop.wait()
-            duty.cancel()
+            task.cancel()
     finally:
         await crew.stop()
     say("stopped")
@@ -204,6 +233,61 @@ async def _on_duty(crew: SimCrew, clock: Clock, rules: CheckInRules, patients: i
             group.create_task(crew.gp_on_duty())
         group.create_task(crew.referent_on_duty())
         group.create_task(_keep_a_code(crew, clock, rules, say))
+
+
+async def _on_board(crew: SimCrew, secretary: SimSecretary, clock: Clock, duty: Duty,
+                    say: Callable[[str], None]) -> None:
+    """A day at a stop: the secretary opens it, then welcomes booked patients and walk-ins in turn, each seen by
+    the GP in the vehicle and followed by the light cleaning; then a person plays the secretary or the GP."""
+    await secretary.start()
+    if (await crew.kiosk.current())["state"] == "awaiting_cleaning":
+        await crew.clean()
+    await secretary.open_stop()
+    await crew.kiosk.wait_state("ready")
+    for n in range(duty.patients):
+        if n % 2 == 0:
+            appt = await crew.book()
+            say(f"simulated patient {n + 1} of {duty.patients}, booked online, code {display_code(appt.code)} "
+                f"for {appt.slot_start:%H:%M}")
+            await secretary.welcome(appt.code, appt.birth_date)
+        else:
+            say(f"simulated patient {n + 1} of {duty.patients}, without a booking")
+            await secretary.walk_in()
+        await secretary.call_next()
+        await crew.seen_on_board()
+        await crew.clean()
+    if clock.speed != 1.0:
+        clock.set_speed(1.0)
+        say(f"the simulated clock now runs at real time ({clock.now():%H:%M})")
+    say("your turn: on the secretary's desk, welcome the patients booked for today (book some on the booking page) "
+        "or register walk-ins, and send them to the doctor with \"Patient suivant\"; in the GP console, see them "
+        "(log in, join, measure, prescribe, end): once the prescription has printed, the patient leaves and the "
+        "referent cleans. Close the stop on the desk at the end of the day: the full cleaning follows. Ctrl-C stops.")
+    if duty.sim_gp:
+        say("the simulated GP sees the patients you send (--sim-gp)")
+    if duty.sim_secretary:
+        say("the simulated secretary registers a walk-in and sends them to you whenever the cabin is ready "
+            "(--sim-secretary)")
+    async with asyncio.TaskGroup() as group:
+        if duty.sim_gp:
+            group.create_task(crew.gp_on_duty())
+        if duty.sim_secretary:
+            group.create_task(_keep_one_waiting(crew, secretary, clock, say))
+        group.create_task(crew.referent_on_duty())
+
+
+async def _keep_one_waiting(crew: SimCrew, secretary: SimSecretary, clock: Clock, say: Callable[[str], None]) -> None:
+    """The simulated secretary sends a walk-in to the doctor whenever the cabin is ready for one."""
+    while True:
+        await crew.kiosk.wait_state("ready")
+        try:
+            await secretary.walk_in()
+            await secretary.call_next()
+        except StationError as exc:
+            say(f"the simulated secretary could not send a patient ({exc}): trying again in a minute")
+            await clock.sleep(60.0)
+            continue
+        await crew.kiosk.wait_for(lambda view: view.get("state") != "ready")
 
 
 async def _keep_a_code(crew: SimCrew, clock: Clock, rules: CheckInRules, say: Callable[[str], None]) -> None:

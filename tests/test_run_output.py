@@ -132,3 +132,24 @@ async def test_an_instruments_leg_lost_unexpectedly_is_a_warning(
         gp.drop_network()
         await eventually(lambda: any("lost (nothing from the GP" in line for line in leg_lines(caplog, logging.WARNING)),
                          within_s=15)
+
+
+def test_cabin_run_sim_mobile_runs_a_day_at_a_stop_with_a_simulated_secretary_and_doctor(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    run = run_until(["run", "--sim", "--mobile", "--state-dir", str(state), "--port", "0", "--hub-port", "0"],
+                    "your turn", stop=signal.SIGINT)
+    said = run.seen
+    assert said and said[-1].startswith("your turn"), f"cabin run --sim --mobile ended early: {said}\n{run.err}"
+    assert run.returncode == 0, run.err
+    assert any(line.startswith("secretary's desk: http://127.0.0.1:") and "/desk   login secretariat" in line
+               for line in said)
+    assert "secretary: the stop at Sancoins, place de la Libération is open" in said
+    # The day as the issue tells it: a booked patient and a walk-in, each called, seen, printed for and cleaned after.
+    assert [line.split(",")[0] for line in said if line.startswith("simulated patient ")] == [
+        "simulated patient 1 of 2", "simulated patient 2 of 2"]
+    assert any(line.startswith("secretary: booked patient welcomed, ticket 1") for line in said)
+    assert any(line.startswith("secretary: walk-in registered, ticket 2") for line in said)
+    assert sum(line.endswith("called to the doctor") for line in said) == 2
+    assert sum(" printed" in line and line.startswith("GP: prescription CHR180-") for line in said) == 2
+    assert said.count("referent: cleaning confirmed by badge") == 2
+    assert len(list((state / "prints").glob("receipt-*.png"))) == 2
