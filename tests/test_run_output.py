@@ -152,4 +152,5 @@ def test_cabin_run_sim_mobile_runs_a_day_at_a_stop_with_a_simulated_secretary_an
     assert sum(line.endswith("called to the doctor") for line in said) == 2
     assert sum(" printed" in line and line.startswith("GP: prescription CHR180-") for line in said) == 2
     assert said.count("referent: cleaning confirmed by badge") == 2
-    assert len(list((state / "prints").glob("receipt-*.png"))) == 2
+    # Two prescriptions of two documents each (the medicines, the examinations): a receipt per document.
+    assert len(list((state / "prints").glob("receipt-*.png"))) == 4
