@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STATE ?= state
 
-.PHONY: run demo test test-fast bench soak production clean
+.PHONY: run mobile demo test test-fast bench soak production clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,6 +24,9 @@ production: $(VENV)/.production  ## the kiosk's virtual environment: the station
 run: $(VENV)/.installed  ## the cabin on the simulator, until Ctrl-C
 	$(VENV)/bin/cabin run --sim --state-dir $(STATE)
 
+mobile: $(VENV)/.installed  ## a day of the mobile doctor's office on the simulator, until Ctrl-C
+	$(VENV)/bin/cabin run --sim --mobile --state-dir $(STATE)-mobile
+
 demo: $(VENV)/.installed  ## one simulated consultation, headless
 	$(VENV)/bin/cabin demo
 
@@ -40,4 +43,4 @@ soak: $(VENV)/.installed  ## 1000 simulated consultations back to back: RSS, ope
 	$(PY) -m bench.consultations --count 1000
 
 clean:
-	rm -rf $(VENV) $(STATE) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(STATE) $(STATE)-mobile .pytest_cache .hypothesis
