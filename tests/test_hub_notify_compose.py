@@ -156,6 +156,15 @@ def test_a_mobile_unit_gives_the_address_of_its_stop_that_day() -> None:
     assert "Où : Cabinet mobile du Cher – Place de l'église\n     Place de l'église, 18160 Lignières\n" in message.body
     assert read_ics(message).events[0]["LOCATION"] == "Place de l'église, 18160 Lignières"
     assert compose.sms(booking, unit, "reminder").endswith("Place de l'église, 18160 Lignières. Code K7QX-M4PA")
+    # Seen in person, welcomed by the secretary: no teleconsultation, no cabin screen.
+    assert "Votre rendez-vous au cabinet médical mobile est confirmé." in message.body
+    assert "à l'accueil du cabinet mobile avec ce code" in message.body
+    assert re.search(r"\bcabine\b", message.body) is None and "téléconsultation" not in message.body.lower()
+    assert read_ics(message).events[0]["SUMMARY"] == "Consultation au cabinet médical mobile – Cabinet mobile du Cher" \
+        " – Place de l'église"
+    english = dataclasses.replace(booking, language="en")
+    assert compose.sms(english, unit, "cancellation").startswith("Mobile office appointment CANCELLED: Mon 07/12 ")
+    assert re.search(r"\bcabin\b", mail("reminder", english, unit).body) is None
 
 
 def uncommented(text: str, table: str) -> str:

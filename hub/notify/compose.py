@@ -113,6 +113,45 @@ _TEXT = {
 }
 
 
+# A mobile unit's GP sees the patient in person, in the vehicle, and its secretary welcomes them: the words
+# that speak of a teleconsultation in a cabin are these instead (docs/design.md, "The programme of stops").
+_MOBILE = {
+    "fr": {
+        "confirmation": "Votre rendez-vous au cabinet médical mobile est confirmé.",
+        "moved": "Votre rendez-vous au cabinet médical mobile a été déplacé. Voici le nouvel horaire ; "
+                 "le code ne change pas.",
+        "reminder": "Rappel : votre rendez-vous au cabinet médical mobile est demain.",
+        "cancellation": "Votre rendez-vous au cabinet médical mobile est annulé.",
+        "at_cabin": "Présentez-vous 10 minutes avant l'heure à l'accueil du cabinet mobile avec ce code : "
+                    "le secrétariat vous reçoit.",
+        "summary": "Consultation au cabinet médical mobile – {name}",
+        "sms.confirmation": "RDV cabinet mobile confirmé",
+        "sms.moved": "RDV cabinet mobile déplacé",
+        "sms.reminder": "Rappel RDV cabinet mobile demain",
+        "sms.cancellation": "RDV cabinet mobile ANNULÉ",
+    },
+    "en": {
+        "confirmation": "Your appointment at the mobile doctor's office is confirmed.",
+        "moved": "Your appointment at the mobile doctor's office has been moved. Here is the new time; "
+                 "the code stays the same.",
+        "reminder": "Reminder: your appointment at the mobile doctor's office is tomorrow.",
+        "cancellation": "Your appointment at the mobile doctor's office is cancelled.",
+        "at_cabin": "Come 10 minutes early to the mobile office's desk with this code: the secretary will "
+                    "welcome you.",
+        "summary": "Appointment at the mobile doctor's office – {name}",
+        "sms.confirmation": "Mobile office appointment booked",
+        "sms.moved": "Mobile office appointment moved",
+        "sms.reminder": "Mobile office appointment tomorrow",
+        "sms.cancellation": "Mobile office appointment CANCELLED",
+    },
+}
+
+
+def _words(language: str, site: SiteSection) -> dict[str, str]:
+    """The texts in `language` for a booking at `site`: a mobile unit's say where and how the patient is seen."""
+    return {**_TEXT[language], **_MOBILE[language]} if site.mobile else _TEXT[language]
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A file attached to an e-mail: `mime` with its parameters ("text/calendar; method=REQUEST")."""
@@ -164,7 +203,7 @@ def email(booking: BookingView, site: SiteSection, kind: Kind, *, origin: str, o
     """The e-mail telling of `kind` for `booking`, with its .ics; `origin` is the hub's public origin,
     `organizer` the address the hub sends from, `stamp` when the message is written."""
     lang = _language(booking)
-    text = _TEXT[lang]
+    text = _words(lang, site)
     code = display_code(booking.code)
     where = place(site, booking.slot_start.astimezone(site.zone).date())
     moment = when(booking.slot_start, site, lang)
@@ -210,7 +249,7 @@ def calendar(booking: BookingView, site: SiteSection, kind: Kind, *, organizer: 
     event.add("dtend", booking.slot_end.astimezone(site.zone))
     event.add("sequence", sequence)
     event.add("status", "CANCELLED" if kind == "cancellation" else "CONFIRMED")
-    event.add("summary", _TEXT[lang]["summary"].format(name=where.name))
+    event.add("summary", _words(lang, site)["summary"].format(name=where.name))
     event.add("location", where.address)
     event.add("description", _TEXT[lang]["code"].format(code=display_code(booking.code)))
     event.add("organizer", vCalAddress(f"mailto:{organizer}"), parameters={"CN": site.name})
@@ -228,5 +267,6 @@ def sms(booking: BookingView, site: SiteSection, kind: Kind) -> str:
     lang = _language(booking)
     local = booking.slot_start.astimezone(site.zone)
     day = _DAYS[lang][local.weekday()][:3] + ("." if lang == "fr" else "")
-    return _TEXT[lang]["sms"].format(what=_TEXT[lang][f"sms.{kind}"], when=f"{day} {local:%d/%m %H:%M}",
+    text = _words(lang, site)
+    return text["sms"].format(what=text[f"sms.{kind}"], when=f"{day} {local:%d/%m %H:%M}",
                                      address=place(site, local.date()).address, code=display_code(booking.code))
