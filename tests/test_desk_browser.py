@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from sqlalchemy.orm import Session
 
 from hub.booking.book import BookingRequest
 from hub.server import Hub
+from hub.store.models import Booking
 from tests.booking import MONDAY, at
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.mobile import PASSWORDS, VEHICLE_TOKEN, cabin, receive, vehicle_hub
@@ -121,5 +123,32 @@ async def test_on_board_the_console_shows_ticket_and_reason_and_makes_no_face_to
         assert await page.evaluate("() => window.cameraRequests") == 0
         assert not await page.is_visible("[data-testid=face-video]")
         await station.close()
+        assert [e for e in errors if "Failed to load resource" not in e] == []
+        assert await missing_texts(page) == []
+
+
+async def test_the_secretary_sees_a_conflict_with_what_to_say_and_gives_it_the_time_suggested(hub: Hub) -> None:
+    lost = await hub.book.book(BookingRequest(
+        site="CHR180", start=at(MONDAY, "09:45"), patient_name="Chloé Phone", birth_date=MONDAY.replace(year=1980),
+        sex="F", phone="06 11 22 33 44"), actor="sophie", channel="phone")
+
+    def lose(session: Session) -> None:  # as the merge rule leaves the one booked second (hub/sync/merge.py)
+        row = session.get(Booking, lost.id)
+        assert row is not None
+        row.status, row.reason = "conflict", "the slot was booked first on the department's hub"
+    await hub.book._store.run(lose)
+    async with chromium() as browser:
+        page = await (await browser.new_context()).new_page()
+        errors = collect_errors(page)
+        await log_in(page, hub, "sophie", PASSWORDS["sophie"])
+        await page.wait_for_url(f"{hub.url}/desk", timeout=BROWSER_MS)
+        row = page.locator("[data-testid=conflict-row]")
+        await row.wait_for(timeout=BROWSER_MS)
+        shown = await row.inner_text()
+        assert "Chloé Phone" in shown and "06 11 22 33 44" in shown and "10:30" in shown  # who, and what to offer
+        await page.click("[data-testid=conflict-move]")
+        await page.wait_for_selector("[data-testid=conflicts]", state="hidden", timeout=BROWSER_MS)
+        moved = await hub.book.find(lost.code)
+        assert moved is not None and (moved.status, moved.slot_start) == ("booked", at(MONDAY, "10:30"))
         assert [e for e in errors if "Failed to load resource" not in e] == []
         assert await missing_texts(page) == []

@@ -280,12 +280,13 @@ class Book:
         return self._told(await self._store.run(write))
 
     async def move(self, code: str, start: datetime, *, actor: str, station: str | None = None) -> BookingView:
-        """Move a live booking to another free slot of its site, keeping its code."""
+        """Move a live booking to another free slot of its site, keeping its code; a booking that lost its slot
+        when two hubs synchronised ("conflict") is given a new one the same way."""
         stored = normalise_code(code)
         now = self.now()
 
         def write(session: Session) -> BookingView:
-            row = self._live(session, stored, None)
+            row = self._live(session, stored, None, also=("conflict",))
             site = self.site(row.site_code)
             row.status = "moving"  # out of the way of its own gap while the new slot is checked
             session.flush()
@@ -533,12 +534,14 @@ class Book:
         return session.scalar(select(func.count()).select_from(Booking).where(
             Booking.person == person, Booking.status == "booked", Booking.slot_start > now)) or 0
 
-    def _live(self, session: Session, code: str | None, birth_date: date | None) -> Booking:
+    def _live(self, session: Session, code: str | None, birth_date: date | None,
+              also: tuple[str, ...] = ()) -> Booking:
+        """The booking with `code` (and `birth_date`, when given), live or in one of the statuses `also` names."""
         row = session.scalar(select(Booking).where(Booking.code == code)) if code is not None else None
         if row is None or (birth_date is not None and row.birth_date != birth_date):
             raise _refuse("unknown_booking", "no booking has this code and birth date" if birth_date is not None
                           else "no booking has this code", 404)
-        if row.status != "booked":
+        if row.status != "booked" and row.status not in also:
             raise _refuse("not_live", f"this booking is already {row.status.replace('_', ' ')}", 409)
         return row
 
