@@ -3,12 +3,10 @@ with `[vehicle]` on board its station, the secretary "sophie" and the coordinato
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 import aiohttp
 from sqlalchemy.engine import URL
@@ -24,6 +22,7 @@ from hub.config import (
 )
 from hub.server import Hub
 from tests.booking import MOBILE, MONDAY, VEHICLE_STATION, Wall, at, mobile_config
+from tests.test_hub_desk import call
 
 PASSWORDS = {"sophie": "front desk", "anne": "phone line", "claire.martin": "secret", "paul.roux": "secret"}
 VEHICLE_TOKEN = "vehicle-token"
@@ -55,24 +54,9 @@ async def vehicle_hub(url: URL | None = None) -> AsyncIterator[Hub]:
         await hub.stop()
 
 
-async def call(http: aiohttp.ClientSession, hub: Hub, method: str, path: str,
-               body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    async with http.request(method, hub.url + path, json=body, headers={"Origin": hub.origin}) as response:
-        return response.status, await response.json()
-
-
 async def log_in(http: aiohttp.ClientSession, hub: Hub, username: str) -> None:
     status, body = await call(http, hub, "POST", "/api/login", {"username": username, "password": PASSWORDS[username]})
     assert status == 200, body
-
-
-async def receive(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
-    """The next message of type `kind`, skipping others."""
-    async with asyncio.timeout(5):
-        while True:
-            message: dict[str, Any] = json.loads(await ws.receive_str())
-            if message["type"] == kind:
-                return message
 
 
 def cabin(state: str, visit: str | None = None, session: str | None = None) -> str:

@@ -16,7 +16,8 @@ from sqlalchemy.engine import URL
 from hub.server import Hub
 from hub.store.models import AuditEntry
 from tests.booking import MONDAY, at
-from tests.mobile import VEHICLE_TOKEN, cabin, call, log_in, receive, vehicle_hub
+from tests.mobile import VEHICLE_TOKEN, cabin, call, log_in, vehicle_hub
+from tests.test_hub import receive
 
 API = "/api/desk"
 

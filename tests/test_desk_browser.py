@@ -18,9 +18,10 @@ from hub.server import Hub
 from hub.store.models import Booking
 from tests.booking import MONDAY, at
 from tests.browser import chromium, collect_errors, missing_texts
-from tests.mobile import PASSWORDS, VEHICLE_TOKEN, cabin, receive, vehicle_hub
+from tests.mobile import PASSWORDS, VEHICLE_TOKEN, cabin, vehicle_hub
 from tests.mobile import call as call_api
 from tests.mobile import log_in as log_in_api
+from tests.test_hub import receive
 from tests.test_hub_desk_browser import BROWSER_MS, log_in
 
 
