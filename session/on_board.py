@@ -78,8 +78,13 @@ class StopGate(Schedule):
 
     @property
     def opened(self) -> bool:
-        """Whether the stop is open."""
+        """Whether a stop is open, today's or one left open on an earlier day."""
         return bool(self._open_on)
+
+    def opened_before(self, day: date) -> bool:
+        """Whether a stop opened before `day` was never said closed (the station was off when it closed, or
+        the secretary opened the next stop without closing it): it has ended all the same."""
+        return bool(self._open_on) and self._open_on < day.isoformat()
 
     async def set(self, open_: bool, place: str | None, now: datetime) -> None:
         """Keep the stop's state on disk, then in memory."""
@@ -89,8 +94,8 @@ class StopGate(Schedule):
         self._open_on, self._named = open_on, kept
 
     def is_open(self, now: datetime) -> bool:
-        """Open while the stop is: the secretary opens and closes it, not the clock."""
-        return self.opened
+        """Open while the stop is, on the day it was opened: the secretary opens and closes it, not the clock."""
+        return self._open_on == now.astimezone(self._zone).date().isoformat()
 
     def current(self, now: datetime) -> None:
         """No period on board: the stop closes when the secretary says."""

@@ -56,8 +56,10 @@ class OnBoard:
 
         async def step() -> None:
             # The mark before the stop's state: a write failing in between leaves the stop open, so that the
-            # hub's next word closes it again, never a closed stop without its cleaning due.
-            if not stop.open and gate.opened:
+            # hub's next word closes it again, never a closed stop without its cleaning due. A stop left open
+            # on an earlier day has ended too: its full cleaning is due before another stop opens.
+            today = cabin.clock.now().astimezone(cabin.clock.zone).date()
+            if gate.opened and (not stop.open or gate.opened_before(today)):
                 await cabin.close_stop()
             await gate.set(stop.open, stop.place, cabin.clock.now())
             if stop.open and cabin.state is CabinState.CLOSED:

@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 VEHICLE = REPO / "config" / "defaults" / "vehicle.toml"
 SITE = "CHR180"
 SANCOINS = "Sancoins, place de la Libération"
+MONDAY_0920 = at(MONDAY, "09:20")
 ADULT = Appointment(code="X", patient_name="Camille Lefèvre", birth_date=date(1968, 4, 12), sex="F",
                     slot_start=at(MONDAY, "09:30"), slot_minutes=20, site=SITE, gp="Dr Claire")
 
@@ -68,13 +69,13 @@ def test_a_call_is_admitted_by_its_booking_alone(appt: Appointment | None, refus
 
 
 @asynccontextmanager
-async def vehicle(state_dir: Path) -> AsyncIterator[tuple[Station, SimCrew]]:
-    """The vehicle's station on Monday 09:20, the day of the Sancoins stop, fast enough for contact times; a
-    called patient waits, and a cleaning stays under way, for days of its clock (no test races them)."""
+async def vehicle(state_dir: Path, start: datetime = MONDAY_0920) -> AsyncIterator[tuple[Station, SimCrew]]:
+    """The vehicle's station on Monday 09:20 (or `start`), the day of the Sancoins stop, fast enough for contact
+    times; a called patient waits, and a cleaning stays under way, for days of its clock (no test races them)."""
     config = vehicle_config()
     days = config.timeouts.model_copy(update={"doctor_wait_s": 864000.0, "cleaning_inactivity_s": 864000.0})
     config = config.model_copy(update={"timeouts": days})
-    async with running_station(state_dir, config, speed=1000.0, start=at(MONDAY, "09:20")) as running:
+    async with running_station(state_dir, config, speed=1000.0, start=start) as running:
         assert running[0].on_board is not None
         yield running
 
@@ -160,6 +161,25 @@ async def test_an_open_stop_stays_open_across_a_restart(tmp_path: Path) -> None:
     async with vehicle(state) as (station, _):
         assert station.cabin.state is S.AWAITING_CLEANING
         assert station.staff_desk.protocol_due() is station.config.closing_cleaning
+
+
+async def test_a_stop_never_said_closed_has_ended_by_the_next_day_and_its_full_cleaning_comes_first(
+        tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    async with vehicle(state) as (station, _):
+        await send(station, StopState(open=True, place=SANCOINS))
+        assert station.cabin.state is S.READY
+    # The station was off when the secretary closed Monday's stop: on Tuesday it is closed, not open...
+    async with vehicle(state, at(date(2026, 12, 8), "08:50")) as (station, crew):
+        assert station.cabin.state is S.CLOSED
+        await send(station, StopState(open=True, place="Lignières, parking de la salle des fêtes"))
+        # ...and opening Tuesday's calls first for the full cleaning Monday's closing was due.
+        assert station.cabin.state is S.AWAITING_CLEANING
+        assert station.staff_desk.protocol_due() is station.config.closing_cleaning
+        answer = await send(station, CallPatient(visit="v1", ticket=1, code=new_code()))
+        assert answer is not None and answer.code == "not_clean"
+        await crew.clean()
+        assert station.cabin.state is S.READY  # Tuesday's stop, open once cleaned
 
 
 async def test_closing_the_stop_from_ready_or_during_a_light_cleaning_marks_the_cabin_for_the_full_one(

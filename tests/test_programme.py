@@ -57,3 +57,13 @@ async def test_the_secretary_opens_and_closes_the_days_stop_once(store_url: URL)
         with pytest.raises(Refusal) as none:
             await programme.set_open(MOBILE.code, date(2026, 12, 9), True, actor="sophie")
         assert none.value.code == "no_stop"
+
+
+async def test_opening_a_stop_closes_one_left_open_on_an_earlier_day(store_url: URL) -> None:
+    async with open_book(store_url, mobile_config()) as book:
+        programme = book.programme
+        await programme.set_open(MOBILE.code, MONDAY, True, actor="sophie")  # never closed on Monday
+        tuesday = date(2026, 12, 8)
+        opened = await programme.set_open(MOBILE.code, tuesday, True, actor="sophie")
+        monday = programme.stop_on(MOBILE.code, MONDAY)
+        assert opened.open and monday is not None and not monday.open and monday.closed_at is not None

@@ -184,7 +184,8 @@ class Programme:
 
     async def set_open(self, site_code: str, day: date, open_: bool, *, actor: str) -> StopView:
         """Open the day's stop (the secretary is ready to welcome patients) or close it; a refusal when
-        there is no planned stop that day, or it is already so."""
+        there is no planned stop that day, or it is already so. Opening a stop closes one left open on an
+        earlier day: it has ended (the station on board calls for its full cleaning)."""
         now = self.now()
 
         def write(session: Session) -> StopView:
@@ -195,13 +196,14 @@ class Programme:
                 raise Refusal(409, "stop_open", "the stop is already open")
             if not open_ and (row.opened_at is None or row.closed_at is not None):
                 raise Refusal(409, "stop_not_open", "the stop is not open")
-            if open_:
-                row.opened_at, row.closed_at = now, None
-            else:
-                row.closed_at = now
-            row.changed_at, row.changed_on = now, self._config.origin
-            session.add(AuditEntry(at=now, actor=actor, action="stop opened" if open_ else "stop closed",
-                                   subject=f"{site_code} {day}"))
+            left_open = session.scalars(select(Stop).where(
+                Stop.site_code == site_code, Stop.day < day, Stop.opened_at.is_not(None), Stop.closed_at.is_(None)))
+            for stop in [*left_open, row] if open_ else [row]:
+                opening = stop is row and open_
+                stop.opened_at, stop.closed_at = (now, None) if opening else (stop.opened_at, now)
+                stop.changed_at, stop.changed_on = now, self._config.origin
+                session.add(AuditEntry(at=now, actor=actor, action="stop opened" if opening else "stop closed",
+                                       subject=f"{site_code} {stop.day}"))
             return StopView.of(row)
         view = await self._store.run(write)
         await self.reload()
