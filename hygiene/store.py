@@ -9,6 +9,7 @@ At start, a mark that the state row and the audit trail disagree about counts as
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from dataclasses import dataclass
@@ -77,33 +78,42 @@ def _update(conn: sqlite3.Connection, at: datetime, **fields: object) -> CabinRe
 
 
 def reconcile_mark(conn: sqlite3.Connection) -> CabinRecord:
-    """The state row, with its cleaning mark set if the audit trail's last word on the mark is that it was set.
+    """The state row, with its cleaning mark set if the audit trail's last word on the mark is that it was set,
+    and calling for the closing protocol if the trail says a stop closed since the last cleaning.
 
     The mark is set on the row, then audited; it is cleared after its proof is audited. So a
-    trail whose last mark event is `cleaning_mark_set` while the row has no mark means the row
-    was changed behind the cabin's back (or lost a write): the cabin counts as needing cleaning.
+    trail with a `cleaning_mark_set` (or, on board, a `closing_cleaning_due`) after its last
+    `cleaning_cleared` while the row has no mark, or not the closing one, means the row was
+    changed behind the cabin's back (or lost a write): the cabin counts as needing that cleaning.
     A row marked while the trail's last word is `cleaning_cleared` (a crash between the two
     writes of a clearing) stays marked. Either way, a log line says why.
     """
     record = read_record(conn)
-    row = conn.execute(
-        "SELECT session, at, event FROM audit WHERE event IN ('cleaning_mark_set', 'cleaning_cleared') "
-        "ORDER BY seq DESC LIMIT 1"
-    ).fetchone()
-    if row is None:
+    (cleared,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit WHERE event = 'cleaning_cleared'").fetchone()
+    since = conn.execute(
+        "SELECT session, at, event, detail FROM audit WHERE seq > ? "
+        "AND event IN ('cleaning_mark_set', 'closing_cleaning_due') ORDER BY seq", (cleared,)).fetchall()
+    if not since:
+        if cleared and record.cleaning_required:
+            log.warning("the state row has a cleaning mark but the audit trail's last word is a cleaning confirmed: "
+                        "the mark stays set until a cleaning is confirmed")
         return record
-    session, at, event = row
-    if event == "cleaning_mark_set" and not record.cleaning_required:
-        log.warning("the state row has no cleaning mark but the audit trail's last word is a mark set for session "
-                    "%s at %s: the cabin counts as needing cleaning until a cleaning is confirmed", session, at)
-        with transaction(conn):
-            conn.execute("UPDATE cabin_state SET cleaning_required = 1, mark_session = ?, mark_set_at = ? "
-                         "WHERE id = 1", (session, at))
-        return read_record(conn)
-    if event == "cleaning_cleared" and record.cleaning_required:
-        log.warning("the state row has a cleaning mark but the audit trail's last word is a cleaning confirmed at "
-                    "%s: the mark stays set until a cleaning is confirmed", at)
-    return record
+    session, at = str(since[0][0]), str(since[0][1])
+    closing = any(event == "closing_cleaning_due" or json.loads(detail).get("closing") is True
+                  for _, _, event, detail in since)
+    if record.cleaning_required and (record.closing_due or not closing):
+        return record
+    log.warning("the state row has %s but the audit trail says %s since the last cleaning (session %s at %s): the "
+                "cabin counts as needing it until a cleaning is confirmed",
+                "no cleaning mark" if not record.cleaning_required else "a mark for the light cleaning",
+                "a stop closed" if closing else "a mark set", session, at)
+    with transaction(conn):
+        if record.cleaning_required:
+            conn.execute("UPDATE cabin_state SET closing_due = 1 WHERE id = 1")
+        else:
+            conn.execute("UPDATE cabin_state SET cleaning_required = 1, mark_session = ?, mark_set_at = ?, "
+                         "closing_due = ? WHERE id = 1", (session, at, int(closing)))
+    return read_record(conn)
 
 
 class CabinStore:

@@ -32,7 +32,7 @@ async def test_a_mark_the_trail_says_is_set_counts_as_set_at_start(tmp_path: Pat
         assert station.cabin.state is CabinState.AWAITING_CLEANING
         record = await station.store.load()
         assert record.cleaning_required and record.mark_session == "0123456789abcdef"
-    assert "the audit trail's last word is a mark set for session 0123456789abcdef" in caplog.text
+    assert "the audit trail says a mark set since the last cleaning (session 0123456789abcdef" in caplog.text
 
 
 async def test_a_mark_cleared_on_the_trail_but_set_on_the_row_stays_set(db: Database,
@@ -44,3 +44,26 @@ async def test_a_mark_cleared_on_the_trail_but_set_on_the_row_stays_set(db: Data
     await trail.append(T0 + timedelta(minutes=30), "-", "cleaning_cleared")  # a crash before the row heard of it
     assert (await store.start()).cleaning_required
     assert "the mark stays set" in caplog.text
+
+
+async def test_a_closing_cleaning_the_trail_says_is_due_is_not_downgraded_at_start(
+        db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    trail = AuditTrail(db)
+    await trail.start()
+    store = CabinStore(db)
+    await store.set_mark(T0, "s1")  # the light cleaning between patients, due...
+    await trail.append(T0, "s1", "cleaning_mark_set")
+    await trail.append(T0 + timedelta(minutes=5), "s1", "closing_cleaning_due", closing=True)  # ...then the stop closed
+    assert not (await store.load()).closing_due  # the row lost that write
+    record = await store.start()
+    assert record.cleaning_required and record.closing_due and record.mark_session == "s1"
+    assert "a mark for the light cleaning but the audit trail says a stop closed" in caplog.text
+
+
+async def test_a_mark_set_when_a_stop_closed_comes_back_calling_for_the_closing_cleaning(db: Database) -> None:
+    trail = AuditTrail(db)
+    await trail.start()
+    store = CabinStore(db)
+    await trail.append(T0, "-", "cleaning_mark_set", closing=True)  # the row's write of it undone
+    record = await store.start()
+    assert record.cleaning_required and record.closing_due
