@@ -15,13 +15,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import URL
 
-from hub.config import ListenSection
+from hub.config import ListenSection, StoreSection
 from hub.errors import Refusal
 from hub.server import Hub
+from hub.store.accounts import import_accounts
 from hub.store.audit_heads import keep_head
-from hub.store.models import Booking, GpSession, StationAuditHead, SyncJournal, Visit
+from hub.store.models import Booking, Gp, GpSession, StationAuditHead, SyncJournal, SyncPeer, Visit
 from hub.sync.exchange import read_page
-from tests.booking import MONDAY, VEHICLE_STATION, Wall, at, booking_config, patient
+from hub.sync.uplink import SyncFailed
+from tests.booking import MONDAY, VEHICLE_STATION, Wall, at, booking_config, mobile_config, patient
 from tests.sync import PASSWORD, SYNC_TOKEN, VEHICLE, count, department_config, people, two_hubs
 
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
@@ -192,3 +194,41 @@ async def test_conflicts_are_listed_for_a_secretarys_site_or_a_coordinator_and_n
             assert response.status == 401
     finally:
         await hub.stop()
+
+
+async def test_bookings_stored_before_the_department_synchronised_reach_the_vehicle(store_url: URL,
+                                                                                   tmp_path: Path) -> None:
+    wall = Wall()
+    before = mobile_config(hub=ListenSection(port=0), store=StoreSection(url=store_url.render_as_string(
+        hide_password=False)))
+    alone = Hub(before, wall=wall)  # the department's hub before it had [[vehicles]]: it journals nothing
+    await alone.start()
+    try:
+        await alone.book.publish_session("claire.martin", [VEHICLE_STATION], at(MONDAY, "09:00"), at(MONDAY, "12:00"),
+                                         actor="anne")
+        early = await alone.book.book(patient(at(MONDAY, "09:00"), site="CHR180", name="Eve Early"),
+                                      actor="public", channel="online")
+    finally:
+        await alone.stop()
+    async with two_hubs(store_url, tmp_path, wall) as (_, vehicle, _link):
+        assert vehicle.sync.uplink is not None
+        await vehicle.sync.uplink.synchronise()
+        held = await vehicle.book.get(early.id)
+        assert held is not None and held.status == "booked" and held.patient_name == "Eve Early"
+        assert [s.start for s in await vehicle.book.free_slots("CHR180", MONDAY)][0] == at(MONDAY, "09:45")
+
+
+async def test_a_row_naming_a_gp_the_vehicle_does_not_list_holds_the_page_back_rather_than_losing_it(
+        store_url: URL, tmp_path: Path) -> None:
+    async with two_hubs(store_url, tmp_path, Wall()) as (department, vehicle, _link):
+        assert vehicle.sync.uplink is not None
+        await department.book.publish_session("claire.martin", [VEHICLE_STATION], at(MONDAY, "09:00"),
+                                              at(MONDAY, "12:00"), actor="anne")
+        await vehicle.book._store.run(lambda s: s.delete(s.get(Gp, "claire.martin")))  # not in the vehicle's file
+        with pytest.raises(SyncFailed, match="GP claire.martin, which this hub's file does not list"):
+            await vehicle.sync.uplink.synchronise()
+        assert await count(vehicle, of=GpSession) == 0
+        assert await count(vehicle, SyncPeer.received > 0, of=SyncPeer) == 0  # nothing acknowledged, nothing lost
+        await vehicle.book._store.run(lambda s: import_accounts(s, vehicle.config, NOW))  # her entry back in its file
+        await vehicle.sync.uplink.synchronise()
+        assert await count(vehicle, of=GpSession) == 1

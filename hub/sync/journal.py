@@ -16,13 +16,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
 from hub.config import HubConfig
 from hub.store import Store
 from hub.store.models import SyncJournal
-from hub.sync.docs import kind_of
+from hub.sync.docs import KINDS, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +52,24 @@ class Journal:
         self._installed = False
 
     async def start(self) -> None:
-        """Listen to the store's sessions."""
+        """Listen to the store's sessions; a journal starting empty first lists every synchronised row already
+        stored, so that rows written before this hub synchronised are sent too."""
         if not self._installed:
+            await self._store.run(self._backfill)
             event.listen(Session, "after_flush", self._flushed)
             event.listen(Session, "before_commit", self._committing)
             self._installed = True
+
+    def _backfill(self, session: Session) -> None:
+        if session.scalar(select(SyncJournal.seq).limit(1)) is not None:
+            return
+        at = datetime.fromtimestamp(self._wall(), UTC)
+        entries = [{"kind": kind.name, "uid": kind.uid(row), "scope": self.scope(row),
+                    "origin": getattr(row, "origin", None) or "", "at": at}
+                   for kind in KINDS.values() for row in session.scalars(select(kind.model))]
+        if entries:
+            session.execute(insert(SyncJournal), entries)
+            log.info("synchronisation: %d rows stored before journaling are listed to be sent", len(entries))
 
     async def stop(self) -> None:
         """Stop listening; idempotent."""

@@ -115,8 +115,7 @@ class Merger:
     def _bookings(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
         if values is None or values["id"] != uid:
             raise DocError(f"bookings: {uid} is not the document's row")
-        if not self._known(session, page, values["station_id"], values["gp"]):
-            return
+        self._known(session, page, values["station_id"], values["gp"])
         local = page.held["bookings"].get(uid)
         if local is not None and not newer(values, local):
             return
@@ -203,9 +202,10 @@ class Merger:
         if values is not None and values["uid"] != uid:
             raise DocError(f"{name}: {uid} is not the document's row")
         local = kind.find(session, uid)
-        if values is not None and (local is not None or not self._known(
-                session, page, values.get("station_id"), values.get("username"))):
+        if values is not None and local is not None:
             return
+        if values is not None:
+            self._known(session, page, values.get("station_id"), values.get("username"))
         applied_from(session, name, uid, page.peer)
         if values is None and local is not None:
             session.delete(local)
@@ -222,8 +222,9 @@ class Merger:
             page.audit_held.add(origin_id)
 
     def _station_audit_heads(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
-        if values is None or values["station_id"] != uid or not self._known(session, page, uid, None):
+        if values is None or values["station_id"] != uid:
             return
+        self._known(session, page, uid, None)
         local = session.get(StationAuditHead, uid)
         if local is not None and values["seq"] < local.seq:
             log.warning("synchronisation: station %s's audit chain head from %s goes back (%d, here %d): refused",
@@ -237,13 +238,15 @@ class Merger:
         applied_from(session, "station_audit_heads", uid, page.peer)
         session.merge(StationAuditHead(**values))
 
-    def _known(self, session: Session, page: _Page, station: str | None, gp: str | None) -> bool:
-        """Whether the station and GP a row names are known here (else it is skipped, and logged)."""
+    def _known(self, session: Session, page: _Page, station: str | None, gp: str | None) -> None:
+        """Nothing when the station and GP a row names are known here; else DocError, which refuses the whole page
+        (its cursor stays where it was): skipping the row would lose it for good, while the page is applied
+        once both hubs' files list them."""
         known = page.known.get((station, gp))
         if known is None:
             known = (station is None or session.get(Station, station) is not None) and (
                 gp is None or session.get(Gp, gp) is not None)
             page.known[(station, gp)] = known
         if not known:
-            log.warning("synchronisation: a row names station %s or GP %s, unknown to this hub: skipped", station, gp)
-        return known
+            raise DocError(f"a row names station {station} or GP {gp}, which this hub's file does not list: list "
+                           "them in both hubs' files ([[stations]], [[gps]]), and synchronisation resumes")

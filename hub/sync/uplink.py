@@ -142,6 +142,10 @@ class Uplink:
                 delay = self._backoff.next()
                 log.warning("synchronisation: %s; next try in %.0f s", exc, delay)
                 continue
+            except Exception:  # a bug must not end the vehicle's synchronisation for good
+                delay = self._backoff.next()
+                log.exception("synchronisation failed unexpectedly; next try in %.0f s", delay)
+                continue
             self._backoff.reset()
             delay = self._upstream.interval_s
             if done.sent or done.received:
