@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from hub.server import Hub
-from hub.store.models import AuditEntry
+from hub.store.models import AuditEntry, Visit
 from tests.booking import MONDAY, at
 from tests.mobile import VEHICLE_TOKEN, cabin, call, log_in, vehicle_hub
 from tests.test_hub import receive
@@ -218,3 +218,33 @@ async def test_refused_welcomes_no_shows_visitors_who_left_and_phone_bookings_of
     assert (status, body["error"]) == (409, "cabin_offline")
     status, body = await call(desk, hub, "POST", f"{API}/stop", {"open": False})
     assert status == 200 and body["day"]["stop"]["open"] is False
+
+
+async def test_a_call_the_cabin_never_answers_puts_the_patient_back_in_the_queue(
+        hub: Hub, desk: aiohttp.ClientSession) -> None:
+    assert hub._reception is not None
+    hub._reception.answer_s = 0.2  # real seconds: the station stand-in never answers
+    ws = await station(hub)
+    try:
+        await call(desk, hub, "POST", f"{API}/stop", {"open": True})
+        visit = (await call(desk, hub, "POST", f"{API}/walk-in", WALK_IN))[1]["visit"]["id"]
+        status, _ = await call(desk, hub, "POST", f"{API}/next", {})
+        assert status == 200
+        await receive(ws, "call")
+        await board(ws, [1])  # back to waiting once the call went unanswered
+        day = (await call(desk, hub, "GET", f"{API}/day"))[1]["day"]
+        assert day["answer"]["code"] == "no_answer" and day["visits"][0]["id"] == visit
+        assert day["visits"][0]["status"] == "waiting"
+    finally:
+        await hang_up(ws)
+    status, body = await call(desk, hub, "POST", f"{API}/next", {})  # the cabin gone: said, and nobody called
+    assert (status, body["error"]) == (409, "cabin_offline")
+
+
+async def test_the_reasons_of_a_past_days_visits_are_wiped_the_next_day(hub: Hub, desk: aiohttp.ClientSession) -> None:
+    await call(desk, hub, "POST", f"{API}/stop", {"open": True})
+    await call(desk, hub, "POST", f"{API}/walk-in", WALK_IN)  # left waiting when the day ended
+    hub._wall.now += 24 * 3600  # type: ignore[attr-defined]  # Tuesday, the Lignières stop
+    await call(desk, hub, "GET", f"{API}/day")
+    reasons = await hub.book._store.run(lambda s: [v.reason for v in s.scalars(select(Visit))])
+    assert reasons == [""]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from hub.booking.book import Book, BookingRequest, BookingView
@@ -45,6 +45,7 @@ from runtime.tasks import TaskSet
 log = logging.getLogger(__name__)
 
 REFUSED_STATUS = {"cancelled": "booking_cancelled", "conflict": "booking_conflict", "no_show": "booking_no_show"}
+CALL_ANSWER_S = 30.0  # real seconds the cabin has to answer a call before the patient is back in the queue
 
 
 T = TypeVar("T")
@@ -102,6 +103,7 @@ class Reception:
         self._cabin: CabinStatus | None = None
         self._current: str | None = None  # the visit the cabin reported last, while a patient is in it
         self._answer: Answer | None = None
+        self.answer_s = CALL_ANSWER_S  # real seconds a call waits for the cabin's answer
         self._lock = asyncio.Lock()
         self._tasks = TaskSet("reception", log)
 
@@ -228,7 +230,11 @@ class Reception:
                 return VisitView.of(row)
             called = await self._write(write)
             self._answer = None
-            self._send(CallPatient(visit=called.id, ticket=called.ticket, code=booking.code))
+            if self._relay is None or not self._relay.send_to_station(
+                    self.station, CallPatient(visit=called.id, ticket=called.ticket, code=booking.code)):
+                await self._mark(called.id, ("called",), status="waiting", called_at=None)
+                raise Refusal(409, "cabin_offline", "the cabin is not connected to the vehicle's hub")
+            self._tasks.spawn(self._unanswered(called.id, called.ticket), "reception-call")
             return called
 
     async def set_open(self, open_: bool, *, actor: str) -> StopView:
@@ -272,6 +278,18 @@ class Reception:
                 for visit in self._visits:
                     if visit.status == "seen" or (visit.id == ending and visit.status in IN_CABIN):
                         await self._mark(visit.id, IN_CABIN, status="done", ended_at=self.now(), reason="")
+
+    async def _unanswered(self, visit_id: str, ticket: int) -> None:
+        """A call the cabin has not answered in `answer_s` (the link dropped, its handler failed): the patient
+        is back in its place in the queue, and the secretary is told to call again."""
+        await asyncio.sleep(self.answer_s)
+        async with self._lock:
+            if self._answer is not None and self._answer.visit == visit_id:
+                return
+            if any(v.id == visit_id and v.status == "called" for v in self._visits):
+                log.warning("the cabin did not answer the call of visit %s in %.0f s", visit_id, self.answer_s)
+                self._answer = Answer(visit_id, ticket, False, "no_answer", "the cabin did not answer: call again")
+                await self._mark(visit_id, ("called",), status="waiting", called_at=None)
 
     async def _cabin_answered(self, answer: CallAnswer) -> None:
         """The cabin checked the patient in, or refused: the visit is back to waiting, the secretary sees why."""
@@ -333,9 +351,14 @@ class Reception:
         return result
 
     async def _reload(self) -> None:
-        day = self.today()
+        """Read today's visits; on a new day (and at start), first wipe the reasons the earlier days' visits
+        still hold (a visit never ended: the patient left unseen, the cabin was offline at the end)."""
+        day, new_day = self.today(), self._day != self.today()
 
         def read(session: Session) -> tuple[VisitView, ...]:
+            if new_day:
+                session.execute(update(Visit).where(Visit.site_code == self.site_code, Visit.day < day,
+                                                    Visit.reason != "").values(reason=""))
             rows = session.scalars(select(Visit).where(Visit.site_code == self.site_code, Visit.day == day)
                                    .order_by(Visit.ticket))
             return tuple(VisitView.of(r) for r in rows)
