@@ -232,3 +232,19 @@ async def test_a_row_naming_a_gp_the_vehicle_does_not_list_holds_the_page_back_r
         await vehicle.book._store.run(lambda s: import_accounts(s, vehicle.config, NOW))  # her entry back in its file
         await vehicle.sync.uplink.synchronise()
         assert await count(vehicle, of=GpSession) == 1
+
+
+async def test_a_stop_opened_offline_and_its_hours_changed_meanwhile_both_hold(store_url: URL, tmp_path: Path) -> None:
+    wall = Wall()
+    async with two_hubs(store_url, tmp_path, wall) as (department, vehicle, link):
+        assert vehicle.sync.uplink is not None
+        link.cut()
+        await vehicle.book.programme.set_open("CHR180", MONDAY, True, actor="sophie")  # the secretary, offline
+        wall.now += 600
+        await department.book.programme.change_stop("CHR180", MONDAY, actor="anne", reason="marché",
+                                                    hours=["09:00-11:00"])  # the coordinator, ten minutes later
+        link.restore()
+        await vehicle.sync.uplink.synchronise()
+        for hub in (department, vehicle):
+            stop = hub.book.programme.stop_on("CHR180", MONDAY)
+            assert stop is not None and stop.open and [str(h) for h in stop.hours] == ["09:00-11:00"]

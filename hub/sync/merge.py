@@ -42,6 +42,10 @@ CONFLICT_REASON = {
 }
 
 
+STOP_OPENING = ("opened_at", "closed_at")  # the vehicle's: its secretary opens and closes the stop
+STOP_PROGRAMME = ("place", "address", "hours", "status")  # the department's: its coordinators keep the programme
+
+
 def newer(incoming: dict[str, Any], local: Any) -> bool:
     """Whether a document's change is newer than the row held here: changed_at, then changed_on."""
     return (incoming["changed_at"], incoming["changed_on"]) > (local.changed_at, local.changed_on)
@@ -181,13 +185,26 @@ class Merger:
                 setattr(local, name, value)
 
     def _stops(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
+        """A stop's columns have one owner each: the vehicle's secretary opens and closes it, the department's
+        coordinators change the programme. Each hub takes from the other only the columns that hub owns, so
+        an opening made offline and a change of hours made meanwhile both hold."""
         if values is None or f"{values['site_code']}/{values['day'].isoformat()}" != uid:
             raise DocError(f"stops: {uid} is not the document's row")
         local = session.get(Stop, (values["site_code"], values["day"]))
-        if local is not None and not newer(values, local):
+        if local is None:
+            applied_from(session, "stops", uid, page.peer)
+            session.add(Stop(**values))
+            page.out.stops = True
+            return
+        owned = STOP_PROGRAMME if self._config.vehicle is not None else STOP_OPENING  # the sender's columns
+        changes = {name: values[name] for name in owned if getattr(local, name) != values[name]}
+        if not changes:
             return
         applied_from(session, "stops", uid, page.peer)
-        session.merge(Stop(**values))
+        for name, value in changes.items():
+            setattr(local, name, value)
+        if newer(values, local):
+            local.changed_at, local.changed_on = values["changed_at"], values["changed_on"]
         page.out.stops = True
 
     def _gp_sessions(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
