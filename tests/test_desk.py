@@ -248,3 +248,17 @@ async def test_the_reasons_of_a_past_days_visits_are_wiped_the_next_day(hub: Hub
     await call(desk, hub, "GET", f"{API}/day")
     reasons = await hub.book._store.run(lambda s: [v.reason for v in s.scalars(select(Visit))])
     assert reasons == [""]
+
+
+async def test_a_change_of_todays_place_reaches_the_cabin_for_its_prescriptions(
+        hub: Hub, desk: aiohttp.ClientSession) -> None:
+    ws = await station(hub)
+    try:
+        await receive(ws, "stop")
+        await call(desk, hub, "POST", f"{API}/stop", {"open": True})
+        assert (await receive(ws, "stop"))["place"] == "Sancoins, place de la Libération"
+        await hub.book.programme.change_stop("CHR180", MONDAY, actor="anne", reason="travaux",
+                                             place="Sancoins, parking du marché")
+        assert await receive(ws, "stop") == {"v": 1, "type": "stop", "open": True, "place": "Sancoins, parking du marché"}
+    finally:
+        await hang_up(ws)

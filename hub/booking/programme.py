@@ -124,6 +124,11 @@ class Programme:
         self._wall = wall
         self._stops: dict[str, tuple[StopView, ...]] = {}
         self._bookings: StopBookings | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        """Call `listener` each time the programme has been read again (after any change, here or synchronised)."""
+        self._listeners.append(listener)
 
     def follow(self, bookings: StopBookings) -> None:
         """Let `bookings` (the book) cancel and tell the bookings a change of the programme reaches."""
@@ -149,6 +154,8 @@ class Programme:
                 by_site.setdefault(row.site_code, []).append(StopView.of(row))
             return {code: tuple(views) for code, views in by_site.items()}
         self._stops = await self._store.run(read)
+        for listener in self._listeners:
+            listener()
 
     def stops(self, site_code: str) -> tuple[StopView, ...]:
         """Every stop of a mobile unit the store holds, planned or cancelled, by date."""

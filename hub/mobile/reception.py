@@ -103,6 +103,8 @@ class Reception:
         self._cabin: CabinStatus | None = None
         self._current: str | None = None  # the visit the cabin reported last, while a patient is in it
         self._answer: Answer | None = None
+        self._told: StopState | None = None  # the stop's state the cabin was last sent
+        book.programme.listen(self._programme_read)
         self.answer_s = CALL_ANSWER_S  # real seconds a call waits for the cabin's answer
         self._lock = asyncio.Lock()
         self._tasks = TaskSet("reception", log)
@@ -241,14 +243,15 @@ class Reception:
         """Open or close today's stop, and tell the cabin."""
         async with self._lock:
             stop = await self._book.programme.set_open(self.site_code, self.today(), open_, actor=actor)
-            self._send(self._stop_state())
+            self._tell_stop()
             return stop
 
     # The cabin (the relay's StationWatcher).
 
     def connected(self, station_id: str) -> None:
         if station_id == self.station:
-            self._send(self._stop_state())
+            self._told = None  # a new connection hears it again
+            self._tell_stop()
             self._send(board(self._visits))
 
     def status(self, station_id: str, status: CabinStatus) -> None:
@@ -369,9 +372,17 @@ class Reception:
         if stop is None or not stop.open:
             raise Refusal(409, "stop_closed", "open today's stop first")
 
-    def _stop_state(self) -> StopState:
+    def _programme_read(self) -> None:
+        """The programme changed (a coordinator moved today's stop, or synchronisation brought it): the cabin
+        hears the stop's place again, the prescriptions' place of consultation."""
+        self._tell_stop()
+
+    def _tell_stop(self) -> None:
+        """Send the cabin today's stop state, when it differs from what it was last sent."""
         stop = self._book.programme.stop_on(self.site_code, self.today())
-        return StopState(open=stop is not None and stop.open, place=stop.place if stop is not None else None)
+        state = StopState(open=stop is not None and stop.open, place=stop.place if stop is not None else None)
+        if state != self._told and self._relay is not None and self._relay.send_to_station(self.station, state):
+            self._told = state
 
     def _online(self) -> bool:
         return self._relay is not None and self._relay.online(self.station)
