@@ -46,9 +46,10 @@ from sqlalchemy.orm import Session
 from bench.common import Figure, measure_and_report, parser, progress, ratio
 from config.intervals import WeeklyHours
 from config.schema import CheckInRules, HubSection
-from hub.booking.book import Book, BookingRequest, person_digest
+from hub.booking.book import Book
 from hub.booking.feed import cabin_booking
 from hub.booking.programme import Programme
+from hub.booking.records import BookingRequest, person_digest
 from hub.booking.slots import grid, intersect, opening
 from hub.config import (
     SCRYPT_MIN_N,

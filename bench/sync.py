@@ -33,7 +33,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import URL
 
 from bench.common import Figure, measure_and_report, median, parser, progress, ratio
-from hub.booking.book import person_digest
+from hub.booking.records import person_digest
 from hub.config import (
     SCRYPT_MIN_N,
     GpAccount,

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import URL
 
 from config.intervals import WeeklyHours
-from hub.booking.book import Book, BookingRequest
+from hub.booking.book import Book
 from hub.booking.programme import Programme
+from hub.booking.records import BookingRequest
 from hub.config import (
     SCRYPT_MIN_N,
     GpAccount,

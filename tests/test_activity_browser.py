@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from playwright.async_api import Page
 
-from hub.booking.book import BookingView
+from hub.booking.records import BookingView
 from hub.server import Hub
 from tests.booking import MONDAY, Wall
 from tests.browser import chromium, collect_errors, missing_texts

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from sqlalchemy.engine import URL
 
-from hub.booking.book import BookingView
+from hub.booking.records import BookingView
 from hub.config import SCRYPT_MIN_N, CoordinatorAccount, ListenSection, StoreSection, hash_password
 from hub.server import Hub
 from hub.store.models import Visit

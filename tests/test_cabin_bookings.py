@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from config.loader import load_config
 from config.schema import CabinConfig, HubSection
-from hub.booking.book import BookingView
+from hub.booking.records import BookingView
 from hub.config import ListenSection, token_digest
 from hub.server import Hub
 from protocol.hub import CabinStatus, dump

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from sqlalchemy.orm import Session
 
-from hub.booking.book import BookingRequest
+from hub.booking.records import BookingRequest
 from hub.server import Hub
 from hub.store.models import Booking
 from tests.booking import MONDAY, at

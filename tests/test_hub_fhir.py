@@ -22,9 +22,10 @@ from icalendar import Calendar
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
-from hub.booking.book import Book, FreeSlot
+from hub.booking.book import Book
 from hub.booking.fhir import BOOKING_CODE, IDNPS, MAX_FHIR_BODY_BYTES, SlotSearch, fhir_id, slot_id
 from hub.booking.ical import feed_token
+from hub.booking.records import FreeSlot
 from hub.config import CalendarSection, FhirClient, ListenSection, StoreSection, token_digest
 from hub.server import Hub
 from hub.store.models import AuditEntry, Booking

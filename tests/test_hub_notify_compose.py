@@ -12,7 +12,7 @@ import pytest
 from icalendar import Calendar
 
 from config.loader import ConfigError
-from hub.booking.book import BookingView
+from hub.booking.records import BookingView
 from hub.config import SiteSection, StopSection, default_hub_config_path, load_hub_config
 from hub.notify import compose
 from tests.booking import MONDAY, PARIS, SITES, at

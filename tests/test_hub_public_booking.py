@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
-from hub.booking.book import FreeSlot
 from hub.booking.public import PAGE_DIR, booking_request, merged_slots, public_site
+from hub.booking.records import FreeSlot
 from hub.config import (
     HubConfig,
     ListenSection,

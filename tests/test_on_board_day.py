@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 from config.loader import load_config, vehicle_config_path
 from config.schema import CabinConfig, HubSection
-from hub.booking.book import BookingRequest
+from hub.booking.records import BookingRequest
 from hub.server import Hub
 from protocol.states import CabinState as S
 from runtime.clock import Clock

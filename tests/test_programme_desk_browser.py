@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from hub.booking.book import BookingView
+from hub.booking.records import BookingView
 from hub.server import Hub
 from tests.booking import MOBILE, MONDAY, VEHICLE_STATION, Wall, at, patient
 from tests.browser import chromium, collect_errors, missing_texts

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from sqlalchemy.engine import URL
 
-from hub.booking.book import BookingView
+from hub.booking.records import BookingView
 from hub.server import Hub
 from hub.store.models import AuditEntry, OutboxMessage
 from hub.sync.exchange import PAGE

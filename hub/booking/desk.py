@@ -18,8 +18,9 @@ from datetime import UTC, time, timedelta
 from aiohttp import web
 
 from hub.auth import Logins
-from hub.booking.book import Book, BookingRequest
+from hub.booking.book import Book
 from hub.booking.duty import Handler, session_span, stations_field
+from hub.booking.records import BookingRequest
 from hub.booking.wire import (
     booking_json,
     json_body,

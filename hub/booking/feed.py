@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from hub.booking.book import Book, BookingView
+from hub.booking.book import Book
+from hub.booking.records import BookingView
 from hub.config import HubConfig
 from hub.peers import StationPeer
 from protocol.hub import BOOKINGS_PAGE, BookingChanged, BookingGone, Bookings, CabinBooking

@@ -39,8 +39,9 @@ from fhir.resources.R4B.schedule import Schedule
 from fhir.resources.R4B.slot import Slot
 from pydantic import ValidationError
 
-from hub.booking.book import Book, BookingRequest, BookingView, FreeSlot
+from hub.booking.book import Book
 from hub.booking.fhir_stops import day_id, split_day_id, stop_location, stop_schedule
+from hub.booking.records import BookingRequest, BookingView, FreeSlot
 from hub.config import FhirClient, GpAccount, HubConfig, SiteSection, StopSection, token_digest
 from hub.errors import Refusal
 

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from icalendar import Calendar, Event
 
-from hub.booking.book import Book, BookingView, SessionView
+from hub.booking.book import Book
+from hub.booking.records import BookingView, SessionView
 from hub.config import HubConfig
 from hub.errors import Refusal
 

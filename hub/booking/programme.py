@@ -13,20 +13,18 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.intervals import Interval, intervals
+from hub.booking.records import BookingView
 from hub.config import HubConfig, SiteSection, StopSection
 from hub.errors import Refusal
 from hub.store import Store
 from hub.store.models import AuditEntry, Stop
-
-if TYPE_CHECKING:
-    from hub.booking.book import BookingView
 
 log = logging.getLogger(__name__)
 

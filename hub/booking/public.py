@@ -24,7 +24,8 @@ from pydantic import ValidationError
 
 from config.intervals import WEEKDAYS
 from hub.auth import LoginLimiter, client_address
-from hub.booking.book import Book, BookingRequest, BookingView, FreeSlot
+from hub.booking.book import Book
+from hub.booking.records import BookingRequest, BookingView, FreeSlot
 from hub.booking.wire import json_body
 from hub.config import HubConfig, SiteSection
 from hub.errors import Refusal, error_response

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from hub.booking.book import BookingView, FreeSlot, SessionView
+from hub.booking.records import BookingView, FreeSlot, SessionView
 from hub.config import HubConfig
 from hub.errors import Refusal
 from protocol.booking_code import display_code

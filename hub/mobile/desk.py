@@ -18,9 +18,10 @@ from typing import Any
 from aiohttp import web
 
 from hub.auth import Logins
-from hub.booking.book import Book, BookingRequest, BookingView
+from hub.booking.book import Book
 from hub.booking.desk import CODE
 from hub.booking.duty import Handler
+from hub.booking.records import BookingRequest, BookingView
 from hub.booking.wire import booking_json, json_body, model, parse_day, parse_days, parse_moment, slot_json, text_field
 from hub.config import CoordinatorAccount, HubConfig
 from hub.errors import Refusal

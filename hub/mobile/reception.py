@@ -20,8 +20,9 @@ from typing import Protocol, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hub.booking.book import Book, BookingRequest, BookingView
+from hub.booking.book import Book
 from hub.booking.programme import StopView
+from hub.booking.records import BookingRequest, BookingView
 from hub.config import HubConfig, SiteSection
 from hub.errors import Refusal
 from hub.mobile.visits import (

@@ -16,7 +16,7 @@ from typing import Literal
 
 from icalendar import Calendar, Event, vCalAddress
 
-from hub.booking.book import BookingView
+from hub.booking.records import BookingView
 from hub.config import SiteSection
 from protocol.booking_code import display_code
 

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from hub.booking.book import BookingView
 from hub.booking.programme import Programme
+from hub.booking.records import BookingView
 from hub.config import HubConfig
 from hub.notify import compose
 from hub.notify.senders import EMAIL, SMS, Outgoing, Sender, SenderDown, Undeliverable

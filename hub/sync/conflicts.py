@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.auth import Logins
-from hub.booking.book import Book, BookingView
+from hub.booking.book import Book
+from hub.booking.records import BookingView
 from hub.booking.wire import site_zone
 from hub.config import CoordinatorAccount, HubConfig
 from hub.errors import Refusal

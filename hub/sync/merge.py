@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hub.booking.book import Announce, BookingView
+from hub.booking.records import Announce, BookingView
 from hub.config import HubConfig
 from hub.store.models import AuditEntry, Booking, Gp, OutboxMessage, Station, StationAuditHead, Stop, Visit
 from hub.sync.docs import KINDS, Doc, DocError, decode

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from aiohttp import web
 
 from hub.auth import Logins
-from hub.booking.book import Announce, Book
+from hub.booking.book import Book
+from hub.booking.records import Announce
 from hub.config import HubConfig
 from hub.store import Store
 from hub.sync.conflicts import ConflictList
@@ -58,4 +59,4 @@ class Synchronisation:
         if applied.stops:
             await self._book.programme.reload()
         for view in {v.id: v for v in [*applied.bookings, *applied.conflicts]}.values():
-            self._book.tell(view)
+            self._book.told(view)
