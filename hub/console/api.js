@@ -1,5 +1,8 @@
-// The hub's HTTP API for the GP (and the coordinator's console): login and its second factor, who am I,
-// logout. The session cookie is HttpOnly and set by the hub; the console keeps nothing in the browser's storage.
+// The hub's HTTP API for the GP (and the coordinator's console and the secretary's desk): login and its second
+// factor, who am I, logout, and the consoles' requests with their refusals' texts. The session cookie is
+// HttpOnly and set by the hub; the console keeps nothing in the browser's storage.
+
+import { t, tCode } from "/ui/i18n.js";
 
 /** One request to the hub's JSON API: {status, data} (data {} when the body is not a JSON object); throws offline. */
 export async function call(method, path, body) {
@@ -16,6 +19,25 @@ export async function call(method, path, body) {
     data = null; // an empty or non-JSON body: the status says enough
   }
   return { status: response.status, data: data !== null && typeof data === "object" ? data : {} };
+}
+
+/** A console's request: {ok, status, data} (status 0 when the hub is unreachable); a login that ended (401)
+ * goes back to the console's login page. */
+export async function send(method, path, body) {
+  try {
+    const result = await call(method, path, body);
+    if (result.status === 401) location.replace("/"); // logged out, or the login expired: log in again there
+    return { ok: result.status === 200, ...result };
+  } catch {
+    return { ok: false, status: 0, data: {} };
+  }
+}
+
+/** What a refused `send` says, in the page's language: its code's text, else the hub's message. */
+export function refusalText(result) {
+  if (result.status === 0) return t("error.network");
+  const { error, message } = result.data;
+  return tCode("error", error, message || t("error.server"));
 }
 
 /**

@@ -6,6 +6,7 @@
 import { $, clear, countFrames, el } from "/ui/dom.js";
 import { init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t } from "/ui/i18n.js";
 import * as api from "./api.js";
+import { hideNotice, renderNotice, showNotice as notice } from "./notice.js";
 import { Consultation, errorText } from "./consultation.js";
 import { HubSocket } from "./hub.js";
 import { MySessions } from "./sessions.js";
@@ -19,14 +20,11 @@ try {
 }
 
 const STATS_INTERVAL_MS = 2000;
-const NOTICE_MS = 10000;
 
 const app = {
   me: null, // /api/me: {username, name, identity, stations, ice_servers}
   ice: [], // the hub's ICE servers (welcome, else /api/me)
   hubState: "closed",
-  notice: null, // {kind, key, args}
-  noticeTimer: null,
   login: { key: null, args: null, until: 0, busy: false },
   factor: { key: null, until: 0, busy: false }, // the code and set-up pages' message and rate limit
 };
@@ -97,25 +95,9 @@ function onHubMessage(m) {
 
 // ---------- notices and header ----------
 
+/** A notice by its text's key, drawn again in the new language when the GP switches. */
 function showNotice(kind, key, args) {
-  app.notice = { kind, key, args };
-  clearTimeout(app.noticeTimer);
-  app.noticeTimer = setTimeout(hideNotice, NOTICE_MS);
-  renderNotice();
-}
-
-function hideNotice() {
-  app.notice = null;
-  renderNotice();
-}
-
-function renderNotice() {
-  const box = $("notice");
-  const n = app.notice;
-  box.hidden = !n;
-  box.dataset.kind = n?.kind ?? "";
-  box.setAttribute("role", n?.kind === "error" ? "alert" : "status");
-  $("notice-text").textContent = n ? t(n.key, n.args) : "";
+  notice(kind, () => t(key, args));
 }
 
 function renderHubStatus() {

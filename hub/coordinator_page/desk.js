@@ -4,8 +4,9 @@
 // GP console's page (the same login and second factor), which sends her here. Nothing is kept in the browser.
 
 import { $, clear, el } from "/ui/dom.js";
-import { init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t, tCode } from "/ui/i18n.js";
-import { call, logout, me } from "/static/api.js";
+import { init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t } from "/ui/i18n.js";
+import { logout, me, refusalText, send } from "/static/api.js";
+import { hideNotice, showNotice } from "/static/notice.js";
 import { bindActivity, renderActivity } from "./activity.js";
 import { programme } from "./programme.js";
 
@@ -16,7 +17,6 @@ try {
 }
 
 const API = "/api/coordinator";
-const NOTICE_MS = 10000;
 const REGULAR_DOCTOR = { yes: true, no: false };
 
 const state = {
@@ -30,8 +30,6 @@ const state = {
   sessions: [],
   left: [], // bookings a withdrawn session left without a GP
   closure: null, // {count, bookings}
-  notice: null,
-  noticeTimer: null,
   programme: null, // the "Programme" section (programme.js), once the sites are known
 };
 
@@ -49,42 +47,6 @@ function when(iso, siteCode, options = { dateStyle: "full", timeStyle: "short" }
 const hours = (start, end, siteCode) => `${when(start, siteCode, { timeStyle: "short" })}–${when(end, siteCode, { timeStyle: "short" })}`;
 
 /** The refusal's text in the current language, else the hub's own message. */
-function refusalText(result) {
-  if (result.status === 0) return t("error.network");
-  const { error, message } = result.data;
-  return tCode("error", error, message || t("error.server"));
-}
-
-async function send(method, path, body) {
-  try {
-    const result = await call(method, path, body);
-    if (result.status === 401) {
-      location.replace("/"); // logged out, or the login expired: log in again on the console's page
-    }
-    return { ok: result.status === 200, ...result };
-  } catch {
-    return { ok: false, status: 0, data: {} };
-  }
-}
-
-function showNotice(kind, text) {
-  state.notice = { kind, text };
-  clearTimeout(state.noticeTimer);
-  state.noticeTimer = setTimeout(() => {
-    state.notice = null;
-    renderNotice();
-  }, NOTICE_MS);
-  renderNotice();
-}
-
-function renderNotice() {
-  const n = state.notice;
-  $("notice").hidden = !n;
-  $("notice").dataset.kind = n?.kind ?? "";
-  $("notice").setAttribute("role", n?.kind === "error" ? "alert" : "status");
-  $("notice-text").textContent = n ? n.text : "";
-}
-
 function showError(id, result) {
   $(id).hidden = !result;
   $(id).textContent = result ? refusalText(result) : "";
@@ -375,7 +337,6 @@ function renderClosure() {
 // ---------- start ----------
 
 function renderAll() {
-  renderNotice();
   $("who").textContent = state.me?.name ?? "";
   $("lang-toggle").lang = otherLanguage();
   fillSelects();
@@ -432,10 +393,7 @@ function bind() {
   });
   $("session-date").addEventListener("change", () => loadSessions().catch(report("sessions")));
   $("closure-site").addEventListener("change", renderClosureCabins);
-  $("notice-close").addEventListener("click", () => {
-    state.notice = null;
-    renderNotice();
-  });
+  $("notice-close").addEventListener("click", hideNotice);
   $("logout-button").addEventListener("click", async () => {
     await logout();
     location.replace("/");
@@ -465,7 +423,7 @@ async function main() {
   state.gps = result.data.gps ?? [];
   const today = new Date().toLocaleDateString("en-CA"); // YYYY-MM-DD, the browser's day
   for (const id of ["search-from", "day-date", "session-date", "closure-from"]) $(id).value = today;
-  state.programme = programme({ send, refusalText, showNotice, when, units: state.sites.filter((s) => s.mobile) });
+  state.programme = programme({ when, units: state.sites.filter((s) => s.mobile) });
   $("main").hidden = false;
   document.body.dataset.view = "desk";
   renderAll();

@@ -4,11 +4,13 @@
 
 import { $, el } from "/ui/dom.js";
 import { t } from "/ui/i18n.js";
+import { refusalText, send } from "/static/api.js";
+import { showNotice } from "/static/notice.js";
 
 const API = "/api/coordinator/programme";
 
-/** The section over the desk's `send`, `refusalText`, `showNotice` and `when` (desk.js), for `units`. */
-export function programme({ send, refusalText, showNotice, when, units }) {
+/** The section for the mobile `units`, its times written by the desk's `when` (desk.js, in each site's zone). */
+export function programme({ when, units }) {
   const state = { stops: [], today: "", editing: null, pending: null, result: null };
   const unit = () => $("programme-site").value;
   const hours = () => $("programme-hours").value.split(",").map((h) => h.trim()).filter(Boolean);

@@ -5,7 +5,8 @@
 
 import { $, el } from "/ui/dom.js";
 import { init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t, tCode } from "/ui/i18n.js";
-import { call, logout, me } from "/static/api.js";
+import { logout, me, refusalText, send } from "/static/api.js";
+import { hideNotice, showNotice } from "/static/notice.js";
 
 try {
   await initI18n(new URL("./i18n/", import.meta.url), new URLSearchParams(location.search).get("lang") ?? "fr");
@@ -14,10 +15,9 @@ try {
 }
 
 const API = "/api/desk";
-const NOTICE_MS = 10000;
 const REFRESH_MS = 5000; // the cabin's state and answers come to the hub, not to this page: read them again
 
-const state = { me: null, day: null, stops: [], slots: [], chosen: null, moving: null, conflicts: null, notice: null, timer: null };
+const state = { me: null, day: null, stops: [], slots: [], chosen: null, moving: null, conflicts: null };
 
 // ---------- helpers ----------
 
@@ -25,22 +25,6 @@ const zone = () => state.day?.timezone; // the mobile unit's time zone
 const clock = (iso) => new Intl.DateTimeFormat(document.documentElement.lang, { timeStyle: "short", timeZone: zone() }).format(new Date(iso));
 const longDay = (iso) => new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: "full", timeZone: "UTC" }).format(new Date(`${iso}T12:00:00Z`));
 const when = (iso) => new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: "full", timeStyle: "short", timeZone: zone() }).format(new Date(iso));
-
-function refusalText(result) {
-  if (result.status === 0) return t("error.network");
-  const { error, message } = result.data;
-  return tCode("error", error, message || t("error.server"));
-}
-
-async function send(method, path, body) {
-  try {
-    const result = await call(method, path, body);
-    if (result.status === 401) location.replace("/"); // logged out or expired: log in again
-    return { ok: result.status === 200, ...result };
-  } catch {
-    return { ok: false, status: 0, data: {} };
-  }
-}
 
 /** A change: its answer's day is shown, or the refusal in the notice; true when done. */
 async function act(path, body, done) {
@@ -53,21 +37,6 @@ async function act(path, body, done) {
   if (done) showNotice("ok", t(done, result.data.visit ?? {}));
   renderDay();
   return result.data;
-}
-
-function showNotice(kind, text) {
-  state.notice = { kind, text };
-  clearTimeout(state.timer);
-  state.timer = setTimeout(() => { state.notice = null; renderNotice(); }, NOTICE_MS);
-  renderNotice();
-}
-
-function renderNotice() {
-  const n = state.notice;
-  $("notice").hidden = !n;
-  $("notice").dataset.kind = n?.kind ?? "";
-  $("notice").setAttribute("role", n?.kind === "error" ? "alert" : "status");
-  $("notice-text").textContent = n ? n.text : "";
 }
 
 /** The form's [data-field] values, empty ones left out; "true"/"false" as booleans. */
@@ -258,7 +227,6 @@ function onSubmit(id, handler) {
 }
 
 function renderAll() {
-  renderNotice();
   $("who").textContent = state.me?.name ?? "";
   $("lang-toggle").lang = otherLanguage();
   renderDay();
@@ -284,7 +252,7 @@ function bind() {
     state.moving = $("change-code").value.trim() || null;
     renderSlots();
   });
-  $("notice-close").addEventListener("click", () => { state.notice = null; renderNotice(); });
+  $("notice-close").addEventListener("click", hideNotice);
   $("logout-button").addEventListener("click", async () => { await logout(); location.replace("/"); });
   $("lang-toggle").addEventListener("click", () => switchLanguage().catch(report("language switch")));
   onLanguageChange(renderAll);
