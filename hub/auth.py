@@ -18,10 +18,10 @@ import logging
 import math
 import secrets
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network, IPv6Network
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -475,14 +475,30 @@ class Logins:
         self._logins[key] = login
 
 
-def station_account(stations: tuple[StationAccount, ...], authorization: str) -> StationAccount:
-    """The station whose token an `Authorization: Bearer <token>` header shows, or a 401 refusal."""
+class Tokened(Protocol):
+    """An account known by the digest of its token: a station, a booking platform, a vehicle's hub."""
+
+    @property
+    def token_sha256(self) -> str: ...
+
+
+A = TypeVar("A", bound=Tokened)
+
+
+def bearer_account(accounts: Iterable[A], authorization: str, how: str) -> A:
+    """The account whose token an `Authorization: Bearer <token>` header shows, every digest compared in constant
+    time; else a 401 refusal saying `how` the caller authenticates."""
     scheme, _, token = authorization.partition(" ")
     digest = token_digest(token.strip()) if scheme.lower() == "bearer" else ""
     found = None
-    for account in stations:  # every digest compared, in constant time
+    for account in accounts:
         if hmac.compare_digest(digest, account.token_sha256):
             found = account
     if found is None:
-        raise Refusal(401, "unauthorized", "a station connects with 'Authorization: Bearer <its token>'")
+        raise Refusal(401, "unauthorized", how)
     return found
+
+
+def station_account(stations: tuple[StationAccount, ...], authorization: str) -> StationAccount:
+    """The station whose token an `Authorization: Bearer <token>` header shows, or a 401 refusal."""
+    return bearer_account(stations, authorization, "a station connects with 'Authorization: Bearer <its token>'")

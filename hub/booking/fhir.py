@@ -19,7 +19,6 @@ Routes under /fhir/r4/, all behind `Authorization: Bearer <token>` of a [[fhir_c
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -39,10 +38,11 @@ from fhir.resources.R4B.schedule import Schedule
 from fhir.resources.R4B.slot import Slot
 from pydantic import ValidationError
 
+from hub.auth import bearer_account
 from hub.booking.book import Book
 from hub.booking.fhir_stops import day_id, split_day_id, stop_location, stop_schedule
 from hub.booking.records import BookingRequest, BookingView, FreeSlot
-from hub.config import FhirClient, GpAccount, HubConfig, SiteSection, StopSection, token_digest
+from hub.config import FhirClient, GpAccount, HubConfig, SiteSection, StopSection
 from hub.errors import Refusal
 
 FHIR_JSON = "application/fhir+json"
@@ -281,15 +281,8 @@ class FhirApi:
 
     def client(self, authorization: str) -> FhirClient:
         """The [[fhir_clients]] entry whose token `Authorization: Bearer <token>` shows, or a 401 refusal."""
-        scheme, _, token = authorization.partition(" ")
-        digest = token_digest(token.strip()) if scheme.lower() == "bearer" else ""
-        found = None
-        for client in self._config.fhir_clients:  # every digest compared, in constant time
-            if hmac.compare_digest(digest, client.token_sha256):
-                found = client
-        if found is None:
-            raise Refusal(401, "unauthorized", "a booking platform calls with 'Authorization: Bearer <its token>'")
-        return found
+        return bearer_account(self._config.fhir_clients, authorization,
+                              "a booking platform calls with 'Authorization: Bearer <its token>'")
 
     def _guarded(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def guarded(request: web.Request) -> web.Response:

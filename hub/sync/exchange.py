@@ -11,7 +11,6 @@ and applying a page twice changes nothing.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.auth import bearer_account
 from hub.booking.wire import json_body, model
-from hub.config import HubConfig, VehicleAccount, token_digest
+from hub.config import HubConfig, VehicleAccount
 from hub.errors import Refusal
 from hub.store import Store
 from hub.store.models import SyncJournal, SyncPeer
@@ -99,13 +99,8 @@ def keep_cursors(session: Session, peer: str, *, sent: int, received: int, at: d
 
 def vehicle_account(config: HubConfig, authorization: str) -> VehicleAccount:
     """The [[vehicles]] entry whose token the request carries, or a 401 refusal."""
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() == "bearer" and token:
-        digest = token_digest(token.strip())
-        for account in config.vehicles:
-            if hmac.compare_digest(account.token_sha256, digest):
-                return account
-    raise Refusal(401, "unauthorized", "a vehicle's hub synchronises with its token (Authorization: Bearer ...)")
+    return bearer_account(config.vehicles, authorization,
+                          "a vehicle's hub synchronises with its token (Authorization: Bearer ...)")
 
 
 class SyncApi:
