@@ -121,6 +121,7 @@ class Programme:
         self._config = config
         self._wall = wall
         self._stops: dict[str, tuple[StopView, ...]] = {}
+        self._units: dict[str, SiteSection] = {}  # each mobile unit with its planned stops, made at each reading
         self._bookings: StopBookings | None = None
         self._listeners: list[Callable[[], None]] = []
 
@@ -152,6 +153,9 @@ class Programme:
                 by_site.setdefault(row.site_code, []).append(StopView.of(row))
             return {code: tuple(views) for code, views in by_site.items()}
         self._stops = await self._store.run(read)
+        self._units = {site.code: site.model_copy(update={"stops": tuple(
+            s.section for s in self.stops(site.code) if s.status == "planned")}) for site in self._config.sites
+            if site.mobile}
         for listener in self._listeners:
             listener()
 
@@ -168,7 +172,7 @@ class Programme:
         site = self._config.site(code)
         if site is None or not site.mobile:
             return site
-        return site.model_copy(update={"stops": tuple(s.section for s in self.stops(code) if s.status == "planned")})
+        return self._units.get(code, site.model_copy(update={"stops": ()}))  # nothing read yet: no stop
 
     def site_in(self, session: Session, code: str, moment: datetime) -> SiteSection | None:
         """`site(code)` with its stop on the day of `moment` as `session` holds it: a message written inside
