@@ -145,10 +145,17 @@ class SimDeviceConfig(_Instrument):
         return driver
 
 
+class KioskScreeningConfig(_Instrument):
+    """A screening the kiosk runs itself: its touchscreen and the cabin's headphones are the instrument."""
+
+    driver: Literal["kiosk"]
+    kind: Literal["audiometer", "vision_chart"]
+
+
 # The instrument inventory: one model per driver, picked by `driver` (no default: an entry that
 # does not say what it is must not silently become a simulator or a real device).
-DeviceConfig = Annotated[BleDeviceConfig | Cms50DeviceConfig | UvcDeviceConfig | SimDeviceConfig,
-                         Field(discriminator="driver")]
+DeviceConfig = Annotated[BleDeviceConfig | Cms50DeviceConfig | UvcDeviceConfig | SimDeviceConfig
+                         | KioskScreeningConfig, Field(discriminator="driver")]
 
 
 class Rdm6300Config(LocatedDevice):

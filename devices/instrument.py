@@ -37,6 +37,8 @@ REQUESTABLE: Mapping[MeasurementKind, str] = MappingProxyType(
         MeasurementKind.BLOOD_PRESSURE: "blood_pressure",
         MeasurementKind.SPO2: "pulse_oximeter",
         MeasurementKind.WEIGHT: "scale",
+        MeasurementKind.HEARING: "audiometer",
+        MeasurementKind.VISION: "vision_chart",
     }
 )
 

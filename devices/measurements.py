@@ -24,6 +24,8 @@ class MeasurementKind(StrEnum):
     SPO2 = "spo2"
     PLETH = "pleth"
     WEIGHT = "weight"
+    HEARING = "hearing"  # a screening the kiosk runs (devices/screening.py)
+    VISION = "vision"  # a screening the kiosk runs (devices/screening.py)
 
 
 class QualityFlag(StrEnum):

@@ -92,6 +92,7 @@ class Station:
         self.kiosk = KioskServer(
             self.cabin, self.patient_desk, self.staff_desk, devices=self.devices, audit=self.audit, config=config,
             port=config.station.kiosk_port if kiosk_port is None else kiosk_port, camera=camera,
+            screenings=self.hardware.screenings,
             key_dir=state_dir if kiosk_key_dir is None else kiosk_key_dir, key_group=kiosk_group,
             test_print=lambda: print_test.send(make_transport(printer_config, clock), print_test.build(config)),
         )

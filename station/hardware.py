@@ -14,11 +14,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from config.devices import BadgeReaderConfig, DeviceConfig, EntryLockConfig, LocatedDevice
+from config.devices import BadgeReaderConfig, DeviceConfig, EntryLockConfig, KioskScreeningConfig, LocatedDevice
 from config.schema import CabinConfig
 from devices.camera import ExaminationCamera
 from devices.instrument import DeviceConfigError, Instrument, Sink
 from devices.manager import DeviceManager
+from devices.screening import Screening
 from drivers.badge_reader import BadgeReader, BadgeSink
 from drivers.ble import BleInstrument
 from drivers.cms50_oximeter import Cms50Oximeter
@@ -51,6 +52,7 @@ class Hardware:
         self.camera: ExaminationCamera | None = next(
             (i for i in self.devices.instruments if isinstance(i, ExaminationCamera) and i.config.kind == "otoscope"),
             None)
+        self.screenings = tuple(i for i in self.devices.instruments if isinstance(i, Screening))
         self.badge_reader = self._badge_reader(self.config.badge_reader, on_badge)
         self.entry_lock = self._entry_lock(self.config.entry_lock)
         self._listeners: dict[str, Callable[[str | None], None]] = {
@@ -111,7 +113,15 @@ class Hardware:
             return Cms50Oximeter(config, self.clock, sink, locator=self._locator(config.id, config))
         if config.driver == "uvc":
             return Otoscope(config, sink, self.clock, locator=self._locator(config.id, config))
+        if config.driver == "kiosk":
+            return self._screening(config, sink)
         raise DeviceConfigError(f"[devices] {config.id}: driver {config.driver!r} needs the simulator (--sim)")
+
+    def _screening(self, config: KioskScreeningConfig, sink: Sink) -> Screening:
+        """The screening the kiosk runs for `config.kind` (docs/design.md, "Screenings on the kiosk")."""
+        match config.kind:
+            case _:
+                raise DeviceConfigError(f"[devices] {config.id}: the {config.kind} screening is not available")
 
     def _badge_reader(self, config: BadgeReaderConfig, on_badge: BadgeSink | None) -> BadgeReader | None:
         if config.driver != "rdm6300":

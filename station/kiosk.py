@@ -31,7 +31,7 @@ import json
 import logging
 import secrets
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,13 +40,14 @@ from aiohttp import WSMsgType, web
 from config.schema import CabinConfig
 from devices.camera import ExaminationCamera, FrameMetrics, Guidance
 from devices.manager import DeviceManager
+from devices.screening import Screening, ScreeningError
 from hygiene.audit import AuditTrail
 from protocol.states import CabinState
 from runtime.errors import StationError
 from runtime.storage import replace_file
 from runtime.tasks import TaskSet
 from session.core import CabinCore, CabinRefusal
-from session.events import CabinEvent, PrintReported, ReadingTaken, ScreenChanged, StateChanged
+from session.events import CabinEvent, ConsultationEnded, PrintReported, ReadingTaken, ScreenChanged, StateChanged
 from session.patient_desk import PatientDesk
 from session.staff_desk import StaffDesk
 from session.views import CameraView, ScreenContext, kiosk_view
@@ -150,8 +151,9 @@ class KioskServer:
     def __init__(self, cabin: CabinCore, patient: PatientDesk, staff: StaffDesk, *, devices: DeviceManager,
                  audit: AuditTrail, config: CabinConfig, port: int, key_dir: Path, key_group: str | None = None,
                  host: str = "127.0.0.1", camera: ExaminationCamera | None = None,
-                 test_print: TestPrint | None = None) -> None:
+                 screenings: Sequence[Screening] = (), test_print: TestPrint | None = None) -> None:
         """`camera` is the cabin's examination camera, if any: its guidance changes the screen.
+        `screenings` are the tests the patient runs on this screen (devices/screening.py).
 
         The start page, with the key, is written in `key_dir`, of group `key_group` (the station's
         own group when None).
@@ -163,6 +165,7 @@ class KioskServer:
         self._audit = audit
         self._config = config
         self._camera = camera
+        self._screenings = tuple(screenings)
         self._test_print = test_print
         self._recent: list[dict[str, object]] = []
         self._board: dict[str, object] | None = None
@@ -206,6 +209,7 @@ class KioskServer:
             web.post("/api/consent", self._post(self._consent)),
             web.post("/api/leave", self._post(lambda body: self._patient.leave())),
             web.post("/api/touch", self._post(lambda body: self._patient.touch())),
+            web.post("/api/screening", self._post(self._screening_answer)),
             web.post("/api/cleaning/step", self._post(self._cleaning_step)),
             web.post("/api/maintenance/self-test", self._post(self._self_test)),
             web.post("/api/maintenance/test-print", self._post(self._print_test_page)),
@@ -234,6 +238,8 @@ class KioskServer:
         self._unsubscribe.append(self._cabin.subscribe(self._on_event))
         if self._camera is not None:
             self._unsubscribe.append(self._camera.subscribe_guidance(self._on_guidance))
+        for screening in self._screenings:
+            self._unsubscribe.append(screening.subscribe(lambda: self._push("screening")))
 
     async def stop(self) -> None:
         """Close the sockets and the server; idempotent."""
@@ -363,6 +369,21 @@ class KioskServer:
     async def _consent(self, body: dict[str, object]) -> None:
         await self._patient.give_consent(_field(body, "accepted", bool, "true or false (the patient's consent)"))
 
+    async def _screening_answer(self, body: dict[str, object]) -> None:
+        """The patient's answer to the screening's current presentation (`run` names the run it answers)."""
+        run = _field(body, "run", str, "the screening's run, as text")
+        answer = _field(body, "answer", dict, "the answer, as an object")
+        self._cabin.require(CabinState.IN_CONSULTATION)
+        screening = next((s for s in self._screenings if (c := s.current()) is not None and c["run"] == run), None)
+        if screening is None:
+            raise CabinRefusal("screening_over", "this screening is over or was started again")
+        try:
+            screening.answer(run, answer)
+        except ScreeningError as exc:
+            if exc.code == "bad_answer":
+                raise BadRequest(str(exc)) from exc
+            raise CabinRefusal("screening_over", str(exc)) from exc
+
     async def _cleaning_step(self, body: dict[str, object]) -> None:
         await self._staff.confirm_cleaning_step(_field(body, "step", str, "the cleaning step's id, as text"))
 
@@ -412,6 +433,7 @@ class KioskServer:
             place=self._config.place(), timeouts=self._config.timeouts, cleaning=self._staff.protocol_due(),
             checkin_paused_s=self._patient.checkin_paused_for(), devices=self._devices.health(), camera=shown,
             recent_cleanings=self._recent, on_board=self._config.station.mode == "on_board", board=self._board,
+            screening=next((run for s in self._screenings if (run := s.current()) is not None), None),
         )
         return kiosk_view(self._cabin.snapshot(), context)
 
@@ -421,6 +443,9 @@ class KioskServer:
         self._push("board")
 
     def _on_event(self, event: CabinEvent) -> None:
+        if isinstance(event, ConsultationEnded):
+            for screening in self._screenings:  # nothing of this patient's run is shown to the next
+                screening.cancel()
         if isinstance(event, StateChanged) and event.source is CabinState.CLEANING:
             self._tasks.spawn(self._refresh_recent_and_push(), "cleanings")
         self._push(_EVENT_NAMES.get(type(event), "notice"))

@@ -3,6 +3,7 @@
 
 import { el } from "/ui/dom.js";
 import { t, tCode } from "/ui/i18n.js";
+import { screening } from "./screening.js";
 
 const TOUCHABLE = ["checking_in", "eligibility"];
 const ADVICE = ["hold_still", "too_dark", "too_bright"];  // the otoscope's advice that needs words
@@ -158,7 +159,8 @@ function formatReading(reading) {
   return "";
 }
 
-function instrument(view) {
+function instrument(view, ui) {
+  if (view.session?.screening) return [screening(view.session.screening, ui)];
   const camera = view.session?.camera;
   const requested = camera ? { kind: "otoscope" } : view.session?.requested;
   if (!requested) return [];
@@ -179,10 +181,10 @@ function instrument(view) {
       : el("p", { text: t("instrument.waiting") }))];
 }
 
-function consultation(view) {
+function consultation(view, ui) {
   return [
     view.degraded?.length ? el("p", { class: "notice", text: t("degraded") }) : null,
-    ...instrument(view),
+    ...instrument(view, ui),
   ];
 }
 
