@@ -25,6 +25,7 @@ from drivers.cms50_oximeter import Cms50Oximeter
 from drivers.discovery import BADGE_READER_ID, ENTRY_LOCK_ID, DeviceWatcher, Locator, WatchTarget, watch_targets
 from drivers.entry_lock import EntryLock
 from drivers.otoscope import Otoscope
+from drivers.stadiometer_serial import SerialStadiometer
 
 if TYPE_CHECKING:  # the simulator is only ever handed in by the caller, never imported here
     from runtime.clock import Clock
@@ -111,6 +112,8 @@ class Hardware:
             return Cms50Oximeter(config, self.clock, sink, locator=self._locator(config.id, config))
         if config.driver == "uvc":
             return Otoscope(config, sink, self.clock, locator=self._locator(config.id, config))
+        if config.driver == "stadiometer_serial":
+            return SerialStadiometer(config, self.clock, sink, locator=self._locator(config.id, config))
         raise DeviceConfigError(f"[devices] {config.id}: driver {config.driver!r} needs the simulator (--sim)")
 
     def _badge_reader(self, config: BadgeReaderConfig, on_badge: BadgeSink | None) -> BadgeReader | None:
