@@ -6,10 +6,13 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from config.devices import StadiometerDeviceConfig
+from config.loader import default_config_path, load_config
 from devices.instrument import DeviceUnavailable
 from devices.manager import DeviceManager
 from devices.measurements import Height, Reading
@@ -17,6 +20,7 @@ from devices.subscription import Subscription
 from drivers.stadiometer_serial import SerialStadiometer, StadiometerTimings
 from runtime.clock import Clock
 from sim.stadiometer import JITTER_MM, SimStadiometer
+from tests.test_devices_usb import cabin, within
 from tests.test_drivers_cms50_oximeter import drain, wait_until
 
 SPEED = 10.0  # the simulator prints 60 lines a real second
@@ -115,3 +119,30 @@ async def test_a_stalled_sensor_is_silent_then_recovers() -> None:
         assert manager.health()[0].last_error == "no valid line for 0.5 s"
         sim.stall(False)
         await wait_until(lambda: manager.health()[0].connected)
+
+
+def test_a_head_top_sensor_without_its_mount_height_is_refused() -> None:
+    with pytest.raises(ValidationError, match='mode "distance" needs mount_height_mm'):
+        StadiometerDeviceConfig(id="stadiometer-1", kind="stadiometer", driver="stadiometer_serial", port="/dev/x")
+
+
+async def test_found_by_usb_identity_measured_unplugged_and_replugged(tmp_path: Path) -> None:
+    packaged = 'port = "/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_0001-if00-port0"'
+    text = default_config_path().read_text(encoding="utf-8")
+    assert text.count(packaged) == 1
+    path = tmp_path / "usb.toml"
+    path.write_text(text.replace(packaged, 'usb_vendor = 0x0403\nusb_product = 0x6001\nusb_serial = "ROD1"'),
+                    encoding="utf-8")
+    config = load_config(path)
+    config = config.model_copy(update={"devices": tuple(d for d in config.devices if d.id == "stadiometer-1")})
+    async with cabin(config, Clock()) as (rig, hardware):
+        devices = hardware.devices
+        readings = devices.subscribe(maxsize=100)
+        await within(5.0, lambda: devices.degraded() == [])
+        assert hardware.watcher.present().get("stadiometer-1") == str(rig.dev_root / "ttyUSB0")
+        assert await devices.request("height") == "stadiometer-1"
+        assert isinstance(await next_height(readings), Height)  # the rig's patient stands under it
+        rig.unplug("stadiometer-1")
+        await within(5.0, lambda: "no USB 0403:6001 serial ROD1" in (devices.health()[0].last_error or ""))
+        rig.plug("stadiometer-1")
+        await within(5.0, lambda: devices.health()[0].connected)
