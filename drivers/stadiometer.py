@@ -2,9 +2,9 @@
 
 No stadiometer with a published serial protocol was found (docs/design.md, "The stadiometer"):
 the cabin reads the line format of MaxBotix's serial rangefinders (HRXL-MaxSonar-WR datasheet),
-which most ultrasonic head-top sensors and serial adapters for measuring rods imitate: an ASCII
-"R", the range in decimal millimetres, a carriage return (a line feed after it is tolerated), at
-9600 8N1, several lines a second, without being asked. The sensor either looks down from the
+simple enough for any "distance in millimetres" adapter to print: an ASCII "R", the range in
+decimal millimetres, a carriage return (a line feed after it is tolerated), at 9600 8N1, 6-7.5
+lines a second, without being asked. The sensor either looks down from the
 ceiling (mode "distance": height = mount height - range) or reports the height itself ("height").
 
 A reading is only a measurement once it holds still: a person stepping under the headpiece
