@@ -129,11 +129,34 @@ class UvcDeviceConfig(LocatedDevice, _Instrument):
         raise ValueError(f"{port!r} is neither a path (/dev/video0), a V4L2 index nor a URL")
 
 
+class StadiometerDeviceConfig(LocatedDevice, _Instrument):
+    """A stadiometer printing R<mm> lines on a serial port (docs/design.md, "The stadiometer").
+
+    `mode` "height": each line is the height; "distance": a head-top sensor measuring down from
+    `mount_height_mm` above the floor. A height is given once it holds still for `hold_s`.
+    """
+
+    driver: Literal["stadiometer_serial"]
+    kind: Literal["stadiometer"]
+    mode: Literal["height", "distance"] = "distance"
+    # Declared after `mode` and validated even when left out: a head-top sensor needs it.
+    mount_height_mm: int | None = Field(default=None, ge=500, le=4000, validate_default=True)
+    baudrate: int = Field(default=9600, gt=0)
+    hold_s: PositiveSeconds = 1.0
+
+    @field_validator("mount_height_mm")
+    @classmethod
+    def _distance_needs_mount(cls, mount: int | None, info: ValidationInfo) -> int | None:
+        if mount is None and info.data.get("mode") == "distance":
+            raise ValueError('mode "distance" needs mount_height_mm, the sensor\'s height above the floor in mm')
+        return mount
+
+
 class SimDeviceConfig(_Instrument):
     """An in-process stand-in for a measuring instrument: the simulator's, never real hardware."""
 
     driver: Literal["sim"]
-    kind: MeasuringKind
+    kind: Literal[MeasuringKind, "stadiometer"]
 
     @field_validator("driver")
     @classmethod
@@ -154,8 +177,8 @@ class KioskScreeningConfig(_Instrument):
 
 # The instrument inventory: one model per driver, picked by `driver` (no default: an entry that
 # does not say what it is must not silently become a simulator or a real device).
-DeviceConfig = Annotated[BleDeviceConfig | Cms50DeviceConfig | UvcDeviceConfig | SimDeviceConfig
-                         | KioskScreeningConfig, Field(discriminator="driver")]
+DeviceConfig = Annotated[BleDeviceConfig | Cms50DeviceConfig | UvcDeviceConfig | StadiometerDeviceConfig
+                         | SimDeviceConfig | KioskScreeningConfig, Field(discriminator="driver")]
 
 
 class Rdm6300Config(LocatedDevice):
@@ -184,7 +207,7 @@ NO_ACCESSORY = NoAccessory(driver="none")
 
 def located(devices: tuple[DeviceConfig, ...]) -> list[tuple[str, LocatedDevice]]:
     """The instruments found by port or USB identity, with their ids."""
-    return [(d.id, d) for d in devices if isinstance(d, Cms50DeviceConfig | UvcDeviceConfig)]
+    return [(d.id, d) for d in devices if isinstance(d, Cms50DeviceConfig | UvcDeviceConfig | StadiometerDeviceConfig)]
 
 
 def check_claims(entries: list[tuple[str, LocatedDevice]]) -> None:

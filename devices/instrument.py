@@ -37,6 +37,7 @@ REQUESTABLE: Mapping[MeasurementKind, str] = MappingProxyType(
         MeasurementKind.BLOOD_PRESSURE: "blood_pressure",
         MeasurementKind.SPO2: "pulse_oximeter",
         MeasurementKind.WEIGHT: "scale",
+        MeasurementKind.HEIGHT: "stadiometer",
         MeasurementKind.HEARING: "audiometer",
         MeasurementKind.VISION: "vision_chart",
     }

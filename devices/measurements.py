@@ -24,6 +24,7 @@ class MeasurementKind(StrEnum):
     SPO2 = "spo2"
     PLETH = "pleth"
     WEIGHT = "weight"
+    HEIGHT = "height"
     HEARING = "hearing"  # a screening the kiosk runs (devices/screening.py)
     VISION = "vision"  # a screening the kiosk runs (devices/screening.py)
 
@@ -67,6 +68,7 @@ CELSIUS = "°C"
 MMHG = "mmHg"
 PERCENT = "%"
 KILOGRAM = "kg"
+METRE = "m"
 ARBITRARY = "a.u."
 
 
@@ -214,16 +216,34 @@ class Weight(_Reading):
     kg: float
     bmi: float | None = None
     height_m: float | None = None
+    # True when bmi and height_m come from the stadiometer, not the scale (docs/design.md, "The stadiometer").
+    height_measured: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The reading as a JSON-ready dict for the GP's data channel."""
         data = self._envelope(self.kg)
         data["bmi"] = self.bmi
         data["height_m"] = self.height_m
+        data["height_source"] = ("measured" if self.height_measured else "scale") if self.height_m is not None else None
         return data
 
 
-Measurement: TypeAlias = Temperature | BloodPressure | CuffPressure | SpO2 | Pleth | Weight
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Height(_Reading):
+    """A standing height in metres, from a stadiometer."""
+
+    kind: ClassVar[MeasurementKind] = MeasurementKind.HEIGHT
+    unit: ClassVar[str] = METRE
+    numeric_fields: ClassVar[tuple[str, ...]] = ("metres",)
+
+    metres: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The reading as a JSON-ready dict for the GP's data channel."""
+        return self._envelope(self.metres)
+
+
+Measurement: TypeAlias = Temperature | BloodPressure | CuffPressure | SpO2 | Pleth | Weight | Height
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +346,17 @@ def _weight_rules(m: Weight) -> Broken:
     return None
 
 
+# Standing heights a stadiometer can give: below, nobody stands under it; above, it measured the ceiling.
+MIN_HEIGHT_M = 0.4
+MAX_HEIGHT_M = 2.5
+
+
+def _height_rules(m: Height) -> Broken:
+    if not MIN_HEIGHT_M <= m.metres <= MAX_HEIGHT_M:
+        return "height_out_of_range", f"height {m.metres} m is outside {MIN_HEIGHT_M}-{MAX_HEIGHT_M} m"
+    return None
+
+
 def _pleth_rules(m: Pleth) -> Broken:
     if m.rate_hz <= 0:
         return "rate_not_positive", f"waveform rate {m.rate_hz} Hz is not positive"
@@ -344,4 +375,5 @@ _RULES: dict[type, Callable[[Any], Broken]] = {
     Weight: _weight_rules,
     Pleth: _pleth_rules,
     CuffPressure: _no_rules,
+    Height: _height_rules,
 }

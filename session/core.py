@@ -23,7 +23,7 @@ from transitions.extensions.asyncio import AsyncMachine
 from config.hours import Schedule
 from config.schema import Timeouts
 from devices.manager import DeviceManager
-from devices.measurements import Pleth, Reading, RejectedReading
+from devices.measurements import MeasurementKind, Pleth, Reading, RejectedReading
 from devices.subscription import Subscription
 from hygiene.audit import AuditTrail
 from hygiene.cleaning import CleaningProof, CleaningRun
@@ -34,6 +34,7 @@ from runtime.clock import Clock
 from runtime.errors import StationError
 from runtime.storage import StorageError
 from runtime.tasks import TaskSet
+from session import bmi
 from session.appointments import AppointmentBook
 from session.consultation import CabinSnapshot, CleaningSnapshot, Consultation
 from session.events import CabinEvent, ConsultationEnded, Listener, ReadingTaken, ScreenChanged, StateChanged
@@ -451,6 +452,11 @@ class CabinCore:
             if session is None or c is None:
                 log.debug("dropped a reading from %s outside a consultation", reading.device_id)
                 continue
+            reading = bmi.with_measured_height(reading, c.readings)
             taken = ReadingTaken(session, reading, self._devices.freshness_of(reading.device_id))
             c.readings["rejected" if isinstance(reading, RejectedReading) else str(reading.kind)] = taken
             self.emit(taken)
+            again = bmi.weight_again(taken, c.readings)  # a weight taken before the height gets its BMI now
+            if again is not None:
+                c.readings[str(MeasurementKind.WEIGHT)] = again
+                self.emit(again)

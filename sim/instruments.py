@@ -1,6 +1,6 @@
 """In-process simulated instruments, driven by the station clock, with fault injection.
 
-These stand in for the four measuring instruments, above the wire protocol (configuration
+These stand in for the measuring instruments, above the wire protocol (configuration
 driver "sim"): they exercise the device manager, the consultation and the GP console without
 hardware. The otoscope has no such stand-in: the simulated camera (`sim/camera.py`) sits
 behind the real "uvc" driver. Every delay goes through `Clock.sleep`, so a sped-up clock runs
@@ -22,6 +22,7 @@ from devices.instrument import DeviceConfigError, DeviceHealth, DeviceUnavailabl
 from devices.measurements import (
     BloodPressure,
     CuffPressure,
+    Height,
     Measurement,
     Pleth,
     QualityFlag,
@@ -288,6 +289,17 @@ class SimScale(SimInstrument):
         self._emit(Weight(**self._stamp(), kg=kg, bmi=bmi, height_m=height_m))
 
 
+class SimStadiometerInstrument(SimInstrument):
+    """A stadiometer: one standing height about 2 s after a request (the patient standing still)."""
+
+    async def _measure(self) -> None:
+        await self._clock.sleep(self._rng.uniform(1.8, 2.2))
+        metres = round(self._rng.uniform(1.50, 1.95), 3)
+        if self._take_garbage():
+            metres = self._rng.choice((0.12, 3.1))
+        self._emit(Height(**self._stamp(), metres=metres))
+
+
 def make_sim_instrument(config: SimDeviceConfig, clock: Clock, sink: Sink, rng: random.Random) -> SimInstrument:
     """The simulated instrument for `config.kind`."""
     match config.kind:
@@ -299,4 +311,6 @@ def make_sim_instrument(config: SimDeviceConfig, clock: Clock, sink: Sink, rng: 
             return SimPulseOximeter(config, clock, sink, rng)
         case "scale":
             return SimScale(config, clock, sink, rng)
+        case "stadiometer":
+            return SimStadiometerInstrument(config, clock, sink, rng)
     raise DeviceConfigError(f"devices.{config.id}: no simulated {config.kind}")

@@ -2,7 +2,7 @@
 
 The rig builds a stand-in for each configured device that speaks the real protocol on the
 real path: Bumble GATT peripherals behind a bleak backend, CMS50 / RDM6300 / LCUS devices
-on pseudo-terminals, an MJPEG camera that OpenCV reads, an ESC/POS printer on TCP. A device
+and stadiometers on pseudo-terminals, an MJPEG camera that OpenCV reads, an ESC/POS printer on TCP. A device
 configured by port is pointed at its stand-in (a pty's path, the camera's URL); a device
 configured by USB identity keeps it and hangs on a simulated USB bus (`sim.usb`), a sysfs tree
 and a /dev directory the station's device watcher is given, so that the real discovery code
@@ -27,6 +27,7 @@ from sim.camera import CameraFault, SimOtoscopeCamera
 from sim.instruments import make_sim_instrument
 from sim.printer import SimPrinter
 from sim.serial_devices import PtyDevice, SimCms50, SimLcus, SimRdm6300
+from sim.stadiometer import SimStadiometer
 from sim.usb import FakeUsbBus, Subsystem
 
 # The vendor and product a stand-in reports when the configuration names only part of its
@@ -50,15 +51,22 @@ class SimRig:
             d.id: SimCms50(Clock(zone=clock.zone), rng=random.Random(seed), name=d.id)
             for d in config.devices if d.driver == "cms50"
         }
+        # Stadiometers too; a patient already stands under each, so that a request is answered.
+        self.stadiometers = {
+            d.id: SimStadiometer(Clock(zone=clock.zone), mode=d.mode, mount_height_mm=d.mount_height_mm or 2300,
+                                 rng=random.Random(seed), name=d.id)
+            for d in config.devices if d.driver == "stadiometer_serial"
+        }
         cameras = [d for d in config.devices if d.driver == "uvc"]
         self.camera = SimOtoscopeCamera(seed=seed, pipe=any(_by_usb(d) for d in cameras)) if cameras else None
         self.badge_reader = SimRdm6300(clock)
         channels = config.entry_lock.channel if config.entry_lock.driver == "lcus" else 1
         self.entry_lock = SimLcus(clock, channels=channels)
         self.usb = FakeUsbBus()
-        self._ptys: list[PtyDevice] = [*self.oximeters.values(), self.badge_reader, self.entry_lock]
+        self._ptys: list[PtyDevice] = [*self.oximeters.values(), *self.stadiometers.values(), self.badge_reader,
+                                       self.entry_lock]
         self._stand_ins: dict[str, PtyDevice | SimOtoscopeCamera] = {
-            **self.oximeters, BADGE_READER_ID: self.badge_reader, ENTRY_LOCK_ID: self.entry_lock,
+            **self.oximeters, **self.stadiometers, BADGE_READER_ID: self.badge_reader, ENTRY_LOCK_ID: self.entry_lock,
             **({d.id: self.camera for d in cameras} if self.camera is not None else {}),
         }
         self._on_bus: list[tuple[str, LocatedDevice]] = [
@@ -82,6 +90,8 @@ class SimRig:
         await self.printer.start()
         for pty in self._ptys:
             await pty.start()
+        for stadiometer in self.stadiometers.values():
+            stadiometer.step_in()
         if self.camera is not None:
             await self.camera.start()
         self.usb.start()
@@ -131,6 +141,8 @@ class SimRig:
         """The inventory entry pointing at its stand-in: a pty path or the camera's URL, unless found by USB."""
         if config.driver == "cms50":
             return config.model_copy(update={"port": None if _by_usb(config) else self.oximeters[config.id].path})
+        if config.driver == "stadiometer_serial":
+            return config.model_copy(update={"port": None if _by_usb(config) else self.stadiometers[config.id].path})
         if config.driver == "uvc" and self.camera is not None:
             return config.model_copy(update={"port": None if _by_usb(config) else self.camera.url})
         return config

@@ -99,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     diag.add_argument("--json", action="store_true")
 
     decode = sub.add_parser("decode", help="decode a captured payload to JSON")
-    decode.add_argument("kind", metavar="KIND", help="a GATT characteristic (e.g. 2a35), cms50 or rdm6300")
+    decode.add_argument("kind", metavar="KIND", help="a GATT characteristic (e.g. 2a35), cms50, rdm6300 or stadiometer")
     decode.add_argument("hex", metavar="HEX", help="the payload in hex (spaces and colons allowed)")
 
     print_test.add_parser(sub, [common])

@@ -54,7 +54,7 @@ def failed(rows: list[dict[str, Any]]) -> bool:
 def _transport(config: DeviceConfig, found: str | None) -> str:
     if config.driver == "ble":
         return f"BLE {config.address or config.name or 'by service'}"
-    if config.driver == "cms50":
+    if config.driver in ("cms50", "stadiometer_serial"):
         return f"serial {_where(config, found)}"
     if config.driver == "uvc":
         return f"camera {_where(config, found)}"

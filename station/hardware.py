@@ -26,6 +26,7 @@ from drivers.cms50_oximeter import Cms50Oximeter
 from drivers.discovery import BADGE_READER_ID, ENTRY_LOCK_ID, DeviceWatcher, Locator, WatchTarget, watch_targets
 from drivers.entry_lock import EntryLock
 from drivers.otoscope import Otoscope
+from drivers.stadiometer_serial import SerialStadiometer
 
 if TYPE_CHECKING:  # the simulator is only ever handed in by the caller, never imported here
     from runtime.clock import Clock
@@ -113,6 +114,8 @@ class Hardware:
             return Cms50Oximeter(config, self.clock, sink, locator=self._locator(config.id, config))
         if config.driver == "uvc":
             return Otoscope(config, sink, self.clock, locator=self._locator(config.id, config))
+        if config.driver == "stadiometer_serial":
+            return SerialStadiometer(config, self.clock, sink, locator=self._locator(config.id, config))
         if config.driver == "kiosk":
             return self._screening(config, sink)
         raise DeviceConfigError(f"[devices] {config.id}: driver {config.driver!r} needs the simulator (--sim)")

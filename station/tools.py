@@ -36,7 +36,7 @@ def simulator_imports() -> Iterator[None]:
 
 
 def decode(kind: str, hex_text: str) -> dict[str, Any]:
-    """Decode a captured payload: a GATT characteristic (e.g. 2a35), `cms50` or `rdm6300`."""
+    """Decode a captured payload: a GATT characteristic (e.g. 2a35), `cms50`, `rdm6300` or `stadiometer`."""
     from drivers import cms50, gatt, rdm6300
 
     data = _payload(hex_text)
@@ -49,15 +49,27 @@ def decode(kind: str, hex_text: str) -> dict[str, Any]:
                 "incomplete_bytes": framer.pending, "realtime": samples}
     if name == "rdm6300":
         return {"protocol": "rdm6300", **_plain(rdm6300.BadgeRead.parse(data))}
+    if name == "stadiometer":
+        return _stadiometer(data)
     try:
         uuid16 = gatt.parse_uuid16(kind)
     except ParseError:
         raise ParseError(f"{kind!r} is not a kind of payload: a GATT characteristic (2a35 or 0x2A35), "
-                         "cms50 or rdm6300") from None
+                         "cms50, rdm6300 or stadiometer") from None
     if uuid16 not in gatt.DECODERS:
         known = ", ".join(f"{number:04x}" for number in sorted(gatt.DECODERS))
-        raise ParseError(f"no decoder for {uuid16:04x}; known: {known}, cms50, rdm6300")
+        raise ParseError(f"no decoder for {uuid16:04x}; known: {known}, cms50, rdm6300, stadiometer")
     return gatt.decode_to_json(uuid16, data)
+
+
+def _stadiometer(data: bytes) -> dict[str, Any]:
+    """The ranges of a captured stadiometer stream (R<mm> CR lines), with what was skipped."""
+    from drivers import stadiometer
+
+    framer = stadiometer.Framer()
+    ranges = [stadiometer.parse_line(line) for line in framer.feed(data)]
+    return {"protocol": "stadiometer", "ranges_mm": ranges, "skipped_bytes": framer.discarded,
+            "incomplete_bytes": framer.pending}
 
 
 def _payload(hex_text: str) -> bytes:

@@ -23,7 +23,8 @@ from station.state_lock import StateDirLock
 from tests.remote import station_with_hub
 from tests.test_calls import gp_in_consultation
 
-EVERY_DEVICE = {"thermometer-1", "bp-cuff-1", "oximeter-1", "scale-1", "otoscope-1", "badge_reader", "entry_lock"}
+EVERY_DEVICE = {"thermometer-1", "bp-cuff-1", "oximeter-1", "scale-1", "stadiometer-1", "otoscope-1", "badge_reader",
+                "entry_lock"}
 INSTRUMENTS = EVERY_DEVICE - {"badge_reader", "entry_lock"}
 SPEED = 20.0  # as `cabin diag --sim`: a cuff inflates in seconds
 
@@ -33,7 +34,7 @@ def kiosk_config(path: Path, station: Station) -> Path:
     packaged, live = load_config(), station.hardware.config
     text = default_config_path().read_text(encoding="utf-8")
     ports = [(d.port, next(x.port for x in live.devices if x.id == d.id)) for d in packaged.devices
-             if d.driver == "cms50"]
+             if d.driver in ("cms50", "stadiometer_serial")]
     ports += [(packaged.badge_reader.port, live.badge_reader.port), (packaged.entry_lock.port, live.entry_lock.port)]
     for old, new in ports:
         assert text.count(f'port = "{old}"') == 1

@@ -31,6 +31,14 @@ def test_decode_cms50_and_rdm6300() -> None:
     assert badge == {"protocol": "rdm6300", "tag_id": "0100ABCDEF"}
 
 
+def test_decode_a_stadiometer_capture() -> None:
+    # An HRXL's power-up line "RoHS 1.8b090" (EnviroDIY/ModularSensors, MaxBotixSonar.cpp), then "R1752" CR.
+    result = cabin("decode", "stadiometer", "526f485320312e38623039300d 52313735320d 523137")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"protocol": "stadiometer", "ranges_mm": [1752], "skipped_bytes": 13,
+                                         "incomplete_bytes": 3}
+
+
 @pytest.mark.parametrize(
     "args", [("2a1c", "zz"), ("2a1c", "0"), ("bogus", "00"), ("2a35", "00"), ("rdm6300", "02 03"), ("2a19", "ff")]
 )
@@ -45,8 +53,8 @@ def test_diag_on_the_simulator_reads_every_device() -> None:
     result = cabin("diag", "--sim", "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["device_id"]: row for row in json.loads(result.stdout)}
-    assert set(rows) == {"thermometer-1", "bp-cuff-1", "oximeter-1", "scale-1", "otoscope-1", "badge_reader",
-                         "entry_lock"}
+    assert set(rows) == {"thermometer-1", "bp-cuff-1", "oximeter-1", "scale-1", "stadiometer-1", "otoscope-1",
+                         "badge_reader", "entry_lock"}
     assert all(row["connected"] and row["self_test"]["ok"] for row in rows.values()), rows
     assert rows["thermometer-1"]["firmware"] and rows["thermometer-1"]["battery_percent"] is not None
     assert rows["bp-cuff-1"]["self_test"]["detail"]["kind"] == "blood_pressure"

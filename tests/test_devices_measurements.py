@@ -12,6 +12,7 @@ import pytest
 from devices.measurements import (
     BloodPressure,
     CuffPressure,
+    Height,
     Measurement,
     MeasurementKind,
     Pleth,
@@ -85,8 +86,9 @@ def test_blood_pressure_json_value_is_an_object() -> None:
             "weight",
             70.0,
             "kg",
-            {"bmi": 22.9, "height_m": 1.75},
+            {"bmi": 22.9, "height_m": 1.75, "height_source": "scale"},
         ),
+        (Height(**common(), metres=1.752), "height", 1.752, "m", {}),
     ],
 )
 def test_single_valued_json(
@@ -133,6 +135,8 @@ def test_measurements_are_frozen() -> None:
         (Weight(**common(), kg=0.0), "weight_not_positive"),
         (Weight(**common(), kg=-2.5), "weight_not_positive"),
         (Pleth(**common(), samples=(1,), rate_hz=0.0), "rate_not_positive"),
+        (Height(**common(), metres=0.39), "height_out_of_range"),
+        (Height(**common(), metres=2.51), "height_out_of_range"),
     ],
 )
 def test_validate_rejects(reading: Measurement, rule: str) -> None:
@@ -158,6 +162,8 @@ def test_validate_rejects(reading: Measurement, rule: str) -> None:
         Weight(**common(), kg=0.4),
         CuffPressure(**common(), mmhg=0.0),
         Pleth(**common(), samples=(), rate_hz=60.0),
+        Height(**common(), metres=0.4),
+        Height(**common(), metres=2.5),
     ],
 )
 def test_validate_accepts(reading: Measurement) -> None:

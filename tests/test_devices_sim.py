@@ -10,13 +10,14 @@ from pydantic import ValidationError
 
 from config.devices import SimDeviceConfig
 from devices.instrument import DeviceUnavailable
-from devices.measurements import Measurement, QualityFlag, Temperature
+from devices.measurements import Height, Measurement, QualityFlag, Temperature
 from runtime.clock import Clock
 from sim.instruments import (
     SimBloodPressure,
     SimInstrument,
     SimPulseOximeter,
     SimScale,
+    SimStadiometerInstrument,
     SimThermometer,
     make_sim_instrument,
 )
@@ -41,6 +42,7 @@ async def next_reading(readings: asyncio.Queue[Measurement]) -> Measurement:
         ("blood_pressure", SimBloodPressure),
         ("pulse_oximeter", SimPulseOximeter),
         ("scale", SimScale),
+        ("stadiometer", SimStadiometerInstrument),
     ],
 )
 def test_factory_picks_the_class_by_kind(clock: Clock, kind: str, cls: type[SimInstrument]) -> None:
@@ -146,5 +148,16 @@ async def test_a_failing_sink_does_not_break_the_instrument(clock: Clock) -> Non
 def test_the_otoscope_has_no_in_process_stand_in() -> None:
     # It is simulated behind the real "uvc" driver (sim/camera.py), so images go through OpenCV.
     with pytest.raises(ValidationError, match="driver 'sim' serves thermometer or blood_pressure or "
-                                              "pulse_oximeter or scale, not 'otoscope'"):
+                                              "pulse_oximeter or scale or stadiometer, not 'otoscope'"):
         SimDeviceConfig.model_validate({"id": "otoscope-1", "kind": "otoscope", "driver": "sim"})
+
+
+async def test_the_stadiometer_stand_in_gives_one_plausible_height(clock: Clock) -> None:
+    config = SimDeviceConfig(id="stadiometer-1", kind="stadiometer", driver="sim")
+    readings: asyncio.Queue[Measurement] = asyncio.Queue()
+    instrument = make_sim_instrument(config, clock, readings.put_nowait, random.Random(0))
+    await instrument.start()
+    await instrument.request_measurement()
+    height = await next_reading(readings)
+    assert isinstance(height, Height) and 1.5 <= height.metres <= 1.95
+    await instrument.stop()

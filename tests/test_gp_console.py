@@ -43,6 +43,30 @@ async def switch_language(gp: Page, lang: str, end: str, hub: str) -> None:
     assert f"lang={lang}" in gp.url  # kept in the address, not in the browser's storage
 
 
+async def card_state(gp: Page, kind: str, state: str) -> None:
+    await gp.wait_for_function(f"() => document.querySelector('[data-testid=reading-{kind}]').dataset.state === '{state}'",
+                               timeout=BROWSER_S)
+
+
+async def measure_weight_then_height(gp: Page, kiosk: Page) -> None:
+    """The scale's weight, then the stadiometer's height: the weight card's BMI says its height was measured."""
+    await gp.click(by_id("request-weight"))
+    await card_state(gp, "weight", "ok")
+    assert "taille mesurée" not in await gp.inner_text(by_id("reading-weight"))
+    await gp.click(by_id("request-height"))
+    await kiosk.wait_for_selector("#instrument[data-kind=height] img[src$='instrument-height.svg']", state="attached",
+                                  timeout=BROWSER_S)
+    await card_state(gp, "height", "ok")
+    height = float(await gp.get_attribute(by_id("reading-height"), "data-value") or 0)
+    assert 1.5 <= height <= 1.95
+    await gp.wait_for_function(
+        "() => document.querySelector('[data-testid=reading-weight]').innerText.includes('(taille mesurée)')",
+        timeout=BROWSER_S)
+    kg = float(await gp.get_attribute(by_id("reading-weight"), "data-value") or 0)
+    bmi = f"IMC {round(kg / height**2, 1):g}".replace(".", ",")  # the console drops a trailing ,0
+    assert bmi in await gp.inner_text(by_id("reading-weight"))
+
+
 async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning(tmp_path: Path) -> None:
     async with station_with_hub(tmp_path / "state") as remote, chromium() as browser:
         appointment = await remote.crew.book()
@@ -68,6 +92,7 @@ async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning
         assert appointment.patient_name in await gp.inner_text(by_id("patient-name"))
         await gp.wait_for_function("() => Number(document.getElementById('face-video').dataset.frames) > 10",
                                    timeout=BROWSER_S)
+        await measure_weight_then_height(gp, kiosk)  # before the otoscope, which takes the kiosk's screen
         await gp.click(by_id("otoscope-toggle"))
         await gp.wait_for_function("() => Number(document.getElementById('otoscope-video').dataset.frames) > 10",
                                    timeout=BROWSER_S)

@@ -105,6 +105,7 @@ const VALUE = {
   cuff_pressure: isNumber,
   spo2: isNumber,
   weight: isNumber,
+  height: isNumber,
   pleth: (v) => Array.isArray(v) && v.length <= 10000 && v.every(isNumber),
 };
 

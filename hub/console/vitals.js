@@ -7,10 +7,10 @@ import { $, clear, el, fromTemplate, role } from "/ui/dom.js";
 import { applyStatic, formatDateTime, formatNumber, formatTime, t, tCode } from "/ui/i18n.js";
 import { formatDuration } from "./duration.js";
 
-export const INSTRUMENTS = ["temperature", "blood_pressure", "spo2", "weight"];
+export const INSTRUMENTS = ["temperature", "blood_pressure", "spo2", "weight", "height"];
 // Which card shows a kind's readings (and the rejections of that kind).
 const CARD_OF = { temperature: "temperature", blood_pressure: "blood_pressure", cuff_pressure: "blood_pressure",
-  spo2: "spo2", pleth: "spo2", weight: "weight" };
+  spo2: "spo2", pleth: "spo2", weight: "weight", height: "height" };
 const WARNING_FLAGS = new Set(["finger_out", "cuff_too_loose", "improper_position", "erratic_signal", "low_perfusion",
   "questionable", "body_movement", "irregular_pulse", "pulse_rate_out_of_range", "low_battery"]);
 const CUFF_IDLE_MS = 5000;
@@ -172,6 +172,8 @@ export class Vitals {
         return t("reading.bp_value", { systolic: formatNumber(m.value.systolic), diastolic: formatNumber(m.value.diastolic) });
       case "weight":
         return formatNumber(m.value, 1, 1);
+      case "height":
+        return formatNumber(m.value, 2, 2);
       default:
         return formatNumber(m.value, 0);
     }
@@ -184,7 +186,11 @@ export class Vitals {
     if (m.kind === "blood_pressure" && num(m.value.mean_arterial)) out.push(t("reading.map", { value: formatNumber(m.value.mean_arterial) }));
     if (num(m.pulse_bpm)) out.push(t("reading.pulse", { value: formatNumber(m.pulse_bpm) }));
     if (m.kind === "spo2" && num(m.perfusion_index)) out.push(t("reading.pi", { value: formatNumber(m.perfusion_index, 1) }));
-    if (m.kind === "weight" && num(m.bmi)) out.push(t("reading.bmi", { value: formatNumber(m.bmi, 1) }));
+    if (m.kind === "weight" && num(m.bmi)) {
+      // The stadiometer's height replaced the scale's: the cabin says so (docs/design.md, "The stadiometer").
+      const key = m.height_source === "measured" ? "reading.bmi_measured" : "reading.bmi";
+      out.push(t(key, { value: formatNumber(m.bmi, 1) }));
+    }
     if (m.kind === "weight" && num(m.height_m)) out.push(t("reading.height", { value: formatNumber(m.height_m, 2, 2) }));
     return out;
   }

@@ -7,7 +7,7 @@ import { screening } from "./screening.js";
 
 const TOUCHABLE = ["checking_in", "eligibility"];
 const ADVICE = ["hold_still", "too_dark", "too_bright"];  // the otoscope's advice that needs words
-const ILLUSTRATED = ["temperature", "blood_pressure", "spo2", "weight", "otoscope"];
+const ILLUSTRATED = ["temperature", "blood_pressure", "spo2", "weight", "height", "otoscope"];
 // Booking codes (session/appointments.py): 8 characters without the look-alikes 0/O and 1/I/L.
 const CODE_ALPHABET = [..."23456789ABCDEFGHJKMNPQRSTUVWXYZ"];
 const CODE_LENGTH = 8;
@@ -155,8 +155,18 @@ function formatReading(reading) {
   if (value && typeof value === "object" && "systolic" in value) {
     return `${Math.round(value.systolic)}/${Math.round(value.diastolic)} ${reading.unit}`;
   }
-  if (typeof value === "number") return `${Number.isInteger(value) ? value : value.toFixed(1)} ${reading.unit}`;
+  if (typeof value === "number") {
+    const digits = reading.unit === "m" ? 2 : 1; // a height in metres: to the centimetre
+    const text = `${Number.isInteger(value) ? value : value.toFixed(digits)} ${reading.unit}`;
+    return typeof reading.bmi === "number" ? `${text}, ${bmiText(reading)}` : text;
+  }
   return "";
+}
+
+// The same BMI as the GP's, saying when the stadiometer's height replaced the scale's (docs/design.md).
+function bmiText(reading) {
+  const key = reading.height_source === "measured" ? "instrument.bmi_measured" : "instrument.bmi";
+  return t(key, { value: reading.bmi.toFixed(1) });
 }
 
 function instrument(view, ui) {
