@@ -1,0 +1,142 @@
+"""The near-vision screening: optotype sizes, the screen's limit, the procedure, the reading."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from config.devices import KioskScreeningConfig
+from devices.measurements import NearVision, validate
+from devices.optotype import (
+    DIRECTIONS,
+    LEVELS,
+    ChartGeometry,
+    NearVisionProcedure,
+    decimal_acuity,
+    letter_height_mm,
+    logmar,
+)
+from devices.screening import ScreeningError
+from devices.vision import VisionChart
+from runtime.clock import Clock
+
+KIOSK_22 = ChartGeometry(476.6, 268.1, 1920, 550.0)  # a 22" 16:9 1920x1080 screen at 55 cm
+FINE = ChartGeometry(344.2, 193.6, 3840, 400.0)  # a 15.6" 4K screen at 40 cm: draws P1.5
+
+
+def test_the_parinaud_sizes_follow_the_definition() -> None:
+    # P1 subtends 5' at 25 cm (Cahiers d'Ophtalmologie 218, 2018): 0.364 mm; Pn is n times it.
+    assert letter_height_mm(1, 400) == pytest.approx(0.3636, abs=1e-4)  # on the card, read at 40 cm
+    assert letter_height_mm(2, 400) == pytest.approx(0.727, abs=1e-3)
+    assert letter_height_mm(4, 800) == pytest.approx(2 * letter_height_mm(4, 400))
+    assert decimal_acuity(2) == pytest.approx(0.8) and logmar(2) == pytest.approx(0.097, abs=1e-3)
+    assert decimal_acuity(4) == pytest.approx(0.4) and decimal_acuity(1.5) == pytest.approx(1.07, abs=0.01)
+
+
+def test_a_22_inch_kiosk_at_55_cm_draws_p3_at_best() -> None:
+    assert KIOSK_22.shown_levels() == (28, 20, 14, 10, 8, 6, 5, 4, 3)
+    assert KIOSK_22.stroke_px(3) >= 1 > KIOSK_22.stroke_px(2)
+    assert "P28 to P3" in KIOSK_22.describe() and FINE.shown_levels()[-1] == 1.5
+
+
+def run(procedure: NearVisionProcedure, acuity: dict[str, float], rng: random.Random) -> int:
+    """Answer as eyes of the given Parinaud acuity: right down to it, a coin toss one level below, then unsure."""
+    shown = 0
+    while (step := procedure.next()) is not None:
+        level = float(step["level"])  # type: ignore[arg-type]
+        threshold = acuity[str(step["eye"])]
+        below = LEVELS.index(level) - LEVELS.index(threshold)
+        if below <= 0 or (below == 1 and rng.random() < 0.5):
+            direction = step["orientation"]
+        else:
+            direction = "unsure"
+        procedure.answer({"direction": direction})
+        shown += 1
+    return shown
+
+
+@settings(max_examples=60, deadline=None)
+@given(right=st.sampled_from(LEVELS), left=st.sampled_from(LEVELS), seed=st.integers(0, 2**32),
+       geometry=st.sampled_from([KIOSK_22, FINE]))
+def test_a_reader_ends_within_one_level_of_each_eye_or_at_the_screen_limit(
+        right: float, left: float, seed: int, geometry: ChartGeometry) -> None:
+    rng = random.Random(seed)
+    procedure = NearVisionProcedure(geometry, random.Random(seed + 1))
+    shown = run(procedure, {"right": right, "left": left}, rng)
+    assert shown <= procedure.progress()[1] and procedure.progress()[0] == shown
+    smallest = geometry.shown_levels()[-1]
+    for result, acuity in zip(procedure.results, (right, left), strict=True):
+        assert result.level is not None
+        expected = max(acuity, smallest)
+        assert abs(LEVELS.index(result.level) - LEVELS.index(expected)) <= 1
+        assert result.level >= smallest  # never a level that was not shown
+        assert result.limit_reached == (result.level == smallest and smallest != 1.5)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32), unsure=st.booleans())
+def test_a_guesser_does_not_pass_small_levels(seed: int, unsure: bool) -> None:
+    rng = random.Random(seed)
+    procedure = NearVisionProcedure(KIOSK_22, random.Random(seed + 1))
+    while procedure.next() is not None:
+        procedure.answer({"direction": "unsure" if unsure else rng.choice(DIRECTIONS)})
+    assert all(r.level is None or r.level >= 8 for r in procedure.results)
+    assert procedure.progress()[0] <= procedure.progress()[1]
+
+
+def test_an_eye_that_reads_nothing_has_no_level_and_a_malformed_answer_is_refused() -> None:
+    procedure = NearVisionProcedure(KIOSK_22, random.Random(3))
+    first = procedure.next()
+    with pytest.raises(ScreeningError) as bad:
+        procedure.answer({"direction": "sideways"})
+    assert bad.value.code == "bad_answer" and procedure.next() == first
+    assert first is not None and first["eye"] == "right" and first["level"] == 10
+    assert math.isclose(float(first["size_mm"]), KIOSK_22.size_mm(10), abs_tol=1e-3)  # type: ignore[arg-type]
+    while procedure.next() is not None:
+        procedure.answer({"direction": "unsure"})
+    assert [(r.eye, r.level) for r in procedure.results] == [("right", None), ("left", None)]
+
+
+def vision_config(**geometry: float) -> KioskScreeningConfig:
+    keys = {"screen_width_mm": 476.6, "screen_height_mm": 268.1, "screen_width_px": 1920, "viewing_distance_mm": 550}
+    return KioskScreeningConfig.model_validate({"id": "vision", "driver": "kiosk", "kind": "vision_chart",
+                                                **keys, **geometry})
+
+
+def test_the_configuration_needs_a_geometry_that_draws_something() -> None:
+    assert vision_config().screen_width_px == 1920
+    with pytest.raises(ValidationError, match="viewing_distance_mm"):
+        KioskScreeningConfig.model_validate({"id": "v", "driver": "kiosk", "kind": "vision_chart",
+                                             "screen_width_mm": 476.6, "screen_height_mm": 268.1,
+                                             "screen_width_px": 1920})
+    with pytest.raises(ValidationError, match="no Parinaud level"):
+        vision_config(screen_width_px=320, screen_width_mm=3000, screen_height_mm=60)
+    with pytest.raises(ValidationError, match="only a vision_chart"):
+        KioskScreeningConfig.model_validate({"id": "h", "driver": "kiosk", "kind": "audiometer",
+                                             "viewing_distance_mm": 500})
+
+
+async def test_a_finished_run_gives_a_valid_near_vision_reading_in_parinaud() -> None:
+    readings: list[NearVision] = []
+    chart = VisionChart(vision_config(), lambda m: readings.append(m), Clock(),  # type: ignore[arg-type]
+                        rng=random.Random(5))
+    await chart.start()
+    await chart.request_measurement()
+    while (current := chart.current()) is not None:
+        step = current["step"]
+        assert isinstance(step, dict)
+        correct = step["eye"] == "right" or float(step["level"]) >= 4
+        chart.answer(str(current["run"]), {"direction": step["orientation"] if correct else "unsure"})
+    [reading] = readings
+    assert validate(reading) is None
+    data = reading.to_json()
+    assert data["screening"] is True and data["unit"] == "Parinaud" and data["smallest_shown"] == 3
+    assert data["value"]["right"] == {"parinaud": 3, "decimal": 0.53, "logmar": 0.27, "limit_reached": True}
+    assert data["value"]["left"] == {"parinaud": 4, "decimal": 0.4, "logmar": 0.4, "limit_reached": False}
+    assert chart.describe().endswith("P28 to P3 (smaller would have strokes under 1 device pixel)")
+    await chart.stop()
