@@ -57,12 +57,11 @@ function answers(key, answer) {
 export function visionChart(run, answer) {
   const step = run.step;
   if (!step || !step.eye) return [el("p", { text: t("instrument.waiting") })];
-  return [
+  return [el("div", { id: "vision", "data-step": run.answered },
     el("div", { class: `vision-cover ${step.eye}`, id: "vision-cover", "data-eye": step.eye },
       el("img", { src: "/static/vision-cover.svg", alt: "", "aria-hidden": "true" }),
       el("p", { class: "vision-eye", text: t(`vision.eye.${step.eye}`) })),
     el("p", { text: t("vision.question") }),
     optotype(step),
-    answers(`${run.run}:${run.answered}`, answer),
-  ];
+    answers(`${run.run}:${run.answered}`, answer))];
 }
