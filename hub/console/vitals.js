@@ -6,11 +6,12 @@
 import { $, clear, el, fromTemplate, role } from "/ui/dom.js";
 import { applyStatic, formatDateTime, formatNumber, formatTime, t, tCode } from "/ui/i18n.js";
 import { formatDuration } from "./duration.js";
+import { visionSecondary, visionText } from "./vision.js";
 
-export const INSTRUMENTS = ["temperature", "blood_pressure", "spo2", "weight"];
+export const INSTRUMENTS = ["temperature", "blood_pressure", "spo2", "weight", "vision"];
 // Which card shows a kind's readings (and the rejections of that kind).
 const CARD_OF = { temperature: "temperature", blood_pressure: "blood_pressure", cuff_pressure: "blood_pressure",
-  spo2: "spo2", pleth: "spo2", weight: "weight" };
+  spo2: "spo2", pleth: "spo2", weight: "weight", vision: "vision" };
 const WARNING_FLAGS = new Set(["finger_out", "cuff_too_loose", "improper_position", "erratic_signal", "low_perfusion",
   "questionable", "body_movement", "irregular_pulse", "pulse_rate_out_of_range", "low_battery"]);
 const CUFF_IDLE_MS = 5000;
@@ -152,8 +153,9 @@ export class Vitals {
       role(rejected, "rejected-reason").textContent = m.reason ? t("reading.rejected_detail", { reason: m.reason }) : "";
     } else {
       valueEl.textContent = this.valueText(m);
-      unitEl.textContent = m.unit ?? "";
-      root.dataset.value = kind === "blood_pressure" ? `${m.value.systolic}/${m.value.diastolic}` : String(m.value);
+      unitEl.textContent = kind === "vision" ? t("vision.screening") : m.unit ?? "";
+      root.dataset.value = kind === "blood_pressure" ? `${m.value.systolic}/${m.value.diastolic}`
+        : kind === "vision" ? valueEl.textContent : String(m.value);
       for (const text of this.secondaryTexts(m)) secondary.append(el("span", { text }));
     }
     this.renderFlags(role(root, "flags"), m?.flags ?? []);
@@ -172,6 +174,8 @@ export class Vitals {
         return t("reading.bp_value", { systolic: formatNumber(m.value.systolic), diastolic: formatNumber(m.value.diastolic) });
       case "weight":
         return formatNumber(m.value, 1, 1);
+      case "vision":
+        return visionText(m);
       default:
         return formatNumber(m.value, 0);
     }
@@ -186,6 +190,7 @@ export class Vitals {
     if (m.kind === "spo2" && num(m.perfusion_index)) out.push(t("reading.pi", { value: formatNumber(m.perfusion_index, 1) }));
     if (m.kind === "weight" && num(m.bmi)) out.push(t("reading.bmi", { value: formatNumber(m.bmi, 1) }));
     if (m.kind === "weight" && num(m.height_m)) out.push(t("reading.height", { value: formatNumber(m.height_m, 2, 2) }));
+    if (m.kind === "vision") out.push(...visionSecondary(m));
     return out;
   }
 
