@@ -133,13 +133,17 @@ class NearVisionProcedure:
                 "orientation": self._orientation, "screen_width_mm": self.geometry.screen_width_mm}
 
     def answer(self, answer: Mapping[str, object]) -> None:
-        """The direction the patient touched for the E shown ({direction: up|down|left|right|unsure})."""
+        """The direction the patient touched for the E shown ({direction: up|down|left|right|unsure}).
+
+        With `step` (the presentations answered before it, as the kiosk view's `answered`), an answer
+        meant for an earlier E is refused as stale rather than taken for the one shown now.
+        """
         direction = answer.get("direction")
         eye = self._eye
         if direction not in ANSWERS:
             raise ScreeningError("bad_answer", f"direction must be one of {', '.join(ANSWERS)}")
-        if eye is None:
-            raise ScreeningError("stale", "both eyes are done")
+        if eye is None or answer.get("step", self.progress()[0]) != self.progress()[0]:
+            raise ScreeningError("stale", "this E was already answered")
         eye.shown += 1
         if direction == self._orientation:
             eye.right += 1

@@ -97,6 +97,11 @@ def test_an_eye_that_reads_nothing_has_no_level_and_a_malformed_answer_is_refuse
     assert bad.value.code == "bad_answer" and procedure.next() == first
     assert first is not None and first["eye"] == "right" and first["level"] == 10
     assert math.isclose(float(first["size_mm"]), KIOSK_22.size_mm(10), abs_tol=1e-3)  # type: ignore[arg-type]
+    procedure.answer({"direction": "unsure", "step": 0})
+    second = procedure.next()
+    with pytest.raises(ScreeningError) as stale:  # a second touch on the first E, arriving late
+        procedure.answer({"direction": "unsure", "step": 0})
+    assert stale.value.code == "stale" and procedure.next() == second and procedure.progress()[0] == 1
     while procedure.next() is not None:
         procedure.answer({"direction": "unsure"})
     assert [(r.eye, r.level) for r in procedure.results] == [("right", None), ("left", None)]

@@ -37,13 +37,13 @@ function optotype(step) {
   return el("div", { class: "vision-e" }, e);
 }
 
-function answers(key, answer) {
+function answers(key, step, answer) {
   const done = answered === key;
   const send = (direction) => () => {
     if (answered === key) return;
     answered = key;
     for (const button of document.querySelectorAll(".vision-answers button")) button.disabled = true;
-    answer({ direction });
+    answer({ direction, step });
   };
   return el("div", { class: "vision-answers" },
     ...ARROWS.map(([direction, arrow]) => el("button", { type: "button", class: `arrow ${direction}`,
@@ -63,5 +63,5 @@ export function visionChart(run, answer) {
       el("p", { class: "vision-eye", text: t(`vision.eye.${step.eye}`) })),
     el("p", { text: t("vision.question") }),
     optotype(step),
-    answers(`${run.run}:${run.answered}`, answer))];
+    answers(`${run.run}:${run.answered}`, run.answered, answer))];
 }
