@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from config.devices import KioskScreeningConfig
-from devices.measurements import NearVision, validate
+from devices.measurements import EyeAcuity, NearVision, validate
 from devices.optotype import (
     DIRECTIONS,
     LEVELS,
@@ -145,3 +145,30 @@ async def test_a_finished_run_gives_a_valid_near_vision_reading_in_parinaud() ->
     assert data["value"]["left"] == {"parinaud": 4, "decimal": 0.4, "logmar": 0.4, "limit_reached": False}
     assert chart.describe().endswith("P28 to P3 (smaller would have strokes under 1 device pixel)")
     await chart.stop()
+
+
+@settings(max_examples=200, deadline=None)
+@given(answers=st.lists(st.dictionaries(st.sampled_from(["direction", "step", "x"]),
+                                        st.one_of(st.sampled_from([*DIRECTIONS, "unsure"]), st.integers(), st.none(),
+                                                  st.text(max_size=5))), max_size=40))
+def test_garbage_answers_are_refused_with_the_screenings_error_only(answers: list[dict[str, object]]) -> None:
+    procedure = NearVisionProcedure(KIOSK_22, random.Random(1))
+    for answer in answers:
+        before = procedure.progress()[0]
+        try:
+            procedure.answer(answer)
+        except ScreeningError:
+            assert procedure.progress()[0] == before  # a refused answer changes nothing
+    assert procedure.progress()[0] <= procedure.progress()[1]
+
+
+def test_a_near_vision_reading_naming_a_level_the_screen_did_not_show_is_rejected() -> None:
+    shown = EyeAcuity(parinaud=3.0, decimal=0.53, logmar=0.27, limit_reached=True)
+    finer = EyeAcuity(parinaud=2.0, decimal=0.8, logmar=0.1, limit_reached=False)
+    reading = NearVision(device_id="v", model="m", host_time=1.0, right=shown, left=finer, smallest_shown=3.0,
+                         viewing_distance_mm=550.0)
+    rejected = validate(reading)
+    assert rejected is not None and rejected.rule == "vision_level_unknown"
+    odd = NearVision(device_id="v", model="m", host_time=1.0, right=shown, left=shown, smallest_shown=2.5,
+                     viewing_distance_mm=550.0)
+    assert (rejected := validate(odd)) is not None and rejected.rule == "vision_level_unknown"
