@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from config.devices import KioskScreeningConfig
+from config.loader import ConfigError, load_config, vehicle_config_path
 from devices.measurements import EyeAcuity, NearVision, validate
 from devices.optotype import (
     DIRECTIONS,
@@ -172,3 +174,20 @@ def test_a_near_vision_reading_naming_a_level_the_screen_did_not_show_is_rejecte
     odd = NearVision(device_id="v", model="m", host_time=1.0, right=shown, left=shown, smallest_shown=2.5,
                      viewing_distance_mm=550.0)
     assert (rejected := validate(odd)) is not None and rejected.rule == "vision_level_unknown"
+
+
+def test_on_board_the_touchscreen_runs_no_screening(tmp_path: Path) -> None:
+    vision = """
+[[devices]]
+id = "vision"
+kind = "vision_chart"
+driver = "kiosk"
+screen_width_mm = 476.6
+screen_height_mm = 268.1
+screen_width_px = 1920
+viewing_distance_mm = 550
+"""
+    path = tmp_path / "vehicle.toml"
+    path.write_text(vehicle_config_path().read_text(encoding="utf-8") + vision, encoding="utf-8")
+    with pytest.raises(ConfigError, match="vision: on board the touchscreen is the waiting room's display"):
+        load_config(path)
