@@ -11,9 +11,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler, field_validator
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from config.base import Frozen, PositiveSeconds
+from devices.optotype import ChartGeometry
 
 # The kinds each driver serves. BLE: the GATT health services of `drivers/ble_records.py`
 # (Health Thermometer 0x1809, Blood Pressure 0x1810, Pulse Oximeter 0x1822, Weight Scale 0x181D).
@@ -173,6 +181,27 @@ class KioskScreeningConfig(_Instrument):
 
     driver: Literal["kiosk"]
     kind: Literal["audiometer", "vision_chart"]
+    # vision_chart (docs/design.md, "Vision screening"): the screen's visible size and horizontal
+    # resolution, and the distance from the seat's back to the screen, which size the optotypes.
+    screen_width_mm: float | None = Field(default=None, gt=50, le=3000)
+    screen_height_mm: float | None = Field(default=None, gt=50, le=3000)
+    screen_width_px: int | None = Field(default=None, ge=320, le=16384)
+    viewing_distance_mm: float | None = Field(default=None, ge=250, le=2000)
+
+    @model_validator(mode="after")
+    def _vision_chart_geometry(self) -> KioskScreeningConfig:
+        keys = ("screen_width_mm", "screen_height_mm", "screen_width_px", "viewing_distance_mm")
+        given = [key for key in keys if getattr(self, key) is not None]
+        if self.kind != "vision_chart":
+            if given:
+                raise ValueError(f"{', '.join(given)}: only a vision_chart has a screen's size and distance")
+            return self
+        if missing := [key for key in keys if key not in given]:
+            raise ValueError(f"a vision_chart needs {', '.join(missing)} (the optotypes are sized from them)")
+        geometry = ChartGeometry(*(getattr(self, key) for key in keys))
+        if not geometry.shown_levels():
+            raise ValueError(f"{geometry.describe()}: give the screen's true size, resolution and distance")
+        return self
 
 
 # The instrument inventory: one model per driver, picked by `driver` (no default: an entry that

@@ -264,6 +264,9 @@ class CabinConfig(Frozen):
             if self.closing_cleaning is None:
                 raise ValueError("[station] mode = \"on_board\" needs [closing_cleaning], the full protocol at the "
                                  "end of each stop")
+            if screenings := [d.id for d in self.devices if d.driver == "kiosk"]:
+                raise ValueError(f"[devices] {', '.join(screenings)}: on board the touchscreen is the waiting "
+                                 "room's display, not a screening's (cabins only)")
         return self
 
     def place(self) -> Site | MobileUnit:

@@ -243,7 +243,48 @@ class Height(_Reading):
         return self._envelope(self.metres)
 
 
-Measurement: TypeAlias = Temperature | BloodPressure | CuffPressure | SpO2 | Pleth | Weight | Height
+
+# Near-vision screening (devices/vision.py; docs/design.md, "Vision screening").
+PARINAUD = "Parinaud"
+PARINAUD_LEVELS = (28.0, 20.0, 14.0, 10.0, 8.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.5)
+
+
+@dataclass(frozen=True, slots=True)
+class EyeAcuity:
+    """One eye's near acuity: the smallest Parinaud level passed (None: not even the largest shown)."""
+
+    parinaud: float | None
+    decimal: float | None  # at 40 cm
+    logmar: float | None
+    limit_reached: bool  # passed the smallest level the screen could draw: it may see better
+
+    def to_json(self) -> dict[str, Any]:
+        """The eye's result as a JSON-ready dict."""
+        return {"parinaud": self.parinaud, "decimal": self.decimal, "logmar": self.logmar,
+                "limit_reached": self.limit_reached}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NearVision(_Reading):
+    """A near-vision screening on the kiosk (tumbling E), each eye, in Parinaud: a screening, not an exam."""
+
+    kind: ClassVar[MeasurementKind] = MeasurementKind.VISION
+    unit: ClassVar[str] = PARINAUD
+    numeric_fields: ClassVar[tuple[str, ...]] = ("viewing_distance_mm",)
+
+    right: EyeAcuity
+    left: EyeAcuity
+    smallest_shown: float  # the smallest level the screen could draw at the seat's distance
+    viewing_distance_mm: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The reading as a JSON-ready dict; `value` holds each eye."""
+        data = self._envelope({"right": self.right.to_json(), "left": self.left.to_json()})
+        data.update(screening=True, smallest_shown=self.smallest_shown, viewing_distance_mm=self.viewing_distance_mm)
+        return data
+
+
+Measurement: TypeAlias = Temperature | BloodPressure | CuffPressure | SpO2 | Pleth | Weight | Height | NearVision
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +404,17 @@ def _pleth_rules(m: Pleth) -> Broken:
     return None
 
 
+def _near_vision_rules(m: NearVision) -> Broken:
+    if m.smallest_shown not in PARINAUD_LEVELS:
+        return "vision_level_unknown", f"P{m.smallest_shown} is not a Parinaud level"
+    for name, eye in (("right", m.right), ("left", m.left)):
+        if eye.parinaud is not None and not (eye.parinaud in PARINAUD_LEVELS and eye.parinaud >= m.smallest_shown):
+            return "vision_level_unknown", f"{name} eye: P{eye.parinaud} is not a level the screen showed"
+        if eye.limit_reached and eye.parinaud != m.smallest_shown:
+            return "vision_limit_inconsistent", f"{name} eye: the screen's limit is P{m.smallest_shown}"
+    return None
+
+
 def _no_rules(m: CuffPressure) -> Broken:
     return None
 
@@ -376,4 +428,5 @@ _RULES: dict[type, Callable[[Any], Broken]] = {
     Pleth: _pleth_rules,
     CuffPressure: _no_rules,
     Height: _height_rules,
+    NearVision: _near_vision_rules,
 }

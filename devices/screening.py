@@ -101,6 +101,10 @@ class Screening(Instrument):
         return DeviceHealth(device_id=self.device_id, kind=self.config.kind, connected=self._started,
                             last_reading_host_time=self._last_reading_host_time)
 
+    def describe(self) -> str:
+        """What this screening can test here, for `cabin diag` (its self-test needs no patient)."""
+        return f"the kiosk runs the {self.config.kind} screening"
+
     def current(self) -> dict[str, object] | None:
         """The run the kiosk shows: its id, this screening's kind and device, the presentation, the progress."""
         run = self._run

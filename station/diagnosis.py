@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from devices.vision import chart_geometry
+
 if TYPE_CHECKING:
     from config.devices import DeviceConfig, LocatedDevice
     from station.hardware import Hardware
@@ -58,6 +60,8 @@ def _transport(config: DeviceConfig, found: str | None) -> str:
         return f"serial {_where(config, found)}"
     if config.driver == "uvc":
         return f"camera {_where(config, found)}"
+    if config.driver == "kiosk" and config.kind == "vision_chart":
+        return f"kiosk screen, {chart_geometry(config).describe()}"
     return "in-process simulator"
 
 

@@ -20,6 +20,7 @@ from devices.camera import ExaminationCamera
 from devices.instrument import DeviceConfigError, Instrument, Sink
 from devices.manager import DeviceManager
 from devices.screening import Screening
+from devices.vision import VisionChart
 from drivers.badge_reader import BadgeReader, BadgeSink
 from drivers.ble import BleInstrument
 from drivers.cms50_oximeter import Cms50Oximeter
@@ -123,6 +124,8 @@ class Hardware:
     def _screening(self, config: KioskScreeningConfig, sink: Sink) -> Screening:
         """The screening the kiosk runs for `config.kind` (docs/design.md, "Screenings on the kiosk")."""
         match config.kind:
+            case "vision_chart":
+                return VisionChart(config, sink, self.clock)
             case _:
                 raise DeviceConfigError(f"[devices] {config.id}: the {config.kind} screening is not available")
 

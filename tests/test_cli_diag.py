@@ -23,8 +23,8 @@ from station.state_lock import StateDirLock
 from tests.remote import station_with_hub
 from tests.test_calls import gp_in_consultation
 
-EVERY_DEVICE = {"thermometer-1", "bp-cuff-1", "oximeter-1", "scale-1", "stadiometer-1", "otoscope-1", "badge_reader",
-                "entry_lock"}
+EVERY_DEVICE = {"thermometer-1", "bp-cuff-1", "oximeter-1", "scale-1", "stadiometer-1", "otoscope-1", "vision-1",
+                "badge_reader", "entry_lock"}
 INSTRUMENTS = EVERY_DEVICE - {"badge_reader", "entry_lock"}
 SPEED = 20.0  # as `cabin diag --sim`: a cuff inflates in seconds
 
@@ -76,6 +76,10 @@ async def test_diag_asks_the_running_station_and_leaves_its_hub_connection_and_p
             assert rows["bp-cuff-1"]["self_test"]["detail"]["kind"] == "blood_pressure"
             oximeter = next(d for d in station.hardware.config.devices if d.id == "oximeter-1")
             assert rows["oximeter-1"]["transport"] == f"serial {oximeter.port}"  # the port the station holds
+            # The vision screening's self-test starts no run: it says what this screen at this distance can test.
+            assert rows["vision-1"]["transport"] == "kiosk screen, 476.6x268.1 mm screen at 550 mm: P28 to P3 " \
+                "(smaller would have strokes under 1 device pixel)"
+            assert rows["vision-1"]["self_test"]["detail"].startswith("476.6x268.1 mm screen at 550 mm: P28 to P3")
 
             async with gp_in_consultation(remote) as consultation:
                 code, out, err = await diag(config, state_dir, "--json")

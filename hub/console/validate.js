@@ -2,6 +2,8 @@
 // console warning (never thrown): the console must keep working on anything it receives.
 // The shapes follow protocol/hub.py, protocol/control.py and devices/measurements.py.
 
+import { isVisionValue } from "./vision.js";
+
 const ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export const isObject = (x) => x !== null && typeof x === "object" && !Array.isArray(x);
@@ -107,6 +109,7 @@ const VALUE = {
   weight: isNumber,
   height: isNumber,
   pleth: (v) => Array.isArray(v) && v.length <= 10000 && v.every(isNumber),
+  vision: isVisionValue,
 };
 
 /** Whether `m` is a Reading.to_json() the console can show. */

@@ -6,11 +6,12 @@
 import { $, clear, el, fromTemplate, role } from "/ui/dom.js";
 import { applyStatic, formatDateTime, formatNumber, formatTime, t, tCode } from "/ui/i18n.js";
 import { formatDuration } from "./duration.js";
+import { visionSecondary, visionText } from "./vision.js";
 
-export const INSTRUMENTS = ["temperature", "blood_pressure", "spo2", "weight", "height"];
+export const INSTRUMENTS = ["temperature", "blood_pressure", "spo2", "weight", "height", "vision"];
 // Which card shows a kind's readings (and the rejections of that kind).
 const CARD_OF = { temperature: "temperature", blood_pressure: "blood_pressure", cuff_pressure: "blood_pressure",
-  spo2: "spo2", pleth: "spo2", weight: "weight", height: "height" };
+  spo2: "spo2", pleth: "spo2", weight: "weight", height: "height", vision: "vision" };
 const WARNING_FLAGS = new Set(["finger_out", "cuff_too_loose", "improper_position", "erratic_signal", "low_perfusion",
   "questionable", "body_movement", "irregular_pulse", "pulse_rate_out_of_range", "low_battery"]);
 const CUFF_IDLE_MS = 5000;
@@ -152,8 +153,9 @@ export class Vitals {
       role(rejected, "rejected-reason").textContent = m.reason ? t("reading.rejected_detail", { reason: m.reason }) : "";
     } else {
       valueEl.textContent = this.valueText(m);
-      unitEl.textContent = m.unit ?? "";
-      root.dataset.value = kind === "blood_pressure" ? `${m.value.systolic}/${m.value.diastolic}` : String(m.value);
+      unitEl.textContent = kind === "vision" ? t("vision.screening") : m.unit ?? "";
+      root.dataset.value = kind === "blood_pressure" ? `${m.value.systolic}/${m.value.diastolic}`
+        : kind === "vision" ? valueEl.textContent : String(m.value);
       for (const text of this.secondaryTexts(m)) secondary.append(el("span", { text }));
     }
     this.renderFlags(role(root, "flags"), m?.flags ?? []);
@@ -174,6 +176,8 @@ export class Vitals {
         return formatNumber(m.value, 1, 1);
       case "height":
         return formatNumber(m.value, 2, 2);
+      case "vision":
+        return visionText(m);
       default:
         return formatNumber(m.value, 0);
     }
@@ -192,6 +196,7 @@ export class Vitals {
       out.push(t(key, { value: formatNumber(m.bmi, 1) }));
     }
     if (m.kind === "weight" && num(m.height_m)) out.push(t("reading.height", { value: formatNumber(m.height_m, 2, 2) }));
+    if (m.kind === "vision") out.push(...visionSecondary(m));
     return out;
   }
 

@@ -4,9 +4,12 @@
 
 import { el } from "/ui/dom.js";
 import { t, tCode } from "/ui/i18n.js";
+import { visionChart } from "./vision.js";
 
 // The drawing of each kind of screening: (run, answer) => nodes, where answer(value) posts the answer.
-const SCREENS = {};
+const SCREENS = {
+  vision_chart: visionChart,
+};
 
 export function screening(run, ui) {
   const draw = SCREENS[run.kind];
