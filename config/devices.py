@@ -117,10 +117,13 @@ class Cms50DeviceConfig(LocatedDevice, _Instrument):
 
 
 class UvcDeviceConfig(LocatedDevice, _Instrument):
-    """An otoscope camera read through OpenCV: /dev/videoN, a V4L2 index, a stream URL, or a USB identity."""
+    """An examination camera read through OpenCV: /dev/videoN, a V4L2 index, a stream URL, or a USB identity.
+
+    Its kind picks the guidance thresholds and the panel the GP sees it in (docs/design.md, "Examination cameras").
+    """
 
     driver: Literal["uvc"]
-    kind: Literal["otoscope"]
+    kind: Literal["otoscope", "dermatoscope"]
 
     @classmethod
     def _check_port(cls, port: str) -> str:

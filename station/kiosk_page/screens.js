@@ -5,8 +5,8 @@ import { el } from "/ui/dom.js";
 import { t, tCode } from "/ui/i18n.js";
 
 const TOUCHABLE = ["checking_in", "eligibility"];
-const ADVICE = ["hold_still", "too_dark", "too_bright"];  // the otoscope's advice that needs words
-const ILLUSTRATED = ["temperature", "blood_pressure", "spo2", "weight", "otoscope"];
+const ADVICE = ["hold_still", "too_dark", "too_bright", "glare"];  // a camera's advice that needs words
+const ILLUSTRATED = ["temperature", "blood_pressure", "spo2", "weight", "otoscope", "dermatoscope"];
 // Booking codes (session/appointments.py): 8 characters without the look-alikes 0/O and 1/I/L.
 const CODE_ALPHABET = [..."23456789ABCDEFGHJKMNPQRSTUVWXYZ"];
 const CODE_LENGTH = 8;
@@ -160,7 +160,7 @@ function formatReading(reading) {
 
 function instrument(view) {
   const camera = view.session?.camera;
-  const requested = camera ? { kind: "otoscope" } : view.session?.requested;
+  const requested = camera ? { kind: camera.kind } : view.session?.requested;
   if (!requested) return [];
   const kind = requested.kind;
   const reading = (view.session.readings ?? []).find((r) => r.kind === kind);
@@ -173,7 +173,7 @@ function instrument(view) {
     el("ol", { class: "steps" }, steps.map((step) => el("li", { text: step }))),
     ADVICE.includes(camera?.guidance)
       ? el("p", { class: "hold", id: "guidance", "data-guidance": camera.guidance, role: "alert",
-                  text: t(`instrument.${camera.guidance}`) }) : null,
+                  text: tCode(`instrument.${kind}`, camera.guidance, t(`instrument.${camera.guidance}`)) }) : null,
     camera ? null : reading
       ? el("p", { class: "reading", id: "reading", text: t("instrument.reading", { value: formatReading(reading) }) })
       : el("p", { text: t("instrument.waiting") }))];
