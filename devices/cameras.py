@@ -33,8 +33,8 @@ class ExaminationCameras:
         for camera in cameras:
             kind = camera_kind(camera)
             if kind in self._by_kind:
-                raise DeviceConfigError(f"[devices] {camera.device_id}: the cabin already has a {kind} "
-                                        f"({self._by_kind[kind].device_id}); one camera of each kind")
+                raise DeviceConfigError(f"[devices] {camera.device_id}: {self._by_kind[kind].device_id} is the "
+                                        f"cabin's {kind} already; one camera of each kind")
             self._by_kind[kind] = camera
         self._switching = asyncio.Lock()
 
