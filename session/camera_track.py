@@ -2,8 +2,8 @@
 
 One track for every camera: it follows whichever the cabin has switched on (only one is on at
 a time, `devices/cameras.py`), so switching from the otoscope to the dermatoscope needs no
-renegotiation. While every camera is off (or the GP is not the one in consultation) the track sends a dim
-placeholder frame once a second rather than nothing: the GP never mistakes a frozen last
+renegotiation. While every camera is off (or the GP is not the one in consultation) the track
+sends a dim placeholder frame once a second rather than nothing: the GP never mistakes a frozen last
 image for a live one, and the steady RTP keeps RTCP coming back, which is how the leg
 notices a silent path in seconds (`session/media.py`).
 """
