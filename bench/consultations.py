@@ -165,6 +165,7 @@ def bench_config(config: CabinConfig) -> CabinConfig:
     """
     from config.intervals import WEEKDAYS, Interval, WeeklyHours
     from config.schema import Site
+    from devices.camera import CAMERA_KINDS
 
     place = config.place()
     if not isinstance(place, Site):
@@ -176,7 +177,7 @@ def bench_config(config: CabinConfig) -> CabinConfig:
     )
     checkin = config.checkin.model_copy(update={"late_minutes": 240})  # the schema's maximum
     printer = config.printer.model_copy(update={"timeout_s": config.printer.timeout_s * TIMEOUT_FACTOR})
-    devices = tuple(d.model_copy(update={"driver": "sim"}) for d in config.devices if d.kind != "otoscope")
+    devices = tuple(d.model_copy(update={"driver": "sim"}) for d in config.devices if d.kind not in CAMERA_KINDS)
     return config.model_copy(update={"sites": sites, "timeouts": timeouts, "checkin": checkin, "printer": printer,
                                      "devices": devices})
 

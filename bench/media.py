@@ -97,9 +97,9 @@ def _emit(message: dict[str, Any]) -> None:
 
 async def camera_child(width: int, height: int, fps: float) -> None:
     """Serve the simulated otoscope until stdin closes."""
-    from sim.camera import SimOtoscopeCamera
+    from sim.camera import SimCamera
 
-    camera = SimOtoscopeCamera(width=width, height=height, fps=fps)
+    camera = SimCamera(width=width, height=height, fps=fps)
     await camera.start()
     _emit({"url": camera.url})
     reader = await _stdin_lines()
@@ -296,9 +296,10 @@ async def _fps(gp: Child, seconds: float) -> float:
 
 async def pipeline_fps(otoscope: Any, gp: Child, seconds: float) -> float:
     """Frames per second the GP gets from an InstrumentLeg fed by the otoscope."""
+    from devices.cameras import ExaminationCameras
     from session.media import InstrumentLeg
 
-    leg = InstrumentLeg([], otoscope)
+    leg = InstrumentLeg([], ExaminationCameras([otoscope]))
     leg.show_otoscope("bench")
     await otoscope.capture_on()
     try:
@@ -336,14 +337,14 @@ async def reference_fps(frames: list[av.VideoFrame], fps: float, gp: Child, seco
 async def throughput(width: int, height: int, fps: float, seconds: float, rounds: int, gp: Child) -> Figure:
     """Figure (a) at one size."""
     from config.devices import UvcDeviceConfig
-    from drivers.otoscope import Otoscope
+    from drivers.uvc_camera import UvcCamera
     from runtime.clock import Clock
 
     frames = premade_frames(width, height)
     async with child("--role", "camera", "--size", f"{width}x{height}", "--fps", str(fps)) as camera:
         url = (await camera.receive())["url"]
         config = UvcDeviceConfig(id="otoscope-1", kind="otoscope", driver="uvc", port=url)
-        otoscope = Otoscope(config, lambda measurement: None, Clock())
+        otoscope = UvcCamera(config, lambda measurement: None, Clock())
         await otoscope.start()
         ours: list[float] = []
         reference: list[float] = []
@@ -700,7 +701,6 @@ async def latency_round(station: Any, gp: GpSide, video: bool, seconds: float, s
 
 async def consultation(url: str, gp: GpSide, seconds: float, rounds: int) -> Consultation:
     """Reading latencies (and the station's RSS) in one consultation with the otoscope switched on and off."""
-    from drivers.otoscope import Otoscope
     from session.media import MediaDirector
 
     state_dir = Path(tempfile.mkdtemp(prefix="bench-media-"))
@@ -708,7 +708,6 @@ async def consultation(url: str, gp: GpSide, seconds: float, rounds: int) -> Con
     try:
         async with station_with_camera(url, state_dir) as station:
             result.idle = rss_bytes()
-            otoscope = next(i for i in station.devices.instruments if isinstance(i, Otoscope))
 
             async def to_gp(gp_id: str, description: dict[str, str]) -> None:
                 gp.offer(description)
@@ -720,7 +719,7 @@ async def consultation(url: str, gp: GpSide, seconds: float, rounds: int) -> Con
                 if state == "failed":  # the director offers a fresh leg; the GP's next reply may time out
                     progress("  the instruments leg failed")
 
-            director = MediaDirector(attach, to_gp, otoscope, on_leg_state=leg_state)
+            director = MediaDirector(attach, to_gp, station.hardware.cameras, on_leg_state=leg_state)
 
             async def on_answer(answer: dict[str, str]) -> None:
                 await director.answer(GP_ID, answer)

@@ -9,6 +9,7 @@ table and the key; what depends on the hardware (is it plugged in?) is the drive
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
@@ -125,10 +126,13 @@ class Cms50DeviceConfig(LocatedDevice, _Instrument):
 
 
 class UvcDeviceConfig(LocatedDevice, _Instrument):
-    """An otoscope camera read through OpenCV: /dev/videoN, a V4L2 index, a stream URL, or a USB identity."""
+    """An examination camera read through OpenCV: /dev/videoN, a V4L2 index, a stream URL, or a USB identity.
+
+    Its kind picks the guidance thresholds and the panel the GP sees it in (docs/design.md, "Examination cameras").
+    """
 
     driver: Literal["uvc"]
-    kind: Literal["otoscope"]
+    kind: Literal["otoscope", "dermatoscope"]
 
     @classmethod
     def _check_port(cls, port: str) -> str:
@@ -237,6 +241,17 @@ NO_ACCESSORY = NoAccessory(driver="none")
 def located(devices: tuple[DeviceConfig, ...]) -> list[tuple[str, LocatedDevice]]:
     """The instruments found by port or USB identity, with their ids."""
     return [(d.id, d) for d in devices if isinstance(d, Cms50DeviceConfig | UvcDeviceConfig | StadiometerDeviceConfig)]
+
+
+def check_cameras(devices: Iterable[object]) -> None:
+    """Raise when two examination cameras have one kind: the GP switches a camera by its kind."""
+    owners: dict[str, str] = {}
+    for device in devices:
+        if isinstance(device, UvcDeviceConfig):
+            if device.kind in owners:
+                raise ValueError(f"{device.id} and {owners[device.kind]} are both the cabin's {device.kind}: "
+                                 "one camera of each kind")
+            owners[device.kind] = device.id
 
 
 def check_claims(entries: list[tuple[str, LocatedDevice]]) -> None:

@@ -23,6 +23,7 @@ from config.devices import (
     EntryLockConfig,
     LocatedDevice,
     NoAccessory,
+    check_cameras,
     check_claims,
     located,
 )
@@ -229,6 +230,7 @@ class CabinConfig(Frozen):
         if len(ids) != len(set(ids)):
             raise ValueError("two devices share an id")
         check_claims(located(devices))
+        check_cameras(devices)
         return devices
 
     @field_validator("badge_reader", "entry_lock")

@@ -1,10 +1,10 @@
 """What an examination camera is to the rest of the station: an instrument that gives images, not readings.
 
-The otoscope (and, later, a dermatoscope) is an `ExaminationCamera`: off until someone needs
-it, then frames for the GP's video, full-resolution snapshots, and guidance for the patient
-("hold still") computed from each frame's figures. The station passes the one it has
-explicitly to whoever uses it (the GP link, the kiosk, the media leg); guidance reaches them
-by subscription. Drivers (`drivers/otoscope.py`) implement it.
+The otoscope and the dermatoscope are `ExaminationCamera`s: off until someone needs it, then
+frames for the GP's video, full-resolution snapshots, and guidance for the patient ("hold
+still", "glare") computed from each frame's figures. The station passes the ones it has
+(`devices/cameras.py`, one on at a time) explicitly to whoever uses them (the GP link, the
+kiosk, the media leg); guidance reaches them by subscription. `drivers/uvc_camera.py` implements it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from numpy.typing import NDArray
 from devices.instrument import Instrument
 
 Image: TypeAlias = NDArray[np.uint8]
-Guidance: TypeAlias = Literal["hold_still", "too_dark", "too_bright", "ok"]
+Guidance: TypeAlias = Literal["hold_still", "too_dark", "too_bright", "glare", "ok"]
+CameraKind: TypeAlias = Literal["otoscope", "dermatoscope"]
+CAMERA_KINDS: tuple[CameraKind, ...] = ("otoscope", "dermatoscope")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,7 @@ class FrameMetrics:
 
     focus: float  # variance of the Laplacian of the grey image: higher is sharper
     brightness: float  # mean grey level, 0-255
+    glare: float  # share of saturated white pixels (a specular reflection), 0-1
     width: int
     height: int
 

@@ -1,4 +1,4 @@
-"""OpenCV capture in a dedicated thread with a latest-frame handoff, plus focus and brightness.
+"""OpenCV capture in a dedicated thread with a latest-frame handoff, plus focus, brightness and glare.
 
 The capture thread (blocking work runs in a thread, off the event loop) reads `cv2.VideoCapture` (a V4L2 device,
 a file or a stream URL) into one slot, overwriting the previous frame: a slow consumer misses
@@ -14,8 +14,9 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from urllib.parse import urlsplit
 
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from devices.camera import FrameMetrics, Guidance
+from devices.camera import CameraKind, FrameMetrics, Guidance
 from devices.instrument import DeviceUnavailable
 from runtime.backoff import Backoff
 
@@ -93,41 +94,71 @@ def describe_source(source: CaptureSource) -> str:
 _TO_GREY = {3: cv2.COLOR_BGR2GRAY, 4: cv2.COLOR_BGRA2GRAY}
 
 
+SATURATED_LEVEL = 250  # every channel at or above this: a specular reflection, not a colour of the skin
+
+
 def frame_metrics(image: NDArray[Any]) -> FrameMetrics:
-    """Focus and brightness of a BGR, BGRA or grey image."""
+    """Focus, brightness and glare of a BGR, BGRA or grey image."""
     if image.size == 0 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in _TO_GREY)):
         raise ValueError(f"frame_metrics needs a non-empty grey, BGR or BGRA image, not {image.shape}")
     grey = image if image.ndim == 2 else cv2.cvtColor(image, _TO_GREY[image.shape[2]])
     focus = float(np.var(cv2.Laplacian(grey, cv2.CV_64F)))
-    return FrameMetrics(focus=focus, brightness=float(np.mean(grey)), width=int(grey.shape[1]),
-                        height=int(grey.shape[0]))
+    return FrameMetrics(focus=focus, brightness=float(np.mean(grey)), glare=glare_share(image),
+                        width=int(grey.shape[1]), height=int(grey.shape[0]))
+
+
+def glare_share(image: NDArray[Any]) -> float:
+    """The share of pixels whose colour channels are all saturated: white specular highlights.
+
+    A bright skin tone saturates its red channel only; a reflection of the instrument's light
+    on skin without gel (or a tilted polarised dermatoscope) saturates all three.
+    """
+    colour = image if image.ndim == 2 else image[..., :3].min(axis=2)
+    return float(np.count_nonzero(colour >= SATURATED_LEVEL)) / float(colour.size)
 
 
 @dataclass(frozen=True, slots=True)
 class GuidanceThresholds:
-    """When the patient is told to adjust the otoscope; tuned on the simulator's 640x480 frames."""
+    """When the patient is told to adjust the camera; tuned on the simulator's 640x480 frames."""
 
     # A lit canal seen through an otoscope has a mean grey of ~50-150: darker, the light is off
     # or blocked; brighter, the membrane is washed out. A sharp canal wall gives a Laplacian
     # variance far above min_focus (simulator ~160, blurred or shaken < 10); a focus below
     # focus_drop_ratio of the previous frame's is motion blur even above the floor.
 
+    # Glare is the share of saturated white pixels (`glare_share`): the otoscope's cone of
+    # light is a legitimate reflection, so only a large white patch counts; on a lesion under
+    # a dermatoscope any white patch of a few percent hides the pigment network.
+
     too_dark_below: float = 30.0
     too_bright_above: float = 210.0
     min_focus: float = 20.0
     focus_drop_ratio: float = 0.5
+    glare_above: float = 0.08
 
 
 DEFAULT_THRESHOLDS = GuidanceThresholds()
+# Skin under a dermatoscope's ring of LEDs is lit evenly and brighter than an ear canal; its
+# texture is finer (simulator ~60), and a glare of 2% already covers a small lesion.
+THRESHOLDS: Mapping[CameraKind, GuidanceThresholds] = MappingProxyType({
+    "otoscope": DEFAULT_THRESHOLDS,
+    "dermatoscope": GuidanceThresholds(too_dark_below=40.0, too_bright_above=225.0, min_focus=15.0,
+                                       glare_above=0.02),
+})
 
 
 def guidance(metrics: FrameMetrics, previous: FrameMetrics | None = None,
              thresholds: GuidanceThresholds = DEFAULT_THRESHOLDS) -> Guidance:
-    """What to tell the patient: light first (focus means nothing in the dark), then steadiness."""
+    """What to tell the patient: light first (focus means nothing in the dark), glare, then steadiness.
+
+    Glare comes before focus: a highlight's sharp edges make a blurred frame look sharp.
+    """
     if metrics.brightness < thresholds.too_dark_below:
         return "too_dark"
     if metrics.brightness > thresholds.too_bright_above:
         return "too_bright"
+    if metrics.glare > thresholds.glare_above:
+        return "glare"
     if metrics.focus < thresholds.min_focus:
         return "hold_still"
     if previous is not None and metrics.focus < previous.focus * thresholds.focus_drop_ratio:

@@ -38,10 +38,12 @@ MESSAGES: tuple[dict[str, object], ...] = (
     {"type": "end"},
     {"type": "otoscope", "on": True},
     {"type": "snapshot"},
+    {"type": "camera", "camera": "dermatoscope", "on": True},
+    {"type": "snapshot", "camera": "dermatoscope"},
 )
 KEYS = ("v", "type", "session", "gp", "name", "qualification", "rpps", "address", "phone", "kind", "medications",
         "dosage", "duration", "quantity", "renewals", "examinations", "referral", "weight_kg", "job", "on", "id",
-        "confirm_additional")
+        "confirm_additional", "camera")
 SEEDS = (
     *(json.dumps({"v": 1, **message}, ensure_ascii=False).encode() + bytes([as_text])
       for message in MESSAGES for as_text in (0, 1)),
@@ -52,7 +54,7 @@ DICTIONARY = tuple(token.encode() for token in (
     '"snapshot"', '"session"', '"gp"', '"name"', '"qualification"', '"rpps"', '"address"', '"phone"', '"kind"',
     '"temperature"', '"blood_pressure"', '"spo2"', '"weight"', '"medications"', '"dosage"', '"duration"',
     '"quantity"', '"renewals"', '"examinations"', '"referral"', '"weight_kg"', '"job"', '"on"', '"id"',
-    '"confirm_additional"', '"0b7d2f6e-1c1a-4f0e-9a51-6f0e3c7a9b12"', "true", "false",
+    '"confirm_additional"', '"camera"', '"dermatoscope"', '"0b7d2f6e-1c1a-4f0e-9a51-6f0e3c7a9b12"', "true", "false",
     "null", "1e309", "-0", "\\ud800", "\\u0000",
 ))
 

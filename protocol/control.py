@@ -91,20 +91,40 @@ class End(_Message):
     type: Literal["end"]
 
 
+# Examination cameras (docs/design.md, "Examination cameras"): `camera` names one; consoles
+# from before the dermatoscope send `otoscope` and a `snapshot` without a camera, still valid.
+CameraName: TypeAlias = Literal["otoscope", "dermatoscope"]
+
+
+class CameraSwitch(_Message):
+    """Switch one of the cabin's examination cameras on (the other goes off; video and guidance follow) or off."""
+
+    type: Literal["camera"]
+    camera: CameraName
+    on: StrictBool
+
+
 class OtoscopeSwitch(_Message):
-    """Switch the cabin's otoscope camera on (video and guidance follow) or off."""
+    """An older console's camera switch: the otoscope's."""
 
     type: Literal["otoscope"]
     on: StrictBool
 
+    @property
+    def camera(self) -> CameraName:
+        """The camera it switches."""
+        return "otoscope"
+
 
 class Snapshot(_Message):
-    """Take a full-resolution otoscope picture; it comes in parts on the vitals channel."""
+    """Take a full-resolution picture with a camera (switched on if needed); it comes in parts on vitals."""
 
     type: Literal["snapshot"]
+    camera: CameraName = "otoscope"
 
 
-AnyControl: TypeAlias = Join | RequestMeasurement | Prescribe | Reprint | End | OtoscopeSwitch | Snapshot
+AnyControl: TypeAlias = (Join | RequestMeasurement | Prescribe | Reprint | End | CameraSwitch | OtoscopeSwitch
+                         | Snapshot)
 ControlMessage = Annotated[AnyControl, Field(discriminator="type")]
 _ADAPTER: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)
 

@@ -95,7 +95,7 @@ with the `site` its station reported. A join lasts until the GP leaves or its so
 the station reports another session (`gp_left` to the station).
 
 `gp` is the hub's id for one GP connection; `leg` is "instruments" (the station's aiortc peer
-to the GP's browser: otoscope video, `vitals` and `control` data channels) or "face" (the
+to the GP's browser: examination camera video, `vitals` and `control` data channels) or "face" (the
 kiosk browser to the GP's browser, signalled through the station). The offering side of
 both legs is the cabin; aiortc gathers all candidates before it offers, so candidates
 matter only for the browsers' trickle.

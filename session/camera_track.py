@@ -1,7 +1,9 @@
-"""The instruments leg's video: the examination camera's frames, or a dim placeholder when it is off.
+"""The instruments leg's video: the frames of the examination camera that is on, or a dim placeholder.
 
-While the camera is off (or the GP is not the one in consultation) the track sends a dim
-placeholder frame once a second rather than nothing: the GP never mistakes a frozen last
+One track for every camera: it follows whichever the cabin has switched on (only one is on at
+a time, `devices/cameras.py`), so switching from the otoscope to the dermatoscope needs no
+renegotiation. While every camera is off (or the GP is not the one in consultation) the track
+sends a dim placeholder frame once a second rather than nothing: the GP never mistakes a frozen last
 image for a live one, and the steady RTP keeps RTCP coming back, which is how the leg
 notices a silent path in seconds (`session/media.py`).
 """
@@ -19,6 +21,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from devices.camera import ExaminationCamera, FrameStream, Image
+from devices.cameras import ExaminationCameras
 from devices.instrument import DeviceUnavailable
 
 VIDEO_CLOCK_RATE = 90_000
@@ -29,25 +32,26 @@ POLL_S = 0.1  # how soon an idle track notices the camera came on
 
 
 class CameraTrack(MediaStreamTrack):
-    """Examination camera frames for the encoder: always the latest one, a dim placeholder when there is none."""
+    """The frames of the camera that is on for the encoder: always the latest one, a dim placeholder when none is."""
 
     kind = "video"
 
-    def __init__(self, source: ExaminationCamera | None, *, placeholder_period_s: float = 1.0) -> None:
+    def __init__(self, cameras: ExaminationCameras | None, *, placeholder_period_s: float = 1.0) -> None:
         super().__init__()
-        self._source = source
+        self._cameras = cameras
         self._period = placeholder_period_s
         self._cursor: FrameStream | None = None
+        self._cursor_of: ExaminationCamera | None = None  # the camera the cursor reads
         self._origin: float | None = None
         self._pts = -1
         self._last_sent = -math.inf
         self._size = PLACEHOLDER_SIZE
-        self.visible = False  # only the GP in consultation sees the patient's ear
+        self.visible = False  # only the GP in consultation sees the patient's ear or skin
         self.frames_sent = 0
         self.placeholders_sent = 0
 
     def show(self, visible: bool) -> None:
-        """Let this GP see the otoscope (True) or only the placeholder (False)."""
+        """Let this GP see the camera that is on (True) or only the placeholder (False)."""
         self.visible = visible
 
     async def recv(self) -> av.VideoFrame:
@@ -75,18 +79,18 @@ class CameraTrack(MediaStreamTrack):
         return frame
 
     async def _next_image(self) -> Image | None:
-        """The newest otoscope image, or None when the placeholder is due instead."""
+        """The newest image of the camera that is on, or None when the placeholder is due instead."""
         while True:
             due = self._last_sent + self._period
-            source = self._source
-            if not (self.visible and source is not None and source.capturing):
+            source = self._cameras.on() if self._cameras is not None else None
+            if not (self.visible and source is not None):
                 self._cursor = None
                 if time.monotonic() >= due:
                     return None
                 await asyncio.sleep(min(POLL_S, due - time.monotonic()))
                 continue
-            if self._cursor is None:
-                self._cursor = source.frames()
+            if self._cursor is None or self._cursor_of is not source:
+                self._cursor, self._cursor_of = source.frames(), source
             try:
                 frame = await self._cursor.next(max(0.0, due - time.monotonic()))
             except DeviceUnavailable:  # no frame in time, or the capture went off

@@ -10,10 +10,11 @@ comes straight from the device manager, for the consultation the cabin says it b
 
 Station to GP, every message `{"v": 1, "type": ...}`:
 - vitals: `reading` {session, measurement: Reading.to_json() (with freshness_s), stale_after_s},
-  `guidance` {session, advice, focus, brightness}, `snapshot` {session, id, index, count,
-  mime: "image/jpeg", data: base64, at most SNAPSHOT_PART characters per part};
+  `guidance` {session, camera, advice, focus, brightness, glare}, `snapshot` {session, camera, id,
+  index, count, mime: "image/jpeg", data: base64, at most SNAPSHOT_PART characters per part};
 - control: `waiting` {session, site, since}, `joined` {session, patient: {name, age, birth_year,
-  sex when known}}, `ack` {ref, ...} (a prescription's: {ref, id, number}), `error` {code, message,
+  sex when known}}, `ack` {ref, ...} (a prescription's: {ref, id, number}; a camera switch's:
+  {ref, camera, on, device}; a snapshot's: {ref, camera, id, count, bytes}), `error` {code, message,
   details such as the `number` of the prescription already sent}, `state` {session, state},
   `print_status` {session, job, number, printed, bytes, error, warning}, `ended` {session, state}.
 The patient's name goes only over these peer-to-peer channels, never through the hub.
@@ -28,13 +29,15 @@ import secrets
 from collections.abc import Callable
 from typing import Protocol
 
-from devices.camera import ExaminationCamera, FrameMetrics, Guidance
+from devices.camera import CameraKind, ExaminationCamera, FrameMetrics, Guidance
+from devices.cameras import ExaminationCameras, NoSuchCamera
 from devices.instrument import DeviceUnavailable
 from devices.manager import DeviceManager
 from devices.measurements import Pleth, Reading
 from devices.subscription import Subscription
 from protocol.control import (
     AnyControl,
+    CameraSwitch,
     ControlError,
     End,
     Join,
@@ -125,12 +128,12 @@ class GpLink:
     """Routes GP control messages to the GP desk and the cabin's news to the right GP."""
 
     def __init__(self, cabin: CabinCore, desk: GpDesk, *, devices: DeviceManager, site_name: str,
-                 camera: ExaminationCamera | None = None) -> None:
+                 cameras: ExaminationCameras | None = None) -> None:
         self._cabin = cabin
         self._desk = desk
         self._devices = devices
         self._site_name = site_name
-        self._camera = camera
+        self._cameras = cameras if cameras is not None else ExaminationCameras()
         self._peers: list[_Peer] = []
         self._unsubscribe: list[Callable[[], object]] = []
         self._tasks = TaskSet("gp-link", log)
@@ -141,8 +144,7 @@ class GpLink:
         if self._unsubscribe:
             return
         self._unsubscribe.append(self._cabin.subscribe(self._on_event))
-        if self._camera is not None:
-            self._unsubscribe.append(self._camera.subscribe_guidance(self._on_guidance))
+        self._unsubscribe.append(self._cameras.subscribe_guidance(self._on_guidance))
         self._waveform = self._devices.subscribe()
         self._tasks.spawn(self._forward_waveform(self._waveform), "waveform")
 
@@ -231,7 +233,7 @@ class GpLink:
             case Reprint(job=job):
                 await self._desk.reprint(session, job)
                 return encode("ack", ref="reprint", job=job)
-            case OtoscopeSwitch() | Snapshot():
+            case CameraSwitch() | OtoscopeSwitch() | Snapshot():
                 return await self._camera_action(peer, session, message)
             case End():
                 await self._desk.end(session)
@@ -264,38 +266,42 @@ class GpLink:
             patient["sex"] = appointment.sex
         return patient
 
-    async def _camera_action(self, peer: _Peer, session: str, message: OtoscopeSwitch | Snapshot) -> str:
-        camera = self._camera_for(session)
+    async def _camera_action(self, peer: _Peer, session: str,
+                             message: CameraSwitch | OtoscopeSwitch | Snapshot) -> str:
+        """Switch a camera (the other goes off: `devices/cameras.py`) or take its picture; the ack names it."""
+        kind = message.camera
+        self._camera_for(session, kind)
         try:
-            if isinstance(message, OtoscopeSwitch):
-                await (camera.capture_on() if message.on else camera.capture_off())
-                return encode("ack", ref="otoscope", on=message.on, device=camera.device_id)
-            jpeg = await camera.snapshot()
+            if not isinstance(message, Snapshot):
+                camera = await self._cameras.switch(kind, message.on)
+                return encode("ack", ref=message.type, camera=kind, on=message.on, device=camera.device_id)
+            camera, jpeg = await self._cameras.snapshot(kind)
         except DeviceUnavailable as exc:
-            raise CabinRefusal("instrument_unavailable", f"otoscope: {exc}", kind="otoscope") from exc
+            raise CabinRefusal("instrument_unavailable", f"{kind}: {exc}", kind=kind) from exc
         ident = secrets.token_hex(8)
         data = base64.b64encode(jpeg).decode("ascii")
         parts = [data[i : i + SNAPSHOT_PART] for i in range(0, len(data), SNAPSHOT_PART)]
         for index, part in enumerate(parts):
-            peer.post_vitals(encode("snapshot", session=session, id=ident, index=index, count=len(parts),
-                                    mime="image/jpeg", data=part))
-        return encode("ack", ref="snapshot", id=ident, count=len(parts), bytes=len(jpeg))
+            peer.post_vitals(encode("snapshot", session=session, camera=kind, id=ident, index=index,
+                                    count=len(parts), mime="image/jpeg", data=part))
+        return encode("ack", ref="snapshot", camera=kind, id=ident, count=len(parts), bytes=len(jpeg))
 
-    def _camera_for(self, session: str) -> ExaminationCamera:
-        """The cabin's camera, if the GP may use it now; CabinRefusal saying why not."""
+    def _camera_for(self, session: str, kind: CameraKind) -> ExaminationCamera:
+        """The cabin's camera of `kind`, if the GP may use it now; CabinRefusal saying why not."""
         self._cabin.matching(session)
         self._cabin.require(CabinState.IN_CONSULTATION)
-        if self._camera is None:
-            raise CabinRefusal("instrument_unavailable", "this cabin has no otoscope", kind="otoscope")
-        return self._camera
+        try:
+            return self._cameras.get(kind)
+        except NoSuchCamera as exc:
+            raise CabinRefusal("instrument_unavailable", str(exc), kind=kind) from exc
 
-    def _on_guidance(self, advice: Guidance, metrics: FrameMetrics) -> None:
-        """The camera analysed a frame: its advice and figures go to the GP of the consultation."""
+    def _on_guidance(self, kind: CameraKind, advice: Guidance, metrics: FrameMetrics) -> None:
+        """A camera analysed a frame: its advice and figures go to the GP of the consultation."""
         c = self._cabin.consultation
         if c is None:
             return
-        text = encode("guidance", session=c.session, advice=advice, focus=round(metrics.focus, 1),
-                      brightness=round(metrics.brightness, 1))
+        text = encode("guidance", session=c.session, camera=kind, advice=advice, focus=round(metrics.focus, 1),
+                      brightness=round(metrics.brightness, 1), glare=round(metrics.glare, 4))
         for peer in self._peers_in(c.session):
             peer.post_vitals(text)
 
@@ -340,9 +346,8 @@ class GpLink:
                     peer.set_session(None)
 
     async def _rest_camera(self) -> None:
-        """The consultation is over: the camera goes off (nothing of one patient reaches the next)."""
-        if self._camera is not None and self._camera.capturing:
-            await self._camera.capture_off()
+        """The consultation is over: the cameras go off (nothing of one patient reaches the next)."""
+        await self._cameras.rest()
 
 
 async def _write(channel: MessageChannel | VitalsSink, outbox: asyncio.Queue[str]) -> None:

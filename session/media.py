@@ -1,6 +1,6 @@
 """The instruments leg (docs/design.md, "Media"): the station's aiortc peer connection to one GP's browser.
 
-An `InstrumentLeg` carries the otoscope video, a send-only `vitals` data channel (readings,
+An `InstrumentLeg` carries the examination camera that is on, a send-only `vitals` data channel (readings,
 guidance, snapshots) and a `control` data channel (GP requests, replies). The station is the
 offerer; aiortc gathers every candidate before it describes itself, so the offer is complete
 and only the browser trickles candidates. A `MediaDirector` keeps one leg per GP connection:
@@ -33,7 +33,7 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 from aiortc.stats import RTCTransportStats
 
-from devices.camera import ExaminationCamera
+from devices.cameras import ExaminationCameras
 from protocol.hub import GpIdentity
 from runtime.backoff import Backoff
 from runtime.errors import StationError
@@ -83,14 +83,14 @@ class LegTimings:
 class InstrumentLeg:
     """One aiortc peer connection from the station to one GP's browser; the station offers."""
 
-    def __init__(self, ice_servers: Sequence[IceServerSpec], otoscope: ExaminationCamera | None, *,
+    def __init__(self, ice_servers: Sequence[IceServerSpec], cameras: ExaminationCameras | None, *,
                  on_state: StateListener | None = None, timings: LegTimings | None = None,
                  video_codec: str | None = None) -> None:
         """`on_state` hears "connecting", "connected", "failed" and "closed"; `video_codec` e.g. "video/H264"."""
         self._timings = timings or LegTimings()
         self._on_state = on_state
         self._pc = RTCPeerConnection(ice_configuration(ice_servers))
-        self.track = CameraTrack(otoscope, placeholder_period_s=self._timings.placeholder_period_s)
+        self.track = CameraTrack(cameras, placeholder_period_s=self._timings.placeholder_period_s)
         transceiver = self._pc.addTransceiver(self.track, direction="sendonly")
         if video_codec is not None:
             _prefer_codec(transceiver, video_codec)
@@ -157,7 +157,7 @@ class InstrumentLeg:
             raise MediaError(f"the ICE candidate cannot be used: {exc}") from exc
 
     def show_otoscope(self, session: str | None) -> None:
-        """GpLink's session listener: the otoscope shows only while this GP is in a consultation."""
+        """GpLink's session listener: the camera that is on shows only while this GP is in a consultation."""
         self.track.show(session is not None)
 
     async def wait_connected(self, timeout_s: float) -> None:
@@ -274,13 +274,13 @@ class _Gp:
 class MediaDirector:
     """Keeps one instruments leg per GP connection, renegotiating a fresh one when a leg is lost."""
 
-    def __init__(self, attach: Attach, send_signal: SendSignal, otoscope: ExaminationCamera | None, *,
+    def __init__(self, attach: Attach, send_signal: SendSignal, cameras: ExaminationCameras | None, *,
                  ice_servers: Sequence[IceServerSpec] = (), leg_timings: LegTimings | None = None,
                  timings: DirectorTimings | None = None, on_leg_state: LegListener | None = None) -> None:
         """`attach` is GpLink.attach; `send_signal(gp, description)` reaches the GP through the hub."""
         self._attach = attach
         self._send_signal = send_signal
-        self._otoscope = otoscope
+        self._cameras = cameras
         self._ice_servers = list(ice_servers)
         ice_configuration(self._ice_servers)  # a wrong server list is a configuration error: say so now
         self._leg_timings = leg_timings or LegTimings()
@@ -355,7 +355,7 @@ class MediaDirector:
     async def _serve(self, gp: _Gp) -> None:
         """Offer, connect, serve until lost, and again; back off while offers go unanswered."""
         while True:
-            leg = gp.leg = InstrumentLeg(self._ice_servers, self._otoscope, timings=self._leg_timings,
+            leg = gp.leg = InstrumentLeg(self._ice_servers, self._cameras, timings=self._leg_timings,
                                          on_state=functools.partial(self._leg_state, gp.gp))
             try:
                 await self._send_signal(gp.gp, await leg.offer())

@@ -1,4 +1,7 @@
-"""A simulated otoscope: synthetic ear-canal frames served as an MJPEG stream on 127.0.0.1, or in a pipe.
+"""A simulated examination camera: synthetic frames served as an MJPEG stream on 127.0.0.1, or in a pipe.
+
+The otoscope's scene is an ear canal (`EarCanalScene`), the dermatoscope's a skin lesion
+(`sim/skin.py`); both render through `Scene`, which moves, lights and spoils the picture.
 
 The stream is `multipart/x-mixed-replace` over HTTP, the way most network cameras serve MJPEG,
 and OpenCV's FFmpeg backend reads it with `cv2.VideoCapture(url)`: the driver goes through the
@@ -6,9 +9,10 @@ same capture code as for a real camera, never through numpy arrays handed over i
 For a camera configured by USB identity, the simulated USB bus gives the video node a /dev
 entry, and a real path is needed behind it: with `pipe=True` the same stream is also written to
 a named pipe (FIFO), one reader at a time, which OpenCV opens as a file (FFmpeg's mpjpeg demuxer).
-Faults switch at run time: blur and shake (focus drops), dark, stall (the connection stays open
-and goes quiet) and disconnect (open streams end and new ones get 503, or an empty pipe, until
-cleared). `write_clip` records the same frames to an MJPG AVI file for file-based tests.
+Faults switch at run time: blur and shake (focus drops), dark, glare (a specular highlight),
+stall (the connection stays open and goes quiet) and disconnect (open streams end and new ones
+get 503, or an empty pipe, until cleared). `write_clip` records the same frames to an MJPG AVI
+file for file-based tests.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import math
 import os
 import shutil
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
@@ -47,21 +52,22 @@ _MARGIN = 24  # pixels of scene around the frame, so that motion is a crop, not 
 
 
 class CameraFault(StrEnum):
-    """What can go wrong with the simulated otoscope."""
+    """What can go wrong with a simulated examination camera."""
 
     BLUR = "blur"  # out of focus: the speculum is too close
     SHAKE = "shake"  # the patient moves: large jumps and motion blur
     DARK = "dark"  # the light is off or blocked
+    GLARE = "glare"  # a specular highlight: a dermatoscope on dry skin, or a polarised one tilted
     STALL = "stall"  # the connection stays open but no frame comes
     DISCONNECT = "disconnect"  # the camera is unplugged
 
 
-class EarCanalScene:
-    """Renders frames of a synthetic ear canal: pure numpy and OpenCV, no I/O."""
+class Scene(ABC):
+    """Renders frames of a synthetic scene seen through a hand-held camera: pure numpy and OpenCV, no I/O."""
 
     def __init__(self, width: int = 640, height: int = 480, seed: int = 1) -> None:
         if width < 64 or height < 64:
-            raise ValueError("the simulated otoscope renders at least 64x64 pixels")
+            raise ValueError("a simulated camera renders at least 64x64 pixels")
         self.width = width
         self.height = height
         self._rng = np.random.default_rng(seed)
@@ -81,6 +87,8 @@ class EarCanalScene:
         lit = crop.astype(np.float32) * self._vignette
         if CameraFault.DARK in active:
             lit *= 0.08
+        if CameraFault.GLARE in active:
+            lit = np.maximum(lit, self._highlight(dx, dy))
         frame: Image = np.clip(lit, 0, 255).astype(np.uint8)
         if CameraFault.BLUR in active:
             frame = np.asarray(cv2.GaussianBlur(frame, (0, 0), 6.0), dtype=np.uint8)
@@ -94,6 +102,28 @@ class EarCanalScene:
         if not ok:
             raise RuntimeError("JPEG encoding of a simulated frame failed")
         return bytes(buffer.tobytes())
+
+    @abstractmethod
+    def _paint_scene(self) -> Image:
+        """The whole scene, `_MARGIN` pixels larger than a frame on every side."""
+
+    def _optical_vignette(self) -> NDArray[np.float32]:
+        yy, xx = np.mgrid[0 : self.height, 0 : self.width].astype(np.float32)
+        r = np.hypot(xx - self.width / 2, yy - self.height / 2) / (0.5 * math.hypot(self.width, self.height))
+        return np.asarray(np.clip(1.0 - 0.9 * r**2, 0.05, 1.0)[..., None], dtype=np.float32)
+
+    def _highlight(self, dx: int, dy: int) -> NDArray[np.float32]:
+        """The light's reflection: a white patch (a tenth of the frame) with a soft halo, moving with the hand."""
+        glow = np.zeros((self.height, self.width), np.float32)
+        center = (int(0.38 * self.width) + dx, int(0.36 * self.height) + dy)
+        axes = (int(0.2 * self.width), int(0.16 * self.height))
+        cv2.ellipse(glow, center, axes, -25, 0, 360, 1.0, -1, cv2.LINE_AA)
+        halo = np.asarray(cv2.GaussianBlur(glow, (0, 0), 0.03 * self.width), dtype=np.float32)
+        return np.maximum(glow, halo)[..., None] * np.float32(255.0)
+
+
+class EarCanalScene(Scene):
+    """The otoscope's view: an ear canal, its wall, the tympanic membrane and the cone of light."""
 
     def _paint_scene(self) -> Image:
         h, w = self.height + 2 * _MARGIN, self.width + 2 * _MARGIN
@@ -128,11 +158,6 @@ class EarCanalScene:
         cv2.fillConvexPoly(image, cone, (245, 250, 255), cv2.LINE_AA)  # the cone of light
         return image
 
-    def _optical_vignette(self) -> NDArray[np.float32]:
-        yy, xx = np.mgrid[0 : self.height, 0 : self.width].astype(np.float32)
-        r = np.hypot(xx - self.width / 2, yy - self.height / 2) / (0.5 * math.hypot(self.width, self.height))
-        return np.asarray(np.clip(1.0 - 0.9 * r**2, 0.05, 1.0)[..., None], dtype=np.float32)
-
 
 def _motion_kernel(angle_deg: int, length: int = 21) -> NDArray[np.float32]:
     kernel = np.zeros((length, length), np.float32)
@@ -158,15 +183,18 @@ def write_clip(path: Path, frames: int, *, width: int = 640, height: int = 480, 
     return path
 
 
-class SimOtoscopeCamera:
-    """The simulated otoscope's MJPEG-over-HTTP server, with faults switchable at run time."""
+class SimCamera:
+    """A simulated examination camera's MJPEG-over-HTTP server, with faults switchable at run time."""
 
     def __init__(self, *, width: int = 640, height: int = 480, fps: float = 15.0, seed: int = 1,
-                 host: str = "127.0.0.1", port: int = 0, pipe: bool = False) -> None:
-        """`pipe`: also write the stream to a named pipe (`pipe_path`), for a camera found by USB identity."""
+                 host: str = "127.0.0.1", port: int = 0, pipe: bool = False, scene: Scene | None = None) -> None:
+        """`pipe`: also write the stream to a named pipe (`pipe_path`), for a camera found by USB identity.
+
+        `scene`: what it films, by default an ear canal of `width` x `height` (the otoscope).
+        """
         if not 0 < fps <= 120:
-            raise ValueError("the simulated otoscope runs at 0-120 frames per second")
-        self.scene = EarCanalScene(width, height, seed)
+            raise ValueError("a simulated camera runs at 0-120 frames per second")
+        self.scene = scene if scene is not None else EarCanalScene(width, height, seed)
         self.fps = fps
         self._host = host
         self._port = port
@@ -174,7 +202,7 @@ class SimOtoscopeCamera:
         self._pipe_dir: str | None = None
         self._server: asyncio.Server | None = None
         self._faults: set[CameraFault] = set()
-        self._tasks = TaskSet("sim-otoscope", log)
+        self._tasks = TaskSet("sim-camera", log)
         self.frames_sent = 0
         self.connections = 0
 
@@ -182,7 +210,7 @@ class SimOtoscopeCamera:
     def port(self) -> int:
         """The TCP port it listens on (after start)."""
         if self._server is None:
-            raise RuntimeError("the simulated otoscope is not started")
+            raise RuntimeError("the simulated camera is not started")
         return int(self._server.sockets[0].getsockname()[1])
 
     @property
@@ -194,8 +222,8 @@ class SimOtoscopeCamera:
     def pipe_path(self) -> str:
         """The named pipe the stream is written to (after start, with `pipe=True`)."""
         if self._pipe_dir is None:
-            raise RuntimeError("the simulated otoscope writes no pipe")
-        return os.path.join(self._pipe_dir, "otoscope.mjpg")
+            raise RuntimeError("the simulated camera writes no pipe")
+        return os.path.join(self._pipe_dir, "camera.mjpg")
 
     @property
     def faults(self) -> frozenset[CameraFault]:
@@ -207,9 +235,9 @@ class SimOtoscopeCamera:
         if self._server is not None:
             return
         self._server = await asyncio.start_server(self._serve, self._host, self._port)
-        log.info("simulated otoscope streaming at %s", self.url)
+        log.info("simulated camera streaming at %s", self.url)
         if self._pipe:
-            self._pipe_dir = tempfile.mkdtemp(prefix="cabin-otoscope-")
+            self._pipe_dir = tempfile.mkdtemp(prefix="cabin-camera-")
             os.mkfifo(self.pipe_path)
             self._tasks.spawn(self._feed_pipe(self.pipe_path), "pipe")
 

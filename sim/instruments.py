@@ -2,7 +2,7 @@
 
 These stand in for the measuring instruments, above the wire protocol (configuration
 driver "sim"): they exercise the device manager, the consultation and the GP console without
-hardware. The otoscope has no such stand-in: the simulated camera (`sim/camera.py`) sits
+hardware. The examination cameras have no such stand-in: simulated cameras (`sim/camera.py`) sit
 behind the real "uvc" driver. Every delay goes through `Clock.sleep`, so a sped-up clock runs
 a 30 s blood pressure cycle in milliseconds, and every random choice comes from the injected
 `random.Random`, so a seed replays a session.

@@ -2,7 +2,8 @@
 
 The rig builds a stand-in for each configured device that speaks the real protocol on the
 real path: Bumble GATT peripherals behind a bleak backend, CMS50 / RDM6300 / LCUS devices
-and stadiometers on pseudo-terminals, an MJPEG camera that OpenCV reads, an ESC/POS printer on TCP. A device
+and stadiometers on pseudo-terminals, an MJPEG camera per examination camera (an ear canal for the otoscope, a
+skin lesion for the dermatoscope) that OpenCV reads, an ESC/POS printer on TCP. A device
 configured by port is pointed at its stand-in (a pty's path, the camera's URL); a device
 configured by USB identity keeps it and hangs on a simulated USB bus (`sim.usb`), a sysfs tree
 and a /dev directory the station's device watcher is given, so that the real discovery code
@@ -23,10 +24,11 @@ from drivers.discovery import BADGE_READER_ID, ENTRY_LOCK_ID
 from runtime.clock import Clock
 from runtime.errors import StationError
 from sim.ble.rig import SimBleRig
-from sim.camera import CameraFault, SimOtoscopeCamera
+from sim.camera import CameraFault, SimCamera
 from sim.instruments import make_sim_instrument
 from sim.printer import SimPrinter
 from sim.serial_devices import PtyDevice, SimCms50, SimLcus, SimRdm6300
+from sim.skin import SkinLesionScene
 from sim.stadiometer import SimStadiometer
 from sim.usb import FakeUsbBus, Subsystem
 
@@ -57,17 +59,19 @@ class SimRig:
                                  rng=random.Random(seed), name=d.id)
             for d in config.devices if d.driver == "stadiometer_serial"
         }
-        cameras = [d for d in config.devices if d.driver == "uvc"]
-        self.camera = SimOtoscopeCamera(seed=seed, pipe=any(_by_usb(d) for d in cameras)) if cameras else None
+        self.cameras = {  # one stand-in per examination camera, by device id
+            d.id: SimCamera(seed=seed, pipe=_by_usb(d), scene=SkinLesionScene(seed=seed) if d.kind == "dermatoscope"
+                            else None) for d in config.devices if d.driver == "uvc"
+        }
         self.badge_reader = SimRdm6300(clock)
         channels = config.entry_lock.channel if config.entry_lock.driver == "lcus" else 1
         self.entry_lock = SimLcus(clock, channels=channels)
         self.usb = FakeUsbBus()
         self._ptys: list[PtyDevice] = [*self.oximeters.values(), *self.stadiometers.values(), self.badge_reader,
                                        self.entry_lock]
-        self._stand_ins: dict[str, PtyDevice | SimOtoscopeCamera] = {
+        self._stand_ins: dict[str, PtyDevice | SimCamera] = {
             **self.oximeters, **self.stadiometers, BADGE_READER_ID: self.badge_reader, ENTRY_LOCK_ID: self.entry_lock,
-            **({d.id: self.camera for d in cameras} if self.camera is not None else {}),
+            **self.cameras,
         }
         self._on_bus: list[tuple[str, LocatedDevice]] = [
             (d.id, d) for d in config.devices if isinstance(d, LocatedDevice) and _by_usb(d)]
@@ -92,8 +96,8 @@ class SimRig:
             await pty.start()
         for stadiometer in self.stadiometers.values():
             stadiometer.step_in()
-        if self.camera is not None:
-            await self.camera.start()
+        for camera in self.cameras.values():
+            await camera.start()
         self.usb.start()
         for device_id, config in self._on_bus:
             self._put_on_bus(device_id, config)
@@ -106,15 +110,15 @@ class SimRig:
     async def stop(self) -> None:
         """Stop everything; idempotent."""
         await self.ble.stop()
-        if self.camera is not None:
-            await self.camera.stop()
+        for camera in self.cameras.values():
+            await camera.stop()
         for pty in reversed(self._ptys):
             await pty.stop()
         self.usb.stop()
         await self.printer.stop()
 
     def unplug(self, device_id: str) -> None:
-        """Unplug a serial device or the camera: its stand-in goes away, with its sysfs and /dev entries."""
+        """Unplug a serial device or a camera: its stand-in goes away, with its sysfs and /dev entries."""
         if device_id in dict(self._on_bus):
             self.usb.unplug(device_id)
         stand_in = self._stand_in(device_id)
@@ -143,8 +147,8 @@ class SimRig:
             return config.model_copy(update={"port": None if _by_usb(config) else self.oximeters[config.id].path})
         if config.driver == "stadiometer_serial":
             return config.model_copy(update={"port": None if _by_usb(config) else self.stadiometers[config.id].path})
-        if config.driver == "uvc" and self.camera is not None:
-            return config.model_copy(update={"port": None if _by_usb(config) else self.camera.url})
+        if config.driver == "uvc" and config.id in self.cameras:
+            return config.model_copy(update={"port": None if _by_usb(config) else self.cameras[config.id].url})
         return config
 
     def accessory_config(self, config: BadgeReaderConfig | EntryLockConfig) -> BadgeReaderConfig | EntryLockConfig:
@@ -173,7 +177,7 @@ class SimRig:
         self.usb.add(device_id, subsystem, vendor if config.usb_vendor is None else config.usb_vendor,
                      product if config.usb_product is None else config.usb_product, config.usb_serial, target)
 
-    def _stand_in(self, device_id: str) -> PtyDevice | SimOtoscopeCamera:
+    def _stand_in(self, device_id: str) -> PtyDevice | SimCamera:
         stand_in = self._stand_ins.get(device_id)
         if stand_in is None:
             raise StationError(f"no simulated serial device or camera is called {device_id!r}")

@@ -1,6 +1,6 @@
 """The composition root: the only place that picks concrete parts from configuration.
 
-The hardware (instruments, camera, accessories) is picked in `station/hardware.py`; the rest
+The hardware (instruments, cameras, accessories) is picked in `station/hardware.py`; the rest
 of the station here: the state database and what keeps it, the print service, the cabin, the
 GP link, the kiosk server and, with a hub configured, the call relay.
 """
@@ -71,7 +71,7 @@ class Station:
         self.hardware = Hardware(config, clock, rig=rig, on_badge=self.on_badge)
         self.devices = self.hardware.devices
         self.badge_reader = self.hardware.badge_reader
-        camera, place = self.hardware.camera, config.place()
+        cameras, place = self.hardware.cameras, config.place()
         # On board, the cabin opens with the stop, not the clock (docs/design.md, "On board").
         self.gate = (StopGate(config.mobile, clock.zone, self.db)
                      if config.station.mode == "on_board" and config.mobile is not None else None)
@@ -86,12 +86,12 @@ class Station:
                               place_of=self.gate.place_of if self.gate is not None else None)
         self.staff_desk = StaffDesk(self.cabin, registry=self.registry, audit=self.audit, protocol=config.cleaning,
                                     closing=config.closing_cleaning)
-        self.gp_link = GpLink(self.cabin, self.gp_desk, devices=self.devices, site_name=place.name, camera=camera)
+        self.gp_link = GpLink(self.cabin, self.gp_desk, devices=self.devices, site_name=place.name, cameras=cameras)
         lock = self.hardware.entry_lock
         self.entry = EntryFollower(self.cabin, lock) if lock is not None else None
         self.kiosk = KioskServer(
             self.cabin, self.patient_desk, self.staff_desk, devices=self.devices, audit=self.audit, config=config,
-            port=config.station.kiosk_port if kiosk_port is None else kiosk_port, camera=camera,
+            port=config.station.kiosk_port if kiosk_port is None else kiosk_port, cameras=cameras,
             screenings=self.hardware.screenings,
             key_dir=state_dir if kiosk_key_dir is None else kiosk_key_dir, key_group=kiosk_group,
             test_print=lambda: print_test.send(make_transport(printer_config, clock), print_test.build(config)),
@@ -99,7 +99,7 @@ class Station:
         hub = config.hub
         self.on_board = (OnBoard(self.cabin, self.patient_desk, self.gate, self.kiosk)
                          if self.gate is not None else None)
-        self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, camera, place.name, self.audit,
+        self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, cameras, place.name, self.audit,
                                self.book, on_board=self.on_board.handle if self.on_board else None) if hub else None
         self.control = LocalControl(state_dir, self.hardware, busy=self._patient_in)
         optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]

@@ -1,4 +1,4 @@
-"""The cabin's hardware as its configuration names it: instruments, the examination camera, the accessories.
+"""The cabin's hardware as its configuration names it: instruments, the examination cameras, the accessories.
 
 `Hardware` picks each device's concrete driver (or, with a simulator rig, its stand-in on
 the same real path), gives every port-based driver its locator from the device watcher, and
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from config.devices import BadgeReaderConfig, DeviceConfig, EntryLockConfig, KioskScreeningConfig, LocatedDevice
 from config.schema import CabinConfig
 from devices.camera import ExaminationCamera
+from devices.cameras import ExaminationCameras
 from devices.instrument import DeviceConfigError, Instrument, Sink
 from devices.manager import DeviceManager
 from devices.screening import Screening
@@ -26,8 +27,8 @@ from drivers.ble import BleInstrument
 from drivers.cms50_oximeter import Cms50Oximeter
 from drivers.discovery import BADGE_READER_ID, ENTRY_LOCK_ID, DeviceWatcher, Locator, WatchTarget, watch_targets
 from drivers.entry_lock import EntryLock
-from drivers.otoscope import Otoscope
 from drivers.stadiometer_serial import SerialStadiometer
+from drivers.uvc_camera import UvcCamera
 
 if TYPE_CHECKING:  # the simulator is only ever handed in by the caller, never imported here
     from runtime.clock import Clock
@@ -51,9 +52,7 @@ class Hardware:
             self.watcher = DeviceWatcher(watch_targets(self.config), self._on_presence, sysfs_root=rig.sysfs_root,
                                          dev_root=rig.dev_root, use_udev=False)
         self.devices = DeviceManager.from_configs(self.config.devices, clock, self._instrument)
-        self.camera: ExaminationCamera | None = next(
-            (i for i in self.devices.instruments if isinstance(i, ExaminationCamera) and i.config.kind == "otoscope"),
-            None)
+        self.cameras = ExaminationCameras(i for i in self.devices.instruments if isinstance(i, ExaminationCamera))
         self.screenings = tuple(i for i in self.devices.instruments if isinstance(i, Screening))
         self.badge_reader = self._badge_reader(self.config.badge_reader, on_badge)
         self.entry_lock = self._entry_lock(self.config.entry_lock)
@@ -114,7 +113,7 @@ class Hardware:
         if config.driver == "cms50":
             return Cms50Oximeter(config, self.clock, sink, locator=self._locator(config.id, config))
         if config.driver == "uvc":
-            return Otoscope(config, sink, self.clock, locator=self._locator(config.id, config))
+            return UvcCamera(config, sink, self.clock, locator=self._locator(config.id, config))
         if config.driver == "stadiometer_serial":
             return SerialStadiometer(config, self.clock, sink, locator=self._locator(config.id, config))
         if config.driver == "kiosk":

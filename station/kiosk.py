@@ -38,7 +38,8 @@ from typing import TypeVar
 from aiohttp import WSMsgType, web
 
 from config.schema import CabinConfig
-from devices.camera import ExaminationCamera, FrameMetrics, Guidance
+from devices.camera import CameraKind, FrameMetrics, Guidance
+from devices.cameras import ExaminationCameras
 from devices.manager import DeviceManager
 from devices.screening import Screening, ScreeningError
 from hygiene.audit import AuditTrail
@@ -150,9 +151,9 @@ class KioskServer:
 
     def __init__(self, cabin: CabinCore, patient: PatientDesk, staff: StaffDesk, *, devices: DeviceManager,
                  audit: AuditTrail, config: CabinConfig, port: int, key_dir: Path, key_group: str | None = None,
-                 host: str = "127.0.0.1", camera: ExaminationCamera | None = None,
+                 host: str = "127.0.0.1", cameras: ExaminationCameras | None = None,
                  screenings: Sequence[Screening] = (), test_print: TestPrint | None = None) -> None:
-        """`camera` is the cabin's examination camera, if any: its guidance changes the screen.
+        """`cameras` are the cabin's examination cameras: the one that is on, and its guidance, change the screen.
         `screenings` are the tests the patient runs on this screen (devices/screening.py).
 
         The start page, with the key, is written in `key_dir`, of group `key_group` (the station's
@@ -164,7 +165,7 @@ class KioskServer:
         self._devices = devices
         self._audit = audit
         self._config = config
-        self._camera = camera
+        self._cameras = cameras if cameras is not None else ExaminationCameras()
         self._screenings = tuple(screenings)
         self._test_print = test_print
         self._recent: list[dict[str, object]] = []
@@ -236,8 +237,7 @@ class KioskServer:
             raise StationError(f"cannot write the kiosk's start page {self.start_page}: {why}") from exc
         await self._refresh_recent()
         self._unsubscribe.append(self._cabin.subscribe(self._on_event))
-        if self._camera is not None:
-            self._unsubscribe.append(self._camera.subscribe_guidance(self._on_guidance))
+        self._unsubscribe.append(self._cameras.subscribe_guidance(self._on_guidance))
         for screening in self._screenings:
             self._unsubscribe.append(screening.subscribe(lambda: self._push("screening")))
 
@@ -426,9 +426,8 @@ class KioskServer:
             await ws.send_str(await outbox.get())
 
     def _view(self) -> dict[str, object]:
-        camera = self._camera
-        shown = (CameraView(camera.device_id, camera.config.kind, camera.guidance())
-                 if camera is not None and camera.capturing else None)
+        camera = self._cameras.on()
+        shown = CameraView(camera.device_id, camera.config.kind, camera.guidance()) if camera is not None else None
         context = ScreenContext(
             place=self._config.place(), timeouts=self._config.timeouts, cleaning=self._staff.protocol_due(),
             checkin_paused_s=self._patient.checkin_paused_for(), devices=self._devices.health(), camera=shown,
@@ -450,8 +449,8 @@ class KioskServer:
             self._tasks.spawn(self._refresh_recent_and_push(), "cleanings")
         self._push(_EVENT_NAMES.get(type(event), "notice"))
 
-    def _on_guidance(self, advice: Guidance, metrics: FrameMetrics) -> None:
-        """The camera analysed a frame: the screen changes only when the advice does."""
+    def _on_guidance(self, kind: CameraKind, advice: Guidance, metrics: FrameMetrics) -> None:
+        """A camera analysed a frame: the screen changes only when the advice does."""
         if advice != self._advice:
             self._advice = advice
             self._push("guidance")

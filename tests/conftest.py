@@ -19,7 +19,7 @@ from config.loader import load_config
 from config.schema import CabinConfig
 from runtime.clock import PARIS, Clock
 from runtime.storage import Database
-from sim.camera import SimOtoscopeCamera
+from sim.camera import SimCamera
 from sim.crew import SimCrew
 from sim.rig import SimRig
 from sim.seed import enroll_staff
@@ -88,9 +88,9 @@ async def eventually(condition: Callable[[], bool], within_s: float = 5.0) -> No
 
 
 @pytest.fixture
-async def camera() -> AsyncIterator[SimOtoscopeCamera]:
+async def camera() -> AsyncIterator[SimCamera]:
     """A started simulated otoscope camera at 30 frames per second."""
-    cam = SimOtoscopeCamera(fps=30.0)
+    cam = SimCamera(fps=30.0)
     await cam.start()
     try:
         yield cam

@@ -21,6 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from config.intervals import Interval, WeeklyHours
 from config.loader import load_config
 from config.schema import CabinConfig, Site
+from devices.camera import CAMERA_KINDS
 from hygiene.store import CabinRecord
 from protocol.booking_code import CODE_ALPHABET
 from protocol.states import CabinState as S
@@ -65,7 +66,8 @@ def always_open() -> CabinConfig:
     of steps, so the instruments are the in-process stand-ins and badges arrive directly.
     """
     config = load_config()
-    devices = tuple(d.model_copy(update={"driver": "sim"}) for d in config.devices if d.kind != "otoscope")
+    devices = tuple(d.model_copy(update={"driver": "sim"}) for d in config.devices
+                    if d.kind not in CAMERA_KINDS)
     none = config.badge_reader.model_copy(update={"driver": "none"})
     day = (Interval.parse("00:00-23:59"),)
     site = Site(code="TST001", name="Test", address="Test", phone="01 99 00 00 00",

@@ -468,3 +468,11 @@ def test_default_file_with_one_key_changed_loads_or_is_a_config_error(
     text = DEFAULT_TEXT.replace(header, f"{header}{json.dumps(key)} = {_toml_value(value)}\n", 1)
     path.write_text(text, encoding="utf-8")
     _outcome(path)
+
+
+def test_two_cameras_of_one_kind_are_refused(tmp_path: Path) -> None:
+    problem = the_problem(write_variant(tmp_path, 'kind = "dermatoscope"', 'kind = "otoscope"'))
+    assert (problem.table, problem.key) == ("devices", "")
+    assert problem.message == "dermatoscope-1 and otoscope-1 are both the cabin's otoscope: one camera of each kind"
+    problem = the_problem(write_variant(tmp_path, 'kind = "dermatoscope"', 'kind = "stethoscope"'))
+    assert problem.message.startswith("driver 'uvc' serves otoscope or dermatoscope, not 'stethoscope'"), problem

@@ -11,12 +11,15 @@ from pydantic import ValidationError
 
 from protocol.control import (
     MAX_MESSAGE_BYTES,
+    CameraSwitch,
     ControlError,
     End,
     Join,
+    OtoscopeSwitch,
     Prescribe,
     Reprint,
     RequestMeasurement,
+    Snapshot,
     parse_control,
 )
 from protocol.versioned import encode
@@ -250,3 +253,29 @@ def test_arbitrary_json_values(value: object) -> None:
        fields=st.dictionaries(_KEYS, _JSON, max_size=6))
 def test_arbitrary_fields_of_a_known_type(type_: str, fields: dict[str, object]) -> None:
     _parse_or_control_error(json.dumps({**fields, "v": 1, "type": type_}))
+
+
+def test_a_camera_switch_names_its_camera() -> None:
+    switch = parse_control(msg(type="camera", camera="dermatoscope", on=True))
+    assert isinstance(switch, CameraSwitch) and switch.camera == "dermatoscope" and switch.on is True
+    shot = parse_control(msg(type="snapshot", camera="dermatoscope"))
+    assert isinstance(shot, Snapshot) and shot.camera == "dermatoscope"
+
+
+def test_an_older_consoles_camera_messages_still_mean_the_otoscope() -> None:
+    switch = parse_control(msg(type="otoscope", on=False))
+    assert isinstance(switch, OtoscopeSwitch) and switch.camera == "otoscope" and switch.on is False
+    shot = parse_control(msg(type="snapshot"))
+    assert isinstance(shot, Snapshot) and shot.camera == "otoscope"
+
+
+@pytest.mark.parametrize("fields", [
+    {"type": "camera", "on": True},  # which camera?
+    {"type": "camera", "camera": "stethoscope", "on": True},
+    {"type": "camera", "camera": "dermatoscope", "on": "yes"},
+    {"type": "camera", "camera": "dermatoscope"},
+    {"type": "snapshot", "camera": "Dermatoscope"},
+    {"type": "otoscope", "camera": "dermatoscope", "on": True},  # the old message has no camera to pick
+])
+def test_wrong_camera_messages_are_refused(fields: dict[str, object]) -> None:
+    refused(msg(**fields))

@@ -30,7 +30,7 @@ from drivers.camera import (
     guidance,
 )
 from runtime.clock import Clock
-from sim.camera import CameraFault, EarCanalScene, SimOtoscopeCamera, write_clip
+from sim.camera import CameraFault, EarCanalScene, SimCamera, write_clip
 from tests.conftest import eventually
 
 FAST = GrabberTimings(open_timeout_s=2.0, read_timeout_s=0.5, reopen_initial_s=0.05, reopen_max_s=0.3,
@@ -38,7 +38,7 @@ FAST = GrabberTimings(open_timeout_s=2.0, read_timeout_s=0.5, reopen_initial_s=0
 
 
 @pytest.fixture
-async def grabber(camera: SimOtoscopeCamera) -> AsyncIterator[FrameGrabber]:
+async def grabber(camera: SimCamera) -> AsyncIterator[FrameGrabber]:
     grab = FrameGrabber(camera.url, Clock(), name="otoscope-test", timings=FAST)
     await grab.start()
     try:
@@ -94,7 +94,7 @@ def test_frame_metrics_refuses_what_is_not_an_image(image: NDArray[np.uint8]) ->
 
 
 def figures(focus: float, brightness: float) -> FrameMetrics:
-    return FrameMetrics(focus=focus, brightness=brightness, width=640, height=480)
+    return FrameMetrics(focus=focus, brightness=brightness, glare=0.0, width=640, height=480)
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ async def test_cursors_are_independent_consumers(grabber: FrameGrabber) -> None:
 
 
 async def test_snapshot_is_a_full_resolution_jpeg() -> None:
-    camera = SimOtoscopeCamera(width=1280, height=720, fps=15.0)
+    camera = SimCamera(width=1280, height=720, fps=15.0)
     await camera.start()
     grab = FrameGrabber(camera.url, Clock(), timings=FAST)
     await grab.start()
@@ -181,7 +181,7 @@ async def test_snapshot_is_a_full_resolution_jpeg() -> None:
     assert frame_metrics(image).focus > 20  # sharp enough for the GP
 
 
-async def test_disconnect_is_reported_and_the_capture_recovers(camera: SimOtoscopeCamera,
+async def test_disconnect_is_reported_and_the_capture_recovers(camera: SimCamera,
                                                                grabber: FrameGrabber) -> None:
     await grabber.latest(timeout_s=5.0)
     camera.inject(CameraFault.DISCONNECT)
@@ -197,7 +197,7 @@ async def test_disconnect_is_reported_and_the_capture_recovers(camera: SimOtosco
     assert camera.connections >= 2 and grabber.health().failures == 0
 
 
-async def test_a_stalled_stream_counts_as_disconnected(camera: SimOtoscopeCamera, grabber: FrameGrabber) -> None:
+async def test_a_stalled_stream_counts_as_disconnected(camera: SimCamera, grabber: FrameGrabber) -> None:
     await grabber.latest(timeout_s=5.0)
     camera.inject(CameraFault.STALL)
     await eventually(lambda: not grabber.health().connected)  # after read_timeout_s of silence
@@ -243,7 +243,7 @@ async def test_a_missing_device_is_reported_and_retried() -> None:
         await grab.stop()
 
 
-async def test_a_locator_is_asked_again_before_each_open(camera: SimOtoscopeCamera) -> None:
+async def test_a_locator_is_asked_again_before_each_open(camera: SimCamera) -> None:
     answers: list[str | None] = [None, None, camera.url]
     asked: list[int] = []
 
@@ -263,7 +263,7 @@ async def test_a_locator_is_asked_again_before_each_open(camera: SimOtoscopeCame
     assert frame.image.shape == (480, 640, 3) and len(asked) >= 3
 
 
-async def test_a_wake_ends_a_long_wait_between_opens(camera: SimOtoscopeCamera) -> None:
+async def test_a_wake_ends_a_long_wait_between_opens(camera: SimCamera) -> None:
     plugged = False
 
     def locate() -> str:

@@ -38,7 +38,7 @@ async def test_the_consultation_screen_shows_the_gp_large_the_patient_small_and_
         await gp.click("[data-testid=otoscope-toggle]")
         await kiosk.wait_for_selector("#instrument[data-kind=otoscope]", timeout=BROWSER_MS)
         assert "l'examen de l'oreille" in await kiosk.inner_text("#instrument")
-        camera = remote.station.rig.camera if remote.station.rig else None
+        camera = remote.station.rig.cameras.get("otoscope-1") if remote.station.rig else None
         assert camera is not None
         camera.inject("shake")  # the patient moves: the otoscope's focus figure drops
         await kiosk.wait_for_selector("#guidance[data-guidance=hold_still]", timeout=BROWSER_MS)

@@ -17,7 +17,7 @@ from typing import get_args
 
 import pytest
 
-from devices.camera import Guidance
+from devices.camera import CAMERA_KINDS, Guidance
 from protocol.control import RequestMeasurement
 from protocol.states import CabinState
 from session.checkin import Refusal
@@ -93,7 +93,7 @@ def test_the_kiosk_has_words_for_every_state_refusal_instrument_and_advice() -> 
     keys = set(catalogue("kiosk", "fr"))
     assert {f"state.{s.value}" for s in CabinState} <= keys
     assert {f"refusal.{r.value}" for r in Refusal} <= keys
-    for kind in (*REQUESTABLE, "otoscope"):
+    for kind in (*REQUESTABLE, *CAMERA_KINDS):
         assert {f"kind.{kind}", f"kind.{kind}.steps"} <= keys, kind
     assert {f"instrument.{advice}" for advice in get_args(Guidance) if advice != "ok"} <= keys
 

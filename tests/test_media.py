@@ -17,15 +17,16 @@ import pytest
 
 from config.devices import UvcDeviceConfig
 from devices.camera import ExaminationCamera
+from devices.cameras import ExaminationCameras
 from drivers.camera import GrabberTimings
-from drivers.otoscope import Otoscope
+from drivers.uvc_camera import UvcCamera
 from protocol.hub import GpIdentity
 from protocol.states import CabinState as S
 from runtime.clock import Clock
 from session.appointments import Appointment
 from session.channel import MessageChannel
 from session.media import DirectorTimings, LegTimings, MediaDirector, MediaError, ice_configuration
-from sim.camera import SimOtoscopeCamera
+from sim.camera import SimCamera
 from sim.crew import SimCrew
 from sim.gp_peer import GpPeerError, SimGpPeer, of_type
 from sim.seed import DEMO_GP
@@ -63,7 +64,7 @@ def trickled(sdp: str) -> tuple[str, list[dict[str, object]]]:
 
 
 @asynccontextmanager
-async def instruments(attach: Callable[..., None], otoscope: ExaminationCamera | None, *,
+async def instruments(attach: Callable[..., None], cameras: ExaminationCameras | None, *,
                       trickle: list[Exception] | None = None,
                       vouched: GpIdentity | None = None) -> AsyncIterator[tuple[MediaDirector, SimGpPeer]]:
     """A media director and a simulated GP, signalling to each other directly as the hub would.
@@ -88,7 +89,7 @@ async def instruments(attach: Callable[..., None], otoscope: ExaminationCamera |
         except MediaError as exc:
             trickle.append(exc)
 
-    director = MediaDirector(attach, to_gp, otoscope, leg_timings=LEG, timings=DIRECTOR)
+    director = MediaDirector(attach, to_gp, cameras, leg_timings=LEG, timings=DIRECTOR)
     gp = SimGpPeer(DEMO_GP, to_station)
     await director.start()
     await gp.start()
@@ -101,12 +102,12 @@ async def instruments(attach: Callable[..., None], otoscope: ExaminationCamera |
 
 
 @asynccontextmanager
-async def small_otoscope() -> AsyncIterator[Otoscope]:
-    camera = SimOtoscopeCamera(width=320, height=240, fps=15.0)
+async def small_otoscope() -> AsyncIterator[UvcCamera]:
+    camera = SimCamera(width=320, height=240, fps=15.0)
     await camera.start()
     config = UvcDeviceConfig(id="otoscope-1", kind="otoscope", driver="uvc", port=camera.url)
     timings = GrabberTimings(open_timeout_s=2.0, read_timeout_s=0.5, reopen_initial_s=0.05, frame_timeout_s=2.0)
-    scope = Otoscope(config, print, Clock(), timings=timings)
+    scope = UvcCamera(config, print, Clock(), timings=timings)
     await scope.start()
     try:
         yield scope
@@ -117,7 +118,7 @@ async def small_otoscope() -> AsyncIterator[Otoscope]:
 
 async def test_the_gp_sees_the_otoscope_only_while_in_consultation() -> None:
     attached = Attached()
-    async with small_otoscope() as scope, instruments(attached, scope) as (director, gp):
+    async with small_otoscope() as scope, instruments(attached, ExaminationCameras([scope])) as (director, gp):
         await eventually(lambda: len(attached.legs) == 1, within_s=10)
         await eventually(lambda: gp.frames_received >= 1)
         assert gp.frame_brightness is not None and gp.frame_brightness < DIM  # the placeholder: otoscope off
@@ -160,8 +161,8 @@ def test_ice_servers_are_checked() -> None:
             ice_configuration([wrong])
 
 
-def otoscope_of(station: Station) -> Otoscope:
-    return next(i for i in station.devices.instruments if isinstance(i, Otoscope))
+def otoscope_of(station: Station) -> ExaminationCamera:
+    return station.hardware.cameras.get("otoscope")
 
 
 async def waiting_patient(station: Station, crew: SimCrew) -> None:
@@ -186,7 +187,7 @@ async def joined(station: Station, crew: SimCrew, gp: SimGpPeer) -> str:
 
 async def test_control_round_trips_and_readings_go_on_vitals(state_dir: Path) -> None:
     async with (running_station(state_dir, speed=1.0) as (station, crew),
-                instruments(station.gp_link.attach, otoscope_of(station)) as (director, gp)):
+                instruments(station.gp_link.attach, station.hardware.cameras) as (director, gp)):
         await gp.wait_connected()
         session = await joined(station, crew, gp)
         pleth = await gp.vitals.expect(lambda m: m["type"] == "reading" and m["measurement"]["kind"] == "pleth")
@@ -223,7 +224,7 @@ async def test_control_round_trips_and_readings_go_on_vitals(state_dir: Path) ->
 
 async def test_bad_control_messages_get_errors_and_break_nothing(state_dir: Path) -> None:
     async with (running_station(state_dir, speed=1.0) as (station, crew),
-                instruments(station.gp_link.attach, otoscope_of(station)) as (director, gp)):
+                instruments(station.gp_link.attach, station.hardware.cameras) as (director, gp)):
         await gp.wait_connected()
         await waiting_patient(station, crew)
         session = str((await gp.control.expect(of_type("waiting")))["session"])
@@ -250,7 +251,7 @@ async def test_bad_control_messages_get_errors_and_break_nothing(state_dir: Path
 
 async def test_a_short_network_drop_resumes_the_same_consultation(state_dir: Path) -> None:
     async with (running_station(state_dir, config_with(reconnect_grace_s=30), speed=1.0) as (station, crew),
-                instruments(station.gp_link.attach, otoscope_of(station)) as (director, gp)):
+                instruments(station.gp_link.attach, station.hardware.cameras) as (director, gp)):
         await gp.wait_connected()
         session = await joined(station, crew, gp)
         gp.drop_network()
@@ -267,7 +268,7 @@ async def test_a_short_network_drop_resumes_the_same_consultation(state_dir: Pat
 
 async def test_a_drop_past_the_grace_ends_the_consultation(state_dir: Path) -> None:
     async with (running_station(state_dir, config_with(reconnect_grace_s=3), speed=1.0) as (station, crew),
-                instruments(station.gp_link.attach, otoscope_of(station)) as (director, gp)):
+                instruments(station.gp_link.attach, station.hardware.cameras) as (director, gp)):
         await gp.wait_connected()
         await joined(station, crew, gp)
         await gp.send("otoscope", on=True)
@@ -281,7 +282,7 @@ async def test_a_drop_past_the_grace_ends_the_consultation(state_dir: Path) -> N
 
 async def test_a_clean_hang_up_is_renegotiated(state_dir: Path) -> None:
     async with (running_station(state_dir, config_with(reconnect_grace_s=30), speed=1.0) as (station, crew),
-                instruments(station.gp_link.attach, otoscope_of(station)) as (director, gp)):
+                instruments(station.gp_link.attach, station.hardware.cameras) as (director, gp)):
         await gp.wait_connected()
         session = await joined(station, crew, gp)
         await gp.hang_up()
@@ -307,7 +308,7 @@ async def test_a_cabin_without_an_otoscope_says_so(state_dir: Path) -> None:
 async def test_the_prescriber_is_who_the_hub_logged_in_not_who_the_console_says(state_dir: Path) -> None:
     record = DEMO_GP.model_copy(update={"name": "Dr Hélène Garnier-Roy", "phone": "01 99 00 45 68"})
     async with (running_station(state_dir, speed=1.0) as (station, crew),
-                instruments(station.gp_link.attach, otoscope_of(station), vouched=record) as (director, gp)):
+                instruments(station.gp_link.attach, station.hardware.cameras, vouched=record) as (director, gp)):
         await gp.wait_connected()
         await joined(station, crew, gp)
         assert station.cabin.consultation is not None and station.cabin.consultation.gp == record
@@ -316,7 +317,7 @@ async def test_the_prescriber_is_who_the_hub_logged_in_not_who_the_console_says(
 async def test_a_console_claiming_another_rpps_than_its_login_is_refused(state_dir: Path) -> None:
     someone_else = DEMO_GP.model_copy(update={"rpps": "10000000042"})
     async with (running_station(state_dir, speed=1.0) as (station, crew),
-                instruments(station.gp_link.attach, otoscope_of(station), vouched=someone_else) as (director, gp)):
+                instruments(station.gp_link.attach, station.hardware.cameras, vouched=someone_else) as (director, gp)):
         await gp.wait_connected()
         await waiting_patient(station, crew)
         waiting = await gp.control.expect(of_type("waiting"))

@@ -14,7 +14,7 @@ from protocol.states import CabinState as S
 from sim.gp_peer import of_type
 from tests.conftest import eventually, running_station
 from tests.processes import run_until
-from tests.test_media import instruments, joined, otoscope_of
+from tests.test_media import instruments, joined
 
 
 def test_cabin_run_sim_keeps_the_terminal_for_a_person_and_draws_the_prints(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ async def test_the_gp_ending_the_consultation_closes_the_instruments_leg_without
         state_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     async with (running_station(state_dir, speed=1.0) as (station, crew),
-                instruments(station.gp_link.attach, otoscope_of(station)) as (director, gp)):
+                instruments(station.gp_link.attach, station.hardware.cameras) as (director, gp)):
         await gp.wait_connected()
         await joined(station, crew, gp)
         await gp.send("end")
@@ -127,7 +127,7 @@ async def test_the_gp_ending_the_consultation_closes_the_instruments_leg_without
 async def test_an_instruments_leg_lost_unexpectedly_is_a_warning(
         state_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     async with (running_station(state_dir, speed=1.0) as (station, crew),
-                instruments(station.gp_link.attach, otoscope_of(station)) as (director, gp)):
+                instruments(station.gp_link.attach, station.hardware.cameras) as (director, gp)):
         await gp.wait_connected()
         gp.drop_network()
         await eventually(lambda: any("lost (nothing from the GP" in line for line in leg_lines(caplog, logging.WARNING)),

@@ -33,7 +33,7 @@ def parse(text: str) -> list[dict[str, str]]:
 def test_every_named_device_is_matched_by_its_serial_or_a_documented_placeholder() -> None:
     rules = [rule for rule in parse(RULES.read_text(encoding="utf-8")) if "SYMLINK" in rule]
     assert {rule["SYMLINK"] for rule in rules} == {"cabin-oximeter", "cabin-badge", "cabin-entry-relay",
-                                                   "cabin-otoscope"}
+                                                   "cabin-otoscope", "cabin-dermatoscope"}
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for rule in rules:
         serial = rule.get("ATTRS{serial}")

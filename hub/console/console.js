@@ -333,7 +333,7 @@ function bind() {
   $("logout-button").addEventListener("click", () => onLogout().catch(report("logout")));
   $("lang-toggle").addEventListener("click", () => switchLanguage().catch(report("language switch")));
   $("notice-close").addEventListener("click", hideNotice);
-  for (const id of ["face-video", "otoscope-video", "self-video"]) countFrames($(id));
+  for (const id of ["face-video", "otoscope-video", "dermatoscope-video", "self-video"]) countFrames($(id));
   onLanguageChange(renderAll);
   window.addEventListener("pagehide", () => {
     hub.stop();

@@ -6,7 +6,7 @@
 import { $ } from "/ui/dom.js";
 import { has, t } from "/ui/i18n.js";
 import { Face } from "./face.js";
-import { Otoscope } from "./otoscope.js";
+import { ExamCamera } from "./examcamera.js";
 import { Leg } from "./peer.js";
 import { PrescriptionForm } from "./prescription.js";
 import { Printing } from "./printing.js";
@@ -39,7 +39,7 @@ export class Consultation {
     const send = (type, fields) => this.sendControl(type, fields);
     this.vitals = new Vitals();
     this.face = new Face();
-    this.otoscope = new Otoscope({ send });
+    this.cameras = ["otoscope", "dermatoscope"].map((kind) => new ExamCamera({ kind, send }));
     this.printing = new Printing({ send });
     this.prescription = new PrescriptionForm({ send, latestWeight: () => this.vitals.latestWeight() });
     const signal = (leg) => (payload) => env.hubSend({ type: "signal", station: this.current?.station, leg, ...payload });
@@ -48,7 +48,7 @@ export class Consultation {
         send: signal("instruments"),
         iceServers: env.iceServers,
         onTrack: (event) => {
-          if (event.track.kind === "video") this.otoscope.attach(event.track, event.streams);
+          if (event.track.kind === "video") for (const camera of this.cameras) camera.attach(event.track, event.streams);
         },
         onDataChannel: (channel) => this.onDataChannel(channel),
         onState: () => this.render(),
@@ -115,7 +115,7 @@ export class Consultation {
     this.legs.instruments.close();
     this.legs.face.close();
     this.face.reset();
-    this.otoscope.reset();
+    for (const camera of this.cameras) camera.reset();
     this.vitals.reset();
     this.prescription.reset();
     this.printing.reset();
@@ -171,7 +171,7 @@ export class Consultation {
     if (m.leg === "instruments") {
       this.control = null; // the new connection brings its own channels
       this.prescription.unblock();
-      this.otoscope.detach();
+      for (const camera of this.cameras) camera.detach();
     } else {
       this.face.detach();
     }
@@ -185,7 +185,7 @@ export class Consultation {
     if (this.current?.station !== station) return;
     this.legs.instruments.close();
     this.legs.face.close();
-    this.otoscope.detach();
+    for (const camera of this.cameras) camera.detach();
     this.face.detach();
     this.control = null;
     this.setPhase("offline", { kind: "warning", key: "consult.offline" });
@@ -301,9 +301,13 @@ export class Consultation {
       case "prescribe":
         this.prescription.onAck(m);
         break;
+      case "camera":
       case "otoscope":
+        this.camera(m).onAck(m);
+        this.switched(m.camera ?? "otoscope", m.on);
+        break;
       case "snapshot":
-        this.otoscope.onAck(m);
+        this.switched(m.camera ?? "otoscope", true); // a snapshot switches its camera on
         break;
       case "end":
         // The cabin took it: it prints and sees the patient out, then says `ended`. Meanwhile the
@@ -319,7 +323,7 @@ export class Consultation {
   onCabinError(m) {
     const [key, args] = errorText(m.code, m.message);
     if (!this.prescription.onError(key, args, m)) this.env.notify("error", key, args);
-    this.otoscope.onError();
+    for (const camera of this.cameras) camera.onError();
     this.printing.onError();
     const phase = this.current.phase;
     if (phase === "ending" && !this.current.endAcked) this.setPhase("active", null);
@@ -342,10 +346,21 @@ export class Consultation {
       this.vitals.onReading(m);
       if (m.measurement.kind === "weight") this.prescription.render();
     } else if (m.type === "guidance") {
-      this.otoscope.onGuidance(m);
+      this.switched(m.camera ?? "otoscope", true); // only the camera that is on gives guidance
+      this.camera(m).onGuidance(m);
     } else if (m.type === "snapshot") {
-      this.otoscope.onSnapshotChunk(m);
+      this.camera(m).onSnapshotChunk(m);
     }
+  }
+
+  /** The panel of the camera a message names (a station older than the dermatoscope names none: the otoscope). */
+  camera(m) {
+    return this.cameras.find((c) => c.kind === (m.camera ?? "otoscope")) ?? this.cameras[0];
+  }
+
+  /** The cabin switched `kind` on or off: one camera on at a time, every panel follows. */
+  switched(kind, on) {
+    if (typeof on === "boolean") for (const camera of this.cameras) camera.onSwitched(kind, on);
   }
 
   onEndDialogClosed() {
@@ -401,7 +416,7 @@ export class Consultation {
   renderAll() {
     this.render();
     this.vitals.render();
-    this.otoscope.render();
+    for (const camera of this.cameras) camera.render();
     this.face.render();
     this.printing.render();
     this.prescription.render();
@@ -418,7 +433,7 @@ export class Consultation {
     $("consultation-active").hidden = !c;
     const controlOpen = Boolean(c) && this.control?.readyState === "open";
     for (const button of document.querySelectorAll("button.request")) button.disabled = !controlOpen;
-    this.otoscope.setEnabled(controlOpen);
+    for (const camera of this.cameras) camera.setEnabled(controlOpen);
     this.prescription.setEnabled(controlOpen);
     if (!c) {
       for (const id of ["patient-name", "patient-details", "consult-site", "cabin-state"]) $(id).textContent = "";

@@ -123,12 +123,16 @@ export function isReading(m) {
   return m.kind !== "pleth" || isNumber(m.rate_hz);
 }
 
+const CAMERAS = ["otoscope", "dermatoscope"];
+const optCamera = (v) => v === undefined || CAMERAS.includes(v);
+
 const VITALS = {
   reading: (m) => optString(m.session) && isReading(m.measurement) && optNumber(m.stale_after_s),
-  guidance: (m) => optString(m.advice) && optNumber(m.focus) && optNumber(m.brightness),
+  guidance: (m) => optString(m.advice) && optNumber(m.focus) && optNumber(m.brightness) && optNumber(m.glare) &&
+    optCamera(m.camera),
   snapshot: (m) =>
     isString(m.id, 64) && Number.isInteger(m.index) && Number.isInteger(m.count) && m.count >= 1 && m.count <= 4096 &&
-    m.index >= 0 && m.index < m.count && isString(m.data, 256 * 1024) && optString(m.mime),
+    m.index >= 0 && m.index < m.count && isString(m.data, 256 * 1024) && optString(m.mime) && optCamera(m.camera),
 };
 
 /** A message from the cabin's `vitals` data channel, or null. */

@@ -6,8 +6,8 @@ import { t, tCode } from "/ui/i18n.js";
 import { screening } from "./screening.js";
 
 const TOUCHABLE = ["checking_in", "eligibility"];
-const ADVICE = ["hold_still", "too_dark", "too_bright"];  // the otoscope's advice that needs words
-const ILLUSTRATED = ["temperature", "blood_pressure", "spo2", "weight", "height", "otoscope"];
+const ADVICE = ["hold_still", "too_dark", "too_bright", "glare"];  // a camera's advice that needs words
+const ILLUSTRATED = ["temperature", "blood_pressure", "spo2", "weight", "height", "otoscope", "dermatoscope"];
 // Booking codes (session/appointments.py): 8 characters without the look-alikes 0/O and 1/I/L.
 const CODE_ALPHABET = [..."23456789ABCDEFGHJKMNPQRSTUVWXYZ"];
 const CODE_LENGTH = 8;
@@ -172,7 +172,7 @@ function bmiText(reading) {
 function instrument(view, ui) {
   if (view.session?.screening) return [screening(view.session.screening, ui)];
   const camera = view.session?.camera;
-  const requested = camera ? { kind: "otoscope" } : view.session?.requested;
+  const requested = camera ? { kind: camera.kind } : view.session?.requested;
   if (!requested) return [];
   const kind = requested.kind;
   const reading = (view.session.readings ?? []).find((r) => r.kind === kind);
@@ -185,7 +185,7 @@ function instrument(view, ui) {
     el("ol", { class: "steps" }, steps.map((step) => el("li", { text: step }))),
     ADVICE.includes(camera?.guidance)
       ? el("p", { class: "hold", id: "guidance", "data-guidance": camera.guidance, role: "alert",
-                  text: t(`instrument.${camera.guidance}`) }) : null,
+                  text: tCode(`instrument.${kind}`, camera.guidance, t(`instrument.${camera.guidance}`)) }) : null,
     camera ? null : reading
       ? el("p", { class: "reading", id: "reading", text: t("instrument.reading", { value: formatReading(reading) }) })
       : el("p", { text: t("instrument.waiting") }))];

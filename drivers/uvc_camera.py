@@ -1,12 +1,13 @@
-"""The otoscope: a UVC camera read through OpenCV, with guidance for the patient and snapshots for the GP.
+"""An examination camera (otoscope or dermatoscope): a UVC camera read through OpenCV, with guidance and snapshots.
 
 The camera is found by its locator (a /dev/videoN path, a V4L2 index, a stream URL, or a USB
 identity) before every open; `start()` only looks whether it is there. The camera is off
 until someone needs it: `request_measurement()` (or `capture_on()`) starts the capture thread
 and an analysis task that computes focus and brightness a few times a second, turning them
-into guidance for the kiosk ("hold still"). `snapshot()` gives the GP a
-full-resolution JPEG; `frames()` gives a video track its own cursor on the latest frame. The
-otoscope produces no `Measurement`: its output is images, so `_deliver` is never called.
+into guidance for the kiosk ("hold still", "glare") with the thresholds of the configured
+kind. `snapshot()` gives the GP a full-resolution JPEG; `frames()` gives a video track its own
+cursor on the latest frame. A camera produces no `Measurement`: its output is images, so
+`_deliver` is never called. One class for every kind (docs/design.md, "Examination cameras").
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 from devices.camera import ExaminationCamera, FrameMetrics, Guidance, GuidanceListener
 from devices.instrument import DeviceHealth, DeviceUnavailable, Sink
 from drivers.camera import (
-    DEFAULT_THRESHOLDS,
+    THRESHOLDS,
     CameraError,
     CaptureSource,
     FrameCursor,
@@ -61,23 +62,26 @@ def source_present(source: CaptureSource) -> bool:
     return "://" in source or Path(source).exists()
 
 
-class Otoscope(ExaminationCamera):
-    """An otoscope camera (configuration driver "uvc", kind "otoscope") wrapping a FrameGrabber."""
+class UvcCamera(ExaminationCamera):
+    """An examination camera (configuration driver "uvc", kind "otoscope" or "dermatoscope") on a FrameGrabber."""
 
     config: UvcDeviceConfig
 
     def __init__(self, config: UvcDeviceConfig, sink: Sink, clock: Clock, *, locator: Locator | None = None,
                  opener: Opener = open_capture, timings: GrabberTimings | None = None,
-                 thresholds: GuidanceThresholds = DEFAULT_THRESHOLDS,
+                 thresholds: GuidanceThresholds | None = None,
                  analysis_interval_s: float = ANALYSIS_INTERVAL_S) -> None:
-        """`locator` finds the camera (the device watcher's); by default its port, or its USB identity in /sys."""
+        """`locator` finds the camera (the device watcher's); by default its port, or its USB identity in /sys.
+
+        `thresholds` default to those of the configured kind.
+        """
         super().__init__(config, sink)
         self._locator = locator or Locator(WatchTarget.from_config(config.id, config))
         self._clock = clock
-        self._thresholds = thresholds
+        self._thresholds = THRESHOLDS[config.kind] if thresholds is None else thresholds
         self._interval_s = analysis_interval_s
         self._grabber = FrameGrabber(self._source, clock, name=config.id, timings=timings, opener=opener)
-        self._tasks = TaskSet(f"otoscope-{config.id}", log)
+        self._tasks = TaskSet(f"{config.kind}-{config.id}", log)
         self._started = False
         self._present = False
         self._last_error: str | None = None
@@ -100,11 +104,11 @@ class Otoscope(ExaminationCamera):
             source = await asyncio.to_thread(self._source)
         except CameraError as exc:
             self._present, self._last_error = False, str(exc)
-            log.info("otoscope %s: %s; waiting for it", self.device_id, exc)
+            log.info("%s %s: %s; waiting for it", self.config.kind, self.device_id, exc)
             return
         self._present = source_present(source)
         self._last_error = None if self._present else f"camera not found ({describe_source(source)})"
-        log.info("otoscope %s %s on %s", self.device_id, "ready" if self._present else "absent",
+        log.info("%s %s %s on %s", self.config.kind, self.device_id, "ready" if self._present else "absent",
                  describe_source(source))
 
     async def stop(self) -> None:
@@ -119,7 +123,7 @@ class Otoscope(ExaminationCamera):
     async def capture_on(self) -> None:
         """Start capturing and analysing; idempotent."""
         if not self._started:
-            raise DeviceUnavailable(f"otoscope {self.device_id} is not started")
+            raise DeviceUnavailable(f"{self.config.kind} {self.device_id} is not started")
         if self._grabber.running:
             return
         await self._grabber.start()
@@ -137,7 +141,8 @@ class Otoscope(ExaminationCamera):
         self._last_error = None if self._present else "unplugged"
         if self._present:
             self._grabber.wake()
-        log.info("otoscope %s %s", self.device_id, f"plugged in at {path}" if self._present else "unplugged")
+        log.info("%s %s %s", self.config.kind, self.device_id,
+                 f"plugged in at {path}" if self._present else "unplugged")
 
     def _source(self) -> CaptureSource:
         """Where the camera is now (asked before every open); CameraError naming what was looked for."""
@@ -164,7 +169,7 @@ class Otoscope(ExaminationCamera):
         return self._grabber.health()
 
     def metrics(self) -> FrameMetrics | None:
-        """The latest focus and brightness, or None when off, disconnected or out of date."""
+        """The latest focus, brightness and glare, or None when off, disconnected or out of date."""
         if self._metrics_time is None or not self._grabber.health().connected:
             return None
         age = self._clock.real_seconds(self._clock.monotonic() - self._metrics_time)
@@ -194,7 +199,7 @@ class Otoscope(ExaminationCamera):
             try:
                 metrics = await asyncio.to_thread(frame_metrics, frame.image)
             except ValueError as exc:  # an empty or odd frame: skip it, keep guiding on the next
-                log.warning("otoscope %s: cannot analyse a frame: %s", self.device_id, exc)
+                log.warning("%s %s: cannot analyse a frame: %s", self.config.kind, self.device_id, exc)
                 continue
             advice = guidance(metrics, previous, self._thresholds)
             previous = metrics
@@ -217,4 +222,4 @@ class Otoscope(ExaminationCamera):
             try:
                 listener(advice, metrics)
             except Exception:
-                log.exception("otoscope %s: guidance listener failed", self.device_id)
+                log.exception("%s %s: guidance listener failed", self.config.kind, self.device_id)

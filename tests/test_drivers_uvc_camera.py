@@ -16,9 +16,9 @@ from devices.instrument import DeviceUnavailable
 from devices.manager import DeviceManager
 from drivers.camera import CameraError, GrabberTimings
 from drivers.discovery import Locator, WatchTarget
-from drivers.otoscope import Otoscope, parse_source, source_present
+from drivers.uvc_camera import UvcCamera, parse_source, source_present
 from runtime.clock import Clock
-from sim.camera import CameraFault, SimOtoscopeCamera
+from sim.camera import CameraFault, SimCamera
 from tests.conftest import eventually
 
 FAST = GrabberTimings(open_timeout_s=2.0, read_timeout_s=0.5, reopen_initial_s=0.05, reopen_max_s=0.3, frame_timeout_s=1.0)
@@ -30,8 +30,8 @@ def config(port: str | None = None, **extra: object) -> UvcDeviceConfig:
 
 
 @pytest.fixture
-async def otoscope(camera: SimOtoscopeCamera) -> AsyncIterator[Otoscope]:
-    scope = Otoscope(config(camera.url), print, Clock(), timings=FAST, analysis_interval_s=0.05)
+async def otoscope(camera: SimCamera) -> AsyncIterator[UvcCamera]:
+    scope = UvcCamera(config(camera.url), print, Clock(), timings=FAST, analysis_interval_s=0.05)
     await scope.start()
     try:
         yield scope
@@ -40,9 +40,9 @@ async def otoscope(camera: SimOtoscopeCamera) -> AsyncIterator[Otoscope]:
 
 
 def test_constructor_does_no_io() -> None:
-    scope = Otoscope(config("/dev/video42"), print, Clock())
+    scope = UvcCamera(config("/dev/video42"), print, Clock())
     assert not scope.health().connected and not scope.capturing
-    by_usb = Otoscope(config(None, usb_vendor=0x1BCF), print, Clock())  # found later, through sysfs
+    by_usb = UvcCamera(config(None, usb_vendor=0x1BCF), print, Clock())  # found later, through sysfs
     assert not by_usb.health().connected
 
 
@@ -56,7 +56,7 @@ def test_ports_and_presence() -> None:
 async def test_the_self_test_of_a_missing_camera_fails_at_once_saying_why() -> None:
     clock = Clock()
     manager = DeviceManager.from_configs([config("/dev/video97")], clock,
-                                         lambda c, sink: Otoscope(config("/dev/video97"), sink, clock))
+                                         lambda c, sink: UvcCamera(config("/dev/video97"), sink, clock))
     await manager.start()
     try:
         result = await manager.self_test("otoscope-1")  # not "no reading in time", 90 s later
@@ -67,13 +67,13 @@ async def test_the_self_test_of_a_missing_camera_fails_at_once_saying_why() -> N
 
 
 async def test_a_missing_camera_starts_and_says_what_was_looked_for(tmp_path: Path) -> None:
-    scope = Otoscope(config("/dev/video97"), print, Clock())
+    scope = UvcCamera(config("/dev/video97"), print, Clock())
     await scope.start()  # an absent camera is no reason to fail: it is shown, and waited for
     health = scope.health()
     assert not health.connected and health.last_error == (
         "/dev/video97 is missing (unplugged, or wrong port in the configuration)")
     target = WatchTarget("otoscope-1", "video4linux", usb_vendor=0x1BCF, usb_product=0x2C99, usb_serial="OTO-1")
-    located = Otoscope(config(None, usb_vendor=0x1BCF), print, Clock(),
+    located = UvcCamera(config(None, usb_vendor=0x1BCF), print, Clock(),
                        locator=Locator(target, sysfs_root=tmp_path / "sys", dev_root=tmp_path / "dev"))
     await located.start()
     assert located.health().last_error == "no USB 1bcf:2c99 serial OTO-1 plugged in"
@@ -84,7 +84,7 @@ async def test_a_missing_camera_starts_and_says_what_was_looked_for(tmp_path: Pa
     await scope.stop()
 
 
-async def test_capture_is_off_until_requested(otoscope: Otoscope, camera: SimOtoscopeCamera) -> None:
+async def test_capture_is_off_until_requested(otoscope: UvcCamera, camera: SimCamera) -> None:
     assert otoscope.health().connected and not otoscope.capturing
     await asyncio.sleep(0.2)
     assert camera.connections == 0 and otoscope.metrics() is None and otoscope.guidance() is None
@@ -100,7 +100,7 @@ async def test_capture_is_off_until_requested(otoscope: Otoscope, camera: SimOto
     await otoscope.capture_off()
 
 
-async def test_guidance_follows_the_picture(otoscope: Otoscope, camera: SimOtoscopeCamera) -> None:
+async def test_guidance_follows_the_picture(otoscope: UvcCamera, camera: SimCamera) -> None:
     heard: list[Guidance] = []
 
     def listen(advice: Guidance, metrics: FrameMetrics) -> None:
@@ -124,7 +124,7 @@ async def test_guidance_follows_the_picture(otoscope: Otoscope, camera: SimOtosc
     assert changes[0] == "ok" and "hold_still" in changes and "too_dark" in changes and changes[-1] == "ok"
 
 
-async def test_a_failing_listener_does_not_stop_the_guidance(otoscope: Otoscope) -> None:
+async def test_a_failing_listener_does_not_stop_the_guidance(otoscope: UvcCamera) -> None:
     def broken(advice: Guidance, metrics: FrameMetrics) -> None:
         raise RuntimeError("kiosk gone")
 
@@ -135,14 +135,14 @@ async def test_a_failing_listener_does_not_stop_the_guidance(otoscope: Otoscope)
     assert otoscope.health().connected
 
 
-async def test_snapshot_switches_the_camera_on_and_gives_a_jpeg(otoscope: Otoscope) -> None:
+async def test_snapshot_switches_the_camera_on_and_gives_a_jpeg(otoscope: UvcCamera) -> None:
     jpeg = await otoscope.snapshot()
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and image.shape == (480, 640, 3)
     assert otoscope.capturing
 
 
-async def test_frames_give_a_video_track_its_own_cursor(otoscope: Otoscope) -> None:
+async def test_frames_give_a_video_track_its_own_cursor(otoscope: UvcCamera) -> None:
     await otoscope.capture_on()
     cursor = otoscope.frames()
     first = await cursor.next(timeout_s=5.0)
@@ -153,7 +153,7 @@ async def test_frames_give_a_video_track_its_own_cursor(otoscope: Otoscope) -> N
         await cursor.next(timeout_s=1.0)
 
 
-async def test_disconnect_shows_in_health_and_recovers(otoscope: Otoscope, camera: SimOtoscopeCamera) -> None:
+async def test_disconnect_shows_in_health_and_recovers(otoscope: UvcCamera, camera: SimCamera) -> None:
     await otoscope.capture_on()
     await eventually(lambda: otoscope.guidance() == "ok")
     camera.inject(CameraFault.DISCONNECT)
@@ -168,7 +168,7 @@ async def test_disconnect_shows_in_health_and_recovers(otoscope: Otoscope, camer
     assert otoscope.camera_health().failures == 0
 
 
-async def test_unplug_news_from_the_watcher(otoscope: Otoscope) -> None:
+async def test_unplug_news_from_the_watcher(otoscope: UvcCamera) -> None:
     otoscope.device_changed(None)
     health = otoscope.health()
     assert not health.connected and health.last_error == "unplugged"
@@ -177,8 +177,8 @@ async def test_unplug_news_from_the_watcher(otoscope: Otoscope) -> None:
     assert health.connected and health.last_error is None
 
 
-async def test_requests_need_a_started_otoscope(camera: SimOtoscopeCamera) -> None:
-    scope = Otoscope(config(camera.url), print, Clock(), timings=FAST)
+async def test_requests_need_a_started_otoscope(camera: SimCamera) -> None:
+    scope = UvcCamera(config(camera.url), print, Clock(), timings=FAST)
     with pytest.raises(DeviceUnavailable, match="not started"):
         await scope.request_measurement()
     await scope.start()

@@ -1,5 +1,8 @@
-// The otoscope panel: live video from the instruments leg, on/off, the patient's guidance
-// (too dark, hold still...) with focus and brightness, and snapshots reassembled from chunks.
+// An examination camera's panel (the otoscope's, the dermatoscope's: one class, parametrised by
+// kind): live video from the instruments leg while this camera is the one on, on/off, the
+// patient's guidance (too dark, glare, hold still...) with focus, brightness and glare, and
+// snapshots reassembled from chunks. The cabin has one camera on at a time (docs/design.md,
+// "Examination cameras"): switching one on switches the other off, and its panel follows.
 
 import { $, clear, el, resetVideo } from "/ui/dom.js";
 import { formatNumber, formatTime, t, tCode } from "/ui/i18n.js";
@@ -23,21 +26,30 @@ function decode(parts) {
   return arrays;
 }
 
-export class Otoscope {
-  constructor({ send }) {
+export class ExamCamera {
+  /** @param {{kind: "otoscope"|"dermatoscope", send: (type: string, fields: object) => boolean}} options */
+  constructor({ kind, send }) {
+    this.kind = kind;
     this.send = send;
-    this.video = $("otoscope-video");
-    $("otoscope-toggle").addEventListener("click", () => this.toggle());
-    $("snapshot-button").addEventListener("click", () => this.requestSnapshot());
+    this.video = this.$("video");
+    this.$("toggle").addEventListener("click", () => this.toggle());
+    this.$("snapshot-button").addEventListener("click", () => this.requestSnapshot());
+    this.stream = null;
     this.snapshots = [];
     this.enabled = false;
     this.reset();
+  }
+
+  /** This panel's element `${kind}-${name}`. */
+  $(name) {
+    return $(`${this.kind}-${name}`);
   }
 
   /** Forget everything of the consultation: stream, snapshots (object URLs revoked), guidance. */
   reset() {
     resetVideo(this.video);
     this.track = null;
+    this.stream = null;
     this.on = null; // unknown until the cabin says or frames arrive
     this.pending = null;
     this.guidance = null;
@@ -49,10 +61,9 @@ export class Otoscope {
     this.render();
   }
 
-  /** The instruments leg delivered the otoscope track. */
+  /** The instruments leg delivered its one video track: every camera's, shown while this one is on. */
   attach(track, streams) {
-    this.video.srcObject = streams?.[0] ?? new MediaStream([track]);
-    this.video.play?.().catch(() => {}); // muted: autoplay is allowed; the catch covers a replaced source
+    this.stream = streams?.[0] ?? new MediaStream([track]);
     track.addEventListener("unmute", () => this.render());
     track.addEventListener("mute", () => this.render());
     this.track = track;
@@ -62,13 +73,24 @@ export class Otoscope {
   /** The instruments leg was replaced or closed. */
   detach() {
     this.track = null;
-    this.video.srcObject = null;
+    this.stream = null;
     this.render();
   }
 
+  /** The cabin switched `kind` on or off (an ack, or guidance from a camera that is on). */
+  onSwitched(kind, on) {
+    if (kind === this.kind) this.on = on;
+    else if (on) this.on = false; // one camera on at a time: the other went off
+    this.render();
+  }
+
+  // The otoscope's messages are those every station knows (protocol/control.py keeps them); the
+  // dermatoscope's name their camera.
   toggle() {
     const desired = !(this.pending ?? this.on ?? false);
-    if (this.send("otoscope", { on: desired })) {
+    const sent = this.kind === "otoscope" ? this.send("otoscope", { on: desired })
+      : this.send("camera", { camera: this.kind, on: desired });
+    if (sent) {
       this.pending = desired;
       this.expire("pending", null, 10000);
       this.render();
@@ -76,7 +98,7 @@ export class Otoscope {
   }
 
   requestSnapshot() {
-    if (this.send("snapshot", {})) {
+    if (this.send("snapshot", this.kind === "otoscope" ? {} : { camera: this.kind })) {
       this.shotPending = true;
       this.expire("shotPending", false, 30000);
       this.render();
@@ -95,12 +117,10 @@ export class Otoscope {
     }, ms);
   }
 
-  /** An `ack` from the control channel. */
+  /** The `ack` of this camera's switch (the other panels hear `onSwitched`). */
   onAck(message) {
-    if (message.ref === "otoscope") {
-      this.on = typeof message.on === "boolean" ? message.on : this.pending ?? this.on;
-      this.pending = null;
-    }
+    this.on = typeof message.on === "boolean" ? message.on : this.pending ?? this.on;
+    this.pending = null;
     this.render();
   }
 
@@ -113,6 +133,7 @@ export class Otoscope {
 
   onGuidance(message) {
     this.guidance = message;
+    this.on = true; // only a camera that is on gives guidance
     this.render();
   }
 
@@ -167,57 +188,70 @@ export class Otoscope {
   }
 
   render() {
-    const toggle = $("otoscope-toggle");
+    const toggle = this.$("toggle");
     toggle.disabled = !this.enabled || this.pending !== null;
-    $("snapshot-button").disabled = !this.enabled || this.shotPending;
+    this.$("snapshot-button").disabled = !this.enabled || this.shotPending;
     const shown = this.pending ?? this.on;
     toggle.dataset.state = this.pending !== null ? "pending" : this.on === null ? "unknown" : this.on ? "on" : "off";
-    toggle.textContent = t(shown ? "otoscope.turn_off" : "otoscope.turn_on");
-    $("snapshot-button").dataset.pending = String(this.shotPending);
-    $("snapshot-status").textContent = this.shotPending ? t("otoscope.snapshot_pending") : "";
-    const live = Boolean(this.track && !this.track.muted && this.track.readyState === "live");
-    $("otoscope-empty").hidden = live;
-    this.video.dataset.live = String(live);
+    toggle.textContent = t(shown ? `camera.${this.kind}.turn_off` : `camera.${this.kind}.turn_on`);
+    this.$("snapshot-button").dataset.pending = String(this.shotPending);
+    this.$("snapshot-status").textContent = this.shotPending ? t(`camera.${this.kind}.snapshot_pending`) : "";
+    this.renderVideo();
     this.renderGuidance();
     this.renderSnapshots();
   }
 
+  /** The track plays in this panel only while this camera is the one on. */
+  renderVideo() {
+    const stream = this.on ? this.stream : null;
+    if (this.video.srcObject !== stream) {
+      this.video.srcObject = stream;
+      if (stream) this.video.play?.().catch(() => {}); // muted: autoplay is allowed; the catch covers a replaced source
+    }
+    const live = Boolean(stream && this.track && !this.track.muted && this.track.readyState === "live");
+    this.$("empty").hidden = live;
+    this.video.dataset.live = String(live);
+  }
+
   renderGuidance() {
     const g = this.guidance;
-    const box = $("otoscope-guidance");
+    const box = this.$("guidance");
     box.hidden = !g;
     if (!g) return;
     box.dataset.advice = g.advice ?? "";
-    $("guidance-advice").textContent = g.advice ? tCode("guidance", g.advice, g.advice) : "";
-    $("guidance-focus").textContent = typeof g.focus === "number" ? t("otoscope.focus", { value: formatNumber(g.focus) }) : "";
-    $("guidance-brightness").textContent =
-      typeof g.brightness === "number" ? t("otoscope.brightness", { value: formatNumber(g.brightness) }) : "";
+    this.$("guidance-advice").textContent = g.advice ? tCode("guidance", g.advice, g.advice) : "";
+    this.$("guidance-focus").textContent =
+      typeof g.focus === "number" ? t("camera.focus", { value: formatNumber(g.focus) }) : "";
+    this.$("guidance-brightness").textContent =
+      typeof g.brightness === "number" ? t("camera.brightness", { value: formatNumber(g.brightness) }) : "";
+    this.$("guidance-glare").textContent =
+      typeof g.glare === "number" ? t("camera.glare", { value: formatNumber(g.glare * 100, 1) }) : "";
   }
 
   renderSnapshots() {
-    const main = $("snapshot-image");
-    const list = $("snapshot-list");
+    const main = this.$("snapshot-image");
+    const list = this.$("snapshot-list");
     clear(list);
     const selected = this.selected;
-    $("snapshot-view").hidden = !selected;
+    this.$("snapshot-view").hidden = !selected;
     if (selected) {
       main.src = selected.url;
-      main.alt = t("otoscope.snapshot_alt", { n: this.snapshots.indexOf(selected) + 1, time: formatTime(selected.at) });
+      main.alt = t(`camera.${this.kind}.snapshot_alt`, { n: this.snapshots.indexOf(selected) + 1, time: formatTime(selected.at) });
       main.dataset.id = selected.id;
     } else {
       main.removeAttribute("src");
       main.alt = "";
       delete main.dataset.id;
     }
-    $("snapshot-view").dataset.count = String(this.snapshots.length);
+    this.$("snapshot-view").dataset.count = String(this.snapshots.length);
     this.snapshots.forEach((shot, i) => {
-      const label = t("otoscope.snapshot_alt", { n: i + 1, time: formatTime(shot.at) });
+      const label = t(`camera.${this.kind}.snapshot_alt`, { n: i + 1, time: formatTime(shot.at) });
       const button = el("button", {
         type: "button",
         class: "thumb",
         "aria-label": label,
         "aria-pressed": String(shot === selected),
-        "data-testid": "snapshot-thumb",
+        "data-testid": `${this.kind}-snapshot-thumb`,
       }, [el("img", { src: shot.url, alt: "" })]);
       button.addEventListener("click", () => {
         this.selected = shot;
