@@ -8,11 +8,17 @@ stethoscope"). Drivers (`drivers/stethoscope.py`) implement it.
 
 from __future__ import annotations
 
+import math
+import time
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from devices.instrument import Instrument
+
+SOUND_CHECK_TIMEOUT_S = 2.0  # no chunk this long: the capture is not working
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -60,3 +66,45 @@ class Stethoscope(Instrument):
     @abstractmethod
     def frames(self) -> SoundStream:
         """A new cursor on the captured sound, starting with the next chunk."""
+
+
+@dataclass(frozen=True, slots=True)
+class SoundCheck:
+    """Half a second of capture, measured: what `cabin diag` reports about a stethoscope."""
+
+    seconds: float
+    rate_hz: int  # the stream's declared rate
+    measured_rate_hz: float  # samples over the real time they took to come
+    rms_dbfs: float  # -inf for digital silence
+
+    @property
+    def silent(self) -> bool:
+        """Only zeros: a muted or broken capture (a live chest piece always hears something)."""
+        return self.rms_dbfs == -math.inf
+
+    def describe(self) -> str:
+        """In words, for the technician."""
+        return (f"{self.seconds:.2f} s at {self.rate_hz} Hz (measured {self.measured_rate_hz:.0f} Hz), "
+                f"RMS {self.rms_dbfs:.1f} dBFS")
+
+
+async def check_sound(stethoscope: Stethoscope, seconds: float = 0.5) -> SoundCheck:
+    """Capture `seconds` of sound, leaving the stethoscope on or off as it was found."""
+    was_on = stethoscope.listening
+    await stethoscope.listen_on()
+    try:
+        cursor = stethoscope.frames()
+        first = await cursor.next(SOUND_CHECK_TIMEOUT_S)
+        began, chunks = time.monotonic(), [first]
+        while sum(c.frames for c in chunks) < seconds * first.rate:
+            chunks.append(await cursor.next(SOUND_CHECK_TIMEOUT_S))
+        elapsed = time.monotonic() - began
+    finally:
+        if not was_on:
+            await stethoscope.listen_off()
+    samples = np.frombuffer(b"".join(c.pcm for c in chunks), np.int16).astype(np.float64)
+    rms = float(np.sqrt(np.mean(samples**2)))
+    after_first = sum(c.frames for c in chunks[1:])
+    return SoundCheck(seconds=samples.size / first.rate, rate_hz=first.rate,
+                      measured_rate_hz=after_first / elapsed if elapsed > 0 else math.nan,
+                      rms_dbfs=20 * math.log10(rms / 32768) if rms > 0 else -math.inf)

@@ -47,6 +47,7 @@ class CaptureTimings:
     reopen_initial_s: float = 0.5
     reopen_max_s: float = 5.0
     stop_timeout_s: float = 1.0
+    probe_timeout_s: float = 2.0  # opening the PCM at start, to say whether it is there
 
 
 @dataclass(slots=True)
@@ -101,7 +102,7 @@ class AlsaStethoscope(Stethoscope):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed = asyncio.Event()
         self._started = False
-        self._present: bool | None = None  # the device watcher's news, when it has any
+        self._present: bool | None = None  # as last seen: at start, by the watcher, by the capture
 
     @property
     def listening(self) -> bool:
@@ -115,8 +116,17 @@ class AlsaStethoscope(Stethoscope):
             return self._shared.seq
 
     async def start(self) -> None:
-        """Nothing to open yet: the capture starts when the GP listens."""
+        """Look whether the stethoscope is there (open and close it), without capturing; never raises."""
+        if self._started:
+            return
         self._started = True
+        try:
+            async with asyncio.timeout(self._timings.probe_timeout_s):
+                await asyncio.to_thread(self._probe)
+        except TimeoutError:
+            self._present, self._shared.last_error = False, "the PCM did not open in time"
+        log.info("stethoscope %s %s", self.device_id,
+                 "ready" if self._present else f"absent ({self._shared.last_error})")
 
     async def stop(self) -> None:
         """Stop listening; idempotent and bounded."""
@@ -179,12 +189,14 @@ class AlsaStethoscope(Stethoscope):
     def device_changed(self, path: str | None) -> None:
         """The watcher saw the card come or go; plugged in, the capture tries at once."""
         self._present = path is not None
+        with self._shared.lock:
+            self._shared.last_error = None if self._present else "unplugged"
         if self._present:
             self._nudge.set()
         log.info("stethoscope %s %s", self.device_id, f"plugged in at {path}" if path else "unplugged")
 
     def health(self) -> DeviceHealth:
-        """Connected (listening: sound comes; off: not known unplugged), last chunk time, last error."""
+        """Connected (listening: sound comes; off: there when last seen), last chunk time, last error."""
         shared = self._shared
         with shared.lock:
             connected, last, error, failures = shared.connected, shared.last_frame_time, shared.last_error, \
@@ -193,7 +205,7 @@ class AlsaStethoscope(Stethoscope):
             connected, error = False, f"no sound for over {SILENT_AFTER_S:g} s"
         if not self.listening:
             connected = self._started and self._present is not False
-            error = "unplugged" if self._present is False else error
+            error = (error or "not found") if self._present is False else None
         elif not connected and failures == 0 and last is None:
             connected = self._present is not False  # still opening
         return DeviceHealth(device_id=self.device_id, kind=self.config.kind, connected=connected,
@@ -241,6 +253,15 @@ class AlsaStethoscope(Stethoscope):
             pcm.close()
         return got_any
 
+    def _probe(self) -> None:
+        try:
+            spec = self._locator()
+            (self._opener(spec) if self._opener is not None else self._open(spec)).close()
+        except AlsaError as exc:
+            self._present, self._shared.last_error = False, str(exc)
+            return
+        self._present, self._shared.last_error = True, None
+
     def _open(self, spec: PcmSpec) -> Pcm:
         if self._alsa is None:
             self._alsa = Alsa()
@@ -263,6 +284,7 @@ class AlsaStethoscope(Stethoscope):
                 shared.last_error = None
             wake, shared.wake_pending = not shared.wake_pending, True
         if recovered:
+            self._present = True
             log.info("stethoscope %s: receiving sound", self.device_id)
         if wake:
             self._call_soon(self._wake)
@@ -275,6 +297,7 @@ class AlsaStethoscope(Stethoscope):
             was_connected, shared.connected = shared.connected, False
             shared.last_error, shared.failures = reason, shared.failures + 1
             failures = shared.failures
+        self._present = False
         if was_connected or failures == 1:
             log.warning("stethoscope %s: %s; reopening with backoff", self.device_id, reason)
         else:

@@ -17,6 +17,7 @@ import pytest
 
 from config.devices import AlsaDeviceConfig
 from devices.instrument import DeviceUnavailable
+from devices.stethoscope import check_sound
 from drivers.alsa import PERIOD_FRAMES, Alsa, AlsaError, PcmSpec
 from drivers.stethoscope import AlsaStethoscope, CaptureTimings
 from runtime.clock import Clock
@@ -122,3 +123,34 @@ async def test_gain_amplifies_and_clips_without_wrapping() -> None:
     assert np.abs(samples.astype(np.int32)).max() >= 32_000  # 0.2 x 10 is over full scale: clipped
     steps = np.abs(np.diff(samples.astype(np.int32)))
     assert steps.max() < 20_000  # a wrapped sample would jump by about 65 536
+
+
+async def test_the_sound_check_measures_level_and_rate_and_sees_digital_silence() -> None:
+    async with chest(SoundSettings(kind="sweep", level=0.5)) as sim, listening(sim) as stethoscope:
+        await stethoscope.listen_off()
+        check = await check_sound(stethoscope)
+        assert not stethoscope.listening  # left off, as it was found
+        assert check.rate_hz == 48_000 and 0.5 <= check.seconds < 0.52 and 40_000 < check.measured_rate_hz < 60_000
+        assert -12.0 < check.rms_dbfs < -6.0  # a sine at half scale: -9 dBFS
+        sim.inject(StethoscopeFault.SILENCE)
+        await stethoscope.listen_on()
+        await asyncio.sleep(0.3)  # past what the ring holds from before
+        silent = await check_sound(stethoscope)
+        assert stethoscope.listening and silent.silent and "-inf dBFS" in silent.describe()
+
+
+async def test_an_absent_stethoscope_shows_in_health_from_the_start() -> None:
+    async with chest() as sim:
+        sim.inject(StethoscopeFault.DISCONNECT)
+        await eventually(lambda: not sim.fifo_path.exists())
+        device = AlsaDeviceConfig(id="stethoscope", kind="stethoscope", driver="alsa", port=sim.pcm_name)
+        stethoscope = AlsaStethoscope(device, print, Clock(), locator=lambda: PcmSpec(sim.pcm_name, sim.conf_path),
+                                      timings=FAST)
+        await stethoscope.start()
+        health = stethoscope.health()
+        assert not health.connected and "No such file or directory" in str(health.last_error)
+        stethoscope.device_changed("plughw:CARD=Stethoscope,DEV=0")
+        assert stethoscope.health().connected and stethoscope.health().last_error is None
+        stethoscope.device_changed(None)
+        assert stethoscope.health().last_error == "unplugged"
+        await stethoscope.stop()
