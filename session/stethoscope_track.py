@@ -61,6 +61,7 @@ class StethoscopeTrack(MediaStreamTrack):
         self.audible = False  # only the GP in consultation hears the patient's chest
         self.packets_sound = 0
         self.packets_silence = 0
+        self.bytes_encoded = 0  # Opus payload bytes handed to aiortc: the bitrate actually used
 
     def show(self, audible: bool) -> None:
         """Let this GP hear the stethoscope (True) or only silence (False)."""
@@ -77,6 +78,7 @@ class StethoscopeTrack(MediaStreamTrack):
             if packets:  # libopus answers every 20 ms frame with one packet
                 packet = packets[0]
                 packet.pts, packet.time_base = self._samples - PACKET_FRAMES, AUDIO_TIME_BASE
+                self.bytes_encoded += packet.size
                 return packet
 
     def _frame(self, samples: np.ndarray) -> av.AudioFrame:

@@ -7,6 +7,8 @@ stethoscope and show the patient where to place it, only in consultation, only t
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +49,13 @@ async def test_the_gp_hears_the_simulated_heart_at_its_rate_only_while_the_steth
         sound = gp.audio(8.0)
         assert np.abs(sound).max() > 3000
         assert abs(heart_rate_bpm(sound) - 84.0) <= 3.0
+
+        rig.stethoscope.configure(SoundSettings(kind="lungs"))  # broadband: the encoder uses its bitrate
+        await asyncio.sleep(1.5)
+        encoded, began = leg.audio.bytes_encoded, time.monotonic()
+        await asyncio.sleep(3.0)
+        kbits = (leg.audio.bytes_encoded - encoded) * 8 / (time.monotonic() - began) / 1000
+        assert 110 <= kbits <= 160  # about 128 kbit/s: aiortc's own encoder would give 96 at most
 
         await gp.send("stethoscope", on=False)
         await gp.control.expect(lambda m: m.get("ref") == "stethoscope" and m.get("on") is False)
