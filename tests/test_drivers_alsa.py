@@ -154,3 +154,13 @@ async def test_an_absent_stethoscope_shows_in_health_from_the_start() -> None:
         stethoscope.device_changed(None)
         assert stethoscope.health().last_error == "unplugged"
         await stethoscope.stop()
+
+
+async def test_a_noisy_stethoscope_is_louder_and_still_in_time() -> None:
+    async with chest(SoundSettings(kind="heart")) as sim, listening(sim) as stethoscope:
+        quiet = await check_sound(stethoscope)
+        sim.inject(StethoscopeFault.NOISE)
+        await asyncio.sleep(0.1)
+        noisy = await check_sound(stethoscope)
+    assert noisy.rms_dbfs > quiet.rms_dbfs + 6 and noisy.rms_dbfs > -14  # white noise at 0.3 of full scale
+    assert 40_000 < noisy.measured_rate_hz < 60_000

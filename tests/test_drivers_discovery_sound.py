@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from config.devices import AlsaDeviceConfig, check_claims, located
 from drivers.discovery import DeviceWatcher, Locator, WatchTarget, scan_usb_nodes
 from sim.usb import FakeUsbBus
-from tests.conftest import config_with, eventually
+from tests.conftest import config_with, eventually, running_station
 
 CMEDIA, CODEC = 0x0D8C, 0x0014
 
@@ -101,3 +101,19 @@ def test_the_configuration_checks_pcm_names_gain_and_claims() -> None:
     twin = entry.model_copy(update={"id": "stethoscope-2"})
     with pytest.raises(ValueError, match="is also stethoscope's"):
         check_claims(located((*packaged.devices, twin)))
+
+
+async def test_a_stethoscope_configured_by_usb_identity_is_watched_on_the_simulated_bus(state_dir: Path) -> None:
+    base = config_with()
+    devices = tuple(d.model_copy(update={"port": None, "usb_vendor": CMEDIA, "usb_product": CODEC})
+                    if d.driver == "alsa" else d for d in base.devices)
+    async with running_station(state_dir, base.model_copy(update={"devices": devices}), speed=1.0) as (station, _):
+        rig, stethoscope = station.rig, station.hardware.stethoscope
+        assert rig is not None and stethoscope is not None
+        assert station.hardware.watcher.present()["stethoscope"] == "plughw:CARD=Stethoscope,DEV=0"
+        assert stethoscope.health().connected
+        rig.unplug("stethoscope")
+        await eventually(lambda: stethoscope.health().last_error == "unplugged", within_s=3)
+        assert [h.device_id for h in station.devices.health() if not h.connected] == ["stethoscope"]
+        rig.plug("stethoscope")
+        await eventually(lambda: stethoscope.health().connected, within_s=3)
