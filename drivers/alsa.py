@@ -37,6 +37,12 @@ _ErrorHandler = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_c
                                  ctypes.c_char_p)
 
 
+def _log_alsa(file: bytes | None, line: int, function: bytes | None, err: int, fmt: bytes | None) -> None:
+    where = f"{(file or b'?').decode(errors='replace')}:{line}"
+    log.debug("alsa-lib %s (%s): %s (error %s)", where, (function or b"?").decode(errors="replace"),
+              (fmt or b"").decode(errors="replace"), err)
+
+
 class AlsaError(DeviceUnavailable):
     """alsa-lib refused: the card is absent, busy, unplugged, or the configuration does not define the PCM."""
 
@@ -51,6 +57,10 @@ class PcmSpec:
 
 class Alsa:
     """alsa-lib, loaded once per owner, with its error messages routed into logging."""
+
+    # alsa-lib keeps one error handler for the whole process: one C callback, made once and never
+    # freed, so that no owner going away leaves alsa-lib calling freed memory.
+    _HANDLER = _ErrorHandler(_log_alsa)
 
     def __init__(self) -> None:
         name = ctypes.util.find_library("asound") or "libasound.so.2"
@@ -74,8 +84,7 @@ class Alsa:
         lib.snd_config_delete.argtypes = [ctypes.c_void_p]
         lib.snd_input_stdio_open.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_char_p]
         lib.snd_input_close.argtypes = [ctypes.c_void_p]
-        self._handler = _ErrorHandler(_log_alsa)  # kept alive as long as alsa-lib may call it
-        lib.snd_lib_error_set_handler(self._handler)
+        lib.snd_lib_error_set_handler(Alsa._HANDLER)
 
     def strerror(self, code: int) -> str:
         """alsa-lib's text for a negative error code."""
@@ -161,9 +170,3 @@ class Pcm:
         handle, self._handle = self._handle, None
         if handle is not None:
             self._lib.snd_pcm_close(handle)
-
-
-def _log_alsa(file: bytes | None, line: int, function: bytes | None, err: int, fmt: bytes | None) -> None:
-    where = f"{(file or b'?').decode(errors='replace')}:{line}"
-    log.debug("alsa-lib %s (%s): %s (error %s)", where, (function or b"?").decode(errors="replace"),
-              (fmt or b"").decode(errors="replace"), err)

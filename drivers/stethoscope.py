@@ -199,8 +199,8 @@ class AlsaStethoscope(Stethoscope):
         """Connected (listening: sound comes; off: there when last seen), last chunk time, last error."""
         shared = self._shared
         with shared.lock:
-            connected, last, error, failures = shared.connected, shared.last_frame_time, shared.last_error, \
-                shared.failures
+            connected, last, error, failures = (shared.connected, shared.last_frame_time, shared.last_error,
+                                                shared.failures)
         if connected and last is not None and self._clock.real_seconds(self._clock.monotonic() - last) > SILENT_AFTER_S:
             connected, error = False, f"no sound for over {SILENT_AFTER_S:g} s"
         if not self.listening:

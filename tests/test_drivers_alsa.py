@@ -7,6 +7,7 @@ the simulator's file loaded on top, exactly as it would open a USB card by name.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,7 +68,8 @@ async def test_the_adapter_reads_whole_periods_paced_by_the_writer_in_real_time(
     assert np.abs(samples).max() > 10_000 and np.count_nonzero(samples) > 0.95 * samples.size  # no gaps
 
 
-async def test_bad_names_and_files_give_clear_errors() -> None:
+async def test_bad_names_and_files_give_clear_errors(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="drivers.alsa")
     alsa = Alsa()
     with pytest.raises(AlsaError, match=r"cannot open no_such_pcm: No such file or directory"):
         alsa.open_capture(PcmSpec("no_such_pcm"))
@@ -75,7 +77,8 @@ async def test_bad_names_and_files_give_clear_errors() -> None:
         alsa.open_capture(PcmSpec("plughw:CARD=NoStethoscope,DEV=0"))
     with pytest.raises(AlsaError, match=r"cannot read /nonexistent/steth.conf"):
         alsa.open_capture(PcmSpec("x", Path("/nonexistent/steth.conf")))
-
+    said = [r.getMessage() for r in caplog.records if r.name == "drivers.alsa"]
+    assert any("Unknown PCM" in line for line in said), said  # alsa-lib's own words, in logging
 
 async def test_the_driver_streams_every_chunk_in_order_and_drops_them_when_off() -> None:
     async with chest() as sim, listening(sim) as stethoscope:
