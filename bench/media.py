@@ -300,7 +300,7 @@ async def pipeline_fps(otoscope: Any, gp: Child, seconds: float) -> float:
     from session.media import InstrumentLeg
 
     leg = InstrumentLeg([], ExaminationCameras([otoscope]))
-    leg.show_otoscope("bench")
+    leg.show_instruments("bench")
     await otoscope.capture_on()
     try:
         answered: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()

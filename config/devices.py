@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
@@ -163,6 +164,24 @@ class StadiometerDeviceConfig(LocatedDevice, _Instrument):
             raise ValueError('mode "distance" needs mount_height_mm, the sensor\'s height above the floor in mm')
         return mount
 
+class AlsaDeviceConfig(LocatedDevice, _Instrument):
+    """A stethoscope (USB Audio Class) captured through ALSA: a PCM name, or the card found by USB identity.
+
+    `alsa_conf` is a file of extra ALSA definitions loaded on top of the system's (a PCM the
+    `port` names); `gain_db` amplifies the capture when the device's own level is low.
+    """
+
+    driver: Literal["alsa"]
+    kind: Literal["stethoscope"]
+    alsa_conf: Path | None = None
+    gain_db: float = Field(default=0.0, ge=-20.0, le=30.0)
+
+    @classmethod
+    def _check_port(cls, port: str) -> str:
+        if port.startswith("/") or any(c.isspace() for c in port):
+            raise ValueError(f"{port!r} is not an ALSA PCM name such as plughw:CARD=Stethoscope,DEV=0")
+        return port
+
 
 class SimDeviceConfig(_Instrument):
     """An in-process stand-in for a measuring instrument: the simulator's, never real hardware."""
@@ -211,7 +230,7 @@ class KioskScreeningConfig(_Instrument):
 # The instrument inventory: one model per driver, picked by `driver` (no default: an entry that
 # does not say what it is must not silently become a simulator or a real device).
 DeviceConfig = Annotated[BleDeviceConfig | Cms50DeviceConfig | UvcDeviceConfig | StadiometerDeviceConfig
-                         | SimDeviceConfig | KioskScreeningConfig, Field(discriminator="driver")]
+                         | AlsaDeviceConfig | SimDeviceConfig | KioskScreeningConfig, Field(discriminator="driver")]
 
 
 class Rdm6300Config(LocatedDevice):
@@ -240,7 +259,8 @@ NO_ACCESSORY = NoAccessory(driver="none")
 
 def located(devices: tuple[DeviceConfig, ...]) -> list[tuple[str, LocatedDevice]]:
     """The instruments found by port or USB identity, with their ids."""
-    return [(d.id, d) for d in devices if isinstance(d, Cms50DeviceConfig | UvcDeviceConfig | StadiometerDeviceConfig)]
+    return [(d.id, d) for d in devices if isinstance(d, Cms50DeviceConfig | UvcDeviceConfig | StadiometerDeviceConfig
+                                                              | AlsaDeviceConfig)]
 
 
 def check_cameras(devices: Iterable[object]) -> None:

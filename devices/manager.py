@@ -28,6 +28,7 @@ from devices.instrument import (
 )
 from devices.measurements import Measurement, MeasurementKind, Reading, RejectedReading, validate
 from devices.screening import Screening
+from devices.stethoscope import Stethoscope, check_sound
 from devices.subscription import Subscription
 from runtime.errors import StationError
 
@@ -185,7 +186,8 @@ class DeviceManager:
         raise DeviceUnavailable(f"cannot measure {kind}: " + "; ".join(problems)) from last_error
 
     async def self_test(self, device_id: str, timeout_s: float = SELF_TEST_S) -> SelfTest:
-        """Take one reading (a camera: one frame) from `device_id` now, within `timeout_s` clock seconds."""
+        """Take one reading (a camera: one frame; a stethoscope: half a second of sound) from `device_id` now,
+        within `timeout_s` clock seconds."""
         instrument = next((i for i in self._instruments if i.device_id == device_id), None)
         if instrument is None:
             raise DeviceUnavailable(f"no device {device_id!r} in this cabin")
@@ -198,6 +200,8 @@ class DeviceManager:
                         return await _camera_test(instrument)
                     if isinstance(instrument, Screening):  # a test needs the patient: never start a run
                         return SelfTest(instrument.health().connected, instrument.describe())
+                    if isinstance(instrument, Stethoscope):
+                        return await _sound_test(instrument)
                     return await self._reading_test(instrument)
             except TimeoutError:
                 return SelfTest(False, "no reading in time")
@@ -367,3 +371,14 @@ async def _camera_test(camera: ExaminationCamera) -> SelfTest:
             await camera.capture_off()
     height, width = frame.image.shape[:2]
     return SelfTest(True, f"frame {width}x{height}")
+
+
+async def _sound_test(stethoscope: Stethoscope) -> SelfTest:
+    """Half a second of sound: its level and rate; an absent stethoscope or digital silence fails."""
+    health = stethoscope.health()
+    if not health.connected:
+        raise DeviceUnavailable(health.last_error or "not connected")
+    check = await check_sound(stethoscope)
+    if check.silent:
+        return SelfTest(False, f"only digital silence (muted?): {check.describe()}")
+    return SelfTest(True, check.describe())

@@ -3,7 +3,8 @@
 The rig builds a stand-in for each configured device that speaks the real protocol on the
 real path: Bumble GATT peripherals behind a bleak backend, CMS50 / RDM6300 / LCUS devices
 and stadiometers on pseudo-terminals, an MJPEG camera per examination camera (an ear canal for the otoscope, a
-skin lesion for the dermatoscope) that OpenCV reads, an ESC/POS printer on TCP. A device
+skin lesion for the dermatoscope) that OpenCV reads, body sounds that alsa-lib reads from a FIFO
+(`sim.stethoscope`), an ESC/POS printer on TCP. A device
 configured by port is pointed at its stand-in (a pty's path, the camera's URL); a device
 configured by USB identity keeps it and hangs on a simulated USB bus (`sim.usb`), a sysfs tree
 and a /dev directory the station's device watcher is given, so that the real discovery code
@@ -30,11 +31,13 @@ from sim.printer import SimPrinter
 from sim.serial_devices import PtyDevice, SimCms50, SimLcus, SimRdm6300
 from sim.skin import SkinLesionScene
 from sim.stadiometer import SimStadiometer
+from sim.stethoscope import SimStethoscope, StethoscopeFault
 from sim.usb import FakeUsbBus, Subsystem
 
 # The vendor and product a stand-in reports when the configuration names only part of its
 # identity: a CMS50D+'s CP2102 bridge, the CH340 of badge readers and relay boards, a UVC camera.
 CP2102, CH340, UVC_CAMERA = (0x10C4, 0xEA60), (0x1A86, 0x7523), (0x1BCF, 0x2C99)
+USB_AUDIO, SOUND_CARD_ID = (0x0D8C, 0x0014), "Stethoscope"  # a C-Media USB audio codec, as many stethoscopes use
 
 
 class SimRig:
@@ -63,15 +66,18 @@ class SimRig:
             d.id: SimCamera(seed=seed, pipe=_by_usb(d), scene=SkinLesionScene(seed=seed) if d.kind == "dermatoscope"
                             else None) for d in config.devices if d.driver == "uvc"
         }
+        # One simulated chest for every stethoscope entry: a FIFO of body sounds behind an ALSA `file` PCM.
+        self.stethoscope = SimStethoscope(seed=seed) if any(d.driver == "alsa" for d in config.devices) else None
         self.badge_reader = SimRdm6300(clock)
         channels = config.entry_lock.channel if config.entry_lock.driver == "lcus" else 1
         self.entry_lock = SimLcus(clock, channels=channels)
         self.usb = FakeUsbBus()
         self._ptys: list[PtyDevice] = [*self.oximeters.values(), *self.stadiometers.values(), self.badge_reader,
                                        self.entry_lock]
-        self._stand_ins: dict[str, PtyDevice | SimCamera] = {
+        self._stand_ins: dict[str, PtyDevice | SimCamera | SimStethoscope] = {
             **self.oximeters, **self.stadiometers, BADGE_READER_ID: self.badge_reader, ENTRY_LOCK_ID: self.entry_lock,
             **self.cameras,
+            **{d.id: self.stethoscope for d in config.devices if d.driver == "alsa" and self.stethoscope is not None},
         }
         self._on_bus: list[tuple[str, LocatedDevice]] = [
             (d.id, d) for d in config.devices if isinstance(d, LocatedDevice) and _by_usb(d)]
@@ -98,6 +104,8 @@ class SimRig:
             stadiometer.step_in()
         for camera in self.cameras.values():
             await camera.start()
+        if self.stethoscope is not None:
+            await self.stethoscope.start()
         self.usb.start()
         for device_id, config in self._on_bus:
             self._put_on_bus(device_id, config)
@@ -112,6 +120,8 @@ class SimRig:
         await self.ble.stop()
         for camera in self.cameras.values():
             await camera.stop()
+        if self.stethoscope is not None:
+            await self.stethoscope.stop()
         for pty in reversed(self._ptys):
             await pty.stop()
         self.usb.stop()
@@ -124,6 +134,8 @@ class SimRig:
         stand_in = self._stand_in(device_id)
         if isinstance(stand_in, PtyDevice):
             stand_in.disconnect()
+        elif isinstance(stand_in, SimStethoscope):
+            stand_in.inject(StethoscopeFault.DISCONNECT)
         else:
             stand_in.inject(CameraFault.DISCONNECT)
 
@@ -132,6 +144,8 @@ class SimRig:
         stand_in = self._stand_in(device_id)
         if isinstance(stand_in, PtyDevice):
             stand_in.reconnect()
+        elif isinstance(stand_in, SimStethoscope):
+            stand_in.clear(StethoscopeFault.DISCONNECT)
         else:
             stand_in.clear(CameraFault.DISCONNECT)
         if device_id in dict(self._on_bus):
@@ -149,6 +163,9 @@ class SimRig:
             return config.model_copy(update={"port": None if _by_usb(config) else self.stadiometers[config.id].path})
         if config.driver == "uvc" and config.id in self.cameras:
             return config.model_copy(update={"port": None if _by_usb(config) else self.cameras[config.id].url})
+        if config.driver == "alsa" and self.stethoscope is not None:  # by PCM name: ALSA has no simulated card
+            return config.model_copy(update={"port": self.stethoscope.pcm_name,
+                                             "alsa_conf": self.stethoscope.conf_path})
         return config
 
     def accessory_config(self, config: BadgeReaderConfig | EntryLockConfig) -> BadgeReaderConfig | EntryLockConfig:
@@ -172,15 +189,17 @@ class SimRig:
         if isinstance(stand_in, PtyDevice):
             subsystem: Subsystem = "tty"
             target, (vendor, product) = stand_in.path, CP2102 if isinstance(stand_in, SimCms50) else CH340
+        elif isinstance(stand_in, SimStethoscope):
+            subsystem, target, (vendor, product) = "sound", SOUND_CARD_ID, USB_AUDIO
         else:
             subsystem, target, (vendor, product) = "video4linux", stand_in.pipe_path, UVC_CAMERA
         self.usb.add(device_id, subsystem, vendor if config.usb_vendor is None else config.usb_vendor,
                      product if config.usb_product is None else config.usb_product, config.usb_serial, target)
 
-    def _stand_in(self, device_id: str) -> PtyDevice | SimCamera:
+    def _stand_in(self, device_id: str) -> PtyDevice | SimCamera | SimStethoscope:
         stand_in = self._stand_ins.get(device_id)
         if stand_in is None:
-            raise StationError(f"no simulated serial device or camera is called {device_id!r}")
+            raise StationError(f"no simulated serial device, camera or stethoscope is called {device_id!r}")
         return stand_in
 
 

@@ -14,20 +14,30 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from config.devices import BadgeReaderConfig, DeviceConfig, EntryLockConfig, KioskScreeningConfig, LocatedDevice
+from config.devices import (
+    AlsaDeviceConfig,
+    BadgeReaderConfig,
+    DeviceConfig,
+    EntryLockConfig,
+    KioskScreeningConfig,
+    LocatedDevice,
+)
 from config.schema import CabinConfig
 from devices.camera import ExaminationCamera
 from devices.cameras import ExaminationCameras
 from devices.instrument import DeviceConfigError, Instrument, Sink
 from devices.manager import DeviceManager
 from devices.screening import Screening
+from devices.stethoscope import Stethoscope
 from devices.vision import VisionChart
+from drivers.alsa import AlsaError, PcmSpec
 from drivers.badge_reader import BadgeReader, BadgeSink
 from drivers.ble import BleInstrument
 from drivers.cms50_oximeter import Cms50Oximeter
 from drivers.discovery import BADGE_READER_ID, ENTRY_LOCK_ID, DeviceWatcher, Locator, WatchTarget, watch_targets
 from drivers.entry_lock import EntryLock
 from drivers.stadiometer_serial import SerialStadiometer
+from drivers.stethoscope import AlsaStethoscope, PcmLocator
 from drivers.uvc_camera import UvcCamera
 
 if TYPE_CHECKING:  # the simulator is only ever handed in by the caller, never imported here
@@ -54,6 +64,8 @@ class Hardware:
         self.devices = DeviceManager.from_configs(self.config.devices, clock, self._instrument)
         self.cameras = ExaminationCameras(i for i in self.devices.instruments if isinstance(i, ExaminationCamera))
         self.screenings = tuple(i for i in self.devices.instruments if isinstance(i, Screening))
+        self.stethoscope: Stethoscope | None = next(
+            (i for i in self.devices.instruments if isinstance(i, Stethoscope)), None)
         self.badge_reader = self._badge_reader(self.config.badge_reader, on_badge)
         self.entry_lock = self._entry_lock(self.config.entry_lock)
         self._listeners: dict[str, Callable[[str | None], None]] = {
@@ -118,6 +130,8 @@ class Hardware:
             return SerialStadiometer(config, self.clock, sink, locator=self._locator(config.id, config))
         if config.driver == "kiosk":
             return self._screening(config, sink)
+        if config.driver == "alsa":
+            return AlsaStethoscope(config, sink, self.clock, locator=self._pcm_locator(config))
         raise DeviceConfigError(f"[devices] {config.id}: driver {config.driver!r} needs the simulator (--sim)")
 
     def _screening(self, config: KioskScreeningConfig, sink: Sink) -> Screening:
@@ -127,6 +141,18 @@ class Hardware:
                 return VisionChart(config, sink, self.clock)
             case _:
                 raise DeviceConfigError(f"[devices] {config.id}: the {config.kind} screening is not available")
+
+    def _pcm_locator(self, config: AlsaDeviceConfig) -> PcmLocator:
+        """The stethoscope's PCM now: its port, or its card found by USB identity, with its extra ALSA file."""
+        locator = self._locator(config.id, config)
+
+        def locate() -> PcmSpec:
+            name = locator()
+            if name is None:
+                raise AlsaError(locator.missing())
+            return PcmSpec(name, config.alsa_conf)
+
+        return locate
 
     def _badge_reader(self, config: BadgeReaderConfig, on_badge: BadgeSink | None) -> BadgeReader | None:
         if config.driver != "rdm6300":

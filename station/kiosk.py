@@ -47,6 +47,7 @@ from protocol.states import CabinState
 from runtime.errors import StationError
 from runtime.storage import replace_file
 from runtime.tasks import TaskSet
+from session.auscultation import Auscultation
 from session.core import CabinCore, CabinRefusal
 from session.events import CabinEvent, ConsultationEnded, PrintReported, ReadingTaken, ScreenChanged, StateChanged
 from session.patient_desk import PatientDesk
@@ -152,8 +153,10 @@ class KioskServer:
     def __init__(self, cabin: CabinCore, patient: PatientDesk, staff: StaffDesk, *, devices: DeviceManager,
                  audit: AuditTrail, config: CabinConfig, port: int, key_dir: Path, key_group: str | None = None,
                  host: str = "127.0.0.1", cameras: ExaminationCameras | None = None,
-                 screenings: Sequence[Screening] = (), test_print: TestPrint | None = None) -> None:
-        """`cameras` are the cabin's examination cameras: the one that is on, and its guidance, change the screen.
+                 screenings: Sequence[Screening] = (), test_print: TestPrint | None = None,
+                 auscultation: Auscultation | None = None) -> None:
+        """`cameras` are the cabin's examination cameras: the one that is on, and its guidance, change the screen,
+        as `auscultation`'s point does (where the patient places the stethoscope).
         `screenings` are the tests the patient runs on this screen (devices/screening.py).
 
         The start page, with the key, is written in `key_dir`, of group `key_group` (the station's
@@ -167,6 +170,7 @@ class KioskServer:
         self._config = config
         self._cameras = cameras if cameras is not None else ExaminationCameras()
         self._screenings = tuple(screenings)
+        self._auscultation = auscultation
         self._test_print = test_print
         self._recent: list[dict[str, object]] = []
         self._board: dict[str, object] | None = None
@@ -240,6 +244,8 @@ class KioskServer:
         self._unsubscribe.append(self._cameras.subscribe_guidance(self._on_guidance))
         for screening in self._screenings:
             self._unsubscribe.append(screening.subscribe(lambda: self._push("screening")))
+        if self._auscultation is not None:
+            self._unsubscribe.append(self._auscultation.subscribe(lambda: self._push("auscultation")))
 
     async def stop(self) -> None:
         """Close the sockets and the server; idempotent."""
@@ -433,6 +439,7 @@ class KioskServer:
             checkin_paused_s=self._patient.checkin_paused_for(), devices=self._devices.health(), camera=shown,
             recent_cleanings=self._recent, on_board=self._config.station.mode == "on_board", board=self._board,
             screening=next((run for s in self._screenings if (run := s.current()) is not None), None),
+            auscultation=self._auscultation.point if self._auscultation is not None else None,
         )
         return kiosk_view(self._cabin.snapshot(), context)
 

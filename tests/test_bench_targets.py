@@ -136,3 +136,16 @@ def test_bench_sync_reports_a_weeks_synchronisation_against_copying_the_rows_onc
         assert figures[name].reference == figures[reference].value
         assert figures[name].ratio == figures[name].value / figures[reference].value
     assert figures["sync_bytes"].value > figures["rows_json"].value  # every row went, with its kind and uid
+
+
+def test_bench_stethoscope_reports_the_frequency_response_and_the_click_against_the_video() -> None:
+    result = subprocess.run([sys.executable, "-m", "bench.stethoscope", "--sweep-seconds", "3", "--clicks", "3",
+                             "--json"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "1000 " in result.stderr and "250 +0.0" in result.stderr  # every band printed, normalised at 250 Hz
+    figures = {f["figure"]: Figure(**f) for f in json.loads(result.stdout)["figures"]}
+    assert list(figures) == ["response_worst_band_50_1000hz", "video_dark_frame_latency_p50", "click_latency_p50"]
+    assert met(figures["response_worst_band_50_1000hz"]) == "yes"  # flat within 3 dB from 50 to 1000 Hz
+    click = figures["click_latency_p50"]
+    assert click.reference == figures["video_dark_frame_latency_p50"].value and click.ratio is not None
+    assert 0 < click.value < 1000

@@ -54,9 +54,11 @@ def test_diag_on_the_simulator_reads_every_device() -> None:
     assert result.returncode == 0, result.stderr
     rows = {row["device_id"]: row for row in json.loads(result.stdout)}
     assert set(rows) == {"thermometer-1", "bp-cuff-1", "oximeter-1", "scale-1", "otoscope-1", "dermatoscope-1",
-                         "stadiometer-1", "vision-1",
+                         "stadiometer-1", "vision-1", "stethoscope",
                          "badge_reader", "entry_lock"}
     assert all(row["connected"] and row["self_test"]["ok"] for row in rows.values()), rows
     assert rows["thermometer-1"]["firmware"] and rows["thermometer-1"]["battery_percent"] is not None
     assert rows["bp-cuff-1"]["self_test"]["detail"]["kind"] == "blood_pressure"
     assert rows["oximeter-1"]["transport"].startswith("serial ")
+    assert rows["stethoscope"]["transport"] == "ALSA cabin_sim_stethoscope"
+    assert "at 48000 Hz" in rows["stethoscope"]["self_test"]["detail"]  # half a second of the simulated chest

@@ -18,6 +18,7 @@ import pytest
 from config.devices import UvcDeviceConfig
 from devices.camera import ExaminationCamera
 from devices.cameras import ExaminationCameras
+from devices.stethoscope import Stethoscope
 from drivers.camera import GrabberTimings
 from drivers.uvc_camera import UvcCamera
 from protocol.hub import GpIdentity
@@ -66,7 +67,8 @@ def trickled(sdp: str) -> tuple[str, list[dict[str, object]]]:
 @asynccontextmanager
 async def instruments(attach: Callable[..., None], cameras: ExaminationCameras | None, *,
                       trickle: list[Exception] | None = None,
-                      vouched: GpIdentity | None = None) -> AsyncIterator[tuple[MediaDirector, SimGpPeer]]:
+                      vouched: GpIdentity | None = None,
+                      stethoscope: Stethoscope | None = None) -> AsyncIterator[tuple[MediaDirector, SimGpPeer]]:
     """A media director and a simulated GP, signalling to each other directly as the hub would.
 
     With `trickle` (a list for the errors), the answer's candidates come separately, as a browser sends them.
@@ -89,7 +91,7 @@ async def instruments(attach: Callable[..., None], cameras: ExaminationCameras |
         except MediaError as exc:
             trickle.append(exc)
 
-    director = MediaDirector(attach, to_gp, cameras, leg_timings=LEG, timings=DIRECTOR)
+    director = MediaDirector(attach, to_gp, cameras, leg_timings=LEG, timings=DIRECTOR, stethoscope=stethoscope)
     gp = SimGpPeer(DEMO_GP, to_station)
     await director.start()
     await gp.start()
