@@ -9,6 +9,7 @@ table and the key; what depends on the hardware (is it plugged in?) is the drive
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal, get_args
 
 from pydantic import Field, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler, field_validator
@@ -129,6 +130,25 @@ class UvcDeviceConfig(LocatedDevice, _Instrument):
         raise ValueError(f"{port!r} is neither a path (/dev/video0), a V4L2 index nor a URL")
 
 
+class AlsaDeviceConfig(LocatedDevice, _Instrument):
+    """A stethoscope (USB Audio Class) captured through ALSA: a PCM name, or the card found by USB identity.
+
+    `alsa_conf` is a file of extra ALSA definitions loaded on top of the system's (a PCM the
+    `port` names); `gain_db` amplifies the capture when the device's own level is low.
+    """
+
+    driver: Literal["alsa"]
+    kind: Literal["stethoscope"]
+    alsa_conf: Path | None = None
+    gain_db: float = Field(default=0.0, ge=-20.0, le=30.0)
+
+    @classmethod
+    def _check_port(cls, port: str) -> str:
+        if port.startswith("/") or any(c.isspace() for c in port):
+            raise ValueError(f"{port!r} is not an ALSA PCM name such as plughw:CARD=Stethoscope,DEV=0")
+        return port
+
+
 class SimDeviceConfig(_Instrument):
     """An in-process stand-in for a measuring instrument: the simulator's, never real hardware."""
 
@@ -147,7 +167,7 @@ class SimDeviceConfig(_Instrument):
 
 # The instrument inventory: one model per driver, picked by `driver` (no default: an entry that
 # does not say what it is must not silently become a simulator or a real device).
-DeviceConfig = Annotated[BleDeviceConfig | Cms50DeviceConfig | UvcDeviceConfig | SimDeviceConfig,
+DeviceConfig = Annotated[BleDeviceConfig | Cms50DeviceConfig | UvcDeviceConfig | AlsaDeviceConfig | SimDeviceConfig,
                          Field(discriminator="driver")]
 
 
@@ -177,7 +197,7 @@ NO_ACCESSORY = NoAccessory(driver="none")
 
 def located(devices: tuple[DeviceConfig, ...]) -> list[tuple[str, LocatedDevice]]:
     """The instruments found by port or USB identity, with their ids."""
-    return [(d.id, d) for d in devices if isinstance(d, Cms50DeviceConfig | UvcDeviceConfig)]
+    return [(d.id, d) for d in devices if isinstance(d, Cms50DeviceConfig | UvcDeviceConfig | AlsaDeviceConfig)]
 
 
 def check_claims(entries: list[tuple[str, LocatedDevice]]) -> None:

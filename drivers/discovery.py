@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
-from config.devices import ACCESSORY_IDS, LocatedDevice, UvcDeviceConfig
+from config.devices import ACCESSORY_IDS, AlsaDeviceConfig, LocatedDevice, UvcDeviceConfig
 
 if TYPE_CHECKING:
     from config.schema import CabinConfig
 
 log = logging.getLogger(__name__)
 
-Subsystem: TypeAlias = Literal["tty", "video4linux"]
+Subsystem: TypeAlias = Literal["tty", "video4linux", "sound"]
 ChangeCallback: TypeAlias = Callable[[str, bool, str | None], None]  # device id, present, path
 
 BADGE_READER_ID, ENTRY_LOCK_ID = ACCESSORY_IDS
@@ -61,7 +61,8 @@ class WatchTarget:
     @classmethod
     def from_config(cls, device_id: str, config: LocatedDevice) -> WatchTarget:
         """The target for a configuration entry found by port or USB identity."""
-        subsystem: Subsystem = "video4linux" if isinstance(config, UvcDeviceConfig) else "tty"
+        subsystem: Subsystem = ("video4linux" if isinstance(config, UvcDeviceConfig)
+                                else "sound" if isinstance(config, AlsaDeviceConfig) else "tty")
         return cls(device_id, subsystem, config.port, config.usb_vendor, config.usb_product, config.usb_serial)
 
     @property
@@ -129,11 +130,11 @@ class Locator:
 
 @dataclass(frozen=True, slots=True)
 class UsbNode:
-    """A tty or video4linux node that belongs to a USB device."""
+    """A tty or video4linux node, or a sound card, that belongs to a USB device."""
 
     subsystem: Subsystem
     name: str  # e.g. ttyUSB0, video0
-    dev_path: str  # e.g. /dev/ttyUSB0
+    dev_path: str  # e.g. /dev/ttyUSB0; a sound card: its PCM name, plughw:CARD=<id>,DEV=0
     vendor: int
     product: int
     serial: str | None
@@ -141,8 +142,8 @@ class UsbNode:
 
 
 def scan_usb_nodes(sysfs_root: Path = Path("/sys"), dev_root: Path = Path("/dev"),
-                   subsystems: Iterable[Subsystem] = ("tty", "video4linux")) -> list[UsbNode]:
-    """Every tty and video node under a USB device, with its identity, read from sysfs."""
+                   subsystems: Iterable[Subsystem] = ("tty", "video4linux", "sound")) -> list[UsbNode]:
+    """Every tty, video node and sound card under a USB device, with its identity, read from sysfs."""
     nodes: list[UsbNode] = []
     for subsystem in subsystems:
         class_dir = sysfs_root / "class" / subsystem
@@ -169,9 +170,19 @@ def _usb_node(subsystem: Subsystem, entry: Path, sysfs_root: Path, dev_root: Pat
         product = int(_read(usb / "idProduct") or "", 16)
     except ValueError:
         return None
+    if subsystem == "sound":
+        return _sound_card(entry, vendor, product, _read(usb / "serial"))
     index = _read(entry / "index")
     return UsbNode(subsystem, entry.name, str(dev_root / entry.name), vendor, product, _read(usb / "serial"),
                    int(index) if index and index.isdigit() else 0)
+
+
+def _sound_card(entry: Path, vendor: int, product: int, serial: str | None) -> UsbNode | None:
+    """A USB sound card (`cardN`, not its pcm or control nodes) as the ALSA PCM that opens it by its id."""
+    card_id = _read(entry / "id")
+    if not entry.name.removeprefix("card").isdigit() or not card_id:
+        return None
+    return UsbNode("sound", entry.name, f"plughw:CARD={card_id},DEV=0", vendor, product, serial, 0)
 
 
 def _usb_device_dir(start: Path, root: Path) -> Path | None:
@@ -224,7 +235,7 @@ def pyudev_monitor() -> Monitor:
     import pyudev
 
     monitor = pyudev.Monitor.from_netlink(pyudev.Context())
-    for subsystem in ("tty", "video4linux", "usb"):
+    for subsystem in ("tty", "video4linux", "sound", "usb"):
         monitor.filter_by(subsystem)
     monitor.start()
     started: Monitor = monitor

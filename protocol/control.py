@@ -104,7 +104,27 @@ class Snapshot(_Message):
     type: Literal["snapshot"]
 
 
-AnyControl: TypeAlias = Join | RequestMeasurement | Prescribe | Reprint | End | OtoscopeSwitch | Snapshot
+# Where the GP asks the patient to place the stethoscope's chest piece: heart (front), lungs (back).
+AuscultationPoint: TypeAlias = Literal["aortic", "pulmonary", "tricuspid", "mitral", "lung_upper_left",
+                                       "lung_upper_right", "lung_lower_left", "lung_lower_right"]
+
+
+class StethoscopeSwitch(_Message):
+    """Switch the cabin's stethoscope on (its sound comes on the instruments leg) or off."""
+
+    type: Literal["stethoscope"]
+    on: StrictBool
+
+
+class Auscultate(_Message):
+    """Show the patient where to place the chest piece."""
+
+    type: Literal["auscultate"]
+    point: AuscultationPoint
+
+
+AnyControl: TypeAlias = (Join | RequestMeasurement | Prescribe | Reprint | End | OtoscopeSwitch | Snapshot
+                         | StethoscopeSwitch | Auscultate)
 ControlMessage = Annotated[AnyControl, Field(discriminator="type")]
 _ADAPTER: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)
 

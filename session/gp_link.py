@@ -16,7 +16,8 @@ Station to GP, every message `{"v": 1, "type": ...}`:
   sex when known}}, `ack` {ref, ...} (a prescription's: {ref, id, number}), `error` {code, message,
   details such as the `number` of the prescription already sent}, `state` {session, state},
   `print_status` {session, job, number, printed, bytes, error, warning}, `ended` {session, state}.
-The patient's name goes only over these peer-to-peer channels, never through the hub.
+The stethoscope's messages are `session/auscultation.py`'s (acks {ref: "stethoscope", on, device},
+{ref: "auscultate", point}). The patient's name goes only over these peer-to-peer channels, never through the hub.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from devices.measurements import Pleth, Reading
 from devices.subscription import Subscription
 from protocol.control import (
     AnyControl,
+    Auscultate,
     ControlError,
     End,
     Join,
@@ -43,6 +45,7 @@ from protocol.control import (
     Reprint,
     RequestMeasurement,
     Snapshot,
+    StethoscopeSwitch,
     parse_control,
 )
 from protocol.eligibility import age_on
@@ -51,6 +54,7 @@ from protocol.states import CabinState
 from protocol.versioned import encode
 from runtime.errors import StationError
 from runtime.tasks import TaskSet
+from session.auscultation import Auscultation
 from session.channel import ChannelClosed, MessageChannel
 from session.core import CabinCore, CabinRefusal
 from session.events import CabinEvent, ConsultationEnded, PrintReported, ReadingTaken, StateChanged
@@ -125,8 +129,10 @@ class GpLink:
     """Routes GP control messages to the GP desk and the cabin's news to the right GP."""
 
     def __init__(self, cabin: CabinCore, desk: GpDesk, *, devices: DeviceManager, site_name: str,
-                 camera: ExaminationCamera | None = None) -> None:
+                 camera: ExaminationCamera | None = None, auscultation: Auscultation | None = None) -> None:
+        """`auscultation` serves the stethoscope's messages (none: the cabin has no stethoscope)."""
         self._cabin = cabin
+        self._auscultation = auscultation
         self._desk = desk
         self._devices = devices
         self._site_name = site_name
@@ -233,6 +239,10 @@ class GpLink:
                 return encode("ack", ref="reprint", job=job)
             case OtoscopeSwitch() | Snapshot():
                 return await self._camera_action(peer, session, message)
+            case StethoscopeSwitch() | Auscultate():
+                if self._auscultation is None:
+                    raise CabinRefusal("instrument_unavailable", "this cabin has no stethoscope", kind="stethoscope")
+                return await self._auscultation.handle(session, message)
             case End():
                 await self._desk.end(session)
                 return encode("ack", ref="end")

@@ -1,6 +1,6 @@
 """The instruments leg (docs/design.md, "Media"): the station's aiortc peer connection to one GP's browser.
 
-An `InstrumentLeg` carries the otoscope video, a send-only `vitals` data channel (readings,
+An `InstrumentLeg` carries the otoscope video, the stethoscope audio, a send-only `vitals` data channel (readings,
 guidance, snapshots) and a `control` data channel (GP requests, replies). The station is the
 offerer; aiortc gathers every candidate before it describes itself, so the offer is complete
 and only the browser trickles candidates. A `MediaDirector` keeps one leg per GP connection:
@@ -10,7 +10,8 @@ cabin's reconnect grace; past the grace the cabin ends the consultation on its o
 
 The video is a `CameraTrack` (`session/camera_track.py`), which keeps RTP flowing even while the
 camera is off, so a silent path is noticed in seconds rather than after ICE consent's 30 s; the
-data channels are `DataChannelLink`s (`session/datachannel.py`).
+data channels are `DataChannelLink`s (`session/datachannel.py`). The stethoscope's sound is a
+`StethoscopeTrack` (`session/stethoscope_track.py`): Opus it encodes itself, silence while off.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from aiortc.sdp import candidate_from_sdp
 from aiortc.stats import RTCTransportStats
 
 from devices.camera import ExaminationCamera
+from devices.stethoscope import Stethoscope
 from protocol.hub import GpIdentity
 from runtime.backoff import Backoff
 from runtime.errors import StationError
@@ -41,6 +43,7 @@ from runtime.tasks import TaskSet
 from session.camera_track import CameraTrack
 from session.channel import MessageChannel
 from session.datachannel import DataChannelLink
+from session.stethoscope_track import StethoscopeTrack
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,7 @@ class InstrumentLeg:
 
     def __init__(self, ice_servers: Sequence[IceServerSpec], otoscope: ExaminationCamera | None, *,
                  on_state: StateListener | None = None, timings: LegTimings | None = None,
-                 video_codec: str | None = None) -> None:
+                 video_codec: str | None = None, stethoscope: Stethoscope | None = None) -> None:
         """`on_state` hears "connecting", "connected", "failed" and "closed"; `video_codec` e.g. "video/H264"."""
         self._timings = timings or LegTimings()
         self._on_state = on_state
@@ -94,6 +97,8 @@ class InstrumentLeg:
         transceiver = self._pc.addTransceiver(self.track, direction="sendonly")
         if video_codec is not None:
             _prefer_codec(transceiver, video_codec)
+        self.audio = StethoscopeTrack(stethoscope)
+        _prefer_codec(self._pc.addTransceiver(self.audio, direction="sendonly"), "audio/opus")  # packets it made
         self.control = DataChannelLink(self._pc.createDataChannel("control", ordered=True),
                                        on_close=lambda: self._lose("closed", "the control channel closed"))
         self.vitals = DataChannelLink(self._pc.createDataChannel("vitals", ordered=True), incoming=False)
@@ -157,8 +162,9 @@ class InstrumentLeg:
             raise MediaError(f"the ICE candidate cannot be used: {exc}") from exc
 
     def show_otoscope(self, session: str | None) -> None:
-        """GpLink's session listener: the otoscope shows only while this GP is in a consultation."""
+        """GpLink's session listener: the otoscope shows, the stethoscope sounds, only to the GP in consultation."""
         self.track.show(session is not None)
+        self.audio.show(session is not None)
 
     async def wait_connected(self, timeout_s: float) -> None:
         """Wait until ICE and DTLS are up; MediaError if the leg fails or time runs out first."""
@@ -189,6 +195,7 @@ class InstrumentLeg:
         self.control.close()
         self.vitals.close()
         self.track.stop()
+        self.audio.stop()
         try:
             async with asyncio.timeout(self._timings.close_timeout_s):
                 await self._pc.close()
@@ -239,7 +246,8 @@ class InstrumentLeg:
 
 
 def _prefer_codec(transceiver: RTCRtpTransceiver, mime_type: str) -> None:
-    codecs = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == mime_type.lower()]
+    capabilities = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+    codecs = [c for c in capabilities if c.mimeType.lower() == mime_type.lower()]
     if not codecs:
         raise MediaError(f"aiortc cannot send {mime_type}")
     transceiver.setCodecPreferences(codecs)
@@ -276,9 +284,11 @@ class MediaDirector:
 
     def __init__(self, attach: Attach, send_signal: SendSignal, otoscope: ExaminationCamera | None, *,
                  ice_servers: Sequence[IceServerSpec] = (), leg_timings: LegTimings | None = None,
-                 timings: DirectorTimings | None = None, on_leg_state: LegListener | None = None) -> None:
+                 timings: DirectorTimings | None = None, on_leg_state: LegListener | None = None,
+                 stethoscope: Stethoscope | None = None) -> None:
         """`attach` is GpLink.attach; `send_signal(gp, description)` reaches the GP through the hub."""
         self._attach = attach
+        self._stethoscope = stethoscope
         self._send_signal = send_signal
         self._otoscope = otoscope
         self._ice_servers = list(ice_servers)
@@ -356,7 +366,8 @@ class MediaDirector:
         """Offer, connect, serve until lost, and again; back off while offers go unanswered."""
         while True:
             leg = gp.leg = InstrumentLeg(self._ice_servers, self._otoscope, timings=self._leg_timings,
-                                         on_state=functools.partial(self._leg_state, gp.gp))
+                                         on_state=functools.partial(self._leg_state, gp.gp),
+                                         stethoscope=self._stethoscope)
             try:
                 await self._send_signal(gp.gp, await leg.offer())
                 await leg.wait_connected(self._timings.connect_timeout_s)

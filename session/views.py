@@ -43,6 +43,7 @@ class ScreenContext:
     recent_cleanings: Sequence[dict[str, object]]
     on_board: bool = False  # the vehicle's station: the screen is the waiting room's (docs/design.md, "On board")
     board: dict[str, object] | None = None  # on board: the ticket called and the tickets waiting, numbers only
+    auscultation: str | None = None  # where the GP asks the patient to place the stethoscope
 
 
 def kiosk_view(cabin: CabinSnapshot, context: ScreenContext) -> dict[str, object]:
@@ -93,6 +94,8 @@ def _session_view(cabin: CabinSnapshot, c: ConsultationSnapshot, context: Screen
     camera = context.camera
     view["camera"] = ({"device": camera.device, "kind": camera.kind, "guidance": camera.guidance}
                       if camera is not None and cabin.state is S.IN_CONSULTATION else None)
+    view["auscultation"] = ({"point": context.auscultation}
+                            if context.auscultation is not None and cabin.state is S.IN_CONSULTATION else None)
     view["readings"] = [{**taken.reading.to_json(), "stale": taken.stale(cabin.monotonic)} for taken in c.readings]
     view["prints"] = [report.to_json() for report in c.prints]
     return view

@@ -1,7 +1,8 @@
 """A simulated GP's browser on the instruments leg: a real aiortc peer answering the station's offers.
 
 It does what the GP console does on that leg: on every instruments offer it replaces its peer
-connection and answers; it watches the otoscope video, reads the `vitals` channel, talks on the
+connection and answers; it watches the otoscope video, listens to the stethoscope (keeping the
+last minute of decoded sound), reads the `vitals` channel, talks on the
 `control` channel and, on a new control channel, joins its consultation again. Faults: it can
 lose its network abruptly (its ICE transport stops: no DTLS close, no SCTP abort, nothing more
 reaches the station) and ignore offers until the network comes back, or hang up cleanly.
@@ -34,9 +35,11 @@ Message = dict[str, Any]
 Accept = Callable[[Message], bool]
 Reply = Callable[[dict[str, str]], Awaitable[None]]
 VitalsListener = Callable[[float, Message], None]
+AudioListener = Callable[[float, np.ndarray], None]  # arrival time.monotonic(), decoded mono samples at 48 kHz
 
 MAILBOX_SIZE = 4096
 _STOP_TIMEOUT_S = 5.0
+AUDIO_KEPT_FRAMES = 3000  # 20 ms each: the last minute of sound
 
 
 class GpPeerError(StationError):
@@ -81,13 +84,17 @@ class SimGpPeer:
     """The GP console's side of the instruments leg, for tests and the bench."""
 
     def __init__(self, identity: GpIdentity, reply: Reply, *, ice_servers: Sequence[IceServerSpec] = (),
-                 rejoin: bool = True, on_vitals: VitalsListener | None = None) -> None:
+                 rejoin: bool = True, on_vitals: VitalsListener | None = None,
+                 on_audio: AudioListener | None = None) -> None:
         """`reply(answer)` carries the answer back to the station (the hub, or the director directly)."""
         self._identity = identity
         self._reply = reply
         self._ice_servers = list(ice_servers)
         self._rejoin = rejoin
         self._on_vitals = on_vitals
+        self._on_audio = on_audio
+        self._audio: deque[np.ndarray] = deque(maxlen=AUDIO_KEPT_FRAMES)
+        self.audio_frames_received = 0
         self._offers: asyncio.Queue[Mapping[str, object]] = asyncio.Queue()
         self._pc: RTCPeerConnection | None = None
         self._control: RTCDataChannel | None = None
@@ -213,9 +220,30 @@ class SimGpPeer:
             self._on_vitals(arrived, message)
         self.vitals.put(message)
 
+    def audio(self, seconds: float) -> np.ndarray:
+        """The last `seconds` of decoded stethoscope sound, mono int16 at 48 kHz (less if less came)."""
+        kept = np.concatenate(list(self._audio)) if self._audio else np.zeros(0, np.int16)
+        return kept[-int(seconds * 48_000):]
+
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "video":
             self._tasks.spawn(self._watch(track), "video")
+        elif track.kind == "audio":
+            self._tasks.spawn(self._listen(track), "audio")
+
+    async def _listen(self, track: MediaStreamTrack) -> None:
+        """Keep every decoded audio frame's first channel (aiortc decodes Opus to interleaved s16 stereo)."""
+        try:
+            while True:
+                frame = await track.recv()
+                samples = frame.to_ndarray()  # type: ignore[union-attr]
+                mono = samples[0, :: len(frame.layout.channels)]  # type: ignore[union-attr]
+                self.audio_frames_received += 1
+                self._audio.append(mono)
+                if self._on_audio is not None:
+                    self._on_audio(time.monotonic(), mono)
+        except MediaStreamError:
+            return
 
     async def _watch(self, track: MediaStreamTrack) -> None:
         """Take every decoded frame (aiortc decodes them anyway) and note its size and brightness."""

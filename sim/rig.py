@@ -2,7 +2,8 @@
 
 The rig builds a stand-in for each configured device that speaks the real protocol on the
 real path: Bumble GATT peripherals behind a bleak backend, CMS50 / RDM6300 / LCUS devices
-on pseudo-terminals, an MJPEG camera that OpenCV reads, an ESC/POS printer on TCP. A device
+on pseudo-terminals, an MJPEG camera that OpenCV reads, body sounds that alsa-lib reads from
+a FIFO (`sim.stethoscope`), an ESC/POS printer on TCP. A device
 configured by port is pointed at its stand-in (a pty's path, the camera's URL); a device
 configured by USB identity keeps it and hangs on a simulated USB bus (`sim.usb`), a sysfs tree
 and a /dev directory the station's device watcher is given, so that the real discovery code
@@ -27,11 +28,13 @@ from sim.camera import CameraFault, SimOtoscopeCamera
 from sim.instruments import make_sim_instrument
 from sim.printer import SimPrinter
 from sim.serial_devices import PtyDevice, SimCms50, SimLcus, SimRdm6300
+from sim.stethoscope import SimStethoscope, StethoscopeFault
 from sim.usb import FakeUsbBus, Subsystem
 
 # The vendor and product a stand-in reports when the configuration names only part of its
 # identity: a CMS50D+'s CP2102 bridge, the CH340 of badge readers and relay boards, a UVC camera.
 CP2102, CH340, UVC_CAMERA = (0x10C4, 0xEA60), (0x1A86, 0x7523), (0x1BCF, 0x2C99)
+USB_AUDIO, SOUND_CARD_ID = (0x0D8C, 0x0014), "Stethoscope"  # a C-Media USB audio codec, as many stethoscopes use
 
 
 class SimRig:
@@ -52,14 +55,17 @@ class SimRig:
         }
         cameras = [d for d in config.devices if d.driver == "uvc"]
         self.camera = SimOtoscopeCamera(seed=seed, pipe=any(_by_usb(d) for d in cameras)) if cameras else None
+        # One simulated chest for every stethoscope entry: a FIFO of body sounds behind an ALSA `file` PCM.
+        self.stethoscope = SimStethoscope(seed=seed) if any(d.driver == "alsa" for d in config.devices) else None
         self.badge_reader = SimRdm6300(clock)
         channels = config.entry_lock.channel if config.entry_lock.driver == "lcus" else 1
         self.entry_lock = SimLcus(clock, channels=channels)
         self.usb = FakeUsbBus()
         self._ptys: list[PtyDevice] = [*self.oximeters.values(), self.badge_reader, self.entry_lock]
-        self._stand_ins: dict[str, PtyDevice | SimOtoscopeCamera] = {
+        self._stand_ins: dict[str, PtyDevice | SimOtoscopeCamera | SimStethoscope] = {
             **self.oximeters, BADGE_READER_ID: self.badge_reader, ENTRY_LOCK_ID: self.entry_lock,
             **({d.id: self.camera for d in cameras} if self.camera is not None else {}),
+            **{d.id: self.stethoscope for d in config.devices if d.driver == "alsa" and self.stethoscope is not None},
         }
         self._on_bus: list[tuple[str, LocatedDevice]] = [
             (d.id, d) for d in config.devices if isinstance(d, LocatedDevice) and _by_usb(d)]
@@ -84,6 +90,8 @@ class SimRig:
             await pty.start()
         if self.camera is not None:
             await self.camera.start()
+        if self.stethoscope is not None:
+            await self.stethoscope.start()
         self.usb.start()
         for device_id, config in self._on_bus:
             self._put_on_bus(device_id, config)
@@ -98,6 +106,8 @@ class SimRig:
         await self.ble.stop()
         if self.camera is not None:
             await self.camera.stop()
+        if self.stethoscope is not None:
+            await self.stethoscope.stop()
         for pty in reversed(self._ptys):
             await pty.stop()
         self.usb.stop()
@@ -110,6 +120,8 @@ class SimRig:
         stand_in = self._stand_in(device_id)
         if isinstance(stand_in, PtyDevice):
             stand_in.disconnect()
+        elif isinstance(stand_in, SimStethoscope):
+            stand_in.inject(StethoscopeFault.DISCONNECT)
         else:
             stand_in.inject(CameraFault.DISCONNECT)
 
@@ -118,6 +130,8 @@ class SimRig:
         stand_in = self._stand_in(device_id)
         if isinstance(stand_in, PtyDevice):
             stand_in.reconnect()
+        elif isinstance(stand_in, SimStethoscope):
+            stand_in.clear(StethoscopeFault.DISCONNECT)
         else:
             stand_in.clear(CameraFault.DISCONNECT)
         if device_id in dict(self._on_bus):
@@ -133,6 +147,9 @@ class SimRig:
             return config.model_copy(update={"port": None if _by_usb(config) else self.oximeters[config.id].path})
         if config.driver == "uvc" and self.camera is not None:
             return config.model_copy(update={"port": None if _by_usb(config) else self.camera.url})
+        if config.driver == "alsa" and self.stethoscope is not None:  # by PCM name: ALSA has no simulated card
+            return config.model_copy(update={"port": self.stethoscope.pcm_name,
+                                             "alsa_conf": self.stethoscope.conf_path})
         return config
 
     def accessory_config(self, config: BadgeReaderConfig | EntryLockConfig) -> BadgeReaderConfig | EntryLockConfig:
@@ -156,15 +173,17 @@ class SimRig:
         if isinstance(stand_in, PtyDevice):
             subsystem: Subsystem = "tty"
             target, (vendor, product) = stand_in.path, CP2102 if isinstance(stand_in, SimCms50) else CH340
+        elif isinstance(stand_in, SimStethoscope):
+            subsystem, target, (vendor, product) = "sound", SOUND_CARD_ID, USB_AUDIO
         else:
             subsystem, target, (vendor, product) = "video4linux", stand_in.pipe_path, UVC_CAMERA
         self.usb.add(device_id, subsystem, vendor if config.usb_vendor is None else config.usb_vendor,
                      product if config.usb_product is None else config.usb_product, config.usb_serial, target)
 
-    def _stand_in(self, device_id: str) -> PtyDevice | SimOtoscopeCamera:
+    def _stand_in(self, device_id: str) -> PtyDevice | SimOtoscopeCamera | SimStethoscope:
         stand_in = self._stand_ins.get(device_id)
         if stand_in is None:
-            raise StationError(f"no simulated serial device or camera is called {device_id!r}")
+            raise StationError(f"no simulated serial device, camera or stethoscope is called {device_id!r}")
         return stand_in
 
 

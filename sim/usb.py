@@ -4,7 +4,8 @@ Each plugged device is laid out as the kernel does it, so the real discovery cod
 (`drivers.discovery`) finds it by its configured identity: /sys/class/<subsystem>/<node> links
 into /sys/devices, the node's `device` link points at its interface, under the USB device that
 carries idVendor, idProduct and serial. Its /dev entry is a symlink to the simulator: a pty's
-stable path for a serial device, the simulated camera's MJPEG pipe for a video node. Unplugging
+stable path for a serial device, the simulated camera's MJPEG pipe for a video node; a sound card
+has no /dev entry of its own here, only its ALSA `id` (the slot's target). Unplugging
 removes the sysfs entry and the /dev entry, as udev does.
 """
 
@@ -19,8 +20,8 @@ from typing import Literal
 
 from runtime.errors import StationError
 
-Subsystem = Literal["tty", "video4linux"]
-_PREFIX = {"tty": "ttyUSB", "video4linux": "video"}
+Subsystem = Literal["tty", "video4linux", "sound"]
+_PREFIX = {"tty": "ttyUSB", "video4linux": "video", "sound": "card"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,7 @@ class UsbSlot:
     vendor: int
     product: int
     serial: str | None
-    target: str  # what its /dev entry leads to
+    target: str  # what its /dev entry leads to; a sound card's ALSA id
 
 
 class FakeUsbBus:
@@ -98,8 +99,10 @@ class FakeUsbBus:
             (node / "device").symlink_to(os.path.relpath(interface, node))
             if slot.subsystem == "video4linux":
                 (node / "index").write_text("0\n")  # the capture node, not the metadata one
-            dev = self.dev_root / slot.node
-            dev.symlink_to(slot.target)
+            if slot.subsystem == "sound":
+                (node / "id").write_text(slot.target + "\n")
+            else:
+                (self.dev_root / slot.node).symlink_to(slot.target)
             class_dir = self.sysfs_root / "class" / slot.subsystem
             class_dir.mkdir(parents=True, exist_ok=True)
             (class_dir / slot.node).symlink_to(os.path.relpath(node, class_dir))

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from config.schema import HubSection
     from devices.camera import ExaminationCamera
+    from devices.stethoscope import Stethoscope
     from hygiene.audit import AuditTrail
     from runtime.clock import Clock
     from session.appointments import AppointmentBook
@@ -53,9 +54,10 @@ class CallRelay:
 
     def __init__(self, config: HubSection, cabin: CabinCore, clock: Clock, gp_link: GpLink, kiosk: KioskServer,
                  camera: ExaminationCamera | None, site_name: str, audit: AuditTrail,
-                 book: AppointmentBook | None = None, on_board: OnBoardHandler | None = None) -> None:
+                 book: AppointmentBook | None = None, on_board: OnBoardHandler | None = None,
+                 stethoscope: Stethoscope | None = None) -> None:
         """`on_board`: the vehicle's station (docs/design.md, "On board") acts on the secretary's messages
-        and never starts a face-to-face leg."""
+        and never starts a face-to-face leg; `stethoscope` sounds on the instruments legs."""
         self._cabin = cabin
         self._audit = audit
         self._clock = clock
@@ -65,7 +67,7 @@ class CallRelay:
         self.hub = HubClient(config, clock, on_gp_join=self._gp_join, on_signal=self._signal,
                              on_gp_left=self._gp_left, on_audit_ack=self._audit_ack, bookings=book,
                              on_board=self._from_desk if on_board is not None else None)
-        self.media = MediaDirector(gp_link.attach, self._send_offer, camera)
+        self.media = MediaDirector(gp_link.attach, self._send_offer, camera, stethoscope=stethoscope)
         self._face_gp: str | None = None  # the GP connection the kiosk's camera goes to
         self._status_changed = asyncio.Event()
         self._tasks = TaskSet("calls", log)

@@ -22,6 +22,7 @@ from protocol.states import CabinState
 from runtime.clock import Clock
 from runtime.storage import Database
 from session.appointments import AppointmentBook
+from session.auscultation import Auscultation
 from session.core import CabinCore, CabinRefusal
 from session.gp_desk import GpDesk
 from session.gp_link import GpLink
@@ -86,7 +87,9 @@ class Station:
                               place_of=self.gate.place_of if self.gate is not None else None)
         self.staff_desk = StaffDesk(self.cabin, registry=self.registry, audit=self.audit, protocol=config.cleaning,
                                     closing=config.closing_cleaning)
-        self.gp_link = GpLink(self.cabin, self.gp_desk, devices=self.devices, site_name=place.name, camera=camera)
+        self.auscultation = Auscultation(self.cabin, self.hardware.stethoscope)
+        self.gp_link = GpLink(self.cabin, self.gp_desk, devices=self.devices, site_name=place.name, camera=camera,
+                              auscultation=self.auscultation)
         lock = self.hardware.entry_lock
         self.entry = EntryFollower(self.cabin, lock) if lock is not None else None
         self.kiosk = KioskServer(
@@ -94,18 +97,21 @@ class Station:
             port=config.station.kiosk_port if kiosk_port is None else kiosk_port, camera=camera,
             key_dir=state_dir if kiosk_key_dir is None else kiosk_key_dir, key_group=kiosk_group,
             test_print=lambda: print_test.send(make_transport(printer_config, clock), print_test.build(config)),
+            auscultation=self.auscultation,
         )
         hub = config.hub
         self.on_board = (OnBoard(self.cabin, self.patient_desk, self.gate, self.kiosk)
                          if self.gate is not None else None)
         self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, camera, place.name, self.audit,
-                               self.book, on_board=self.on_board.handle if self.on_board else None) if hub else None
+                               self.book, on_board=self.on_board.handle if self.on_board else None,
+                               stethoscope=self.hardware.stethoscope) if hub else None
         self.control = LocalControl(state_dir, self.hardware, busy=self._patient_in)
         optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]
         gate = [self.gate] if self.gate is not None else []
         self._components: list[object] = [
             self.lag, self.db, self.audit, self.store, self.registry, self.book, self.printer, self.hardware,
-            *gate, self.cabin, self.patient_desk, self.gp_desk, self.gp_link, self.kiosk, *optional, self.control,
+            *gate, self.cabin, self.patient_desk, self.gp_desk, self.auscultation, self.gp_link, self.kiosk, *optional,
+            self.control,
         ]
         self._started: list[object] = []
 

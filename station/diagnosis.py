@@ -58,6 +58,8 @@ def _transport(config: DeviceConfig, found: str | None) -> str:
         return f"serial {_where(config, found)}"
     if config.driver == "uvc":
         return f"camera {_where(config, found)}"
+    if config.driver == "alsa":
+        return f"ALSA {_where(config, found)}"
     return "in-process simulator"
 
 

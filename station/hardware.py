@@ -14,17 +14,20 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from config.devices import BadgeReaderConfig, DeviceConfig, EntryLockConfig, LocatedDevice
+from config.devices import AlsaDeviceConfig, BadgeReaderConfig, DeviceConfig, EntryLockConfig, LocatedDevice
 from config.schema import CabinConfig
 from devices.camera import ExaminationCamera
 from devices.instrument import DeviceConfigError, Instrument, Sink
 from devices.manager import DeviceManager
+from devices.stethoscope import Stethoscope
+from drivers.alsa import AlsaError, PcmSpec
 from drivers.badge_reader import BadgeReader, BadgeSink
 from drivers.ble import BleInstrument
 from drivers.cms50_oximeter import Cms50Oximeter
 from drivers.discovery import BADGE_READER_ID, ENTRY_LOCK_ID, DeviceWatcher, Locator, WatchTarget, watch_targets
 from drivers.entry_lock import EntryLock
 from drivers.otoscope import Otoscope
+from drivers.stethoscope import AlsaStethoscope, PcmLocator
 
 if TYPE_CHECKING:  # the simulator is only ever handed in by the caller, never imported here
     from runtime.clock import Clock
@@ -51,6 +54,8 @@ class Hardware:
         self.camera: ExaminationCamera | None = next(
             (i for i in self.devices.instruments if isinstance(i, ExaminationCamera) and i.config.kind == "otoscope"),
             None)
+        self.stethoscope: Stethoscope | None = next(
+            (i for i in self.devices.instruments if isinstance(i, Stethoscope)), None)
         self.badge_reader = self._badge_reader(self.config.badge_reader, on_badge)
         self.entry_lock = self._entry_lock(self.config.entry_lock)
         self._listeners: dict[str, Callable[[str | None], None]] = {
@@ -111,7 +116,21 @@ class Hardware:
             return Cms50Oximeter(config, self.clock, sink, locator=self._locator(config.id, config))
         if config.driver == "uvc":
             return Otoscope(config, sink, self.clock, locator=self._locator(config.id, config))
+        if config.driver == "alsa":
+            return AlsaStethoscope(config, sink, self.clock, locator=self._pcm_locator(config))
         raise DeviceConfigError(f"[devices] {config.id}: driver {config.driver!r} needs the simulator (--sim)")
+
+    def _pcm_locator(self, config: AlsaDeviceConfig) -> PcmLocator:
+        """The stethoscope's PCM now: its port, or its card found by USB identity, with its extra ALSA file."""
+        locator = self._locator(config.id, config)
+
+        def locate() -> PcmSpec:
+            name = locator()
+            if name is None:
+                raise AlsaError(locator.missing())
+            return PcmSpec(name, config.alsa_conf)
+
+        return locate
 
     def _badge_reader(self, config: BadgeReaderConfig, on_badge: BadgeSink | None) -> BadgeReader | None:
         if config.driver != "rdm6300":

@@ -45,6 +45,7 @@ from protocol.states import CabinState
 from runtime.errors import StationError
 from runtime.storage import replace_file
 from runtime.tasks import TaskSet
+from session.auscultation import Auscultation
 from session.core import CabinCore, CabinRefusal
 from session.events import CabinEvent, PrintReported, ReadingTaken, ScreenChanged, StateChanged
 from session.patient_desk import PatientDesk
@@ -150,8 +151,9 @@ class KioskServer:
     def __init__(self, cabin: CabinCore, patient: PatientDesk, staff: StaffDesk, *, devices: DeviceManager,
                  audit: AuditTrail, config: CabinConfig, port: int, key_dir: Path, key_group: str | None = None,
                  host: str = "127.0.0.1", camera: ExaminationCamera | None = None,
-                 test_print: TestPrint | None = None) -> None:
-        """`camera` is the cabin's examination camera, if any: its guidance changes the screen.
+                 test_print: TestPrint | None = None, auscultation: Auscultation | None = None) -> None:
+        """`camera` is the cabin's examination camera, if any: its guidance changes the screen, as
+        `auscultation`'s point does (where the patient places the stethoscope).
 
         The start page, with the key, is written in `key_dir`, of group `key_group` (the station's
         own group when None).
@@ -163,6 +165,7 @@ class KioskServer:
         self._audit = audit
         self._config = config
         self._camera = camera
+        self._auscultation = auscultation
         self._test_print = test_print
         self._recent: list[dict[str, object]] = []
         self._board: dict[str, object] | None = None
@@ -234,6 +237,8 @@ class KioskServer:
         self._unsubscribe.append(self._cabin.subscribe(self._on_event))
         if self._camera is not None:
             self._unsubscribe.append(self._camera.subscribe_guidance(self._on_guidance))
+        if self._auscultation is not None:
+            self._unsubscribe.append(self._auscultation.subscribe(lambda: self._push("auscultation")))
 
     async def stop(self) -> None:
         """Close the sockets and the server; idempotent."""
@@ -412,6 +417,7 @@ class KioskServer:
             place=self._config.place(), timeouts=self._config.timeouts, cleaning=self._staff.protocol_due(),
             checkin_paused_s=self._patient.checkin_paused_for(), devices=self._devices.health(), camera=shown,
             recent_cleanings=self._recent, on_board=self._config.station.mode == "on_board", board=self._board,
+            auscultation=self._auscultation.point if self._auscultation is not None else None,
         )
         return kiosk_view(self._cabin.snapshot(), context)
 

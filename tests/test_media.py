@@ -17,6 +17,7 @@ import pytest
 
 from config.devices import UvcDeviceConfig
 from devices.camera import ExaminationCamera
+from devices.stethoscope import Stethoscope
 from drivers.camera import GrabberTimings
 from drivers.otoscope import Otoscope
 from protocol.hub import GpIdentity
@@ -65,7 +66,8 @@ def trickled(sdp: str) -> tuple[str, list[dict[str, object]]]:
 @asynccontextmanager
 async def instruments(attach: Callable[..., None], otoscope: ExaminationCamera | None, *,
                       trickle: list[Exception] | None = None,
-                      vouched: GpIdentity | None = None) -> AsyncIterator[tuple[MediaDirector, SimGpPeer]]:
+                      vouched: GpIdentity | None = None,
+                      stethoscope: Stethoscope | None = None) -> AsyncIterator[tuple[MediaDirector, SimGpPeer]]:
     """A media director and a simulated GP, signalling to each other directly as the hub would.
 
     With `trickle` (a list for the errors), the answer's candidates come separately, as a browser sends them.
@@ -88,7 +90,7 @@ async def instruments(attach: Callable[..., None], otoscope: ExaminationCamera |
         except MediaError as exc:
             trickle.append(exc)
 
-    director = MediaDirector(attach, to_gp, otoscope, leg_timings=LEG, timings=DIRECTOR)
+    director = MediaDirector(attach, to_gp, otoscope, leg_timings=LEG, timings=DIRECTOR, stethoscope=stethoscope)
     gp = SimGpPeer(DEMO_GP, to_station)
     await director.start()
     await gp.start()
