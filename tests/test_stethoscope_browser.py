@@ -230,6 +230,7 @@ async def test_a_refused_stethoscope_leaves_the_panel_usable(tmp_path: Path) -> 
         await gp.click(by_id("steth-toggle"))
         await gp.wait_for_function("() => document.querySelector('[data-testid=notice]').dataset.kind === 'error'",
                                    timeout=BROWSER_S)
+        assert await gp.inner_text("#notice-text") == "Instrument indisponible dans la cabine."
         assert await gp.get_attribute(by_id("stethoscope-panel"), "data-state") == "unknown"
         assert await gp.get_attribute(by_id("stethoscope-panel"), "data-live") == "false"
         assert not await gp.is_disabled(by_id("steth-toggle")) and await gp.is_disabled(by_id("steth-record"))

@@ -51,8 +51,9 @@ export class Stethoscope {
 
   /** The instruments leg delivered the stethoscope's audio track. */
   attach(track) {
-    // Chromium feeds a remote WebRTC track into Web Audio only while a media element plays it too:
-    // the muted <audio> does that; what the GP hears goes through the AudioContext.
+    // Chromium long fed a remote WebRTC track into Web Audio only while a media element played it
+    // too (docs/design.md, "The stethoscope: the GP's side"): the muted <audio> does; the GP hears
+    // the AudioContext.
     this.player.srcObject = new MediaStream([track]);
     this.player.play?.().catch(() => {});
     this.track = track;
