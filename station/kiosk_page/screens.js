@@ -179,10 +179,24 @@ function instrument(view) {
       : el("p", { text: t("instrument.waiting") }))];
 }
 
+// The stethoscope (session/auscultation.py): where to place the chest piece, on the chest or the back.
+const HEART_POINTS = ["aortic", "pulmonary", "tricuspid", "mitral"];
+
+function auscultation(point) {
+  const area = HEART_POINTS.includes(point) ? "heart" : "lungs";
+  const steps = t(`auscultation.${area}.steps`).split("|").filter(Boolean);
+  return [el("div", { class: "instrument", id: "auscultation", "data-point": point },
+    el("img", { src: `/static/auscultation-${point}.svg`, alt: t(`auscultation.point.${point}`) }),
+    el("h3", { text: t(`auscultation.${area}`) }),
+    el("p", { class: "big", id: "auscultation-point", text: t(`auscultation.point.${point}`) }),
+    el("ol", { class: "steps" }, steps.map((step) => el("li", { text: step }))))];
+}
+
 function consultation(view) {
+  const point = view.session?.auscultation?.point;
   return [
     view.degraded?.length ? el("p", { class: "notice", text: t("degraded") }) : null,
-    ...instrument(view),
+    ...(point ? auscultation(point) : instrument(view)),
   ];
 }
 
