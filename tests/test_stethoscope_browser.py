@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import wave
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tests.test_gp_console import real_errors
 
 BROWSER_S = 30_000  # ms: generous, for a loaded machine
 ENVELOPE_HZ = 100
+KIOSK_TEXTS = json.loads((Path(__file__).parent.parent / "station/kiosk_page/i18n/fr.json").read_text(encoding="utf-8"))
 PANEL = "document.querySelector('[data-testid=stethoscope-panel]')"
 CANVAS = "document.getElementById('steth-canvas')"
 
@@ -151,6 +153,8 @@ async def test_the_gp_hears_and_sees_the_heart_at_the_simulators_rate(tmp_path: 
         assert rig is not None and rig.stethoscope is not None
         bpm = rig.stethoscope.sounds.settings.heart_rate_bpm
         appointment = await remote.crew.book()
+        kiosk = await (await browser.new_context()).new_page()
+        await kiosk.goto(remote.station.kiosk.entry_url)
         await SimPatient(remote.crew.kiosk, appointment.code).check_in()
         gp = await (await browser.new_context()).new_page()
         errors = collect_errors(gp)
@@ -170,6 +174,8 @@ async def test_the_gp_hears_and_sees_the_heart_at_the_simulators_rate(tmp_path: 
         assert "mitral" in (await gp.inner_text(by_id("steth-point"))).lower()
         view = await remote.crew.kiosk.wait_for(lambda v: (v.get("session") or {}).get("auscultation") is not None)
         assert view["state"] == "in_consultation" and view["session"]["auscultation"] == {"point": "mitral"}
+        await kiosk.wait_for_selector("#auscultation[data-point=mitral]", timeout=BROWSER_S)
+        assert await kiosk.inner_text("#auscultation-point") == KIOSK_TEXTS["auscultation.point.mitral"]
 
         await gp.click(by_id("steth-lung"))
         await drawing(gp, "lung")
