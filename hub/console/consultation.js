@@ -11,6 +11,7 @@ import { Leg } from "./peer.js";
 import { PrescriptionForm } from "./prescription.js";
 import { Printing } from "./printing.js";
 import { renderQuality } from "./quality.js";
+import { Stethoscope } from "./stethoscope.js";
 import { controlMessage, vitalsMessage } from "./validate.js";
 import { INSTRUMENTS, Vitals } from "./vitals.js";
 
@@ -40,6 +41,7 @@ export class Consultation {
     this.vitals = new Vitals();
     this.face = new Face();
     this.cameras = ["otoscope", "dermatoscope"].map((kind) => new ExamCamera({ kind, send }));
+    this.stethoscope = new Stethoscope({ send });
     this.printing = new Printing({ send });
     this.prescription = new PrescriptionForm({ send, latestWeight: () => this.vitals.latestWeight() });
     const signal = (leg) => (payload) => env.hubSend({ type: "signal", station: this.current?.station, leg, ...payload });
@@ -49,6 +51,7 @@ export class Consultation {
         iceServers: env.iceServers,
         onTrack: (event) => {
           if (event.track.kind === "video") for (const camera of this.cameras) camera.attach(event.track, event.streams);
+          else if (event.track.kind === "audio") this.stethoscope.attach(event.track);
         },
         onDataChannel: (channel) => this.onDataChannel(channel),
         onState: () => this.render(),
@@ -116,6 +119,7 @@ export class Consultation {
     this.legs.face.close();
     this.face.reset();
     for (const camera of this.cameras) camera.reset();
+    this.stethoscope.reset();
     this.vitals.reset();
     this.prescription.reset();
     this.printing.reset();
@@ -172,6 +176,7 @@ export class Consultation {
       this.control = null; // the new connection brings its own channels
       this.prescription.unblock();
       for (const camera of this.cameras) camera.detach();
+      this.stethoscope.detach();
     } else {
       this.face.detach();
     }
@@ -186,6 +191,7 @@ export class Consultation {
     this.legs.instruments.close();
     this.legs.face.close();
     for (const camera of this.cameras) camera.detach();
+    this.stethoscope.detach();
     this.face.detach();
     this.control = null;
     this.setPhase("offline", { kind: "warning", key: "consult.offline" });
@@ -309,6 +315,10 @@ export class Consultation {
       case "snapshot":
         this.switched(m.camera ?? "otoscope", true); // a snapshot switches its camera on
         break;
+      case "stethoscope":
+      case "auscultate":
+        this.stethoscope.onAck(m);
+        break;
       case "end":
         // The cabin took it: it prints and sees the patient out, then says `ended`. Meanwhile the
         // GP may still follow the printing and reprint.
@@ -324,6 +334,7 @@ export class Consultation {
     const [key, args] = errorText(m.code, m.message);
     if (!this.prescription.onError(key, args, m)) this.env.notify("error", key, args);
     for (const camera of this.cameras) camera.onError();
+    this.stethoscope.onError();
     this.printing.onError();
     const phase = this.current.phase;
     if (phase === "ending" && !this.current.endAcked) this.setPhase("active", null);
@@ -417,6 +428,7 @@ export class Consultation {
     this.render();
     this.vitals.render();
     for (const camera of this.cameras) camera.render();
+    this.stethoscope.render();
     this.face.render();
     this.printing.render();
     this.prescription.render();
@@ -434,6 +446,7 @@ export class Consultation {
     const controlOpen = Boolean(c) && this.control?.readyState === "open";
     for (const button of document.querySelectorAll("button.request")) button.disabled = !controlOpen;
     for (const camera of this.cameras) camera.setEnabled(controlOpen);
+    this.stethoscope.setEnabled(controlOpen);
     this.prescription.setEnabled(controlOpen);
     if (!c) {
       for (const id of ["patient-name", "patient-details", "consult-site", "cabin-state"]) $(id).textContent = "";
