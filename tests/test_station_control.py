@@ -97,8 +97,8 @@ async def test_a_patient_in_means_health_without_self_tests(control: LocalContro
     rows = await asyncio.to_thread(ask_station, state_dir)
     assert [row["device_id"] for row in rows] == ["thermometer-1", "bp-cuff-1", "oximeter-1", "scale-1",
                                                   "otoscope-1", "dermatoscope-1", "stadiometer-1", "vision-1",
-                                                  "badge_reader", "entry_lock"]
-    assert [row["self_test"] for row in rows[:-2]] == [{"ok": None, "detail": "a consultation is in progress"}] * 8
+                                                  "glucometer-1", "badge_reader", "entry_lock"]
+    assert [row["self_test"] for row in rows[:-2]] == [{"ok": None, "detail": "a consultation is in progress"}] * 9
 
 
 @pytest.mark.parametrize(
@@ -133,7 +133,7 @@ async def test_a_socket_left_by_a_killed_station_is_replaced(state_dir: Path) ->
     channel = LocalControl(state_dir, Hardware(load_config(), Clock()), busy=lambda: True)
     await channel.start()
     try:
-        assert len(await asyncio.to_thread(ask_station, state_dir)) == 10  # eight instruments, two accessories
+        assert len(await asyncio.to_thread(ask_station, state_dir)) == 11  # nine instruments, two accessories
     finally:
         await channel.stop()
 
