@@ -133,6 +133,7 @@ class BleGlucometer(BleInstrument):
         record = self._records[max(self._records)]
         if record.sequence == self._sent_sequence:
             raise DeviceUnavailable(NO_NEW_RECORD)
+        self._refuse_if_old(record)
         context = self._contexts.get(record.sequence) if record.context_follows else None
         reading = glucose(record, context, self._envelope())
         self._records.clear()
@@ -141,6 +142,18 @@ class BleGlucometer(BleInstrument):
             raise DeviceUnavailable("the glucometer's last record holds no value (a failed test?)")
         self._sent_sequence = record.sequence
         self._deliver(reading)
+
+    def _refuse_if_old(self, record: GlucoseMeasurement) -> None:
+        """A record older than the instrument's freshness may be the previous patient's: never delivered."""
+        taken = record.time
+        if taken is None:
+            return
+        age_s = (self._clock.now() - taken.replace(tzinfo=self._clock.zone)).total_seconds()
+        if age_s > self.config.freshness_s:
+            self._records.clear()
+            self._contexts.clear()
+            raise DeviceUnavailable(f"the glucometer's last reading is {age_s / 60:.0f} min old: "
+                                    "take one, then ask again")
 
     def _on_measurement(self, _characteristic: BleakGATTCharacteristic, data: bytearray) -> None:
         try:

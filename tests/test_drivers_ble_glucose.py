@@ -3,6 +3,8 @@ fetching the last record through the Record Access Control Point, and the device
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from config.devices import BleDeviceConfig
@@ -10,6 +12,7 @@ from devices.instrument import DeviceUnavailable
 from devices.measurements import Glucose, GlucoseMeal, RejectedReading
 from drivers.ble import BleTimings
 from drivers.ble_glucose import NO_NEW_RECORD, NO_RECORDS, BleGlucometer, GlucoseTimings
+from drivers.gatt import DateTime, GlucoseMeasurement
 from sim.ble.glucometer import SimGlucometer
 from sim.ble.peripheral import Fault
 from tests.test_drivers_ble import Bench, assert_envelope, cabin, until
@@ -50,6 +53,16 @@ async def test_a_record_without_context_has_no_meal_and_is_never_sent_twice() ->
         assert reading.meal is None and reading.sequence == 1
         instrument._on_request = None  # a real meter: no simulated patient tests again before this request
         with pytest.raises(DeviceUnavailable, match=NO_NEW_RECORD):
+            await instrument.request_measurement()
+
+
+async def test_an_old_record_is_never_taken_for_this_patients() -> None:
+    async with cabin(GLUCOMETER) as bench:
+        meter, instrument = parts(bench)
+        two_hours_ago = DateTime.from_datetime(bench.clock.now() - timedelta(hours=2))
+        meter.records.append((GlucoseMeasurement(1, two_hours_ago, 0, 0.00098, False, 1, 1), None))  # never fetched
+        instrument._on_request = None  # this patient has not tested yet
+        with pytest.raises(DeviceUnavailable, match="120 min old: take one, then ask again"):
             await instrument.request_measurement()
 
 
