@@ -26,8 +26,9 @@ from config.base import Frozen, PositiveSeconds
 from devices.optotype import ChartGeometry
 
 # The kinds each driver serves. BLE: the GATT health services of `drivers/ble_records.py`
-# (Health Thermometer 0x1809, Blood Pressure 0x1810, Pulse Oximeter 0x1822, Weight Scale 0x181D).
-MeasuringKind = Literal["thermometer", "blood_pressure", "pulse_oximeter", "scale"]
+# (Health Thermometer 0x1809, Blood Pressure 0x1810, Pulse Oximeter 0x1822, Weight Scale 0x181D)
+# and the glucometer of `drivers/ble_glucose.py` (Glucose 0x1808).
+MeasuringKind = Literal["thermometer", "blood_pressure", "pulse_oximeter", "scale", "glucometer"]
 # The accessories' ids in health reports and to the device watcher: an instrument cannot take them.
 ACCESSORY_IDS = ("badge_reader", "entry_lock")
 MAX_RELAY_CHANNEL = 8  # the largest LCUS board (drivers/lcus.py)

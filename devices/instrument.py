@@ -40,6 +40,7 @@ REQUESTABLE: Mapping[MeasurementKind, str] = MappingProxyType(
         MeasurementKind.HEIGHT: "stadiometer",
         MeasurementKind.HEARING: "audiometer",
         MeasurementKind.VISION: "vision_chart",
+        MeasurementKind.GLUCOSE: "glucometer",
     }
 )
 

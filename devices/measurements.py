@@ -27,6 +27,7 @@ class MeasurementKind(StrEnum):
     HEIGHT = "height"
     HEARING = "hearing"  # a screening the kiosk runs (devices/screening.py)
     VISION = "vision"  # a screening the kiosk runs (devices/screening.py)
+    GLUCOSE = "glucose"
 
 
 class QualityFlag(StrEnum):
@@ -63,6 +64,16 @@ class TemperatureSite(StrEnum):
     TYMPANUM = "tympanum"
 
 
+class GlucoseMeal(StrEnum):
+    """When a blood glucose was taken relative to a meal (Glucose Measurement Context, GATT 0x2A34)."""
+
+    PREPRANDIAL = "preprandial"
+    POSTPRANDIAL = "postprandial"
+    FASTING = "fasting"
+    CASUAL = "casual"
+    BEDTIME = "bedtime"
+
+
 # Units as shown to the GP and the patient; one place so the console and screen agree.
 CELSIUS = "°C"
 MMHG = "mmHg"
@@ -70,6 +81,8 @@ PERCENT = "%"
 KILOGRAM = "kg"
 METRE = "m"
 ARBITRARY = "a.u."
+MG_DL = "mg/dL"
+MG_DL_PER_MMOL_L = 18.016  # glucose, 180.16 g/mol
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -284,7 +297,36 @@ class NearVision(_Reading):
         return data
 
 
-Measurement: TypeAlias = Temperature | BloodPressure | CuffPressure | SpO2 | Pleth | Weight | Height | NearVision
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Glucose(_Reading):
+    """A capillary blood glucose in mg/dL, with the meter's record number and the meal it follows."""
+
+    kind: ClassVar[MeasurementKind] = MeasurementKind.GLUCOSE
+    unit: ClassVar[str] = MG_DL
+    numeric_fields: ClassVar[tuple[str, ...]] = ("mg_dl",)
+
+    mg_dl: float
+    sample_type: str | None = None  # e.g. "capillary_whole_blood"
+    sample_location: str | None = None  # e.g. "finger"
+    meal: GlucoseMeal | None = None
+    sequence: int | None = None  # the meter's record number
+
+    @property
+    def mmol_l(self) -> float:
+        """The same value in mmol/L."""
+        return self.mg_dl / MG_DL_PER_MMOL_L
+
+    def to_json(self) -> dict[str, Any]:
+        """The reading as a JSON-ready dict for the GP's data channel: mg/dL, and mmol/L beside it."""
+        data = self._envelope(self.mg_dl)
+        data.update(mmol_l=round(self.mmol_l, 2), sample_type=self.sample_type,
+                    sample_location=self.sample_location, meal=str(self.meal) if self.meal else None,
+                    sequence=self.sequence)
+        return data
+
+
+Measurement: TypeAlias = (Temperature | BloodPressure | CuffPressure | SpO2 | Pleth | Weight | Height | NearVision
+                          | Glucose)
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +440,16 @@ def _height_rules(m: Height) -> Broken:
     return None
 
 
+# A meter reads about 20-600 mg/dL; a value outside this open range is a wrong unit or a fault.
+MAX_GLUCOSE_MG_DL = 1000.0
+
+
+def _glucose_rules(m: Glucose) -> Broken:
+    if not 0 < m.mg_dl < MAX_GLUCOSE_MG_DL:
+        return "glucose_out_of_range", f"glucose {m.mg_dl} mg/dL is outside 0-{MAX_GLUCOSE_MG_DL:g} mg/dL"
+    return None
+
+
 def _pleth_rules(m: Pleth) -> Broken:
     if m.rate_hz <= 0:
         return "rate_not_positive", f"waveform rate {m.rate_hz} Hz is not positive"
@@ -429,4 +481,5 @@ _RULES: dict[type, Callable[[Any], Broken]] = {
     CuffPressure: _no_rules,
     Height: _height_rules,
     NearVision: _near_vision_rules,
+    Glucose: _glucose_rules,
 }

@@ -214,6 +214,7 @@ SERVICES: Final[Mapping[str, int]] = MappingProxyType(
         "blood_pressure": gatt.BLOOD_PRESSURE,
         "pulse_oximeter": gatt.PULSE_OXIMETER,
         "scale": gatt.WEIGHT_SCALE,
+        "glucometer": gatt.GLUCOSE,
     }
 )
 CHANNELS: Final[Mapping[str, tuple[Channel, ...]]] = MappingProxyType(
@@ -229,5 +230,7 @@ CHANNELS: Final[Mapping[str, tuple[Channel, ...]]] = MappingProxyType(
             Channel(gatt.PLX_CONTINUOUS, "PLX Continuous Measurement", continuous, required=False),
         ),
         "scale": (Channel(gatt.WEIGHT_MEASUREMENT, "Weight Measurement", weight),),
+        # Fetched on request through the RACP, not delivered as it comes: drivers/ble_glucose.py subscribes.
+        "glucometer": (),
     }
 )

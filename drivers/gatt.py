@@ -21,8 +21,10 @@ from drivers.gatt_bps import (
     PressureMmHg,
 )
 from drivers.gatt_common import DateTime, Reader, to_jsonable
+from drivers.gatt_glucose import GlucoseContext, GlucoseFeature, GlucoseMeasurement
 from drivers.gatt_hts import TEMPERATURE_TYPES, TemperatureMeasurement
 from drivers.gatt_plx import DEVICE_STATUS, MEASUREMENT_STATUS, PlxContinuous, PlxFeatures, PlxSpotCheck
+from drivers.gatt_racp import parse_racp
 from drivers.gatt_wss import WeightMeasurement, WeightScaleFeature
 
 __all__ = [
@@ -34,6 +36,8 @@ __all__ = [
     "BloodPressureFeature", "BloodPressureMeasurement", "BpStatus", "DateTime", "IntermediateCuffPressure",
     "PlxContinuous", "PlxFeatures", "PlxSpotCheck", "PressureMmHg", "TemperatureMeasurement",
     "WeightMeasurement", "WeightScaleFeature",
+    "GLUCOSE", "GLUCOSE_FEATURE", "GLUCOSE_MEASUREMENT", "GLUCOSE_MEASUREMENT_CONTEXT",
+    "RECORD_ACCESS_CONTROL_POINT", "GlucoseContext", "GlucoseFeature", "GlucoseMeasurement",
     "battery_level", "bytes_from_hex", "decode_to_json", "parse_uuid16", "utf8_string", "uuid16",
 ]
 
@@ -60,6 +64,12 @@ PLX_CONTINUOUS: Final = 0x2A5F
 PLX_FEATURES: Final = 0x2A60
 WEIGHT_MEASUREMENT: Final = 0x2A9D
 WEIGHT_SCALE_FEATURE: Final = 0x2A9E
+# The Glucose service (docs/design.md "The glucometer").
+GLUCOSE: Final = 0x1808
+GLUCOSE_MEASUREMENT: Final = 0x2A18
+GLUCOSE_MEASUREMENT_CONTEXT: Final = 0x2A34
+GLUCOSE_FEATURE: Final = 0x2A51
+RECORD_ACCESS_CONTROL_POINT: Final = 0x2A52
 
 # Core Specification Vol 3 Part B §2.5.1: a 16-bit UUID sits in the Bluetooth Base UUID.
 _BASE_SUFFIX: Final = "-0000-1000-8000-00805f9b34fb"
@@ -127,6 +137,10 @@ DECODERS: Final[dict[int, Callable[[bytes], object]]] = {
     PLX_FEATURES: PlxFeatures.parse,
     WEIGHT_MEASUREMENT: WeightMeasurement.parse,
     WEIGHT_SCALE_FEATURE: WeightScaleFeature.parse,
+    GLUCOSE_MEASUREMENT: GlucoseMeasurement.parse,
+    GLUCOSE_MEASUREMENT_CONTEXT: GlucoseContext.parse,
+    GLUCOSE_FEATURE: GlucoseFeature.parse,
+    RECORD_ACCESS_CONTROL_POINT: parse_racp,
 }
 
 NAMES: Final[dict[int, str]] = {
@@ -151,6 +165,11 @@ NAMES: Final[dict[int, str]] = {
     PLX_FEATURES: "plx_features",
     WEIGHT_MEASUREMENT: "weight_measurement",
     WEIGHT_SCALE_FEATURE: "weight_scale_feature",
+    GLUCOSE: "glucose",
+    GLUCOSE_MEASUREMENT: "glucose_measurement",
+    GLUCOSE_MEASUREMENT_CONTEXT: "glucose_measurement_context",
+    GLUCOSE_FEATURE: "glucose_feature",
+    RECORD_ACCESS_CONTROL_POINT: "record_access_control_point",
 }
 
 

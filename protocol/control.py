@@ -38,7 +38,7 @@ class RequestMeasurement(_Message):
     """Ask the patient to take a measurement with an instrument."""
 
     type: Literal["request_measurement"]
-    kind: Literal["temperature", "blood_pressure", "spo2", "weight", "height", "hearing", "vision"]
+    kind: Literal["temperature", "blood_pressure", "spo2", "weight", "height", "hearing", "vision", "glucose"]
 
 
 class Medication(Part):

@@ -22,6 +22,8 @@ from devices.instrument import DeviceConfigError, DeviceHealth, DeviceUnavailabl
 from devices.measurements import (
     BloodPressure,
     CuffPressure,
+    Glucose,
+    GlucoseMeal,
     Height,
     Measurement,
     Pleth,
@@ -300,6 +302,23 @@ class SimStadiometerInstrument(SimInstrument):
         self._emit(Height(**self._stamp(), metres=metres))
 
 
+class SimGlucometer(SimInstrument):
+    """A glucometer: the patient pricks a finger and the meter's newest record comes ~5 s after a request."""
+
+    def __init__(self, config: SimDeviceConfig, clock: Clock, sink: Sink, rng: random.Random) -> None:
+        super().__init__(config, clock, sink, rng)
+        self._sequence = 0  # the meter's record number
+
+    async def _measure(self) -> None:
+        await self._clock.sleep(self._rng.uniform(4.5, 5.5))
+        mg_dl = float(self._rng.randint(82, 128))
+        if self._take_garbage():
+            mg_dl = self._rng.choice((0.0, 1500.0))
+        self._sequence += 1
+        self._emit(Glucose(**self._stamp(), mg_dl=mg_dl, sample_type="capillary_whole_blood",
+                           sample_location="finger", meal=GlucoseMeal.PREPRANDIAL, sequence=self._sequence))
+
+
 def make_sim_instrument(config: SimDeviceConfig, clock: Clock, sink: Sink, rng: random.Random) -> SimInstrument:
     """The simulated instrument for `config.kind`."""
     match config.kind:
@@ -313,4 +332,6 @@ def make_sim_instrument(config: SimDeviceConfig, clock: Clock, sink: Sink, rng: 
             return SimScale(config, clock, sink, rng)
         case "stadiometer":
             return SimStadiometerInstrument(config, clock, sink, rng)
+        case "glucometer":
+            return SimGlucometer(config, clock, sink, rng)
     raise DeviceConfigError(f"devices.{config.id}: no simulated {config.kind}")

@@ -32,7 +32,7 @@ from devices.stethoscope import Stethoscope
 from devices.vision import VisionChart
 from drivers.alsa import AlsaError, PcmSpec
 from drivers.badge_reader import BadgeReader, BadgeSink
-from drivers.ble import BleInstrument
+from drivers.ble_glucose import ble_instrument
 from drivers.cms50_oximeter import Cms50Oximeter
 from drivers.discovery import BADGE_READER_ID, ENTRY_LOCK_ID, DeviceWatcher, Locator, WatchTarget, watch_targets
 from drivers.entry_lock import EntryLock
@@ -121,7 +121,7 @@ class Hardware:
             if simulated is not None:
                 return simulated
         if config.driver == "ble":
-            return BleInstrument(config, sink, self.clock)
+            return ble_instrument(config, sink, self.clock)
         if config.driver == "cms50":
             return Cms50Oximeter(config, self.clock, sink, locator=self._locator(config.id, config))
         if config.driver == "uvc":

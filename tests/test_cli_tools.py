@@ -23,6 +23,16 @@ def test_decode_a_blood_pressure_capture() -> None:
     assert value["timestamp"] == "2020-11-23T10:30:00"
 
 
+def test_decode_a_glucose_measurement_and_a_racp_answer() -> None:
+    # Nordic Android-BLE-Library GlucoseMeasurementDataCallbackTest: 30 kg/L at 11:10:30 less 5 minutes.
+    result = cabin("decode", "2a18", "1b 01 00 e3 07 02 1b 0b 0a 1e fb ff 1e 00 12 05 01")
+    assert result.returncode == 0, result.stderr
+    value = json.loads(result.stdout)["value"]
+    assert (value["sequence"], value["time"], value["sample_location_name"]) == (1, "2019-02-27T11:05:30", "finger")
+    racp = json.loads(cabin("decode", "2a52", "06 00 01 06").stdout)["value"]
+    assert racp == {"request": "report_stored_records", "code": "no records found"}
+
+
 def test_decode_cms50_and_rdm6300() -> None:
     oximeter = json.loads(cabin("decode", "cms50", "ff 01 80 80 80 80 80 80 80 80").stdout)
     assert oximeter["packets"] == 1 and oximeter["skipped_bytes"] == 1
@@ -54,7 +64,7 @@ def test_diag_on_the_simulator_reads_every_device() -> None:
     assert result.returncode == 0, result.stderr
     rows = {row["device_id"]: row for row in json.loads(result.stdout)}
     assert set(rows) == {"thermometer-1", "bp-cuff-1", "oximeter-1", "scale-1", "otoscope-1", "dermatoscope-1",
-                         "stadiometer-1", "vision-1", "stethoscope",
+                         "stadiometer-1", "vision-1", "stethoscope", "glucometer-1",
                          "badge_reader", "entry_lock"}
     assert all(row["connected"] and row["self_test"]["ok"] for row in rows.values()), rows
     assert rows["thermometer-1"]["firmware"] and rows["thermometer-1"]["battery_percent"] is not None

@@ -258,7 +258,8 @@ def the_problem(path: Path, simulator: bool = False) -> Problem:
         pytest.param('kind = "pulse_oximeter"', 'kind = "scale"', "devices #3", "kind",
                      "driver 'cms50' serves pulse_oximeter, not 'scale'", id="kind-the-driver-does-not-serve"),
         pytest.param('kind = "thermometer"', 'kind = "otoscope"', "devices #1", "kind",
-                     "driver 'ble' serves thermometer or blood_pressure or pulse_oximeter or scale, not 'otoscope'",
+                     "driver 'ble' serves thermometer or blood_pressure or pulse_oximeter or scale or glucometer, "
+                     "not 'otoscope'",
                      id="ble-otoscope"),
         pytest.param(OXIMETER_PORT + "\n", "", "devices #3", "port",
                      "set a port or a USB identity (usb_vendor, usb_product, usb_serial)", id="cms50-not-findable"),

@@ -161,7 +161,7 @@ def test_rpps_with_non_ascii_digits_is_refused() -> None:
     refused(msg(type="join", session="s", gp={**GP, "rpps": "\u0661\u0660" * 5 + "\u0661"}))  # Arabic-Indic
 
 
-@pytest.mark.parametrize("kind", ["otoscope", "glucose", "", None, "TEMPERATURE"])
+@pytest.mark.parametrize("kind", ["otoscope", "ketones", "", None, "GLUCOSE"])
 def test_measurement_kind_not_allowed(kind: object) -> None:
     assert "kind" in refused(msg(type="request_measurement", kind=kind))
 

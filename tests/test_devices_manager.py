@@ -416,7 +416,7 @@ async def test_freshness_is_the_instrument_s_or_the_default(clock: Clock) -> Non
 @pytest.mark.parametrize(
     ("kind", "message"),
     [
-        ("glucose", "unknown measurement 'glucose'"),
+        ("ketones", "unknown measurement 'ketones'"),
         ("pleth", "not requested on its own"),
         ("cuff_pressure", "not requested on its own"),
     ],

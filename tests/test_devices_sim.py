@@ -14,6 +14,7 @@ from devices.measurements import Height, Measurement, QualityFlag, Temperature
 from runtime.clock import Clock
 from sim.instruments import (
     SimBloodPressure,
+    SimGlucometer,
     SimInstrument,
     SimPulseOximeter,
     SimScale,
@@ -43,6 +44,7 @@ async def next_reading(readings: asyncio.Queue[Measurement]) -> Measurement:
         ("pulse_oximeter", SimPulseOximeter),
         ("scale", SimScale),
         ("stadiometer", SimStadiometerInstrument),
+        ("glucometer", SimGlucometer),
     ],
 )
 def test_factory_picks_the_class_by_kind(clock: Clock, kind: str, cls: type[SimInstrument]) -> None:
@@ -148,7 +150,7 @@ async def test_a_failing_sink_does_not_break_the_instrument(clock: Clock) -> Non
 def test_the_otoscope_has_no_in_process_stand_in() -> None:
     # It is simulated behind the real "uvc" driver (sim/camera.py), so images go through OpenCV.
     with pytest.raises(ValidationError, match="driver 'sim' serves thermometer or blood_pressure or "
-                                              "pulse_oximeter or scale or stadiometer, not 'otoscope'"):
+                                              "pulse_oximeter or scale or glucometer or stadiometer, not 'otoscope'"):
         SimDeviceConfig.model_validate({"id": "otoscope-1", "kind": "otoscope", "driver": "sim"})
 
 

@@ -307,7 +307,7 @@ async def test_connect_to_a_silent_address_times_out_and_the_air_recovers() -> N
 def test_the_configuration_refuses_an_instrument_ble_cannot_serve() -> None:
     # The kinds are those of the GATT health services the driver knows (drivers/ble_records.py).
     with pytest.raises(ValidationError, match="driver 'ble' serves thermometer or blood_pressure or "
-                                              "pulse_oximeter or scale, not 'otoscope'"):
+                                              "pulse_oximeter or scale or glucometer, not 'otoscope'"):
         BleDeviceConfig.model_validate({"id": "otoscope-1", "kind": "otoscope", "driver": "ble", "name": "X"})
     assert set(get_args(BleDeviceConfig.model_fields["kind"].annotation)) == set(SERVICES) == set(CHANNELS)
 

@@ -1,7 +1,8 @@
 // The GP console (docs/design.md, "The GP console"): login and its second factor, the waiting room, and
 // one consultation at a time (consultation.js). Messages follow protocol/hub.py (the hub's /ws/gp) and
-// protocol/control.py (the cabin's data channels). Nothing is stored in the browser (no
-// localStorage, sessionStorage or IndexedDB), and nothing of a patient outlives `ended`.
+// protocol/control.py (the cabin's data channels). Nothing of a patient is stored in the browser (no
+// sessionStorage or IndexedDB; localStorage holds only the GP's glucose unit, glucose.js), and
+// nothing of a patient outlives `ended`.
 
 import { $, clear, countFrames, el } from "/ui/dom.js";
 import { init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t } from "/ui/i18n.js";

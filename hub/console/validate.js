@@ -108,6 +108,7 @@ const VALUE = {
   spo2: isNumber,
   weight: isNumber,
   height: isNumber,
+  glucose: isNumber,
   pleth: (v) => Array.isArray(v) && v.length <= 10000 && v.every(isNumber),
   vision: isVisionValue,
 };

@@ -7,11 +7,12 @@ import { $, clear, el, fromTemplate, role } from "/ui/dom.js";
 import { applyStatic, formatDateTime, formatNumber, formatTime, t, tCode } from "/ui/i18n.js";
 import { formatDuration } from "./duration.js";
 import { visionSecondary, visionText } from "./vision.js";
+import { glucoseDetails, glucoseUnit, glucoseUnitSwitch, glucoseValue } from "./glucose.js";
 
-export const INSTRUMENTS = ["temperature", "blood_pressure", "spo2", "weight", "height", "vision"];
+export const INSTRUMENTS = ["temperature", "blood_pressure", "spo2", "weight", "height", "vision", "glucose"];
 // Which card shows a kind's readings (and the rejections of that kind).
 const CARD_OF = { temperature: "temperature", blood_pressure: "blood_pressure", cuff_pressure: "blood_pressure",
-  spo2: "spo2", pleth: "spo2", weight: "weight", height: "height", vision: "vision" };
+  spo2: "spo2", pleth: "spo2", weight: "weight", height: "height", vision: "vision", glucose: "glucose" };
 const WARNING_FLAGS = new Set(["finger_out", "cuff_too_loose", "improper_position", "erratic_signal", "low_perfusion",
   "questionable", "body_movement", "irregular_pulse", "pulse_rate_out_of_range", "low_battery"]);
 const CUFF_IDLE_MS = 5000;
@@ -41,6 +42,8 @@ function buildCards() {
 export class Vitals {
   constructor() {
     buildCards();
+    this.glucoseSwitch = glucoseUnitSwitch(() => this.renderCard("glucose"));
+    card("glucose").querySelector(".value").after(this.glucoseSwitch.node);
     this.canvas = $("pleth-canvas");
     this.dirty = false;
     this.frame = 0;
@@ -127,6 +130,7 @@ export class Vitals {
   render() {
     for (const kind of INSTRUMENTS) this.renderCard(kind);
     this.renderCuff();
+    this.glucoseSwitch.render();
   }
 
   renderCard(kind) {
@@ -153,7 +157,7 @@ export class Vitals {
       role(rejected, "rejected-reason").textContent = m.reason ? t("reading.rejected_detail", { reason: m.reason }) : "";
     } else {
       valueEl.textContent = this.valueText(m);
-      unitEl.textContent = kind === "vision" ? t("vision.screening") : m.unit ?? "";
+      unitEl.textContent = kind === "vision" ? t("vision.screening") : kind === "glucose" ? glucoseUnit() : m.unit ?? "";
       root.dataset.value = kind === "blood_pressure" ? `${m.value.systolic}/${m.value.diastolic}`
         : kind === "vision" ? valueEl.textContent : String(m.value);
       for (const text of this.secondaryTexts(m)) secondary.append(el("span", { text }));
@@ -178,6 +182,8 @@ export class Vitals {
         return formatNumber(m.value, 2, 2);
       case "vision":
         return visionText(m);
+      case "glucose":
+        return glucoseValue(m);
       default:
         return formatNumber(m.value, 0);
     }
@@ -197,6 +203,7 @@ export class Vitals {
     }
     if (m.kind === "weight" && num(m.height_m)) out.push(t("reading.height", { value: formatNumber(m.height_m, 2, 2) }));
     if (m.kind === "vision") out.push(...visionSecondary(m));
+    if (m.kind === "glucose") out.push(...glucoseDetails(m));
     return out;
   }
 

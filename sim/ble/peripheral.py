@@ -50,6 +50,7 @@ class Fault(StrEnum):
     LOW_BATTERY = "low_battery"  # the battery level drops to 5 % and is notified
     OUT_OF_RANGE = "out_of_range"  # physiologically impossible values, correctly encoded
     FINGER_OUT = "finger_out"  # pulse oximeter: sensor displaced, no valid values
+    NO_RECORDS = "no_records"  # glucometer: its memory is empty, whatever the patient did
 
 
 def char(uuid16: int, properties: Characteristic.Properties, value: Any = b"") -> Characteristic[Any]:

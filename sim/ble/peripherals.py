@@ -28,6 +28,7 @@ from drivers.gatt import (
     WeightMeasurement,
     WeightScaleFeature,
 )
+from sim.ble.glucometer import SimGlucometer
 from sim.ble.peripheral import Fault, SimPeripheral, char
 
 if TYPE_CHECKING:
@@ -191,6 +192,7 @@ PERIPHERALS: dict[str, type[SimPeripheral]] = {
     "blood_pressure": SimBloodPressure,
     "pulse_oximeter": SimPulseOximeter,
     "scale": SimScale,
+    "glucometer": SimGlucometer,
 }
 
 

@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from drivers.ble import BleInstrument, BleTimings
+from drivers.ble_glucose import ble_instrument
 from runtime.tasks import TaskSet
 from sim.ble.air import SimAir
 from sim.ble.backend import bound_backends
@@ -61,7 +62,7 @@ class SimBleRig:
         self.peripherals[config.id] = peripheral
         if self._started:  # added late: power it on in the background; the driver keeps scanning
             self._tasks.spawn(peripheral.start(), f"power-on-{config.id}")
-        return BleInstrument(
+        return ble_instrument(
             config,
             sink,
             self.clock,

@@ -2,12 +2,15 @@
 // from the message catalogue and personal data only through textContent (never as markup).
 
 import { el } from "/ui/dom.js";
-import { t, tCode } from "/ui/i18n.js";
+import { formatNumber, language, t, tCode } from "/ui/i18n.js";
 import { screening } from "./screening.js";
 
 const TOUCHABLE = ["checking_in", "eligibility"];
 const ADVICE = ["hold_still", "too_dark", "too_bright", "glare"];  // a camera's advice that needs words
-const ILLUSTRATED = ["temperature", "blood_pressure", "spo2", "weight", "height", "otoscope", "dermatoscope"];
+const ILLUSTRATED = ["temperature", "blood_pressure", "spo2", "weight", "height", "otoscope", "dermatoscope", "glucose"];
+// Glucose as each screen's patients read their own meter: g/L in France, mg/dL otherwise
+// (factor from mg/dL, decimals, unit; docs/design.md "The glucometer").
+const GLUCOSE_UNITS = { fr: [0.01, 2, "g/L"], en: [1, 0, "mg/dL"] };
 // Booking codes (session/appointments.py): 8 characters without the look-alikes 0/O and 1/I/L.
 const CODE_ALPHABET = [..."23456789ABCDEFGHJKMNPQRSTUVWXYZ"];
 const CODE_LENGTH = 8;
@@ -152,6 +155,10 @@ function waiting(view) {
 
 function formatReading(reading) {
   const value = reading.value;
+  if (reading.kind === "glucose" && typeof value === "number") {
+    const [factor, digits, unit] = GLUCOSE_UNITS[language()] ?? GLUCOSE_UNITS.en;
+    return `${formatNumber(value * factor, digits, digits)} ${unit}`;
+  }
   if (value && typeof value === "object" && "systolic" in value) {
     return `${Math.round(value.systolic)}/${Math.round(value.diastolic)} ${reading.unit}`;
   }
