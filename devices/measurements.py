@@ -68,6 +68,7 @@ MMHG = "mmHg"
 PERCENT = "%"
 KILOGRAM = "kg"
 ARBITRARY = "a.u."
+DB_HL = "dB HL"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -223,7 +224,55 @@ class Weight(_Reading):
         return data
 
 
-Measurement: TypeAlias = Temperature | BloodPressure | CuffPressure | SpO2 | Pleth | Weight
+# The hearing screening's result (docs/design.md, "Hearing screening").
+AUDIOGRAM_EARS = ("right", "left")
+AUDIOGRAM_HZ = (500, 1000, 2000, 4000)
+AUDIOGRAM_DB_HL = (-10, 120)  # the chart's range; the screening itself stops lower (devices/audiometry.py)
+
+
+@dataclass(frozen=True, slots=True)
+class EarThreshold:
+    """One ear at one frequency: the threshold in dB HL, or None (not heard up to `max_db_hl`, or no reliable one)."""
+
+    ear: str
+    hz: int
+    threshold_db_hl: int | None
+    max_db_hl: int  # the loudest level the screening could present there
+    reliable: bool
+    false_alarms: int  # "heard" answers to the silent catch trial of this ear and frequency
+
+    def to_json(self) -> dict[str, Any]:
+        """The point as a JSON-ready dict."""
+        return {"ear": self.ear, "hz": self.hz, "threshold_db_hl": self.threshold_db_hl,
+                "max_db_hl": self.max_db_hl, "reliable": self.reliable, "false_alarms": self.false_alarms}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Audiogram(_Reading):
+    """A screening audiogram from the kiosk's headphones: not a diagnostic audiometry."""
+
+    kind: ClassVar[MeasurementKind] = MeasurementKind.HEARING
+    unit: ClassVar[str] = DB_HL
+    numeric_fields: ClassVar[tuple[str, ...]] = ()
+
+    thresholds: tuple[EarThreshold, ...]
+    catch_trials: int
+    false_alarms: int
+
+    @property
+    def reliable(self) -> bool:
+        """Every point reliable: thresholds found consistently and no false alarm."""
+        return all(point.reliable for point in self.thresholds)
+
+    def to_json(self) -> dict[str, Any]:
+        """The audiogram as a JSON-ready dict; `value` is the list of points, and it says it is a screening."""
+        data = self._envelope([point.to_json() for point in self.thresholds])
+        data.update(screening=True, reliable=self.reliable, catch_trials=self.catch_trials,
+                    false_alarms=self.false_alarms)
+        return data
+
+
+Measurement: TypeAlias = Temperature | BloodPressure | CuffPressure | SpO2 | Pleth | Weight | Audiogram
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +381,19 @@ def _pleth_rules(m: Pleth) -> Broken:
     return None
 
 
+def _audiogram_rules(m: Audiogram) -> Broken:
+    low, high = AUDIOGRAM_DB_HL
+    for p in m.thresholds:
+        if p.ear not in AUDIOGRAM_EARS or p.hz not in AUDIOGRAM_HZ:
+            return "audiogram_point_unknown", f"no {p.ear} ear at {p.hz} Hz on a screening audiogram"
+        if not low <= p.max_db_hl <= high or (p.threshold_db_hl is not None
+                                              and not low <= p.threshold_db_hl <= p.max_db_hl):
+            return "audiogram_level_out_of_range", f"{p.ear} {p.hz} Hz: a level outside {low}..{p.max_db_hl} dB HL"
+    if not 0 <= m.false_alarms <= m.catch_trials:
+        return "false_alarms_out_of_range", f"{m.false_alarms} false alarms in {m.catch_trials} catch trials"
+    return None
+
+
 def _no_rules(m: CuffPressure) -> Broken:
     return None
 
@@ -344,4 +406,5 @@ _RULES: dict[type, Callable[[Any], Broken]] = {
     Weight: _weight_rules,
     Pleth: _pleth_rules,
     CuffPressure: _no_rules,
+    Audiogram: _audiogram_rules,
 }
