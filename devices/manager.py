@@ -27,6 +27,7 @@ from devices.instrument import (
     Sink,
 )
 from devices.measurements import Measurement, MeasurementKind, Reading, RejectedReading, validate
+from devices.screening import Screening
 from devices.subscription import Subscription
 from runtime.errors import StationError
 
@@ -195,6 +196,8 @@ class DeviceManager:
                 async with asyncio.timeout(self._real_limit(timeout_s)):
                     if isinstance(instrument, ExaminationCamera):
                         return await _camera_test(instrument)
+                    if isinstance(instrument, Screening):  # no patient to answer: what it says of itself
+                        return SelfTest(*instrument.check())
                     return await self._reading_test(instrument)
             except TimeoutError:
                 return SelfTest(False, "no reading in time")

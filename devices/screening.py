@@ -101,6 +101,10 @@ class Screening(Instrument):
         return DeviceHealth(device_id=self.device_id, kind=self.config.kind, connected=self._started,
                             last_reading_host_time=self._last_reading_host_time)
 
+    def check(self) -> tuple[bool, str]:
+        """The self-test, in words: a screening needs a patient, so none is run; whether one can start."""
+        return self._started, "ready on the kiosk" if self._started else "not started"
+
     def current(self) -> dict[str, object] | None:
         """The run the kiosk shows: its id, this screening's kind and device, the presentation, the progress."""
         run = self._run

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from config.devices import BadgeReaderConfig, DeviceConfig, EntryLockConfig, KioskScreeningConfig, LocatedDevice
 from config.schema import CabinConfig
+from devices.audio_calibration import AudioCalibrations
+from devices.audiometer import Audiometer
 from devices.camera import ExaminationCamera
 from devices.instrument import DeviceConfigError, Instrument, Sink
 from devices.manager import DeviceManager
@@ -38,9 +40,13 @@ class Hardware:
     """Every configured device, built from configuration; `start()` finds and opens the instruments."""
 
     def __init__(self, config: CabinConfig, clock: Clock, *, rig: SimRig | None = None,
-                 on_badge: BadgeSink | None = None) -> None:
-        """With a rig (already started), simulated devices stand in for hardware on the real paths."""
+                 on_badge: BadgeSink | None = None, calibrations: AudioCalibrations | None = None) -> None:
+        """With a rig (already started), simulated devices stand in for hardware on the real paths.
+
+        `calibrations` is the station's store of the audiometer's calibration (none: uncalibrated).
+        """
         self.clock = clock
+        self.calibrations = calibrations
         self.rig = rig
         self.config = self._pointed_at_rig(config)
         if rig is None:
@@ -120,6 +126,8 @@ class Hardware:
     def _screening(self, config: KioskScreeningConfig, sink: Sink) -> Screening:
         """The screening the kiosk runs for `config.kind` (docs/design.md, "Screenings on the kiosk")."""
         match config.kind:
+            case "audiometer":
+                return Audiometer(config, sink, self.clock, self.calibrations)
             case _:
                 raise DeviceConfigError(f"[devices] {config.id}: the {config.kind} screening is not available")
 
