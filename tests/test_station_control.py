@@ -96,8 +96,8 @@ async def test_the_socket_is_the_station_users_only(control: LocalControl) -> No
 async def test_a_patient_in_means_health_without_self_tests(control: LocalControl, state_dir: Path) -> None:
     rows = await asyncio.to_thread(ask_station, state_dir)
     assert [row["device_id"] for row in rows] == ["thermometer-1", "bp-cuff-1", "oximeter-1", "scale-1",
-                                                  "otoscope-1", "badge_reader", "entry_lock"]
-    assert [row["self_test"] for row in rows[:5]] == [{"ok": None, "detail": "a consultation is in progress"}] * 5
+                                                  "otoscope-1", "audiometer-1", "badge_reader", "entry_lock"]
+    assert [row["self_test"] for row in rows[:6]] == [{"ok": None, "detail": "a consultation is in progress"}] * 6
 
 
 @pytest.mark.parametrize(
@@ -132,7 +132,7 @@ async def test_a_socket_left_by_a_killed_station_is_replaced(state_dir: Path) ->
     channel = LocalControl(state_dir, Hardware(load_config(), Clock()), busy=lambda: True)
     await channel.start()
     try:
-        assert len(await asyncio.to_thread(ask_station, state_dir)) == 7
+        assert len(await asyncio.to_thread(ask_station, state_dir)) == 8
     finally:
         await channel.stop()
 
