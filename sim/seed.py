@@ -39,6 +39,8 @@ async def enroll_staff(registry: BadgeRegistry, now: datetime) -> None:
 # What the simulator's sound level meter reads of the reference tone, in every ear and at every frequency.
 SIM_METER_DB_SPL = 92.0
 SIM_TECHNICIAN = "simulator"
+# The simulated patients' hearing, dB HL: a mild high-frequency loss in the right ear.
+SIM_LISTENER = {("right", 4000): 35.0, ("left", 4000): 20.0}
 
 
 async def calibrate_headphones(screenings: Sequence[Screening], now: datetime) -> None:

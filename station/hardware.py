@@ -127,7 +127,8 @@ class Hardware:
         """The screening the kiosk runs for `config.kind` (docs/design.md, "Screenings on the kiosk")."""
         match config.kind:
             case "audiometer":
-                return Audiometer(config, sink, self.clock, self.calibrations)
+                return Audiometer(config, sink, self.clock, self.calibrations,
+                                  on_board=self.config.station.mode == "on_board")
             case _:
                 raise DeviceConfigError(f"[devices] {config.id}: the {config.kind} screening is not available")
 
