@@ -58,6 +58,8 @@ def _transport(config: DeviceConfig, found: str | None) -> str:
         return f"serial {_where(config, found)}"
     if config.driver == "uvc":
         return f"camera {_where(config, found)}"
+    if config.driver == "kiosk":
+        return "kiosk screen" + (" and headphones" if config.kind == "audiometer" else "")
     return "in-process simulator"
 
 
