@@ -10,15 +10,18 @@ by its keyed hash, never a name), then into the station's database, where it out
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import Protocol
 
 from hygiene.audit import AuditTrail
 from runtime.errors import StationError
-from runtime.storage import Database, transaction
+from runtime.storage import DB_NAME, Database, StorageError, connect_read_only, transaction
 
 REFERENCE_DBFS = -20.0  # the tone the technician measures: loud enough for a meter, far from clipping
 PLAUSIBLE_DB_SPL = (40.0, 130.0)  # what a meter can read of the reference tone in working headphones
@@ -62,6 +65,22 @@ def check_point(ear: str, hz: int, db_spl: float, ears: tuple[str, ...], frequen
         raise CalibrationError(f"{db_spl} dB SPL is not a reading of the reference tone ({low:g} to {high:g} dB SPL)")
 
 
+class CalibrationStore(Protocol):
+    """Where an audiometer finds its calibration, and keeps a new point."""
+
+    async def load(self, device_id: str) -> dict[tuple[str, int], CalibrationPoint]:
+        """Every point recorded for `device_id`, by (ear, hz)."""
+
+    async def record(self, device_id: str, point: CalibrationPoint, at: datetime) -> None:
+        """Audit, then keep, one point."""
+
+
+def _read(conn: sqlite3.Connection, device_id: str) -> dict[tuple[str, int], CalibrationPoint]:
+    rows = conn.execute("SELECT ear, hz, db_spl, reference_dbfs, recorded_at, recorded_by FROM audio_calibration"
+                        " WHERE device_id = ?", (device_id,)).fetchall()
+    return {(row[0], row[1]): CalibrationPoint(*row) for row in rows}
+
+
 class AudioCalibrations:
     """The calibration points of the cabin's audiometers, kept in the station's database."""
 
@@ -71,10 +90,7 @@ class AudioCalibrations:
 
     async def load(self, device_id: str) -> dict[tuple[str, int], CalibrationPoint]:
         """Every point recorded for `device_id`, by (ear, hz)."""
-        rows = await self._db.run(lambda c: c.execute(
-            "SELECT ear, hz, db_spl, reference_dbfs, recorded_at, recorded_by FROM audio_calibration"
-            " WHERE device_id = ?", (device_id,)).fetchall())
-        return {(row[0], row[1]): CalibrationPoint(*row) for row in rows}
+        return await self._db.run(lambda c: _read(c, device_id))
 
     async def record(self, device_id: str, point: CalibrationPoint, at: datetime) -> None:
         """Audit, then keep, one point (replacing the one before for that ear and frequency)."""
@@ -90,3 +106,29 @@ class AudioCalibrations:
                      point.recorded_by))
 
         await self._db.run(write)
+
+
+class StoredCalibrations:
+    """The calibration as a stopped station left it, read without writing anything (`cabin diag` alone)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self._path = state_dir / DB_NAME
+
+    async def load(self, device_id: str) -> dict[tuple[str, int], CalibrationPoint]:
+        """The points in the state database; none when there is no database, or one from before step 5."""
+        return await asyncio.to_thread(self._load, device_id)
+
+    def _load(self, device_id: str) -> dict[tuple[str, int], CalibrationPoint]:
+        if not self._path.exists():
+            return {}
+        conn = connect_read_only(self._path)
+        try:
+            return _read(conn, device_id)
+        except sqlite3.OperationalError:  # no such table yet: that station never calibrated
+            return {}
+        finally:
+            conn.close()
+
+    async def record(self, device_id: str, point: CalibrationPoint, at: datetime) -> None:
+        """Refused: only the station writes its database."""
+        raise StorageError("the calibration is recorded on the kiosk's maintenance screen, by the running station")

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from devices.audio_calibration import (
     REFERENCE_DBFS,
     RETSPL,
-    AudioCalibrations,
     CalibrationPoint,
+    CalibrationStore,
     check_point,
 )
 from devices.audiometry import EARS, FREQUENCIES_HZ, HearingProcedure
@@ -63,7 +63,7 @@ class Audiometer(Screening):
     """Pure tones in the cabin's headphones at calibrated levels; the patient answers by touch."""
 
     def __init__(self, config: KioskScreeningConfig, sink: Sink, clock: Clock,
-                 calibrations: AudioCalibrations | None, *, on_board: bool = False) -> None:
+                 calibrations: CalibrationStore | None, *, on_board: bool = False) -> None:
         """`calibrations` is the station's store; None where there is no station database (diag alone).
 
         On board a mobile unit the touchscreen is the waiting room's display (docs/design.md, "On board"):

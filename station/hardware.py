@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from config.devices import BadgeReaderConfig, DeviceConfig, EntryLockConfig, KioskScreeningConfig, LocatedDevice
 from config.schema import CabinConfig
-from devices.audio_calibration import AudioCalibrations
+from devices.audio_calibration import CalibrationStore
 from devices.audiometer import Audiometer
 from devices.camera import ExaminationCamera
 from devices.instrument import DeviceConfigError, Instrument, Sink
@@ -40,7 +40,7 @@ class Hardware:
     """Every configured device, built from configuration; `start()` finds and opens the instruments."""
 
     def __init__(self, config: CabinConfig, clock: Clock, *, rig: SimRig | None = None,
-                 on_badge: BadgeSink | None = None, calibrations: AudioCalibrations | None = None) -> None:
+                 on_badge: BadgeSink | None = None, calibrations: CalibrationStore | None = None) -> None:
         """With a rig (already started), simulated devices stand in for hardware on the real paths.
 
         `calibrations` is the station's store of the audiometer's calibration (none: uncalibrated).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from config.devices import KioskScreeningConfig
-from devices.audio_calibration import REFERENCE_DBFS, AudioCalibrations, CalibrationError
+from devices.audio_calibration import REFERENCE_DBFS, AudioCalibrations, CalibrationError, StoredCalibrations
 from devices.audiometer import Audiometer
 from devices.audiometry import EARS, FREQUENCIES_HZ
 from devices.instrument import DeviceUnavailable
@@ -113,6 +114,26 @@ async def test_a_screening_plays_calibrated_levels_and_ends_with_an_audiogram(st
         assert data["screening"] is True and data["kind"] == "hearing" and data["catch_trials"] == 8
     finally:
         await stop(db, audit, manager)
+
+
+def files_of(directory: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in directory.iterdir() if path.is_file()}
+
+
+async def test_diag_alone_reads_the_calibration_and_writes_nothing(state_dir: Path, tmp_path: Path) -> None:
+    assert await StoredCalibrations(tmp_path / "none").load(CONFIG.id) == {}
+    db, audit, manager, audiometer = await station_parts(state_dir)
+    try:
+        await calibrate_all(audiometer)
+    finally:
+        await stop(db, audit, manager)
+    before = await asyncio.to_thread(files_of, state_dir)
+    clock = Clock()
+    alone = Audiometer(CONFIG, lambda m: None, clock, StoredCalibrations(state_dir))
+    await alone.start()
+    assert alone.check() == (True, "calibrated on 2026-12-05T09:30:00+00:00")
+    await alone.stop()
+    assert await asyncio.to_thread(files_of, state_dir) == before
 
 
 @pytest.mark.parametrize(("ear", "hz", "db_spl"), [("middle", 1000, 90.0), ("left", 3000, 90.0),
