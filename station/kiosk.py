@@ -508,9 +508,10 @@ class KioskServer:
 
     async def _calibrate(self, body: dict[str, object]) -> dict[str, object]:
         """A calibration point: what the meter read of the reference tone (station/kiosk_calibration.py)."""
-        self._maintenance()
         try:
-            recorded = await self._calibration.record(body)
+            reading = self._calibration.parse(body)
+            self._maintenance()
+            recorded = await self._calibration.record(reading)
         except CalibrationError as exc:
             raise BadRequest(str(exc), "bad_calibration") from exc
         self._push("calibration")

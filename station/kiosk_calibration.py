@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from devices.audio_calibration import CalibrationError
@@ -20,6 +21,16 @@ if TYPE_CHECKING:
     from runtime.clock import Clock
 
 MAINTENANCE = "maintenance"
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the technician typed: the meter's reading of the reference tone in one ear at one frequency."""
+
+    audiometer: Audiometer
+    ear: str
+    hz: int
+    db_spl: float
 
 
 class CalibrationDesk:
@@ -34,8 +45,8 @@ class CalibrationDesk:
         """One entry per audiometer: the reference level and the points recorded."""
         return [audiometer.calibration() for audiometer in self._audiometers]
 
-    async def record(self, body: Mapping[str, object]) -> dict[str, object]:
-        """{device, ear, hz, db_spl}: keep the point; CalibrationError for a body that does not make one."""
+    def parse(self, body: Mapping[str, object]) -> Reading:
+        """{device, ear, hz, db_spl} as a reading to record; CalibrationError for a body that does not make one."""
         device, ear, hz, db_spl = body.get("device"), body.get("ear"), body.get("hz"), body.get("db_spl")
         audiometer = next((a for a in self._audiometers if a.device_id == device), None)
         if audiometer is None:
@@ -44,7 +55,13 @@ class CalibrationDesk:
             raise CalibrationError('the body needs "ear" (right or left) and "hz" (a frequency, a whole number)')
         if isinstance(db_spl, bool) or not isinstance(db_spl, int | float):
             raise CalibrationError('the body needs "db_spl": the meter\'s reading, a number')
-        point = await audiometer.calibrate(ear, hz, float(db_spl), await self._technician(), self._clock.now())
+        return Reading(audiometer, ear, hz, float(db_spl))
+
+    async def record(self, reading: Reading) -> dict[str, object]:
+        """Keep the point (CalibrationError for one that makes no sense), naming the technician by badge."""
+        audiometer = reading.audiometer
+        point = await audiometer.calibrate(reading.ear, reading.hz, reading.db_spl, await self._technician(),
+                                           self._clock.now())
         return {"point": point.to_json(), "calibrated_on": audiometer.calibrated_on()}
 
     async def _technician(self) -> str:

@@ -8,18 +8,29 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from config.devices import KioskScreeningConfig
-from devices.audio_calibration import REFERENCE_DBFS, AudioCalibrations, CalibrationError, StoredCalibrations
+from devices.audio_calibration import (
+    AUDIT_EVENT,
+    REFERENCE_DBFS,
+    AudioCalibrations,
+    CalibrationError,
+    StoredCalibrations,
+)
 from devices.audiometer import Audiometer
 from devices.audiometry import EARS, FREQUENCIES_HZ
 from devices.instrument import DeviceUnavailable
 from devices.manager import DeviceManager
 from devices.measurements import Audiogram, validate
 from hygiene.audit import AuditTrail
+from protocol.states import CabinState
 from runtime.clock import Clock
 from runtime.storage import DB_NAME, Database
+from sim.badges import TECHNICIAN_BADGE
+from tests.conftest import eventually, running_station
+from tests.kiosk import key_header
 
 CONFIG = KioskScreeningConfig(id="audiometer-1", kind="audiometer", driver="kiosk")
 AT = datetime(2026, 12, 5, 9, 30, tzinfo=UTC)
@@ -147,3 +158,37 @@ async def test_a_point_that_makes_no_sense_is_refused_and_kept_nowhere(
         assert await audit.latest("audio_calibrated", 1) == [] and audiometer.calibration()["points"] == []
     finally:
         await stop(db, audit, manager)
+
+
+CALIBRATION = "/api/maintenance/calibration"
+BAD_BODIES = [
+    b'{"device": "audiometer-1", "ear": "right", "hz": 1000}',
+    b'{"device": "audiometer-1", "ear": "right", "hz": "1000", "db_spl": 90}',
+    b'{"device": "audiometer-1", "ear": "right", "hz": 1000, "db_spl": true}',
+    b'{"device": "scale-1", "ear": "right", "hz": 1000, "db_spl": 90}',
+]
+
+
+async def test_the_calibration_api_refuses_bad_bodies_and_anyone_but_a_technician(tmp_path: Path) -> None:
+    async with running_station(tmp_path / "state", speed=1.0) as (station, _crew):
+        entries = len(await station.audit.latest(AUDIT_EVENT, 100))
+        async with aiohttp.ClientSession(station.kiosk.url, headers=key_header(station)) as http:
+            for body in BAD_BODIES:  # a body that makes no point is a 400, whatever the state
+                async with http.post(CALIBRATION, data=body) as resp:
+                    assert (resp.status, (await resp.json())["error"]) == (400, "bad_calibration")
+            good = {"device": "audiometer-1", "ear": "left", "hz": 500, "db_spl": 91.0}
+            async with http.post(CALIBRATION, json=good) as resp:  # not in maintenance
+                assert (resp.status, (await resp.json())["error"]) == (409, "not_maintenance")
+            assert station.rig is not None
+            await station.rig.badge_reader.present(TECHNICIAN_BADGE)
+            await eventually(lambda: station.cabin.state is CabinState.MAINTENANCE)
+            async with http.post(CALIBRATION, json={**good, "db_spl": 12.0}) as resp:  # no meter reads that
+                assert (resp.status, (await resp.json())["error"]) == (400, "bad_calibration")
+            assert len(await station.audit.latest(AUDIT_EVENT, 100)) == entries
+            async with http.post(CALIBRATION, json=good) as resp:
+                assert resp.status == 200 and (await resp.json())["point"]["db_spl"] == 91.0
+            async with http.get("/api/state") as resp:
+                view = await resp.json()
+            points = view["audio_calibration"][0]["points"]
+            assert {"ear": "left", "hz": 500, "db_spl": 91.0, "recorded_at": points[-1]["recorded_at"],
+                    "max_db_hl": 95} in points
