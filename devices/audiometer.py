@@ -106,10 +106,10 @@ class Audiometer(Screening):
                             last_reading_host_time=base.last_reading_host_time,
                             last_error=f"not calibrated ({where})")
 
-    def check(self) -> tuple[bool, str]:
-        """The self-test: calibrated, and since when."""
+    def describe(self) -> str:
+        """For the self-test: calibrated, and since when."""
         since = self.calibrated_on()
-        return (since is not None, f"calibrated on {since}" if since else "not calibrated")
+        return f"calibrated on {since}" if since else "not calibrated"
 
     async def request_measurement(self) -> None:
         """Start a screening, only on calibrated headphones."""

@@ -196,8 +196,8 @@ class DeviceManager:
                 async with asyncio.timeout(self._real_limit(timeout_s)):
                     if isinstance(instrument, ExaminationCamera):
                         return await _camera_test(instrument)
-                    if isinstance(instrument, Screening):  # no patient to answer: what it says of itself
-                        return SelfTest(*instrument.check())
+                    if isinstance(instrument, Screening):  # a test needs the patient: never start a run
+                        return SelfTest(instrument.health().connected, instrument.describe())
                     return await self._reading_test(instrument)
             except TimeoutError:
                 return SelfTest(False, "no reading in time")

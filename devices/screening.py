@@ -101,9 +101,9 @@ class Screening(Instrument):
         return DeviceHealth(device_id=self.device_id, kind=self.config.kind, connected=self._started,
                             last_reading_host_time=self._last_reading_host_time)
 
-    def check(self) -> tuple[bool, str]:
-        """The self-test, in words: a screening needs a patient, so none is run; whether one can start."""
-        return self._started, "ready on the kiosk" if self._started else "not started"
+    def describe(self) -> str:
+        """What this screening can test here, for `cabin diag` (its self-test needs no patient)."""
+        return f"the kiosk runs the {self.config.kind} screening"
 
     def current(self) -> dict[str, object] | None:
         """The run the kiosk shows: its id, this screening's kind and device, the presentation, the progress."""

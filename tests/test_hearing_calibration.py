@@ -142,7 +142,7 @@ async def test_diag_alone_reads_the_calibration_and_writes_nothing(state_dir: Pa
     clock = Clock()
     alone = Audiometer(CONFIG, lambda m: None, clock, StoredCalibrations(state_dir))
     await alone.start()
-    assert alone.check() == (True, "calibrated on 2026-12-05T09:30:00+00:00")
+    assert alone.health().connected and alone.describe() == "calibrated on 2026-12-05T09:30:00+00:00"
     await alone.stop()
     assert await asyncio.to_thread(files_of, state_dir) == before
 
