@@ -96,7 +96,9 @@ async def test_a_calibration_survives_a_restart_with_who_and_when_in_the_audit_t
         assert audiometer.health().connected
         assert (await manager.self_test(CONFIG.id)).to_json() == {"ok": True,
                                                                   "detail": "calibrated on 2026-12-05T09:30:00+00:00"}
-        points = {(p["ear"], p["hz"]): p for p in audiometer.calibration()["points"]}  # type: ignore[union-attr]
+        recorded = audiometer.calibration()["points"]
+        assert isinstance(recorded, list)
+        points = {(p["ear"], p["hz"]): p for p in recorded}
         # TDH-39 at 1 kHz: RETSPL 7.0 dB SPL (ISO 389-1); 0 dBFS gives 91.5 + 20 - 7.0 = 104.5 dB HL.
         assert points[("right", 1000)]["db_spl"] == 91.5 and points[("right", 1000)]["max_db_hl"] == 100
     finally:

@@ -130,3 +130,21 @@ def test_a_malformed_answer_is_refused_and_changes_nothing(answer: dict[str, obj
     with pytest.raises(ScreeningError) as refused:
         procedure.answer(answer)
     assert refused.value.code == "bad_answer" and procedure.next() == before and procedure.progress()[0] == 0
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=3), max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(answers=st.lists(st.dictionaries(st.text(max_size=8), json_values, max_size=3), max_size=20))
+def test_garbage_answers_raise_only_the_screening_s_error_and_change_nothing(answers: list[dict[str, object]]) -> None:
+    procedure = HearingProcedure(dict.fromkeys(POINTS, MOST), random.Random(5))
+    before = procedure.next()
+    for answer in answers:
+        if set(answer) == {"heard"} and isinstance(answer["heard"], bool):
+            continue  # a well-formed answer: not garbage
+        with pytest.raises(ScreeningError):
+            procedure.answer(answer)
+    assert procedure.next() == before and procedure.progress()[0] == 0

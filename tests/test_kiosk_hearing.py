@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from playwright.async_api import Page
 
 from devices.audio_calibration import AUDIT_EVENT
@@ -36,6 +37,21 @@ from tests.kiosk import (
 )
 
 THRESHOLD_DB_HL = 30
+# Recorded in the page (before its own scripts, which the page's policy cannot see): which input of a
+# ChannelMergerNode each tone goes to (0 left, 1 right) and each ramp's peak, the sine's amplitude.
+LISTEN = """
+window.__merged = []; window.__peaks = [];
+const connect = AudioNode.prototype.connect;
+AudioNode.prototype.connect = function (destination, output, input) {
+  if (destination instanceof ChannelMergerNode) window.__merged.push(input);
+  return connect.apply(this, arguments);
+};
+const ramp = AudioParam.prototype.linearRampToValueAtTime;
+AudioParam.prototype.linearRampToValueAtTime = function (value, at) {
+  if (value > 0) window.__peaks.push(value);
+  return ramp.apply(this, arguments);
+};
+"""
 ON_THE_PAGE = 5  # presentations answered by the page itself, the rest by the simulated patient
 
 
@@ -71,6 +87,10 @@ async def answer_on_the_page(page: Page, audiometer: Audiometer, heard_at: dict[
         step = run["step"]
         assert isinstance(step, dict)
         hears = step["dbfs"] is not None and step["dbfs"] >= heard_at[(step["ear"], step["hz"])] - 1e-6
+        if step["dbfs"] is not None:  # three pulses, in the presented ear only, at the presented level
+            merged, peaks = await page.evaluate("[window.__merged.slice(-3), window.__peaks.slice(-3)]")
+            assert merged == [1 if step["ear"] == "right" else 0] * 3
+            assert peaks == pytest.approx([10 ** (step["dbfs"] / 20)] * 3, rel=1e-4)
         if hears:
             await tap(page, "heard")
         touched.append(hears)
@@ -81,6 +101,8 @@ async def answer_on_the_page(page: Page, audiometer: Audiometer, heard_at: dict[
 async def test_a_hearing_screening_runs_on_the_page_and_the_gp_gets_the_audiogram(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
         page = await open_kiosk(browser, station.kiosk.entry_url)
+        await page.add_init_script(script=LISTEN)
+        await page.reload()
         errors = collect_errors(page)
         gp = await to_the_doctor(page, station, "7K3MNP2Q")
         await gp.send("request_measurement", kind="hearing")
@@ -136,6 +158,8 @@ async def test_the_technician_calibrates_a_point_of_the_headphones(tmp_path: Pat
         detail = json.loads(entry.detail)
         assert (detail["ear"], detail["hz"], detail["db_spl"]) == ("left", 2000, 95.5)
         assert len(detail["by"]) == 64 and TECHNICIAN_BADGE not in entry.detail  # the badge by its keyed hash
-        points = {(p["ear"], p["hz"]): p for p in audiometer_of(station).calibration()["points"]}  # type: ignore[union-attr]
+        recorded = audiometer_of(station).calibration()["points"]
+        assert isinstance(recorded, list)
+        points = {(p["ear"], p["hz"]): p for p in recorded}
         assert points[("left", 2000)]["db_spl"] == 95.5
         assert errors == []
