@@ -137,6 +137,8 @@ async def test_a_hearing_screening_runs_on_the_page_and_the_gp_gets_the_audiogra
 async def test_the_technician_calibrates_a_point_of_the_headphones(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
         page = await open_kiosk(browser, station.kiosk.entry_url)
+        await page.add_init_script(script=LISTEN)
+        await page.reload()
         errors = collect_errors(page)
         await in_state(page, "ready")
         assert station.rig is not None
@@ -146,6 +148,8 @@ async def test_the_technician_calibrates_a_point_of_the_headphones(tmp_path: Pat
         assert "Calibré le" in await page.inner_text("#cal-status-audiometer-1")
         await tap(page, "cal-left-2000")
         await page.wait_for_selector("#cal-entry", timeout=BROWSER_MS)
+        # The reference tone, in the left earphone only, at -20 dBFS.
+        assert await page.evaluate("[window.__merged, window.__peaks]") == [[0], [pytest.approx(0.1, rel=1e-4)]]
         for key in "95.5":
             await tap(page, f"cal-key-{key}")
         assert "95.5 dB SPL" in await page.inner_text("#cal-entry")
