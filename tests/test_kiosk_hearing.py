@@ -40,7 +40,12 @@ THRESHOLD_DB_HL = 30
 # Recorded in the page (before its own scripts, which the page's policy cannot see): which input of a
 # ChannelMergerNode each tone goes to (0 left, 1 right) and each ramp's peak, the sine's amplitude.
 LISTEN = """
-window.__merged = []; window.__peaks = [];
+window.__merged = []; window.__peaks = []; window.__stopped = 0;
+const stop = AudioScheduledSourceNode.prototype.stop;
+AudioScheduledSourceNode.prototype.stop = function (...args) {
+  if (args.length === 0) window.__stopped += 1;  // stopped now, not scheduled to
+  return stop.apply(this, args);
+};
 const connect = AudioNode.prototype.connect;
 AudioNode.prototype.connect = function (destination, output, input) {
   if (destination instanceof ChannelMergerNode) window.__merged.push(input);
@@ -162,6 +167,11 @@ async def test_the_technician_calibrates_a_point_of_the_headphones(tmp_path: Pat
         detail = json.loads(entry.detail)
         assert (detail["ear"], detail["hz"], detail["db_spl"]) == ("left", 2000, 95.5)
         assert len(detail["by"]) == 64 and TECHNICIAN_BADGE not in entry.detail  # the badge by its keyed hash
+        assert await page.evaluate("window.__stopped") == 1  # saving silenced the tone
+        await tap(page, "cal-right-500")
+        await station.rig.badge_reader.present(TECHNICIAN_BADGE)  # the technician leaves, the tone still on
+        await in_state(page, "ready")
+        await page_until(page, "window.__stopped === 2")
         recorded = audiometer_of(station).calibration()["points"]
         assert isinstance(recorded, list)
         points = {(p["ear"], p["hz"]): p for p in recorded}

@@ -12,12 +12,22 @@ const FREQUENCIES = [1000, 2000, 4000, 500];
 const TONE_S = 30; // long enough to read a meter; picking again plays it again
 const KEYS = [..."0123456789."];
 
-const pick = { device: null, ear: null, hz: null, entry: "", source: null };
+const pick = { device: null, ear: null, hz: null, entry: "", source: null, watch: 0 };
 let audio = null;
 
 function stopTone() {
   pick.source?.stop();
   pick.source = null;
+  clearInterval(pick.watch);
+}
+
+// The screen changed under the tone (the technician left maintenance): silence, and forget the pick.
+function watchScreen() {
+  pick.watch = setInterval(() => {
+    if (document.getElementById("cal-entry")) return;
+    stopTone();
+    Object.assign(pick, { device: null, ear: null, hz: null, entry: "" });
+  }, 500);
 }
 
 function choose(device, ear, hz, reference, ui) {
@@ -27,6 +37,7 @@ function choose(device, ear, hz, reference, ui) {
   audio.resume().catch(() => {});
   pick.source = tone(audio, { ear, hz, dbfs: reference, at: audio.currentTime, seconds: TONE_S });
   ui.redraw();
+  watchScreen();
 }
 
 async function save(ui) {
