@@ -227,6 +227,23 @@ class KioskScreeningConfig(_Instrument):
             raise ValueError(f"{geometry.describe()}: give the screen's true size, resolution and distance")
         return self
 
+    # The audiometer's headphones, by their RETSPL (devices/audio_calibration.py): a model named there,
+    # or a table of one's own, dB SPL at 0 dB HL by frequency (500, 1000, 2000 and 4000 Hz at least).
+    headphones: Literal["TDH-39"] = "TDH-39"
+    retspl: dict[int, float] | None = None
+
+    @field_validator("retspl")
+    @classmethod
+    def _retspl_covers_the_screening(cls, table: dict[int, float] | None) -> dict[int, float] | None:
+        if table is None:
+            return None
+        missing = sorted({500, 1000, 2000, 4000} - set(table))
+        if missing:
+            raise ValueError(f"retspl lacks {', '.join(map(str, missing))} Hz")
+        if any(not -10.0 <= value <= 60.0 for value in table.values()):
+            raise ValueError("a RETSPL is between -10 and 60 dB SPL")
+        return table
+
 
 # The instrument inventory: one model per driver, picked by `driver` (no default: an entry that
 # does not say what it is must not silently become a simulator or a real device).

@@ -83,6 +83,7 @@ METRE = "m"
 ARBITRARY = "a.u."
 MG_DL = "mg/dL"
 MG_DL_PER_MMOL_L = 18.016  # glucose, 180.16 g/mol
+DB_HL = "dB HL"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -325,8 +326,57 @@ class Glucose(_Reading):
         return data
 
 
+
+# The hearing screening's result (docs/design.md, "Hearing screening").
+AUDIOGRAM_EARS = ("right", "left")
+AUDIOGRAM_HZ = (500, 1000, 2000, 4000)
+AUDIOGRAM_DB_HL = (-10, 120)  # the chart's range; the screening itself stops lower (devices/audiometry.py)
+
+
+@dataclass(frozen=True, slots=True)
+class EarThreshold:
+    """One ear at one frequency: the threshold in dB HL, or None (not heard up to `max_db_hl`, or no reliable one)."""
+
+    ear: str
+    hz: int
+    threshold_db_hl: int | None
+    max_db_hl: int  # the loudest level the screening could present there
+    reliable: bool
+    false_alarms: int  # "heard" answers to the silent catch trial of this ear and frequency
+
+    def to_json(self) -> dict[str, Any]:
+        """The point as a JSON-ready dict."""
+        return {"ear": self.ear, "hz": self.hz, "threshold_db_hl": self.threshold_db_hl,
+                "max_db_hl": self.max_db_hl, "reliable": self.reliable, "false_alarms": self.false_alarms}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Audiogram(_Reading):
+    """A screening audiogram from the kiosk's headphones: not a diagnostic audiometry."""
+
+    kind: ClassVar[MeasurementKind] = MeasurementKind.HEARING
+    unit: ClassVar[str] = DB_HL
+    numeric_fields: ClassVar[tuple[str, ...]] = ()
+
+    thresholds: tuple[EarThreshold, ...]
+    catch_trials: int
+    false_alarms: int
+
+    @property
+    def reliable(self) -> bool:
+        """Every point reliable: thresholds found consistently and no false alarm."""
+        return all(point.reliable for point in self.thresholds)
+
+    def to_json(self) -> dict[str, Any]:
+        """The audiogram as a JSON-ready dict; `value` is the list of points, and it says it is a screening."""
+        data = self._envelope([point.to_json() for point in self.thresholds])
+        data.update(screening=True, reliable=self.reliable, catch_trials=self.catch_trials,
+                    false_alarms=self.false_alarms)
+        return data
+
+
 Measurement: TypeAlias = (Temperature | BloodPressure | CuffPressure | SpO2 | Pleth | Weight | Height | NearVision
-                          | Glucose)
+                          | Glucose | Audiogram)
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,6 +517,19 @@ def _near_vision_rules(m: NearVision) -> Broken:
     return None
 
 
+def _audiogram_rules(m: Audiogram) -> Broken:
+    low, high = AUDIOGRAM_DB_HL
+    for p in m.thresholds:
+        if p.ear not in AUDIOGRAM_EARS or p.hz not in AUDIOGRAM_HZ:
+            return "audiogram_point_unknown", f"no {p.ear} ear at {p.hz} Hz on a screening audiogram"
+        if not low <= p.max_db_hl <= high or (p.threshold_db_hl is not None
+                                              and not low <= p.threshold_db_hl <= p.max_db_hl):
+            return "audiogram_level_out_of_range", f"{p.ear} {p.hz} Hz: a level outside {low}..{p.max_db_hl} dB HL"
+    if not 0 <= m.false_alarms <= m.catch_trials:
+        return "false_alarms_out_of_range", f"{m.false_alarms} false alarms in {m.catch_trials} catch trials"
+    return None
+
+
 def _no_rules(m: CuffPressure) -> Broken:
     return None
 
@@ -482,4 +545,5 @@ _RULES: dict[type, Callable[[Any], Broken]] = {
     Height: _height_rules,
     NearVision: _near_vision_rules,
     Glucose: _glucose_rules,
+    Audiogram: _audiogram_rules,
 }

@@ -147,6 +147,21 @@ CREATE TABLE stop_state (
 );
 """
 
+# The audiometer's calibration per cabin (devices/audio_calibration.py): what a technician's sound level
+# meter measured, in dB SPL, of the reference tone in each ear at each frequency, and who recorded it when.
+_AUDIO_CALIBRATION = """
+CREATE TABLE audio_calibration (
+    device_id TEXT NOT NULL,
+    ear TEXT NOT NULL CHECK (ear IN ('right', 'left')),
+    hz INTEGER NOT NULL,
+    db_spl REAL NOT NULL,
+    reference_dbfs REAL NOT NULL,
+    recorded_at TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    PRIMARY KEY (device_id, ear, hz)
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -156,4 +171,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "check-in wrong-code count and pause", _CHECKIN_ATTEMPTS),
     Migration(3, "appointments from the hub: representative, GP username, cancelled status", _APPOINTMENTS_FROM_HUB),
     Migration(4, "on board: the closing cleaning due with the mark, the stop's opening", _ON_BOARD),
+    Migration(5, "the audiometer's calibration: the reference tone's level measured per ear and frequency",
+              _AUDIO_CALIBRATION),
 )

@@ -15,10 +15,10 @@ from runtime.errors import StationError
 from session.appointments import Appointment, AppointmentBook
 from session.channel import MessageChannel, channel_pair
 from sim.booker import HubBooker
-from sim.gp import GpReport, SimGp
-from sim.patient import KioskClient, SimPatient, SimReferent
+from sim.gp import FINAL_KINDS, GpReport, SimGp
+from sim.patient import KioskClient, SimPatient, SimReferent, SimScreenee, hears_from
 from sim.rig import SimRig
-from sim.seed import DEMO_GP, book_patient
+from sim.seed import DEMO_GP, SIM_LISTENER, book_patient, sim_hearing
 
 ARRIVAL_S = 10.0  # real seconds a booking made on the hub may take to reach the cabin
 
@@ -80,21 +80,28 @@ class SimCrew:
 
     async def consultation(self, code: str) -> GpReport:
         """One patient from check-in to leaving with the prescription, seen by the GP on duty."""
-        gp = asyncio.get_running_loop().create_task(self._gp().consult())
+        loop = asyncio.get_running_loop()
+        gp = loop.create_task(self._gp(screening=self._rig.headphones).consult())
+        listening: asyncio.Task[int] | None = None
         try:
             await SimPatient(self.kiosk, code, self._narrate).check_in()
+            if self._rig.headphones:  # the GP asks for a hearing screening: the patient answers it
+                listening = loop.create_task(SimScreenee(self.kiosk, hears_from(sim_hearing(SIM_LISTENER))).hearing())
             report = await gp
         finally:
-            if not gp.done():
-                gp.cancel()
-                await asyncio.gather(gp, return_exceptions=True)
+            for task in (gp, listening):
+                if task is not None and not task.done():
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
         await SimPatient(self.kiosk, code, self._narrate).leave_with_prescription()
         return report
 
-    def _gp(self) -> SimGp:
-        """The GP on duty, for one consultation, on the crew's control channel."""
+    def _gp(self, *, screening: bool = False) -> SimGp:
+        """The GP on duty, for one consultation, on the crew's control channel; with `screening`, the GP
+        also asks for a hearing screening, which the patient answers on the kiosk."""
         assert self._gp_channel is not None, "start() the crew first"
-        return SimGp(self._gp_channel, self._rig.clock, DEMO_GP, self._narrate, wait_s=self._gp_wait_s)
+        kinds = (*FINAL_KINDS, "hearing") if screening else FINAL_KINDS
+        return SimGp(self._gp_channel, self._rig.clock, DEMO_GP, self._narrate, kinds=kinds, wait_s=self._gp_wait_s)
 
     async def seen_on_board(self) -> GpReport:
         """On board: the GP in the vehicle sees the patient the secretary called; once the prescription has

@@ -116,6 +116,8 @@ def _measurement(message: dict[str, object]) -> dict[str, object]:
 
 def _show(m: dict[str, object]) -> str:
     value = m.get("value")
+    if m.get("kind") == "hearing" and isinstance(value, list):  # an audiogram: each ear's thresholds
+        return ", ".join(f"{p['ear']} {p['hz']} Hz {p['threshold_db_hl']}" for p in value) + f" {m.get('unit')}"
     if isinstance(value, dict):
         value = f"{value.get('systolic')}/{value.get('diastolic')}"
     return f"{value} {m.get('unit')}"

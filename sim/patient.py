@@ -140,6 +140,47 @@ class SimPatient:
         await self._kiosk.post("/api/leave")
 
 
+# Whether a simulated patient hears a presentation: (ear, hz, dbfs; None for a silent one) -> heard.
+Hears = Callable[[str, int, float | None], bool]
+
+
+def hears_from(levels: dict[tuple[str, int], float]) -> Hears:
+    """A listener who hears a tone at or above its threshold (dBFS, by ear and frequency), never silence."""
+    return lambda ear, hz, dbfs: dbfs is not None and dbfs >= levels[(ear, hz)] - 1e-6
+
+
+class SimScreenee:
+    """A patient answering the hearing screening on the kiosk, as its page would post the answers."""
+
+    def __init__(self, kiosk: KioskClient, hears: Hears) -> None:
+        self._kiosk = kiosk
+        self._hears = hears
+
+    async def hearing(self) -> int:
+        """Answer every presentation of the hearing screening under way (or about to start); how many."""
+        view = await self._kiosk.wait_for(lambda v: _hearing_run(v) is not None)
+        answered = 0
+        while (run := _hearing_run(view)) is not None:
+            step = run["step"]
+            heard = self._hears(step["ear"], step["hz"], step["dbfs"])
+            await self._kiosk.post("/api/screening", {"run": run["run"], "answer": {"heard": heard}})
+            answered += 1
+            view = await self._kiosk.wait_for(_moved_on(run))
+        return answered
+
+
+def _hearing_run(view: dict[str, Any]) -> dict[str, Any] | None:
+    run = (view.get("session") or {}).get("screening")
+    return run if isinstance(run, dict) and run.get("kind") == "audiometer" else None
+
+
+def _moved_on(run: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    def moved(view: dict[str, Any]) -> bool:
+        now = _hearing_run(view)
+        return now is None or now["run"] != run["run"] or now["answered"] != run["answered"]
+    return moved
+
+
 class SimReferent:
     """Cleans the cabin: badge, every step in order, the contact time, badge again."""
 

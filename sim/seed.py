@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import date, datetime
 
+from devices.audio_calibration import REFERENCE_DBFS, RETSPL
+from devices.audiometer import Audiometer
+from devices.audiometry import EARS, FREQUENCIES_HZ
+from devices.screening import Screening
 from hygiene.badges import BadgeRegistry
 from protocol.booking_code import new_code
 from protocol.hub import GpIdentity
@@ -29,6 +34,31 @@ async def enroll_staff(registry: BadgeRegistry, now: datetime) -> None:
     """Enroll the simulator's referent and technician badges."""
     for badge_id, role, label in STAFF:
         await registry.enroll(badge_id, role, label, now.isoformat())
+
+
+# What the simulator's sound level meter reads of the reference tone, in every ear and at every frequency.
+SIM_METER_DB_SPL = 92.0
+SIM_TECHNICIAN = "simulator"
+# The simulated patients' hearing, dB HL: a mild high-frequency loss in the right ear.
+SIM_LISTENER = {("right", 4000): 35.0, ("left", 4000): 20.0}
+
+
+async def calibrate_headphones(screenings: Sequence[Screening], now: datetime) -> None:
+    """Calibrate each audiometer not calibrated yet, as a technician would with the simulator's meter."""
+    for audiometer in screenings:
+        if isinstance(audiometer, Audiometer):
+            for ear, hz in audiometer.missing():
+                await audiometer.calibrate(ear, hz, SIM_METER_DB_SPL, SIM_TECHNICIAN, now)
+
+
+def sim_dbfs(db_hl: float, hz: int) -> float:
+    """The digital level of a hearing level on the simulator's calibration (TDH-39 headphones)."""
+    return REFERENCE_DBFS + db_hl + RETSPL["TDH-39"][hz] - SIM_METER_DB_SPL
+
+
+def sim_hearing(thresholds: dict[tuple[str, int], float]) -> dict[tuple[str, int], float]:
+    """A listener's thresholds in dB HL as digital levels on the simulator's calibration (dBFS)."""
+    return {(ear, hz): sim_dbfs(thresholds.get((ear, hz), 10.0), hz) for ear in EARS for hz in FREQUENCIES_HZ}
 
 
 async def book_patient(

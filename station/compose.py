@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from config.hours import Schedule
 from config.schema import CabinConfig
+from devices.audio_calibration import AudioCalibrations
 from hygiene.audit import AuditTrail
 from hygiene.badges import BadgeRegistry
 from hygiene.store import CabinStore
@@ -69,7 +70,8 @@ class Station:
                                     whole_day=config.station.mode == "on_board")
         printer_config = self.rig.printer_config(config.printer) if self.rig else config.printer
         self.printer = PrintService(self.db, make_transport(printer_config, clock), printer_config, clock)
-        self.hardware = Hardware(config, clock, rig=rig, on_badge=self.on_badge)
+        self.hardware = Hardware(config, clock, rig=rig, on_badge=self.on_badge,
+                                 calibrations=AudioCalibrations(self.db, self.audit))
         self.devices = self.hardware.devices
         self.badge_reader = self.hardware.badge_reader
         cameras, place = self.hardware.cameras, config.place()

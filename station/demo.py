@@ -38,7 +38,7 @@ from runtime.storage import Database
 from session.events import CabinEvent, StateChanged
 from sim.crew import SimCrew
 from sim.rig import SimRig
-from sim.seed import enroll_staff
+from sim.seed import calibrate_headphones, enroll_staff
 from station.compose import Station
 
 DEMO_REAL_TIMEOUT_S = 120.0
@@ -176,6 +176,7 @@ async def run_demo(config: CabinConfig, state_dir: Path, *, speed: float = 1000.
 
 async def _consultation(station: Station, rig: SimRig, narrate: Callable[[str], None]) -> DemoRecord:
     await enroll_staff(station.registry, station.clock.now())
+    await calibrate_headphones(station.hardware.screenings, station.clock.now())
     crew = SimCrew(station.kiosk.entry_url, station.gp_link.attach, station.book, station.config.station.site, rig,
                    narrate)
     await crew.start()

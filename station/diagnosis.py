@@ -62,6 +62,8 @@ def _transport(config: DeviceConfig, found: str | None) -> str:
         return f"camera {_where(config, found)}"
     if config.driver == "kiosk" and config.kind == "vision_chart":
         return f"kiosk screen, {chart_geometry(config).describe()}"
+    if config.driver == "kiosk":
+        return "kiosk screen" + (" and headphones" if config.kind == "audiometer" else "")
     if config.driver == "alsa":
         return f"ALSA {_where(config, found)}"
     return "in-process simulator"

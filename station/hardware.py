@@ -23,6 +23,8 @@ from config.devices import (
     LocatedDevice,
 )
 from config.schema import CabinConfig
+from devices.audio_calibration import CalibrationStore
+from devices.audiometer import Audiometer
 from devices.camera import ExaminationCamera
 from devices.cameras import ExaminationCameras
 from devices.instrument import DeviceConfigError, Instrument, Sink
@@ -51,9 +53,13 @@ class Hardware:
     """Every configured device, built from configuration; `start()` finds and opens the instruments."""
 
     def __init__(self, config: CabinConfig, clock: Clock, *, rig: SimRig | None = None,
-                 on_badge: BadgeSink | None = None) -> None:
-        """With a rig (already started), simulated devices stand in for hardware on the real paths."""
+                 on_badge: BadgeSink | None = None, calibrations: CalibrationStore | None = None) -> None:
+        """With a rig (already started), simulated devices stand in for hardware on the real paths.
+
+        `calibrations` is the station's store of the audiometer's calibration (none: uncalibrated).
+        """
         self.clock = clock
+        self.calibrations = calibrations
         self.rig = rig
         self.config = self._pointed_at_rig(config)
         if rig is None:
@@ -139,6 +145,9 @@ class Hardware:
         match config.kind:
             case "vision_chart":
                 return VisionChart(config, sink, self.clock)
+            case "audiometer":
+                return Audiometer(config, sink, self.clock, self.calibrations,
+                                  on_board=self.config.station.mode == "on_board")
             case _:
                 raise DeviceConfigError(f"[devices] {config.id}: the {config.kind} screening is not available")
 

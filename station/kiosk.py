@@ -38,6 +38,8 @@ from typing import TypeVar
 from aiohttp import WSMsgType, web
 
 from config.schema import CabinConfig
+from devices.audio_calibration import CalibrationError
+from devices.audiometer import Audiometer
 from devices.camera import CameraKind, FrameMetrics, Guidance
 from devices.cameras import ExaminationCameras
 from devices.manager import DeviceManager
@@ -53,6 +55,7 @@ from session.events import CabinEvent, ConsultationEnded, PrintReported, Reading
 from session.patient_desk import PatientDesk
 from session.staff_desk import StaffDesk
 from session.views import CameraView, ScreenContext, kiosk_view
+from station.kiosk_calibration import CalibrationDesk
 from ui import URL_PREFIX, WEB_DIR
 
 log = logging.getLogger(__name__)
@@ -171,6 +174,8 @@ class KioskServer:
         self._cameras = cameras if cameras is not None else ExaminationCameras()
         self._screenings = tuple(screenings)
         self._auscultation = auscultation
+        self._calibration = CalibrationDesk([s for s in self._screenings if isinstance(s, Audiometer)], audit,
+                                            cabin.clock)
         self._test_print = test_print
         self._recent: list[dict[str, object]] = []
         self._board: dict[str, object] | None = None
@@ -220,6 +225,7 @@ class KioskServer:
             web.post("/api/maintenance/test-print", self._post(self._print_test_page)),
             web.post("/api/maintenance/out-of-service", self._post(self._out_of_service)),
             web.post("/api/maintenance/return", self._post(lambda body: self._staff.return_to_service())),
+            web.post("/api/maintenance/calibration", self._post(self._calibrate)),
         ])
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -441,7 +447,10 @@ class KioskServer:
             screening=next((run for s in self._screenings if (run := s.current()) is not None), None),
             auscultation=self._auscultation.point if self._auscultation is not None else None,
         )
-        return kiosk_view(self._cabin.snapshot(), context)
+        view = kiosk_view(self._cabin.snapshot(), context)
+        if self._cabin.state is CabinState.MAINTENANCE:  # the technician's calibration of the headphones
+            view["audio_calibration"] = self._calibration.view()
+        return view
 
     def show_board(self, board: dict[str, object]) -> None:
         """On board: the waiting room's numbers to show, the ticket called and those waiting (never a name)."""
@@ -502,6 +511,17 @@ class KioskServer:
         if test.ok:
             return {"passed": True, "detail": test.detail, "health": health.to_json()}
         return {"passed": False, "error": test.detail, "health": health.to_json()}
+
+    async def _calibrate(self, body: dict[str, object]) -> dict[str, object]:
+        """A calibration point: what the meter read of the reference tone (station/kiosk_calibration.py)."""
+        try:
+            reading = self._calibration.parse(body)
+            self._maintenance()
+            recorded = await self._calibration.record(reading)
+        except CalibrationError as exc:
+            raise BadRequest(str(exc), "bad_calibration") from exc
+        self._push("calibration")
+        return recorded
 
     async def _print_test_page(self, body: dict[str, object]) -> dict[str, object]:
         """A test page on the cabin's printer (not a patient's job: nothing is recorded)."""

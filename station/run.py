@@ -184,9 +184,10 @@ async def _on_simulator(station: Station, rig: SimRig, booker: HubBooker, stop: 
     say(f"state directory: {station.state_dir}   log: {station.state_dir / LOG_NAME}")
     say(f"prints (each receipt as a PNG): {rig.printer.png_dir}/")
     from sim.crew import SimCrew
-    from sim.seed import enroll_staff
+    from sim.seed import calibrate_headphones, enroll_staff
 
     await enroll_staff(station.registry, station.clock.now())
+    await calibrate_headphones(station.hardware.screenings, station.clock.now())
     crew = SimCrew(station.kiosk.entry_url, station.gp_link.attach, station.book, station.config.station.site, rig, say,
                    booker=booker)
     await crew.start()

@@ -119,19 +119,24 @@ def diagnose(config: CabinConfig, *, sim: bool, state_dir: Path) -> Diagnosis:
     except StateDirBusy:
         return Diagnosis(ask_station(state_dir), running_in=state_dir)
     try:
-        return Diagnosis(asyncio.run(_own_hardware(config, sim=False)))
+        return Diagnosis(asyncio.run(_own_hardware(config, sim=False, state_dir=state_dir)))
     finally:
         lock.release()
 
 
-async def _own_hardware(config: CabinConfig, *, sim: bool) -> list[dict[str, Any]]:
-    """Start the devices (on the simulator with `sim`), report and stop them."""
+async def _own_hardware(config: CabinConfig, *, sim: bool, state_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Start the devices (on the simulator with `sim`), report and stop them.
+
+    The audiometer's calibration is read from `state_dir`'s database, without writing it.
+    """
+    from devices.audio_calibration import StoredCalibrations
     from runtime.clock import Clock
     from station.hardware import Hardware
 
     clock = Clock(speed=SIM_DIAG_SPEED) if sim else Clock()
     if not sim:
-        return await _report(Hardware(config, clock))
+        stored = StoredCalibrations(state_dir) if state_dir is not None else None
+        return await _report(Hardware(config, clock, calibrations=stored))
     with simulator_imports():
         from sim.rig import SimRig
     rig = SimRig(clock, config)

@@ -22,7 +22,7 @@ from runtime.storage import Database
 from sim.camera import SimCamera
 from sim.crew import SimCrew
 from sim.rig import SimRig
-from sim.seed import enroll_staff
+from sim.seed import calibrate_headphones, enroll_staff
 from station.compose import Station
 from tests.postgres import CannotStart, PostgresServer, postgres_server, skip_or_fail
 
@@ -67,6 +67,7 @@ async def running_station(state_dir: Path, config: CabinConfig | None = None, *,
     try:
         await station.start()
         await enroll_staff(station.registry, clock.now())
+        await calibrate_headphones(station.hardware.screenings, clock.now())
         crew = SimCrew(station.kiosk.entry_url, station.gp_link.attach, station.book,
                        station.config.station.site, rig)
         await crew.start()

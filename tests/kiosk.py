@@ -22,7 +22,7 @@ from session.appointments import Appointment
 from session.channel import channel_pair
 from sim.crew import SimCrew
 from sim.rig import SimRig
-from sim.seed import DEMO_GP, enroll_staff
+from sim.seed import DEMO_GP, calibrate_headphones, enroll_staff
 from station.compose import Station
 from station.kiosk import KEY_COOKIE
 
@@ -53,6 +53,7 @@ async def kiosk_station(state_dir: Path, config: CabinConfig | None = None, *, p
     try:
         await station.start()
         await enroll_staff(station.registry, clock.now())
+        await calibrate_headphones(station.hardware.screenings, clock.now())
         yield station
     finally:
         await station.stop()

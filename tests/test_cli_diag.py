@@ -23,8 +23,7 @@ from station.state_lock import StateDirLock
 from tests.remote import station_with_hub
 from tests.test_calls import gp_in_consultation
 
-EVERY_DEVICE = {"thermometer-1", "bp-cuff-1", "oximeter-1", "scale-1", "otoscope-1", "dermatoscope-1", "stadiometer-1",
-                "vision-1", "stethoscope", "glucometer-1", "badge_reader", "entry_lock"}
+EVERY_DEVICE = {*(device.id for device in load_config().devices), "badge_reader", "entry_lock"}
 INSTRUMENTS = EVERY_DEVICE - {"badge_reader", "entry_lock"}
 SPEED = 20.0  # as `cabin diag --sim`: a cuff inflates in seconds
 

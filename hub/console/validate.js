@@ -101,6 +101,10 @@ export function controlMessage(text) {
 }
 
 const BP_VALUE = (v) => isObject(v) && isNumber(v.systolic) && isNumber(v.diastolic) && optNumber(v.mean_arterial);
+// One point of a screening audiogram (devices/measurements.py Audiogram): an ear, a frequency, a threshold or none.
+const AUDIOGRAM_POINT = (p) => isObject(p) && ["right", "left"].includes(p.ear) && isNumber(p.hz) &&
+  (p.threshold_db_hl === null || isNumber(p.threshold_db_hl)) && isNumber(p.max_db_hl) &&
+  typeof p.reliable === "boolean" && isNumber(p.false_alarms);
 const VALUE = {
   temperature: isNumber,
   blood_pressure: BP_VALUE,
@@ -111,6 +115,7 @@ const VALUE = {
   glucose: isNumber,
   pleth: (v) => Array.isArray(v) && v.length <= 10000 && v.every(isNumber),
   vision: isVisionValue,
+  hearing: (v) => Array.isArray(v) && v.length <= 16 && v.every(AUDIOGRAM_POINT),
 };
 
 /** Whether `m` is a Reading.to_json() the console can show. */

@@ -5,14 +5,16 @@
 
 import { $, clear, el, fromTemplate, role } from "/ui/dom.js";
 import { applyStatic, formatDateTime, formatNumber, formatTime, t, tCode } from "/ui/i18n.js";
+import { drawAudiogram } from "./audiogram.js";
 import { formatDuration } from "./duration.js";
 import { visionSecondary, visionText } from "./vision.js";
 import { glucoseDetails, glucoseUnit, glucoseUnitSwitch, glucoseValue } from "./glucose.js";
 
-export const INSTRUMENTS = ["temperature", "blood_pressure", "spo2", "weight", "height", "vision", "glucose"];
+export const INSTRUMENTS = ["temperature", "blood_pressure", "spo2", "weight", "height", "vision", "glucose", "hearing"];
 // Which card shows a kind's readings (and the rejections of that kind).
 const CARD_OF = { temperature: "temperature", blood_pressure: "blood_pressure", cuff_pressure: "blood_pressure",
-  spo2: "spo2", pleth: "spo2", weight: "weight", height: "height", vision: "vision", glucose: "glucose" };
+  spo2: "spo2", pleth: "spo2", weight: "weight", height: "height", vision: "vision", glucose: "glucose",
+  hearing: "hearing" };
 const WARNING_FLAGS = new Set(["finger_out", "cuff_too_loose", "improper_position", "erratic_signal", "low_perfusion",
   "questionable", "body_movement", "irregular_pulse", "pulse_rate_out_of_range", "low_battery"]);
 const CUFF_IDLE_MS = 5000;
@@ -37,6 +39,7 @@ function buildCards() {
   }
   card("blood_pressure").querySelector(".value").before(fromTemplate("cuff-template"));
   role(card("spo2"), "secondary").after(fromTemplate("pleth-template"));
+  role(card("hearing"), "secondary").after(el("div", { class: "audiogram", "data-role": "audiogram", hidden: true }));
 }
 
 export class Vitals {
@@ -157,9 +160,10 @@ export class Vitals {
       role(rejected, "rejected-reason").textContent = m.reason ? t("reading.rejected_detail", { reason: m.reason }) : "";
     } else {
       valueEl.textContent = this.valueText(m);
-      unitEl.textContent = kind === "vision" ? t("vision.screening") : kind === "glucose" ? glucoseUnit() : m.unit ?? "";
+      unitEl.textContent = kind === "vision" ? t("vision.screening") : kind === "glucose" ? glucoseUnit()
+        : kind === "hearing" ? "" : m.unit ?? ""; // the audiogram's axis says dB HL
       root.dataset.value = kind === "blood_pressure" ? `${m.value.systolic}/${m.value.diastolic}`
-        : kind === "vision" ? valueEl.textContent : String(m.value);
+        : kind === "vision" ? valueEl.textContent : kind === "hearing" ? String(m.reliable) : String(m.value);
       for (const text of this.secondaryTexts(m)) secondary.append(el("span", { text }));
     }
     this.renderFlags(role(root, "flags"), m?.flags ?? []);
@@ -167,6 +171,7 @@ export class Vitals {
     const request = this.requests[kind];
     role(root, "request-status").textContent = request ? t(`request.status_${request}`) : "";
     root.dataset.requested = request ?? "";
+    if (kind === "hearing") drawAudiogram(role(root, "audiogram"), m?.kind === "hearing" ? m : null);
     this.renderAge(kind);
   }
 
@@ -184,6 +189,8 @@ export class Vitals {
         return visionText(m);
       case "glucose":
         return glucoseValue(m);
+      case "hearing":
+        return t(m.reliable ? "audiogram.reliable" : "audiogram.unreliable");
       default:
         return formatNumber(m.value, 0);
     }
@@ -204,6 +211,7 @@ export class Vitals {
     if (m.kind === "weight" && num(m.height_m)) out.push(t("reading.height", { value: formatNumber(m.height_m, 2, 2) }));
     if (m.kind === "vision") out.push(...visionSecondary(m));
     if (m.kind === "glucose") out.push(...glucoseDetails(m));
+    if (m.kind === "hearing") out.push(t("audiogram.catch", { alarms: m.false_alarms, trials: m.catch_trials }));
     return out;
   }
 

@@ -58,6 +58,7 @@ async function post(path, body = {}) {
 
 const ui = {
   dateTime, time, post,
+  redraw() { render(); }, // a screen's own state changed (the audio calibration's pick and entry)
   elapsed() { return (performance.now() - page.viewAt) / 1000; },
   get entry() { return page.entry; },
   get name() { return page.name; },

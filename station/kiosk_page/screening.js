@@ -4,10 +4,12 @@
 
 import { el } from "/ui/dom.js";
 import { t, tCode } from "/ui/i18n.js";
+import { hearing } from "./hearing.js";
 import { visionChart } from "./vision.js";
 
 // The drawing of each kind of screening: (run, answer) => nodes, where answer(value) posts the answer.
 const SCREENS = {
+  audiometer: hearing,
   vision_chart: visionChart,
 };
 
@@ -15,7 +17,8 @@ export function screening(run, ui) {
   const draw = SCREENS[run.kind];
   const answer = (value) => ui.post("/api/screening", { run: run.run, answer: value });
   const [done, most] = run.progress ?? [0, 0];
-  return el("div", { class: "screening", id: "screening", "data-kind": run.kind, "data-run": run.run },
+  return el("div", { class: "screening", id: "screening", "data-kind": run.kind, "data-run": run.run,
+                     "data-step": run.answered },
     el("h3", { text: tCode("screening", run.kind, run.kind) }),
     most > 0 ? el("progress", { max: most, value: done, "aria-label": t("screening.progress") }) : null,
     ...(draw ? draw(run, answer) : [el("p", { text: t("instrument.waiting") })]));

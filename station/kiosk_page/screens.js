@@ -3,6 +3,7 @@
 
 import { el } from "/ui/dom.js";
 import { formatNumber, language, t, tCode } from "/ui/i18n.js";
+import { audioCalibration } from "./hearing_calibration.js";
 import { screening } from "./screening.js";
 
 const TOUCHABLE = ["checking_in", "eligibility"];
@@ -297,6 +298,7 @@ function maintenance(view, ui) {
   return [
     el("h3", { text: t("devices.title") }),
     el("table", { class: "devices", id: "devices" }, el("tbody", {}, rows)),
+    ...audioCalibration(view, ui),
     el("div", { class: "actions" },
       button(t("printer.test"), () => ui.testPrint(), { action: "test-print" })),
     el("label", { for: "oos-input", text: t("oos.reason") }),
