@@ -6,7 +6,7 @@ import random
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from devices.audio_calibration import REFERENCE_DBFS, RETSPL
+from devices.audio_calibration import REFERENCE_DBFS, RETSPL, CalibrationPoint
 from devices.audiometer import Audiometer
 from devices.audiometry import EARS, FREQUENCIES_HZ
 from devices.screening import Screening
@@ -49,6 +49,25 @@ async def calibrate_headphones(screenings: Sequence[Screening], now: datetime) -
         if isinstance(audiometer, Audiometer):
             for ear, hz in audiometer.missing():
                 await audiometer.calibrate(ear, hz, SIM_METER_DB_SPL, SIM_TECHNICIAN, now)
+
+
+class SimCalibrations:
+    """Headphones the simulator's technician has calibrated with its meter, held in memory (`cabin diag --sim`)."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = at.isoformat()
+        self._extra: dict[tuple[str, str, int], CalibrationPoint] = {}
+
+    async def load(self, device_id: str) -> dict[tuple[str, int], CalibrationPoint]:
+        """Every ear and frequency, as the meter read them, or as recorded since."""
+        points = {(ear, hz): CalibrationPoint(ear, hz, SIM_METER_DB_SPL, REFERENCE_DBFS, self._at, SIM_TECHNICIAN)
+                  for ear in EARS for hz in FREQUENCIES_HZ}
+        points.update({(ear, hz): p for (device, ear, hz), p in self._extra.items() if device == device_id})
+        return points
+
+    async def record(self, device_id: str, point: CalibrationPoint, at: datetime) -> None:
+        """Keep a point in memory (nothing of the simulator's diagnosis is written)."""
+        self._extra[(device_id, point.ear, point.hz)] = point
 
 
 def sim_dbfs(db_hl: float, hz: int) -> float:

@@ -139,10 +139,11 @@ async def _own_hardware(config: CabinConfig, *, sim: bool, state_dir: Path | Non
         return await _report(Hardware(config, clock, calibrations=stored))
     with simulator_imports():
         from sim.rig import SimRig
+        from sim.seed import SimCalibrations
     rig = SimRig(clock, config)
     await rig.start()
     try:
-        return await _report(Hardware(config, clock, rig=rig))
+        return await _report(Hardware(config, clock, rig=rig, calibrations=SimCalibrations(clock.now())))
     finally:
         await rig.stop()
 
