@@ -22,7 +22,7 @@ from devices.audio_calibration import (
     check_point,
 )
 from devices.audiometry import EARS, FREQUENCIES_HZ, HearingProcedure
-from devices.instrument import DeviceConfigError, DeviceHealth, DeviceUnavailable, Sink
+from devices.instrument import DeviceHealth, DeviceUnavailable, Sink
 from devices.measurements import Audiogram, EarThreshold, Measurement
 from devices.screening import Procedure, Screening
 
@@ -63,23 +63,18 @@ class Audiometer(Screening):
     """Pure tones in the cabin's headphones at calibrated levels; the patient answers by touch."""
 
     def __init__(self, config: KioskScreeningConfig, sink: Sink, clock: Clock,
-                 calibrations: CalibrationStore | None, *, on_board: bool = False) -> None:
+                 calibrations: CalibrationStore | None) -> None:
         """`calibrations` is the station's store; None where there is no station database (diag alone).
 
-        On board a mobile unit the touchscreen is the waiting room's display (docs/design.md, "On board"):
-        the screening is for cabins only, and does not start there.
+        Cabins only: the configuration refuses a screening on board (config/schema.py).
         """
         super().__init__(config, sink, clock)
         self._calibrations = calibrations
-        self._on_board = on_board
         self._points: dict[tuple[str, int], CalibrationPoint] = {}
         self._retspl = config.retspl or RETSPL[config.headphones]
 
     async def start(self) -> None:
         """Read the cabin's calibration, then take requests."""
-        if self._on_board:
-            raise DeviceConfigError(f"{self.device_id}: a screening is for cabins; on board the touchscreen is "
-                                    "the waiting room's display")
         if self._calibrations is not None:
             self._points = await self._calibrations.load(self.device_id)
         await super().start()

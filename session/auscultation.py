@@ -2,10 +2,11 @@
 
 `Auscultation` owns what the GP's `stethoscope` and `auscultate` messages change: the
 stethoscope's capture, and the point the kiosk shows (a torso, front or back, with the point
-marked, and the step text). Both are for the consultation in progress only, and only in
-consultation: when the cabin leaves that state (the GP ended, the link was lost) or the
-consultation ends, the stethoscope goes off and the guidance goes away (docs/design.md, "The
-stethoscope"). Listeners (the kiosk) hear every change.
+marked, and the step text). Both are for the consultation in progress only: as the cameras, the
+stethoscope stays on through a reconnection (the GP finds it as she left it; the track sounds only
+to the GP in consultation) and goes off, with the guidance, when the consultation ends; a new
+measurement request takes the guidance away, since the patient now does something else
+(docs/design.md, "The stethoscope"). Listeners (the kiosk) hear every change.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from protocol.states import CabinState
 from protocol.versioned import encode
 from runtime.tasks import TaskSet
 from session.core import CabinCore, CabinRefusal
-from session.events import CabinEvent, ConsultationEnded, StateChanged
+from session.events import CabinEvent, ConsultationEnded, MeasurementRequested
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,11 @@ class Auscultation:
 
     def _on_event(self, event: CabinEvent) -> None:
         match event:
-            case StateChanged(source=CabinState.IN_CONSULTATION) | ConsultationEnded():
+            # As the cameras: on through a reconnection (the console finds it as it left it), off at the end.
+            case ConsultationEnded():
                 self._tasks.spawn(self.rest(), "rest")
+            case MeasurementRequested():  # the GP asks for something else: the screen shows that instead
+                self._show(None)
 
     def _usable(self, session: str) -> Stethoscope:
         self._cabin.matching(session)

@@ -73,7 +73,7 @@ class SimRig:
         self.entry_lock = SimLcus(clock, channels=channels)
         self.usb = FakeUsbBus()
         # The cabin's headphones: its simulated patients answer a hearing screening (sim/patient.py SimScreenee).
-        self.headphones = any(d.kind == "audiometer" for d in config.devices) and config.station.mode != "on_board"
+        self.headphones = any(d.kind == "audiometer" for d in config.devices)
         self._ptys: list[PtyDevice] = [*self.oximeters.values(), *self.stadiometers.values(), self.badge_reader,
                                        self.entry_lock]
         self._stand_ins: dict[str, PtyDevice | SimCamera | SimStethoscope] = {

@@ -146,8 +146,7 @@ class Hardware:
             case "vision_chart":
                 return VisionChart(config, sink, self.clock)
             case "audiometer":
-                return Audiometer(config, sink, self.clock, self.calibrations,
-                                  on_board=self.config.station.mode == "on_board")
+                return Audiometer(config, sink, self.clock, self.calibrations)
             case _:
                 raise DeviceConfigError(f"[devices] {config.id}: the {config.kind} screening is not available")
 

@@ -213,7 +213,8 @@ function auscultation(point) {
 }
 
 function consultation(view, ui) {
-  const point = view.session?.auscultation?.point;
+  // A screening or a camera the GP switched on comes before the chest piece's point.
+  const point = view.session?.screening || view.session?.camera ? null : view.session?.auscultation?.point;
   return [
     view.degraded?.length ? el("p", { class: "notice", text: t("degraded") }) : null,
     ...(point ? auscultation(point) : instrument(view, ui)),
