@@ -281,14 +281,15 @@ def located(devices: tuple[DeviceConfig, ...]) -> list[tuple[str, LocatedDevice]
                                                               | AlsaDeviceConfig)]
 
 
-def check_cameras(devices: Iterable[object]) -> None:
-    """Raise when two examination cameras have one kind: the GP switches a camera by its kind."""
+def check_single_kinds(devices: Iterable[object]) -> None:
+    """Raise when two devices share a kind the cabin has one of: an examination camera the GP switches by
+    its kind, the stethoscope its sound track carries, a screening the kiosk runs."""
     owners: dict[str, str] = {}
     for device in devices:
-        if isinstance(device, UvcDeviceConfig):
+        if isinstance(device, UvcDeviceConfig | AlsaDeviceConfig | KioskScreeningConfig):
             if device.kind in owners:
                 raise ValueError(f"{device.id} and {owners[device.kind]} are both the cabin's {device.kind}: "
-                                 "one camera of each kind")
+                                 f"it has one {device.kind}")
             owners[device.kind] = device.id
 
 

@@ -23,8 +23,8 @@ from config.devices import (
     EntryLockConfig,
     LocatedDevice,
     NoAccessory,
-    check_cameras,
     check_claims,
+    check_single_kinds,
     located,
 )
 from config.intervals import Interval, WeeklyHours, intervals
@@ -230,7 +230,7 @@ class CabinConfig(Frozen):
         if len(ids) != len(set(ids)):
             raise ValueError("two devices share an id")
         check_claims(located(devices))
-        check_cameras(devices)
+        check_single_kinds(devices)
         return devices
 
     @field_validator("badge_reader", "entry_lock")

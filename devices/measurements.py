@@ -257,7 +257,6 @@ class Height(_Reading):
         return self._envelope(self.metres)
 
 
-
 # Near-vision screening (devices/vision.py; docs/design.md, "Vision screening").
 PARINAUD = "Parinaud"
 PARINAUD_LEVELS = (28.0, 20.0, 14.0, 10.0, 8.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.5)
@@ -324,7 +323,6 @@ class Glucose(_Reading):
                     sample_location=self.sample_location, meal=str(self.meal) if self.meal else None,
                     sequence=self.sequence)
         return data
-
 
 
 # The hearing screening's result (docs/design.md, "Hearing screening").

@@ -471,9 +471,15 @@ def test_default_file_with_one_key_changed_loads_or_is_a_config_error(
     _outcome(path)
 
 
-def test_two_cameras_of_one_kind_are_refused(tmp_path: Path) -> None:
+def test_two_devices_of_a_kind_the_cabin_has_one_of_are_refused(tmp_path: Path) -> None:
     problem = the_problem(write_variant(tmp_path, 'kind = "dermatoscope"', 'kind = "otoscope"'))
     assert (problem.table, problem.key) == ("devices", "")
-    assert problem.message == "dermatoscope-1 and otoscope-1 are both the cabin's otoscope: one camera of each kind"
+    assert problem.message == "dermatoscope-1 and otoscope-1 are both the cabin's otoscope: it has one otoscope"
+    second = '[[devices]]\nid = "stethoscope-2"\nkind = "stethoscope"\ndriver = "alsa"\nport = "plughw:1,0"\n\n'
+    problem = the_problem(write_variant(tmp_path, "[[devices]]\n", second + "[[devices]]\n"))
+    assert problem.message == "stethoscope and stethoscope-2 are both the cabin's stethoscope: it has one stethoscope"
+    second = '[[devices]]\nid = "hearing-2"\nkind = "audiometer"\ndriver = "kiosk"\n\n'
+    problem = the_problem(write_variant(tmp_path, "[[devices]]\n", second + "[[devices]]\n"))
+    assert problem.message == "audiometer-1 and hearing-2 are both the cabin's audiometer: it has one audiometer"
     problem = the_problem(write_variant(tmp_path, 'kind = "dermatoscope"', 'kind = "stethoscope"'))
     assert problem.message.startswith("driver 'uvc' serves otoscope or dermatoscope, not 'stethoscope'"), problem
