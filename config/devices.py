@@ -118,6 +118,8 @@ class BleDeviceConfig(_Instrument):
     kind: MeasuringKind
     address: str | None = Field(default=None, min_length=1)
     name: str | None = Field(default=None, min_length=1)
+    # A glucometer's wait, after a request, for the record the patient takes (docs/design.md, "The glucometer").
+    request_timeout_s: PositiveSeconds = 180.0
 
 
 class Cms50DeviceConfig(LocatedDevice, _Instrument):

@@ -1,11 +1,13 @@
-"""The Bluetooth glucometer (Glucose service 0x1808): the meter stores records, the station fetches the last.
+"""The Bluetooth glucometer (Glucose service 0x1808): only a record the patient takes after the request.
 
 A glucometer does not push a reading when asked: the patient pricks a finger, the meter measures and
-stores a record, and the collector asks for it through the Record Access Control Point. On a request
-the driver writes "report stored records: last record"; the meter notifies the Glucose Measurement
-(and its Context when the measurement says one follows, matched by sequence number), then indicates
-the RACP's Response Code; the reading is delivered once that says success. Connection, Battery and
-Device Information are `BleInstrument`'s. docs/design.md "The glucometer" has the whole story.
+stores a record, and the collector asks for it through the Record Access Control Point. A meter keeps
+every test, so the one it holds may be the previous patient's. On a request the driver first learns
+the meter's newest sequence number ("report stored records: last record"; an empty meter has none),
+accepts the request, then waits in a task of its own for a record numbered above it: a meter that
+notifies a new record on its own wakes it at once, and it asks again every `poll_s` ("report stored
+records >= baseline + 1", filter type sequence number) until the instrument's `request_timeout_s`.
+Connection, Battery and Device Information are `BleInstrument`'s. docs/design.md "The glucometer".
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from drivers.ble_records import Envelope
 from drivers.errors import ProtocolError
 from drivers.gatt_glucose import GlucoseContext, GlucoseMeasurement
 from drivers.gatt_racp import RacpCode, RacpOp, RacpRequest, RacpResponse, parse_racp
+from runtime.tasks import TaskSet
 
 if TYPE_CHECKING:
     from config.devices import BleDeviceConfig
@@ -34,15 +37,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_RECORDS = "the glucometer holds no reading: take one, then ask again"
-NO_NEW_RECORD = "the glucometer holds no new reading since the last one sent: take one, then ask again"
+MAX_SEQUENCE = 0xFFFF
+UNSUPPORTED_FILTER = (RacpCode.OPERATOR_NOT_SUPPORTED, RacpCode.OPERAND_NOT_SUPPORTED, RacpCode.INVALID_OPERAND)
 
 
 @dataclass(frozen=True, slots=True)
 class GlucoseTimings:
-    """How long the meter may take to answer the record request, in clock seconds."""
+    """How long the meter may take to answer one record request, and how often it is asked again, in clock s."""
 
     racp_s: float = 5.0
+    poll_s: float = 5.0
 
 
 def glucose(record: GlucoseMeasurement, context: GlucoseContext | None, envelope: Envelope) -> Glucose | None:
@@ -58,8 +62,13 @@ def glucose(record: GlucoseMeasurement, context: GlucoseContext | None, envelope
                    meal=GlucoseMeal(meal_name) if meal_name else None, sequence=record.sequence)
 
 
+def no_new_record(limit_s: float) -> str:
+    """Why a request ended with nothing delivered, as the station's health shows it."""
+    return f"no new glucose reading within {limit_s:g} s of the request: take one, then ask again"
+
+
 class BleGlucometer(BleInstrument):
-    """A Glucose service meter: subscribes to its records and fetches the last one on each request."""
+    """A Glucose service meter: each request waits for a record newer than the meter's newest when asked."""
 
     def __init__(self, config: BleDeviceConfig, sink: Sink, clock: Clock, *args: Any,
                  glucose_timings: GlucoseTimings | None = None, **kwargs: Any) -> None:
@@ -68,29 +77,33 @@ class BleGlucometer(BleInstrument):
         self._records: dict[int, GlucoseMeasurement] = {}
         self._contexts: dict[int, GlucoseContext] = {}
         self._answer: asyncio.Future[RacpCode] | None = None
-        self._sent_sequence: int | None = None  # the record delivered last: never delivered twice
+        self._arrived = asyncio.Event()  # a record was notified: ask for the new ones now
+        self._waits = TaskSet(f"ble-{config.id}-records", log)
+        self._waiting: asyncio.Task[None] | None = None
+        self._baseline: int | None = None  # the newest sequence number seen: only a higher one is delivered
+        self._filter_refused = False  # the meter refuses ">= sequence number": ask for its last record instead
 
     async def request_measurement(self) -> None:
-        """Fetch the meter's last record and deliver it; DeviceUnavailable when there is none or no answer."""
+        """Learn the meter's newest record, then wait for the patient's in the background; returns at once."""
         client = self._client
         if not self.connected or client is None:
             reason = f" ({self._last_error})" if self._last_error else ""
             raise DeviceUnavailable(f"{self.device_id} is not connected{reason}")
+        await self._end_wait("a new request")
+        self._baseline = await self._newest_sequence(client)
+        self._arrived.clear()
+        self._waiting = self._waits.spawn(self._wait_for_new(client), "wait")
+        log.info("BLE %s: waiting up to %s s for a record after #%s", self.device_id, self.config.request_timeout_s,
+                 self._baseline)
         if self._on_request is not None:
             self._on_request()  # the simulated patient pricks a finger
-        code = await self._fetch_last(client)
-        if code is RacpCode.NO_RECORDS_FOUND:
-            raise DeviceUnavailable(NO_RECORDS)
-        if code is not RacpCode.SUCCESS:
-            raise DeviceUnavailable(f"the glucometer refused the record request: {code.text}")
-        self._deliver_last()
 
     async def stop(self) -> None:
-        """Disconnect; a transfer in progress ends as unavailable; the records held are dropped."""
+        """Disconnect; a transfer or a wait in progress ends; the records held are dropped."""
         self._fail_transfer("the glucometer was stopped")
+        await self._waits.cancel_all(self._radio_seconds(self._timings.stop_s))
         await super().stop()
-        self._records.clear()
-        self._contexts.clear()
+        self._forget()
 
     async def _subscribe(self, client: BleakClient) -> None:
         """Notifications on the measurement and its context, indications on the RACP."""
@@ -105,19 +118,64 @@ class BleGlucometer(BleInstrument):
                 continue
             await client.start_notify(characteristic, handler)
 
-    async def _fetch_last(self, client: BleakClient) -> RacpCode:
-        """Write "report stored records: last record" and wait for the RACP's Response Code."""
+    async def _newest_sequence(self, client: BleakClient) -> int | None:
+        """The sequence number of the meter's last record, None when its memory is empty."""
+        code = await self._fetch(client, RacpRequest.report_last_record())
+        if code is RacpCode.NO_RECORDS_FOUND:
+            return None
+        if code is not RacpCode.SUCCESS:
+            raise DeviceUnavailable(f"the glucometer refused the record request: {code.text}")
+        if not self._records:
+            raise DeviceUnavailable("the glucometer reported success but sent no readable record")
+        newest = max(self._records)
+        self._forget()
+        return newest
+
+    async def _wait_for_new(self, client: BleakClient) -> None:
+        """Until the limit: on a notified record, or every poll_s, ask for the records after the baseline."""
+        limit = self.config.request_timeout_s
+        deadline = self._clock.monotonic() + limit
+        while (left := deadline - self._clock.monotonic()) > 0:
+            try:
+                async with asyncio.timeout(self._clock.real_seconds(min(self._glucose_timings.poll_s, left))):
+                    await self._arrived.wait()
+            except TimeoutError:
+                pass
+            self._arrived.clear()
+            if await self._ask_since_baseline(client):
+                return
+        self._last_error = no_new_record(limit)
+        log.warning("BLE %s: %s", self.device_id, self._last_error)
+
+    async def _ask_since_baseline(self, client: BleakClient) -> bool:
+        """Ask for the records after the baseline (GLS 1.0 §3.6.2); True once one was delivered."""
+        first = 0 if self._baseline is None else min(self._baseline + 1, MAX_SEQUENCE)
+        by_sequence = not self._filter_refused
+        request = RacpRequest.report_records_from(first) if by_sequence else RacpRequest.report_last_record()
+        try:
+            code = await self._fetch(client, request)
+        except DeviceUnavailable as exc:
+            log.info("BLE %s: %s; asking again", self.device_id, exc)
+            return False
+        if by_sequence and code in UNSUPPORTED_FILTER:
+            log.info("BLE %s: the glucometer refuses a sequence filter (%s): asking for its last record instead",
+                     self.device_id, code.text)
+            self._filter_refused = True
+            return False
+        return code is RacpCode.SUCCESS and self._deliver_newest()
+
+    async def _fetch(self, client: BleakClient, request: RacpRequest) -> RacpCode:
+        """Write a record request and wait for the RACP's Response Code; the records come before it."""
         racp = _characteristic(client, gatt.RECORD_ACCESS_CONTROL_POINT)
         if racp is None:
             raise DeviceUnavailable(f"{self._identity()} has no Record Access Control Point")
-        self._records.clear()
-        self._contexts.clear()
+        self._forget()
         answer: asyncio.Future[RacpCode] = asyncio.get_running_loop().create_future()
         self._answer = answer
         limit = self._glucose_timings.racp_s
         try:
             async with asyncio.timeout(self._radio_seconds(limit)):
-                await client.write_gatt_char(racp, bytes(RacpRequest.report_last_record()), response=True)
+                await client.write_gatt_char(racp, bytes(request), response=True)
                 return await answer
         except TimeoutError:
             raise DeviceUnavailable(f"the glucometer did not answer the record request within {limit} s") from None
@@ -126,34 +184,45 @@ class BleGlucometer(BleInstrument):
         finally:
             self._answer = None
 
-    def _deliver_last(self) -> None:
-        """Deliver the newest record received, with its context when it said one follows."""
-        if not self._records:
-            raise DeviceUnavailable("the glucometer reported success but sent no readable record")
-        record = self._records[max(self._records)]
-        if record.sequence == self._sent_sequence:
-            raise DeviceUnavailable(NO_NEW_RECORD)
-        self._refuse_if_old(record)
+    def _deliver_newest(self) -> bool:
+        """Deliver the newest record above the baseline, with its context when it said one follows."""
+        fresh = [sequence for sequence in self._records if self._baseline is None or sequence > self._baseline]
+        if not fresh:
+            self._forget()
+            return False
+        record = self._records[max(fresh)]
         context = self._contexts.get(record.sequence) if record.context_follows else None
+        self._forget()
+        self._baseline = record.sequence
         reading = glucose(record, context, self._envelope())
-        self._records.clear()
-        self._contexts.clear()
         if reading is None:
-            raise DeviceUnavailable("the glucometer's last record holds no value (a failed test?)")
-        self._sent_sequence = record.sequence
+            log.info("BLE %s: record #%s holds no value (a failed test?); waiting for the next", self.device_id,
+                     record.sequence)
+            return False
+        self._check_clock(record)
         self._deliver(reading)
+        return True
 
-    def _refuse_if_old(self, record: GlucoseMeasurement) -> None:
-        """A record older than the instrument's freshness may be the previous patient's: never delivered."""
+    def _check_clock(self, record: GlucoseMeasurement) -> None:
+        """The meter's own time is a second check only (the sequence decides): a clock far off is logged."""
         taken = record.time
         if taken is None:
             return
-        age_s = (self._clock.now() - taken.replace(tzinfo=self._clock.zone)).total_seconds()
-        if age_s > self.config.freshness_s:
-            self._records.clear()
-            self._contexts.clear()
-            raise DeviceUnavailable(f"the glucometer's last reading is {age_s / 60:.0f} min old: "
-                                    "take one, then ask again")
+        off_s = (self._clock.now() - taken.replace(tzinfo=self._clock.zone)).total_seconds()
+        if abs(off_s) > self.config.freshness_s:
+            log.warning("BLE %s: the glucometer's clock is %.0f min off the station's: set it (the record "
+                        "is delivered: its sequence number says it is new)", self.device_id, off_s / 60)
+
+    def _forget(self) -> None:
+        self._records.clear()
+        self._contexts.clear()
+
+    async def _end_wait(self, why: str) -> None:
+        task, self._waiting = self._waiting, None
+        if task is not None and not task.done():
+            log.info("BLE %s: the wait for a new record ends: %s", self.device_id, why)
+            task.cancel()
+            await asyncio.wait([task])
 
     def _on_measurement(self, _characteristic: BleakGATTCharacteristic, data: bytearray) -> None:
         try:
@@ -162,6 +231,7 @@ class BleGlucometer(BleInstrument):
             self._count_protocol_error("Glucose Measurement", len(data))
             return
         self._records[record.sequence] = record
+        self._arrived.set()
 
     def _on_context(self, _characteristic: BleakGATTCharacteristic, data: bytearray) -> None:
         try:
@@ -190,8 +260,12 @@ class BleGlucometer(BleInstrument):
             answer.set_exception(DeviceUnavailable(reason))
 
     async def _release(self, client: BleakClient) -> None:
-        """A link lost mid-transfer ends the request now, not at its timeout."""
+        """A link lost mid-transfer ends the request now, not at its timeout; a wait ends too: ask again."""
         self._fail_transfer("the glucometer disconnected during the record transfer")
+        task, self._waiting = self._waiting, None
+        if task is not None and not task.done():
+            log.warning("BLE %s: the link dropped while waiting for a new record: ask again", self.device_id)
+            task.cancel()
         await super()._release(client)
 
 

@@ -60,6 +60,7 @@ class RacpCode(IntEnum):
 E = TypeVar("E", bound=IntEnum)
 _REQUESTS = frozenset({RacpOp.REPORT_STORED_RECORDS, RacpOp.DELETE_STORED_RECORDS, RacpOp.ABORT_OPERATION,
                        RacpOp.REPORT_NUMBER_OF_RECORDS})
+SEQUENCE_NUMBER_FILTER = 1  # GLS 1.0 §3.6.2: the operand's filter type for sequence numbers (u16)
 _COUNT_SIZES = (1, 2, 4)  # GLS sends a u16; some servers of the same control point send u8 or u32
 
 
@@ -87,6 +88,12 @@ class RacpRequest:
     def report_all_records(cls) -> RacpRequest:
         """Report stored records: all of them."""
         return cls(RacpOp.REPORT_STORED_RECORDS, RacpOperator.ALL_RECORDS)
+
+    @classmethod
+    def report_records_from(cls, sequence: int) -> RacpRequest:
+        """Report stored records whose sequence number is at least `sequence` (filter type 0x01, u16)."""
+        operand = pack_uint(SEQUENCE_NUMBER_FILTER, 1, "filter type") + pack_uint(sequence, 2, "sequence number")
+        return cls(RacpOp.REPORT_STORED_RECORDS, RacpOperator.GREATER_OR_EQUAL, operand)
 
     @classmethod
     def report_number_of_records(cls) -> RacpRequest:

@@ -1,5 +1,6 @@
 """The glucometer end to end: the Bumble Glucose peripheral, bleak on the simulated backend, the real driver
-fetching the last record through the Record Access Control Point, and the device manager's subscriber."""
+learning the meter's newest record, then waiting for the one the patient takes after the request, and the
+device manager's subscriber."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from config.devices import BleDeviceConfig
 from devices.instrument import DeviceUnavailable
 from devices.measurements import Glucose, GlucoseMeal, RejectedReading
 from drivers.ble import BleTimings
-from drivers.ble_glucose import NO_NEW_RECORD, NO_RECORDS, BleGlucometer, GlucoseTimings
+from drivers.ble_glucose import BleGlucometer, GlucoseTimings, no_new_record
 from drivers.gatt import DateTime, GlucoseMeasurement
+from drivers.gatt_racp import RacpRequest
 from sim.ble.glucometer import SimGlucometer
 from sim.ble.peripheral import Fault
 from tests.test_drivers_ble import Bench, assert_envelope, cabin, until
 
 GLUCOMETER = BleDeviceConfig(id="glucometer-1", kind="glucometer", driver="ble")  # found by its service 0x1808
+SHORT_WAIT = GLUCOMETER.model_copy(update={"request_timeout_s": 20.0})  # 0.8 real seconds at the bench's speed
 FAST_RETRY = BleTimings(scan_s=4.0, retry_initial_s=1.0, retry_max_s=8.0)
 
 
@@ -27,12 +30,17 @@ def parts(bench: Bench) -> tuple[SimGlucometer, BleGlucometer]:
     return meter, instrument
 
 
-async def test_the_last_record_arrives_with_its_meal_context() -> None:
+async def glucose_readings(bench: Bench, seconds: float) -> list[Glucose]:
+    return [reading for reading in await bench.collect(seconds) if isinstance(reading, Glucose)]
+
+
+async def test_the_record_taken_after_the_request_arrives_with_its_meal_context() -> None:
     async with cabin(GLUCOMETER) as bench:
         meter, instrument = parts(bench)
         meter.take_reading()  # an older test, from before this consultation
         meter.mg_dl, meter.meal = 142.0, 2  # postprandial
         assert await bench.manager.request("glucose") == "glucometer-1"
+        assert meter.records[-1][0].sequence == 1  # accepted before the patient pricks
         reading = await bench.next(Glucose)
         assert reading.mg_dl == pytest.approx(142.0)
         assert reading.mmol_l == pytest.approx(7.88, abs=0.01)
@@ -40,39 +48,66 @@ async def test_the_last_record_arrives_with_its_meal_context() -> None:
         assert (reading.sample_type, reading.sample_location) == ("capillary_whole_blood", "finger")
         assert_envelope(reading, bench, "glucometer-1", "SIM-GL500")
         assert reading.to_json()["mmol_l"] == 7.88
+        assert meter.requests[0] == RacpRequest.report_last_record()  # the baseline: record #1
         assert instrument.health().connected and instrument.health().battery_percent == 87
+        assert await glucose_readings(bench, 0.3) == []
 
 
-async def test_a_record_without_context_has_no_meal_and_is_never_sent_twice() -> None:
-    async with cabin(GLUCOMETER) as bench:
+async def test_a_record_from_before_the_request_is_never_delivered() -> None:
+    async with cabin(SHORT_WAIT) as bench:
         meter, instrument = parts(bench)
-        meter.meal = None
-        assert len(meter.records) == 0
+        meter.take_reading()  # the previous patient pricked, nobody asked
+        instrument._on_request = None  # this patient does not test
+        await bench.manager.request("glucose")
+        assert await glucose_readings(bench, 1.5) == []
+        await until(lambda: instrument.health().last_error == no_new_record(20.0))
+        assert RacpRequest.report_records_from(2) in meter.requests  # asked again: ">= #2", GLS 1.0 §3.6.2
+        await bench.manager.request("glucose")
+        meter.press()  # now the patient tests
+        assert (await bench.next(Glucose)).sequence == 2
+        assert await glucose_readings(bench, 0.3) == []
+
+
+async def test_a_meter_that_never_notifies_on_its_own_is_asked_again_until_the_record_is_there() -> None:
+    async with cabin(GLUCOMETER) as bench:
+        meter, _ = parts(bench)
+        meter.notifies_new_records, meter.meal = False, None
         await bench.manager.request("glucose")
         reading = await bench.next(Glucose)
         assert reading.meal is None and reading.sequence == 1
-        instrument._on_request = None  # a real meter: no simulated patient tests again before this request
-        with pytest.raises(DeviceUnavailable, match=NO_NEW_RECORD):
-            await instrument.request_measurement()
+        assert RacpRequest.report_records_from(0) in meter.requests  # an empty meter: every record is new
 
 
-async def test_an_old_record_is_never_taken_for_this_patients() -> None:
+async def test_a_meter_whose_clock_runs_slow_is_read_by_its_sequence_number() -> None:
     async with cabin(GLUCOMETER) as bench:
         meter, instrument = parts(bench)
+        meter.take_reading()
+        instrument._on_request = None
+        await bench.manager.request("glucose")
         two_hours_ago = DateTime.from_datetime(bench.clock.now() - timedelta(hours=2))
-        meter.records.append((GlucoseMeasurement(1, two_hours_ago, 0, 0.00098, False, 1, 1), None))  # never fetched
-        instrument._on_request = None  # this patient has not tested yet
-        with pytest.raises(DeviceUnavailable, match="120 min old: take one, then ask again"):
-            await instrument.request_measurement()
+        meter.records.append((GlucoseMeasurement(2, two_hours_ago, 0, 0.00098, False, 1, 1), None))
+        reading = await bench.next(Glucose)
+        assert reading.sequence == 2 and reading.mg_dl == pytest.approx(98.0)
 
 
-async def test_an_empty_memory_says_take_one_then_ask_again() -> None:
+async def test_a_new_request_ends_the_wait_of_the_previous_one() -> None:
     async with cabin(GLUCOMETER) as bench:
-        meter, _ = parts(bench)
+        meter, instrument = parts(bench)
+        instrument._on_request = None
+        await bench.manager.request("glucose")
+        await bench.manager.request("glucose")
+        meter.press()
+        assert (await bench.next(Glucose)).sequence == 1
+        assert await glucose_readings(bench, 0.5) == []  # delivered once, not once per request
+
+
+async def test_an_empty_memory_ends_the_wait_with_a_clear_reason() -> None:
+    async with cabin(SHORT_WAIT) as bench:
+        meter, instrument = parts(bench)
         meter.inject(Fault.NO_RECORDS)
-        with pytest.raises(DeviceUnavailable, match=NO_RECORDS):
-            await bench.manager.request("glucose")
-        assert await bench.collect(0.3) == []
+        await bench.manager.request("glucose")
+        assert await glucose_readings(bench, 1.5) == []
+        await until(lambda: instrument.health().last_error == no_new_record(20.0))
 
 
 async def test_a_silent_record_access_control_point_times_out_with_a_clear_message() -> None:
@@ -97,12 +132,25 @@ async def test_disconnect_mid_procedure_ends_the_request_then_it_reconnects() ->
         await until(lambda: not instrument.health().connected)
         await until(lambda: instrument.health().connected, within=10.0)
         await bench.manager.request("glucose")
-        assert (await bench.next(Glucose)).sequence == 2
+        assert (await bench.next(Glucose)).sequence == 1
+
+
+async def test_a_disconnect_while_waiting_ends_the_wait() -> None:
+    async with cabin(GLUCOMETER, timings=FAST_RETRY) as bench:
+        meter, instrument = parts(bench)
+        meter.prick_s = 1000.0  # the patient is slow
+        await bench.manager.request("glucose")
+        waiting = instrument._waiting
+        assert waiting is not None and not waiting.done()
+        await meter.stop()
+        await until(lambda: waiting.done())
+        assert waiting.cancelled()
 
 
 async def test_a_garbled_record_is_counted_and_never_becomes_a_reading() -> None:
     async with cabin(GLUCOMETER) as bench:
         meter, instrument = parts(bench)
+        meter.take_reading()
         meter.inject(Fault.GARBAGE)
         with pytest.raises(DeviceUnavailable, match="no readable record"):
             await instrument.request_measurement()

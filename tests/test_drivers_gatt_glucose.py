@@ -136,6 +136,18 @@ def test_racp_requests_the_collector_writes() -> None:
     assert parse_racp(bytes([1, 6])) == RacpRequest(RacpOp.REPORT_STORED_RECORDS, RacpOperator.LAST_RECORD)
 
 
+def test_racp_report_records_from_a_sequence_number() -> None:
+    # GLS 1.0 §3.6.2: op 1, operator 3 (>=), filter type 0x01 (sequence number), u16 little-endian; the same
+    # bytes as Nordic's RecordAccessControlPointData.reportStoredRecordsGreaterThenOrEqualTo(258)
+    # (ble-common/src/main/java/no/nordicsemi/android/ble/common/data/RecordAccessControlPointData.java).
+    request = RacpRequest.report_records_from(258)
+    assert bytes(request) == bytes([1, 3, 1, 2, 1])
+    assert parse_racp(bytes([1, 3, 1, 2, 1])) == request
+    assert request.json_extras() == {"op": "report_stored_records", "operator": "greater_or_equal", "operand": "010201"}
+    with pytest.raises(ProtocolError, match="sequence number 65536 does not fit"):
+        RacpRequest.report_records_from(0x10000)
+
+
 def test_decode_to_json_names_the_fields() -> None:
     value = decode_to_json(0x2A18, bytes_from_hex(NORDIC_MEASUREMENT.hex()))["value"]
     assert isinstance(value, dict)
