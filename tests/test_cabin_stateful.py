@@ -13,15 +13,16 @@ import tempfile
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
+from typing import get_args
 
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from config.devices import SimDeviceConfig
 from config.intervals import Interval, WeeklyHours
 from config.loader import load_config
 from config.schema import CabinConfig, Site
-from devices.camera import CAMERA_KINDS
 from hygiene.store import CabinRecord
 from protocol.booking_code import CODE_ALPHABET
 from protocol.states import CabinState as S
@@ -66,8 +67,8 @@ def always_open() -> CabinConfig:
     of steps, so the instruments are the in-process stand-ins and badges arrive directly.
     """
     config = load_config()
-    devices = tuple(d.model_copy(update={"driver": "sim"}) for d in config.devices
-                    if d.kind not in CAMERA_KINDS)
+    simulated = get_args(SimDeviceConfig.model_fields["kind"].annotation)  # what the in-process stand-ins are
+    devices = tuple(d.model_copy(update={"driver": "sim"}) for d in config.devices if d.kind in simulated)
     none = config.badge_reader.model_copy(update={"driver": "none"})
     day = (Interval.parse("00:00-23:59"),)
     site = Site(code="TST001", name="Test", address="Test", phone="01 99 00 00 00",
