@@ -8,7 +8,8 @@ and frequency (1000, 2000, 4000, then 500 Hz): a familiarisation tone at a clear
 threshold is the lowest level heard on 2 ascending presentations (ISO 8253-1, ASHA 2005). A
 level above the track's most (the calibration's reach, capped for safety) is never presented;
 a track that reaches its presentation cap ends with no reliable threshold, and each track hides
-one silent catch trial among its tones: a "heard" to it is a false alarm.
+one silent catch trial among its tones: a "heard" to it is a false alarm, and so is a touch in
+the pause before a tone (an early answer), after which the presentation is made again.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ FLOOR_DB_HL = -10
 SAFETY_CAP_DB_HL = 80  # never louder than this, whatever the headphones could reach
 START_DB_HL = 40
 STEP = 5
-MAX_PRESENTATIONS = 16  # tones per track, catch trial excluded: a random clicker ends here
+MAX_PRESENTATIONS = 16  # tones and early answers per track, catch trial excluded: a random clicker ends here
 TONE_MS = 1000
 PAUSE_MS = (1200, 3000)  # a random wait before each tone, so that its moment cannot be guessed
 
@@ -50,7 +51,8 @@ class _Track:
     catch_at: int  # the tone count before which the silent catch trial comes
     level: int = 0
     tones: int = 0
-    catches: int = 0
+    catches: int = 0  # silent intervals answered: the catch trial, and each pause touched before its tone
+    early: int = 0
     catching: bool = False
     false_alarms: int = 0
     heard_once: bool = False
@@ -72,9 +74,17 @@ class _Track:
             self._heard()
         else:
             self._missed()
-        if self.result is None and self.tones >= MAX_PRESENTATIONS:
+        if self.result is None and self.tones + self.early >= MAX_PRESENTATIONS:
             self._end(None, reliable=False)
         self.catching = self.result is None and self.tones == self.catch_at
+
+    def take_early(self) -> None:
+        """A touch before the tone: a false alarm in a silent interval; the presentation is made again."""
+        self.early += 1
+        self.catches += 1
+        self.false_alarms += 1
+        if self.tones + self.early >= MAX_PRESENTATIONS:
+            self._end(None, reliable=False)
 
     def _heard(self) -> None:
         self.heard_once = True
@@ -99,6 +109,17 @@ class _Track:
     def _end(self, threshold: int | None, *, reliable: bool) -> None:
         self.result = TrackResult(self.ear, self.hz, threshold, self.most, reliable and not self.false_alarms,
                                   self.false_alarms)
+
+
+def _parsed(answer: Mapping[str, object]) -> tuple[bool, bool, int | None]:
+    """An answer's (heard, early, step), or ScreeningError("bad_answer")."""
+    heard, early, step = answer.get("heard"), answer.get("early", False), answer.get("step")
+    step_ok = "step" not in answer or (isinstance(step, int) and not isinstance(step, bool))
+    if (not isinstance(heard, bool) or not isinstance(early, bool) or (early and not heard) or not step_ok
+            or not set(answer) <= {"heard", "early", "step"}):
+        raise ScreeningError("bad_answer", 'the answer is {"heard": true | false, "step": n}, with "early": true '
+                             "for a touch before the tone")
+    return heard, early, step if isinstance(step, int) else None
 
 
 class HearingProcedure:
@@ -128,14 +149,22 @@ class HearingProcedure:
                 "duration_ms": TONE_MS, "pause_ms": self._pause_ms}
 
     def answer(self, answer: Mapping[str, object]) -> None:
-        """{"heard": true | false}: the patient touched "I hear it", or the answer window closed."""
-        heard = answer.get("heard")
-        if not isinstance(heard, bool) or set(answer) != {"heard"}:
-            raise ScreeningError("bad_answer", 'the answer is {"heard": true} or {"heard": false}')
+        """{"heard": bool, "step": n}: the patient touched "I hear it", or the answer window closed.
+
+        With "early": true, the touch came before the tone (docs/design.md, "Hearing screening").
+        `step` (the answers before this one, as the kiosk view's `answered`) refuses as stale an
+        answer meant for an earlier presentation, such as a late timer's.
+        """
+        heard, early, step = _parsed(answer)
         track = self._current()
         if track is None:
             raise ScreeningError("stale", "the screening is over")
-        track.take(heard)
+        if step is not None and step != self.progress()[0]:
+            raise ScreeningError("stale", "this presentation was already answered")
+        if early:
+            track.take_early()
+        else:
+            track.take(heard)
         self._pause_ms = self._draw_pause()
 
     def progress(self) -> tuple[int, int]:

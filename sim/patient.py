@@ -163,7 +163,8 @@ class SimScreenee:
         while (run := _hearing_run(view)) is not None:
             step = run["step"]
             heard = self._hears(step["ear"], step["hz"], step["dbfs"])
-            await self._kiosk.post("/api/screening", {"run": run["run"], "answer": {"heard": heard}})
+            answer = {"heard": heard, "step": run["answered"]}
+            await self._kiosk.post("/api/screening", {"run": run["run"], "answer": answer})
             answered += 1
             view = await self._kiosk.wait_for(_moved_on(run))
         return answered

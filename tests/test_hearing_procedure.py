@@ -123,7 +123,10 @@ def test_a_catch_trial_heard_is_a_false_alarm_that_marks_its_point() -> None:
     assert sum(r.false_alarms for r in results) == 4 == procedure.catch_trials() // 2
 
 
-@pytest.mark.parametrize("answer", [{}, {"heard": "yes"}, {"heard": 1}, {"heard": True, "extra": 1}])
+@pytest.mark.parametrize("answer", [{}, {"heard": "yes"}, {"heard": 1}, {"heard": True, "extra": 1},
+                                    {"heard": False, "early": True}, {"heard": True, "early": 1},
+                                    {"heard": True, "step": "0"}, {"heard": True, "step": True},
+                                    {"heard": True, "step": None}])
 def test_a_malformed_answer_is_refused_and_changes_nothing(answer: dict[str, object]) -> None:
     procedure = HearingProcedure(dict.fromkeys(POINTS, MOST), random.Random(1))
     before = procedure.next()
@@ -143,8 +146,67 @@ def test_garbage_answers_raise_only_the_screening_s_error_and_change_nothing(ans
     procedure = HearingProcedure(dict.fromkeys(POINTS, MOST), random.Random(5))
     before = procedure.next()
     for answer in answers:
-        if set(answer) == {"heard"} and isinstance(answer["heard"], bool):
-            continue  # a well-formed answer: not garbage
+        if set(answer) <= {"heard", "early", "step"} and isinstance(answer.get("heard"), bool):
+            continue  # perhaps a well-formed answer: not garbage (the malformed ones are above)
         with pytest.raises(ScreeningError):
             procedure.answer(answer)
     assert procedure.next() == before and procedure.progress()[0] == 0
+
+
+def test_a_touch_before_the_tone_is_a_false_alarm_and_the_tone_comes_again() -> None:
+    procedure = HearingProcedure(dict.fromkeys(POINTS, MOST), random.Random(2))
+    before = procedure.next()
+    assert before is not None and before["db_hl"] == 40
+    procedure.answer({"heard": True, "early": True, "step": 0})
+    again = procedure.next()
+    assert again is not None and (again["ear"], again["hz"], again["db_hl"]) == ("right", 1000, 40)  # not 30
+    assert procedure.progress()[0] == 1 and procedure.catch_trials() == 1
+    run(procedure, threshold_listener(dict.fromkeys(POINTS, 20)))
+    results = procedure.results()
+    assert results[0].false_alarms == 1 and not results[0].reliable and results[0].threshold_db_hl == 20
+    assert all(r.reliable for r in results[1:])
+
+
+def test_an_eager_patient_touching_before_every_tone_ends_within_the_cap_unreliable() -> None:
+    procedure = HearingProcedure(dict.fromkeys(POINTS, MOST), random.Random(4))
+    count = 0
+    while procedure.next() is not None:
+        assert count < len(POINTS) * (MAX_PRESENTATIONS + 1)
+        procedure.answer({"heard": True, "early": True, "step": count})
+        count += 1
+    results = procedure.results()
+    assert len(results) == len(POINTS) and all(r.threshold_db_hl is None and not r.reliable for r in results)
+    assert procedure.progress() == (count, count)
+
+
+def test_an_answer_for_an_earlier_presentation_is_stale_and_changes_nothing() -> None:
+    procedure = HearingProcedure(dict.fromkeys(POINTS, MOST), random.Random(6))
+    procedure.answer({"heard": True, "step": 0})
+    now = procedure.next()
+    for late in ({"heard": False, "step": 0}, {"heard": True, "step": 2}, {"heard": True, "early": True, "step": 0}):
+        with pytest.raises(ScreeningError) as refused:
+            procedure.answer(late)  # a timer of the first presentation, firing after it was answered
+        assert refused.value.code == "stale" and procedure.next() == now and procedure.progress()[0] == 1
+    procedure.answer({"heard": False, "step": 1})
+    assert procedure.progress()[0] == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(answers=st.lists(st.sampled_from(["heard", "missed", "early"]), min_size=1, max_size=400),
+       seed=st.integers(0, 2**32 - 1))
+def test_any_answers_with_early_touches_end_within_the_cap_and_count_each_answer_once(
+        answers: list[str], seed: int) -> None:
+    procedure = HearingProcedure(dict.fromkeys(POINTS, MOST), random.Random(seed))
+    it = iter(answers * 400)
+    count = 0
+    while procedure.next() is not None:
+        assert count < len(POINTS) * (MAX_PRESENTATIONS + 1)
+        kind = next(it)
+        procedure.answer({"heard": kind != "missed", "early": kind == "early", "step": count})
+        count += 1
+        assert procedure.progress()[0] == count
+    done, total = procedure.progress()
+    assert done == total == count
+    results = procedure.results()
+    assert sum(r.false_alarms for r in results) <= procedure.catch_trials()
+    assert all(r.reliable is False for r in results if r.false_alarms)

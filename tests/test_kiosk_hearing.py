@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, Route
 
 from devices.audio_calibration import AUDIT_EVENT
 from devices.audiometer import Audiometer
@@ -137,6 +137,55 @@ async def test_a_hearing_screening_runs_on_the_page_and_the_gp_gets_the_audiogra
         assert len(points) == 8 and {p["threshold_db_hl"] for p in points.values()} == {THRESHOLD_DB_HL}
         assert reading["catch_trials"] == 8 and reading["false_alarms"] == 0
         assert errors == []
+
+
+LATE_MISS = """async (run) => (await fetch('/api/screening', { method: 'POST', credentials: 'same-origin',
+  headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ run, answer: { heard: false, step: 0 } }),
+})).status"""
+
+
+async def stale_once(route: Route) -> None:
+    """The first answer the page posts goes to the station one step behind: the station refuses it (409)."""
+    body = route.request.post_data_json
+    body["answer"]["step"] -= 1
+    await route.continue_(post_data=json.dumps(body))
+
+
+def presented(station: Station) -> dict[str, object]:
+    run = audiometer_of(station).current()
+    assert run is not None and isinstance(run["step"], dict)
+    return {**run["step"], "answered": run["answered"]}
+
+
+async def test_a_touch_before_the_tone_is_early_and_a_refused_answer_presents_the_tone_again(tmp_path: Path) -> None:
+    async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
+        page = await open_kiosk(browser, station.kiosk.entry_url)
+        errors = collect_errors(page)
+        gp = await to_the_doctor(page, station, "7K3MNP2Q")
+        await gp.send("request_measurement", kind="hearing")
+        await page.wait_for_selector("#screening[data-step='0'] #hearing-tone[data-tone=waiting]", timeout=BROWSER_MS)
+        first = presented(station)
+        await tap(page, "heard")  # in the pause, before the tone: a false alarm, and the same tone again
+        await page.wait_for_selector("#screening[data-step='1'] #hearing-tone[data-tone=waiting]", timeout=BROWSER_MS)
+        again = presented(station)
+        assert first["dbfs"] is not None and (again["ear"], again["hz"], again["dbfs"]) == (
+            first["ear"], first["hz"], first["dbfs"])
+        assert audiometer_of(station).current()["progress"][0] == 1  # type: ignore[index]
+        await page.route("**/api/screening", stale_once)
+        await page.wait_for_selector("#screening[data-step='1'] #hearing-tone[data-tone=playing]", timeout=BROWSER_MS)
+        await tap(page, "heard")  # refused by the station: the page presents the tone again
+        await page.wait_for_selector("#screening[data-step='1'] #hearing-tone[data-tone=waiting]", timeout=BROWSER_MS)
+        await page.unroute("**/api/screening", stale_once)
+        assert presented(station) == again
+        await page.wait_for_selector("#screening[data-step='1'] #hearing-tone[data-tone=playing]", timeout=BROWSER_MS)
+        await tap(page, "heard")
+        await page.wait_for_selector("#screening[data-step='2']", timeout=BROWSER_MS)
+        after = presented(station)
+        assert after["answered"] == 2 and after["dbfs"] == first["dbfs"] - 10  # heard: down 10 dB
+        # A "not heard" from a timer of an earlier presentation, arriving late: refused, nothing moves.
+        assert await page.evaluate(LATE_MISS, await page.get_attribute("#screening", "data-run")) == 409
+        assert presented(station) == after
+        assert [e for e in errors if "409 (Conflict)" not in e] == []
 
 
 async def test_the_technician_calibrates_a_point_of_the_headphones(tmp_path: Path) -> None:

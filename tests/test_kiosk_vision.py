@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from playwright.async_api import Route
+
 from devices.optotype import letter_height_mm
 from sim.seed import DEMO_GP
 from tests.browser import chromium, collect_errors, missing_texts
@@ -32,6 +34,16 @@ E_BOX = """() => { const e = document.getElementById('vision-e'); const box = e.
 LATE_ANSWER = """async (run) => (await fetch('/api/screening', { method: 'POST', credentials: 'same-origin',
   headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ run, answer: { direction: 'up', step: 0 } }),
 })).status"""
+
+
+DISABLED = "() => [...document.querySelectorAll('.vision-answers button')].map((b) => b.disabled)"
+
+
+async def stale_once(route: Route) -> None:
+    """The first answer the page posts goes to the station one step behind: the station refuses it (409)."""
+    body = route.request.post_data_json
+    body["answer"]["step"] -= 1
+    await route.continue_(post_data=json.dumps(body))
 
 
 async def reading_of(gp: GpChannel, kind: str) -> dict[str, Any]:
@@ -87,3 +99,32 @@ async def test_a_vision_screening_runs_on_the_kiosk_and_its_result_reaches_the_g
         assert ("right", 10.0) in seen and ("left", 6.0) in seen and all(level >= 3 for _, level in seen)
         assert [e for e in errors if "409 (Conflict)" not in e] == []  # the browser logs the late answer's 409
         assert await missing_texts(page) == []
+
+
+async def test_an_answer_the_station_refuses_lets_the_patient_answer_again(tmp_path: Path) -> None:
+    async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
+        await book(station, "246B8CDE")
+        page = await open_kiosk(browser, station.kiosk.entry_url)
+        errors = collect_errors(page)
+        await enter_code(page, "246B8CDE")
+        await tap(page, "confirm")
+        await in_state(page, "eligibility")
+        await tap(page, "consent")
+        gp = GpChannel(station)
+        waiting = await gp.expect("waiting")
+        await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
+        await in_state(page, "in_consultation")
+        await gp.send("request_measurement", kind="vision")
+        await page.wait_for_selector("#vision[data-step='0'] #vision-e", timeout=BROWSER_MS)
+        e = await page.evaluate(E_BOX)
+        await page.route("**/api/screening", stale_once)
+        async with page.expect_response("**/api/screening") as refused:
+            await tap(page, f"vision-{e['orientation']}")
+        assert (await refused.value).status == 409
+        await page_until(page, f"() => !({DISABLED})().some(Boolean)")  # the buttons work again
+        assert await page.get_attribute("#vision", "data-step") == "0" and await page.evaluate(E_BOX) == e
+        await page.unroute("**/api/screening", stale_once)
+        await tap(page, f"vision-{e['orientation']}")
+        await page.wait_for_selector("#vision[data-step='1']", timeout=BROWSER_MS)
+        assert not any(await page.evaluate(DISABLED))
+        assert [e for e in errors if "409 (Conflict)" not in e] == []

@@ -9,9 +9,16 @@ const SVG = "http://www.w3.org/2000/svg";
 const ROTATION = { right: 0, down: 90, left: 180, up: 270 };  // the E's arms point right at 0 degrees
 const ARROWS = [["up", "↑"], ["left", "←"], ["right", "→"], ["down", "↓"]];
 
-// The step the patient already answered ("run:answered"): a second touch before the next E arrives
-// must not answer it. Module state on purpose: it outlives a render, and a new run never matches it.
-let answered = null;
+// The run on screen, {run, step, sent}: once the patient answered the E of `step`, a second touch before
+// the next E arrives must not answer it. It outlives a render; another run replaces it.
+let held = null;
+
+function hold(run) {
+  if (held?.run !== run.run || held.step !== run.answered) held = { run: run.run, step: run.answered, sent: false };
+  return held;
+}
+
+const buttons = () => document.querySelectorAll(".vision-answers button");
 
 function svg(tag, attrs) {
   const node = document.createElementNS(SVG, tag);
@@ -37,20 +44,22 @@ function optotype(step) {
   return el("div", { class: "vision-e" }, e);
 }
 
-function answers(key, step, answer) {
-  const done = answered === key;
-  const send = (direction) => () => {
-    if (answered === key) return;
-    answered = key;
-    for (const button of document.querySelectorAll(".vision-answers button")) button.disabled = true;
-    answer({ direction, step });
+// A failed post (network, refusal) lets the patient answer again, unless the next view moved on.
+function answers(h, answer) {
+  const send = (direction) => async () => {
+    if (h.sent) return;
+    h.sent = true;
+    for (const button of buttons()) button.disabled = true;
+    if ((await answer({ direction, step: h.step })) !== null || held !== h) return;
+    h.sent = false;
+    for (const button of buttons()) button.disabled = false;
   };
   return el("div", { class: "vision-answers" },
     ...ARROWS.map(([direction, arrow]) => el("button", { type: "button", class: `arrow ${direction}`,
       "data-action": `vision-${direction}`, "aria-label": t(`vision.${direction}`), text: arrow,
-      disabled: done, onclick: send(direction) })),
+      disabled: h.sent, onclick: send(direction) })),
     el("button", { type: "button", class: "unsure", "data-action": "vision-unsure", text: t("vision.unsure"),
-      disabled: done, onclick: send("unsure") }));
+      disabled: h.sent, onclick: send("unsure") }));
 }
 
 /** The screen of one step of a vision_chart run: (run, answer) => nodes. */
@@ -63,5 +72,5 @@ export function visionChart(run, answer) {
       el("p", { class: "vision-eye", text: t(`vision.eye.${step.eye}`) })),
     el("p", { text: t("vision.question") }),
     optotype(step),
-    answers(`${run.run}:${run.answered}`, run.answered, answer))];
+    answers(hold(run), answer))];
 }
