@@ -2,9 +2,9 @@
 
 `Auscultation` owns what the GP's `stethoscope` and `auscultate` messages change: the
 stethoscope's capture, and the point the kiosk shows (a torso, front or back, with the point
-marked, and the step text). Both are for the consultation in progress only: as the cameras, the
-stethoscope stays on through a reconnection (the GP finds it as she left it; the track sounds only
-to the GP in consultation) and goes off, with the guidance, when the consultation ends; a new
+marked, and the step text). Both are for the consultation in progress only: the stethoscope stays
+on through a reconnection (the GP finds it as she left it; the track sounds only to the GP in
+consultation) and goes off, with the guidance, once the GP is done or the consultation ends; a new
 measurement request takes the guidance away, since the patient now does something else
 (docs/design.md, "The stethoscope"). Listeners (the kiosk) hear every change.
 """
@@ -21,7 +21,7 @@ from protocol.states import CabinState
 from protocol.versioned import encode
 from runtime.tasks import TaskSet
 from session.core import CabinCore, CabinRefusal
-from session.events import CabinEvent, ConsultationEnded, MeasurementRequested
+from session.events import CabinEvent, ConsultationEnded, MeasurementRequested, StateChanged
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,9 @@ class Auscultation:
 
     def _on_event(self, event: CabinEvent) -> None:
         match event:
-            # As the cameras: on through a reconnection (the console finds it as it left it), off at the end.
+            # On through a reconnection (the console finds it as it left it), off once the GP is done.
+            case StateChanged(source=CabinState.IN_CONSULTATION, state=state) if state is not CabinState.RECONNECTING:
+                self._tasks.spawn(self.rest(), "rest")
             case ConsultationEnded():
                 self._tasks.spawn(self.rest(), "rest")
             case MeasurementRequested():  # the GP asks for something else: the screen shows that instead

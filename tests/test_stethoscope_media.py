@@ -95,6 +95,11 @@ async def test_auscultation_points_show_until_off_and_go_when_the_consultation_e
 
         await gp.send("auscultate", point="mitral")
         await gp.control.expect(lambda m: m.get("ref") == "auscultate" and m.get("point") == "mitral")
+        await gp.send("request_measurement", kind="temperature")  # the patient now takes a temperature
+        await gp.control.expect(lambda m: m.get("ref") == "request_measurement")
+        await eventually(lambda: auscultation_of(station).point is None)
+        await gp.send("auscultate", point="mitral")
+        await gp.control.expect(lambda m: m.get("ref") == "auscultate" and m.get("point") == "mitral")
         await gp.send("stethoscope", on=True)
         await gp.control.expect(lambda m: m.get("ref") == "stethoscope" and m.get("on") is True)
         await gp.send("end")
