@@ -26,10 +26,11 @@ from devices.instrument import (
     Instrument,
     Sink,
 )
-from devices.measurements import Measurement, MeasurementKind, Reading, RejectedReading, validate
+from devices.measurements import Measurement, MeasurementKind, Reading, RejectedReading
 from devices.screening import Screening
 from devices.stethoscope import Stethoscope, check_sound
 from devices.subscription import Subscription
+from devices.validation import validate
 from runtime.errors import StationError
 
 if TYPE_CHECKING:

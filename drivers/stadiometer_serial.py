@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
-from devices.measurements import MIN_HEIGHT_M, Height
+from devices.measurements import Height
+from devices.validation import MIN_HEIGHT_M
 from drivers import stadiometer
 from drivers.cms50_oximeter import LinkSilent
 from drivers.discovery import Locator, WatchTarget

@@ -8,7 +8,8 @@ import random
 import pytest
 
 from config.devices import SimDeviceConfig
-from devices.measurements import Glucose, GlucoseMeal, Measurement, validate
+from devices.measurements import Glucose, GlucoseMeal, Measurement
+from devices.validation import validate
 from runtime.clock import Clock
 from sim.instruments import SimGlucometer, make_sim_instrument
 

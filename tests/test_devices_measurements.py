@@ -22,8 +22,8 @@ from devices.measurements import (
     Temperature,
     TemperatureSite,
     Weight,
-    validate,
 )
+from devices.validation import validate
 
 DEVICE_TIME = datetime(2025, 3, 6, 9, 30, 15, tzinfo=UTC)
 

@@ -7,7 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from devices.measurements import QualityFlag, TemperatureSite, validate
+from devices.measurements import QualityFlag, TemperatureSite
+from devices.validation import validate
 from drivers.ble_records import (
     CHANNELS,
     LOW_BATTERY_PERCENT,

@@ -23,7 +23,8 @@ from devices.audiometer import Audiometer
 from devices.audiometry import EARS, FREQUENCIES_HZ
 from devices.instrument import DeviceUnavailable
 from devices.manager import DeviceManager
-from devices.measurements import Audiogram, validate
+from devices.measurements import Audiogram
+from devices.validation import validate
 from hygiene.audit import AuditTrail
 from protocol.states import CabinState
 from runtime.clock import Clock

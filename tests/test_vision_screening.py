@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from config.devices import KioskScreeningConfig
 from config.loader import ConfigError, load_config, vehicle_config_path
-from devices.measurements import EyeAcuity, NearVision, validate
+from devices.measurements import EyeAcuity, NearVision
 from devices.optotype import (
     DIRECTIONS,
     LEVELS,
@@ -24,6 +24,7 @@ from devices.optotype import (
     logmar,
 )
 from devices.screening import ScreeningError
+from devices.validation import validate
 from devices.vision import VisionChart
 from runtime.clock import Clock
 
