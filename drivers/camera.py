@@ -1,11 +1,12 @@
 """OpenCV capture in a dedicated thread with a latest-frame handoff, plus focus, brightness and glare.
 
-The capture thread (blocking work runs in a thread, off the event loop) reads `cv2.VideoCapture` (a V4L2 device,
-a file or a stream URL) into one slot, overwriting the previous frame: a slow consumer misses
-frames, memory never grows. Consumers read through `FrameCursor`s that count what they got and
-missed. A failed read or a vanished device makes the thread reopen after the shared `Backoff`'s
-delays (cut short by `wake()`, when the device watcher sees the camera plugged in), and `health()`
-says so. Capture timings are real seconds: cameras run in real time, whatever the clock.
+The capture thread (drivers/capture_thread.py: blocking work runs in a thread, off the event
+loop) reads `cv2.VideoCapture` (a V4L2 device, a file or a stream URL) into one slot, overwriting
+the previous frame: a slow consumer misses frames, memory never grows. Consumers read through
+`FrameCursor`s that count what they got and missed. A failed read or a vanished device makes the
+thread reopen after the shared `Backoff`'s delays (cut short by `wake()`, when the device watcher
+sees the camera plugged in), and `health()` says so.
+Capture timings are real seconds: cameras run in real time, whatever the clock.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from urllib.parse import urlsplit
@@ -26,7 +27,7 @@ from numpy.typing import NDArray
 
 from devices.camera import CameraKind, FrameMetrics, Guidance
 from devices.instrument import DeviceUnavailable
-from runtime.backoff import Backoff
+from drivers.capture_thread import CaptureThread
 
 if TYPE_CHECKING:
     from runtime.clock import Clock
@@ -207,82 +208,22 @@ class FrameCursor:
         return frame
 
 
-@dataclass(slots=True)
-class _Shared:
-    """State the capture thread writes and the event loop reads, under `lock`."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    frame: Frame | None = None
-    seq: int = 0
-    connected: bool = False
-    last_frame_time: float | None = None
-    last_error: str | None = None
-    failures: int = 0
-    wake_pending: bool = False
-
-
-class FrameGrabber:
+class FrameGrabber(CaptureThread[Frame]):
     """Reads a camera through cv2.VideoCapture in its own thread; the newest frame waits in one slot."""
 
     def __init__(self, source: CaptureSource | SourceLocator, clock: Clock, *, name: str = "camera",
                  timings: GrabberTimings | None = None, opener: Opener = open_capture) -> None:
-        self._source = source
-        self._clock = clock
-        self.name = name
         self.timings = timings or GrabberTimings()
+        super().__init__(name, clock, self.timings, keep=1, thread_name=f"capture-{name}", forget_on_failure=True)
+        self._source = source
+        self.name = name
         self._opener = opener
-        self._shared = _Shared()
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._nudge = threading.Event()  # ends the capture thread's wait between opens: stop, or plugged in
-        self._finished: asyncio.Future[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed = asyncio.Event()
         self._cursor = FrameCursor(self)
-
-    @property
-    def running(self) -> bool:
-        """True between start() and stop()."""
-        return self._thread is not None
 
     @property
     def frames_captured(self) -> int:
         """How many frames the capture thread has read since construction."""
-        with self._shared.lock:
-            return self._shared.seq
-
-    async def start(self) -> None:
-        """Start the capture thread; it opens the camera and keeps reopening it; idempotent."""
-        if self._thread is not None:
-            return
-        self._loop = asyncio.get_running_loop()
-        self._stopping, self._nudge = threading.Event(), threading.Event()
-        self._finished = self._loop.create_future()
-        self._thread = threading.Thread(target=self._run, args=(self._stopping, self._nudge, self._finished),
-                                        name=f"capture-{self.name}", daemon=True)
-        self._thread.start()
-
-    async def stop(self) -> None:
-        """Stop the thread and release the camera, waiting at most timings.stop_timeout_s; idempotent."""
-        thread, finished, self._thread = self._thread, self._finished, None
-        if thread is None or finished is None:
-            return
-        self._stopping.set()
-        self._nudge.set()
-        await asyncio.wait({finished}, timeout=self.timings.stop_timeout_s)
-        if finished.done():
-            thread.join(0.1)  # it has released the camera and is returning: a matter of microseconds
-        else:
-            # A read blocked in a driver; the thread ends on its own when it returns (daemon).
-            log.warning("%s: capture thread still busy %s s after stop", self.name, self.timings.stop_timeout_s)
-        with self._shared.lock:
-            self._shared.frame = None
-            self._shared.connected = False
-        self._wake()  # waiters see the capture is off
-
-    def wake(self) -> None:
-        """The camera was plugged in: end the wait between opens and try now."""
-        self._nudge.set()
+        return self.captured
 
     def cursor(self) -> FrameCursor:
         """A new consumer of the slot, e.g. a video track; it starts with the next frame."""
@@ -290,8 +231,7 @@ class FrameGrabber:
 
     def peek(self) -> Frame | None:
         """The newest frame, without waiting; None while disconnected or off."""
-        with self._shared.lock:
-            return self._shared.frame
+        return self.newest()
 
     async def latest(self, timeout_s: float | None = None) -> Frame:
         """Wait for a frame newer than the one this method returned last; counts drops."""
@@ -299,18 +239,7 @@ class FrameGrabber:
 
     async def wait_newer(self, seen: int, timeout_s: float | None = None) -> Frame:
         """Wait for a frame with a sequence number above `seen`; CameraError on timeout or stop."""
-        try:
-            async with asyncio.timeout(timeout_s):
-                while True:
-                    if self._thread is None:
-                        raise CameraError(f"{self.name}: capture is off")
-                    frame = self.peek()
-                    if frame is not None and frame.seq > seen:
-                        return frame
-                    await self._changed.wait()
-        except TimeoutError as exc:
-            why = self.health().last_error or "no frame came"
-            raise CameraError(f"{self.name}: no frame within {timeout_s} s ({why})") from exc
+        return await self.wait_after(seen, timeout_s)
 
     async def snapshot(self, quality: int = 95) -> bytes:
         """The newest frame as a full-resolution JPEG, waiting for a fresh one if needed."""
@@ -327,36 +256,29 @@ class FrameGrabber:
 
     def health(self) -> GrabberHealth:
         """Connection, counts and the last error, without I/O."""
-        shared = self._shared
-        with shared.lock:
-            return GrabberHealth(
-                running=self._thread is not None, connected=shared.connected, frames_captured=shared.seq,
-                delivered=self._cursor.delivered, dropped=self._cursor.dropped,
-                last_frame_time=shared.last_frame_time, last_error=shared.last_error, failures=shared.failures,
-            )
+        state = self.state()
+        return GrabberHealth(
+            running=state.running, connected=state.connected, frames_captured=state.captured,
+            delivered=self._cursor.delivered, dropped=self._cursor.dropped,
+            last_frame_time=state.last_time, last_error=state.last_error, failures=state.failures,
+        )
+
+    def _off_error(self) -> CameraError:
+        return CameraError(f"{self.name}: capture is off")
+
+    def _silent_error(self, timeout_s: float | None, last_error: str | None) -> CameraError:
+        return CameraError(f"{self.name}: no frame within {timeout_s} s ({last_error or 'no frame came'})")
 
     # The capture thread; everything below runs off the event loop.
 
-    def _run(self, stopping: threading.Event, nudge: threading.Event, finished: asyncio.Future[None]) -> None:
-        # Only the delays: Backoff.pause() is the event loop's, this thread waits on its own event.
-        backoff = Backoff(self.timings.reopen_initial_s, self.timings.reopen_max_s)
+    def _capture_once(self, stopping: threading.Event) -> bool:
+        capture = self._open()
+        if capture is None:
+            return False
         try:
-            while not stopping.is_set():
-                capture = self._open()
-                if capture is not None:
-                    try:
-                        if self._pump(capture, stopping):
-                            backoff.reset()
-                    finally:
-                        _release(capture)
-                if nudge.wait(backoff.next()) and not stopping.is_set():
-                    backoff.reset()  # plugged in: the next failure waits the initial delay again
-                nudge.clear()
-        except Exception as exc:  # a bug must not die silently in a thread
-            log.exception("%s: capture thread failed", self.name)
-            self._failed(f"capture thread failed: {exc}", stopping)
+            return self._pump(capture, stopping)
         finally:
-            self._call_soon(lambda: None if finished.done() else finished.set_result(None))
+            _release(capture)
 
     def _open(self) -> Capture | None:
         try:
@@ -397,57 +319,18 @@ class FrameGrabber:
                 detail = f": {image}" if isinstance(image, Exception) else ""
                 self._failed(f"the camera stopped sending frames{detail}", stopping)
                 return got_any
-            self._publish(image, stopping)
+            self._publish_image(image, stopping)
             got_any = True
             if period:
                 stopping.wait(max(0.0, period - (time.monotonic() - began)))
         return got_any
 
-    def _publish(self, image: Image, stopping: threading.Event) -> None:
+    def _publish_image(self, image: Image, stopping: threading.Event) -> None:
         image.flags.writeable = False  # shared with every consumer
-        now = self._clock.monotonic()
-        shared = self._shared
-        with shared.lock:
-            if stopping.is_set():
-                return
-            recovered = not shared.connected
-            shared.seq += 1
-            shared.frame = Frame(image=image, seq=shared.seq, host_time=now)
-            shared.connected, shared.last_frame_time, shared.failures = True, now, 0
-            wake, shared.wake_pending = not shared.wake_pending, True
-        if recovered:
-            log.info("%s: receiving frames (%sx%s)", self.name, image.shape[1], image.shape[0])
-        if wake:  # at most one wake-up in flight: a busy loop cannot pile up callbacks or frames
-            self._call_soon(self._wake)
+        self._publish(lambda seq, now: Frame(image=image, seq=seq, host_time=now), stopping)
 
-    def _failed(self, reason: str, stopping: threading.Event | None) -> None:
-        shared = self._shared
-        with shared.lock:
-            if stopping is not None and stopping.is_set():
-                return
-            was_connected, shared.connected, shared.frame = shared.connected, False, None
-            shared.last_error, shared.failures = reason, shared.failures + 1
-            failures = shared.failures
-        if was_connected or failures == 1:
-            log.warning("%s: %s; reopening with backoff", self.name, reason)
-        else:
-            log.debug("%s: %s (failure %s)", self.name, reason, failures)
-
-    def _call_soon(self, callback: Callable[[], object]) -> None:
-        loop = self._loop
-        if loop is None:
-            return
-        try:
-            loop.call_soon_threadsafe(callback)
-        except RuntimeError:
-            pass  # the loop is closed: nobody waits any more
-
-    def _wake(self) -> None:
-        with self._shared.lock:
-            self._shared.wake_pending = False
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
-
+    def _recovered(self, item: Frame) -> None:
+        log.info("%s: receiving frames (%sx%s)", self.name, item.image.shape[1], item.image.shape[0])
 
 def _release(capture: Capture) -> None:
     try:
