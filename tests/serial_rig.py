@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from config.devices import DeviceConfig
 from devices.instrument import Instrument, Sink
@@ -13,6 +14,8 @@ from devices.measurements import Reading
 from devices.subscription import Subscription
 from runtime.clock import Clock
 from sim.serial_devices import PtyDevice
+
+D = TypeVar("D", bound=Instrument)
 
 
 async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
@@ -45,3 +48,10 @@ async def on_pty(
     finally:
         await manager.stop()
         await sim.stop()
+
+
+def only(manager: DeviceManager, driver: type[D]) -> D:
+    """The manager's one instrument, checked to be a `driver`."""
+    [instrument] = manager.instruments
+    assert isinstance(instrument, driver), instrument
+    return instrument

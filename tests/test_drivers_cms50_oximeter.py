@@ -24,7 +24,7 @@ from drivers.discovery import Locator, WatchTarget
 from drivers.serial_link import SerialLink
 from runtime.clock import Clock
 from sim.serial_devices import SimCms50
-from tests.serial_rig import drain, on_pty, wait_until
+from tests.serial_rig import drain, on_pty, only, wait_until
 
 SPEED = 10.0  # 60 Hz of clock time is 600 packets a real second; 2 s of silence is 0.2 s real
 
@@ -50,9 +50,7 @@ async def rig(
 
 
 def oximeter(manager: DeviceManager) -> Cms50Oximeter:
-    instrument = manager.instruments[0]
-    assert isinstance(instrument, Cms50Oximeter)
-    return instrument
+    return only(manager, Cms50Oximeter)
 
 
 class Collector:

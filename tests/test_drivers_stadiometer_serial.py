@@ -20,7 +20,7 @@ from devices.subscription import Subscription
 from drivers.stadiometer_serial import SerialStadiometer, StadiometerTimings
 from runtime.clock import Clock
 from sim.stadiometer import JITTER_MM, SimStadiometer
-from tests.serial_rig import drain, on_pty, wait_until
+from tests.serial_rig import drain, on_pty, only, wait_until
 from tests.test_devices_usb import cabin, within
 
 SPEED = 10.0  # the simulator prints 60 lines a real second
@@ -45,9 +45,7 @@ async def rig(mode: str = "distance") -> AsyncIterator[tuple[SimStadiometer, Dev
 
 
 def instrument(manager: DeviceManager) -> SerialStadiometer:
-    found = manager.instruments[0]
-    assert isinstance(found, SerialStadiometer)
-    return found
+    return only(manager, SerialStadiometer)
 
 
 async def next_height(subscription: Subscription, seconds: float = 5.0) -> Height:
