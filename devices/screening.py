@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
 from devices.measurements import Measurement
 from runtime.errors import StationError
+from runtime.listeners import Listeners
 
 if TYPE_CHECKING:
     from config.devices import KioskScreeningConfig
@@ -69,7 +70,7 @@ class Screening(Instrument):
         self._clock = clock
         self._started = False
         self._run: _Run | None = None
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[[]] = Listeners(log, f"{config.kind} {self.device_id}: a screening listener")
 
     @abstractmethod
     def _procedure(self) -> Procedure:
@@ -94,7 +95,7 @@ class Screening(Instrument):
             raise DeviceUnavailable(f"{self.config.kind} {self.device_id} is not started")
         self._run = _Run(secrets.token_hex(8), self._procedure())
         log.info("%s %s: a screening begins", self.config.kind, self.device_id)
-        self._tell()
+        self._listeners.tell()
 
     def health(self) -> DeviceHealth:
         """Connected while started: the screen and the headphones are the kiosk's."""
@@ -125,28 +126,15 @@ class Screening(Instrument):
             self._run = None
             self._deliver(self._reading(run.procedure, self._clock.monotonic()))
             log.info("%s %s: the screening is done", self.config.kind, self.device_id)
-        self._tell()
+        self._listeners.tell()
 
     def cancel(self) -> None:
         """End the run without a result (the consultation ended, the station stops)."""
         if self._run is not None:
             self._run = None
             log.info("%s %s: the screening was cancelled", self.config.kind, self.device_id)
-            self._tell()
+            self._listeners.tell()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` whenever the run starts, moves on, ends or is cancelled; returns the unsubscriber."""
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def _tell(self) -> None:
-        for listener in tuple(self._listeners):
-            try:
-                listener()
-            except Exception:
-                log.exception("%s %s: a screening listener failed", self.config.kind, self.device_id)
+        return self._listeners.add(listener)

@@ -1,13 +1,13 @@
 """A Contec CMS50D+/E pulse oximeter on a serial port, as an `Instrument`.
 
-The device is found by its locator (a port path or a USB identity) before every open. Each
-session opens the port at 115200 8N1 and requests real-time streaming (A1); while it lasts
-the driver sends the V7.0 "still connected" command (AF) every 5 s and repeats A1
-periodically, because some firmware stops streaming about 30 s after the last one
-(docs/protocols.md; gagistech/bedsidemon repeats it every ~15 s). A device that sends no
-valid packet for `silence_s` is declared disconnected; the port is closed and reopened with
-backoff, at once when the device watcher sees it plugged in. Garbage on the line is skipped
-by the framer, counted, and never ends a session.
+The device is found by its locator (a port path or a USB identity) before every open
+(drivers/serial_instrument.py, shared with the stadiometer). Each session opens the port at
+115200 8N1 and requests real-time streaming (A1); while it lasts the driver sends the V7.0
+"still connected" command (AF) every 5 s and repeats A1 periodically, because some firmware
+stops streaming about 30 s after the last one (docs/protocols.md; gagistech/bedsidemon repeats
+it every ~15 s). A device that sends no valid packet for `silence_s` is declared disconnected;
+the port is closed and reopened with backoff, at once when the device watcher sees it plugged
+in. Garbage on the line is skipped by the framer, counted, and never ends a session.
 
 Samples become `Pleth` chunks (60 Hz) and, once per second of samples while the device has
 a value, an `SpO2` reading, in the order the packets came; both carry the status bits as
@@ -18,22 +18,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
+from devices.instrument import Sink
 from devices.measurements import Pleth, QualityFlag, SpO2
 from drivers import cms50
-from drivers.discovery import Locator, WatchTarget
 from drivers.errors import ProtocolError
-from drivers.serial_link import Opener, Reconnector, SerialLink, open_port
+from drivers.serial_instrument import SerialInstrument
+from drivers.serial_link import Opener, SerialLink, open_port
 from runtime.backoff import Backoff
 from runtime.errors import StationError
 from runtime.tasks import TaskSet
 
 if TYPE_CHECKING:
     from config.devices import Cms50DeviceConfig
+    from drivers.discovery import Locator
+    from drivers.framing import Framer
     from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,6 @@ class Cms50Timings:
     real_floor_s: float = 1.0
 
 
-class LinkSilent(StationError):
-    """The oximeter sent no valid packet for too long."""
-
-
 _NO_FLAGS: frozenset[QualityFlag] = frozenset()
 
 
@@ -90,7 +87,7 @@ def sample_flags(sample: cms50.RealtimeSample) -> frozenset[QualityFlag]:
     return frozenset(flags)
 
 
-class Cms50Oximeter(Instrument):
+class Cms50Oximeter(SerialInstrument):
     """A CMS50-family pulse oximeter speaking protocol V7.0 on a serial port."""
 
     def __init__(
@@ -105,32 +102,18 @@ class Cms50Oximeter(Instrument):
         pleth_chunk: int = PLETH_CHUNK,
     ) -> None:
         """`locator` finds the device (the device watcher's); by default its port, or its USB identity in /sys."""
-        super().__init__(config, sink)
         if pleth_chunk < 1:
             raise ValueError("pleth_chunk must be at least 1")
-        self._clock = clock
-        self._timings = t = timings or Cms50Timings()
+        t = timings or Cms50Timings()
+        super().__init__(config, clock, sink, what="oximeter", log=log, locator=locator, baudrate=cms50.BAUDRATE,
+                         backoff=Backoff(t.reconnect_initial_s, t.reconnect_max_s), opener=opener)
+        self._timings = t
         self._chunk = pleth_chunk
         self._model = config.model or DEFAULT_MODEL
-        self._reconnector = Reconnector(
-            locator or Locator(WatchTarget.from_config(config.id, config)), cms50.BAUDRATE, clock,
-            Backoff(t.reconnect_initial_s, t.reconnect_max_s), opener=opener, on_down=self._down,
-        )
         self._tasks = TaskSet(f"cms50-{config.id}", log)
-        self._connected = False
-        self._last_error: str | None = None
-        self._garbage_bytes = 0
-        self._session_garbage = 0
-        self._framer = cms50.Framer()
-        self._last_wire = 0.0  # time.monotonic() of the last valid packet, for the silence watchdog
         self._pleth: list[int] = []
         self._pleth_flags: frozenset[QualityFlag] = frozenset()
         self._since_reading = 0
-
-    @property
-    def garbage_bytes(self) -> int:
-        """Bytes skipped to resynchronise since construction."""
-        return self._garbage_bytes
 
     async def start(self) -> None:
         """Keep the oximeter open and streaming in the background; an absent one is retried and shown by health()."""
@@ -149,64 +132,38 @@ class Cms50Oximeter(Instrument):
 
     async def request_measurement(self) -> None:
         """Make sure the oximeter streams; readings follow through the sink."""
-        link = self._reconnector.link
-        if link is None or not link.is_open:
-            raise DeviceUnavailable(self._last_error or "not started")
-        await link.write(cms50.command(cms50.START_REALTIME))
-
-    def device_changed(self, path: str | None) -> None:
-        """Plugged in: try now rather than at the end of the backoff; an unplug shows on the port itself."""
-        if path is not None:
-            self._reconnector.wake()
-
-    def health(self) -> DeviceHealth:
-        """Connected (valid packets arriving), last reading and last error."""
-        return DeviceHealth(
-            device_id=self.device_id,
-            kind=self.config.kind,
-            connected=self._connected,
-            last_reading_host_time=self._last_reading_host_time,
-            last_error=self._last_error,
-        )
+        await self._open_link().write(cms50.command(cms50.START_REALTIME))
 
     def _real(self, seconds: float) -> float:
         """Real seconds for `seconds` of clock time, never below the real floor."""
         return max(self._clock.real_seconds(seconds), self._timings.real_floor_s)
 
-    def _down(self, problem: str) -> None:
-        if self._connected:
-            log.warning("oximeter %s disconnected: %s", self.device_id, problem)
-        self._connected = False
-        self._last_error = problem
+    def _new_framer(self) -> Framer:
+        return cms50.Framer()
 
-    async def _session(self, link: SerialLink) -> None:
-        """One connection: request streaming, keep it alive, watch for failure or silence."""
-        self._framer = cms50.Framer()
+    def _silence_limit_s(self) -> float:
+        return self._real(self._timings.silence_s)
+
+    def _silent(self) -> str:
+        noise = " (garbage on the line)" if self._session_garbage else ""
+        return f"no data for {self._timings.silence_s:g} s{noise}"
+
+    def _begin(self) -> None:
         self._pleth, self._pleth_flags, self._since_reading = [], frozenset(), 0
-        self._session_garbage = 0
-        self._last_wire = time.monotonic()
-        link.receive(self._on_bytes)  # parse in the transport's read callback: no task hop per packet
+
+    async def _converse(self, link: SerialLink) -> None:
+        """Request streaming, keep it alive, watch for failure or silence."""
         await link.write(cms50.command(cms50.START_REALTIME))
         await link.write(cms50.command(cms50.DEVICE_ID))
         keepalive = self._tasks.spawn(self._keepalive(link), "keepalive")
         try:
             await self._watch(link)
         finally:
-            link.receive(None)
             keepalive.cancel()
             await asyncio.wait([keepalive])
-            self._pleth.clear()  # a partial chunk would arrive stale after a reconnection
 
-    async def _watch(self, link: SerialLink) -> None:
-        """Return never: raise when the port fails or no valid packet came for silence_s."""
-        silence = self._timings.silence_s
-        limit = self._real(silence)
-        while True:
-            remaining = self._last_wire + limit - time.monotonic()
-            if remaining <= 0:
-                noise = " (garbage on the line)" if self._session_garbage else ""
-                raise LinkSilent(f"no data for {silence:g} s{noise}")
-            await link.watch(remaining)
+    def _end(self) -> None:
+        self._pleth.clear()  # a partial chunk would arrive stale after a reconnection
 
     async def _keepalive(self, link: SerialLink) -> None:
         t = self._timings
@@ -225,23 +182,7 @@ class Cms50Oximeter(Instrument):
         except StationError as exc:
             log.debug("oximeter %s keep-alive ended: %s", self.device_id, exc)  # the reader reports it
 
-    def _on_bytes(self, chunk: bytes) -> None:
-        before = self._framer.discarded
-        for packet in self._framer.feed(chunk):
-            self._on_packet(packet)
-        self._note_garbage(self._framer.discarded - before)
-
-    def _note_garbage(self, count: int) -> None:
-        if not count:
-            return
-        first = not self._session_garbage
-        self._garbage_bytes += count
-        self._session_garbage += count
-        self._last_error = f"garbage on the line ({self._garbage_bytes} bytes skipped)"
-        log.log(logging.WARNING if first else logging.DEBUG,
-                "oximeter %s: garbage on the line, %s bytes skipped", self.device_id, count)
-
-    def _on_packet(self, packet: bytes) -> None:
+    def _on_frame(self, packet: bytes) -> None:
         try:
             if packet[0] == cms50.REALTIME:
                 sample = cms50.RealtimeSample.parse(packet)
@@ -258,11 +199,7 @@ class Cms50Oximeter(Instrument):
         self._on_sample(sample)
 
     def _on_sample(self, sample: cms50.RealtimeSample) -> None:
-        self._last_wire = time.monotonic()
-        if not self._connected:
-            self._connected = True
-            self._reconnector.mark_healthy()
-            log.info("oximeter %s streaming", self.device_id)
+        self._heard("streaming")
         flags = sample_flags(sample)
         self._pleth.append(sample.pleth)
         if flags:

@@ -46,6 +46,10 @@ class SerialPortError(StationError):
     """A serial port is missing, cannot be opened, or failed while in use."""
 
 
+class LinkSilent(StationError):
+    """The device on a serial port sent no valid data for too long."""
+
+
 class _Port(serial.Serial):  # type: ignore[misc]  # pyserial ships no type hints
     """pyserial's port whose `read()` takes what is there with one os.read.
 

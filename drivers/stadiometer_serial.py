@@ -1,35 +1,35 @@
 """A stadiometer on a serial port, as an `Instrument` (docs/design.md, "The stadiometer").
 
-The device is found by its locator (a port path or a USB identity) before every open. The
-sensor prints ranges without being asked (`drivers/stadiometer.py`); the driver turns each into
-a height, and gives a `Height` each time the height holds still (`Settler`). A height below the
-lowest plausible one means nobody stands under the sensor: the settler starts again. A request
-makes the next stable height a reading even if the patient has not moved since the last one.
-A sensor that sends no valid line for `silence_s` is declared disconnected; the port is closed
-and reopened with backoff, at once when the device watcher sees it plugged in. Garbage on the
-line is skipped by the framer, counted, and never ends a session.
+The device is found by its locator (a port path or a USB identity) before every open
+(drivers/serial_instrument.py, shared with the oximeter). The sensor prints ranges without being
+asked (`drivers/stadiometer.py`); the driver turns each into a height, and gives a `Height` each
+time the height holds still (`Settler`). A height below the lowest plausible one means nobody
+stands under the sensor: the settler starts again. A request makes the next stable height a
+reading even if the patient has not moved since the last one. A sensor that sends no valid line
+for `silence_s` is declared disconnected; the port is closed and reopened with backoff, at once
+when the device watcher sees it plugged in. Garbage on the line is skipped by the framer,
+counted, and never ends a session.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from devices.instrument import DeviceHealth, DeviceUnavailable, Instrument, Sink
+from devices.instrument import Sink
 from devices.measurements import Height
 from devices.validation import MIN_HEIGHT_M
 from drivers import stadiometer
-from drivers.cms50_oximeter import LinkSilent
-from drivers.discovery import Locator, WatchTarget
 from drivers.errors import ProtocolError
-from drivers.serial_link import Opener, Reconnector, SerialLink, open_port
+from drivers.serial_instrument import SerialInstrument
+from drivers.serial_link import Opener, open_port
 from runtime.backoff import Backoff
-from runtime.tasks import TaskSet
 
 if TYPE_CHECKING:
     from config.devices import StadiometerDeviceConfig
+    from drivers.discovery import Locator
+    from drivers.framing import Framer
     from runtime.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -49,10 +49,11 @@ class StadiometerTimings:
     stop_timeout_s: float = 2.0
 
 
-class SerialStadiometer(Instrument):
+class SerialStadiometer(SerialInstrument):
     """A stadiometer or head-top range sensor printing R<mm> lines on a serial port."""
 
     config: StadiometerDeviceConfig
+    garbage_warns: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -65,26 +66,12 @@ class SerialStadiometer(Instrument):
         opener: Opener = open_port,
     ) -> None:
         """`locator` finds the device (the device watcher's); by default its port, or its USB identity in /sys."""
-        super().__init__(config, sink)
-        self._clock = clock
-        self._timings = t = timings or StadiometerTimings()
+        t = timings or StadiometerTimings()
+        super().__init__(config, clock, sink, what="stadiometer", log=log, locator=locator, baudrate=config.baudrate,
+                         backoff=Backoff(t.reconnect_initial_s, t.reconnect_max_s), opener=opener)
+        self._timings = t
         self._model = config.model or DEFAULT_MODEL
-        self._reconnector = Reconnector(
-            locator or Locator(WatchTarget.from_config(config.id, config)), config.baudrate, clock,
-            Backoff(t.reconnect_initial_s, t.reconnect_max_s), opener=opener, on_down=self._down,
-        )
-        self._tasks = TaskSet(f"stadiometer-{config.id}", log)
-        self._connected = False
-        self._last_error: str | None = None
-        self._garbage_bytes = 0
-        self._framer = stadiometer.Framer()
         self._settler = stadiometer.Settler(stadiometer.StableRule(hold_s=config.hold_s))
-        self._last_wire = 0.0  # time.monotonic() of the last valid line, for the silence watchdog
-
-    @property
-    def garbage_bytes(self) -> int:
-        """Bytes skipped to resynchronise since construction."""
-        return self._garbage_bytes
 
     async def start(self) -> None:
         """Keep the sensor open in the background; an absent one is retried and shown by health()."""
@@ -98,73 +85,28 @@ class SerialStadiometer(Instrument):
 
     async def request_measurement(self) -> None:
         """Give the next stable height as a reading, even if the patient stood still since the last one."""
-        link = self._reconnector.link
-        if link is None or not link.is_open:
-            raise DeviceUnavailable(self._last_error or "not started")
+        self._open_link()
         self._settler.rearm()
 
-    def device_changed(self, path: str | None) -> None:
-        """Plugged in: try now rather than at the end of the backoff; an unplug shows on the port itself."""
-        if path is not None:
-            self._reconnector.wake()
+    def _new_framer(self) -> Framer:
+        return stadiometer.Framer()
 
-    def health(self) -> DeviceHealth:
-        """Connected (valid lines arriving), last reading and last error."""
-        return DeviceHealth(
-            device_id=self.device_id,
-            kind=self.config.kind,
-            connected=self._connected,
-            last_reading_host_time=self._last_reading_host_time,
-            last_error=self._last_error,
-        )
+    def _silence_limit_s(self) -> float:
+        return self._timings.silence_s
 
-    def _down(self, problem: str) -> None:
-        if self._connected:
-            log.warning("stadiometer %s disconnected: %s", self.device_id, problem)
-        self._connected = False
-        self._last_error = problem
+    def _silent(self) -> str:
+        return f"no valid line for {self._timings.silence_s:g} s"
 
-    async def _session(self, link: SerialLink) -> None:
-        """One connection: parse what arrives, watch for failure or silence."""
-        self._framer = stadiometer.Framer()
+    def _begin(self) -> None:
         self._settler.rearm()
-        self._last_wire = time.monotonic()
-        link.receive(self._on_bytes)
-        try:
-            silence = self._timings.silence_s
-            while True:
-                remaining = self._last_wire + silence - time.monotonic()
-                if remaining <= 0:
-                    raise LinkSilent(f"no valid line for {silence:g} s")
-                await link.watch(remaining)
-        finally:
-            link.receive(None)
 
-    def _on_bytes(self, chunk: bytes) -> None:
-        before = self._framer.discarded
-        for line in self._framer.feed(chunk):
-            self._on_line(line)
-        self._note_garbage(self._framer.discarded - before)
-
-    def _note_garbage(self, count: int) -> None:
-        if not count:
-            return
-        self._garbage_bytes += count
-        self._last_error = f"garbage on the line ({self._garbage_bytes} bytes skipped)"
-        log.debug("stadiometer %s: garbage on the line, %s bytes skipped", self.device_id, count)
-
-    def _on_line(self, line: bytes) -> None:
+    def _on_frame(self, line: bytes) -> None:
         try:
             range_mm = stadiometer.parse_line(line)
         except ProtocolError:
             self._note_garbage(len(line))
             return
-        now = time.monotonic()
-        self._last_wire = now
-        if not self._connected:
-            self._connected = True
-            self._reconnector.mark_healthy()
-            log.info("stadiometer %s reading", self.device_id)
+        now = self._heard("reading")
         config = self.config
         height = stadiometer.height_mm(range_mm, config.mode, config.mount_height_mm)
         if height < NOBODY_MM:

@@ -36,6 +36,7 @@ from drivers.camera import (
     open_capture,
 )
 from drivers.discovery import Locator, WatchTarget
+from runtime.listeners import Listeners
 from runtime.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -88,7 +89,8 @@ class UvcCamera(ExaminationCamera):
         self._metrics: FrameMetrics | None = None
         self._metrics_time: float | None = None
         self._guidance: Guidance | None = None
-        self._guidance_listeners: list[GuidanceListener] = []
+        self._guidance_listeners: Listeners[[Guidance, FrameMetrics]] = Listeners(
+            log, f"{config.kind} {self.device_id}: guidance listener")
 
     @property
     def capturing(self) -> bool:
@@ -204,22 +206,9 @@ class UvcCamera(ExaminationCamera):
             advice = guidance(metrics, previous, self._thresholds)
             previous = metrics
             self._metrics, self._metrics_time, self._guidance = metrics, frame.host_time, advice
-            self._tell(advice, metrics)
+            self._guidance_listeners.tell(advice, metrics)
             await asyncio.sleep(self._interval_s)
 
     def subscribe_guidance(self, listener: GuidanceListener) -> Callable[[], None]:
         """Call `listener` after every analysed frame (advice and figures); returns the unsubscriber."""
-        self._guidance_listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._guidance_listeners:
-                self._guidance_listeners.remove(listener)
-
-        return unsubscribe
-
-    def _tell(self, advice: Guidance, metrics: FrameMetrics) -> None:
-        for listener in tuple(self._guidance_listeners):
-            try:
-                listener(advice, metrics)
-            except Exception:
-                log.exception("%s %s: guidance listener failed", self.config.kind, self.device_id)
+        return self._guidance_listeners.add(listener)

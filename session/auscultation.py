@@ -19,6 +19,7 @@ from devices.stethoscope import Stethoscope
 from protocol.control import Auscultate, AuscultationPoint, StethoscopeSwitch
 from protocol.states import CabinState
 from protocol.versioned import encode
+from runtime.listeners import Listeners
 from runtime.tasks import TaskSet
 from session.core import CabinCore, CabinRefusal
 from session.events import CabinEvent, ConsultationEnded, MeasurementRequested, StateChanged
@@ -35,7 +36,7 @@ class Auscultation:
         self._cabin = cabin
         self.stethoscope = stethoscope
         self._point: AuscultationPoint | None = None
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[[]] = Listeners(log, "an auscultation listener")
         self._tasks = TaskSet("auscultation", log)
         self._unsubscribe: Callable[[], object] | None = None
 
@@ -59,13 +60,7 @@ class Auscultation:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` after every change of the point; returns the unsubscriber."""
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     async def handle(self, session: str, message: StethoscopeSwitch | Auscultate) -> str:
         """Act on the joined GP's message for `session`; the ack to send, or CabinRefusal saying why not."""
@@ -111,8 +106,4 @@ class Auscultation:
         if point == self._point:
             return
         self._point = point
-        for listener in tuple(self._listeners):
-            try:
-                listener()
-            except Exception:
-                log.exception("an auscultation listener failed")
+        self._listeners.tell()

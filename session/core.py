@@ -32,6 +32,7 @@ from printer.service import PrintService
 from protocol.states import CabinState
 from runtime.clock import Clock
 from runtime.errors import StationError
+from runtime.listeners import Listeners
 from runtime.storage import StorageError
 from runtime.tasks import TaskSet
 from session import bmi
@@ -82,7 +83,7 @@ class CabinCore:
         self._fault: str | None = None
         self._storage_down = False
         self._unclosed: list[str] = []  # sessions a storage failure ended before the disk heard of it
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[[CabinEvent]] = Listeners(log, "a cabin listener")
         self._lock = asyncio.Lock()
         self._tasks = TaskSet("cabin", log)
         self._timer: asyncio.TimerHandle | None = None
@@ -149,13 +150,7 @@ class CabinCore:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` for every event; returns a function that unsubscribes."""
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     def snapshot(self) -> CabinSnapshot:
         """The cabin as it is now, frozen: what the screens and the hub are drawn from."""
@@ -340,11 +335,7 @@ class CabinCore:
 
     def emit(self, event: CabinEvent) -> None:
         """Tell every listener; a failing listener is logged, never fatal to the cabin."""
-        for listener in tuple(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                log.exception("a cabin listener failed on %s", type(event).__name__)
+        self._listeners.tell(event)
 
     # ----------------------------------------------------------------- storage failures
 

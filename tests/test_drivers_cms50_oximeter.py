@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import pty
 import random
 import tty
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from drivers.discovery import Locator, WatchTarget
 from drivers.serial_link import SerialLink
 from runtime.clock import Clock
 from sim.serial_devices import SimCms50
+from tests.serial_rig import drain, on_pty, only, wait_until
 
 SPEED = 10.0  # 60 Hz of clock time is 600 packets a real second; 2 s of silence is 0.2 s real
 
@@ -34,42 +34,23 @@ def clock() -> Clock:
     return Clock(speed=SPEED)
 
 
-async def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    """Poll `condition` for up to `seconds` real seconds."""
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.005)
-
-
-def drain(subscription: Subscription) -> list[Reading]:
-    readings: list[Reading] = []
-    while (reading := subscription.get_nowait()) is not None:
-        readings.append(reading)
-    return readings
-
-
 @asynccontextmanager
 async def rig(
     clock: Clock, timings: Cms50Timings | None = None
 ) -> AsyncIterator[tuple[SimCms50, DeviceManager, Subscription]]:
     """A started simulator, and a manager with one started CMS50 oximeter on its pty."""
     sim = SimCms50(clock, rng=random.Random(7))
-    await sim.start()
-    config = Cms50DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port=sim.path, wait_at_start=True)
-    manager = DeviceManager.from_configs([config], clock, lambda c, sink: Cms50Oximeter(c, clock, sink, timings=timings))
-    subscription = manager.subscribe(maxsize=10_000)
-    try:
-        await manager.start()
+
+    def config(path: str) -> Cms50DeviceConfig:
+        return Cms50DeviceConfig(id="oximeter-1", kind="pulse_oximeter", driver="cms50", port=path, wait_at_start=True)
+
+    async with on_pty(sim, clock, config, lambda c, sink: Cms50Oximeter(c, clock, sink, timings=timings),
+                      10_000) as (manager, subscription):
         yield sim, manager, subscription
-    finally:
-        await manager.stop()
-        await sim.stop()
 
 
 def oximeter(manager: DeviceManager) -> Cms50Oximeter:
-    instrument = manager.instruments[0]
-    assert isinstance(instrument, Cms50Oximeter)
-    return instrument
+    return only(manager, Cms50Oximeter)
 
 
 class Collector:

@@ -20,8 +20,8 @@ from devices.subscription import Subscription
 from drivers.stadiometer_serial import SerialStadiometer, StadiometerTimings
 from runtime.clock import Clock
 from sim.stadiometer import JITTER_MM, SimStadiometer
+from tests.serial_rig import drain, on_pty, only, wait_until
 from tests.test_devices_usb import cabin, within
-from tests.test_drivers_cms50_oximeter import drain, wait_until
 
 SPEED = 10.0  # the simulator prints 60 lines a real second
 TIMINGS = StadiometerTimings(silence_s=0.5, first_attempt_s=2.0)
@@ -33,25 +33,19 @@ async def rig(mode: str = "distance") -> AsyncIterator[tuple[SimStadiometer, Dev
     clock = Clock(speed=SPEED)
     sim = SimStadiometer(clock, mode="height" if mode == "height" else "distance", mount_height_mm=2300,
                          rng=random.Random(3))
-    await sim.start()
-    config = StadiometerDeviceConfig(id="stadiometer-1", kind="stadiometer", driver="stadiometer_serial",
-                                     port=sim.path, mode=sim.mode, mount_height_mm=2300, hold_s=0.3,
-                                     wait_at_start=True)
-    manager = DeviceManager.from_configs([config], clock, lambda c, sink: SerialStadiometer(c, clock, sink,
-                                                                                           timings=TIMINGS))
-    subscription = manager.subscribe(maxsize=1000)
-    try:
-        await manager.start()
+
+    def config(path: str) -> StadiometerDeviceConfig:
+        return StadiometerDeviceConfig(id="stadiometer-1", kind="stadiometer", driver="stadiometer_serial",
+                                       port=path, mode=sim.mode, mount_height_mm=2300, hold_s=0.3,
+                                       wait_at_start=True)
+
+    async with on_pty(sim, clock, config, lambda c, sink: SerialStadiometer(c, clock, sink, timings=TIMINGS),
+                      1000) as (manager, subscription):
         yield sim, manager, subscription
-    finally:
-        await manager.stop()
-        await sim.stop()
 
 
 def instrument(manager: DeviceManager) -> SerialStadiometer:
-    found = manager.instruments[0]
-    assert isinstance(found, SerialStadiometer)
-    return found
+    return only(manager, SerialStadiometer)
 
 
 async def next_height(subscription: Subscription, seconds: float = 5.0) -> Height:
