@@ -12,6 +12,7 @@ from pathlib import Path
 from playwright.async_api import Page
 
 from sim.patient import SimPatient
+from sim.rig import SimRig
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.kiosk import in_state
 from tests.remote import GP_LOGIN, GP_PASSWORD, station_with_hub
@@ -48,11 +49,19 @@ async def card_state(gp: Page, kind: str, state: str) -> None:
                                timeout=BROWSER_S)
 
 
-async def measure_weight_then_height(gp: Page, kiosk: Page) -> None:
-    """The scale's weight, then the stadiometer's height: the weight card's BMI says its height was measured."""
+async def measure_weight_then_height(gp: Page, kiosk: Page, rig: SimRig) -> None:
+    """The scale's weight, then the stadiometer's height: the weight card's BMI says its height was measured.
+
+    The patient steps under the stadiometer when asked (the sensor gives a height whenever someone
+    stands still under it, asked or not).
+    """
+    for stadiometer in rig.stadiometers.values():
+        stadiometer.step_out()
     await gp.click(by_id("request-weight"))
     await card_state(gp, "weight", "ok")
     assert "taille mesurée" not in await gp.inner_text(by_id("reading-weight"))
+    for stadiometer in rig.stadiometers.values():
+        stadiometer.step_in()
     await gp.click(by_id("request-height"))
     await kiosk.wait_for_selector("#instrument[data-kind=height] img[src$='instrument-height.svg']", state="attached",
                                   timeout=BROWSER_S)
@@ -92,7 +101,8 @@ async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning
         assert appointment.patient_name in await gp.inner_text(by_id("patient-name"))
         await gp.wait_for_function("() => Number(document.getElementById('face-video').dataset.frames) > 10",
                                    timeout=BROWSER_S)
-        await measure_weight_then_height(gp, kiosk)  # before the otoscope, which takes the kiosk's screen
+        assert remote.station.rig is not None
+        await measure_weight_then_height(gp, kiosk, remote.station.rig)  # before the otoscope (the kiosk's screen)
         await gp.click(by_id("otoscope-toggle"))
         await gp.wait_for_function("() => Number(document.getElementById('otoscope-video').dataset.frames) > 10",
                                    timeout=BROWSER_S)
