@@ -155,3 +155,24 @@ class GpChannel:
             assert message.get("type") != "error", message
             if message.get("type") == message_type and all(message.get(k) == v for k, v in match.items()):
                 return message
+
+
+async def joined(page: Page, station: Station) -> GpChannel:
+    """The GP joins the patient waiting on the page, by hand; the page shows the consultation."""
+    gp = GpChannel(station)
+    waiting = await gp.expect("waiting")
+    await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
+    await in_state(page, "in_consultation")
+    return gp
+
+
+async def to_the_doctor(page: Page, station: Station, code: str) -> GpChannel:
+    """Book `code`, check in with it on the page (code, identity, consent) and have the GP join."""
+    await book(station, code)
+    await in_state(page, "ready")
+    await enter_code(page, code)
+    await tap(page, "confirm")
+    await in_state(page, "eligibility")
+    await tap(page, "consent")
+    await in_state(page, "waiting_for_doctor")
+    return await joined(page, station)

@@ -9,20 +9,17 @@ from typing import Any
 from playwright.async_api import Route
 
 from devices.optotype import letter_height_mm
-from sim.seed import DEMO_GP
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.kiosk import (
     BROWSER_MS,
     GpChannel,
-    book,
-    enter_code,
-    in_state,
     kiosk_station,
     open_kiosk,
     page_until,
     shot,
     small_targets,
     tap,
+    to_the_doctor,
 )
 
 OPPOSITE = {"up": "down", "down": "up", "left": "right", "right": "left"}
@@ -56,17 +53,9 @@ async def reading_of(gp: GpChannel, kind: str) -> dict[str, Any]:
 
 async def test_a_vision_screening_runs_on_the_kiosk_and_its_result_reaches_the_gp(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
-        await book(station, "246B8CDE")
         page = await open_kiosk(browser, station.kiosk.entry_url)
         errors = collect_errors(page)
-        await enter_code(page, "246B8CDE")
-        await tap(page, "confirm")
-        await in_state(page, "eligibility")
-        await tap(page, "consent")
-        gp = GpChannel(station)
-        waiting = await gp.expect("waiting")
-        await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
-        await in_state(page, "in_consultation")
+        gp = await to_the_doctor(page, station, "246B8CDE")
         await gp.send("request_measurement", kind="vision")
         await page.wait_for_selector("#vision-e", timeout=BROWSER_MS)
         assert "Cachez l'œil gauche" in await page.inner_text("#screening")
@@ -103,17 +92,9 @@ async def test_a_vision_screening_runs_on_the_kiosk_and_its_result_reaches_the_g
 
 async def test_an_answer_the_station_refuses_lets_the_patient_answer_again(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
-        await book(station, "246B8CDE")
         page = await open_kiosk(browser, station.kiosk.entry_url)
         errors = collect_errors(page)
-        await enter_code(page, "246B8CDE")
-        await tap(page, "confirm")
-        await in_state(page, "eligibility")
-        await tap(page, "consent")
-        gp = GpChannel(station)
-        waiting = await gp.expect("waiting")
-        await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
-        await in_state(page, "in_consultation")
+        gp = await to_the_doctor(page, station, "246B8CDE")
         await gp.send("request_measurement", kind="vision")
         await page.wait_for_selector("#vision[data-step='0'] #vision-e", timeout=BROWSER_MS)
         e = await page.evaluate(E_BOX)
