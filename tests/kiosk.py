@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, Route
 from yarl import URL
 
 from config.loader import load_config
@@ -135,6 +135,13 @@ async def small_targets(page: Page) -> list[str]:
 async def enabled(page: Page, action: str) -> bool:
     """Whether the control for `action` is there and enabled."""
     return await page.locator(f"[data-action=\"{action}\"]").is_enabled()
+
+
+async def stale_once(route: Route) -> None:
+    """The first answer the page posts goes to the station one step behind: the station refuses it (409)."""
+    body = route.request.post_data_json
+    body["answer"]["step"] -= 1
+    await route.continue_(post_data=json.dumps(body))
 
 
 class GpChannel:

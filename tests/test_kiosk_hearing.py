@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, Route
+from playwright.async_api import Browser, Page
 
 from devices.audio_calibration import AUDIT_EVENT
 from devices.audiometer import Audiometer
@@ -30,6 +30,7 @@ from tests.kiosk import (
     page_until,
     shot,
     small_targets,
+    stale_once,
     tap,
     to_the_doctor,
 )
@@ -130,13 +131,6 @@ async def test_a_hearing_screening_runs_on_the_page_and_the_gp_gets_the_audiogra
 LATE_MISS = """async (run) => (await fetch('/api/screening', { method: 'POST', credentials: 'same-origin',
   headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ run, answer: { heard: false, step: 0 } }),
 })).status"""
-
-
-async def stale_once(route: Route) -> None:
-    """The first answer the page posts goes to the station one step behind: the station refuses it (409)."""
-    body = route.request.post_data_json
-    body["answer"]["step"] -= 1
-    await route.continue_(post_data=json.dumps(body))
 
 
 def presented(station: Station) -> dict[str, object]:
