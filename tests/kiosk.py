@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, Route
 from yarl import URL
 
 from config.loader import load_config
@@ -137,6 +137,13 @@ async def enabled(page: Page, action: str) -> bool:
     return await page.locator(f"[data-action=\"{action}\"]").is_enabled()
 
 
+async def stale_once(route: Route) -> None:
+    """The first answer the page posts goes to the station one step behind: the station refuses it (409)."""
+    body = route.request.post_data_json
+    body["answer"]["step"] -= 1
+    await route.continue_(post_data=json.dumps(body))
+
+
 class GpChannel:
     """The GP's control channel, spoken by hand (the in-process simulated GP's door)."""
 
@@ -155,3 +162,24 @@ class GpChannel:
             assert message.get("type") != "error", message
             if message.get("type") == message_type and all(message.get(k) == v for k, v in match.items()):
                 return message
+
+
+async def joined(page: Page, station: Station) -> GpChannel:
+    """The GP joins the patient waiting on the page, by hand; the page shows the consultation."""
+    gp = GpChannel(station)
+    waiting = await gp.expect("waiting")
+    await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
+    await in_state(page, "in_consultation")
+    return gp
+
+
+async def to_the_doctor(page: Page, station: Station, code: str) -> GpChannel:
+    """Book `code`, check in with it on the page (code, identity, consent) and have the GP join."""
+    await book(station, code)
+    await in_state(page, "ready")
+    await enter_code(page, code)
+    await tap(page, "confirm")
+    await in_state(page, "eligibility")
+    await tap(page, "consent")
+    await in_state(page, "waiting_for_doctor")
+    return await joined(page, station)

@@ -13,26 +13,15 @@ from playwright.async_api import Page
 
 from sim.patient import SimPatient
 from sim.rig import SimRig
-from tests.browser import chromium, collect_errors, missing_texts
+from tests.browser import chromium, missing_texts
+from tests.console import BROWSER_S, by_id, join, open_console, patient_at_kiosk, real_errors
 from tests.kiosk import in_state
-from tests.remote import GP_LOGIN, GP_PASSWORD, station_with_hub
-
-BROWSER_S = 30_000  # ms: generous, for a loaded CI machine
-
-
-def by_id(name: str) -> str:
-    """A Playwright selector for a console element."""
-    return f"[data-testid={name}]"
+from tests.remote import station_with_hub
 
 
 async def frames(page: Page, video: str) -> int:
     """Video frames the page decoded so far (counted with requestVideoFrameCallback)."""
     return int(await page.get_attribute(video, "data-frames") or 0)
-
-
-def real_errors(errors: list[str]) -> list[str]:
-    """Page errors, without the network's own lines (a 401 before login is expected)."""
-    return [e for e in errors if "Failed to load resource" not in e]
 
 
 async def switch_language(gp: Page, lang: str, end: str, hub: str) -> None:
@@ -53,10 +42,8 @@ async def measure_weight_then_height(gp: Page, kiosk: Page, rig: SimRig) -> None
     """The scale's weight, then the stadiometer's height: the weight card's BMI says its height was measured.
 
     The patient steps under the stadiometer when asked (the sensor gives a height whenever someone
-    stands still under it, asked or not).
+    stands still under it, asked or not: the test starts with nobody under it).
     """
-    for stadiometer in rig.stadiometers.values():
-        stadiometer.step_out()
     await gp.click(by_id("request-weight"))
     await card_state(gp, "weight", "ok")
     assert "taille mesurée" not in await gp.inner_text(by_id("reading-weight"))
@@ -78,30 +65,19 @@ async def measure_weight_then_height(gp: Page, kiosk: Page, rig: SimRig) -> None
 
 async def test_a_gp_consults_a_patient_from_login_to_the_cabin_awaiting_cleaning(tmp_path: Path) -> None:
     async with station_with_hub(tmp_path / "state") as remote, chromium() as browser:
-        appointment = await remote.crew.book()
-        kiosk = await (await browser.new_context()).new_page()
-        kiosk_errors = collect_errors(kiosk)
-        await kiosk.goto(remote.station.kiosk.entry_url)
-        await SimPatient(remote.crew.kiosk, appointment.code).check_in()
-
-        gp = await (await browser.new_context()).new_page()
-        gp_errors = collect_errors(gp)
-        await gp.goto(remote.hub.url)
-        await gp.fill(by_id("login-username"), GP_LOGIN)
-        await gp.fill(by_id("login-password"), GP_PASSWORD)
-        await gp.click(by_id("login-submit"))
+        assert remote.station.rig is not None
+        for stadiometer in remote.station.rig.stadiometers.values():
+            stadiometer.step_out()  # until the GP asks for the height
+        appointment, kiosk, kiosk_errors = await patient_at_kiosk(browser, remote)
+        gp, gp_errors = await open_console(browser, remote)
         row = gp.locator(by_id("waiting-row"))
         await row.wait_for(timeout=BROWSER_S)
         assert remote.station.config.place().name in await row.inner_text()
         assert appointment.patient_name not in await gp.inner_text(by_id("waiting-room"))
-        await gp.click(by_id("join-button"))
-
-        await gp.wait_for_function("() => document.querySelector('[data-testid=consultation]').dataset.state === 'active'",
-                                   timeout=BROWSER_S)
+        await join(gp)
         assert appointment.patient_name in await gp.inner_text(by_id("patient-name"))
         await gp.wait_for_function("() => Number(document.getElementById('face-video').dataset.frames) > 10",
                                    timeout=BROWSER_S)
-        assert remote.station.rig is not None
         await measure_weight_then_height(gp, kiosk, remote.station.rig)  # before the otoscope (the kiosk's screen)
         await gp.click(by_id("otoscope-toggle"))
         await gp.wait_for_function("() => Number(document.getElementById('otoscope-video').dataset.frames) > 10",
@@ -148,11 +124,7 @@ async def test_the_waiting_room_counts_by_the_stations_clock(tmp_path: Path) -> 
     async with station_with_hub(tmp_path / "state") as remote, chromium() as browser:
         appointment = await remote.crew.book()
         await SimPatient(remote.crew.kiosk, appointment.code).check_in()
-        gp = await (await browser.new_context()).new_page()
-        await gp.goto(remote.hub.url)
-        await gp.fill(by_id("login-username"), GP_LOGIN)
-        await gp.fill(by_id("login-password"), GP_PASSWORD)
-        await gp.click(by_id("login-submit"))
+        gp, _ = await open_console(browser, remote)
         since = gp.locator(f"{by_id('waiting-row')} [data-role=since]")
         await since.wait_for(timeout=BROWSER_S)
         await gp.wait_for_function(
@@ -186,15 +158,8 @@ async def test_a_second_prescription_prints_after_the_gp_confirms_it_in_a_dialog
         printer = remote.station.rig.printer
         appointment = await remote.crew.book()
         await SimPatient(remote.crew.kiosk, appointment.code).check_in()
-        gp = await (await browser.new_context()).new_page()
-        errors = collect_errors(gp)
-        await gp.goto(remote.hub.url)
-        await gp.fill(by_id("login-username"), GP_LOGIN)
-        await gp.fill(by_id("login-password"), GP_PASSWORD)
-        await gp.click(by_id("login-submit"))
-        await gp.click(by_id("join-button"), timeout=BROWSER_S)
-        await gp.wait_for_function("() => document.querySelector('[data-testid=consultation]').dataset.state === 'active'",
-                                   timeout=BROWSER_S)
+        gp, errors = await open_console(browser, remote)
+        await join(gp)
 
         await prescribe(gp, "Paracétamol 1 g")
         await printed_rows(gp, 1)

@@ -13,9 +13,9 @@ from playwright.async_api import Page
 
 from sim.camera import CameraFault
 from sim.patient import SimPatient
-from tests.browser import chromium, collect_errors, missing_texts
-from tests.remote import GP_LOGIN, GP_PASSWORD, station_with_hub
-from tests.test_gp_console import BROWSER_S, by_id, real_errors
+from tests.browser import chromium, missing_texts
+from tests.console import BROWSER_S, by_id, join, open_console, patient_at_kiosk, real_errors
+from tests.remote import station_with_hub
 
 
 async def wait_data(page: Page, testid: str, key: str, value: str) -> None:
@@ -32,20 +32,9 @@ async def frames_beyond(page: Page, video: str, count: int) -> None:
 async def test_the_dermatoscope_panel_shows_its_video_guidance_and_pictures(tmp_path: Path) -> None:
     async with station_with_hub(tmp_path / "state") as remote, chromium() as browser:
         assert remote.station.rig is not None
-        appointment = await remote.crew.book()
-        kiosk = await (await browser.new_context()).new_page()
-        kiosk_errors = collect_errors(kiosk)
-        await kiosk.goto(remote.station.kiosk.entry_url)
-        await SimPatient(remote.crew.kiosk, appointment.code).check_in()
-        gp = await (await browser.new_context()).new_page()
-        gp_errors = collect_errors(gp)
-        await gp.goto(remote.hub.url)
-        await gp.fill(by_id("login-username"), GP_LOGIN)
-        await gp.fill(by_id("login-password"), GP_PASSWORD)
-        await gp.click(by_id("login-submit"))
-        await gp.locator(by_id("waiting-row")).wait_for(timeout=BROWSER_S)
-        await gp.click(by_id("join-button"))
-        await wait_data(gp, "consultation", "state", "active")
+        appointment, kiosk, kiosk_errors = await patient_at_kiosk(browser, remote)
+        gp, gp_errors = await open_console(browser, remote)
+        await join(gp)
 
         await gp.click(by_id("dermatoscope-toggle"))
         await wait_data(gp, "dermatoscope-toggle", "state", "on")

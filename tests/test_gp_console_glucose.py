@@ -6,32 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sim.patient import SimPatient
-from tests.browser import chromium, collect_errors, missing_texts
-from tests.remote import GP_LOGIN, GP_PASSWORD, station_with_hub
-from tests.test_gp_console import BROWSER_S, by_id, real_errors
+from tests.browser import chromium, missing_texts
+from tests.console import BROWSER_S, by_id, join, open_console, patient_at_kiosk, real_errors
+from tests.remote import station_with_hub
 
 CARD_OK = "() => document.querySelector('[data-testid=reading-glucose]').dataset.state === 'ok'"
 
 
 async def test_the_gp_reads_a_glucose_in_either_unit_and_the_patient_in_g_per_litre(tmp_path: Path) -> None:
     async with station_with_hub(tmp_path / "state") as remote, chromium() as browser:
-        appointment = await remote.crew.book()
-        kiosk = await (await browser.new_context()).new_page()
-        kiosk_errors = collect_errors(kiosk)
-        await kiosk.goto(remote.station.kiosk.entry_url)
-        await SimPatient(remote.crew.kiosk, appointment.code).check_in()
-
-        gp = await (await browser.new_context()).new_page()
-        gp_errors = collect_errors(gp)
-        await gp.goto(remote.hub.url)
-        await gp.fill(by_id("login-username"), GP_LOGIN)
-        await gp.fill(by_id("login-password"), GP_PASSWORD)
-        await gp.click(by_id("login-submit"))
-        await gp.locator(by_id("waiting-row")).wait_for(timeout=BROWSER_S)
-        await gp.click(by_id("join-button"))
-        await gp.wait_for_function("() => document.querySelector('[data-testid=consultation]').dataset.state === 'active'",
-                                   timeout=BROWSER_S)
+        _, kiosk, kiosk_errors = await patient_at_kiosk(browser, remote)
+        gp, gp_errors = await open_console(browser, remote)
+        await join(gp)
         await gp.wait_for_function("() => Number(document.getElementById('face-video').dataset.frames) > 10",
                                    timeout=BROWSER_S)  # the legs, and the control channel, are up
 

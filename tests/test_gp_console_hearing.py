@@ -12,9 +12,10 @@ from pathlib import Path
 
 from sim.patient import SimPatient, SimScreenee, hears_from
 from sim.seed import sim_hearing
-from tests.browser import chromium, collect_errors, missing_texts
-from tests.remote import GP_LOGIN, GP_PASSWORD, station_with_hub
-from tests.test_gp_console import BROWSER_S, by_id, real_errors, switch_language
+from tests.browser import chromium, missing_texts
+from tests.console import BROWSER_S, by_id, join, open_console, real_errors
+from tests.remote import station_with_hub
+from tests.test_gp_console import switch_language
 
 THRESHOLDS = {("right", 1000): 20.0, ("right", 2000): 30.0, ("right", 4000): 55.0, ("right", 500): 15.0,
               ("left", 1000): 25.0, ("left", 2000): 25.0, ("left", 4000): 90.0, ("left", 500): 25.0}
@@ -24,16 +25,8 @@ async def test_the_gp_requests_a_hearing_screening_and_sees_the_audiogram(tmp_pa
     async with station_with_hub(tmp_path / "state") as remote, chromium() as browser:
         appointment = await remote.crew.book()
         await SimPatient(remote.crew.kiosk, appointment.code).check_in()
-        gp = await (await browser.new_context()).new_page()
-        errors = collect_errors(gp)
-        await gp.goto(remote.hub.url)
-        await gp.fill(by_id("login-username"), GP_LOGIN)
-        await gp.fill(by_id("login-password"), GP_PASSWORD)
-        await gp.click(by_id("login-submit"))
-        await gp.locator(by_id("waiting-row")).wait_for(timeout=BROWSER_S)
-        await gp.click(by_id("join-button"))
-        await gp.wait_for_function("() => document.querySelector('[data-testid=consultation]').dataset.state === 'active'",
-                                   timeout=BROWSER_S)
+        gp, errors = await open_console(browser, remote)
+        await join(gp)
 
         await gp.click(by_id("request-hearing"))
         answered = await SimScreenee(remote.crew.kiosk, hears_from(sim_hearing(THRESHOLDS))).hearing()

@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import get_args
 
 from protocol.control import AuscultationPoint
-from sim.seed import DEMO_GP
 from tests.browser import chromium
-from tests.kiosk import BROWSER_MS, GpChannel, book, enter_code, in_state, kiosk_station, open_kiosk, shot, tap
+from tests.kiosk import BROWSER_MS, kiosk_station, open_kiosk, shot, to_the_doctor
 
 PAGE = Path(__file__).resolve().parent.parent / "station" / "kiosk_page"
 
@@ -28,16 +27,8 @@ def test_every_point_has_its_picture_and_its_words_in_french_and_english() -> No
 
 async def test_the_patient_sees_the_point_and_steps_until_the_stethoscope_goes_off(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
-        await book(station, "57575757")
         page = await open_kiosk(browser, station.kiosk.entry_url)
-        await enter_code(page, "57575757")
-        await tap(page, "confirm")
-        await tap(page, "consent")
-        await in_state(page, "waiting_for_doctor")
-        gp = GpChannel(station)
-        waiting = await gp.expect("waiting")
-        await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
-        await in_state(page, "in_consultation")
+        gp = await to_the_doctor(page, station, "57575757")
 
         await gp.send("stethoscope", on=True)
         await gp.expect("ack", ref="stethoscope", on=True)

@@ -12,28 +12,27 @@ import json
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, Route
+from playwright.async_api import Browser, Page
 
 from devices.audio_calibration import AUDIT_EVENT
 from devices.audiometer import Audiometer
 from sim.badges import TECHNICIAN_BADGE
 from sim.patient import SimScreenee, hears_from
-from sim.seed import DEMO_GP, sim_hearing
+from sim.seed import sim_hearing
 from station.compose import Station
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.kiosk import (
     BROWSER_MS,
-    GpChannel,
-    book,
     crew_of,
-    enter_code,
     in_state,
     kiosk_station,
     open_kiosk,
     page_until,
     shot,
     small_targets,
+    stale_once,
     tap,
+    to_the_doctor,
 )
 
 THRESHOLD_DB_HL = 30
@@ -65,19 +64,12 @@ def audiometer_of(station: Station) -> Audiometer:
     return found
 
 
-async def to_the_doctor(page: Page, station: Station, code: str) -> GpChannel:
-    await book(station, code)
-    await in_state(page, "ready")
-    await enter_code(page, code)
-    await tap(page, "confirm")
-    await in_state(page, "eligibility")
-    await tap(page, "consent")
-    await in_state(page, "waiting_for_doctor")
-    gp = GpChannel(station)
-    waiting = await gp.expect("waiting")
-    await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
-    await in_state(page, "in_consultation")
-    return gp
+async def listening_kiosk(browser: Browser, station: Station) -> tuple[Page, list[str]]:
+    """The kiosk page with LISTEN recording its audio graph, and its errors."""
+    page = await open_kiosk(browser, station.kiosk.entry_url)
+    await page.add_init_script(script=LISTEN)
+    await page.reload()
+    return page, collect_errors(page)
 
 
 async def answer_on_the_page(page: Page, audiometer: Audiometer, heard_at: dict[tuple[str, int], float]) -> list[bool]:
@@ -105,10 +97,7 @@ async def answer_on_the_page(page: Page, audiometer: Audiometer, heard_at: dict[
 
 async def test_a_hearing_screening_runs_on_the_page_and_the_gp_gets_the_audiogram(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
-        page = await open_kiosk(browser, station.kiosk.entry_url)
-        await page.add_init_script(script=LISTEN)
-        await page.reload()
-        errors = collect_errors(page)
+        page, errors = await listening_kiosk(browser, station)
         gp = await to_the_doctor(page, station, "7K3MNP2Q")
         await gp.send("request_measurement", kind="hearing")
         await gp.expect("ack", kind="hearing")
@@ -142,13 +131,6 @@ async def test_a_hearing_screening_runs_on_the_page_and_the_gp_gets_the_audiogra
 LATE_MISS = """async (run) => (await fetch('/api/screening', { method: 'POST', credentials: 'same-origin',
   headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ run, answer: { heard: false, step: 0 } }),
 })).status"""
-
-
-async def stale_once(route: Route) -> None:
-    """The first answer the page posts goes to the station one step behind: the station refuses it (409)."""
-    body = route.request.post_data_json
-    body["answer"]["step"] -= 1
-    await route.continue_(post_data=json.dumps(body))
 
 
 def presented(station: Station) -> dict[str, object]:
@@ -190,10 +172,7 @@ async def test_a_touch_before_the_tone_is_early_and_a_refused_answer_presents_th
 
 async def test_the_technician_calibrates_a_point_of_the_headphones(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
-        page = await open_kiosk(browser, station.kiosk.entry_url)
-        await page.add_init_script(script=LISTEN)
-        await page.reload()
-        errors = collect_errors(page)
+        page, errors = await listening_kiosk(browser, station)
         await in_state(page, "ready")
         assert station.rig is not None
         await station.rig.badge_reader.present(TECHNICIAN_BADGE)

@@ -14,23 +14,23 @@ from playwright.async_api import Page
 
 from sim.badges import REFERENT_BADGE
 from sim.gp import demo_prescription
-from sim.seed import DEMO_GP
 from station.compose import Station
 from station.kiosk import KEY_COOKIE
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.kiosk import (
     BROWSER_MS,
     CANARY,
-    GpChannel,
     book,
     enabled,
     enter_code,
     in_state,
+    joined,
     kiosk_station,
     open_kiosk,
     shot,
     small_targets,
     tap,
+    to_the_doctor,
 )
 
 NO_TRACE = """async () => ({
@@ -42,10 +42,7 @@ NO_TRACE = """async () => ({
 
 async def consult(page: Page, station: Station, out: Path) -> None:
     """The GP joins, asks for a temperature, prescribes and ends; the page follows each step."""
-    gp = GpChannel(station)
-    waiting = await gp.expect("waiting")
-    await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
-    await in_state(page, "in_consultation")
+    gp = await joined(page, station)
     await gp.send("request_measurement", kind="temperature")
     await page.wait_for_selector("#instrument[data-kind=temperature]", timeout=BROWSER_MS)
     assert "température" in await page.inner_text("#instrument")
@@ -134,16 +131,8 @@ async def test_a_patient_walks_the_whole_path_then_the_referent_cleans(tmp_path:
 
 async def test_a_failed_print_tells_the_patient_what_to_do(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
-        await book(station, "56565656")
         page = await open_kiosk(browser, station.kiosk.entry_url)
-        await enter_code(page, "56565656")
-        await tap(page, "confirm")
-        await tap(page, "consent")
-        await in_state(page, "waiting_for_doctor")
-        gp = GpChannel(station)
-        waiting = await gp.expect("waiting")
-        await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
-        await in_state(page, "in_consultation")
+        gp = await to_the_doctor(page, station, "56565656")
         assert station.rig is not None
         station.rig.printer.paper_out = True
         await gp.send("prescribe", **demo_prescription())

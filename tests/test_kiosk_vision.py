@@ -6,23 +6,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Route
+from playwright.async_api import Browser, Page
 
 from devices.optotype import letter_height_mm
-from sim.seed import DEMO_GP
+from station.compose import Station
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.kiosk import (
     BROWSER_MS,
     GpChannel,
-    book,
-    enter_code,
-    in_state,
     kiosk_station,
     open_kiosk,
     page_until,
     shot,
     small_targets,
+    stale_once,
     tap,
+    to_the_doctor,
 )
 
 OPPOSITE = {"up": "down", "down": "up", "left": "right", "right": "left"}
@@ -39,13 +38,6 @@ LATE_ANSWER = """async (run) => (await fetch('/api/screening', { method: 'POST',
 DISABLED = "() => [...document.querySelectorAll('.vision-answers button')].map((b) => b.disabled)"
 
 
-async def stale_once(route: Route) -> None:
-    """The first answer the page posts goes to the station one step behind: the station refuses it (409)."""
-    body = route.request.post_data_json
-    body["answer"]["step"] -= 1
-    await route.continue_(post_data=json.dumps(body))
-
-
 async def reading_of(gp: GpChannel, kind: str) -> dict[str, Any]:
     """The next reading of `kind` the GP receives."""
     while True:
@@ -54,20 +46,18 @@ async def reading_of(gp: GpChannel, kind: str) -> dict[str, Any]:
             return message["measurement"]  # type: ignore[no-any-return]
 
 
+async def vision_requested(browser: Browser, station: Station) -> tuple[Page, list[str], GpChannel]:
+    """The kiosk page (its errors gathered), the patient checked in and the GP's request for a vision screening."""
+    page = await open_kiosk(browser, station.kiosk.entry_url)
+    errors = collect_errors(page)
+    gp = await to_the_doctor(page, station, "246B8CDE")
+    await gp.send("request_measurement", kind="vision")
+    return page, errors, gp
+
+
 async def test_a_vision_screening_runs_on_the_kiosk_and_its_result_reaches_the_gp(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
-        await book(station, "246B8CDE")
-        page = await open_kiosk(browser, station.kiosk.entry_url)
-        errors = collect_errors(page)
-        await enter_code(page, "246B8CDE")
-        await tap(page, "confirm")
-        await in_state(page, "eligibility")
-        await tap(page, "consent")
-        gp = GpChannel(station)
-        waiting = await gp.expect("waiting")
-        await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
-        await in_state(page, "in_consultation")
-        await gp.send("request_measurement", kind="vision")
+        page, errors, gp = await vision_requested(browser, station)
         await page.wait_for_selector("#vision-e", timeout=BROWSER_MS)
         assert "Cachez l'œil gauche" in await page.inner_text("#screening")
         assert await small_targets(page) == []
@@ -103,18 +93,7 @@ async def test_a_vision_screening_runs_on_the_kiosk_and_its_result_reaches_the_g
 
 async def test_an_answer_the_station_refuses_lets_the_patient_answer_again(tmp_path: Path) -> None:
     async with kiosk_station(tmp_path / "state") as station, chromium() as browser:
-        await book(station, "246B8CDE")
-        page = await open_kiosk(browser, station.kiosk.entry_url)
-        errors = collect_errors(page)
-        await enter_code(page, "246B8CDE")
-        await tap(page, "confirm")
-        await in_state(page, "eligibility")
-        await tap(page, "consent")
-        gp = GpChannel(station)
-        waiting = await gp.expect("waiting")
-        await gp.send("join", session=waiting["session"], gp=DEMO_GP.model_dump())
-        await in_state(page, "in_consultation")
-        await gp.send("request_measurement", kind="vision")
+        page, errors, gp = await vision_requested(browser, station)
         await page.wait_for_selector("#vision[data-step='0'] #vision-e", timeout=BROWSER_MS)
         e = await page.evaluate(E_BOX)
         await page.route("**/api/screening", stale_once)

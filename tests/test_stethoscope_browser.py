@@ -22,11 +22,10 @@ from playwright.async_api import Page
 
 from config.loader import load_config
 from sim.patient import SimPatient
-from tests.browser import chromium, collect_errors, missing_texts
-from tests.remote import GP_LOGIN, GP_PASSWORD, Remote, station_with_hub
-from tests.test_gp_console import real_errors
+from tests.browser import chromium, missing_texts
+from tests.console import BROWSER_S, by_id, join, log_in, open_console, patient_at_kiosk, real_errors
+from tests.remote import station_with_hub
 
-BROWSER_S = 30_000  # ms: generous, for a loaded machine
 ENVELOPE_HZ = 100
 KIOSK_TEXTS = json.loads((Path(__file__).parent.parent / "station/kiosk_page/i18n/fr.json").read_text(encoding="utf-8"))
 PANEL = "document.querySelector('[data-testid=stethoscope-panel]')"
@@ -83,10 +82,6 @@ PLAYS = """(url) => new Promise((resolve) => {
 })"""
 
 
-def by_id(name: str) -> str:
-    return f"[data-testid={name}]"
-
-
 def heart_rate_bpm(pcm: NDArray[np.int16], rate: int) -> float:
     """Beats a minute in heart sounds: the 20-150 Hz band's envelope and its autocorrelation's
     first beat-long peak (40 to 180 beats a minute), refined between samples with a parabola."""
@@ -121,17 +116,6 @@ def test_the_rate_finder_reads_a_synthetic_heartbeat() -> None:
     assert abs(heart_rate_bpm((noisy * 10_000).astype(np.int16), rate) - bpm) < 1.0
 
 
-async def in_consultation(remote: Remote, gp: Page) -> None:
-    """The GP logs in and takes the waiting patient; the consultation is active."""
-    await gp.goto(remote.hub.url)
-    await gp.fill(by_id("login-username"), GP_LOGIN)
-    await gp.fill(by_id("login-password"), GP_PASSWORD)
-    await gp.click(by_id("login-submit"))
-    await gp.click(by_id("join-button"), timeout=BROWSER_S)
-    await gp.wait_for_function("() => document.querySelector('[data-testid=consultation]').dataset.state === 'active'",
-                               timeout=BROWSER_S)
-
-
 async def drawing(gp: Page, mode: str, frames: int = 30) -> None:
     """Wait until the panel has drawn `frames` frames in `mode` and painted a twentieth of the canvas."""
     await gp.wait_for_function(f"() => {CANVAS}.dataset.mode === '{mode}' && Number({CANVAS}.dataset.drawn) > {frames}",
@@ -152,13 +136,9 @@ async def test_the_gp_hears_and_sees_the_heart_at_the_simulators_rate(tmp_path: 
         rig = remote.station.rig
         assert rig is not None and rig.stethoscope is not None
         bpm = rig.stethoscope.sounds.settings.heart_rate_bpm
-        appointment = await remote.crew.book()
-        kiosk = await (await browser.new_context()).new_page()
-        await kiosk.goto(remote.station.kiosk.entry_url)
-        await SimPatient(remote.crew.kiosk, appointment.code).check_in()
-        gp = await (await browser.new_context()).new_page()
-        errors = collect_errors(gp)
-        await in_consultation(remote, gp)
+        appointment, kiosk, _ = await patient_at_kiosk(browser, remote)
+        gp, errors = await open_console(browser, remote)
+        await join(gp)
         assert await gp.get_attribute(by_id("stethoscope-panel"), "data-state") == "unknown"
 
         await gp.click(by_id("steth-toggle"))
@@ -230,7 +210,8 @@ async def test_a_refused_stethoscope_leaves_the_panel_usable(tmp_path: Path) -> 
         gp = await (await browser.new_context()).new_page()
         await gp.goto(remote.hub.url)
         assert await gp.is_disabled(by_id("steth-toggle"))
-        await in_consultation(remote, gp)
+        await log_in(gp, remote)
+        await join(gp)
         await gp.wait_for_function("() => !document.querySelector('[data-testid=steth-toggle]').disabled",
                                    timeout=BROWSER_S)
         await gp.click(by_id("steth-toggle"))

@@ -5,7 +5,7 @@
 // "Examination cameras"): switching one on switches the other off, and its panel follows.
 
 import { $, clear, el, resetVideo } from "/ui/dom.js";
-import { formatNumber, formatTime, t, tCode } from "/ui/i18n.js";
+import { applyStatic, formatNumber, formatTime, t, tCode } from "/ui/i18n.js";
 
 const MIMES = new Set(["image/jpeg", "image/png", "image/webp"]);
 const MAX_PENDING = 4;
@@ -26,11 +26,24 @@ function decode(parts) {
   return arrays;
 }
 
+/** The panel of camera `kind`, from the page's one template: `KIND` in its attributes stands for the kind. */
+function buildPanel(kind) {
+  const panel = $("camera-panel-template").content.firstElementChild.cloneNode(true);
+  for (const node of [panel, ...panel.querySelectorAll("*")]) {
+    for (const attr of node.attributes) attr.value = attr.value.replaceAll("KIND", kind);
+  }
+  panel.querySelector("video").dataset.i18nAttr = `aria-label=camera.${kind}.video`;
+  panel.querySelector(".snapshot-list").dataset.i18nAttr = `aria-label=camera.${kind}.snapshots`;
+  applyStatic(panel);
+  $("cameras").append(panel);
+}
+
 export class ExamCamera {
   /** @param {{kind: "otoscope"|"dermatoscope", send: (type: string, fields: object) => boolean}} options */
   constructor({ kind, send }) {
     this.kind = kind;
     this.send = send;
+    buildPanel(kind);
     this.video = this.$("video");
     this.$("toggle").addEventListener("click", () => this.toggle());
     this.$("snapshot-button").addEventListener("click", () => this.requestSnapshot());
