@@ -33,7 +33,7 @@ demo: $(VENV)/.installed  ## one simulated consultation, headless
 test: $(VENV)/.installed  ## every test
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.installed  ## every test but the slow ones (the SIGKILL campaign, fuzzing): about 7 minutes instead of 11
+test-fast: $(VENV)/.installed  ## every test but the slow ones (the SIGKILL campaign, fuzzing): about 13 minutes instead of 17
 	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.installed  ## every benchmark, as a table of ratios and whether each met its target

@@ -4,6 +4,8 @@
 // five seconds; every received sample is handed on for recordings. Web Audio only reads the track:
 // the station's sound is never altered, and a recording is the sound as received.
 
+import { fitCanvas } from "/ui/dom.js";
+
 export const MODES = ["heart", "lung"];
 const BANDS = { heart: [20, 200], lung: [100, 1200] }; // Hz: the bell's low band, the diaphragm's breath sounds
 const SECONDS = 5;
@@ -28,7 +30,7 @@ export class StethAudio {
     this.peak = { value: 0, count: 0 };
     this.lastDraw = 0;
     this.shift = 0;
-    new ResizeObserver(() => this.sizeCanvas()).observe(canvas);
+    new ResizeObserver(() => fitCanvas(canvas)).observe(canvas);
   }
 
   get running() {
@@ -163,17 +165,6 @@ export class StethAudio {
     for (let b = 0; b < shown; b += 1) {
       g.fillStyle = PALETTE[bins[b]];
       g.fillRect(width - px, height - (b + 1) * rowHeight, px, Math.ceil(rowHeight));
-    }
-  }
-
-  sizeCanvas() {
-    const ratio = window.devicePixelRatio || 1;
-    const { width, height } = this.canvas.getBoundingClientRect();
-    const w = Math.max(1, Math.round(width * ratio));
-    const h = Math.max(1, Math.round(height * ratio));
-    if (this.canvas.width !== w || this.canvas.height !== h) {
-      this.canvas.width = w;
-      this.canvas.height = h;
     }
   }
 

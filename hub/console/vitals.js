@@ -3,7 +3,7 @@
 // since the station's host_time is its own monotonic clock); rejected readings show their reason,
 // never a value. Cuff pressure and the pleth waveform are live views inside their cards.
 
-import { $, clear, el, fromTemplate, role } from "/ui/dom.js";
+import { $, clear, el, fitCanvas, fromTemplate, role } from "/ui/dom.js";
 import { applyStatic, formatDateTime, formatNumber, formatTime, t, tCode } from "/ui/i18n.js";
 import { drawAudiogram } from "./audiogram.js";
 import { formatDuration } from "./duration.js";
@@ -299,13 +299,7 @@ export class Vitals {
   }
 
   sizeCanvas() {
-    const ratio = window.devicePixelRatio || 1;
-    const { width, height } = this.canvas.getBoundingClientRect();
-    const w = Math.max(1, Math.round(width * ratio));
-    const h = Math.max(1, Math.round(height * ratio));
-    if (this.canvas.width !== w || this.canvas.height !== h) {
-      this.canvas.width = w;
-      this.canvas.height = h;
+    if (fitCanvas(this.canvas)) {
       this.dirty = true;
       this.scheduleDraw();
     }

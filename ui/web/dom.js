@@ -58,3 +58,15 @@ export function resetVideo(video) {
   video.removeAttribute("src");
   video.dataset.frames = "0";
 }
+
+/** Give a canvas as many pixels as it shows on this screen; true when its size changed (it was cleared). */
+export function fitCanvas(canvas) {
+  const ratio = window.devicePixelRatio || 1;
+  const { width, height } = canvas.getBoundingClientRect();
+  const w = Math.max(1, Math.round(width * ratio));
+  const h = Math.max(1, Math.round(height * ratio));
+  if (canvas.width === w && canvas.height === h) return false;
+  canvas.width = w;
+  canvas.height = h;
+  return true;
+}
