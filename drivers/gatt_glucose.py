@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from devices.measurements import MG_DL_PER_MMOL_L
 from drivers.errors import ProtocolError
 from drivers.gatt_common import DateTime, Reader, bits_to_names, names_to_bits, pack_sfloat, pack_uint
 
@@ -32,8 +33,7 @@ _HBA1C: Final = 0x40
 _EXTENDED: Final = 0x80
 
 MG_DL_PER_KG_L: Final = 100_000  # 1 kg/L = 10^6 mg per 10 dL
-MG_DL_PER_MOL_L: Final = 18_016  # glucose: 180.16 g/mol, so 1 mmol/L = 18.016 mg/dL
-MG_DL_PER_MMOL_L: Final = 18.016
+MG_DL_PER_MOL_L: Final = MG_DL_PER_MMOL_L * 1000
 
 SAMPLE_TYPES: Final[dict[int, str]] = {
     1: "capillary_whole_blood", 2: "capillary_plasma", 3: "venous_whole_blood", 4: "venous_plasma",
