@@ -58,9 +58,15 @@ def config_with(**timeouts: float) -> CabinConfig:
 @asynccontextmanager
 async def running_station(state_dir: Path, config: CabinConfig | None = None, *, speed: float = 1000.0,
                           start: datetime = MONDAY_MORNING) -> AsyncIterator[tuple[Station, SimCrew]]:
-    """A started station with its simulator and crew (kiosk client, GP channel, referent)."""
+    """A started station with its simulator and crew (kiosk client, GP channel, referent).
+
+    On a fast clock a check-in stays open 240 minutes after its slot (the rules' longest): at x1000 the
+    default 10 minutes last 0.6 s, and a machine stalled between a booking and its check-in closed it.
+    """
     clock = Clock(speed=speed, start=start)
     config = config or load_config()
+    if speed > 1.0:
+        config = config.model_copy(update={"checkin": config.checkin.model_copy(update={"late_minutes": 240})})
     rig = SimRig(clock, config)
     await rig.start()
     station = Station(config=config, clock=clock, state_dir=state_dir, rig=rig, kiosk_port=0)
