@@ -390,6 +390,14 @@ class Logins:
             raise Refusal(403, "not_a_secretary", "this is for a mobile unit's secretary")
         return account
 
+    def staff(self, request: web.Request, *roles: str) -> CoordinatorAccount:
+        """The coordinator, secretary or technician account of the request's cookie, once verified, whose role is
+        one of `roles`; a 401 refusal, or a 403 for any other (docs/design.md, "The fleet page")."""
+        _, account = self.account(request)
+        if not isinstance(account, CoordinatorAccount) or account.role not in roles:
+            raise Refusal(403, "not_allowed", f"this is for the hub's {' and '.join(sorted(roles))}s")
+        return account
+
     def _any_login(self, request: web.Request) -> tuple[str, Login]:
         key = self._key(request)
         login = self._logins.get(key)

@@ -391,12 +391,14 @@ class CoordinatorAccount(_Frozen):
     cancels, moves and enters GP sessions and closures for every site, and joins no cabin.
 
     With `role = "secretary"` the account is a mobile unit's secretary (docs/design.md, "The secretary's
-    desk"): she works at the desk of one site's vehicle (`site_code`, a mobile unit), and only there."""
+    desk"): she works at the desk of one site's vehicle (`site_code`, a mobile unit), and only there.
+    With `role = "technician"` it is a fleet technician's (docs/design.md, "The fleet page"): she sees every
+    cabin's health and maintains them remotely, and books nothing."""
 
     username: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.@-]+$")
     password_hash: str
     name: str = Field(min_length=1, max_length=200)
-    role: Literal["coordinator", "secretary"] = "coordinator"
+    role: Literal["coordinator", "secretary", "technician"] = "coordinator"
     site_code: str | None = Field(default=None, pattern=r"^[A-Z0-9]{3,12}$")
 
     _known_hash = field_validator("password_hash")(_check_hash)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 
 from config.loader import load_config
 from config.schema import CabinConfig
+from fleet.redis import RedisServer, redis_server
 from runtime.clock import PARIS, Clock
 from runtime.storage import Database
 from sim.camera import SimCamera
@@ -135,6 +136,17 @@ def postgres() -> Iterator[PostgresServer]:
             yield server
     except CannotStart as exc:
         skip_or_fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[RedisServer]:
+    """One Redis server for the session, the fleet's broker (fleet/redis.py); skips, or fails on CI, where it
+    cannot start."""
+    try:
+        with redis_server() as server:
+            yield server
+    except CannotStart as exc:
+        skip_or_fail(str(exc), "Redis server")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
