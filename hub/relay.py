@@ -126,6 +126,10 @@ class Relay:
         """This hub's name in its fleet ("alone" without one)."""
         return self._instances.name
 
+    def connected(self) -> tuple[int, int]:
+        """How many stations and GP consoles are connected to this instance."""
+        return len(self._stations), len(self._gps)
+
     def online(self, station_id: str) -> bool:
         """Whether the station is connected now, to this instance or another of the fleet."""
         return station_id in self._stations or self._instances.station(station_id) is not None

@@ -317,12 +317,14 @@ class Hub:
         return static_file(DESK_DIR, request.match_info["path"], "the secretary's desk")
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
-        """The proxy's health check: 200 while this instance serves (its store answering), 503 otherwise."""
+        """The proxy's health check: 200 while this instance serves (its store answering), 503 otherwise; with
+        this instance's name and how many stations and GP consoles it holds (counts only)."""
         try:
             await self._store.run(lambda session: session.execute(text("SELECT 1")))
         except StationError as exc:
             return error_response(503, "unavailable", f"the hub's store does not answer: {exc}")
-        return web.json_response({"ok": True, "instance": self._relay.instance})
+        stations, gps = self._relay.connected()
+        return web.json_response({"ok": True, "instance": self._relay.instance, "stations": stations, "gps": gps})
 
     async def _me(self, request: web.Request) -> web.StreamResponse:
         _, account = self._logins.account(request)
