@@ -369,6 +369,9 @@ class Relay:
         if previous is not None:
             self._gone(previous)
             previous.kick("replaced by a connection with the station's next token")
+        moved = self._instances.station(account.id)  # its connection to another instance, dead or not yet seen so
+        if moved is not None and moved.gp is not None and moved.gp in self._gps:
+            self._gps[moved.gp].send(StationOffline(station=account.id))  # she asks again, here
         station.start(self._tasks)
         try:
             await ws.prepare(request)
@@ -517,7 +520,8 @@ class Relay:
         """A station of another instance changed. A GP of this instance joined to it hears that it went
         offline when its connection ended or moved (she asks again, and resumes, as after any drop); a
         connection here older than one on another instance is the station's past one, and is closed."""
-        if before is not None and (after is None or after.connected_at != before.connected_at):
+        moved = before is not None and (after is None or after.connected_at != before.connected_at)
+        if before is not None and moved and before.account.id not in self._stations:  # here: told on connecting
             gp = self._gps.get(before.gp) if before.gp is not None else None
             if gp is not None:
                 gp.send(StationOffline(station=before.account.id))
