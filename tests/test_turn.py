@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 from aioice import stun
@@ -16,6 +17,7 @@ from fleet.coturn import TurnServer
 from hub.config import IceSection
 from protocol.hub import IceServer
 from session.media import MediaError, ice_configuration
+from tests.remote import GpSocket, station_with_hub
 
 
 def ice_for(turn: TurnServer, secret: str | None = None) -> IceSection:
@@ -64,3 +66,16 @@ def test_relay_policy_reaches_aiortc() -> None:
     assert ice_configuration([turn]).iceTransportPolicy is RTCIceTransportPolicy.ALL
     with pytest.raises(MediaError, match="needs a TURN server"):
         ice_configuration([{"urls": "stun:stun.example.org"}], "relay")
+
+
+async def test_the_hub_tells_gps_and_stations_to_relay(tmp_path: Path) -> None:
+    ice = IceSection(turn_urls=("turn:turn.example.org:3478",), turn_secret=SecretStr("s" * 16),
+                     transport_policy="relay")
+    async with station_with_hub(tmp_path / "state", ice=ice) as remote, GpSocket(remote.hub) as gp:
+        assert remote.station.calls is not None
+        assert remote.station.calls.hub.ice_transport_policy == "relay"
+        welcome = await gp.receive("welcome")
+        assert welcome["ice_transport_policy"] == "relay" and welcome["ice_servers"][0]["username"].endswith(":demo")
+    async with station_with_hub(tmp_path / "state-all") as remote, GpSocket(remote.hub) as gp:
+        assert remote.station.calls is not None and remote.station.calls.hub.ice_transport_policy == "all"
+        assert "ice_transport_policy" not in await gp.receive("welcome")  # what older consoles and stations know
