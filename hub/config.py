@@ -35,7 +35,7 @@ from sqlalchemy.exc import ArgumentError
 
 from config.intervals import Interval, WeeklyHours, intervals
 from config.loader import load_model
-from protocol.hub import GpIdentity, IceServer, Id
+from protocol.hub import GpIdentity, IceServer, IceTransportPolicy, Id
 
 # OWASP's scrypt floor for N=2^15 is r=8, p=3: 32 MiB and about a third of a second per try.
 SCRYPT_N = 2**15
@@ -186,12 +186,14 @@ class StoreSection(_Frozen):
 
 
 class IceSection(_Frozen):
-    """STUN servers, and TURN servers sharing a secret with the hub (coturn `use-auth-secret`)."""
+    """STUN servers, and TURN servers sharing a secret with the hub (coturn `use-auth-secret`); with
+    `transport_policy = "relay"` every media leg goes through TURN (docs/design.md, "TURN")."""
 
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: SecretStr | None = Field(default=None, min_length=16)
     turn_ttl_s: int = Field(default=86400, ge=60, le=7 * 86400)
+    transport_policy: IceTransportPolicy = "all"
 
     @field_validator("stun_urls", "turn_urls")
     @classmethod
@@ -205,7 +207,14 @@ class IceSection(_Frozen):
     def _secret_for_turn(self) -> IceSection:
         if self.turn_urls and self.turn_secret is None:
             raise ValueError("turn_urls need turn_secret (coturn's static-auth-secret)")
+        if self.transport_policy == "relay" and not any(u.startswith(("turn:", "turns:")) for u in self.turn_urls):
+            raise ValueError('transport_policy = "relay" needs turn_urls: without TURN no call would connect')
         return self
+
+    @property
+    def policy(self) -> IceTransportPolicy | None:
+        """What the welcomes carry: "relay", or nothing for "all" (what consoles and stations assume)."""
+        return "relay" if self.transport_policy == "relay" else None
 
     def servers_for(self, user: str, now: float) -> tuple[IceServer, ...]:
         """The ICE servers for `user` at Unix time `now`, TURN with credentials valid for turn_ttl_s."""

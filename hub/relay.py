@@ -193,6 +193,7 @@ class Relay:
         self._instances.gps_changed()
         log.info("GP %s connected as %s", account.username, gp.id)
         gp.send(GpWelcome(gp=gp.id, name=account.identity.name, ice_servers=self.ice_servers(account.username),
+                          ice_transport_policy=self._config.ice.policy,
                           on_board=True if self._config.vehicle is not None else None))
         self._refresh_rooms()
         try:
@@ -377,7 +378,8 @@ class Relay:
             await ws.prepare(request)
             log.info("station %s connected from %s", account.id, request.remote)
             self._publish(station)
-            station.send(StationWelcome(station=account.id, ice_servers=self.ice_servers(account.id)))
+            station.send(StationWelcome(station=account.id, ice_servers=self.ice_servers(account.id),
+                                        ice_transport_policy=self._config.ice.policy))
             if self._feed is not None:
                 self._feed.connected(station)
             if self._watcher is not None:

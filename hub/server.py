@@ -11,7 +11,7 @@ the kiosk page (`ui/web/`: the DOM helper and the i18n runtime); `POST /api/logi
 `cabin_gp` session cookie (a login that still needs its second factor until `POST /api/totp/verify`,
 or `/api/totp/enrol` then `/api/totp/confirm`), `POST /api/logout` ends it, `GET /api/me` says who
 is logged in (a GP's `{role: "gp", username, name, identity, stations: [{id, site, online}],
-ice_servers, ical_url}`, ical_url her calendar feed's secret URL or null; a coordinator's
+ice_servers, ice_transport_policy, ical_url}`, ical_url her calendar feed's secret URL or null; a coordinator's
 `{role: "coordinator", username, name}`, a secretary's the same with role "secretary"). `/book/` and
 `/api/public/...` are the public booking page (`hub.booking.public`); `/coordinator` the coordinator's
 console (`hub/coordinator_page/`) over `/api/coordinator/...` (`hub.booking.desk`; the programme of stops
@@ -339,6 +339,7 @@ class Hub:
             "identity": account.identity.model_dump(),
             "stations": [{"id": s, "site": sites[s], "online": self._relay.online(s)} for s in account.stations],
             "ice_servers": [s.model_dump(exclude_none=True) for s in self._relay.ice_servers(account.username)],
+            "ice_transport_policy": self._config.ice.transport_policy,
             "ical_url": self._calendars.url(self.origin, account.username),
         })
 

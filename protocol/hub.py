@@ -34,7 +34,10 @@ Station to hub
                                                 unknown_code, already_used, cancelled, wrong_site,
                                                 not_today, under_14, representative_required)
 Hub to station
-    welcome    {station, ice_servers}
+    welcome    {station, ice_servers, ice_transport_policy}
+                                                `ice_transport_policy` "relay": every media leg
+                                                (aiortc's, the kiosk page's) uses TURN candidates
+                                                only (docs/design.md, "TURN"); absent: all
     audit_ack  {seq, hash}                     the hub has this head; a head that goes back
                                                 (fewer entries, or another hash at the same
                                                 sequence) is refused with `audit_head_back`
@@ -67,8 +70,10 @@ GP to hub
     signal     {station, leg, description | candidate}
     leave      {station}
 Hub to GP
-    welcome    {gp, name, ice_servers, on_board}   `on_board` (true) on a vehicle's hub: the GP is
-                                                in the vehicle, no face-to-face call
+    welcome    {gp, name, ice_servers, ice_transport_policy, on_board}
+                                                `on_board` (true) on a vehicle's hub: the GP is
+                                                in the vehicle, no face-to-face call;
+                                                `ice_transport_policy` as the station's welcome
     waiting_room {patients: [{station, site, session, since, waited_s, booked_with, yours,
                   claim_until, ticket, reason}]}
                                                 `waited_s`: the station's count when the hub
@@ -118,6 +123,7 @@ MAX_MESSAGE_BYTES = 256 * 1024  # an SDP offer with video and two data channels 
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Leg = Literal["instruments", "face"]
+IceTransportPolicy = Literal["all", "relay"]  # RTCConfiguration.iceTransportPolicy
 Code = Annotated[str, Field(pattern=f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")]
 BOOKINGS_PAGE = 50  # bookings per `bookings` message: a page stays far below MAX_MESSAGE_BYTES
 
@@ -223,6 +229,7 @@ class StationWelcome(_Message):
     type: Literal["welcome"] = "welcome"
     station: Id
     ice_servers: tuple[IceServer, ...] = ()
+    ice_transport_policy: IceTransportPolicy | None = None  # "relay": TURN only; absent: all candidates
 
 
 class GpJoin(_Message):
@@ -359,6 +366,7 @@ class GpWelcome(_Message):
     gp: Id
     name: str = Field(min_length=1, max_length=200)
     ice_servers: tuple[IceServer, ...] = ()
+    ice_transport_policy: IceTransportPolicy | None = None  # "relay": TURN only; absent: all candidates
     on_board: bool | None = None  # a vehicle's hub: the GP is in the vehicle, no face-to-face call
 
 

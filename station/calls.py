@@ -165,7 +165,8 @@ class CallRelay:
         if self._face_gp is None or self._on_board is not None or self._cabin.state not in CALL_STATES:
             return
         servers = [server.model_dump(exclude_none=True) for server in self.hub.ice_servers]
-        self._kiosk.tell_pages({"type": "call", "ice_servers": servers})
+        self._kiosk.tell_pages({"type": "call", "ice_servers": servers,
+                                "ice_transport_policy": self.hub.ice_transport_policy})
 
     async def _gp_join(self, message: GpJoin) -> None:
         c = self._cabin.consultation
@@ -175,7 +176,8 @@ class CallRelay:
         if self._face_gp is not None and self._face_gp != message.gp:
             await self.media.gp_left(self._face_gp)  # the same GP back on a new hub connection
         self._face_gp = message.gp
-        self.media.set_ice_servers([server.model_dump(exclude_none=True) for server in self.hub.ice_servers])
+        self.media.set_ice_servers([server.model_dump(exclude_none=True) for server in self.hub.ice_servers],
+                                   self.hub.ice_transport_policy)
         await self.media.gp_joined(message.gp, message.identity)
         self._call()  # a GP coming back during the consultation gets the patient's camera again
 

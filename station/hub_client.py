@@ -49,6 +49,7 @@ from protocol.hub import (
     GpLeft,
     HubProtocolError,
     IceServer,
+    IceTransportPolicy,
     QueueBoard,
     SignalToStation,
     StationSignal,
@@ -121,6 +122,7 @@ class HubClient:
         self._status_made = 0.0  # clock.monotonic() when the latest status was given
         self._audit_head: AuditHead | None = None
         self._ice: tuple[IceServer, ...] = ()
+        self._ice_policy: IceTransportPolicy = "all"
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._welcomed = asyncio.Event()
         self._gps: set[str] = set()  # GP connections the hub has told of and not yet of their leaving
@@ -137,6 +139,11 @@ class HubClient:
     def ice_servers(self) -> tuple[IceServer, ...]:
         """The STUN and TURN servers from the hub's latest welcome (empty before the first)."""
         return self._ice
+
+    @property
+    def ice_transport_policy(self) -> IceTransportPolicy:
+        """"relay" when the hub's latest welcome says every media leg goes through TURN, "all" otherwise."""
+        return self._ice_policy
 
     async def start(self) -> None:
         """Start dialling the hub in the background; returns at once."""
@@ -256,6 +263,7 @@ class HubClient:
             log.warning("the hub knows this station's token as %s, not %s: check [hub] station_id",
                         welcome.station, self._config.station_id)
         self._ice = welcome.ice_servers
+        self._ice_policy = welcome.ice_transport_policy or "all"
 
     async def _receive(self, text: str) -> None:
         try:
