@@ -43,6 +43,7 @@ from protocol.hub import (
     JoinRequest,
     SignalToGp,
     SignalToStation,
+    StationHealth,
     StationOffline,
     StationSignal,
     StationWelcome,
@@ -87,13 +88,17 @@ class Relay:
     """The connected GPs and stations: who waits, who joined whom, and the signalling between them."""
 
     def __init__(self, config: HubConfig, store: Store, wall: Callable[[], float], *,
-                 feed: BookingFeed | None = None, watcher: StationWatcher | None = None) -> None:
+                 feed: BookingFeed | None = None, watcher: StationWatcher | None = None,
+                 health: Callable[[str, StationHealth], None] | None = None) -> None:
         """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock;
-        `feed` sends each station its bookings."""
+        `feed` sends each station its bookings; `health` takes stations' health reports (docs/design.md,
+        "The fleet view")."""
         self._config = config
         self._gp_names = config.gp_names()
         self._feed = feed
         self._watcher = watcher
+        self._health = health
+        self.relayed = 0  # signalling messages relayed, for the hub's metrics
         self._store = store
         self._wall = wall
         self._tasks = TaskSet("hub", log)
@@ -108,6 +113,12 @@ class Relay:
         # Each station's last acknowledged audit chain head, loaded from the store by start() and
         # written back before it is acknowledged (docs/design.md, "The audit chain").
         self._audit_heads: dict[str, AuditHead] = {}
+
+    def figures(self) -> tuple[int, int, int]:
+        """(stations connected, GPs connected, patients waiting for a GP) at this instance, for its metrics."""
+        waiting = sum(1 for s in self._stations.values() if s.gp is None and s.status is not None
+                      and s.status.state == CabinState.WAITING_FOR_DOCTOR)
+        return len(self._stations), len(self._gps), waiting
 
     def online(self, station_id: str) -> bool:
         """Whether the station is connected now."""
@@ -181,6 +192,7 @@ class Relay:
             raise Refusal(409, "not_joined", f"you have not joined station {message.station}")
         if isinstance(message, GpSignal):
             station.send(SignalToStation(gp=gp.id, **message.model_dump(include=_SIGNAL)))
+            self.relayed += 1
         else:
             log.info("GP %s left station %s", gp.id, message.station)
             self._release(station)
@@ -369,12 +381,16 @@ class Relay:
             if gp is None or gp.id != message.gp:
                 raise Refusal(409, "not_joined", f"GP connection {message.gp} has not joined this station")
             gp.send(SignalToGp(station=sid, **message.model_dump(include=_SIGNAL)))
+            self.relayed += 1
         elif isinstance(message, AuditHead):
             ack = self._audit_head(sid, message)
             self._tasks.spawn(self._acknowledge(station, ack), f"audit-head-{sid}")
         elif isinstance(message, CallAnswer):
             if self._watcher is not None:
                 self._watcher.answered(sid, message)
+        elif isinstance(message, StationHealth):
+            if self._health is not None:
+                self._health(sid, message)
         else:
             log.warning("station %s reported an error: %s", sid, message.code)
 

@@ -20,7 +20,9 @@ the secretary's desk (`hub/desk_page/`) over `/api/desk/...` (`hub.mobile.desk`)
 publishes her sessions through `/api/sessions` (`hub.booking.duty`); `/fhir/r4/...` is the book for booking platforms
 (`hub.booking.fhir`, bearer tokens), `/ical/<username>/<token>.ics` a GP's calendar feed
 (`hub.booking.ical`). `POST /api/sync` takes a vehicle's hub's changes (a `[[vehicles]]` token) and
-`GET /api/sync/conflicts` lists the bookings that lost their slot then (`hub.sync`).
+`GET /api/sync/conflicts` lists the bookings that lost their slot then (`hub.sync`). `/fleet` is the
+fleet page for coordinators and technicians over `/api/fleet/...` (`hub.fleet.service`), `GET /metrics`
+the Prometheus metrics (`hub.fleet.metrics`).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's public origin;
 `/ws/station` needs `Authorization: Bearer <station token>` and no browser Origin. The hub's logs
 carry station, GP, session and booking ids, never a patient's name, a token or a password
@@ -53,6 +55,8 @@ from hub.booking.public import PublicBooking
 from hub.config import GpAccount, HubConfig
 from hub.errors import Refusal, error_response
 from hub.files import static_file
+from hub.fleet.metrics import HubFigures, Metrics
+from hub.fleet.service import FleetView
 from hub.mobile.desk import SecretaryDesk
 from hub.mobile.reception import Reception
 from hub.notify.outbox import Outbox
@@ -98,7 +102,8 @@ class Hub:
         self._public = PublicBooking(self.book, config, clock.monotonic)
         # On a vehicle's hub, the secretary's reception hears of the cabin (docs/design.md, "The secretary's desk").
         self._reception = Reception(self._store, self.book, config, wall) if config.vehicle is not None else None
-        self._relay = Relay(config, self._store, wall, feed=BookingFeed(self.book, config), watcher=self._reception)
+        self._relay = Relay(config, self._store, wall, feed=BookingFeed(self.book, config), watcher=self._reception,
+                            health=lambda sid, health: self.fleet.report(sid, health))
         if self._reception is not None:
             self._reception.attach(self._relay)
         self._logins = Logins(config, clock, secure_cookie=self.origin.startswith("https:"),
@@ -109,6 +114,9 @@ class Hub:
         self._programme_desk = ProgrammeDesk(self.book, self._logins, config)
         self._duty = GpDuty(self.book, self._logins, config)
         self._activity = ActivityApi(self._store, self._programme, self._logins)
+        # The stations' health, the fleet page and /metrics (docs/design.md, "The fleet view").
+        self.fleet = FleetView(self._store, config, self._logins, wall)
+        self.metrics = Metrics(self.fleet, self._figures, config.monitoring, wall)
         self._secretary = (SecretaryDesk(self._reception, self.book, self._logins, config)
                            if self._reception is not None else None)
         self.sync = Synchronisation(self._store, config, wall, book=self.book, announce=self._outbox.announce,
@@ -140,7 +148,14 @@ class Hub:
             *self._activity.routes(),  # the activity figures and their CSV (docs/design.md, "Activity")
             *self._desk_routes(),
             *self.sync.routes(),  # docs/design.md, "A day without network"
+            *self.fleet.routes(),  # docs/design.md, "The fleet view"
+            *self.metrics.routes(),
         ]
+
+    def _figures(self) -> HubFigures:
+        """This instance's own figures for its metrics."""
+        stations, gps, waiting = self._relay.figures()
+        return HubFigures(stations=stations, gps=gps, waiting=waiting, relayed=self._relay.relayed)
 
     def _desk_routes(self) -> list[web.AbstractRouteDef]:
         """The secretary's desk and its API, on a vehicle's hub only."""
@@ -184,7 +199,9 @@ class Hub:
                 await self._reception.start()
             await self._logins.start()
             await self._outbox.start()
+            await self.fleet.start()
         except BaseException:
+            await self.fleet.stop()
             await self._logins.stop()
             await self.sync.stop()
             await self._store.stop()
@@ -200,6 +217,7 @@ class Hub:
             await site.start()
         except (OSError, ssl.SSLError) as exc:
             await runner.cleanup()
+            await self.fleet.stop()
             await self._outbox.stop()
             await self._logins.stop()
             await self.sync.stop()
@@ -220,6 +238,7 @@ class Hub:
         if self._reception is not None:
             await self._reception.stop()
         await runner.cleanup()
+        await self.fleet.stop()
         await self._outbox.stop()
         await self._logins.stop()
         await self._store.stop()
