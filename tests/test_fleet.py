@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -135,7 +136,7 @@ async def test_reports_and_their_history_round_trip_and_are_pruned(store_url: UR
         old = NOW - timedelta(days=8)
         for at, health in ((old, first), (NOW - timedelta(minutes=1), first), (NOW, second)):
             report = health.model_dump(mode="json", exclude_none=True)
-            await store.run(lambda s, at=at, report=report: records.keep(s, CABIN, at, report, sample=True))
+            await store.run(partial(records.keep, station_id=CABIN, at=at, report=report, sample=True))
         await store.run(lambda s: records.keep(s, "cabin-chelles-1", NOW, first.model_dump(mode="json"), sample=False))
         latest = await store.run(records.latest)
         assert [(sid, at) for sid, at, _ in latest] == [("cabin-chelles-1", NOW), (CABIN, NOW)]

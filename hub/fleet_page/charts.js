@@ -56,6 +56,10 @@ export function drawLines(canvas, series, { from, to, max = null, unit = String,
     ctx.beginPath();
     s.points.forEach(([ms, v], i) => (i === 0 ? ctx.moveTo(x(ms), y(v)) : ctx.lineTo(x(ms), y(v))));
     ctx.stroke();
+    if (s.points.length === 1) { // a line needs two points: one sample is a dot
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.fillRect(x(s.points[0][0]) - 2, y(s.points[0][1]) - 2, 4, 4);
+    }
   });
   timeAxis(ctx, from, to, x, height, label);
 }

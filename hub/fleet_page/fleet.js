@@ -160,7 +160,7 @@ function renderCharts() {
   const label = (ms) => when(new Date(ms).toISOString());
   const samples = history.samples;
   drawLines($("chart-lag"), [{ name: "lag", points: samples.map((s) => [Date.parse(s.at), (s.loop_lag_s ?? 0) * 1000]) }],
-    { from, to, unit: (v) => t("unit.ms", { n: formatNumber(v) }), label });
+    { from, to, unit: (v) => t("unit.ms", { n: formatNumber(v, v < 10 ? 1 : 0) }), label });
   const devices = [...new Set(samples.flatMap((s) => Object.keys(s.batteries)))].sort();
   drawLines($("chart-battery"), devices.map((id) => ({
     name: id, points: samples.filter((s) => id in s.batteries).map((s) => [Date.parse(s.at), s.batteries[id]]),
