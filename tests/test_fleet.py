@@ -1,5 +1,5 @@
 """The fleet view (docs/design.md, "The fleet view"): the pure alert function, the `station_health` message,
-the station's report made from what it sees, the store's round trip on both backends, the page's API by
+the station's report made from what it sees and kept for the next connection, the store's round trip on both backends, the page's API by
 role, and /metrics parsed with prometheus_client's own text parser."""
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from typing import Any
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
+from config.schema import HubSection
 from devices.instrument import DeviceHealth
-from hub.config import CoordinatorAccount, MonitoringSection, token_digest
+from fleet.daemons import free_port
+from hub.config import CoordinatorAccount, ListenSection, MonitoringSection, token_digest
 from hub.fleet import records
 from hub.fleet.alerts import Latest, Thresholds, alerts
 from hub.server import Hub
@@ -25,7 +28,9 @@ from hygiene.store import CabinRecord
 from printer.status import PrinterStatus
 from protocol.hub import FROM_STATION, DeviceState, HubProtocolError, PrinterState, StationHealth, dump, parse
 from protocol.states import CabinState
+from runtime.clock import Clock
 from station.health import Look, alarm_key, health_of
+from station.hub_client import HubClient
 from tests.booking import STATION_TOKENS, open_store
 from tests.test_hub_desk import COORDINATOR_PASSWORD, desk_config
 from tests.test_hub_desk import log_in as staff_log_in
@@ -248,4 +253,30 @@ async def test_metrics_need_the_token_from_an_address_not_listed(http: aiohttp.C
             assert response.status == 200
             assert ("cabin_hub_stations_connected", ()) in metrics_of(await response.text())
     finally:
+        await server.stop()
+
+
+async def _ignored(_: object) -> None:
+    """A station handler the test has no use for."""
+
+
+async def test_a_report_made_while_the_hub_is_away_reaches_it_at_the_connection() -> None:
+    port, token = free_port(), "cabin-nangis-1-token-0123456789"
+    config = fleet_config()
+    stations = tuple(s.model_copy(update={"token_sha256": token_digest(token)}) if s.id == CABIN else s
+                     for s in config.stations)
+    section = HubSection(url=f"ws://127.0.0.1:{port}/ws/station", station_id=CABIN, token=SecretStr(token))
+    client = HubClient(section, Clock(speed=1000.0), on_gp_join=_ignored, on_signal=_ignored, on_gp_left=_ignored)
+    await client.start()
+    server = Hub(config.model_copy(update={"stations": stations, "hub": ListenSection(port=port)}))
+    try:
+        await client.send_health(healthy(printer=PrinterState(reachable=True, problem="paper_out")))  # kept
+        await server.start()
+        async with asyncio.timeout(10):
+            while not (found := await server.fleet.latest()):
+                await asyncio.sleep(0.05)
+        assert [(one.station, one.health.printer) for one in found] == [
+            (CABIN, PrinterState(reachable=True, problem="paper_out"))]
+    finally:
+        await client.stop()
         await server.stop()
