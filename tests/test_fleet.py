@@ -1,6 +1,6 @@
 """The fleet view (docs/design.md, "The fleet view"): the pure alert function, the `station_health` message,
-the station's report made from what it sees and kept for the next connection, the store's round trip on both backends, the page's API by
-role, and /metrics parsed with prometheus_client's own text parser."""
+the station's report made from what it sees and kept for the next connection, the store's round trip on both
+backends, the page's API by role, and /metrics parsed with prometheus_client's own text parser."""
 
 from __future__ import annotations
 
