@@ -16,6 +16,7 @@ import re
 import secrets
 from datetime import date as date_
 from importlib import resources
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -486,6 +487,21 @@ class CalendarSection(_Frozen):
     days_back: int = Field(default=14, ge=0, le=365)
 
 
+class MonitoringSection(_Frozen):
+    """The fleet view (docs/design.md, "The fleet view"): its alerts' thresholds, how much history it keeps,
+    and who may scrape `GET /metrics`: a Prometheus server showing `Authorization: Bearer <token>` whose
+    digest is `metrics_token_sha256` (`cabin hub new-token` prints both), or one connecting from
+    `metrics_from` (by default this machine only)."""
+
+    history_days: int = Field(default=7, ge=1, le=90)
+    sample_s: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)  # a station's history, at most this often
+    cleaning_overdue_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    low_battery_percent: int = Field(default=20, ge=1, le=100)
+    lag_warning_s: float = Field(default=0.5, gt=0, le=60, allow_inf_nan=False)
+    metrics_token_sha256: Digest | None = None
+    metrics_from: tuple[IPvAnyNetwork, ...] = (IPv4Network("127.0.0.1/32"), IPv6Network("::1/128"))
+
+
 class HubConfig(_Frozen):
     """The whole configuration of a hub."""
 
@@ -507,6 +523,7 @@ class HubConfig(_Frozen):
     vehicle: VehicleSection | None = None  # this hub runs on board a mobile unit
     vehicles: tuple[VehicleAccount, ...] = ()  # the vehicles' hubs that synchronise with this one
     fleet: FleetSection = FleetSection()
+    monitoring: MonitoringSection = MonitoringSection()
 
     @property
     def origin(self) -> str:

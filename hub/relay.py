@@ -52,6 +52,7 @@ from protocol.hub import (
     Leave,
     SignalToGp,
     SignalToStation,
+    StationHealth,
     StationOffline,
     StationSignal,
     StationWelcome,
@@ -96,14 +97,17 @@ class Relay:
     """The connected GPs and stations: who waits, who joined whom, and the signalling between them."""
 
     def __init__(self, config: HubConfig, store: Store, wall: Callable[[], float], *, port: Callable[[], int],
-                 feed: BookingFeed | None = None, watcher: StationWatcher | None = None) -> None:
+                 feed: BookingFeed | None = None, watcher: StationWatcher | None = None,
+                 health: Callable[[str, StationHealth], None] | None = None) -> None:
         """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock;
         `port` the hub's listening port (it names the instance in a fleet); `feed` sends each station its
-        bookings."""
+        bookings; `health` takes stations' health reports (docs/design.md, "The fleet view")."""
         self._config = config
         self._gp_names = config.gp_names()
         self._feed = feed
         self._watcher = watcher
+        self._health = health
+        self.relayed = 0  # signalling messages relayed, for the hub's metrics
         self._store = store
         self._wall = wall
         self._tasks = TaskSet("hub", log)
@@ -126,9 +130,11 @@ class Relay:
         """This hub's name in its fleet ("alone" without one)."""
         return self._instances.name
 
-    def connected(self) -> tuple[int, int]:
-        """How many stations and GP consoles are connected to this instance."""
-        return len(self._stations), len(self._gps)
+    def figures(self) -> tuple[int, int, int]:
+        """(stations connected, GPs connected, patients waiting for a GP) at this instance, for its metrics."""
+        waiting = sum(1 for s in self._stations.values() if s.gp is None and s.status is not None
+                      and s.status.state == CabinState.WAITING_FOR_DOCTOR)
+        return len(self._stations), len(self._gps), waiting
 
     def online(self, station_id: str) -> bool:
         """Whether the station is connected now, to this instance or another of the fleet."""
@@ -236,6 +242,7 @@ class Relay:
             raise Refusal(409, "not_joined", f"you have not joined station {message.station}")
         if isinstance(message, GpSignal):
             station.send(SignalToStation(gp=gp.id, **message.model_dump(include=_SIGNAL)))
+            self.relayed += 1
         else:
             log.info("GP %s left station %s", gp.id, message.station)
             self._release(station)
@@ -445,12 +452,16 @@ class Relay:
             if gp is None or gp.id != message.gp:
                 raise Refusal(409, "not_joined", f"GP connection {message.gp} has not joined this station")
             gp.send(SignalToGp(station=sid, **message.model_dump(include=_SIGNAL)))
+            self.relayed += 1
         elif isinstance(message, AuditHead):
             ack = self._audit_head(sid, message)
             self._tasks.spawn(self._acknowledge(station, ack), f"audit-head-{sid}")
         elif isinstance(message, CallAnswer):
             if self._watcher is not None:
                 self._watcher.answered(sid, message)
+        elif isinstance(message, StationHealth):
+            if self._health is not None:
+                self._health(sid, message)
         else:
             log.warning("station %s reported an error: %s", sid, message.code)
 

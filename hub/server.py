@@ -20,7 +20,9 @@ the secretary's desk (`hub/desk_page/`) over `/api/desk/...` (`hub.mobile.desk`)
 publishes her sessions through `/api/sessions` (`hub.booking.duty`); `/fhir/r4/...` is the book for booking platforms
 (`hub.booking.fhir`, bearer tokens), `/ical/<username>/<token>.ics` a GP's calendar feed
 (`hub.booking.ical`). `POST /api/sync` takes a vehicle's hub's changes (a `[[vehicles]]` token) and
-`GET /api/sync/conflicts` lists the bookings that lost their slot then (`hub.sync`).
+`GET /api/sync/conflicts` lists the bookings that lost their slot then (`hub.sync`). `/fleet` is the
+fleet page for coordinators and technicians over `/api/fleet/...` (`hub.fleet.service`), `GET /metrics`
+the Prometheus metrics (`hub.fleet.metrics`).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's public origin;
 `/ws/station` needs `Authorization: Bearer <station token>` and no browser Origin. The hub's logs
 carry station, GP, session and booking ids, never a patient's name, a token or a password
@@ -54,6 +56,8 @@ from hub.booking.public import PublicBooking
 from hub.config import GpAccount, HubConfig
 from hub.errors import Refusal, error_response
 from hub.files import static_file
+from hub.fleet.metrics import HubFigures, Metrics
+from hub.fleet.service import FleetView
 from hub.mobile.desk import SecretaryDesk
 from hub.mobile.reception import Reception
 from hub.notify.outbox import Outbox
@@ -100,7 +104,7 @@ class Hub:
         # On a vehicle's hub, the secretary's reception hears of the cabin (docs/design.md, "The secretary's desk").
         self._reception = Reception(self._store, self.book, config, wall) if config.vehicle is not None else None
         self._relay = Relay(config, self._store, wall, port=lambda: self.port, feed=BookingFeed(self.book, config),
-                            watcher=self._reception)
+                            watcher=self._reception, health=lambda sid, health: self.fleet.report(sid, health))
         self.book.listen(lambda view: self._relay.booking_committed(view.id))
         if self._reception is not None:
             self._reception.attach(self._relay)
@@ -112,6 +116,9 @@ class Hub:
         self._programme_desk = ProgrammeDesk(self.book, self._logins, config)
         self._duty = GpDuty(self.book, self._logins, config)
         self._activity = ActivityApi(self._store, self._programme, self._logins)
+        # The stations' health, the fleet page and /metrics (docs/design.md, "The fleet view").
+        self.fleet = FleetView(self._store, config, self._logins, wall)
+        self.metrics = Metrics(self.fleet, self._figures, config.monitoring, wall)
         self._secretary = (SecretaryDesk(self._reception, self.book, self._logins, config)
                            if self._reception is not None else None)
         self.sync = Synchronisation(self._store, config, wall, book=self.book, announce=self._outbox.announce,
@@ -144,7 +151,14 @@ class Hub:
             *self._activity.routes(),  # the activity figures and their CSV (docs/design.md, "Activity")
             *self._desk_routes(),
             *self.sync.routes(),  # docs/design.md, "A day without network"
+            *self.fleet.routes(),  # docs/design.md, "The fleet view"
+            *self.metrics.routes(),
         ]
+
+    def _figures(self) -> HubFigures:
+        """This instance's own figures for its metrics."""
+        stations, gps, waiting = self._relay.figures()
+        return HubFigures(stations=stations, gps=gps, waiting=waiting, relayed=self._relay.relayed)
 
     def _desk_routes(self) -> list[web.AbstractRouteDef]:
         """The secretary's desk and its API, on a vehicle's hub only."""
@@ -188,7 +202,9 @@ class Hub:
                 await self._reception.start()
             await self._logins.start()
             await self._outbox.start()
+            await self.fleet.start()
         except BaseException:
+            await self.fleet.stop()
             await self._logins.stop()
             await self.sync.stop()
             await self._store.stop()
@@ -204,6 +220,7 @@ class Hub:
             await site.start()
         except (OSError, ssl.SSLError) as exc:
             await runner.cleanup()
+            await self.fleet.stop()
             await self._outbox.stop()
             await self._logins.stop()
             await self.sync.stop()
@@ -229,6 +246,7 @@ class Hub:
         if self._reception is not None:
             await self._reception.stop()
         await runner.cleanup()
+        await self.fleet.stop()
         await self._outbox.stop()
         await self._logins.stop()
         await self._store.stop()
@@ -323,7 +341,7 @@ class Hub:
             await self._store.run(lambda session: session.execute(text("SELECT 1")))
         except StationError as exc:
             return error_response(503, "unavailable", f"the hub's store does not answer: {exc}")
-        stations, gps = self._relay.connected()
+        stations, gps, _ = self._relay.figures()
         return web.json_response({"ok": True, "instance": self._relay.instance, "stations": stations, "gps": gps})
 
     async def _me(self, request: web.Request) -> web.StreamResponse:

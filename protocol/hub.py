@@ -33,6 +33,17 @@ Station to hub
                                                 why not (`code`: not_ready, not_clean, closed,
                                                 unknown_code, already_used, cancelled, wrong_site,
                                                 not_today, under_14, representative_required)
+    station_health {state, cleaning_due, dirty_for_s, last_cleaning, devices: [{id, kind, connected,
+                  battery, error}], printer: {reachable, problem, paper_low}, loop_lag_s, version,
+                  uptime_s, interval_s}
+                                                the cabin's health for the fleet page (docs/design.md,
+                                                "The fleet view"): at each connection, every
+                                                `interval_s` and at once when what an alert is made
+                                                of changes. `dirty_for_s`: how long the cabin has
+                                                waited for its cleaning since its last patient left
+                                                (by the station's clock); `printer.problem` one of
+                                                printer/status.py's codes (paper_out...). Never a
+                                                patient's data
 Hub to station
     welcome    {station, ice_servers, ice_transport_policy}
                                                 `ice_transport_policy` "relay": every media leg
@@ -220,6 +231,40 @@ class CallAnswer(_Message):
     accepted: bool
     code: str | None = Field(default=None, min_length=1, max_length=64)
     message: str | None = Field(default=None, max_length=500)
+
+
+class DeviceState(_Part):
+    """One instrument's health as the fleet page shows it."""
+
+    id: Id
+    kind: str = Field(min_length=1, max_length=64)
+    connected: bool
+    battery: int | None = Field(default=None, ge=0, le=100)  # percent, for a device that says
+    error: str | None = Field(default=None, max_length=200)
+
+
+class PrinterState(_Part):
+    """The prescription printer's status: `problem` is printer/status.py's code (paper_out, cover_open...)."""
+
+    reachable: bool
+    problem: str | None = Field(default=None, min_length=1, max_length=64)
+    paper_low: bool = False
+
+
+class StationHealth(_Message):
+    """The cabin's health for the hub's fleet view: machine and devices only, never a patient's data."""
+
+    type: Literal["station_health"] = "station_health"
+    state: CabinState
+    cleaning_due: bool
+    dirty_for_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    last_cleaning: str | None = Field(default=None, max_length=64)  # ISO time, by the station's clock
+    devices: tuple[DeviceState, ...] = Field(default=(), max_length=64)
+    printer: PrinterState | None = None
+    loop_lag_s: float = Field(ge=0, allow_inf_nan=False)  # the event loop's worst lag of late
+    version: str = Field(min_length=1, max_length=64)
+    uptime_s: float = Field(ge=0, allow_inf_nan=False)
+    interval_s: float = Field(gt=0, le=3600, allow_inf_nan=False)  # the next report comes within this
 
 
 # Hub to station.
@@ -415,7 +460,7 @@ class ErrorMessage(_Message):
     message: str = Field(max_length=1000)
 
 
-FromStation = Annotated[CabinStatus | StationSignal | AuditHead | CallAnswer | ErrorMessage,
+FromStation = Annotated[CabinStatus | StationSignal | AuditHead | CallAnswer | StationHealth | ErrorMessage,
                         Field(discriminator="type")]
 ToStation = Annotated[
     StationWelcome | GpJoin | SignalToStation | GpLeft | AuditAck | Bookings | BookingChanged | BookingGone

@@ -2,7 +2,7 @@
 
 The hardware (instruments, cameras, accessories) is picked in `station/hardware.py`; the rest
 of the station here: the state database and what keeps it, the print service, the cabin, the
-GP link, the kiosk server and, with a hub configured, the call relay.
+GP link, the kiosk server and, with a hub configured, the call relay and the health reports.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from station import print_test
 from station.calls import CallRelay
 from station.entry import EntryFollower
 from station.hardware import Hardware
+from station.health import HealthReporter
 from station.kiosk import KioskServer
 from station.lag import LagMonitor
 from station.local_control import LocalControl
@@ -108,8 +109,13 @@ class Station:
         self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, cameras, place.name, self.audit,
                                self.book, on_board=self.on_board.handle if self.on_board else None,
                                stethoscope=self.hardware.stethoscope) if hub else None
+        # The cabin's health to the hub's fleet view (docs/design.md, "The fleet view").
+        self.health = HealthReporter(
+            self.calls.hub.send_health, cabin=self.cabin, store=self.store, devices=self.devices,
+            printer=self.printer, lag=self.lag, clock=clock, interval_s=hub.health_interval_s,
+            probe_s=hub.health_probe_s) if self.calls is not None and hub is not None else None
         self.control = LocalControl(state_dir, self.hardware, busy=self._patient_in)
-        optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]
+        optional = [c for c in (self.badge_reader, self.entry, self.calls, self.health) if c is not None]
         gate = [self.gate] if self.gate is not None else []
         self._components: list[object] = [
             self.lag, self.db, self.audit, self.store, self.registry, self.book, self.printer, self.hardware,

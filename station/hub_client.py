@@ -10,7 +10,7 @@ from one task, so a slow handler never stops the connection from answering heart
 
 It keeps the audit chain's latest head too, sent like the status (again after every
 reconnection), and hands the hub's acknowledgements to `on_audit_ack` (docs/design.md, "The
-audit chain").
+audit chain"); and so the cabin's latest health report (docs/design.md, "The fleet view").
 
 It hands the cabin's bookings to `bookings` (the appointment book): the pages of the snapshot the
 hub sends after each welcome, once the last has come, as one set to `replace`; then each change
@@ -52,6 +52,7 @@ from protocol.hub import (
     IceTransportPolicy,
     QueueBoard,
     SignalToStation,
+    StationHealth,
     StationSignal,
     StationWelcome,
     StopState,
@@ -121,6 +122,7 @@ class HubClient:
         self._status: CabinStatus | None = None
         self._status_made = 0.0  # clock.monotonic() when the latest status was given
         self._audit_head: AuditHead | None = None
+        self._health: StationHealth | None = None
         self._ice: tuple[IceServer, ...] = ()
         self._ice_policy: IceTransportPolicy = "all"
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -176,6 +178,12 @@ class HubClient:
         self._audit_head = head
         with contextlib.suppress(HubOffline):
             await self._send(dump(head))
+
+    async def send_health(self, health: StationHealth) -> None:
+        """Tell the hub the cabin's health now, or after the next reconnection if offline."""
+        self._health = health
+        with contextlib.suppress(HubOffline):
+            await self._send(dump(health))
 
     def _status_now(self, status: CabinStatus) -> CabinStatus:
         """The latest status as it stands now: a patient's wait has gone on while the hub was away."""
@@ -249,6 +257,8 @@ class HubClient:
                 await ws.send_str(dump(self._status_now(self._status)))
             if self._audit_head is not None:
                 await ws.send_str(dump(self._audit_head))
+            if self._health is not None:
+                await ws.send_str(dump(self._health))
             async for msg in ws:
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     await self._receive(msg.data)

@@ -159,6 +159,10 @@ function enterConsole(me) {
     location.replace(`/desk${location.search}`); // a secretary's login opens her desk on the vehicle's hub
     return;
   }
+  if (me.role === "technician") {
+    location.replace(`/fleet${location.search}`); // a technician's login opens the fleet page
+    return;
+  }
   app.me = me;
   app.ice = Array.isArray(me.ice_servers) ? me.ice_servers : [];
   app.icePolicy = me.ice_transport_policy === "relay" ? "relay" : "all";
