@@ -17,7 +17,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, web
@@ -41,6 +41,7 @@ from protocol.hub import (
     GpWelcome,
     IceServer,
     JoinRequest,
+    MaintenanceResult,
     SignalToGp,
     SignalToStation,
     StationOffline,
@@ -54,6 +55,9 @@ from protocol.states import CabinState
 from protocol.versioned import Message
 from runtime.errors import StationError
 from runtime.tasks import TaskSet
+
+if TYPE_CHECKING:
+    from hub.maintenance import RemoteMaintenance
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +91,15 @@ class Relay:
     """The connected GPs and stations: who waits, who joined whom, and the signalling between them."""
 
     def __init__(self, config: HubConfig, store: Store, wall: Callable[[], float], *,
-                 feed: BookingFeed | None = None, watcher: StationWatcher | None = None) -> None:
+                 feed: BookingFeed | None = None, watcher: StationWatcher | None = None,
+                 maintenance: RemoteMaintenance | None = None) -> None:
         """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock;
-        `feed` sends each station its bookings."""
+        `feed` sends each station its bookings; `maintenance` keeps the stations' maintenance results."""
         self._config = config
         self._gp_names = config.gp_names()
         self._feed = feed
         self._watcher = watcher
+        self._maintenance = maintenance
         self._store = store
         self._wall = wall
         self._tasks = TaskSet("hub", log)
@@ -375,6 +381,9 @@ class Relay:
         elif isinstance(message, CallAnswer):
             if self._watcher is not None:
                 self._watcher.answered(sid, message)
+        elif isinstance(message, MaintenanceResult):
+            if self._maintenance is not None:
+                self._maintenance.result(sid, message)
         else:
             log.warning("station %s reported an error: %s", sid, message.code)
 

@@ -53,6 +53,7 @@ from hub.booking.public import PublicBooking
 from hub.config import GpAccount, HubConfig
 from hub.errors import Refusal, error_response
 from hub.files import static_file
+from hub.maintenance import RemoteMaintenance
 from hub.mobile.desk import SecretaryDesk
 from hub.mobile.reception import Reception
 from hub.notify.outbox import Outbox
@@ -98,7 +99,12 @@ class Hub:
         self._public = PublicBooking(self.book, config, clock.monotonic)
         # On a vehicle's hub, the secretary's reception hears of the cabin (docs/design.md, "The secretary's desk").
         self._reception = Reception(self._store, self.book, config, wall) if config.vehicle is not None else None
-        self._relay = Relay(config, self._store, wall, feed=BookingFeed(self.book, config), watcher=self._reception)
+        # Technicians' remote runs (docs/design.md, "Remote maintenance"), sent through the relay built next.
+        self._maintenance = RemoteMaintenance(self._store, config, wall,
+                                              send=lambda sid, message: self._relay.send_to_station(sid, message),
+                                              online=lambda sid: self._relay.online(sid))
+        self._relay = Relay(config, self._store, wall, feed=BookingFeed(self.book, config), watcher=self._reception,
+                            maintenance=self._maintenance)
         if self._reception is not None:
             self._reception.attach(self._relay)
         self._logins = Logins(config, clock, secure_cookie=self.origin.startswith("https:"),
@@ -140,6 +146,7 @@ class Hub:
             *self._activity.routes(),  # the activity figures and their CSV (docs/design.md, "Activity")
             *self._desk_routes(),
             *self.sync.routes(),  # docs/design.md, "A day without network"
+            *self._maintenance.routes(self._from_console, self._logins),
         ]
 
     def _desk_routes(self) -> list[web.AbstractRouteDef]:
@@ -217,6 +224,7 @@ class Hub:
             return
         await self.sync.stop()
         await self._relay.stop()
+        await self._maintenance.stop()
         if self._reception is not None:
             await self._reception.stop()
         await runner.cleanup()

@@ -54,7 +54,7 @@ def test_a_result_carries_its_result_or_its_error_and_is_bounded() -> None:
     for fields in ({"ok": True}, {"ok": False}, {"ok": True, "result": {}, "error": "x"},
                    {"ok": False, "result": {}, "error": "x"}):
         with pytest.raises(ValueError, match="either its result"):
-            MaintenanceResult(run="r1", action="logs", **fields)  # type: ignore[arg-type]
+            MaintenanceResult(run="r1", action="logs", **fields)
     with pytest.raises(ValueError, match=f"at most {MAX_RESULT_BYTES} bytes"):
         MaintenanceResult(run="r1", action="logs", ok=True, result={"lines": ["x" * 1000] * 200})
 
