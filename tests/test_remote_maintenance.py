@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from playwright.async_api import Locator, Route
 from pydantic import SecretStr
 
 from config.loader import load_config
@@ -22,11 +23,14 @@ from hub.server import Hub
 from protocol.booking_code import display_code
 from protocol.hub import MaintenanceResult, dump
 from tests.booking import MONDAY, Wall, at, booking_config, patient
+from tests.browser import chromium, collect_errors, missing_texts
 from tests.conftest import running_station
+from tests.kiosk import BROWSER_MS
 from tests.test_hub import login, receive, station_socket
 
 CABIN = "cabin-nangis-1"
 TOKEN = "cabin-nangis-1-token-0123456789"
+FLEET_PAGE = Path(__file__).resolve().parent.parent / "hub" / "fleet_page"
 CHECK_IN_AT = at(MONDAY, "09:40")  # the station's clock: check-in for the 09:45 slot is open
 STAFF = tuple(CoordinatorAccount.model_validate({"username": name, "name": name.title(), "role": role,
                                                  "password_hash": hash_password("secret", n=SCRYPT_MIN_N, p=1)})
@@ -220,3 +224,66 @@ async def test_the_api_is_for_technicians_from_the_hubs_pages_and_says_when_a_st
                 await asyncio.sleep(0.02)
         assert (latest["id"], latest["status"], latest["result"]) == (body["run"]["id"], "ok", {"devices": []})
         assert [r["status"] for r in await runs(tech, hub)] == ["ok", "timed_out", "failed"]
+
+
+async def test_the_fleet_pages_maintenance_panel_runs_each_action_and_shows_its_result(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """maintenance.js in Chromium on the hub's origin, its files served as the fleet page will serve them."""
+    caplog.set_level(logging.INFO)  # the station logs at INFO, as on the simulator
+    async with (maintenance_hub(Wall()) as hub, running_station(tmp_path / "state", dialling(hub)) as (station, crew),
+                chromium() as browser):
+        assert station.calls is not None
+        async with asyncio.timeout(10):
+            await station.calls.hub.wait_connected()
+        page = await (await browser.new_context()).new_page()
+        errors = collect_errors(page)
+
+        async def fleet_file(route: Route) -> None:
+            name = route.request.url.split("/fleet/", 1)[1]
+            assert ".." not in name
+            await route.fulfill(path=FLEET_PAGE / name)
+
+        await page.route(f"{hub.url}/fleet/**", fleet_file)
+        login = await page.request.post(f"{hub.url}/api/login", data={"username": "tom.tech", "password": "secret"},
+                                        headers={"Origin": hub.origin})
+        assert login.status == 200
+        await page.goto(f"{hub.url}/api/me")
+        await page.evaluate("""async (station) => {
+            await (await import("/ui/i18n.js")).init("/fleet/i18n/", "en");
+            (await import("/fleet/maintenance.js")).mountMaintenance(document.body, station);
+        }""", CABIN)
+        await page.wait_for_selector("[data-role=online][data-online=true]", timeout=BROWSER_MS)
+
+        async def run(action: str) -> Locator:
+            before = await page.locator(f"li[data-action={action}]").count()
+            await page.click(f"button[data-action={action}]")
+            done = page.locator(f"li[data-action={action}]:not([data-status=pending])")
+            await done.nth(0).wait_for(timeout=BROWSER_MS)
+            assert await page.locator(f"li[data-action={action}]").count() == before + 1
+            return done.nth(0)
+
+        diagnostics = await run("diagnostics")
+        assert await diagnostics.get_attribute("data-status") == "ok"
+        oximeter = diagnostics.locator("tr[data-device=oximeter-1]")
+        assert await oximeter.locator("td").nth(0).inner_text() == "yes"
+        assert await oximeter.locator("td").nth(3).inner_text() == "not tested"
+
+        logs = await run("logs")
+        assert "INFO station.hub_client: connected to the hub" in await logs.locator("[data-role=log-lines]").inner_text()
+
+        refused = await run("self_test")
+        assert await refused.get_attribute("data-status") == "failed"
+        assert "The cabin is open to patients" in await refused.locator("[data-role=error]").inner_text()
+
+        await page.click("button[data-action=out_of_service]")
+        await page.fill("input[data-role=reason]", "Écran en réparation")
+        await page.click("button[data-action=confirm-out-of-service]")
+        taken = page.locator("li[data-action=out_of_service][data-status=ok]")
+        await taken.wait_for(timeout=BROWSER_MS)
+        assert "Out of service — “Écran en réparation”" in await taken.inner_text()
+        assert (await crew.kiosk.wait_state("out_of_service"))["out_of_service_reason"] == "Écran en réparation"
+
+        back = await run("back_in_service")
+        assert await back.locator("[data-role=state]").inner_text() == "Cabin state: ready"
+        await crew.kiosk.wait_state("ready")
+        assert await missing_texts(page) == [] and errors == []
