@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,7 @@ RECENT_RUNS = 20
 ACTIONS: tuple[MaintenanceAction, ...] = ("diagnostics", "self_test", "logs", "out_of_service", "back_in_service")
 TIMED_OUT = f"the station did not answer within {ANSWER_S:.0f} s"
 
-Handler = Callable[[web.Request], Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
