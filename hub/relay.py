@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, web
@@ -50,6 +50,7 @@ from protocol.hub import (
     IceServer,
     JoinRequest,
     Leave,
+    MaintenanceResult,
     SignalToGp,
     SignalToStation,
     StationHealth,
@@ -64,6 +65,9 @@ from protocol.states import CabinState
 from protocol.versioned import Message
 from runtime.errors import StationError
 from runtime.tasks import TaskSet
+
+if TYPE_CHECKING:
+    from hub.maintenance import RemoteMaintenance
 
 log = logging.getLogger(__name__)
 
@@ -98,16 +102,19 @@ class Relay:
 
     def __init__(self, config: HubConfig, store: Store, wall: Callable[[], float], *, port: Callable[[], int],
                  feed: BookingFeed | None = None, watcher: StationWatcher | None = None,
-                 health: Callable[[str, StationHealth], None] | None = None) -> None:
+                 health: Callable[[str, StationHealth], None] | None = None,
+                 maintenance: RemoteMaintenance | None = None) -> None:
         """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock;
         `port` the hub's listening port (it names the instance in a fleet); `feed` sends each station its
-        bookings; `health` takes stations' health reports (docs/design.md, "The fleet view")."""
+        bookings; `health` takes stations' health reports (docs/design.md, "The fleet view"); `maintenance`
+        keeps the stations' maintenance results."""
         self._config = config
         self._gp_names = config.gp_names()
         self._feed = feed
         self._watcher = watcher
         self._health = health
         self.relayed = 0  # signalling messages relayed, for the hub's metrics
+        self._maintenance = maintenance
         self._store = store
         self._wall = wall
         self._tasks = TaskSet("hub", log)
@@ -462,6 +469,9 @@ class Relay:
         elif isinstance(message, StationHealth):
             if self._health is not None:
                 self._health(sid, message)
+        elif isinstance(message, MaintenanceResult):
+            if self._maintenance is not None:
+                self._maintenance.result(sid, message)
         else:
             log.warning("station %s reported an error: %s", sid, message.code)
 

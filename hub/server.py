@@ -58,6 +58,7 @@ from hub.errors import Refusal, error_response
 from hub.files import static_file
 from hub.fleet.metrics import HubFigures, Metrics
 from hub.fleet.service import FleetView
+from hub.maintenance import RemoteMaintenance
 from hub.mobile.desk import SecretaryDesk
 from hub.mobile.reception import Reception
 from hub.notify.outbox import Outbox
@@ -103,8 +104,13 @@ class Hub:
         self._public = PublicBooking(self.book, config, clock.monotonic)
         # On a vehicle's hub, the secretary's reception hears of the cabin (docs/design.md, "The secretary's desk").
         self._reception = Reception(self._store, self.book, config, wall) if config.vehicle is not None else None
+        # Technicians' remote runs (docs/design.md, "Remote maintenance"), sent through the relay built next.
+        self._maintenance = RemoteMaintenance(self._store, config, wall,
+                                              send=lambda sid, message: self._relay.send_to_station(sid, message),
+                                              online=lambda sid: self._relay.online(sid))
         self._relay = Relay(config, self._store, wall, port=lambda: self.port, feed=BookingFeed(self.book, config),
-                            watcher=self._reception, health=lambda sid, health: self.fleet.report(sid, health))
+                            watcher=self._reception, health=lambda sid, health: self.fleet.report(sid, health),
+                            maintenance=self._maintenance)
         self.book.listen(lambda view: self._relay.booking_committed(view.id))
         if self._reception is not None:
             self._reception.attach(self._relay)
@@ -153,6 +159,7 @@ class Hub:
             *self.sync.routes(),  # docs/design.md, "A day without network"
             *self.fleet.routes(),  # docs/design.md, "The fleet view"
             *self.metrics.routes(),
+            *self._maintenance.routes(self._from_console, self._logins),
         ]
 
     def _figures(self) -> HubFigures:
@@ -243,6 +250,7 @@ class Hub:
             return
         await self.sync.stop()
         await self._relay.stop()
+        await self._maintenance.stop()
         if self._reception is not None:
             await self._reception.stop()
         await runner.cleanup()

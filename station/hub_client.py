@@ -16,6 +16,10 @@ It hands the cabin's bookings to `bookings` (the appointment book): the pages of
 hub sends after each welcome, once the last has come, as one set to `replace`; then each change
 (docs/design.md, "Bookings at the cabin"). A snapshot cut off by a dropped connection is dropped.
 
+A technician's `maintenance` runs go to `on_maintenance` (`station/remote_maintenance.py`), each
+in a task of its own so that a self-test does not hold up the other messages, and its result goes
+back to the hub (docs/design.md, "Remote maintenance").
+
 When the connection drops the hub forgets which GP joined: the client then calls
 `on_gp_left` for every GP it had been told of, so the station sees the same thing the hub does.
 """
@@ -50,6 +54,8 @@ from protocol.hub import (
     HubProtocolError,
     IceServer,
     IceTransportPolicy,
+    Maintenance,
+    MaintenanceResult,
     QueueBoard,
     SignalToStation,
     StationHealth,
@@ -77,7 +83,8 @@ GpLeftHandler = Callable[[str], Awaitable[None]]
 AuditAckHandler = Callable[[AuditAck], Awaitable[None]]
 OnBoard = CallPatient | StopState | QueueBoard  # the mobile office's messages (docs/design.md, "The mobile office")
 OnBoardHandler = Callable[[OnBoard], Awaitable[None]]
-Inbound = (GpJoin | SignalToStation | GpLeft | AuditAck | BookingChanged | BookingGone | OnBoard
+MaintenanceHandler = Callable[[Maintenance], Awaitable[MaintenanceResult]]
+Inbound = (GpJoin | SignalToStation | GpLeft | AuditAck | BookingChanged | BookingGone | OnBoard | Maintenance
            | tuple[CabinBooking, ...])
 
 
@@ -106,7 +113,7 @@ class HubClient:
     def __init__(self, config: HubSection, clock: Clock, *, on_gp_join: GpJoinHandler, on_signal: SignalHandler,
                  on_gp_left: GpLeftHandler, on_audit_ack: AuditAckHandler | None = None,
                  bookings: BookingSink | None = None, on_board: OnBoardHandler | None = None,
-                 backoff_s: float = 1.0, max_backoff_s: float = 60.0,
+                 on_maintenance: MaintenanceHandler | None = None, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
                  rng: random.Random | None = None) -> None:
         self._config = config
         self._clock = clock
@@ -116,6 +123,7 @@ class HubClient:
         self._on_audit_ack = on_audit_ack
         self._bookings = bookings
         self._on_board = on_board
+        self._on_maintenance = on_maintenance
         self._snapshot: list[CabinBooking] = []  # the pages of this connection's snapshot so far
         # Jitter: after a hub restart, every cabin of the fleet must not dial at the same instant.
         self._backoff = Backoff(backoff_s, max_backoff_s, jitter=0.5, rng=rng)
@@ -320,11 +328,25 @@ class HubClient:
                 elif isinstance(message, CallPatient | StopState | QueueBoard):
                     if self._on_board is not None:
                         await self._on_board(message)
+                elif isinstance(message, Maintenance):
+                    self._tasks.spawn(self._maintain(message), f"maintenance-{message.run}")
                 else:
                     await self._booking(message)
             except Exception:
                 log.exception("the station's handler of the hub's %s message failed",
                               "bookings" if isinstance(message, tuple) else message.type)
+
+    async def _maintain(self, run: Maintenance) -> None:
+        """Do a technician's run and send its result; a station that does no remote maintenance says so."""
+        if self._on_maintenance is None:
+            result = MaintenanceResult(run=run.run, action=run.action, ok=False, code="failed",
+                                       error="this station does no remote maintenance")
+        else:
+            result = await self._on_maintenance(run)
+        try:
+            await self._send(dump(result))
+        except HubOffline as exc:
+            log.warning("the result of maintenance run %s is not sent: %s", run.run, exc)
 
     async def _booking(self, message: BookingChanged | BookingGone | tuple[CabinBooking, ...]) -> None:
         if self._bookings is None:
