@@ -23,7 +23,8 @@ from protocol.states import CabinState
 from session.checkin import Refusal
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = {"kiosk": ROOT / "station" / "kiosk_page", "console": ROOT / "hub" / "console"}
+PAGES = {"kiosk": ROOT / "station" / "kiosk_page", "console": ROOT / "hub" / "console",
+         "fleet": ROOT / "hub" / "fleet_page"}
 LANGUAGES = ("fr", "en")
 KEY = r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*"
 REQUESTABLE = get_args(RequestMeasurement.model_fields["kind"].annotation)

@@ -1,7 +1,7 @@
 // The fleet page (docs/design.md, "The fleet view"): every cabin's state at a glance, the alerts sorted by
 // urgency, and one cabin's detail with its history charts, polled from the hub's /api/fleet every few seconds.
 // For coordinators and technicians; a technician's detail panel also mounts the remote maintenance module
-// (./maintenance.js, `mountMaintenance(container, stationId)`), when the hub serves it.
+// (./maintenance.js, `mountMaintenance(container, stationId)`, stopped when the panel closes).
 
 import { $, clear, el } from "/ui/dom.js";
 import { formatNumber, init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t, tCode } from "/ui/i18n.js";
@@ -29,6 +29,7 @@ const state = {
   fleet: null, // the latest /api/fleet answer
   open: null, // the station whose detail is shown
   history: null, // {station, samples, fetched}
+  maintenance: null, // the open cabin's maintenance panel, for a technician: {stop()}
 };
 
 // ---------- helpers ----------
@@ -186,23 +187,25 @@ async function loadHistory() {
   renderCharts();
 }
 
+/** Stop the open cabin's maintenance panel (its polling) and empty its box. */
+function unmountMaintenance() {
+  state.maintenance?.stop();
+  state.maintenance = null;
+  clear($("maintenance"));
+}
+
 async function mountMaintenance(station) {
   const box = $("maintenance");
-  clear(box);
+  unmountMaintenance();
   box.hidden = true;
   if (state.me.role !== "technician") return;
   const container = el("div");
   box.append(container);
-  try {
-    // The remote maintenance module (docs/design.md, "Remote maintenance"): absent from a hub without it.
-    const module = await import("./maintenance.js");
-    if (state.open !== station) return;
-    box.hidden = false;
-    await module.mountMaintenance(container, station);
-  } catch (error) {
-    console.warn("fleet: no remote maintenance on this hub", error);
-    box.hidden = true;
-  }
+  // The remote maintenance module (docs/design.md, "Remote maintenance").
+  const module = await import("./maintenance.js");
+  if (state.open !== station) return;
+  box.hidden = false;
+  state.maintenance = module.mountMaintenance(container, station);
 }
 
 function openDetail(station) {
@@ -211,7 +214,7 @@ function openDetail(station) {
   renderAll();
   $("detail").scrollIntoView({ block: "nearest" });
   loadHistory().catch((error) => console.warn("fleet: the history did not load", error));
-  mountMaintenance(station);
+  mountMaintenance(station).catch((error) => console.warn("fleet: the maintenance panel did not load", error));
 }
 
 // ---------- the whole page ----------
@@ -238,7 +241,7 @@ async function poll() {
 function bind() {
   $("detail-close").addEventListener("click", () => {
     state.open = null;
-    clear($("maintenance"));
+    unmountMaintenance();
     renderAll();
   });
   $("logout-button").addEventListener("click", async () => {
