@@ -219,6 +219,24 @@ class IceSection(_Frozen):
         return tuple(servers)
 
 
+class FleetSection(_Frozen):
+    """This hub as one instance of several sharing a store in PostgreSQL and a Redis broker (docs/design.md,
+    "A fleet of hubs"): presence, waiting rooms and signalling cross instances over `broker_url`. Without
+    `broker_url` the hub is alone (the embedded default)."""
+
+    broker_url: str | None = Field(default=None, pattern=r"^(redis|rediss|unix)://\S+$")
+    instance: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    heartbeat_s: float = Field(default=1.0, gt=0, le=30)
+    # An instance unheard for this long is dead: its stations and GPs are forgotten.
+    dead_after_s: float = Field(default=3.5, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _heard_in_time(self) -> FleetSection:
+        if self.dead_after_s < 2 * self.heartbeat_s:
+            raise ValueError("dead_after_s must be at least twice heartbeat_s: one lost heartbeat is no death")
+        return self
+
+
 class StopSection(_Frozen):
     """One stop of a mobile unit's programme: where it parks on a date, and its hours there."""
 
@@ -479,6 +497,7 @@ class HubConfig(_Frozen):
     calendar: CalendarSection = CalendarSection()
     vehicle: VehicleSection | None = None  # this hub runs on board a mobile unit
     vehicles: tuple[VehicleAccount, ...] = ()  # the vehicles' hubs that synchronise with this one
+    fleet: FleetSection = FleetSection()
 
     @property
     def origin(self) -> str:
@@ -531,6 +550,17 @@ class HubConfig(_Frozen):
         if len({s.token_sha256 for s in stations}) != len(stations):
             raise ValueError("two stations share a token")
         return stations
+
+    @model_validator(mode="after")
+    def _fleet_shares_a_store(self) -> HubConfig:
+        if self.fleet.broker_url is None:
+            return self
+        if self.store.url is None or not self.store.url.startswith("postgresql"):
+            raise ValueError("[fleet] broker_url: the instances of a fleet share their store: set [store] url to "
+                             "the fleet's PostgreSQL database")
+        if self.vehicle is not None:
+            raise ValueError("[fleet] broker_url: a vehicle's hub runs alone on board, not in a fleet")
+        return self
 
     @model_validator(mode="after")
     def _totp_kept(self) -> HubConfig:

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from hub.config import GpAccount, StationAccount
 from hub.errors import Refusal
+from hub.instances import RemoteGp
 from protocol.hub import MAX_MESSAGE_BYTES, CabinStatus, ErrorMessage, HubProtocolError, WaitingRoom, dump
 from runtime.tasks import TaskSet
 
@@ -73,13 +74,17 @@ class Peer:
 
     def send(self, message: BaseModel) -> None:
         """Queue a message; a peer too slow to drain its outbox is disconnected."""
+        self.send_text(dump(message))
+
+    def send_text(self, text: str) -> None:
+        """Queue a message already written out (one relayed from another hub instance)."""
         if self._kicked:
             return
         if self._outbox.full():
             log.warning("%s is not reading its messages; disconnecting it", self.name)
             self.kick("too slow")
             return
-        self._outbox.put_nowait(dump(message))
+        self._outbox.put_nowait(text)
 
     def kick(self, reason: str) -> None:
         """Close the connection, dropping what is still queued."""
@@ -119,13 +124,15 @@ class GpPeer(Peer):
 class StationPeer(Peer):
     """A station's connection: its last reported status and the GP connection that joined it."""
 
-    def __init__(self, ws: web.WebSocketResponse, account: StationAccount, remote: str | None) -> None:
+    def __init__(self, ws: web.WebSocketResponse, account: StationAccount, remote: str | None,
+                 connected_at: float) -> None:
         super().__init__(ws, f"station {account.id}")
         self.account = account
         self.remote = remote  # the address it connected from, for the logs
+        self.connected_at = connected_at  # the hub's wall time: of two connections in a fleet, the newer wins
         self.status: CabinStatus | None = None
         self.status_at = 0.0  # the hub's wall time when the status came
-        self.gp: GpPeer | None = None  # the GP connection that joined this station...
+        self.gp: GpPeer | RemoteGp | None = None  # the GP connection that joined this station (on any instance)...
         self.session: str | None = None  # ...for this session
 
 

@@ -9,6 +9,11 @@ connection, while the cabin waits within its reconnect grace (`RESUMABLE` states
 A waiting patient whose booking names a GP is that GP's first: for `[booking] claim_minutes` from
 the start of the wait, while that GP is online, another GP's join is refused (docs/design.md,
 "Bookings at the cabin").
+
+In a fleet (docs/design.md, "A fleet of hubs") the instance a station is connected to decides its joins
+and relays its signalling, whichever instance the GP is on: a GP's message for a station elsewhere goes
+to that station's instance (`hub.instances`), and what the station sends her comes back the same way.
+Waiting rooms list the stations of every instance.
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ from zoneinfo import ZoneInfo
 from aiohttp import WSCloseCode, web
 
 from hub.booking.feed import BookingFeed
+from hub.broker import Payload
 from hub.config import GpAccount, HubConfig, StationAccount
 from hub.errors import Refusal
-from hub.peers import CLOSE_TIMEOUT_S, GpPeer, Peer, StationPeer, open_socket, serve
+from hub.instances import Instances, RemoteGp, RemoteStation, summary
+from hub.peers import CLOSE_TIMEOUT_S, GpPeer, Peer, StationPeer, error_reply, open_socket, serve
 from hub.store import Store
 from hub.store.audit_heads import acknowledged_heads, keep_head
 from protocol.hub import (
@@ -39,8 +46,10 @@ from protocol.hub import (
     GpLeft,
     GpSignal,
     GpWelcome,
+    HubProtocolError,
     IceServer,
     JoinRequest,
+    Leave,
     SignalToGp,
     SignalToStation,
     StationOffline,
@@ -86,10 +95,11 @@ def _who(room: WaitingRoom) -> list[WaitingPatient]:
 class Relay:
     """The connected GPs and stations: who waits, who joined whom, and the signalling between them."""
 
-    def __init__(self, config: HubConfig, store: Store, wall: Callable[[], float], *,
+    def __init__(self, config: HubConfig, store: Store, wall: Callable[[], float], *, port: Callable[[], int],
                  feed: BookingFeed | None = None, watcher: StationWatcher | None = None) -> None:
         """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock;
-        `feed` sends each station its bookings."""
+        `port` the hub's listening port (it names the instance in a fleet); `feed` sends each station its
+        bookings."""
         self._config = config
         self._gp_names = config.gp_names()
         self._feed = feed
@@ -108,18 +118,33 @@ class Relay:
         # Each station's last acknowledged audit chain head, loaded from the store by start() and
         # written back before it is acknowledged (docs/design.md, "The audit chain").
         self._audit_heads: dict[str, AuditHead] = {}
+        self._instances = Instances(config.fleet, port, self, station=self._station_account,
+                                    gp=lambda username: next((g for g in config.gps if g.username == username), None))
+
+    @property
+    def instance(self) -> str:
+        """This hub's name in its fleet ("alone" without one)."""
+        return self._instances.name
 
     def online(self, station_id: str) -> bool:
-        """Whether the station is connected now."""
-        return station_id in self._stations
+        """Whether the station is connected now, to this instance or another of the fleet."""
+        return station_id in self._stations or self._instances.station(station_id) is not None
 
     def send_to_station(self, station_id: str, message: Message) -> bool:
-        """Send `message` to a connected station; False when it is not connected."""
+        """Send `message` to a connected station, on whichever instance; False when it is not connected."""
         station = self._stations.get(station_id)
-        if station is None:
+        if station is not None:
+            station.send(message)
+            return True
+        remote = self._instances.station(station_id)
+        if remote is None:
             return False
-        station.send(message)
+        self._instances.to_station(remote.instance, station_id, message)
         return True
+
+    def booking_committed(self, booking_id: str) -> None:
+        """A booking changed on this instance: the fleet's other instances send it to their stations too."""
+        self._instances.booking_changed(booking_id)
 
     def refresh_rooms(self) -> None:
         """Send the GPs their waiting rooms again where they changed (a ticket or reason changed)."""
@@ -139,8 +164,13 @@ class Relay:
         heads = await self._store.run(acknowledged_heads)
         self._audit_heads = {sid: AuditHead(seq=seq, hash=hash_) for sid, (seq, hash_) in heads.items()}
 
+    async def join_fleet(self) -> None:
+        """Join the fleet's broker, if the hub has one; once the hub listens (its port may name the instance)."""
+        await self._instances.start()
+
     async def stop(self) -> None:
-        """Close every socket and stop their writers; idempotent and bounded."""
+        """Leave the fleet, close every socket and stop their writers; idempotent and bounded."""
+        await self._instances.stop()
         peers: list[Peer] = [*self._gps.values(), *self._stations.values()]
         await asyncio.gather(*(p.close(WSCloseCode.GOING_AWAY, b"hub stopping") for p in peers))
         if self._feed is not None:
@@ -156,6 +186,7 @@ class Relay:
         gp = GpPeer(ws, account, login_key)
         gp.start(self._tasks)
         self._gps[gp.id] = gp
+        self._instances.gps_changed()
         log.info("GP %s connected as %s", account.username, gp.id)
         gp.send(GpWelcome(gp=gp.id, name=account.identity.name, ice_servers=self.ice_servers(account.username),
                           on_board=True if self._config.vehicle is not None else None))
@@ -166,6 +197,7 @@ class Relay:
             del self._gps[gp.id]
             for station in [s for s in self._stations.values() if s.gp is gp]:
                 self._release(station)
+            self._instances.gp_left(gp.id)
             await gp.stop()
             self._refresh_rooms()
             log.info("GP connection %s closed", gp.id)
@@ -173,6 +205,24 @@ class Relay:
 
     def _from_gp(self, gp: GpPeer, text: str) -> None:
         message = parse(FROM_GP, text)
+        if message.station in gp.allowed and message.station not in self._stations:
+            remote = self._instances.station(message.station)
+            if remote is not None:  # its instance decides
+                self._instances.from_gp(remote.instance, gp.id, gp.account.username, text)
+                return
+        self._gp_message(gp, message)
+
+    def from_remote_gp(self, gp: RemoteGp, text: str) -> None:
+        """A message from a GP on another instance for a station on this one; refusals go back to her."""
+        try:
+            self._gp_message(gp, parse(FROM_GP, text))
+        except HubProtocolError as exc:
+            gp.send(error_reply("bad_message", str(exc)))
+        except Refusal as exc:
+            log.warning("GP %s (on instance %s) refused: %s", gp.id, gp.instance, exc)
+            gp.send(error_reply(exc.code, str(exc)))
+
+    def _gp_message(self, gp: GpPeer | RemoteGp, message: JoinRequest | GpSignal | Leave) -> None:
         if isinstance(message, JoinRequest):
             self._join(gp, message)
             return
@@ -186,7 +236,7 @@ class Relay:
             self._release(station)
             self._refresh_rooms()
 
-    def _station_for(self, gp: GpPeer, station_id: str) -> StationPeer:
+    def _station_for(self, gp: GpPeer | RemoteGp, station_id: str) -> StationPeer:
         """The GP's station, online; the same refusal for a station that exists and one that does not."""
         if station_id not in gp.allowed:
             raise Refusal(403, "not_yours", f"station {station_id} is not one of yours")
@@ -195,7 +245,7 @@ class Relay:
             raise Refusal(409, "offline", f"station {station_id} is not connected to the hub")
         return station
 
-    def _join(self, gp: GpPeer, request: JoinRequest) -> None:
+    def _join(self, gp: GpPeer | RemoteGp, request: JoinRequest) -> None:
         station = self._station_for(gp, request.station)
         status = station.status
         # The GP who took a consultation may come back to it (a new connection after a network
@@ -220,16 +270,27 @@ class Relay:
         station.send(GpJoin(gp=gp.id, session=request.session, identity=gp.account.identity))
         log.info("GP %s (%s) %s station %s, session %s", gp.id, gp.account.username,
                  "is back on" if resuming else "joined", request.station, request.session)
+        self._publish(station)
         self._refresh_rooms()
 
-    @staticmethod
-    def _release(station: StationPeer) -> None:
+    def _release(self, station: StationPeer) -> None:
         """The station's GP is gone: tell the station."""
         if station.gp is not None:
             station.send(GpLeft(gp=station.gp.id))
             station.gp = None
+            self._publish(station)
 
-    def _claim(self, station: StationPeer) -> tuple[str, datetime] | None:
+    def _publish(self, station: StationPeer) -> None:
+        """Tell the fleet's other instances what changed at one of this instance's stations."""
+        if self._stations.get(station.account.id) is station:
+            self._instances.changed(self._summary(station))
+
+    @staticmethod
+    def _summary(station: StationPeer) -> Payload:
+        return summary(station.account.id, station.connected_at, station.status, station.status_at,
+                       station.gp.id if station.gp is not None else None)
+
+    def _claim(self, station: StationPeer | RemoteStation) -> tuple[str, datetime] | None:
         """(username, until when) of the GP with the first claim on the station's waiting patient, if any:
         the GP the booking names, given that station and online, within `claim_minutes` of the wait's start."""
         status = station.status
@@ -239,7 +300,8 @@ class Relay:
         account = next((a for a in self._config.gps if a.username == username), None)
         if account is None or station.account.id not in account.stations:
             return None
-        if not any(g.account.username == username for g in self._gps.values()):
+        if not any(g.account.username == username for g in self._gps.values()) and not self._instances.gp_online(
+                username):
             return None
         started = station.status_at - (status.waited_s or 0.0)  # by the hub's clock
         until = datetime.fromtimestamp(started, UTC) + timedelta(minutes=self._config.booking.claim_minutes)
@@ -248,14 +310,14 @@ class Relay:
     def _gp_name(self, username: str) -> str:
         return self._gp_names.get(username, username)
 
-    def _local(self, station: StationPeer, moment: datetime) -> datetime:
+    def _local(self, station: StationPeer | RemoteStation, moment: datetime) -> datetime:
         """`moment` in the time zone of the station's site (UTC for a station standing at none), to the
         minute after: a claim said to last until 10:10 does not end before."""
         site = self._config.site(station.account.site_code) if station.account.site_code else None
         rounded = (moment + timedelta(seconds=59)).replace(second=0, microsecond=0)
         return rounded.astimezone(site.zone if site is not None else ZoneInfo("UTC"))
 
-    def _waiting(self, station: StationPeer, now: float) -> WaitingPatient:
+    def _waiting(self, station: StationPeer | RemoteStation, now: float) -> WaitingPatient:
         """The station's waiting patient as every GP's room lists it (`yours` is set per GP)."""
         status = station.status
         assert status is not None and status.session is not None
@@ -273,8 +335,10 @@ class Relay:
         """Push each GP its waiting room (only its stations' untaken waiting patients, the ones booked with
         the GP first) when it changed."""
         now = self._wall()
+        stations: list[StationPeer | RemoteStation] = [*self._stations.values()]
+        stations += [s for s in self._instances.stations() if s.account.id not in self._stations]
         waiting = [(self._waiting(s, now), s.status.booked_gp if s.status is not None else None)
-                   for s in self._stations.values()
+                   for s in stations
                    if s.gp is None and s.status is not None and s.status.session is not None
                    and s.status.state == CabinState.WAITING_FOR_DOCTOR]
         for gp in self._gps.values():
@@ -296,7 +360,7 @@ class Relay:
         """
         previous = self._admit(account, request.remote)
         ws = open_socket(self._config.hub.heartbeat_s)
-        station = StationPeer(ws, account, request.remote)
+        station = StationPeer(ws, account, request.remote, self._wall())
         self._stations[account.id] = station  # before any await: a connection racing this one is refused
         if previous is not None:
             self._gone(previous)
@@ -305,6 +369,7 @@ class Relay:
         try:
             await ws.prepare(request)
             log.info("station %s connected from %s", account.id, request.remote)
+            self._publish(station)
             station.send(StationWelcome(station=account.id, ice_servers=self.ice_servers(account.id)))
             if self._feed is not None:
                 self._feed.connected(station)
@@ -317,6 +382,7 @@ class Relay:
             if self._stations.get(account.id) is station:
                 del self._stations[account.id]
                 self._gone(station)
+                self._instances.left(account.id, station.connected_at)
                 self._refresh_rooms()
             await station.stop()
             log.info("station %s disconnected", account.id)
@@ -361,6 +427,7 @@ class Relay:
             if station.gp is not None and message.session not in (None, station.session):
                 log.info("station %s moved on to session %s: GP %s released", sid, message.session, station.gp.id)
                 self._release(station)
+            self._publish(station)
             if self._watcher is not None:
                 self._watcher.status(sid, message)
             self._refresh_rooms()
@@ -416,3 +483,51 @@ class Relay:
         if any(account.identity.rpps == status.doctor and sid in account.stations for account in self._config.gps):
             self._doctors[sid] = (status.session, status.doctor)
             log.info("station %s reports GP %s on session %s", sid, status.doctor, status.session)
+
+    # The fleet's other instances (hub.instances calls these).
+
+    def summaries(self) -> tuple[list[Payload], dict[str, str]]:
+        """This instance's stations and GPs, as its heartbeat describes them."""
+        return ([self._summary(s) for s in self._stations.values()],
+                {gp.id: gp.account.username for gp in self._gps.values()})
+
+    def deliver_to_gp(self, gp_id: str, text: str) -> None:
+        """A message for one of this instance's GPs, from a station on another instance."""
+        gp = self._gps.get(gp_id)
+        if gp is not None:
+            gp.send_text(text)
+
+    def deliver_to_station(self, station_id: str, text: str) -> None:
+        """A message for one of this instance's stations, from another instance."""
+        station = self._stations.get(station_id)
+        if station is not None:
+            station.send_text(text)
+
+    def gp_gone(self, gp_id: str) -> None:
+        """A GP connection on another instance closed (or its instance died): release her stations here."""
+        for station in [s for s in self._stations.values() if s.gp is not None and s.gp.id == gp_id]:
+            self._release(station)
+        self._refresh_rooms()
+
+    def remote_moved(self, before: RemoteStation | None, after: RemoteStation | None) -> None:
+        """A station of another instance changed. A GP of this instance joined to it hears that it went
+        offline when its connection ended or moved (she asks again, and resumes, as after any drop); a
+        connection here older than one on another instance is the station's past one, and is closed."""
+        if before is not None and (after is None or after.connected_at != before.connected_at):
+            gp = self._gps.get(before.gp) if before.gp is not None else None
+            if gp is not None:
+                gp.send(StationOffline(station=before.account.id))
+        local = self._stations.get(after.account.id) if after is not None else None
+        if after is not None and local is not None and after.connected_at > local.connected_at:
+            log.warning("station %s connected again through hub instance %s: its connection here is closed",
+                        after.account.id, after.instance)
+            local.kick("the station connected again through another hub instance")
+        self._refresh_rooms()
+
+    def booking_changed(self, booking_id: str) -> None:
+        """A booking changed on another instance: send it to this instance's stations."""
+        if self._feed is not None:
+            self._feed.changed_elsewhere(booking_id)
+
+    def _station_account(self, station_id: str) -> StationAccount | None:
+        return next((s for s in self._config.stations if s.id == station_id), None)

@@ -38,6 +38,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from sqlalchemy import text
 
 from hub.auth import Logins, display_name, station_account
 from hub.booking.activity_api import ActivityApi
@@ -98,7 +99,9 @@ class Hub:
         self._public = PublicBooking(self.book, config, clock.monotonic)
         # On a vehicle's hub, the secretary's reception hears of the cabin (docs/design.md, "The secretary's desk").
         self._reception = Reception(self._store, self.book, config, wall) if config.vehicle is not None else None
-        self._relay = Relay(config, self._store, wall, feed=BookingFeed(self.book, config), watcher=self._reception)
+        self._relay = Relay(config, self._store, wall, port=lambda: self.port, feed=BookingFeed(self.book, config),
+                            watcher=self._reception)
+        self.book.listen(lambda view: self._relay.booking_committed(view.id))
         if self._reception is not None:
             self._reception.attach(self._relay)
         self._logins = Logins(config, clock, secure_cookie=self.origin.startswith("https:"),
@@ -127,6 +130,7 @@ class Hub:
             web.post("/api/totp/verify", self._from_console(self._logins.verify)),
             web.post("/api/logout", self._logins.logout),
             web.get("/api/me", self._me),
+            web.get("/api/health", self._health),
             web.get("/ws/gp", self._gp_socket),
             web.get("/ws/station", self._station_socket),
             *self._fhir.routes(),  # booking platforms (docs/design.md, "FHIR and iCalendar")
@@ -208,6 +212,11 @@ class Hub:
         self._runner = runner
         self.port = runner.addresses[0][1]
         log.info("hub listening on %s (origin %s)", self.url, self.origin)
+        try:
+            await self._relay.join_fleet()
+        except StationError:
+            await self.stop()
+            raise
         await self.sync.connect()
 
     async def stop(self) -> None:
@@ -306,6 +315,14 @@ class Hub:
 
     async def _desk_file(self, request: web.Request) -> web.StreamResponse:
         return static_file(DESK_DIR, request.match_info["path"], "the secretary's desk")
+
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        """The proxy's health check: 200 while this instance serves (its store answering), 503 otherwise."""
+        try:
+            await self._store.run(lambda session: session.execute(text("SELECT 1")))
+        except StationError as exc:
+            return error_response(503, "unavailable", f"the hub's store does not answer: {exc}")
+        return web.json_response({"ok": True, "instance": self._relay.instance})
 
     async def _me(self, request: web.Request) -> web.StreamResponse:
         _, account = self._logins.account(request)

@@ -95,6 +95,20 @@ class BookingFeed:
         for view in held:
             self._deliver(station, view)
 
+    def changed_elsewhere(self, booking_id: str) -> None:
+        """A booking changed on another hub instance of the fleet: read it from the shared store and send it
+        on as a change made here."""
+        self._tasks.spawn(self._reread(booking_id), f"booking-{booking_id}")
+
+    async def _reread(self, booking_id: str) -> None:
+        try:
+            view = await self._book.get(booking_id)
+        except StationError as exc:
+            log.warning("booking %s, changed on another hub instance, could not be read: %s", booking_id, exc)
+            return
+        if view is not None:
+            self._changed(view)
+
     def _changed(self, view: BookingView) -> None:
         for sid, station in self._stations.items():
             held = self._held.get(sid)
