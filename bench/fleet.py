@@ -47,7 +47,6 @@ NAME = "fleet"
 WATCHER = "watcher"
 LATENCY_TARGET, RSS_TARGET_KIB, RECONNECT_TARGET = 3.0, 200.0, 3.0
 LOGINS_AT_ONCE = 8  # each login is an scrypt check on the hub
-CHECKS_S = 2.0  # HAProxy marks a new instance up after two checks half a second apart: with room to spare
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -56,12 +55,12 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-async def until(condition: Callable[[], bool], what: str, within_s: float = 60.0) -> None:
-    """Wait until `condition` holds, or RuntimeError naming `what`."""
+async def until(condition: Callable[[], bool], what: Callable[[], str], within_s: float = 60.0) -> None:
+    """Wait until `condition` holds, or RuntimeError saying `what()` (how far it got)."""
     deadline = time.monotonic() + within_s
     while not condition():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not within {within_s:.0f} s")
+            raise RuntimeError(f"{what()}: not within {within_s:.0f} s")
         await asyncio.sleep(0.02)
 
 
@@ -90,7 +89,8 @@ class Load:
             station = LightStation(http, base_for(n).replace("http", "ws", 1) + "/ws/station", sid, token, self.tasks)
             station.start()
             self.stations.append(station)
-        await until(lambda: all(s.connected.is_set() for s in self.stations), "every cabin connected")
+        await until(lambda: all(s.connected.is_set() for s in self.stations), lambda: (
+            f"{sum(s.connected.is_set() for s in self.stations)} of {len(self.stations)} cabins connected"))
         return time.perf_counter() - began
 
     async def gp(self, username: str, base: str) -> LightGp:
@@ -153,6 +153,18 @@ async def two_hubs(accounts: Accounts, origin: str, a: HubInstance, b: HubInstan
         await load.close()
 
 
+async def proxy_sends_to(proxy_url: str, instance: str) -> None:
+    """Return once HAProxy sends a new connection to `instance` (least connections: the one without any, once
+    its health checks have passed), as its `GET /api/health` says."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+        for _ in range(600):
+            async with http.get(f"{proxy_url}/api/health") as response:
+                if response.status == 200 and (await response.json()).get("instance") == instance:
+                    return
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"HAProxy never sent a connection to hub instance {instance}")
+
+
 async def reconnection(accounts: Accounts, proxy_url: str, a: HubInstance, start_b: Callable[[], HubInstance]
                        ) -> tuple[float, float]:
     """(seconds until every cabin is welcomed through the proxy on A alone, seconds from A's SIGKILL until every
@@ -163,13 +175,16 @@ async def reconnection(accounts: Accounts, proxy_url: str, a: HubInstance, start
         b = start_b()
         watcher = await load.gp(WATCHER, b.url)
         everyone = set(accounts.tokens)
-        await until(lambda: watcher.room == everyone, "B's waiting room holding every cabin on A")
-        await asyncio.sleep(CHECKS_S)
+        await until(lambda: watcher.room == everyone,
+                    lambda: f"B's waiting room holding {len(watcher.room)} of the {len(everyone)} cabins on A")
+        await proxy_sends_to(proxy_url, b.name)
         progress(f"two hubs: {len(everyone)} cabins on A, B's room holds them all; SIGKILL to A")
         began = time.perf_counter()
         a.kill()
         await until(lambda: all(s.welcomes >= 2 and s.connected.is_set() for s in load.stations)
-                    and watcher.room == everyone, "every cabin back, on B")
+                    and watcher.room == everyone, lambda: (
+                        f"{sum(s.welcomes >= 2 and s.connected.is_set() for s in load.stations)} of {len(everyone)} "
+                        f"cabins back, {len(watcher.room)} in B's waiting room"))
         return first, time.perf_counter() - began
     finally:
         await load.close()

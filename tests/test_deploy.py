@@ -115,4 +115,5 @@ def test_the_example_fleet_configuration_loads_with_a_shared_store_and_broker() 
     config = load_hub_config(DEPLOY / "hub-fleet.toml")
     assert config.store_url().drivername == "postgresql+psycopg"
     assert config.hub.port == 8441 and config.hub.public_origin == "https://hub.example.org"
-    assert config.fleet.broker_url.startswith("redis://")  # type: ignore[attr-defined]
+    assert config.fleet.broker_url is not None and config.fleet.broker_url.startswith("redis://")
+    assert config.fleet.instance == "hub-8441"
