@@ -91,7 +91,7 @@ async def run_fleet(cabins: int, instances: int, stop: asyncio.Event, say: Calla
         station_url = proxy.url.replace("http", "ws", 1) + "/ws/station"
         for n, (sid, token) in enumerate(accounts.tokens.items()):
             await fleet.enter_async_context(cabin(sid, token, station_url, directory / f"cabin-{n}"))
-        say(f"PostgreSQL: {postgres.url('postgres').render_as_string()}   Redis: {redis.url}")
+        say(f"PostgreSQL: {store}   Redis: {redis.url}")
         for hub in hubs:
             say(f"hub instance {hub.name}: {hub.url} (pid {hub.process.pid}, log {hub.log})")
         say(f"proxy (HAProxy): {proxy.url}")
