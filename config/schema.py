@@ -186,6 +186,11 @@ class HubSection(Frozen):
     url: str = Field(pattern=r"^wss?://[^/\s]+/\S*$")
     station_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     token: SecretStr = Field(min_length=16, max_length=512)
+    # The cabin's health for the hub's fleet view (docs/design.md, "The fleet view"), in real seconds: a
+    # report at least every health_interval_s, and the printer and devices looked at every health_probe_s
+    # (a change an alert is made of is sent at once).
+    health_interval_s: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
+    health_probe_s: float = Field(default=5.0, gt=0, le=600, allow_inf_nan=False)
 
     @field_validator("url")
     @classmethod

@@ -46,7 +46,7 @@ MESSAGES: tuple[tuple[int, dict[str, object]], ...] = (
     (0, {"type": "audit_head", "seq": 12, "hash": "ab" * 32}),
     (0, _ERROR),
     (1, {"type": "audit_ack", "seq": 12, "hash": "ab" * 32}),
-    (1, {"type": "welcome", "station": "cab-nangis", "ice_servers": _ICE}),
+    (1, {"type": "welcome", "station": "cab-nangis", "ice_servers": _ICE, "ice_transport_policy": "relay"}),
     (1, {"type": "gp_join", "gp": "gp-1", "session": "s-1", "identity": _IDENTITY}),
     (1, {"type": "signal", "gp": "gp-1", "leg": "face", "candidate": _CANDIDATE}),
     (1, {"type": "gp_left", "gp": "gp-1"}),
@@ -67,7 +67,7 @@ KEYS = ("v", "type", "site", "state", "session", "since", "gp", "leg", "descript
         "sdpMLineIndex", "usernameFragment", "station", "ice_servers", "urls", "username", "credential", "identity",
         "name", "qualification", "rpps", "address", "phone", "patients", "code", "message", "seq", "hash", "bookings",
         "booking", "more", "slot_start", "slot_minutes", "status", "patient_name", "birth_date", "sex",
-        "representative", "gp_name", "booked_gp", "booked_with", "yours", "claim_until")
+        "representative", "gp_name", "booked_gp", "booked_with", "yours", "claim_until", "ice_transport_policy")
 SEEDS = (
     *(json.dumps({"v": 1, **message}, ensure_ascii=False).encode() + bytes([adapter + text])
       for adapter, message in MESSAGES for text in (0, 4)),
@@ -80,7 +80,7 @@ DICTIONARY = tuple(token.encode() for token in (
     '"sdpMLineIndex"', '"usernameFragment"', '"station"', '"ice_servers"', '"urls"', '"username"', '"credential"',
     '"identity"', '"patients"', '"code"', '"message"', '"audit_head"', '"audit_ack"', '"seq"', '"hash"',
     '"bookings"', '"booking"', '"booking_gone"', '"more"', '"slot_start"', '"status"', '"booked"', '"cancelled"',
-    '"booked_gp"', "true", "null", "1e309", "\\ud800",
+    '"booked_gp"', '"ice_transport_policy"', '"relay"', "true", "null", "1e309", "\\ud800",
 ))
 
 

@@ -16,6 +16,7 @@ import re
 import secrets
 from datetime import date as date_
 from importlib import resources
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,7 +36,7 @@ from sqlalchemy.exc import ArgumentError
 
 from config.intervals import Interval, WeeklyHours, intervals
 from config.loader import load_model
-from protocol.hub import GpIdentity, IceServer, Id
+from protocol.hub import GpIdentity, IceServer, IceTransportPolicy, Id
 
 # OWASP's scrypt floor for N=2^15 is r=8, p=3: 32 MiB and about a third of a second per try.
 SCRYPT_N = 2**15
@@ -186,12 +187,14 @@ class StoreSection(_Frozen):
 
 
 class IceSection(_Frozen):
-    """STUN servers, and TURN servers sharing a secret with the hub (coturn `use-auth-secret`)."""
+    """STUN servers, and TURN servers sharing a secret with the hub (coturn `use-auth-secret`); with
+    `transport_policy = "relay"` every media leg goes through TURN (docs/design.md, "TURN")."""
 
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: SecretStr | None = Field(default=None, min_length=16)
     turn_ttl_s: int = Field(default=86400, ge=60, le=7 * 86400)
+    transport_policy: IceTransportPolicy = "all"
 
     @field_validator("stun_urls", "turn_urls")
     @classmethod
@@ -205,7 +208,14 @@ class IceSection(_Frozen):
     def _secret_for_turn(self) -> IceSection:
         if self.turn_urls and self.turn_secret is None:
             raise ValueError("turn_urls need turn_secret (coturn's static-auth-secret)")
+        if self.transport_policy == "relay" and not any(u.startswith(("turn:", "turns:")) for u in self.turn_urls):
+            raise ValueError('transport_policy = "relay" needs turn_urls: without TURN no call would connect')
         return self
+
+    @property
+    def policy(self) -> IceTransportPolicy | None:
+        """What the welcomes carry: "relay", or nothing for "all" (what consoles and stations assume)."""
+        return "relay" if self.transport_policy == "relay" else None
 
     def servers_for(self, user: str, now: float) -> tuple[IceServer, ...]:
         """The ICE servers for `user` at Unix time `now`, TURN with credentials valid for turn_ttl_s."""
@@ -477,6 +487,21 @@ class CalendarSection(_Frozen):
     days_back: int = Field(default=14, ge=0, le=365)
 
 
+class MonitoringSection(_Frozen):
+    """The fleet view (docs/design.md, "The fleet view"): its alerts' thresholds, how much history it keeps,
+    and who may scrape `GET /metrics`: a Prometheus server showing `Authorization: Bearer <token>` whose
+    digest is `metrics_token_sha256` (`cabin hub new-token` prints both), or one connecting from
+    `metrics_from` (by default this machine only)."""
+
+    history_days: int = Field(default=7, ge=1, le=90)
+    sample_s: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)  # a station's history, at most this often
+    cleaning_overdue_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    low_battery_percent: int = Field(default=20, ge=1, le=100)
+    lag_warning_s: float = Field(default=0.5, gt=0, le=60, allow_inf_nan=False)
+    metrics_token_sha256: Digest | None = None
+    metrics_from: tuple[IPvAnyNetwork, ...] = (IPv4Network("127.0.0.1/32"), IPv6Network("::1/128"))
+
+
 class HubConfig(_Frozen):
     """The whole configuration of a hub."""
 
@@ -498,6 +523,7 @@ class HubConfig(_Frozen):
     vehicle: VehicleSection | None = None  # this hub runs on board a mobile unit
     vehicles: tuple[VehicleAccount, ...] = ()  # the vehicles' hubs that synchronise with this one
     fleet: FleetSection = FleetSection()
+    monitoring: MonitoringSection = MonitoringSection()
 
     @property
     def origin(self) -> str:

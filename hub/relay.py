@@ -22,7 +22,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, web
@@ -50,8 +50,10 @@ from protocol.hub import (
     IceServer,
     JoinRequest,
     Leave,
+    MaintenanceResult,
     SignalToGp,
     SignalToStation,
+    StationHealth,
     StationOffline,
     StationSignal,
     StationWelcome,
@@ -63,6 +65,9 @@ from protocol.states import CabinState
 from protocol.versioned import Message
 from runtime.errors import StationError
 from runtime.tasks import TaskSet
+
+if TYPE_CHECKING:
+    from hub.maintenance import RemoteMaintenance
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +101,20 @@ class Relay:
     """The connected GPs and stations: who waits, who joined whom, and the signalling between them."""
 
     def __init__(self, config: HubConfig, store: Store, wall: Callable[[], float], *, port: Callable[[], int],
-                 feed: BookingFeed | None = None, watcher: StationWatcher | None = None) -> None:
+                 feed: BookingFeed | None = None, watcher: StationWatcher | None = None,
+                 health: Callable[[str, StationHealth], None] | None = None,
+                 maintenance: RemoteMaintenance | None = None) -> None:
         """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock;
         `port` the hub's listening port (it names the instance in a fleet); `feed` sends each station its
-        bookings."""
+        bookings; `health` takes stations' health reports (docs/design.md, "The fleet view"); `maintenance`
+        keeps the stations' maintenance results."""
         self._config = config
         self._gp_names = config.gp_names()
         self._feed = feed
         self._watcher = watcher
+        self._health = health
+        self.relayed = 0  # signalling messages relayed, for the hub's metrics
+        self._maintenance = maintenance
         self._store = store
         self._wall = wall
         self._tasks = TaskSet("hub", log)
@@ -125,6 +136,12 @@ class Relay:
     def instance(self) -> str:
         """This hub's name in its fleet ("alone" without one)."""
         return self._instances.name
+
+    def figures(self) -> tuple[int, int, int]:
+        """(stations connected, GPs connected, patients waiting for a GP) at this instance, for its metrics."""
+        waiting = sum(1 for s in self._stations.values() if s.gp is None and s.status is not None
+                      and s.status.state == CabinState.WAITING_FOR_DOCTOR)
+        return len(self._stations), len(self._gps), waiting
 
     def online(self, station_id: str) -> bool:
         """Whether the station is connected now, to this instance or another of the fleet."""
@@ -189,6 +206,7 @@ class Relay:
         self._instances.gps_changed()
         log.info("GP %s connected as %s", account.username, gp.id)
         gp.send(GpWelcome(gp=gp.id, name=account.identity.name, ice_servers=self.ice_servers(account.username),
+                          ice_transport_policy=self._config.ice.policy,
                           on_board=True if self._config.vehicle is not None else None))
         self._refresh_rooms()
         try:
@@ -231,6 +249,7 @@ class Relay:
             raise Refusal(409, "not_joined", f"you have not joined station {message.station}")
         if isinstance(message, GpSignal):
             station.send(SignalToStation(gp=gp.id, **message.model_dump(include=_SIGNAL)))
+            self.relayed += 1
         else:
             log.info("GP %s left station %s", gp.id, message.station)
             self._release(station)
@@ -365,12 +384,16 @@ class Relay:
         if previous is not None:
             self._gone(previous)
             previous.kick("replaced by a connection with the station's next token")
+        moved = self._instances.station(account.id)  # its connection to another instance, dead or not yet seen so
+        if moved is not None and moved.gp is not None and moved.gp in self._gps:
+            self._gps[moved.gp].send(StationOffline(station=account.id))  # she asks again, here
         station.start(self._tasks)
         try:
             await ws.prepare(request)
             log.info("station %s connected from %s", account.id, request.remote)
             self._publish(station)
-            station.send(StationWelcome(station=account.id, ice_servers=self.ice_servers(account.id)))
+            station.send(StationWelcome(station=account.id, ice_servers=self.ice_servers(account.id),
+                                        ice_transport_policy=self._config.ice.policy))
             if self._feed is not None:
                 self._feed.connected(station)
             if self._watcher is not None:
@@ -436,12 +459,19 @@ class Relay:
             if gp is None or gp.id != message.gp:
                 raise Refusal(409, "not_joined", f"GP connection {message.gp} has not joined this station")
             gp.send(SignalToGp(station=sid, **message.model_dump(include=_SIGNAL)))
+            self.relayed += 1
         elif isinstance(message, AuditHead):
             ack = self._audit_head(sid, message)
             self._tasks.spawn(self._acknowledge(station, ack), f"audit-head-{sid}")
         elif isinstance(message, CallAnswer):
             if self._watcher is not None:
                 self._watcher.answered(sid, message)
+        elif isinstance(message, StationHealth):
+            if self._health is not None:
+                self._health(sid, message)
+        elif isinstance(message, MaintenanceResult):
+            if self._maintenance is not None:
+                self._maintenance.result(sid, message)
         else:
             log.warning("station %s reported an error: %s", sid, message.code)
 
@@ -513,7 +543,8 @@ class Relay:
         """A station of another instance changed. A GP of this instance joined to it hears that it went
         offline when its connection ended or moved (she asks again, and resumes, as after any drop); a
         connection here older than one on another instance is the station's past one, and is closed."""
-        if before is not None and (after is None or after.connected_at != before.connected_at):
+        moved = before is not None and (after is None or after.connected_at != before.connected_at)
+        if before is not None and moved and before.account.id not in self._stations:  # here: told on connecting
             gp = self._gps.get(before.gp) if before.gp is not None else None
             if gp is not None:
                 gp.send(StationOffline(station=before.account.id))

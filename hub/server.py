@@ -11,7 +11,7 @@ the kiosk page (`ui/web/`: the DOM helper and the i18n runtime); `POST /api/logi
 `cabin_gp` session cookie (a login that still needs its second factor until `POST /api/totp/verify`,
 or `/api/totp/enrol` then `/api/totp/confirm`), `POST /api/logout` ends it, `GET /api/me` says who
 is logged in (a GP's `{role: "gp", username, name, identity, stations: [{id, site, online}],
-ice_servers, ical_url}`, ical_url her calendar feed's secret URL or null; a coordinator's
+ice_servers, ice_transport_policy, ical_url}`, ical_url her calendar feed's secret URL or null; a coordinator's
 `{role: "coordinator", username, name}`, a secretary's the same with role "secretary"). `/book/` and
 `/api/public/...` are the public booking page (`hub.booking.public`); `/coordinator` the coordinator's
 console (`hub/coordinator_page/`) over `/api/coordinator/...` (`hub.booking.desk`; the programme of stops
@@ -20,7 +20,9 @@ the secretary's desk (`hub/desk_page/`) over `/api/desk/...` (`hub.mobile.desk`)
 publishes her sessions through `/api/sessions` (`hub.booking.duty`); `/fhir/r4/...` is the book for booking platforms
 (`hub.booking.fhir`, bearer tokens), `/ical/<username>/<token>.ics` a GP's calendar feed
 (`hub.booking.ical`). `POST /api/sync` takes a vehicle's hub's changes (a `[[vehicles]]` token) and
-`GET /api/sync/conflicts` lists the bookings that lost their slot then (`hub.sync`).
+`GET /api/sync/conflicts` lists the bookings that lost their slot then (`hub.sync`). `/fleet` is the
+fleet page for coordinators and technicians over `/api/fleet/...` (`hub.fleet.service`), `GET /metrics`
+the Prometheus metrics (`hub.fleet.metrics`).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's public origin;
 `/ws/station` needs `Authorization: Bearer <station token>` and no browser Origin. The hub's logs
 carry station, GP, session and booking ids, never a patient's name, a token or a password
@@ -54,6 +56,9 @@ from hub.booking.public import PublicBooking
 from hub.config import GpAccount, HubConfig
 from hub.errors import Refusal, error_response
 from hub.files import static_file
+from hub.fleet.metrics import HubFigures, Metrics
+from hub.fleet.service import FleetView
+from hub.maintenance import RemoteMaintenance
 from hub.mobile.desk import SecretaryDesk
 from hub.mobile.reception import Reception
 from hub.notify.outbox import Outbox
@@ -99,8 +104,13 @@ class Hub:
         self._public = PublicBooking(self.book, config, clock.monotonic)
         # On a vehicle's hub, the secretary's reception hears of the cabin (docs/design.md, "The secretary's desk").
         self._reception = Reception(self._store, self.book, config, wall) if config.vehicle is not None else None
+        # Technicians' remote runs (docs/design.md, "Remote maintenance"), sent through the relay built next.
+        self._maintenance = RemoteMaintenance(self._store, config, wall,
+                                              send=lambda sid, message: self._relay.send_to_station(sid, message),
+                                              online=lambda sid: self._relay.online(sid))
         self._relay = Relay(config, self._store, wall, port=lambda: self.port, feed=BookingFeed(self.book, config),
-                            watcher=self._reception)
+                            watcher=self._reception, health=lambda sid, health: self.fleet.report(sid, health),
+                            maintenance=self._maintenance)
         self.book.listen(lambda view: self._relay.booking_committed(view.id))
         if self._reception is not None:
             self._reception.attach(self._relay)
@@ -112,6 +122,9 @@ class Hub:
         self._programme_desk = ProgrammeDesk(self.book, self._logins, config)
         self._duty = GpDuty(self.book, self._logins, config)
         self._activity = ActivityApi(self._store, self._programme, self._logins)
+        # The stations' health, the fleet page and /metrics (docs/design.md, "The fleet view").
+        self.fleet = FleetView(self._store, config, self._logins, wall)
+        self.metrics = Metrics(self.fleet, self._figures, config.monitoring, wall)
         self._secretary = (SecretaryDesk(self._reception, self.book, self._logins, config)
                            if self._reception is not None else None)
         self.sync = Synchronisation(self._store, config, wall, book=self.book, announce=self._outbox.announce,
@@ -144,7 +157,15 @@ class Hub:
             *self._activity.routes(),  # the activity figures and their CSV (docs/design.md, "Activity")
             *self._desk_routes(),
             *self.sync.routes(),  # docs/design.md, "A day without network"
+            *self.fleet.routes(),  # docs/design.md, "The fleet view"
+            *self.metrics.routes(),
+            *self._maintenance.routes(self._from_console, self._logins),
         ]
+
+    def _figures(self) -> HubFigures:
+        """This instance's own figures for its metrics."""
+        stations, gps, waiting = self._relay.figures()
+        return HubFigures(stations=stations, gps=gps, waiting=waiting, relayed=self._relay.relayed)
 
     def _desk_routes(self) -> list[web.AbstractRouteDef]:
         """The secretary's desk and its API, on a vehicle's hub only."""
@@ -188,7 +209,9 @@ class Hub:
                 await self._reception.start()
             await self._logins.start()
             await self._outbox.start()
+            await self.fleet.start()
         except BaseException:
+            await self.fleet.stop()
             await self._logins.stop()
             await self.sync.stop()
             await self._store.stop()
@@ -204,6 +227,7 @@ class Hub:
             await site.start()
         except (OSError, ssl.SSLError) as exc:
             await runner.cleanup()
+            await self.fleet.stop()
             await self._outbox.stop()
             await self._logins.stop()
             await self.sync.stop()
@@ -226,9 +250,11 @@ class Hub:
             return
         await self.sync.stop()
         await self._relay.stop()
+        await self._maintenance.stop()
         if self._reception is not None:
             await self._reception.stop()
         await runner.cleanup()
+        await self.fleet.stop()
         await self._outbox.stop()
         await self._logins.stop()
         await self._store.stop()
@@ -317,12 +343,14 @@ class Hub:
         return static_file(DESK_DIR, request.match_info["path"], "the secretary's desk")
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
-        """The proxy's health check: 200 while this instance serves (its store answering), 503 otherwise."""
+        """The proxy's health check: 200 while this instance serves (its store answering), 503 otherwise; with
+        this instance's name and how many stations and GP consoles it holds (counts only)."""
         try:
             await self._store.run(lambda session: session.execute(text("SELECT 1")))
         except StationError as exc:
             return error_response(503, "unavailable", f"the hub's store does not answer: {exc}")
-        return web.json_response({"ok": True, "instance": self._relay.instance})
+        stations, gps, _ = self._relay.figures()
+        return web.json_response({"ok": True, "instance": self._relay.instance, "stations": stations, "gps": gps})
 
     async def _me(self, request: web.Request) -> web.StreamResponse:
         _, account = self._logins.account(request)
@@ -337,6 +365,7 @@ class Hub:
             "identity": account.identity.model_dump(),
             "stations": [{"id": s, "site": sites[s], "online": self._relay.online(s)} for s in account.stations],
             "ice_servers": [s.model_dump(exclude_none=True) for s in self._relay.ice_servers(account.username)],
+            "ice_transport_policy": self._config.ice.transport_policy,
             "ical_url": self._calendars.url(self.origin, account.username),
         })
 

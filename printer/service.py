@@ -131,6 +131,11 @@ class PrintService:
         """The printer's status and the last job, for the technician's screen."""
         return PrinterHealth(await self._transport.status(), await self.jobs.latest())
 
+    async def status(self) -> PrinterStatus:
+        """The printer's status now, asked between jobs: never on a second connection while one prints."""
+        async with self._lock:
+            return await self._transport.status()
+
     async def print_prescription(self, session_id: str, prescription: Prescription) -> PrintOutcome:
         """Print `prescription` for `session_id` once; a repeated request reports the first job."""
         options = self._layout()

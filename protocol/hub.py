@@ -27,14 +27,34 @@ Station to hub
     audit_head {seq, hash}                     the audit chain's head (its last entry's sequence
                                                 number and hash), at each connection and whenever
                                                 it has moved on (docs/design.md, "The audit chain")
+    maintenance_result {run, action, ok, result | code and error}
+                                                the answer to a technician's `maintenance` run:
+                                                `result` a JSON object of at most MAX_RESULT_BYTES
+                                                (docs/design.md, "Remote maintenance"), or why not
+                                                (`code`: patient_in, open, cleaning,
+                                                not_out_of_service, failed)
     call_answer {visit, accepted, code, message}
                                                 on board: the patient the secretary called is
                                                 checked in (then the status names the `visit`), or
                                                 why not (`code`: not_ready, not_clean, closed,
                                                 unknown_code, already_used, cancelled, wrong_site,
                                                 not_today, under_14, representative_required)
+    station_health {state, cleaning_due, dirty_for_s, last_cleaning, devices: [{id, kind, connected,
+                  battery, error}], printer: {reachable, problem, paper_low}, loop_lag_s, version,
+                  uptime_s, interval_s}
+                                                the cabin's health for the fleet page (docs/design.md,
+                                                "The fleet view"): at each connection, every
+                                                `interval_s` and at once when what an alert is made
+                                                of changes. `dirty_for_s`: how long the cabin has
+                                                waited for its cleaning since its last patient left
+                                                (by the station's clock); `printer.problem` one of
+                                                printer/status.py's codes (paper_out...). Never a
+                                                patient's data
 Hub to station
-    welcome    {station, ice_servers}
+    welcome    {station, ice_servers, ice_transport_policy}
+                                                `ice_transport_policy` "relay": every media leg
+                                                (aiortc's, the kiosk page's) uses TURN candidates
+                                                only (docs/design.md, "TURN"); absent: all
     audit_ack  {seq, hash}                     the hub has this head; a head that goes back
                                                 (fewer entries, or another hash at the same
                                                 sequence) is refused with `audit_head_back`
@@ -58,6 +78,11 @@ Hub to station
                                                 every change. Closing it calls for the full cleaning
     queue      {called, waiting}               on board: the waiting-room display's numbers, the
                                                 ticket called last and the tickets waiting, in order
+    maintenance {run, action, technician, reason?, lines?}
+                                                a technician's remote action: diagnostics, self_test,
+                                                logs (the last `lines`), out_of_service (`reason`
+                                                shown to patients) or back_in_service; answered by a
+                                                `maintenance_result` with the same `run`
   where booking is {code, slot_start, slot_minutes, site, status, patient_name, birth_date,
                     sex, representative, gp, gp_name}: `slot_start` an aware ISO time, `status`
                     booked | cancelled, the patient's fields only while booked, `gp` the hub
@@ -67,8 +92,10 @@ GP to hub
     signal     {station, leg, description | candidate}
     leave      {station}
 Hub to GP
-    welcome    {gp, name, ice_servers, on_board}   `on_board` (true) on a vehicle's hub: the GP is
-                                                in the vehicle, no face-to-face call
+    welcome    {gp, name, ice_servers, ice_transport_policy, on_board}
+                                                `on_board` (true) on a vehicle's hub: the GP is
+                                                in the vehicle, no face-to-face call;
+                                                `ice_transport_policy` as the station's welcome
     waiting_room {patients: [{station, site, session, since, waited_s, booked_with, yours,
                   claim_until, ticket, reason}]}
                                                 `waited_s`: the station's count when the hub
@@ -103,10 +130,11 @@ matter only for the browsers' trickle.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Annotated, Literal, Self, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, JsonValue, TypeAdapter, model_validator
 
 from protocol.booking_code import CODE_ALPHABET, CODE_LENGTH
 from protocol.states import CabinState
@@ -118,8 +146,13 @@ MAX_MESSAGE_BYTES = 256 * 1024  # an SDP offer with video and two data channels 
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Leg = Literal["instruments", "face"]
+IceTransportPolicy = Literal["all", "relay"]  # RTCConfiguration.iceTransportPolicy
 Code = Annotated[str, Field(pattern=f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")]
 BOOKINGS_PAGE = 50  # bookings per `bookings` message: a page stays far below MAX_MESSAGE_BYTES
+MAX_RESULT_BYTES = 128 * 1024  # a maintenance result as JSON: a device report is about 8 KiB, 200 log lines 60 KiB
+MAX_LOG_LINES = 200
+MaintenanceAction = Literal["diagnostics", "self_test", "logs", "out_of_service", "back_in_service"]
+Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_.@-]+$")]
 
 
 class HubProtocolError(MessageError):
@@ -216,6 +249,60 @@ class CallAnswer(_Message):
     message: str | None = Field(default=None, max_length=500)
 
 
+class DeviceState(_Part):
+    """One instrument's health as the fleet page shows it."""
+
+    id: Id
+    kind: str = Field(min_length=1, max_length=64)
+    connected: bool
+    battery: int | None = Field(default=None, ge=0, le=100)  # percent, for a device that says
+    error: str | None = Field(default=None, max_length=200)
+
+
+class PrinterState(_Part):
+    """The prescription printer's status: `problem` is printer/status.py's code (paper_out, cover_open...)."""
+
+    reachable: bool
+    problem: str | None = Field(default=None, min_length=1, max_length=64)
+    paper_low: bool = False
+
+
+class StationHealth(_Message):
+    """The cabin's health for the hub's fleet view: machine and devices only, never a patient's data."""
+
+    type: Literal["station_health"] = "station_health"
+    state: CabinState
+    cleaning_due: bool
+    dirty_for_s: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    last_cleaning: str | None = Field(default=None, max_length=64)  # ISO time, by the station's clock
+    devices: tuple[DeviceState, ...] = Field(default=(), max_length=64)
+    printer: PrinterState | None = None
+    loop_lag_s: float = Field(ge=0, allow_inf_nan=False)  # the event loop's worst lag of late
+    version: str = Field(min_length=1, max_length=64)
+    uptime_s: float = Field(ge=0, allow_inf_nan=False)
+    interval_s: float = Field(gt=0, le=3600, allow_inf_nan=False)  # the next report comes within this
+class MaintenanceResult(_Message):
+    """The station's answer to a technician's run: `result` when `ok`, else `code` and `error`."""
+
+    type: Literal["maintenance_result"] = "maintenance_result"
+    run: Id
+    action: MaintenanceAction
+    ok: bool
+    result: dict[str, JsonValue] | None = None
+    code: str | None = Field(default=None, min_length=1, max_length=64)
+    error: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _result_or_error(self) -> Self:
+        if self.ok != (self.result is not None) or self.ok == (self.error is not None):
+            raise ValueError("a maintenance result carries either its result (ok) or an error (not ok)")
+        if self.result is not None:
+            size = len(json.dumps(self.result, ensure_ascii=False).encode())
+            if size > MAX_RESULT_BYTES:
+                raise ValueError(f"a maintenance result is at most {MAX_RESULT_BYTES} bytes ({size} here)")
+        return self
+
+
 # Hub to station.
 class StationWelcome(_Message):
     """The hub accepted the station's token."""
@@ -223,6 +310,7 @@ class StationWelcome(_Message):
     type: Literal["welcome"] = "welcome"
     station: Id
     ice_servers: tuple[IceServer, ...] = ()
+    ice_transport_policy: IceTransportPolicy | None = None  # "relay": TURN only; absent: all candidates
 
 
 class GpJoin(_Message):
@@ -328,6 +416,25 @@ class QueueBoard(_Message):
     waiting: tuple[Annotated[int, Field(ge=1, le=9999)], ...] = Field(default=(), max_length=200)
 
 
+class Maintenance(_Message):
+    """A technician's remote maintenance action (docs/design.md, "Remote maintenance"), named by `run`."""
+
+    type: Literal["maintenance"] = "maintenance"
+    run: Id
+    action: MaintenanceAction
+    technician: Username
+    reason: str | None = Field(default=None, min_length=1, max_length=200)  # out_of_service: shown to patients
+    lines: int | None = Field(default=None, ge=1, le=MAX_LOG_LINES)  # logs: how many of the last lines
+
+    @model_validator(mode="after")
+    def _reason_for_out_of_service(self) -> Self:
+        if (self.action == "out_of_service") != (self.reason is not None and self.reason.strip() != ""):
+            raise ValueError("out_of_service, and only it, carries the reason shown to patients")
+        if self.lines is not None and self.action != "logs":
+            raise ValueError("only logs takes a number of lines")
+        return self
+
+
 # GP to hub.
 class JoinRequest(_Message):
     """The GP takes a waiting patient."""
@@ -359,6 +466,7 @@ class GpWelcome(_Message):
     gp: Id
     name: str = Field(min_length=1, max_length=200)
     ice_servers: tuple[IceServer, ...] = ()
+    ice_transport_policy: IceTransportPolicy | None = None  # "relay": TURN only; absent: all candidates
     on_board: bool | None = None  # a vehicle's hub: the GP is in the vehicle, no face-to-face call
 
 
@@ -407,11 +515,12 @@ class ErrorMessage(_Message):
     message: str = Field(max_length=1000)
 
 
-FromStation = Annotated[CabinStatus | StationSignal | AuditHead | CallAnswer | ErrorMessage,
+FromStation = Annotated[CabinStatus | StationSignal | AuditHead | CallAnswer | StationHealth | MaintenanceResult
+                        | ErrorMessage,
                         Field(discriminator="type")]
 ToStation = Annotated[
     StationWelcome | GpJoin | SignalToStation | GpLeft | AuditAck | Bookings | BookingChanged | BookingGone
-    | CallPatient | StopState | QueueBoard | ErrorMessage, Field(discriminator="type")
+    | CallPatient | StopState | QueueBoard | Maintenance | ErrorMessage, Field(discriminator="type")
 ]
 FromGp = Annotated[JoinRequest | GpSignal | Leave, Field(discriminator="type")]
 ToGp = Annotated[

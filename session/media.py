@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from aiortc import (
     RTCConfiguration,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCRtpSender,
     RTCRtpTransceiver,
@@ -36,7 +37,7 @@ from aiortc.stats import RTCTransportStats
 
 from devices.cameras import ExaminationCameras
 from devices.stethoscope import Stethoscope
-from protocol.hub import GpIdentity
+from protocol.hub import GpIdentity, IceTransportPolicy
 from runtime.backoff import Backoff
 from runtime.errors import StationError
 from runtime.tasks import TaskSet
@@ -57,8 +58,10 @@ class MediaError(StationError):
     """The instruments leg could not be set up or was given something it cannot use."""
 
 
-def ice_configuration(servers: Sequence[IceServerSpec]) -> RTCConfiguration:
-    """aiortc's configuration for STUN/TURN servers given as RTCIceServer JSON dicts."""
+def ice_configuration(servers: Sequence[IceServerSpec], policy: IceTransportPolicy = "all") -> RTCConfiguration:
+    """aiortc's configuration for STUN/TURN servers given as RTCIceServer JSON dicts; with `policy` "relay"
+    it gathers and uses relayed (TURN) candidates only, as a browser's `iceTransportPolicy: "relay"` does
+    (docs/design.md, "TURN")."""
     ice: list[RTCIceServer] = []
     for number, server in enumerate(servers, 1):
         urls, username, credential = server.get("urls"), server.get("username"), server.get("credential")
@@ -69,7 +72,11 @@ def ice_configuration(servers: Sequence[IceServerSpec]) -> RTCConfiguration:
         if not isinstance(username, str | None) or not isinstance(credential, str | None):
             raise MediaError(f"ICE server #{number}: 'username' and 'credential' must be text")
         ice.append(RTCIceServer(urls=list(urls), username=username, credential=credential))
-    return RTCConfiguration(iceServers=ice)  # an empty list, not None: aiortc would add Google's STUN
+    if policy == "relay" and not any(u.startswith(("turn:", "turns:")) for s in ice for u in s.urls):
+        raise MediaError('the "relay" ICE transport policy needs a TURN server')
+    transport = RTCIceTransportPolicy.RELAY if policy == "relay" else RTCIceTransportPolicy.ALL
+    # An empty list, not None: aiortc would add Google's STUN.
+    return RTCConfiguration(iceServers=ice, iceTransportPolicy=transport)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +95,13 @@ class InstrumentLeg:
 
     def __init__(self, ice_servers: Sequence[IceServerSpec], cameras: ExaminationCameras | None, *,
                  on_state: StateListener | None = None, timings: LegTimings | None = None,
-                 video_codec: str | None = None, stethoscope: Stethoscope | None = None) -> None:
-        """`on_state` hears "connecting", "connected", "failed" and "closed"; `video_codec` e.g. "video/H264"."""
+                 video_codec: str | None = None, stethoscope: Stethoscope | None = None,
+                 transport_policy: IceTransportPolicy = "all") -> None:
+        """`on_state` hears "connecting", "connected", "failed" and "closed"; `video_codec` e.g. "video/H264";
+        `transport_policy` "relay" sends everything through TURN."""
         self._timings = timings or LegTimings()
         self._on_state = on_state
-        self._pc = RTCPeerConnection(ice_configuration(ice_servers))
+        self._pc = RTCPeerConnection(ice_configuration(ice_servers, transport_policy))
         self.track = CameraTrack(cameras, placeholder_period_s=self._timings.placeholder_period_s)
         transceiver = self._pc.addTransceiver(self.track, direction="sendonly")
         if video_codec is not None:
@@ -292,6 +301,7 @@ class MediaDirector:
         self._send_signal = send_signal
         self._cameras = cameras
         self._ice_servers = list(ice_servers)
+        self._ice_policy: IceTransportPolicy = "all"
         ice_configuration(self._ice_servers)  # a wrong server list is a configuration error: say so now
         self._leg_timings = leg_timings or LegTimings()
         self._timings = timings or DirectorTimings()
@@ -311,10 +321,10 @@ class MediaDirector:
         await asyncio.gather(*(self._drop(gp) for gp in gps))
         await self._tasks.cancel_all(self._timings.stop_timeout_s)
 
-    def set_ice_servers(self, servers: Sequence[IceServerSpec]) -> None:
-        """STUN/TURN servers for the next legs (the hub's welcome gives them)."""
-        ice_configuration(servers)
-        self._ice_servers = list(servers)
+    def set_ice_servers(self, servers: Sequence[IceServerSpec], policy: IceTransportPolicy = "all") -> None:
+        """STUN/TURN servers and the transport policy for the next legs (the hub's welcome gives them)."""
+        ice_configuration(servers, policy)
+        self._ice_servers, self._ice_policy = list(servers), policy
 
     def leg(self, gp_id: str) -> InstrumentLeg | None:
         """The current leg to this GP, if any."""
@@ -367,7 +377,7 @@ class MediaDirector:
         while True:
             leg = gp.leg = InstrumentLeg(self._ice_servers, self._cameras, timings=self._leg_timings,
                                          on_state=functools.partial(self._leg_state, gp.gp),
-                                         stethoscope=self._stethoscope)
+                                         stethoscope=self._stethoscope, transport_policy=self._ice_policy)
             try:
                 await self._send_signal(gp.gp, await leg.offer())
                 await leg.wait_connected(self._timings.connect_timeout_s)

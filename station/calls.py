@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from session.appointments import AppointmentBook
     from session.core import CabinCore
     from session.gp_link import GpLink
-    from station.hub_client import OnBoard
+    from station.hub_client import MaintenanceHandler, OnBoard
     from station.kiosk import KioskServer
 
     OnBoardHandler = Callable[[OnBoard], Awaitable[CallAnswer | None]]
@@ -55,9 +55,10 @@ class CallRelay:
     def __init__(self, config: HubSection, cabin: CabinCore, clock: Clock, gp_link: GpLink, kiosk: KioskServer,
                  cameras: ExaminationCameras | None, site_name: str, audit: AuditTrail,
                  book: AppointmentBook | None = None, on_board: OnBoardHandler | None = None,
-                 stethoscope: Stethoscope | None = None) -> None:
+                 stethoscope: Stethoscope | None = None, on_maintenance: MaintenanceHandler | None = None) -> None:
         """`on_board`: the vehicle's station (docs/design.md, "On board") acts on the secretary's messages
-        and never starts a face-to-face leg; `stethoscope` sounds on the instruments legs."""
+        and never starts a face-to-face leg; `stethoscope` sounds on the instruments legs; `on_maintenance`
+        answers a technician's remote runs (docs/design.md, "Remote maintenance")."""
         self._cabin = cabin
         self._audit = audit
         self._clock = clock
@@ -66,7 +67,8 @@ class CallRelay:
         self._on_board = on_board
         self.hub = HubClient(config, clock, on_gp_join=self._gp_join, on_signal=self._signal,
                              on_gp_left=self._gp_left, on_audit_ack=self._audit_ack, bookings=book,
-                             on_board=self._from_desk if on_board is not None else None)
+                             on_board=self._from_desk if on_board is not None else None,
+                             on_maintenance=on_maintenance)
         self.media = MediaDirector(gp_link.attach, self._send_offer, cameras, stethoscope=stethoscope)
         self._face_gp: str | None = None  # the GP connection the kiosk's camera goes to
         self._status_changed = asyncio.Event()
@@ -165,7 +167,8 @@ class CallRelay:
         if self._face_gp is None or self._on_board is not None or self._cabin.state not in CALL_STATES:
             return
         servers = [server.model_dump(exclude_none=True) for server in self.hub.ice_servers]
-        self._kiosk.tell_pages({"type": "call", "ice_servers": servers})
+        self._kiosk.tell_pages({"type": "call", "ice_servers": servers,
+                                "ice_transport_policy": self.hub.ice_transport_policy})
 
     async def _gp_join(self, message: GpJoin) -> None:
         c = self._cabin.consultation
@@ -175,7 +178,8 @@ class CallRelay:
         if self._face_gp is not None and self._face_gp != message.gp:
             await self.media.gp_left(self._face_gp)  # the same GP back on a new hub connection
         self._face_gp = message.gp
-        self.media.set_ice_servers([server.model_dump(exclude_none=True) for server in self.hub.ice_servers])
+        self.media.set_ice_servers([server.model_dump(exclude_none=True) for server in self.hub.ice_servers],
+                                   self.hub.ice_transport_policy)
         await self.media.gp_joined(message.gp, message.identity)
         self._call()  # a GP coming back during the consultation gets the patient's camera again
 

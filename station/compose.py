@@ -2,7 +2,7 @@
 
 The hardware (instruments, cameras, accessories) is picked in `station/hardware.py`; the rest
 of the station here: the state database and what keeps it, the print service, the cabin, the
-GP link, the kiosk server and, with a hub configured, the call relay.
+GP link, the kiosk server and, with a hub configured, the call relay and the health reports.
 """
 
 from __future__ import annotations
@@ -35,10 +35,13 @@ from station import print_test
 from station.calls import CallRelay
 from station.entry import EntryFollower
 from station.hardware import Hardware
+from station.health import HealthReporter
 from station.kiosk import KioskServer
 from station.lag import LagMonitor
 from station.local_control import LocalControl
+from station.logs import LogRing
 from station.on_board import OnBoard
+from station.remote_maintenance import RemoteMaintenance
 
 if TYPE_CHECKING:  # the simulator is only ever handed in by the caller, never imported here
     from sim.rig import SimRig
@@ -62,6 +65,7 @@ class Station:
         self.state_dir = state_dir
         self.rig = rig
         self.lag = LagMonitor()
+        self.log_ring = LogRing()  # the last log lines, for a technician's remote run (docs/design.md)
         self.db = Database(state_dir)
         self.audit = AuditTrail(self.db)
         self.store = CabinStore(self.db)
@@ -105,16 +109,23 @@ class Station:
         hub = config.hub
         self.on_board = (OnBoard(self.cabin, self.patient_desk, self.gate, self.kiosk)
                          if self.gate is not None else None)
+        self.maintenance = RemoteMaintenance(self.cabin, self.hardware, self.audit, self.log_ring)
         self.calls = CallRelay(hub, self.cabin, clock, self.gp_link, self.kiosk, cameras, place.name, self.audit,
                                self.book, on_board=self.on_board.handle if self.on_board else None,
-                               stethoscope=self.hardware.stethoscope) if hub else None
+                               stethoscope=self.hardware.stethoscope,
+                               on_maintenance=self.maintenance.handle) if hub else None
+        # The cabin's health to the hub's fleet view (docs/design.md, "The fleet view").
+        self.health = HealthReporter(
+            self.calls.hub.send_health, cabin=self.cabin, store=self.store, devices=self.devices,
+            printer=self.printer, lag=self.lag, clock=clock, interval_s=hub.health_interval_s,
+            probe_s=hub.health_probe_s) if self.calls is not None and hub is not None else None
         self.control = LocalControl(state_dir, self.hardware, busy=self._patient_in)
-        optional = [c for c in (self.badge_reader, self.entry, self.calls) if c is not None]
+        optional = [c for c in (self.badge_reader, self.entry, self.calls, self.health) if c is not None]
         gate = [self.gate] if self.gate is not None else []
         self._components: list[object] = [
-            self.lag, self.db, self.audit, self.store, self.registry, self.book, self.printer, self.hardware,
-            *gate, self.cabin, self.patient_desk, self.gp_desk, self.auscultation, self.gp_link, self.kiosk, *optional,
-            self.control,
+            self.log_ring, self.lag, self.db, self.audit, self.store, self.registry, self.book, self.printer,
+            self.hardware, *gate, self.cabin, self.patient_desk, self.gp_desk, self.auscultation, self.gp_link,
+            self.kiosk, *optional, self.control,
         ]
         self._started: list[object] = []
 

@@ -10,11 +10,15 @@ from one task, so a slow handler never stops the connection from answering heart
 
 It keeps the audit chain's latest head too, sent like the status (again after every
 reconnection), and hands the hub's acknowledgements to `on_audit_ack` (docs/design.md, "The
-audit chain").
+audit chain"); and so the cabin's latest health report (docs/design.md, "The fleet view").
 
 It hands the cabin's bookings to `bookings` (the appointment book): the pages of the snapshot the
 hub sends after each welcome, once the last has come, as one set to `replace`; then each change
 (docs/design.md, "Bookings at the cabin"). A snapshot cut off by a dropped connection is dropped.
+
+A technician's `maintenance` runs go to `on_maintenance` (`station/remote_maintenance.py`), each
+in a task of its own so that a self-test does not hold up the other messages, and its result goes
+back to the hub (docs/design.md, "Remote maintenance").
 
 When the connection drops the hub forgets which GP joined: the client then calls
 `on_gp_left` for every GP it had been told of, so the station sees the same thing the hub does.
@@ -49,8 +53,12 @@ from protocol.hub import (
     GpLeft,
     HubProtocolError,
     IceServer,
+    IceTransportPolicy,
+    Maintenance,
+    MaintenanceResult,
     QueueBoard,
     SignalToStation,
+    StationHealth,
     StationSignal,
     StationWelcome,
     StopState,
@@ -75,7 +83,8 @@ GpLeftHandler = Callable[[str], Awaitable[None]]
 AuditAckHandler = Callable[[AuditAck], Awaitable[None]]
 OnBoard = CallPatient | StopState | QueueBoard  # the mobile office's messages (docs/design.md, "The mobile office")
 OnBoardHandler = Callable[[OnBoard], Awaitable[None]]
-Inbound = (GpJoin | SignalToStation | GpLeft | AuditAck | BookingChanged | BookingGone | OnBoard
+MaintenanceHandler = Callable[[Maintenance], Awaitable[MaintenanceResult]]
+Inbound = (GpJoin | SignalToStation | GpLeft | AuditAck | BookingChanged | BookingGone | OnBoard | Maintenance
            | tuple[CabinBooking, ...])
 
 
@@ -104,7 +113,7 @@ class HubClient:
     def __init__(self, config: HubSection, clock: Clock, *, on_gp_join: GpJoinHandler, on_signal: SignalHandler,
                  on_gp_left: GpLeftHandler, on_audit_ack: AuditAckHandler | None = None,
                  bookings: BookingSink | None = None, on_board: OnBoardHandler | None = None,
-                 backoff_s: float = 1.0, max_backoff_s: float = 60.0,
+                 on_maintenance: MaintenanceHandler | None = None, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
                  rng: random.Random | None = None) -> None:
         self._config = config
         self._clock = clock
@@ -114,13 +123,16 @@ class HubClient:
         self._on_audit_ack = on_audit_ack
         self._bookings = bookings
         self._on_board = on_board
+        self._on_maintenance = on_maintenance
         self._snapshot: list[CabinBooking] = []  # the pages of this connection's snapshot so far
         # Jitter: after a hub restart, every cabin of the fleet must not dial at the same instant.
         self._backoff = Backoff(backoff_s, max_backoff_s, jitter=0.5, rng=rng)
         self._status: CabinStatus | None = None
         self._status_made = 0.0  # clock.monotonic() when the latest status was given
         self._audit_head: AuditHead | None = None
+        self._health: StationHealth | None = None
         self._ice: tuple[IceServer, ...] = ()
+        self._ice_policy: IceTransportPolicy = "all"
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._welcomed = asyncio.Event()
         self._gps: set[str] = set()  # GP connections the hub has told of and not yet of their leaving
@@ -137,6 +149,11 @@ class HubClient:
     def ice_servers(self) -> tuple[IceServer, ...]:
         """The STUN and TURN servers from the hub's latest welcome (empty before the first)."""
         return self._ice
+
+    @property
+    def ice_transport_policy(self) -> IceTransportPolicy:
+        """"relay" when the hub's latest welcome says every media leg goes through TURN, "all" otherwise."""
+        return self._ice_policy
 
     async def start(self) -> None:
         """Start dialling the hub in the background; returns at once."""
@@ -169,6 +186,12 @@ class HubClient:
         self._audit_head = head
         with contextlib.suppress(HubOffline):
             await self._send(dump(head))
+
+    async def send_health(self, health: StationHealth) -> None:
+        """Tell the hub the cabin's health now, or after the next reconnection if offline."""
+        self._health = health
+        with contextlib.suppress(HubOffline):
+            await self._send(dump(health))
 
     def _status_now(self, status: CabinStatus) -> CabinStatus:
         """The latest status as it stands now: a patient's wait has gone on while the hub was away."""
@@ -242,6 +265,8 @@ class HubClient:
                 await ws.send_str(dump(self._status_now(self._status)))
             if self._audit_head is not None:
                 await ws.send_str(dump(self._audit_head))
+            if self._health is not None:
+                await ws.send_str(dump(self._health))
             async for msg in ws:
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     await self._receive(msg.data)
@@ -256,6 +281,7 @@ class HubClient:
             log.warning("the hub knows this station's token as %s, not %s: check [hub] station_id",
                         welcome.station, self._config.station_id)
         self._ice = welcome.ice_servers
+        self._ice_policy = welcome.ice_transport_policy or "all"
 
     async def _receive(self, text: str) -> None:
         try:
@@ -302,11 +328,25 @@ class HubClient:
                 elif isinstance(message, CallPatient | StopState | QueueBoard):
                     if self._on_board is not None:
                         await self._on_board(message)
+                elif isinstance(message, Maintenance):
+                    self._tasks.spawn(self._maintain(message), f"maintenance-{message.run}")
                 else:
                     await self._booking(message)
             except Exception:
                 log.exception("the station's handler of the hub's %s message failed",
                               "bookings" if isinstance(message, tuple) else message.type)
+
+    async def _maintain(self, run: Maintenance) -> None:
+        """Do a technician's run and send its result; a station that does no remote maintenance says so."""
+        if self._on_maintenance is None:
+            result = MaintenanceResult(run=run.run, action=run.action, ok=False, code="failed",
+                                       error="this station does no remote maintenance")
+        else:
+            result = await self._on_maintenance(run)
+        try:
+            await self._send(dump(result))
+        except HubOffline as exc:
+            log.warning("the result of maintenance run %s is not sent: %s", run.run, exc)
 
     async def _booking(self, message: BookingChanged | BookingGone | tuple[CabinBooking, ...]) -> None:
         if self._bookings is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,6 +18,8 @@ from sqlalchemy.engine import URL
 
 from config.loader import load_config
 from config.schema import CabinConfig
+from fleet.coturn import TurnServer
+from fleet.coturn import coturn as coturn_server
 from fleet.redis import RedisServer, redis_server
 from runtime.clock import PARIS, Clock
 from runtime.storage import Database
@@ -147,6 +150,17 @@ def redis() -> Iterator[RedisServer]:
             yield server
     except CannotStart as exc:
         skip_or_fail(str(exc), "Redis server")
+
+
+@pytest.fixture(scope="session")
+def coturn() -> Iterator[TurnServer]:
+    """One coturn for the session, with a fresh shared secret for the hubs' `[ice]` (fleet/coturn.py); skips,
+    or fails on CI, where it cannot start."""
+    try:
+        with coturn_server(secrets.token_urlsafe(24)) as server:
+            yield server
+    except CannotStart as exc:
+        skip_or_fail(str(exc), "TURN server (coturn)")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

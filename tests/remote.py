@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from config.loader import load_config
 from config.schema import CabinConfig, HubSection
-from hub.config import demo_hub_config
+from hub.config import IceSection, demo_hub_config
 from hub.server import Hub
 from sim.crew import SimCrew
 from sim.seed import DEMO_GP
@@ -38,14 +38,16 @@ class Remote:
 
 @asynccontextmanager
 async def station_with_hub(state_dir: Path, config: CabinConfig | None = None, *,
-                           speed: float = 1.0) -> AsyncIterator[Remote]:
-    """A started hub (one station, the demo GP) and the simulated station connected to it."""
+                           speed: float = 1.0, ice: IceSection | None = None) -> AsyncIterator[Remote]:
+    """A started hub (one station, the demo GP, its `[ice]` section if given) and the simulated station
+    connected to it."""
     config = config or load_config()
     token = secrets.token_urlsafe(32)
     # The hub's record of its GP is the simulated GP's identity: the station holds joins to it.
     identity = DEMO_GP
-    hub = Hub(demo_hub_config(config.station.id, config.place().name, token, GP_LOGIN, GP_PASSWORD,
-                              identity=identity))
+    hub_config = demo_hub_config(config.station.id, config.place().name, token, GP_LOGIN, GP_PASSWORD,
+                                 identity=identity)
+    hub = Hub(hub_config if ice is None else hub_config.model_copy(update={"ice": ice}))
     await hub.start()
     try:
         section = HubSection(url=hub.station_url, station_id=config.station.id, token=SecretStr(token))

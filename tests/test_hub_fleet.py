@@ -72,6 +72,18 @@ async def test_a_gp_on_one_instance_joins_a_station_on_another_and_signalling_cr
         assert (await receive(station, "gp_left"))["gp"] == join["gp"]
 
 
+async def test_each_instance_says_what_it_holds_to_the_proxys_health_check(
+        two_hubs: tuple[Hub, Hub], http: aiohttp.ClientSession) -> None:
+    a, b = two_hubs
+    station = await station_socket(http, b, NANGIS_TOKEN)
+    for hub, held in ((a, 0), (b, 1)):
+        async with http.get(f"{hub.url}/api/health") as response:
+            assert response.status == 200
+            assert await response.json() == {"ok": True, "instance": hub.config.fleet.instance, "stations": held,
+                                             "gps": 0}
+    await station.close()
+
+
 async def test_a_gp_leaving_her_instance_releases_the_station_on_another(
         two_hubs: tuple[Hub, Hub], http: aiohttp.ClientSession) -> None:
     a, b = two_hubs

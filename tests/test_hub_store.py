@@ -39,7 +39,8 @@ from tests.test_hub_totp import Wall, enrol, session
 
 AT = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 TABLES = {"alembic_version", "audit", "bookings", "closures", "coordinators", "gps", "gp_sessions", "gp_stations", "outbox",
-          "stops", "sync_journal", "sync_peers", "visits",
+          "stops", "sync_journal", "sync_peers", "visits", "station_health", "station_health_samples",
+          "maintenance_runs",
           "recovery_codes", "stations", "station_audit_heads", "station_tokens", "totp"}
 
 

@@ -23,8 +23,9 @@ try {
 const STATS_INTERVAL_MS = 2000;
 
 const app = {
-  me: null, // /api/me: {username, name, identity, stations, ice_servers}
+  me: null, // /api/me: {username, name, identity, stations, ice_servers, ice_transport_policy}
   ice: [], // the hub's ICE servers (welcome, else /api/me)
+  icePolicy: "all", // "relay": TURN candidates only (docs/design.md, "TURN")
   hubState: "closed",
   login: { key: null, args: null, until: 0, busy: false },
   factor: { key: null, until: 0, busy: false }, // the code and set-up pages' message and rate limit
@@ -59,6 +60,7 @@ const consultation = new Consultation({
   hubSend: (message) => hub.send(message),
   identity: () => app.me?.identity,
   iceServers: () => app.ice,
+  icePolicy: () => app.icePolicy,
   notify: showNotice,
   onChange: () => {
     waiting.setBusy(consultation.active);
@@ -73,6 +75,7 @@ function onHubMessage(m) {
     case "welcome":
       hub.confirmed();
       app.ice = m.ice_servers ?? app.me?.ice_servers ?? [];
+      app.icePolicy = m.ice_transport_policy ?? app.me?.ice_transport_policy ?? "all";
       consultation.onBoard = m.on_board === true; // a vehicle's hub: no face-to-face call
       document.body.dataset.onBoard = String(consultation.onBoard);
       consultation.rejoin();
@@ -156,8 +159,13 @@ function enterConsole(me) {
     location.replace(`/desk${location.search}`); // a secretary's login opens her desk on the vehicle's hub
     return;
   }
+  if (me.role === "technician") {
+    location.replace(`/fleet${location.search}`); // a technician's login opens the fleet page
+    return;
+  }
   app.me = me;
   app.ice = Array.isArray(me.ice_servers) ? me.ice_servers : [];
+  app.icePolicy = me.ice_transport_policy === "relay" ? "relay" : "all";
   $("login-form").reset();
   app.login = { key: null, args: null, until: 0, busy: false };
   showView("console");

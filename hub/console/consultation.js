@@ -28,7 +28,7 @@ export function errorText(code, message) {
 
 export class Consultation {
   /**
-   * @param {{hubSend: (m: object) => boolean, identity: () => object, iceServers: () => object[],
+   * @param {{hubSend: (m: object) => boolean, identity: () => object, iceServers: () => object[], icePolicy: () => string,
    *          notify: (kind: string, key: string, args?: object) => void, onChange: () => void}} env
    */
   constructor(env) {
@@ -49,6 +49,7 @@ export class Consultation {
       instruments: new Leg("instruments", {
         send: signal("instruments"),
         iceServers: env.iceServers,
+        icePolicy: env.icePolicy,
         onTrack: (event) => {
           if (event.track.kind === "video") for (const camera of this.cameras) camera.attach(event.track, event.streams);
           else if (event.track.kind === "audio") this.stethoscope.attach(event.track);
@@ -59,6 +60,7 @@ export class Consultation {
       face: new Leg("face", {
         send: signal("face"),
         iceServers: env.iceServers,
+        icePolicy: env.icePolicy,
         onTrack: (event) => this.face.attach(event),
         beforeAnswer: (pc) => this.face.prepare(pc),
         onState: () => this.render(),

@@ -21,21 +21,22 @@ function waitForGathering(pc) {
   });
 }
 
-/** RTCIceServer objects from the hub's JSON, without null fields. */
-export function iceConfig(servers) {
+/** An RTCConfiguration: RTCIceServer objects from the hub's JSON, without null fields, and the hub's
+ * transport policy ("relay": TURN candidates only). */
+export function iceConfig(servers, policy) {
   const iceServers = (Array.isArray(servers) ? servers : []).map((s) => {
     const server = { urls: s.urls };
     if (typeof s.username === "string") server.username = s.username;
     if (typeof s.credential === "string") server.credential = s.credential;
     return server;
   });
-  return { iceServers };
+  return { iceServers, iceTransportPolicy: policy === "relay" ? "relay" : "all" };
 }
 
 export class Leg {
   /**
    * @param {string} name  "instruments" or "face"
-   * @param {{send: (payload: object) => boolean, iceServers: () => object[], onTrack?: Function,
+   * @param {{send: (payload: object) => boolean, iceServers: () => object[], icePolicy?: () => string, onTrack?: Function,
    *          onDataChannel?: Function, beforeAnswer?: (pc: RTCPeerConnection) => Promise<void>,
    *          onState?: (state: string) => void}} options
    */
@@ -52,7 +53,7 @@ export class Leg {
   /** Answer a new offer on a fresh peer connection (closing the previous one). */
   async acceptOffer(description) {
     this.close();
-    const pc = new RTCPeerConnection(iceConfig(this.options.iceServers()));
+    const pc = new RTCPeerConnection(iceConfig(this.options.iceServers(), this.options.icePolicy?.()));
     this.pc = pc;
     const mine = () => this.pc === pc;
     pc.onicecandidate = (event) => {

@@ -59,7 +59,8 @@ const isWaitingPatient = (p) => isObject(p) && isId(p.station) && isId(p.session
   && optional(Number.isInteger)(p.ticket) && optional((x) => isString(x, 500))(p.reason);
 
 const HUB = {
-  welcome: (m) => isId(m.gp) && optString(m.name) && (m.ice_servers === undefined || (Array.isArray(m.ice_servers) && m.ice_servers.every(isIceServer))),
+  welcome: (m) => isId(m.gp) && optString(m.name) && (m.ice_servers === undefined || (Array.isArray(m.ice_servers) && m.ice_servers.every(isIceServer)))
+    && (m.ice_transport_policy === undefined || m.ice_transport_policy === "all" || m.ice_transport_policy === "relay"),
   waiting_room: (m) => Array.isArray(m.patients) && m.patients.length <= 500 && m.patients.every(isWaitingPatient),
   signal: (m) =>
     isId(m.station) &&

@@ -326,3 +326,45 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     sent_at: Mapped[datetime | None] = mapped_column(Utc)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class StationHealthLatest(Base):
+    """A station's latest health report (docs/design.md, "The fleet view"): one row per station, shared by
+    every hub instance, so the fleet page and /metrics show every cabin whichever instance it is on."""
+
+    __tablename__ = "station_health"
+
+    station_id: Mapped[str] = mapped_column(Text, ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(Utc)  # by the hub's clock, when the report came
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)  # the `station_health` message
+
+
+class StationHealthSample(Base):
+    """A station's health in the past, for the fleet page's charts; pruned after [monitoring] history_days."""
+
+    __tablename__ = "station_health_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(Text, ForeignKey("stations.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(Utc, index=True)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_station_health_samples_station_at", "station_id", "at"),)
+class MaintenanceRun(Base):
+    """A technician's remote maintenance run on a station (docs/design.md, "Remote maintenance"): asked for here,
+    answered by the station through whichever hub instance it is connected to, or timed out."""
+
+    __tablename__ = "maintenance_runs"
+    __table_args__ = (Index("ix_maintenance_runs_station_requested", "station_id", "requested_at"),)
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    station_id: Mapped[str] = mapped_column(Text, ForeignKey("stations.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    technician: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(Utc)
+    finished_at: Mapped[datetime | None] = mapped_column(Utc)
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    code: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -190,17 +190,18 @@ function connect() {
 
 async function handle(message) {
   if (message.type === "view") onView(message.view);
-  else if (message.type === "call" && !page.view?.on_board) await startCall(message.ice_servers ?? []);
+  else if (message.type === "call" && !page.view?.on_board) await startCall(message.ice_servers ?? [], message.ice_transport_policy);
   else if (message.type === "signal" && message.leg === "face") await onSignal(message);
   else if (message.type === "hangup") { hangup(); render(); }
 }
 
-async function startCall(iceServers) {
+// `policy` "relay": TURN candidates only, as the hub says (docs/design.md, "TURN").
+async function startCall(iceServers, policy) {
   hangup();
   const stream = await navigator.mediaDevices.getUserMedia({
     video: true, audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
   });
-  const pc = new RTCPeerConnection({ iceServers });
+  const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: policy === "relay" ? "relay" : "all" });
   page.pc = pc;
   page.stream = stream;
   stream.getTracks().forEach((track) => pc.addTrack(track, stream));

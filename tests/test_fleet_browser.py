@@ -1,0 +1,109 @@
+"""The fleet page in Chromium, under the hub's Content-Security-Policy (docs/design.md, "The fleet view"): a
+simulated cabin dialled in to a real hub runs out of paper, and the coordinator sees the alert on the
+fleet page within seconds; a new roll clears it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from config.loader import load_config
+from config.schema import HubSection
+from hub.config import token_digest
+from hub.server import Hub
+from tests.browser import chromium, collect_errors, missing_texts
+from tests.conftest import running_station
+from tests.test_fleet import fleet_config
+from tests.test_hub_desk import COORDINATOR_PASSWORD
+from tests.test_hub_desk_browser import BROWSER_MS, log_in
+
+CABIN = "cabin-nangis-1"
+TOKEN = "cabin-nangis-1-token-0123456789"
+ALERT_MS = 10_000  # "within seconds": the station looks every 0.5 s and the page polls every 3 s
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[Hub]:
+    config = fleet_config()
+    stations = tuple(s.model_copy(update={"token_sha256": token_digest(TOKEN)}) if s.id == CABIN else s
+                     for s in config.stations)
+    server = Hub(config.model_copy(update={"stations": stations}))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def test_a_paper_out_at_a_simulated_cabin_appears_on_the_fleet_page_within_seconds(hub: Hub,
+                                                                                        tmp_path: Path) -> None:
+    section = HubSection(url=hub.station_url, station_id=CABIN, token=SecretStr(TOKEN), health_probe_s=0.5)
+    config = load_config().model_copy(update={"hub": section})
+    async with running_station(tmp_path, config, speed=1.0) as (station, _), chromium() as browser:
+        assert station.calls is not None and station.rig is not None
+        async with asyncio.timeout(10):
+            await station.calls.hub.wait_connected()
+        page = await (await browser.new_context()).new_page()
+        errors = collect_errors(page)
+        await log_in(page, hub, "anne", COORDINATOR_PASSWORD)
+        await page.wait_for_url(f"{hub.url}/coordinator", timeout=BROWSER_MS)
+        await page.click("[data-testid=fleet-link]")
+        await page.wait_for_url(f"{hub.url}/fleet", timeout=BROWSER_MS)
+        await page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=BROWSER_MS)
+        tile = f"[data-testid=cabin-tile][data-station={CABIN}]"
+        await page.wait_for_selector(f"{tile}[data-state=ready]", timeout=BROWSER_MS)
+        assert await page.locator("[data-testid=alert]").count() == 0
+        assert await page.locator("[data-testid=cabin-tile][data-state=unknown]").count() == 2  # never reported
+
+        station.rig.printer.paper_out = True
+        alert = f"[data-testid=alert][data-kind=paper_out][data-station={CABIN}]"
+        await page.wait_for_selector(alert, timeout=ALERT_MS)
+        assert "plus de papier" in await page.inner_text(alert)
+        assert await page.get_attribute(tile, "data-severity") == "critical"
+        await page.click(tile)
+        await page.wait_for_selector("[data-testid=detail]", state="visible", timeout=BROWSER_MS)
+        assert await page.inner_text("[data-testid=detail-printer]") == "plus de papier"
+        assert await page.locator("[data-testid=device-row]").count() == len(station.devices.health())
+        assert await page.is_hidden("[data-testid=maintenance]")  # a coordinator's panel has no maintenance
+
+        station.rig.printer.paper_out = False  # a new roll
+        await page.wait_for_selector(alert, state="detached", timeout=ALERT_MS)
+        await page.click("[data-testid=lang-toggle]")
+        assert await page.inner_text("[data-testid=detail-printer]") == "printer ready"
+        assert await missing_texts(page) == []
+        assert [e for e in errors if "Failed to load resource" not in e] == []  # the login page's /api/me: 401
+
+
+PAINTED = """(id) => {
+  const canvas = document.getElementById(id);
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  return pixels.some((value, i) => i % 4 === 3 && value > 0);
+}"""
+
+
+async def test_a_technicians_login_opens_the_fleet_page_and_a_cabins_history_is_drawn(hub: Hub,
+                                                                                      tmp_path: Path) -> None:
+    section = HubSection(url=hub.station_url, station_id=CABIN, token=SecretStr(TOKEN), health_probe_s=0.5)
+    config = load_config().model_copy(update={"hub": section})
+    async with running_station(tmp_path, config, speed=1.0) as (station, _), chromium() as browser:
+        assert station.calls is not None
+        async with asyncio.timeout(10):
+            await station.calls.hub.wait_connected()
+        page = await (await browser.new_context()).new_page()
+        errors = collect_errors(page)
+        await log_in(page, hub, "tom", COORDINATOR_PASSWORD)
+        await page.wait_for_url(f"{hub.url}/fleet", timeout=BROWSER_MS)
+        await page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=BROWSER_MS)
+        assert await page.is_hidden("[data-testid=coordinator-link]")
+        await page.click(f"[data-testid=cabin-tile][data-station={CABIN}][data-state=ready]", timeout=BROWSER_MS)
+        await page.wait_for_selector("[data-testid=detail]", state="visible", timeout=BROWSER_MS)
+        for chart in ("chart-lag", "chart-battery", "chart-states"):
+            await page.wait_for_function(PAINTED, arg=chart, timeout=BROWSER_MS)
+        # This hub has no remote maintenance module (./maintenance.js): the panel works without it.
+        assert await page.is_hidden("[data-testid=maintenance]")
+        assert await missing_texts(page) == []
+        assert [e for e in errors if "Failed to load resource" not in e] == []
