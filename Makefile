@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STATE ?= state
 
-.PHONY: run mobile demo test test-fast bench soak production clean
+.PHONY: run mobile fleet demo test test-fast bench soak production clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -26,6 +26,9 @@ run: $(VENV)/.installed  ## the cabin on the simulator, until Ctrl-C
 
 mobile: $(VENV)/.installed  ## a day of the mobile doctor's office on the simulator, until Ctrl-C
 	$(VENV)/bin/cabin run --sim --mobile --state-dir $(STATE)-mobile
+
+fleet: $(VENV)/.installed  ## a fleet on this machine: PostgreSQL, Redis, HAProxy, two hubs and 3 simulated cabins, until Ctrl-C
+	$(PY) -m fleet.local
 
 demo: $(VENV)/.installed  ## one simulated consultation, headless
 	$(VENV)/bin/cabin demo

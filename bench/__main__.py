@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from bench.common import Figure, met, report
 
-BENCHMARKS = ("startup", "commands", "consultations", "pleth", "media", "stethoscope", "print", "booking", "sync")
+BENCHMARKS = ("startup", "commands", "consultations", "pleth", "media", "stethoscope", "print", "booking", "sync",
+              "fleet")
 
 
 def summary(results: Sequence[tuple[str, Sequence[Figure]]], failed: Sequence[str]) -> str:

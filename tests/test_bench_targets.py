@@ -10,6 +10,7 @@ import pytest
 
 from bench.__main__ import summary
 from bench.common import Figure, Target, met
+from tests.postgres import skip_or_fail
 
 
 def figure(value: float, reference: float | None, target: str, unit: str = "ms") -> Figure:
@@ -149,3 +150,22 @@ def test_bench_stethoscope_reports_the_frequency_response_and_the_click_against_
     click = figures["click_latency_p50"]
     assert click.reference == figures["video_dark_frame_latency_p50"].value and click.ratio is not None
     assert 0 < click.value < 1000
+
+
+def test_bench_fleet_reports_relay_memory_and_reconnection_against_one_hub_and_the_first_connection() -> None:
+    result = subprocess.run([sys.executable, "-m", "bench.fleet", "--stations", "20", "--gps", "4", "--pings", "3",
+                             "--json"], capture_output=True, text=True, timeout=600)
+    if result.returncode != 0 and "CannotStart" in result.stderr:
+        skip_or_fail(result.stderr.strip(), "fleet's daemons")
+    assert result.returncode == 0, result.stderr
+    assert "20 cabins, 4 GPs" in result.stderr and "SIGKILL to A" in result.stderr
+    figures = {f["figure"]: Figure(**f) for f in json.loads(result.stdout)["figures"]}
+    assert list(figures) == ["relay_p50_one_hub", "relay_p99_one_hub", "relay_p50_across_instances",
+                             "relay_p99_across_instances", "hub_rss_idle", "hub_rss_with_cabins", "rss_per_cabin",
+                             "first_connection_all", "reconnection_all_after_sigkill"]
+    for name, reference in (("relay_p99_across_instances", "relay_p99_one_hub"),
+                            ("hub_rss_with_cabins", "hub_rss_idle"),
+                            ("reconnection_all_after_sigkill", "first_connection_all")):
+        assert figures[name].reference == figures[reference].value
+        assert figures[name].ratio == figures[name].value / figures[reference].value
+    assert figures["relay_p50_across_instances"].value > 0 and figures["reconnection_all_after_sigkill"].value > 0
