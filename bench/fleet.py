@@ -101,18 +101,20 @@ class Load:
         return gp
 
     async def relay_times(self, base_for_gp: Callable[[int], str], pings: int) -> list[float]:
-        """Every GP (but the watcher) logs in, joins its first cabin and pings it: every round trip, in seconds."""
+        """Every GP (but the watcher) logs in and joins its first cabin; once all have, they all ping theirs:
+        every round trip, in seconds (no password is being checked meanwhile: only the relay is timed)."""
         names = [u for u in self.accounts.passwords if u != WATCHER]
         gate = asyncio.Semaphore(LOGINS_AT_ONCE)
 
-        async def one(n: int, username: str) -> list[float]:
+        async def joined(n: int, username: str) -> tuple[LightGp, str]:
             async with gate:
                 gp = await self.gp(username, base_for_gp(n))
             station = self.accounts.given[username][0]
             await gp.join(station, f"s-{station}")
-            return await gp.ping(station, pings)
+            return gp, station
 
-        rounds = await asyncio.gather(*(one(n, u) for n, u in enumerate(names)))
+        gps = await asyncio.gather(*(joined(n, u) for n, u in enumerate(names)))
+        rounds = await asyncio.gather(*(gp.ping(station, pings) for gp, station in gps))
         return [t for times in rounds for t in times]
 
     async def close(self) -> None:

@@ -52,6 +52,7 @@ class _Heard:
 
     at: float  # monotonic
     stations: dict[str, RemoteStation] = field(default_factory=dict)
+    described: dict[str, Payload] = field(default_factory=dict)  # each station as last described
     gps: dict[str, str] = field(default_factory=dict)  # GP connection id -> username
 
 
@@ -270,6 +271,8 @@ class Instances:
 
     def _station_changed(self, sender: str, heard: _Heard, described: dict[str, Any]) -> None:
         sid = str(described["sid"])
+        if heard.described.get(sid) == described and sid in heard.stations:
+            return  # a heartbeat repeating what was heard
         account = self._station_account(sid)
         if account is None:
             return  # a station this instance does not know yet (its accounts reload soon)
@@ -282,11 +285,7 @@ class Instances:
                               status=status, status_at=float(described["status_at"]),
                               gp=str(described["gp"]) if described["gp"] is not None else None)
         before = self.station(sid)
-        mine = heard.stations.get(sid)
-        if mine is not None and (mine.status, mine.status_at, mine.gp, mine.connected_at) == (
-                after.status, after.status_at, after.gp, after.connected_at):
-            return
-        heard.stations[sid] = after
+        heard.stations[sid], heard.described[sid] = after, described
         self._local.remote_moved(before, self.station(sid))
 
     def _station_gone(self, heard: _Heard, sid: str, connected_at: float) -> None:
@@ -294,7 +293,7 @@ class Instances:
         if mine is None or mine.connected_at != connected_at:
             return
         before = self.station(sid)
-        del heard.stations[sid]
+        del heard.stations[sid], heard.described[sid]
         self._local.remote_moved(before, self.station(sid))
 
     def _remote(self, instance: str, gp_id: str, username: str) -> RemoteGp | None:

@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RESUMABLE = (CabinState.IN_CONSULTATION, CabinState.RECONNECTING)  # states a consultation goes on in
+ROOMS_AFTER_S = 0.02  # waiting rooms go out this long after a change, with every change made meanwhile
 _SIGNAL = {"leg", "description", "candidate"}
 
 
@@ -129,6 +130,7 @@ class Relay:
         # Each station's last acknowledged audit chain head, loaded from the store by start() and
         # written back before it is acknowledged (docs/design.md, "The audit chain").
         self._audit_heads: dict[str, AuditHead] = {}
+        self._rooms_due: asyncio.TimerHandle | None = None
         self._instances = Instances(config.fleet, port, self, station=self._station_account,
                                     gp=lambda username: next((g for g in config.gps if g.username == username), None))
 
@@ -188,6 +190,9 @@ class Relay:
     async def stop(self) -> None:
         """Leave the fleet, close every socket and stop their writers; idempotent and bounded."""
         await self._instances.stop()
+        if self._rooms_due is not None:
+            self._rooms_due.cancel()
+            self._rooms_due = None
         peers: list[Peer] = [*self._gps.values(), *self._stations.values()]
         await asyncio.gather(*(p.close(WSCloseCode.GOING_AWAY, b"hub stopping") for p in peers))
         if self._feed is not None:
@@ -351,8 +356,15 @@ class Relay:
             claim_until=claim[1].isoformat() if claim is not None else None, ticket=ticket, reason=reason or None)
 
     def _refresh_rooms(self) -> None:
+        """Send the GPs their waiting rooms soon: what changes within ROOMS_AFTER_S (a burst of cabins dialling
+        again, a heartbeat's news from another instance) makes one room per GP, not one per change."""
+        if self._rooms_due is None:
+            self._rooms_due = asyncio.get_running_loop().call_later(ROOMS_AFTER_S, self._send_rooms)
+
+    def _send_rooms(self) -> None:
         """Push each GP its waiting room (only its stations' untaken waiting patients, the ones booked with
         the GP first) when it changed."""
+        self._rooms_due = None
         now = self._wall()
         stations: list[StationPeer | RemoteStation] = [*self._stations.values()]
         stations += [s for s in self._instances.stations() if s.account.id not in self._stations]
