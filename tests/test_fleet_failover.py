@@ -1,0 +1,134 @@
+"""A fleet loses an instance (docs/design.md, "A fleet of hubs"): two `cabin hub serve` processes behind HAProxy,
+sharing PostgreSQL and Redis; a GP in Chromium consults a simulated cabin, another cabin's patient waits, and
+the instance holding the consulting cabin is SIGKILLed. The consultation goes on (its video keeps flowing, the
+station stays with its GP, who resumes on the surviving instance) and the waiting patient is still listed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from playwright.async_api import Page
+from pydantic import SecretStr
+
+from bench.fleet_clients import LightStation
+from config.loader import load_config
+from config.schema import HubSection
+from fleet.haproxy import haproxy
+from fleet.hubs import Accounts, HubInstance, free_ports, hub_instance
+from fleet.postgres import PostgresServer
+from fleet.redis import RedisServer
+from hub.config import SCRYPT_MIN_N, hash_password, token_digest
+from protocol.states import CabinState
+from runtime.tasks import TaskSet
+from sim.patient import SimPatient
+from sim.seed import DEMO_GP
+from tests.browser import chromium, collect_errors
+from tests.conftest import eventually, running_station
+from tests.console import BROWSER_S, by_id, real_errors
+
+GP, PASSWORD = "demo", "a demo password"
+WAITING = "cab-waiting"
+
+
+def accounts(station_id: str) -> Accounts:
+    """The simulated cabin, a second cabin whose patient waits, and the demo GP given both."""
+    tokens = {station_id: secrets.token_urlsafe(32), WAITING: secrets.token_urlsafe(32)}
+    identity = "{ " + ", ".join(f"{key} = {json.dumps(value, ensure_ascii=False)}"
+                                for key, value in DEMO_GP.model_dump(exclude_none=True).items()) + " }"
+    toml = "".join(f'[[stations]]\nid = "{sid}"\nsite = "Cabine {n}"\ntoken_sha256 = "{token_digest(token)}"\n\n'
+                   for n, (sid, token) in enumerate(tokens.items(), 1))
+    toml += (f'[[gps]]\nusername = "{GP}"\npassword_hash = "{hash_password(PASSWORD, n=SCRYPT_MIN_N, p=1)}"\n'
+             f'stations = {json.dumps(list(tokens))}\nidentity = {identity}\n')
+    return Accounts(tokens, {GP: PASSWORD}, {GP: tuple(tokens)}, toml)
+
+
+@asynccontextmanager
+async def fleet(tmp_path: Path, postgres: PostgresServer, redis: RedisServer,
+                fleet_accounts: Accounts) -> AsyncIterator[tuple[str, list[HubInstance]]]:
+    """Two hub instances behind HAProxy: the proxy's URL, the instances."""
+    store = postgres.new_database().render_as_string(hide_password=False)
+    ports = free_ports(2)
+    with haproxy(ports) as proxy:
+        with hub_instance("hub-a", tmp_path, proxy.url, store, redis.url, fleet_accounts, port=ports[0]) as a, \
+                hub_instance("hub-b", tmp_path, proxy.url, store, redis.url, fleet_accounts, port=ports[1]) as b:
+            yield proxy.url, [a, b]
+
+
+async def health(http: aiohttp.ClientSession, instance: HubInstance) -> dict[str, Any]:
+    async with http.get(f"{instance.url}/api/health") as response:
+        answer: dict[str, Any] = await response.json()
+        return answer
+
+
+async def holding(http: aiohttp.ClientSession, instances: list[HubInstance]) -> HubInstance:
+    """The instance the consulting cabin is connected to, while it is the only cabin connected."""
+    (instance,) = [i for i in instances if (await health(http, i))["stations"] == 1]
+    return instance
+
+
+async def frames(page: Page) -> int:
+    return int(await page.evaluate("() => Number(document.getElementById('face-video').dataset.frames)"))
+
+
+async def test_killing_an_instance_keeps_the_consultation_and_the_waiting_room(
+        tmp_path: Path, postgres: PostgresServer, redis: RedisServer) -> None:
+    config = load_config()
+    cabin = config.station.id
+    made = accounts(cabin)
+    async with AsyncExitStack() as stack:
+        origin, instances = await stack.enter_async_context(fleet(tmp_path, postgres, redis, made))
+        section = HubSection(url=origin.replace("http", "ws", 1) + "/ws/station", station_id=cabin,
+                             token=SecretStr(made.tokens[cabin]))
+        station, crew = await stack.enter_async_context(
+            running_station(tmp_path / "state", config.model_copy(update={"hub": section}), speed=1.0))
+        assert station.calls is not None
+        async with asyncio.timeout(20):
+            await station.calls.hub.wait_connected()
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        browser = await stack.enter_async_context(chromium())
+
+        kiosk = await (await browser.new_context()).new_page()
+        appointment = await crew.book()
+        await kiosk.goto(station.kiosk.entry_url)
+        await SimPatient(crew.kiosk, appointment.code).check_in()
+        gp = await (await browser.new_context()).new_page()
+        errors = collect_errors(gp)
+        await gp.goto(origin)
+        await gp.fill(by_id("login-username"), GP)
+        await gp.fill(by_id("login-password"), PASSWORD)
+        await gp.click(by_id("login-submit"))
+        await gp.click(by_id("join-button"), timeout=BROWSER_S)
+        await gp.wait_for_function("() => document.querySelector('[data-testid=consultation]').dataset.state "
+                                   "=== 'active'", timeout=BROWSER_S)
+        await gp.wait_for_function("() => Number(document.getElementById('face-video').dataset.frames) > 10",
+                                   timeout=BROWSER_S)
+
+        victim = await holding(http, instances)
+        tasks = TaskSet("waiting cabin")
+        stack.push_async_callback(tasks.cancel_all)
+        LightStation(http, section.url, WAITING, made.tokens[WAITING], tasks).start()
+        listed = f"[data-testid=waiting-list] [data-station='{WAITING}']"
+        await gp.wait_for_selector(listed, timeout=BROWSER_S)
+
+        victim.kill()
+
+        # The station dials again through the proxy, lands on the survivor, and its GP comes back to it.
+        hub = station.calls.hub
+        await eventually(lambda: not hub.connected, within_s=10)
+        async with asyncio.timeout(30):
+            await hub.wait_connected()
+        await eventually(lambda: station.cabin.state is CabinState.IN_CONSULTATION, within_s=30)
+        before = await frames(gp)
+        await gp.wait_for_function(f"() => Number(document.getElementById('face-video').dataset.frames) > {before + 10}",
+                                   timeout=BROWSER_S)
+        assert await gp.get_attribute(by_id("consultation"), "data-state") == "active"
+        await gp.wait_for_selector(listed, timeout=BROWSER_S)  # nobody lost from the waiting room
+        assert real_errors(errors) == []
