@@ -39,7 +39,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from hub.auth import Logins, display_name, station_account
+from hub.accounts import AccountDirectory
+from hub.accounts_api import AccountsApi
+from hub.auth import Logins, display_name
 from hub.booking.activity_api import ActivityApi
 from hub.booking.book import Book
 from hub.booking.desk import CoordinatorDesk
@@ -98,13 +100,17 @@ class Hub:
         self._public = PublicBooking(self.book, config, clock.monotonic)
         # On a vehicle's hub, the secretary's reception hears of the cabin (docs/design.md, "The secretary's desk").
         self._reception = Reception(self._store, self.book, config, wall) if config.vehicle is not None else None
-        self._relay = Relay(config, self._store, wall, feed=BookingFeed(self.book, config), watcher=self._reception)
+        self.accounts = AccountDirectory(self._store, config, wall)
+        self._relay = Relay(config, self._store, wall, accounts=self.accounts, feed=BookingFeed(self.book, config),
+                            watcher=self._reception)
         if self._reception is not None:
             self._reception.attach(self._relay)
         self._logins = Logins(config, clock, secure_cookie=self.origin.startswith("https:"),
                               on_logout=self._relay.logged_out,
                               totp=TotpStore(self._store, wall) if config.durable_store else None,
-                              issuer=urlsplit(self.origin).hostname or "cabin hub")
+                              issuer=urlsplit(self.origin).hostname or "cabin hub", accounts=self.accounts,
+                              store=self._store)
+        self._accounts_api = AccountsApi(self.accounts, self._logins, config)
         self._desk = CoordinatorDesk(self.book, self._logins, config)
         self._programme_desk = ProgrammeDesk(self.book, self._logins, config)
         self._duty = GpDuty(self.book, self._logins, config)
@@ -140,6 +146,7 @@ class Hub:
             *self._activity.routes(),  # the activity figures and their CSV (docs/design.md, "Activity")
             *self._desk_routes(),
             *self.sync.routes(),  # docs/design.md, "A day without network"
+            *self._accounts_api.routes(self._from_console),  # docs/design.md, "Accounts in the store"
         ]
 
     def _desk_routes(self) -> list[web.AbstractRouteDef]:
@@ -178,6 +185,7 @@ class Hub:
         try:
             await self.sync.start()
             await self._import_accounts()
+            await self.accounts.start()
             await self._programme.start()
             await self._relay.start()
             if self._reception is not None:
@@ -186,6 +194,7 @@ class Hub:
             await self._outbox.start()
         except BaseException:
             await self._logins.stop()
+            await self.accounts.stop()
             await self.sync.stop()
             await self._store.stop()
             raise
@@ -202,6 +211,7 @@ class Hub:
             await runner.cleanup()
             await self._outbox.stop()
             await self._logins.stop()
+            await self.accounts.stop()
             await self.sync.stop()
             await self._store.stop()
             raise StationError(f"cannot serve the hub on {hub.host}:{hub.port}: {exc}") from exc
@@ -222,11 +232,11 @@ class Hub:
         await runner.cleanup()
         await self._outbox.stop()
         await self._logins.stop()
+        await self.accounts.stop()
         await self._store.stop()
 
     async def _import_accounts(self) -> None:
-        """The first import: the file's GPs and stations into the store (docs/design.md, "The hub's store").
-        Logins and station tokens are still checked against the file as loaded (`config`)."""
+        """The first import: the file's accounts the store lacks (docs/design.md, "Accounts in the store")."""
         at = datetime.fromtimestamp(self._wall(), UTC)
         changes = await self._store.run(lambda session: import_accounts(session, self._config, at))
         for change in changes:
@@ -248,6 +258,7 @@ class Hub:
         if request.method == "POST" and origin is not None and origin != self.origin:
             return error_response(403, "forbidden_origin", f"requests must come from {self.origin}")
         try:
+            await self._logins.recall(request)
             return await handler(request)
         except web.HTTPException:
             raise
@@ -312,13 +323,14 @@ class Hub:
         if not isinstance(account, GpAccount):
             return web.json_response({"role": account.role, "username": account.username,
                                       "name": display_name(account)})
-        sites = {s.id: s.site for s in self._config.stations}
+        sites = {s.id: s.site for s in self.accounts.stations}
         return web.json_response({
             "role": "gp",
             "username": account.username,
             "name": account.identity.name,
             "identity": account.identity.model_dump(),
-            "stations": [{"id": s, "site": sites[s], "online": self._relay.online(s)} for s in account.stations],
+            "stations": [{"id": s, "site": sites[s], "online": self._relay.online(s)} for s in account.stations
+                         if s in sites],
             "ice_servers": [s.model_dump(exclude_none=True) for s in self._relay.ice_servers(account.username)],
             "ical_url": self._calendars.url(self.origin, account.username),
         })
@@ -334,5 +346,6 @@ class Hub:
     async def _station_socket(self, request: web.Request) -> web.StreamResponse:
         if "Origin" in request.headers:
             raise Refusal(403, "forbidden_origin", "stations do not connect from a browser")
-        account = station_account(self._config.stations, request.headers.get("Authorization", ""))
+        account = self.accounts.station_account(request.headers.get("Authorization", ""), request.remote)
+        await self.accounts.connected(account)
         return await self._relay.station_socket(request, account)
