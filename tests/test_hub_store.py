@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -110,7 +111,7 @@ def test_the_store_url_is_sqlite_or_postgresql() -> None:
     assert HubConfig().store_url().database is None and not HubConfig().durable_store  # in memory
 
 
-def accounts(session: Session) -> dict[str, object]:
+def accounts(session: Session) -> dict[str, list[Any]]:
     """Everything the import writes but the audit trail, as plain values."""
     return {
         "stations": sorted((s.id, s.site, s.enabled) for s in session.scalars(select(Station))),
