@@ -325,8 +325,8 @@ async def serve(config: HubConfig, *, say: Callable[[str], None] = print) -> int
         loop.add_signal_handler(sig, stop.set)
     hub = Hub(config)
     await hub.start()
-    stations = len({s.id for s in config.stations})  # a station being given a next token is listed twice
-    say(f"hub serving the GP console at {hub.url}/ for {stations} stations and {len(config.gps)} GPs")
+    stations = len({s.id for s in hub.accounts.stations})  # a station being given a next token is listed twice
+    say(f"hub serving the GP console at {hub.url}/ for {stations} stations and {len(hub.accounts.gps)} GPs")
     try:
         await stop.wait()
     finally:
