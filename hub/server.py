@@ -20,7 +20,9 @@ the secretary's desk (`hub/desk_page/`) over `/api/desk/...` (`hub.mobile.desk`)
 publishes her sessions through `/api/sessions` (`hub.booking.duty`); `/fhir/r4/...` is the book for booking platforms
 (`hub.booking.fhir`, bearer tokens), `/ical/<username>/<token>.ics` a GP's calendar feed
 (`hub.booking.ical`). `POST /api/sync` takes a vehicle's hub's changes (a `[[vehicles]]` token) and
-`GET /api/sync/conflicts` lists the bookings that lost their slot then (`hub.sync`).
+`GET /api/sync/conflicts` lists the bookings that lost their slot then (`hub.sync`). `/accounts` is the
+technicians' accounts page over `/api/accounts/...` (`hub.accounts_api`; the accounts themselves, from the
+store, are `hub.accounts`).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's public origin;
 `/ws/station` needs `Authorization: Bearer <station token>` and no browser Origin. The hub's logs
 carry station, GP, session and booking ids, never a patient's name, a token or a password
