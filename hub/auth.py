@@ -13,6 +13,7 @@ vehicle's hub) shows it as `Authorization: Bearer <token>`, compared in constant
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import logging
@@ -22,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any, Protocol, TypeVar
 
@@ -43,6 +45,7 @@ from hub.store import Store
 from hub.store.models import LoginRow
 from hub.totp import TotpStore, is_totp_code, new_enrolment
 from runtime.clock import Clock
+from runtime.errors import StationError
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +249,9 @@ class Logins:
     session behind a request's cookie.
 
     Logins are kept in the hub's store, so that every hub instance sharing it knows them; each instance
-    keeps those it has seen in memory and reads them again once `recheck_s` old (a logout elsewhere). The
-    login rate limits are each instance's own."""
+    keeps those it has seen in memory, reads a request's again once `recheck_s` old, and every `recheck_s`
+    ends those the store no longer has (a logout on another instance). The login rate limits are each
+    instance's own."""
 
     def __init__(self, config: HubConfig, clock: Clock, *, secure_cookie: bool, on_logout: Callable[[str], None],
                  totp: TotpStore | None, issuer: str, accounts: AccountDirectory, store: Store,
@@ -272,6 +276,7 @@ class Logins:
         self._logins: dict[str, Login] = {}
         self._decoy: str | None = None
         self._scrypt_slots: asyncio.Semaphore | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Make the decoy hash that unknown usernames are checked against, at the cost of a real one; end the
@@ -279,12 +284,36 @@ class Logins:
         self._decoy = await asyncio.to_thread(decoy_hash, self._accounts.any_password_hash())
         self._scrypt_slots = asyncio.Semaphore(SCRYPT_SLOTS)
         self._accounts.on_change.append(self._accounts_changed)
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweeping(), name="hub-logins")
 
     async def stop(self) -> None:
         """Forget every login this instance holds in memory (the store keeps them); idempotent."""
         if self._accounts_changed in self._accounts.on_change:
             self._accounts.on_change.remove(self._accounts_changed)
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
         self._logins.clear()
+
+    async def _sweeping(self) -> None:
+        """Every `recheck_s`, end here the logins this instance holds that the store no longer has (a logout or
+        a login pushed out on another instance): their sockets close."""
+        while True:
+            await asyncio.sleep(self._recheck_s)
+            held = list(self._logins)
+            if not held:
+                continue
+            try:
+                kept = set(await self._store.run(partial(_kept_keys, held)))
+            except StationError as exc:  # the store down for a while: the logins held stand
+                log.warning("hub logins: cannot read the store: %s", exc)
+                continue
+            for key in held:
+                if key not in kept and self._logins.pop(key, None) is not None:
+                    self._on_logout(key)
 
     async def recall(self, request: web.Request) -> None:
         """Read the request's login from the store when this instance has not seen it for `recheck_s`: one made
@@ -555,6 +584,11 @@ class Logins:
         for stale in [k for k, v in self._logins.items() if v.expires <= now]:
             del self._logins[stale]
         self._logins[key] = replace(login, checked=self._clock.monotonic())
+
+
+def _kept_keys(keys: list[str], session: Session) -> list[str]:
+    """Which of the login `keys` the store still has."""
+    return list(session.scalars(select(LoginRow.key).where(LoginRow.key.in_(keys))))
 
 
 class Tokened(Protocol):

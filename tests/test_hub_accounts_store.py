@@ -254,7 +254,7 @@ async def test_a_technician_creates_and_disables_accounts_and_a_disabled_gp_is_l
         await hub.stop()
 
 
-async def test_a_login_made_on_one_instance_is_valid_on_another(postgres: Any) -> None:
+async def test_a_login_made_on_one_instance_is_valid_on_another_and_ends_on_both(postgres: Any) -> None:
     url = postgres.new_database().render_as_string(hide_password=False)
     config = staffed(store=StoreSection(url=url), login=LoginSection(max_failures=5, max_failures_per_address=20))
     first, second = Hub(config), Hub(config)
@@ -267,6 +267,16 @@ async def test_a_login_made_on_one_instance_is_valid_on_another(postgres: Any) -
                 assert response.status == 200 and (await response.json())["username"] == "claire"
             ws = await http.ws_connect(f"{second.url}/ws/gp", origin=second.origin)
             assert (await receive(ws, "welcome"))["name"] == "Dr Claire Martin"
+
+            # Logged out through the first instance: her socket on the second closes within its recheck period.
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
+                assert (await login(other, first, "claire"))[0] == 200
+                other_ws = await other.ws_connect(f"{second.url}/ws/gp", origin=second.origin)
+                assert (await receive(other_ws, "welcome"))["name"] == "Dr Claire Martin"
+                async with other.post(f"{first.url}/api/logout", headers={"Origin": first.origin}) as response:
+                    assert response.status == 200
+                assert (await closed(other_ws)).type is aiohttp.WSMsgType.CLOSE
+            assert not ws.closed  # her other login stands
 
             async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as tech:
                 assert (await login(tech, first, "tess"))[0] == 200
