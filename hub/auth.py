@@ -5,13 +5,15 @@ A GP, or a coordinator (docs/design.md, "The coordinator's console"), logs in wi
 checked against its scrypt hash (an unknown username costs the same, against a decoy hash) and gets
 an HttpOnly, SameSite=Strict session cookie; the hub keeps only the cookie's digest. With a second
 factor (`hub.totp`), that login opens the console only once the GP has given a TOTP or recovery
-code, or set one up. A station shows its token as
-`Authorization: Bearer <token>`, compared in constant time against every digest the configuration holds.
+code, or set one up. Logins are kept in the hub's store, so that every hub instance sharing it knows
+them, and the accounts come from it (`hub.accounts`). A caller known by a token (a booking platform, a
+vehicle's hub) shows it as `Authorization: Bearer <token>`, compared in constant time against every digest held.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import logging
@@ -20,23 +22,30 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
+from hub.accounts import RELOAD_S, AccountDirectory
 from hub.config import (
     CoordinatorAccount,
     GpAccount,
     HubConfig,
-    StationAccount,
     decoy_hash,
     token_digest,
     verify_password,
 )
 from hub.errors import Refusal
-from hub.totp import Enrolment, TotpStore, is_totp_code, new_enrolment
+from hub.store import Store
+from hub.store.models import LoginRow
+from hub.totp import TotpStore, is_totp_code, new_enrolment
 from runtime.clock import Clock
+from runtime.errors import StationError
 
 log = logging.getLogger(__name__)
 
@@ -223,31 +232,42 @@ class Identity:
 
 @dataclass(frozen=True)
 class Login:
-    """A GP's or coordinator's login, valid until `expires` (clock monotonic seconds). Only a `verified` one opens the
-    console and its socket; before, for PENDING_TTL_S at most, it may only enrol or give a second factor."""
+    """A GP's or staff member's login, valid until `expires` (Unix time), as the store keeps it (docs/design.md,
+    "Accounts in the store"). Only a `verified` one opens the console and its socket; before, for PENDING_TTL_S
+    at most, it may only enrol or give a second factor. `checked` is when this instance last read it from the
+    store (clock monotonic seconds)."""
 
     account: Account
     expires: float
     verified: bool
-    enrolment: Enrolment | None = None  # a TOTP secret offered, its first code not yet given
+    enrolment: str | None = None  # the TOTP secret offered, its first code not yet given
+    checked: float = 0.0
 
 
 class Logins:
-    """GP and coordinator logins: `POST /api/login`, `/api/logout`, the second factor's `/api/totp/...`, and the
-    session behind a request's cookie."""
+    """GP and staff logins: `POST /api/login`, `/api/logout`, the second factor's `/api/totp/...`, and the
+    session behind a request's cookie.
+
+    Logins are kept in the hub's store, so that every hub instance sharing it knows them; each instance
+    keeps those it has seen in memory, reads a request's again once `recheck_s` old, and every `recheck_s`
+    ends those the store no longer has (a logout on another instance). The login rate limits are each
+    instance's own."""
 
     def __init__(self, config: HubConfig, clock: Clock, *, secure_cookie: bool, on_logout: Callable[[str], None],
-                 totp: TotpStore | None, issuer: str) -> None:
+                 totp: TotpStore | None, issuer: str, accounts: AccountDirectory, store: Store,
+                 recheck_s: float = RELOAD_S) -> None:
         """`on_logout` gets the key of each login ended by a logout, to close that login's sockets;
         `totp` keeps the GPs' second factors (None: the hub keeps none); `issuer` names the hub in
-        authenticator apps."""
+        authenticator apps; `accounts` says who may log in. Expiries are the clock's wall time, which every
+        instance shares."""
         self._config = config
         self._clock = clock
         self._secure_cookie = secure_cookie
         self._on_logout = on_logout
         self._issuer = issuer
-        self._accounts: dict[str, Account] = {gp.username: gp for gp in config.gps}
-        self._accounts.update((c.username, c) for c in config.coordinators)
+        self._accounts = accounts
+        self._store = store
+        self._recheck_s = recheck_s
         login = config.login
         self._limiter = LoginLimiter(login.max_failures_per_address, login.window_s, clock.monotonic)
         self._delays = LoginDelays(login.max_failures, login.delay_s, login.max_delay_s, login.window_s,
@@ -256,23 +276,67 @@ class Logins:
         self._logins: dict[str, Login] = {}
         self._decoy: str | None = None
         self._scrypt_slots: asyncio.Semaphore | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Make the decoy hash that unknown usernames are checked against, at the cost of a real one."""
-        like = next((a.password_hash for a in self._accounts.values()), None)
-        self._decoy = await asyncio.to_thread(decoy_hash, like)
+        """Make the decoy hash that unknown usernames are checked against, at the cost of a real one; end the
+        logins of an account disabled, here or on another instance."""
+        self._decoy = await asyncio.to_thread(decoy_hash, self._accounts.any_password_hash())
         self._scrypt_slots = asyncio.Semaphore(SCRYPT_SLOTS)
+        self._accounts.on_change.append(self._accounts_changed)
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweeping(), name="hub-logins")
 
     async def stop(self) -> None:
-        """Forget every login; idempotent."""
+        """Forget every login this instance holds in memory (the store keeps them); idempotent."""
+        if self._accounts_changed in self._accounts.on_change:
+            self._accounts.on_change.remove(self._accounts_changed)
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
         self._logins.clear()
+
+    async def _sweeping(self) -> None:
+        """Every `recheck_s`, end here the logins this instance holds that the store no longer has (a logout or
+        a login pushed out on another instance): their sockets close."""
+        while True:
+            await asyncio.sleep(self._recheck_s)
+            held = list(self._logins)
+            if not held:
+                continue
+            try:
+                kept = set(await self._store.run(partial(_kept_keys, held)))
+            except StationError as exc:  # the store down for a while: the logins held stand
+                log.warning("hub logins: cannot read the store: %s", exc)
+                continue
+            for key in held:
+                if key not in kept and self._logins.pop(key, None) is not None:
+                    self._on_logout(key)
+
+    async def recall(self, request: web.Request) -> None:
+        """Read the request's login from the store when this instance has not seen it for `recheck_s`: one made
+        on another instance is known here, one ended there ends here."""
+        key = self._key(request)
+        known = self._logins.get(key)
+        now = self._clock.monotonic()
+        if not key or (known is not None and now - known.checked < self._recheck_s):
+            return
+        row = await self._store.run(lambda session: session.get(LoginRow, key))
+        account = self._accounts.account(row.username) if row is not None else None
+        if row is None or account is None:
+            if self._logins.pop(key, None) is not None:
+                self._on_logout(key)
+            return
+        self._logins[key] = Login(account, row.expires_at.timestamp(), row.verified, row.enrolment, now)
 
     async def login(self, request: web.Request) -> web.StreamResponse:
         """Check a username and password; open a login (Logins.open), or refuse (401, or 429 while rate-limited)."""
         username, password = await self._credentials(request)
         address = self._address(request)
         attempt = self._count_attempt(username, address)
-        account = self._accounts.get(username)
+        account = self._accounts.account(username)
         assert self._scrypt_slots is not None and self._decoy is not None, "Logins.start() not awaited"
         async with self._scrypt_slots:
             ok = await asyncio.to_thread(verify_password, password, account.password_hash if account else self._decoy)
@@ -298,7 +362,7 @@ class Logins:
             step = "code" if enrolled else "enrol"
         ttl = self._ttl() if verified else min(self._ttl(), PENDING_TTL_S)
         token = secrets.token_urlsafe(32)
-        self._remember(token_digest(token), Login(account, self._clock.monotonic() + ttl, verified))
+        await self._remember(token_digest(token), Login(account, self._now() + ttl, verified))
         response = web.json_response({"name": display_name(account), "next": step, "totp_required": required})
         response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
                             secure=self._secure_cookie, max_age=int(self._ttl()))
@@ -309,11 +373,11 @@ class Logins:
     async def enrolment(self, request: web.Request) -> web.StreamResponse:
         """`POST /api/totp/enrol`: a new secret for the login's GP, who has none yet, to scan or type."""
         key, login = self._any_login(request)
-        store = self._store()
+        store = self._second_factors()
         if await store.enrolled(login.account.username):
             raise Refusal(409, "enrolled", "this account already has a second factor")
         enrolment = new_enrolment(login.account.username, self._issuer)
-        self._update(key, enrolment=enrolment)
+        await self._update(key, enrolment=enrolment.secret)
         return web.json_response({"uri": enrolment.uri, "qr": enrolment.qr_data_url, "secret": enrolment.grouped})
 
     async def confirm(self, request: web.Request) -> web.StreamResponse:
@@ -324,12 +388,12 @@ class Logins:
             raise Refusal(409, "no_enrolment", "start the enrolment first")
         username, address = login.account.username, self._address(request)
         attempt = self._count_attempt(username, address)
-        codes = await self._store().enrol(username, login.enrolment.secret, code)
+        codes = await self._second_factors().enrol(username, login.enrolment, code)
         if codes is None:
             log.warning("wrong first TOTP code for %s from %s", username, address)
             raise Refusal(401, "bad_code", "wrong code: type the one the app shows now")
         self._succeeded(attempt)
-        self._update(key, verified=True, enrolment=None, expires=self._clock.monotonic() + self._ttl())
+        await self._update(key, verified=True, enrolment=None, expires=self._now() + self._ttl())
         log.info("GP %s set up a second factor", username)
         return web.json_response({"name": display_name(login.account), "recovery_codes": codes})
 
@@ -339,14 +403,14 @@ class Logins:
         code = await self._code(request)
         username, address = login.account.username, self._address(request)
         attempt = self._count_attempt(username, address)
-        store = self._store()
+        store = self._second_factors()
         recovery = not is_totp_code(code)
         ok = await (store.use_recovery(username, code) if recovery else store.verify(username, code))
         if not ok:
             log.warning("wrong or used second factor for %s from %s", username, address)
             raise Refusal(401, "bad_code", "wrong or already used code")
         self._succeeded(attempt)
-        self._update(key, verified=True, expires=self._clock.monotonic() + self._ttl())
+        await self._update(key, verified=True, expires=self._now() + self._ttl())
         log.info("GP %s gave a %s", username, "recovery code" if recovery else "TOTP code")
         return web.json_response({"name": display_name(login.account)})
 
@@ -355,6 +419,8 @@ class Logins:
         key = self._key(request)
         if self._logins.pop(key, None) is not None:
             self._on_logout(key)
+        if key:
+            await self._store.run(lambda session: session.execute(delete(LoginRow).where(LoginRow.key == key)))
         response = web.json_response({"ok": True})
         response.del_cookie(COOKIE, path="/")
         return response
@@ -399,21 +465,42 @@ class Logins:
         return account
 
     def _any_login(self, request: web.Request) -> tuple[str, Login]:
+        """The request's login (recall() read it), with its account as the directory has it now."""
         key = self._key(request)
         login = self._logins.get(key)
-        if login is None or login.expires <= self._clock.monotonic():
+        account = self._accounts.account(login.account.username) if login is not None else None
+        if login is None or account is None or login.expires <= self._now():
             self._logins.pop(key, None)
             raise Refusal(401, "unauthorized", "log in first")
-        return key, login
+        return key, replace(login, account=account)
 
-    def _update(self, key: str, **changes: Any) -> None:
-        """Change the login `key` still is: one that ended while its code was being checked stays ended."""
+    async def _update(self, key: str, **changes: Any) -> None:
+        """Change the login `key` still is, in the store and here: one that ended while its code was being
+        checked stays ended."""
         login = self._logins.get(key)
         if login is None:
             raise Refusal(401, "unauthorized", "log in first")
-        self._logins[key] = replace(login, **changes)
+        changed = replace(login, **changes)
 
-    def _store(self) -> TotpStore:
+        def write(session: Session) -> bool:
+            row = session.get(LoginRow, key)
+            if row is not None:
+                row.verified, row.enrolment = changed.verified, changed.enrolment
+                row.expires_at = datetime.fromtimestamp(changed.expires, UTC)
+            return row is not None
+        if not await self._store.run(write):
+            self._logins.pop(key, None)
+            raise Refusal(401, "unauthorized", "log in first")
+        self._logins[key] = changed
+
+    def _accounts_changed(self) -> None:
+        """The accounts changed: the logins of one disabled (here or on another instance) end, their sockets close."""
+        for key, login in list(self._logins.items()):
+            if self._accounts.account(login.account.username) is None:
+                del self._logins[key]
+                self._on_logout(key)
+
+    def _second_factors(self) -> TotpStore:
         if self._totp is None:
             raise Refusal(404, "no_second_factor", "this hub keeps no second factor ([login] state_dir or [store] url)")
         return self._totp
@@ -421,6 +508,10 @@ class Logins:
     def _address(self, request: web.Request) -> str:
         return client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
                               self._config.login.trusted_proxies)
+
+    def _now(self) -> float:
+        """Unix time, by the hub's clock."""
+        return self._clock.now().timestamp()
 
     def _ttl(self) -> float:
         return self._config.login.session_ttl_s
@@ -471,16 +562,33 @@ class Logins:
         self._delays.clear(pair)
         self._limiter.refund(address, stamp)
 
-    def _remember(self, key: str, login: Login) -> None:
-        """Keep a new login; past MAX_LOGINS_PER_GP, the same account's oldest ends (never another's)."""
-        now = self._clock.monotonic()
+    async def _remember(self, key: str, login: Login) -> None:
+        """Keep a new login, in the store and here; past MAX_LOGINS_PER_GP, the same account's oldest ends (never
+        another's)."""
+        now = self._now()
+        username = login.account.username
+
+        def write(session: Session) -> list[str]:
+            session.execute(delete(LoginRow).where(LoginRow.expires_at <= datetime.fromtimestamp(now, UTC)))
+            own = list(session.scalars(select(LoginRow.key).where(LoginRow.username == username)
+                                       .order_by(LoginRow.opened_at, LoginRow.key)))
+            ended = own[:max(0, len(own) - MAX_LOGINS_PER_GP + 1)]
+            session.execute(delete(LoginRow).where(LoginRow.key.in_(ended)))
+            session.add(LoginRow(key=key, username=username, opened_at=datetime.fromtimestamp(now, UTC),
+                                 expires_at=datetime.fromtimestamp(login.expires, UTC), verified=login.verified,
+                                 enrolment=login.enrolment))
+            return ended
+        for oldest in await self._store.run(write):
+            if self._logins.pop(oldest, None) is not None:
+                self._on_logout(oldest)
         for stale in [k for k, v in self._logins.items() if v.expires <= now]:
             del self._logins[stale]
-        own = [k for k, v in self._logins.items() if v.account.username == login.account.username]
-        for oldest in own[:max(0, len(own) - MAX_LOGINS_PER_GP + 1)]:
-            del self._logins[oldest]
-            self._on_logout(oldest)
-        self._logins[key] = login
+        self._logins[key] = replace(login, checked=self._clock.monotonic())
+
+
+def _kept_keys(keys: list[str], session: Session) -> list[str]:
+    """Which of the login `keys` the store still has."""
+    return list(session.scalars(select(LoginRow.key).where(LoginRow.key.in_(keys))))
 
 
 class Tokened(Protocol):
@@ -505,8 +613,3 @@ def bearer_account(accounts: Iterable[A], authorization: str, how: str) -> A:
     if found is None:
         raise Refusal(401, "unauthorized", how)
     return found
-
-
-def station_account(stations: tuple[StationAccount, ...], authorization: str) -> StationAccount:
-    """The station whose token an `Authorization: Bearer <token>` header shows, or a 401 refusal."""
-    return bearer_account(stations, authorization, "a station connects with 'Authorization: Bearer <its token>'")

@@ -1,4 +1,5 @@
-"""`cabin hub serve | hash-password | new-token | rotate-token | reset-totp`: run a hub, or prepare its accounts.
+"""`cabin hub serve | accounts | hash-password | new-token | rotate-token | reset-totp`: run a hub, or manage its
+accounts (`cabin hub accounts ...` changes them in the hub's store, docs/design.md, "Accounts in the store").
 
 The station's `cabin` command hands every `hub` subcommand here; nothing of the station is
 imported on this path.
@@ -46,6 +47,48 @@ def add_parser(subparsers: argparse._SubParsersAction[P]) -> None:
                                "codes): her next login sets up a new one")
     reset.add_argument("--config", type=Path, metavar="FILE", required=True, help="the hub's configuration file")
     reset.add_argument("username", metavar="USERNAME", help="the username in the file's [[gps]] or [[coordinators]]")
+    _add_accounts_parser(actions)
+
+
+def _add_accounts_parser(actions: argparse._SubParsersAction[P]) -> None:
+    """`cabin hub accounts ...`: the accounts in the hub's store."""
+    accounts = actions.add_parser("accounts", help="list, create, disable, enable the GPs, staff and stations in "
+                                  "the hub's store; rotate a station's token, set a password")
+    verbs = accounts.add_subparsers(dest="accounts_command", required=True, metavar="ACTION")
+
+    def verb(name: str, help_text: str) -> argparse.ArgumentParser:
+        parser = verbs.add_parser(name, help=help_text)
+        parser.add_argument("--config", type=Path, metavar="FILE", required=True, help="the hub's configuration file")
+        return parser
+    verb("list", "every account, enabled or not")
+    gp = verb("add-gp", "create a GP (her password is read from the terminal or standard input)")
+    gp.add_argument("username", metavar="USERNAME")
+    gp.add_argument("--name", required=True, help="her name, as prescriptions carry it")
+    gp.add_argument("--rpps", required=True, help="her RPPS number (11 digits)")
+    gp.add_argument("--address", required=True, help="her professional address")
+    gp.add_argument("--phone", required=True, help="her professional phone number")
+    gp.add_argument("--qualification", default="Médecin généraliste")
+    gp.add_argument("--station", action="append", default=[], metavar="STATION_ID", help="a station she is given "
+                    "(repeat for several)")
+    station = verb("add-station", "create a station and print its token, once")
+    station.add_argument("station", metavar="STATION_ID")
+    station.add_argument("--site", required=True, help="the label GPs see, e.g. 'Nangis (mairie)'")
+    station.add_argument("--site-code", help="the [[sites]] code it stands at, when patients book it")
+    staff = verb("add-staff", "create a coordinator, a secretary or a technician (password as for add-gp)")
+    staff.add_argument("username", metavar="USERNAME")
+    staff.add_argument("--name", required=True)
+    staff.add_argument("--role", required=True, choices=("coordinator", "secretary", "technician"))
+    staff.add_argument("--site-code", help="a secretary's mobile unit ([[sites]] code)")
+    for name, what in (("disable", "disable an account: it no longer logs in or connects, its logins end"),
+                       ("enable", "enable an account again")):
+        parser = verb(name, what)
+        parser.add_argument("kind", choices=("gp", "staff", "station"))
+        parser.add_argument("name", metavar="NAME", help="a username, or a station's id")
+    rotate = verb("rotate-token", "give a station a next token and print it, once: its current one works until "
+                  "the station first connects with the next")
+    rotate.add_argument("station", metavar="STATION_ID")
+    password = verb("set-password", "give a GP or a staff member a new password (read as for add-gp)")
+    password.add_argument("username", metavar="USERNAME")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
             refuse_other_kind(path, "hub")
             raise
         return asyncio.run(serve(config))
+    if args.hub_command == "accounts":
+        return asyncio.run(accounts(load_hub_config(args.config), args))
     if args.hub_command == "hash-password":
         print(hash_password(_read_password(getpass.getpass)))
         return 0
@@ -112,6 +157,61 @@ async def reset_totp(config: HubConfig, username: str) -> bool:
         await store.stop()
 
 
+async def accounts(config: HubConfig, args: argparse.Namespace, *, say: Callable[[str], None] = print,
+                   hasher: Callable[[str], str] | None = None) -> int:
+    """Run one `cabin hub accounts` action on the hub's store, after the first import of the hub's file. The
+    audit trail names the command and the Unix user who ran it; `hasher` makes password hashes (scrypt)."""
+    import getpass
+    import time
+    from datetime import UTC, datetime
+
+    from hub.accounts import AccountDirectory
+    from hub.config import hash_password
+    from hub.store import Store
+    from hub.store.accounts import import_accounts
+
+    if not config.durable_store:
+        raise StationError("the hub keeps its accounts in memory only: give it a [store] url or a [login] state_dir")
+    by = f"cabin hub accounts ({getpass.getuser()})"
+    store = Store(config.store_url())
+    await store.start()
+    try:
+        at = datetime.fromtimestamp(time.time(), UTC)
+        await store.run(lambda session: import_accounts(session, config, at))
+        directory = AccountDirectory(store, config, time.time, hasher=hasher or hash_password)
+        command = args.accounts_command
+        if command == "list":
+            for row in await directory.list():
+                state = "enabled" if row.enabled else "DISABLED"
+                say(f"{row.kind:8} {row.name:24} {row.role:12} {state:9} {row.label} ({row.detail})")
+        elif command == "add-gp":
+            identity = {"name": args.name, "rpps": args.rpps, "address": args.address, "phone": args.phone,
+                        "qualification": args.qualification}
+            await directory.add_gp(args.username, _read_password(getpass.getpass), identity, args.station, by=by)
+            say(f"GP {args.username} created")
+        elif command == "add-staff":
+            await directory.add_staff(args.username, _read_password(getpass.getpass, args.role), args.name, args.role,
+                                      args.site_code, by=by)
+            say(f"{args.role} {args.username} created")
+        elif command == "add-station":
+            token = await directory.add_station(args.station, args.site, args.site_code, by=by)
+            say(f"station {args.station} created; its token (goes in its [hub] token, shown only now): {token}")
+        elif command in ("disable", "enable"):
+            await directory.set_enabled(args.kind, args.name, command == "enable", by=by)
+            say(f"{args.kind} {args.name} {command}d" + (": its logins end on every hub instance within seconds"
+                                                        if command == "disable" and args.kind != "station" else ""))
+        elif command == "rotate-token":
+            token = await directory.rotate_token(args.station, by=by)
+            say(f"next token of station {args.station} (goes in its [hub] token, shown only now): {token}")
+            say("its current token works until the station first connects with this one, then is refused.")
+        else:
+            await directory.set_password(args.username, _read_password(getpass.getpass, "new"), by=by)
+            say(f"{args.username}'s password is set")
+    finally:
+        await store.stop()
+    return 0
+
+
 def rotate_token(path: Path, station_id: str) -> str:
     """Add a next token for `station_id` to the hub's file, appended so that the rest stays as written; the token.
 
@@ -156,11 +256,11 @@ def rotate_token(path: Path, station_id: str) -> str:
     return token
 
 
-def _read_password(ask: Callable[[str], str]) -> str:
-    """A new GP password: typed twice at a terminal (not echoed), or one line of standard input otherwise."""
+def _read_password(ask: Callable[[str], str], who: str = "GP") -> str:
+    """A new password: typed twice at a terminal (not echoed), or one line of standard input otherwise."""
     try:
         if sys.stdin.isatty():
-            password = ask("GP password: ")
+            password = ask(f"{who} password: ")
             if len(password) >= MIN_PASSWORD and ask("again: ") != password:
                 raise StationError("the two passwords differ")
         else:
@@ -171,7 +271,7 @@ def _read_password(ask: Callable[[str], str]) -> str:
     except EOFError:
         raise StationError("no password given: the input ended before one was typed") from None
     if len(password) < MIN_PASSWORD:
-        raise StationError(f"a GP password has at least {MIN_PASSWORD} characters")
+        raise StationError(f"a {who} password has at least {MIN_PASSWORD} characters")
     return password
 
 
@@ -225,8 +325,8 @@ async def serve(config: HubConfig, *, say: Callable[[str], None] = print) -> int
         loop.add_signal_handler(sig, stop.set)
     hub = Hub(config)
     await hub.start()
-    stations = len({s.id for s in config.stations})  # a station being given a next token is listed twice
-    say(f"hub serving the GP console at {hub.url}/ for {stations} stations and {len(config.gps)} GPs")
+    stations = len({s.id for s in hub.accounts.stations})  # a station being given a next token is listed twice
+    say(f"hub serving the GP console at {hub.url}/ for {stations} stations and {len(hub.accounts.gps)} GPs")
     try:
         await stop.wait()
     finally:

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, web
 
+from hub.accounts import AccountDirectory
 from hub.booking.feed import BookingFeed
 from hub.broker import Payload
 from hub.config import GpAccount, HubConfig, StationAccount
@@ -102,15 +103,15 @@ class Relay:
     """The connected GPs and stations: who waits, who joined whom, and the signalling between them."""
 
     def __init__(self, config: HubConfig, store: Store, wall: Callable[[], float], *, port: Callable[[], int],
-                 feed: BookingFeed | None = None, watcher: StationWatcher | None = None,
+                 accounts: AccountDirectory, feed: BookingFeed | None = None, watcher: StationWatcher | None = None,
                  health: Callable[[str, StationHealth], None] | None = None,
                  maintenance: RemoteMaintenance | None = None) -> None:
         """`wall` is real Unix time: coturn checks TURN credentials' expiries against its own clock;
-        `port` the hub's listening port (it names the instance in a fleet); `feed` sends each station its
-        bookings; `health` takes stations' health reports (docs/design.md, "The fleet view"); `maintenance`
-        keeps the stations' maintenance results."""
+        `port` the hub's listening port (it names the instance in a fleet); `accounts` are the GPs and
+        stations; `feed` sends each station its bookings; `health` takes stations' health reports
+        (docs/design.md, "The fleet view"); `maintenance` keeps the stations' maintenance results."""
         self._config = config
-        self._gp_names = config.gp_names()
+        self._accounts = accounts
         self._feed = feed
         self._watcher = watcher
         self._health = health
@@ -124,15 +125,14 @@ class Relay:
         # (session, RPPS) of the GP each station's consultation was taken by, kept across either side's
         # reconnection: only that GP may come back to it, whichever of their logins they use.
         self._doctors: dict[str, tuple[str, str]] = {}
-        # Per station, the newest of its tokens (its place in HubConfig.tokens) it has connected with:
+        # Per station, the newest of its tokens (its place in AccountDirectory.tokens) it has connected with:
         # the older ones are refused from then on.
         self._newest: dict[str, int] = {}
         # Each station's last acknowledged audit chain head, loaded from the store by start() and
         # written back before it is acknowledged (docs/design.md, "The audit chain").
         self._audit_heads: dict[str, AuditHead] = {}
         self._rooms_due: asyncio.TimerHandle | None = None
-        self._instances = Instances(config.fleet, port, self, station=self._station_account,
-                                    gp=lambda username: next((g for g in config.gps if g.username == username), None))
+        self._instances = Instances(config.fleet, port, self, station=self._station_account, gp=accounts.gp)
 
     @property
     def instance(self) -> str:
@@ -321,7 +321,7 @@ class Relay:
         if status is None or status.booked_gp is None or status.state != CabinState.WAITING_FOR_DOCTOR:
             return None
         username = status.booked_gp
-        account = next((a for a in self._config.gps if a.username == username), None)
+        account = self._accounts.gp(username)
         if account is None or station.account.id not in account.stations:
             return None
         if not any(g.account.username == username for g in self._gps.values()) and not self._instances.gp_online(
@@ -332,7 +332,7 @@ class Relay:
         return (username, until) if datetime.fromtimestamp(self._wall(), UTC) < until else None
 
     def _gp_name(self, username: str) -> str:
-        return self._gp_names.get(username, username)
+        return self._accounts.gp_names().get(username, username)
 
     def _local(self, station: StationPeer | RemoteStation, moment: datetime) -> datetime:
         """`moment` in the time zone of the station's site (UTC for a station standing at none), to the
@@ -426,14 +426,14 @@ class Relay:
     def _admit(self, account: StationAccount, remote: str | None) -> StationPeer | None:
         """The open connection that one with `account`'s token replaces (None when there is none), or a refusal."""
         sid = account.id
-        rank = self._config.tokens(sid).index(account.token_sha256)
+        rank = self._accounts.tokens(sid).index(account.token_sha256)
         newest = self._newest.get(sid, 0)
         if rank < newest:
             log.warning("station %s: its previous token, replaced by its next one, was shown from %s: refused",
                         sid, remote)
             raise Refusal(401, "unauthorized", "this token has been replaced by the station's next one")
         previous = self._stations.get(sid)
-        if previous is not None and rank <= self._config.tokens(sid).index(previous.account.token_sha256):
+        if previous is not None and rank <= self._accounts.tokens(sid).index(previous.account.token_sha256):
             log.warning("station %s: a second connection with its token, from %s, refused: it is connected from %s",
                         sid, remote, previous.remote)
             raise Refusal(409, "already_connected", f"station {sid} is already connected: another connection "
@@ -522,7 +522,7 @@ class Relay:
         if (status.doctor is None or status.session is None or status.state not in RESUMABLE
                 or (known is not None and known[0] == status.session)):
             return
-        if any(account.identity.rpps == status.doctor and sid in account.stations for account in self._config.gps):
+        if any(account.identity.rpps == status.doctor and sid in account.stations for account in self._accounts.gps):
             self._doctors[sid] = (status.session, status.doctor)
             log.info("station %s reports GP %s on session %s", sid, status.doctor, status.session)
 
@@ -573,4 +573,4 @@ class Relay:
             self._feed.changed_elsewhere(booking_id)
 
     def _station_account(self, station_id: str) -> StationAccount | None:
-        return next((s for s in self._config.stations if s.id == station_id), None)
+        return next((s for s in self._accounts.stations if s.id == station_id), None)

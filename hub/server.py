@@ -22,7 +22,8 @@ publishes her sessions through `/api/sessions` (`hub.booking.duty`); `/fhir/r4/.
 (`hub.booking.ical`). `POST /api/sync` takes a vehicle's hub's changes (a `[[vehicles]]` token) and
 `GET /api/sync/conflicts` lists the bookings that lost their slot then (`hub.sync`). `/fleet` is the
 fleet page for coordinators and technicians over `/api/fleet/...` (`hub.fleet.service`), `GET /metrics`
-the Prometheus metrics (`hub.fleet.metrics`).
+the Prometheus metrics (`hub.fleet.metrics`). `/accounts` is the technicians' accounts page over
+`/api/accounts/...` (`hub.accounts_api`; the accounts themselves, from the store, are `hub.accounts`).
 WebSockets (messages of `protocol/hub.py`): `/ws/gp` needs the cookie and the hub's public origin;
 `/ws/station` needs `Authorization: Bearer <station token>` and no browser Origin. The hub's logs
 carry station, GP, session and booking ids, never a patient's name, a token or a password
@@ -42,7 +43,9 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import text
 
-from hub.auth import Logins, display_name, station_account
+from hub.accounts import AccountDirectory
+from hub.accounts_api import AccountsApi
+from hub.auth import Logins, display_name
 from hub.booking.activity_api import ActivityApi
 from hub.booking.book import Book
 from hub.booking.desk import CoordinatorDesk
@@ -104,20 +107,23 @@ class Hub:
         self._public = PublicBooking(self.book, config, clock.monotonic)
         # On a vehicle's hub, the secretary's reception hears of the cabin (docs/design.md, "The secretary's desk").
         self._reception = Reception(self._store, self.book, config, wall) if config.vehicle is not None else None
+        self.accounts = AccountDirectory(self._store, config, wall)
         # Technicians' remote runs (docs/design.md, "Remote maintenance"), sent through the relay built next.
         self._maintenance = RemoteMaintenance(self._store, config, wall,
                                               send=lambda sid, message: self._relay.send_to_station(sid, message),
                                               online=lambda sid: self._relay.online(sid))
-        self._relay = Relay(config, self._store, wall, port=lambda: self.port, feed=BookingFeed(self.book, config),
-                            watcher=self._reception, health=lambda sid, health: self.fleet.report(sid, health),
-                            maintenance=self._maintenance)
+        self._relay = Relay(config, self._store, wall, port=lambda: self.port, accounts=self.accounts,
+                            feed=BookingFeed(self.book, config), watcher=self._reception,
+                            health=lambda sid, health: self.fleet.report(sid, health), maintenance=self._maintenance)
         self.book.listen(lambda view: self._relay.booking_committed(view.id))
         if self._reception is not None:
             self._reception.attach(self._relay)
         self._logins = Logins(config, clock, secure_cookie=self.origin.startswith("https:"),
                               on_logout=self._relay.logged_out,
                               totp=TotpStore(self._store, wall) if config.durable_store else None,
-                              issuer=urlsplit(self.origin).hostname or "cabin hub")
+                              issuer=urlsplit(self.origin).hostname or "cabin hub", accounts=self.accounts,
+                              store=self._store)
+        self._accounts_api = AccountsApi(self.accounts, self._logins, config)
         self._desk = CoordinatorDesk(self.book, self._logins, config)
         self._programme_desk = ProgrammeDesk(self.book, self._logins, config)
         self._duty = GpDuty(self.book, self._logins, config)
@@ -160,6 +166,7 @@ class Hub:
             *self.fleet.routes(),  # docs/design.md, "The fleet view"
             *self.metrics.routes(),
             *self._maintenance.routes(self._from_console, self._logins),
+            *self._accounts_api.routes(self._from_console),  # docs/design.md, "Accounts in the store"
         ]
 
     def _figures(self) -> HubFigures:
@@ -203,6 +210,7 @@ class Hub:
         try:
             await self.sync.start()
             await self._import_accounts()
+            await self.accounts.start()
             await self._programme.start()
             await self._relay.start()
             if self._reception is not None:
@@ -213,6 +221,7 @@ class Hub:
         except BaseException:
             await self.fleet.stop()
             await self._logins.stop()
+            await self.accounts.stop()
             await self.sync.stop()
             await self._store.stop()
             raise
@@ -230,6 +239,7 @@ class Hub:
             await self.fleet.stop()
             await self._outbox.stop()
             await self._logins.stop()
+            await self.accounts.stop()
             await self.sync.stop()
             await self._store.stop()
             raise StationError(f"cannot serve the hub on {hub.host}:{hub.port}: {exc}") from exc
@@ -257,11 +267,11 @@ class Hub:
         await self.fleet.stop()
         await self._outbox.stop()
         await self._logins.stop()
+        await self.accounts.stop()
         await self._store.stop()
 
     async def _import_accounts(self) -> None:
-        """The first import: the file's GPs and stations into the store (docs/design.md, "The hub's store").
-        Logins and station tokens are still checked against the file as loaded (`config`)."""
+        """The first import: the file's accounts the store lacks (docs/design.md, "Accounts in the store")."""
         at = datetime.fromtimestamp(self._wall(), UTC)
         changes = await self._store.run(lambda session: import_accounts(session, self._config, at))
         for change in changes:
@@ -283,6 +293,7 @@ class Hub:
         if request.method == "POST" and origin is not None and origin != self.origin:
             return error_response(403, "forbidden_origin", f"requests must come from {self.origin}")
         try:
+            await self._logins.recall(request)
             return await handler(request)
         except web.HTTPException:
             raise
@@ -357,13 +368,14 @@ class Hub:
         if not isinstance(account, GpAccount):
             return web.json_response({"role": account.role, "username": account.username,
                                       "name": display_name(account)})
-        sites = {s.id: s.site for s in self._config.stations}
+        sites = {s.id: s.site for s in self.accounts.stations}
         return web.json_response({
             "role": "gp",
             "username": account.username,
             "name": account.identity.name,
             "identity": account.identity.model_dump(),
-            "stations": [{"id": s, "site": sites[s], "online": self._relay.online(s)} for s in account.stations],
+            "stations": [{"id": s, "site": sites[s], "online": self._relay.online(s)} for s in account.stations
+                         if s in sites],
             "ice_servers": [s.model_dump(exclude_none=True) for s in self._relay.ice_servers(account.username)],
             "ice_transport_policy": self._config.ice.transport_policy,
             "ical_url": self._calendars.url(self.origin, account.username),
@@ -380,5 +392,6 @@ class Hub:
     async def _station_socket(self, request: web.Request) -> web.StreamResponse:
         if "Origin" in request.headers:
             raise Refusal(403, "forbidden_origin", "stations do not connect from a browser")
-        account = station_account(self._config.stations, request.headers.get("Authorization", ""))
+        account = self.accounts.station_account(request.headers.get("Authorization", ""), request.remote)
+        await self.accounts.connected(account)
         return await self._relay.station_socket(request, account)

@@ -284,7 +284,7 @@ async def test_a_gp_publishes_only_for_the_cabins_she_is_given(http: aiohttp.Cli
         await hub.stop()
 
 
-async def test_coordinators_are_imported_from_the_hubs_file_and_unlisted_when_gone(store_url: URL) -> None:
+async def test_coordinators_are_imported_from_the_hubs_file_once(store_url: URL) -> None:
     store = Store(store_url)
     await store.start()
     try:
@@ -293,10 +293,10 @@ async def test_coordinators_are_imported_from_the_hubs_file_and_unlisted_when_go
         assert await store.run(lambda s: import_accounts(s, config, NOW)) == []  # the same file again
         renamed = config.model_copy(update={"coordinators": (config.coordinators[0].model_copy(
             update={"name": "Anne Martin"}),)})
-        assert await store.run(lambda s: import_accounts(s, renamed, NOW)) == ["coordinator updated anne"]
+        assert await store.run(lambda s: import_accounts(s, renamed, NOW)) == []  # the store wins
         gone = config.model_copy(update={"coordinators": ()})
-        assert await store.run(lambda s: import_accounts(s, gone, NOW)) == ["coordinator unlisted anne"]
-        rows = await store.run(lambda s: [(c.username, c.name, c.listed) for c in s.scalars(select(Coordinator))])
-        assert rows == [("anne", "Anne Martin", False)]
+        assert await store.run(lambda s: import_accounts(s, gone, NOW)) == []
+        rows = await store.run(lambda s: [(c.username, c.name, c.enabled) for c in s.scalars(select(Coordinator))])
+        assert rows == [("anne", config.coordinators[0].name, True)]
     finally:
         await store.stop()

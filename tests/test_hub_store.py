@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -38,7 +39,7 @@ from tests.test_hub import hub_config, login
 from tests.test_hub_totp import Wall, enrol, session
 
 AT = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
-TABLES = {"alembic_version", "audit", "bookings", "closures", "coordinators", "gps", "gp_sessions", "gp_stations", "outbox",
+TABLES = {"alembic_version", "audit", "bookings", "closures", "coordinators", "gps", "gp_sessions", "gp_stations", "logins", "outbox",
           "stops", "sync_journal", "sync_peers", "visits", "station_health", "station_health_samples",
           "maintenance_runs",
           "recovery_codes", "stations", "station_audit_heads", "station_tokens", "totp"}
@@ -111,12 +112,13 @@ def test_the_store_url_is_sqlite_or_postgresql() -> None:
     assert HubConfig().store_url().database is None and not HubConfig().durable_store  # in memory
 
 
-def accounts(session: Session) -> dict[str, object]:
+def accounts(session: Session) -> dict[str, list[Any]]:
     """Everything the import writes but the audit trail, as plain values."""
     return {
-        "stations": sorted((s.id, s.site, s.listed) for s in session.scalars(select(Station))),
+        "stations": sorted((s.id, s.site, s.enabled) for s in session.scalars(select(Station))),
         "tokens": sorted((t.station_id, t.position, t.token_sha256) for t in session.scalars(select(StationToken))),
-        "gps": sorted((g.username, g.password_hash, g.identity["name"], g.listed) for g in session.scalars(select(Gp))),
+        "gps": sorted((g.username, g.password_hash, g.identity["name"], g.enabled)
+                      for g in session.scalars(select(Gp))),
         "given": sorted((g.username, g.station_id) for g in session.scalars(select(GpStation))),
     }
 
@@ -125,12 +127,11 @@ def audit(session: Session) -> list[tuple[str, str, str]]:
     return [(e.actor, e.action, e.subject) for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
 
 
-async def test_the_hub_file_is_imported_once_and_then_only_its_changes(store: Store) -> None:
+async def test_the_hub_file_is_a_first_import_that_never_overwrites_the_store(store: Store) -> None:
     config = hub_config()
     first = await store.run(lambda s: import_accounts(s, config, AT))
     assert sorted(first) == ["gp added bob", "gp added claire", "gp added dana", "station added cab-chelles",
-                             "station added cab-nangis", "station token added cab-chelles",
-                             "station token added cab-nangis"]
+                             "station added cab-nangis"]
     imported = await store.run(accounts)
     assert imported["given"] == [("bob", "cab-chelles"), ("claire", "cab-nangis"), ("dana", "cab-chelles"),
                                  ("dana", "cab-nangis")]
@@ -138,33 +139,21 @@ async def test_the_hub_file_is_imported_once_and_then_only_its_changes(store: St
     assert await store.run(accounts) == imported
     assert len(await store.run(audit)) == len(first)
 
+    # The file changed: what the store has stays as it is, only an account it lacks is created.
     nangis = config.stations[0]
     rotated = StationAccount(id="cab-nangis", site="Nangis (CMS)", token_sha256=token_digest("the next token"))
     claire = config.gps[0]
+    eve = GpAccount.model_validate(claire.model_dump() | {"username": "eve"})
     changed = hub_config(
         stations=(nangis.model_copy(update={"site": "Nangis (CMS)"}), rotated, config.stations[1]),
         gps=(GpAccount.model_validate(claire.model_dump() | {"stations": ("cab-nangis", "cab-chelles")}),
-             config.gps[2].model_copy(update={"password_hash": hash_password("new", n=SCRYPT_MIN_N, p=1)})))
-    assert sorted(await store.run(lambda s: import_accounts(s, changed, AT))) == [
-        "gp unlisted bob", "gp updated claire", "gp updated dana", "station token added cab-nangis",
-        "station updated cab-nangis"]
+             config.gps[2].model_copy(update={"password_hash": hash_password("new", n=SCRYPT_MIN_N, p=1)}), eve))
+    assert await store.run(lambda s: import_accounts(s, changed, AT)) == ["gp added eve"]
     after = await store.run(accounts)
-    assert after["stations"] == [("cab-chelles", "Chelles", True), ("cab-nangis", "Nangis (CMS)", True)]
-    assert [t[:2] for t in after["tokens"]] == [("cab-chelles", 0), ("cab-nangis", 0), ("cab-nangis", 1)]
-    assert [(g[0], g[3]) for g in after["gps"]] == [("bob", False), ("claire", True), ("dana", True)]
-    assert ("claire", "cab-chelles") in after["given"]
-
-    # The rotation done: the station's first entry removed, its next token is now its current one.
-    done = changed.model_copy(update={"stations": changed.stations[1:]})
-    assert sorted(await store.run(lambda s: import_accounts(s, done, AT))) == [
-        "station token removed cab-nangis", "station token updated cab-nangis"]
-    assert [t for t in (await store.run(accounts))["tokens"] if t[0] == "cab-nangis"] == [
-        ("cab-nangis", 0, rotated.token_sha256)]
-    # bob is back in the file: listed again, as he was.
-    again = config.model_copy(update={"stations": done.stations})
-    assert sorted(await store.run(lambda s: import_accounts(s, again, AT))) == [
-        "gp updated bob", "gp updated claire", "gp updated dana"]
-    assert ("hub configuration", "gp unlisted", "bob") in await store.run(audit)
+    assert after["stations"] == imported["stations"] and after["tokens"] == imported["tokens"]
+    assert [g for g in after["gps"] if g[0] != "eve"] == imported["gps"]
+    assert after["given"] == sorted([*imported["given"], ("eve", "cab-nangis")])
+    assert ("hub configuration", "gp added", "eve") in await store.run(audit)
 
 
 async def test_second_factors_are_kept_in_the_store(store: Store) -> None:

@@ -252,7 +252,7 @@ class Book:
 
         def write(session: Session) -> list[SessionView]:
             gp = session.get(Gp, username)
-            if gp is None or not gp.listed:
+            if gp is None or not gp.enabled:
                 raise _refuse("unknown_gp", f"there is no GP {username!r}", 404)
             clash = session.scalar(select(GpSession).where(
                 GpSession.username == username, GpSession.station_id.in_(stations),
@@ -412,7 +412,7 @@ class Book:
         if station is not None and self._station(station)[1] != site.code:
             raise _refuse("unknown_station", f"cabin {station} is not at {site.name}", 404)
         cabins = (station,) if station is not None else self._config.cabins(site.code)
-        if gp is not None and session.scalar(select(Gp).where(Gp.username == gp, Gp.listed)) is None:
+        if gp is not None and session.scalar(select(Gp).where(Gp.username == gp, Gp.enabled)) is None:
             raise _refuse("unknown_gp", f"there is no GP {gp!r}", 404)
         free = [f for f in self._free(session, site, self._window(site, day, 1), gp, cabins) if f.start == start]
         if free:

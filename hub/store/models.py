@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -51,13 +52,15 @@ class Base(DeclarativeBase):
 
 
 class Station(Base):
-    """A cabin station the hub's file lists (or listed: `listed` false once it is gone from it)."""
+    """A cabin station: its label (`site`) and the [[sites]] entry it stands at; a disabled one cannot connect
+    (docs/design.md, "Accounts in the store")."""
 
     __tablename__ = "stations"
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
     site: Mapped[str] = mapped_column(Text)
-    listed: Mapped[bool] = mapped_column(Boolean)
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    site_code: Mapped[str | None] = mapped_column(Text)
 
 
 class StationAuditHead(Base):
@@ -73,39 +76,41 @@ class StationAuditHead(Base):
 
 
 class StationToken(Base):
-    """The digest of a token a station may connect with; `position` 0 is its current token, 1 its
-    next one while it is rotated. Only the tokens the hub's file lists are kept."""
+    """The digest of a token a station may connect with, in the order they were given (`position`): while it
+    is rotated, its current token and its next one; once the station has connected with the next, the older
+    ones are `retired` and refused (docs/design.md, "Accounts in the store")."""
 
     __tablename__ = "station_tokens"
 
     token_sha256: Mapped[str] = mapped_column(Text, primary_key=True)
     station_id: Mapped[str] = mapped_column(Text, ForeignKey("stations.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
+    retired: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class Gp(Base):
-    """A GP's login and identity (`identity` is protocol.hub.GpIdentity's fields); `listed` false once
-    she is gone from the hub's file."""
+    """A GP's login and identity (`identity` is protocol.hub.GpIdentity's fields); a disabled GP cannot log
+    in, and her bookings and the audit trail still name her."""
 
     __tablename__ = "gps"
 
     username: Mapped[str] = mapped_column(Text, primary_key=True)
     password_hash: Mapped[str] = mapped_column(Text)
     identity: Mapped[dict[str, Any]] = mapped_column(JSON)
-    listed: Mapped[bool] = mapped_column(Boolean)
+    enabled: Mapped[bool] = mapped_column(Boolean)
 
 
 class Coordinator(Base):
     """A medical coordinator's or a mobile unit's secretary's login and name (docs/design.md, "The
-    coordinator's console", "The secretary's desk"); `listed` false once she is gone from the hub's
-    file (the audit trail still names her). A secretary works for one site (`site_code`)."""
+    coordinator's console", "The secretary's desk"), or a technician's; a disabled one cannot log in (the
+    audit trail still names her). A secretary works for one site (`site_code`)."""
 
     __tablename__ = "coordinators"
 
     username: Mapped[str] = mapped_column(Text, primary_key=True)
     password_hash: Mapped[str] = mapped_column(Text)
     name: Mapped[str] = mapped_column(Text)
-    listed: Mapped[bool] = mapped_column(Boolean)
+    enabled: Mapped[bool] = mapped_column(Boolean)
     role: Mapped[str] = mapped_column(Text, server_default="coordinator")
     site_code: Mapped[str | None] = mapped_column(Text)
 
@@ -127,6 +132,21 @@ class Totp(Base):
     username: Mapped[str] = mapped_column(Text, primary_key=True)
     secret: Mapped[str] = mapped_column(Text)
     last_step: Mapped[int] = mapped_column(Integer)
+
+
+class LoginRow(Base):
+    """A GP's or staff member's login (docs/design.md, "Accounts in the store"): the digest of its cookie (`key`),
+    until when it lasts (wall time), whether its second factor was given, and the TOTP secret offered while
+    she sets one up: every hub instance sharing the store knows it."""
+
+    __tablename__ = "logins"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    username: Mapped[str] = mapped_column(Text, index=True)
+    opened_at: Mapped[datetime] = mapped_column(Utc)
+    expires_at: Mapped[datetime] = mapped_column(Utc)
+    verified: Mapped[bool] = mapped_column(Boolean)
+    enrolment: Mapped[str | None] = mapped_column(Text)
 
 
 class RecoveryCode(Base):
