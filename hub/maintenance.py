@@ -32,8 +32,8 @@ from runtime.errors import StationError
 from runtime.tasks import TaskSet
 
 if TYPE_CHECKING:
+    from hub.accounts import AccountDirectory
     from hub.auth import Logins
-    from hub.config import HubConfig
     from hub.store import Store
 
 log = logging.getLogger(__name__)
@@ -120,12 +120,12 @@ def record_result(session: Session, station_id: str, answer: MaintenanceResult, 
 class RemoteMaintenance:
     """The technicians' maintenance API, and where stations' answers are written to the store."""
 
-    def __init__(self, store: Store, config: HubConfig, wall: Callable[[], float],
+    def __init__(self, store: Store, accounts: AccountDirectory, wall: Callable[[], float],
                  send: Callable[[str, Message], bool], online: Callable[[str], bool]) -> None:
-        """`send` a message to a station wherever it is connected (False: it is nowhere); `online` says whether
-        it is."""
+        """`accounts` knows the stations; `send` a message to a station wherever it is connected (False: it is
+        nowhere); `online` says whether it is."""
         self._store = store
-        self._stations = {s.id for s in config.stations}
+        self._accounts = accounts
         self._wall = wall
         self._send = send
         self._online = online
@@ -187,7 +187,7 @@ class RemoteMaintenance:
 
     def _station(self, request: web.Request) -> str:
         station = request.match_info["station"]
-        if station not in self._stations:
+        if station not in {s.id for s in self._accounts.stations}:
             raise Refusal(404, "unknown_station", f"no station {station} on this hub")
         return station
 

@@ -109,7 +109,7 @@ class Hub:
         self._reception = Reception(self._store, self.book, config, wall) if config.vehicle is not None else None
         self.accounts = AccountDirectory(self._store, config, wall)
         # Technicians' remote runs (docs/design.md, "Remote maintenance"), sent through the relay built next.
-        self._maintenance = RemoteMaintenance(self._store, config, wall,
+        self._maintenance = RemoteMaintenance(self._store, self.accounts, wall,
                                               send=lambda sid, message: self._relay.send_to_station(sid, message),
                                               online=lambda sid: self._relay.online(sid))
         self._relay = Relay(config, self._store, wall, port=lambda: self.port, accounts=self.accounts,
@@ -129,7 +129,7 @@ class Hub:
         self._duty = GpDuty(self.book, self._logins, config)
         self._activity = ActivityApi(self._store, self._programme, self._logins)
         # The stations' health, the fleet page and /metrics (docs/design.md, "The fleet view").
-        self.fleet = FleetView(self._store, config, self._logins, wall)
+        self.fleet = FleetView(self._store, config, self._logins, wall, accounts=self.accounts)
         self.metrics = Metrics(self.fleet, self._figures, config.monitoring, wall)
         self._secretary = (SecretaryDesk(self._reception, self.book, self._logins, config)
                            if self._reception is not None else None)

@@ -27,6 +27,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from hub.accounts import AccountDirectory
 from hub.auth import Logins
 from hub.config import HubConfig
 from hub.errors import Refusal
@@ -48,10 +49,12 @@ ROLES = ("coordinator", "technician")
 class FleetView:
     """Keeps the stations' health reports and serves the fleet page and its API."""
 
-    def __init__(self, store: Store, config: HubConfig, logins: Logins, wall: Callable[[], float]) -> None:
-        """`wall` is Unix time: reports are dated by the hub's clock, every instance's the same."""
+    def __init__(self, store: Store, config: HubConfig, logins: Logins, wall: Callable[[], float], *,
+                 accounts: AccountDirectory) -> None:
+        """`wall` is Unix time: reports are dated by the hub's clock, every instance's the same; `accounts` lists
+        the stations (the store's, not the hub file's)."""
         self._store = store
-        self._config = config
+        self._accounts = accounts
         self._monitoring = config.monitoring
         self.thresholds = Thresholds.of(config.monitoring)
         self._logins = logins
@@ -134,12 +137,12 @@ class FleetView:
         account = self._logins.staff(request, *ROLES)
         now = datetime.fromtimestamp(self._wall(), UTC)
         found = {one.station: one for one in await self.latest()}
-        sites = {s.id: s.site for s in self._config.stations}
+        sites = {s.id: s.site for s in self._accounts.stations}
         cabins = []
-        for station in self._config.stations:
-            one = found.get(station.id)
+        for sid, site in sites.items():
+            one = found.get(sid)
             cabins.append({
-                "station": station.id, "site": station.site, "online": one is not None and online(one, now),
+                "station": sid, "site": site, "online": one is not None and online(one, now),
                 "reported_at": one.at.isoformat() if one is not None else None,
                 "dirty_for_s": dirty_for(one, now) if one is not None else None,
                 "health": one.health.model_dump(mode="json", exclude={"v", "type"}) if one is not None else None,
@@ -153,7 +156,7 @@ class FleetView:
     async def _history(self, request: web.Request) -> web.StreamResponse:
         self._logins.staff(request, *ROLES)
         station = request.match_info["station"]
-        if station not in {s.id for s in self._config.stations}:
+        if station not in {s.id for s in self._accounts.stations}:
             raise Refusal(404, "unknown_station", f"no station {station} on this hub")
         kept = self._monitoring.history_days
         try:
