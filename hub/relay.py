@@ -54,6 +54,7 @@ from protocol.hub import (
     MaintenanceResult,
     SignalToGp,
     SignalToStation,
+    StationBack,
     StationHealth,
     StationOffline,
     StationSignal,
@@ -92,6 +93,13 @@ class StationWatcher(Protocol):
 
     def details(self, station_id: str, status: CabinStatus) -> tuple[int | None, str | None]:
         """The ticket and the reason for the visit of the patient waiting at the station, when known."""
+
+
+def _awaited(status: CabinStatus | None, gp: object | None) -> str | None:
+    """The RPPS of the GP a station's consultation goes on for without her connection (none joined), if any."""
+    if status is None or gp is not None or status.state not in RESUMABLE or status.session is None:
+        return None
+    return status.doctor
 
 
 def _who(room: WaitingRoom) -> list[WaitingPatient]:
@@ -291,7 +299,8 @@ class Relay:
             self._release(station)  # the GP's previous connection, not yet seen dead
         station.gp, station.session = gp, request.session
         self._doctors[station.account.id] = (request.session, gp.account.identity.rpps)
-        station.send(GpJoin(gp=gp.id, session=request.session, identity=gp.account.identity))
+        station.send(GpJoin(gp=gp.id, session=request.session, identity=gp.account.identity,
+                            kept=request.kept if resuming else None))
         log.info("GP %s (%s) %s station %s, session %s", gp.id, gp.account.username,
                  "is back on" if resuming else "joined", request.station, request.session)
         self._publish(station)
@@ -457,11 +466,13 @@ class Relay:
         if isinstance(message, CabinStatus):
             if station.status is None or station.status.state != message.state:
                 log.info("station %s is %s (session %s)", sid, message.state, message.session)
+            was = _awaited(station.status, station.gp)
             station.status, station.status_at = message, self._wall()
             self._learn_doctor(station, message)
             if station.gp is not None and message.session not in (None, station.session):
                 log.info("station %s moved on to session %s: GP %s released", sid, message.session, station.gp.id)
                 self._release(station)
+            self._call_back(sid, was, _awaited(station.status, station.gp))
             self._publish(station)
             if self._watcher is not None:
                 self._watcher.status(sid, message)
@@ -560,12 +571,25 @@ class Relay:
             gp = self._gps.get(before.gp) if before.gp is not None else None
             if gp is not None:
                 gp.send(StationOffline(station=before.account.id))
+        if after is not None:
+            same = before is not None and before.connected_at == after.connected_at
+            self._call_back(after.account.id, _awaited(before.status, before.gp) if same and before else None,
+                            _awaited(after.status, after.gp))
         local = self._stations.get(after.account.id) if after is not None else None
         if after is not None and local is not None and after.connected_at > local.connected_at:
             log.warning("station %s connected again through hub instance %s: its connection here is closed",
                         after.account.id, after.instance)
             local.kick("the station connected again through another hub instance")
         self._refresh_rooms()
+
+    def _call_back(self, station_id: str, was: str | None, now: str | None) -> None:
+        """A station's consultation now goes on without its GP's connection (`now`, her RPPS; `was` before):
+        her consoles on this instance hear that the station is back, and ask to come back to it."""
+        if now is None or now == was:
+            return
+        for gp in self._gps.values():
+            if gp.account.identity.rpps == now and station_id in gp.allowed:
+                gp.send(StationBack(station=station_id))
 
     def booking_changed(self, booking_id: str) -> None:
         """A booking changed on another instance: send it to this instance's stations."""

@@ -58,10 +58,14 @@ Hub to station
     audit_ack  {seq, hash}                     the hub has this head; a head that goes back
                                                 (fewer entries, or another hash at the same
                                                 sequence) is refused with `audit_head_back`
-    gp_join    {gp, session, identity}         a GP asked for this session; `identity` is the
-                                                hub's record of the GP (name, RPPS...)
+    gp_join    {gp, session, identity, kept}   a GP asked for this session; `identity` is the
+                                                hub's record of the GP (name, RPPS...); `kept`, when
+                                                she comes back to her consultation, the legs still
+                                                up on her side ("face", "instruments"): they go on
+                                                under her new connection, not set up again
     signal     {gp, leg, description | candidate}
-    gp_left    {gp}                             the GP left, or its WebSocket closed
+    gp_left    {gp}                             the GP left, or its WebSocket closed (her media legs
+                                                go on while up: she may come back to them)
     bookings   {bookings: [booking], more}     the station's upcoming bookings, after each
                                                 welcome, in pages: `more` until the last page,
                                                 which completes the set (it replaces the one
@@ -88,7 +92,8 @@ Hub to station
                     booked | cancelled, the patient's fields only while booked, `gp` the hub
                     username of the GP the booking names (docs/design.md, "Bookings at the cabin")
 GP to hub
-    join       {station, session}
+    join       {station, session, kept}        `kept` when she comes back to her consultation:
+                                                the legs still up on her side
     signal     {station, leg, description | candidate}
     leave      {station}
 Hub to GP
@@ -108,6 +113,8 @@ Hub to GP
                                                 `ticket` and `reason` from the secretary's desk
     signal     {station, leg, description | candidate}
     station_offline {station}
+    station_back {station}                      the station of the GP's consultation is connected
+                                                again, going on without her: she asks to come back
 Either way
     error      {code, message}                 the hub's codes: bad_message (invalid), not_yours
                                                 (a station the GP is not given, or none such),
@@ -314,12 +321,13 @@ class StationWelcome(_Message):
 
 
 class GpJoin(_Message):
-    """A GP asks for the station's waiting patient."""
+    """A GP asks for the station's waiting patient, or comes back to her consultation."""
 
     type: Literal["gp_join"] = "gp_join"
     gp: Id
     session: Id
     identity: GpIdentity
+    kept: tuple[Leg, ...] | None = Field(default=None, max_length=2)  # legs up on her side, when she comes back
 
 
 class SignalToStation(_Signal):
@@ -437,11 +445,12 @@ class Maintenance(_Message):
 
 # GP to hub.
 class JoinRequest(_Message):
-    """The GP takes a waiting patient."""
+    """The GP takes a waiting patient, or comes back to her consultation with the legs still up on her side."""
 
     type: Literal["join"] = "join"
     station: Id
     session: Id
+    kept: tuple[Leg, ...] | None = Field(default=None, max_length=2)
 
 
 class GpSignal(_Signal):
@@ -506,6 +515,14 @@ class StationOffline(_Message):
     station: Id
 
 
+class StationBack(_Message):
+    """The station of the GP's consultation is connected again and goes on without her connection: she asks
+    to come back (docs/design.md, "A fleet of hubs")."""
+
+    type: Literal["station_back"] = "station_back"
+    station: Id
+
+
 # Either way.
 class ErrorMessage(_Message):
     """Something was refused; `code` is stable, `message` is for people."""
@@ -524,7 +541,7 @@ ToStation = Annotated[
 ]
 FromGp = Annotated[JoinRequest | GpSignal | Leave, Field(discriminator="type")]
 ToGp = Annotated[
-    GpWelcome | WaitingRoom | SignalToGp | StationOffline | ErrorMessage, Field(discriminator="type")
+    GpWelcome | WaitingRoom | SignalToGp | StationOffline | StationBack | ErrorMessage, Field(discriminator="type")
 ]
 
 FROM_STATION: TypeAdapter[FromStation] = TypeAdapter(FromStation)

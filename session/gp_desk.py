@@ -66,6 +66,8 @@ class GpDesk:
             if core.state is S.RECONNECTING and c.gp is not None and c.gp.rpps == gp.rpps:
                 await core.fire("link_restored")
                 return
+            if core.state is S.IN_CONSULTATION and c.gp is not None and c.gp.rpps == gp.rpps:
+                return  # her console asks again on a link that never dropped (her hub connection did)
             core.require(S.WAITING_FOR_DOCTOR)
             c.gp, c.measure_since = gp, core.clock.monotonic()
             await core.fire("gp_joined")

@@ -17,7 +17,6 @@ data channels are `DataChannelLink`s (`session/datachannel.py`). The stethoscope
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -286,6 +285,7 @@ class _Gp:
     identity: GpIdentity | None = None  # as the hub authenticated this connection
     task: asyncio.Task[None] | None = None
     leg: InstrumentLeg | None = None
+    orphaned: bool = False  # its hub connection closed: its leg goes on while up, and is not offered again
 
 
 class MediaDirector:
@@ -326,6 +326,11 @@ class MediaDirector:
         ice_configuration(servers, policy)
         self._ice_servers, self._ice_policy = list(servers), policy
 
+    @property
+    def gp_ids(self) -> tuple[str, ...]:
+        """The GP connections this director keeps a leg for."""
+        return tuple(self._gps)
+
     def leg(self, gp_id: str) -> InstrumentLeg | None:
         """The current leg to this GP, if any."""
         gp = self._gps.get(gp_id)
@@ -345,10 +350,38 @@ class MediaDirector:
         gp.task = self._tasks.spawn(self._serve(gp), gp_id)
 
     async def gp_left(self, gp_id: str) -> None:
-        """The GP's connection to the hub closed: close its leg and stop offering."""
+        """Close the GP's leg and stop offering."""
         gp = self._gps.pop(gp_id, None)
         if gp is not None:
             await self._drop(gp)
+
+    async def orphan(self, gp_id: str) -> None:
+        """The GP's connection to the hub closed: a leg that is up goes on, for she may come back to it on a new
+        connection (`rebind`), and is not offered again once lost; one not up is closed now (docs/design.md,
+        "A fleet of hubs")."""
+        gp = self._gps.get(gp_id)
+        if gp is None:
+            return
+        if gp.leg is not None and gp.leg.state == "connected":
+            gp.orphaned = True
+        else:
+            await self.gp_left(gp_id)
+
+    def rebind(self, old_id: str, new_id: str) -> bool:
+        """The GP came back on a new hub connection with her leg still up: it goes on under the new one. False
+        when there is no such leg up (the new connection gets a fresh one)."""
+        gp = self._gps.get(old_id)
+        if gp is None or new_id in self._gps or gp.leg is None or gp.leg.state != "connected":
+            return False
+        del self._gps[old_id]
+        gp.gp, gp.orphaned = new_id, False
+        self._gps[new_id] = gp
+        return True
+
+    async def drop_orphans(self) -> None:
+        """The consultation is over: close the legs kept for GPs who did not come back."""
+        for gp_id in [g for g, gp in self._gps.items() if gp.orphaned]:
+            await self.gp_left(gp_id)
 
     async def answer(self, gp_id: str, description: Mapping[str, object]) -> None:
         """The GP's answer to the current offer; MediaError when there is no offer or it is unusable."""
@@ -376,7 +409,7 @@ class MediaDirector:
         """Offer, connect, serve until lost, and again; back off while offers go unanswered."""
         while True:
             leg = gp.leg = InstrumentLeg(self._ice_servers, self._cameras, timings=self._leg_timings,
-                                         on_state=functools.partial(self._leg_state, gp.gp),
+                                         on_state=self._state_of(gp),
                                          stethoscope=self._stethoscope, transport_policy=self._ice_policy)
             try:
                 await self._send_signal(gp.gp, await leg.offer())
@@ -384,6 +417,11 @@ class MediaDirector:
                 gp.backoff.reset()
                 self._attach(leg.control, leg.vitals, leg.show_instruments, gp.identity)
                 reason = await leg.wait_lost()
+                if gp.orphaned:
+                    log.info("instruments leg to GP %s, whose hub connection closed, ended (%s)", gp.gp, reason)
+                    if self._gps.get(gp.gp) is gp:
+                        del self._gps[gp.gp]
+                    return
                 if leg.state == "failed":
                     log.warning("instruments leg to GP %s lost (%s): offering a fresh one", gp.gp, reason)
                 else:  # closed on purpose: the console closes its side when the consultation ends
@@ -396,6 +434,10 @@ class MediaDirector:
             finally:
                 await leg.close()
             await gp.backoff.pause()
+
+    def _state_of(self, gp: _Gp) -> StateListener:
+        """A leg's state listener, naming its GP connection as it is when the state changes (it may be rebound)."""
+        return lambda state: self._leg_state(gp.gp, state)
 
     def _leg_state(self, gp_id: str, state: str) -> None:
         log.info("instruments leg to GP %s: %s", gp_id, state)

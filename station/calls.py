@@ -151,6 +151,9 @@ class CallRelay:
         self._status_changed.set()
         if event.state is CabinState.IN_CONSULTATION and event.source is not CabinState.RECONNECTING:
             self._call()
+        if event.source in CALL_STATES and event.state not in CALL_STATES:
+            self._face_gp = None  # the call is over: the kiosk page hangs up by itself
+            self._tasks.spawn(self.media.drop_orphans(), "drop-orphaned-legs")
 
     async def _from_desk(self, message: OnBoard) -> None:
         """The secretary's desk, through the hub: a call is answered, whatever its outcome."""
@@ -175,13 +178,21 @@ class CallRelay:
         if c is None or c.session != message.session:
             log.warning("GP %s asked for session %s, which is not this cabin's", message.gp, message.session)
             return
-        if self._face_gp is not None and self._face_gp != message.gp:
-            await self.media.gp_left(self._face_gp)  # the same GP back on a new hub connection
+        kept = set(message.kept or ())
+        previous = self._face_gp
+        if previous is not None and previous != message.gp:
+            # The same GP back on a new hub connection: the legs still up on both sides go on under it
+            # (docs/design.md, "A fleet of hubs"); the others are set up again.
+            if "instruments" in kept and self.media.rebind(previous, message.gp):
+                log.info("GP %s is back as %s: the instruments leg goes on", previous, message.gp)
+            else:
+                await self.media.gp_left(previous)
         self._face_gp = message.gp
         self.media.set_ice_servers([server.model_dump(exclude_none=True) for server in self.hub.ice_servers],
                                    self.hub.ice_transport_policy)
         await self.media.gp_joined(message.gp, message.identity)
-        self._call()  # a GP coming back during the consultation gets the patient's camera again
+        if previous is None or "face" not in kept:
+            self._call()  # a GP coming back without her call gets the patient's camera again
 
     async def _send_offer(self, gp: str, description: dict[str, str]) -> None:
         await self.hub.send_signal(StationSignal.model_validate(
@@ -208,10 +219,9 @@ class CallRelay:
         self._kiosk.tell_pages(relayed)
 
     async def _gp_left(self, gp: str) -> None:
-        await self.media.gp_left(gp)
-        if gp == self._face_gp:
-            self._face_gp = None
-            self._kiosk.tell_pages({"type": "hangup"})
+        """The GP's hub connection closed or she left: what is up of her legs goes on until it drops, or she comes
+        back to it; the call stays the kiosk's until the consultation is over (docs/design.md, "A fleet of hubs")."""
+        await self.media.orphan(gp)
 
     async def _from_page(self, message: dict[str, object]) -> None:
         if message.get("type") == "ready":

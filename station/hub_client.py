@@ -306,7 +306,8 @@ class HubClient:
             await self._inbox.put(message)
 
     async def _lost(self) -> None:
-        """The connection is over: the hub has released every GP, and the station hears of it."""
+        """The connection is over: the hub has released every GP, and the station hears of it (their media legs
+        go on while up: they come back to them through the hub they reach next)."""
         self._welcomed.clear()
         for gp in sorted(self._gps):
             await self._inbox.put(GpLeft(gp=gp))

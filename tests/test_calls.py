@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from hub.server import Hub
+from session.media import InstrumentLeg, MediaDirector
 from sim.gp import demo_prescription
 from sim.gp_peer import SimGpPeer, of_type
 from sim.patient import SimPatient
@@ -81,15 +82,18 @@ class GpInConsultation:
     sockets: list[GpSocket]
     peer: SimGpPeer
 
-    async def rejoin(self, hub: Hub) -> None:
-        """Log in to `hub` again, join the same session and renegotiate; the cabin is back in consultation."""
+    async def rejoin(self, hub: Hub, **join: Any) -> GpSocket:
+        """Log in to `hub` again and join the same session (`join` adds to the message)."""
         again = await GpSocket(hub).__aenter__()
         self.sockets.append(again)
-        await again.send(type="join", station=self.waiting["station"], session=self.waiting["session"])
-        self.peer.offer((await again.receive("signal"))["description"])
-        await self.remote.crew.kiosk.wait_state("in_consultation")
-        assert self.remote.station.cabin.consultation is not None
-        assert self.remote.station.cabin.consultation.session == self.waiting["session"]
+        await again.send(type="join", station=self.waiting["station"], session=self.waiting["session"], **join)
+        return again
+
+    async def measures(self) -> None:
+        """A reading asked for now comes back over the instruments leg."""
+        await self.peer.send("request_measurement", kind="temperature")
+        await self.peer.vitals.expect(lambda m: m.get("type") == "reading"
+                                      and m["measurement"]["kind"] == "temperature", 30)
 
 
 @asynccontextmanager
@@ -119,24 +123,57 @@ async def gp_in_consultation(remote: Remote) -> AsyncIterator[GpInConsultation]:
             await socket.__aexit__()
 
 
-async def test_a_gp_whose_hub_connection_drops_comes_back_to_the_same_consultation(tmp_path: Path) -> None:
+def media(remote: Remote) -> MediaDirector:
+    assert remote.station.calls is not None
+    return remote.station.calls.media
+
+
+async def comes_back_to_the_same_leg(remote: Remote, gp: GpInConsultation, hub: Hub, leg: InstrumentLeg | None) -> None:
+    """She joins again naming her leg as still up: the station's leg to her connection is the one she had."""
+    (first,) = media(remote).gp_ids
+    await gp.rejoin(hub, kept=["instruments"])
+    await eventually(lambda: media(remote).gp_ids not in ((first,), ()))
+    (second,) = media(remote).gp_ids
+    assert leg is not None and media(remote).leg(second) is leg
+    await gp.measures()
+    assert remote.station.cabin.state.value == "in_consultation" and gp.peer.offers == 1
+
+
+async def test_a_gp_whose_hub_connection_drops_keeps_her_leg_and_comes_back_to_it(tmp_path: Path) -> None:
+    """Only signalling crosses the hub: her leg goes on while her console dials again, and is hers again under
+    her new connection, without a new offer (docs/design.md, "A fleet of hubs")."""
     async with station_with_hub(tmp_path) as remote, gp_in_consultation(remote) as gp:
-        await gp.sockets[0].__aexit__()  # the GP's connection to the hub is gone: the cabin waits within its grace
+        (first,) = media(remote).gp_ids
+        leg = media(remote).leg(first)
+        await gp.sockets[0].__aexit__()  # her connection to the hub is gone, not her link to the cabin
+        await gp.measures()
+        assert remote.station.cabin.state.value == "in_consultation"
+        await comes_back_to_the_same_leg(remote, gp, remote.hub, leg)
+
+
+async def test_a_gp_whose_link_drops_too_comes_back_on_a_fresh_leg(tmp_path: Path) -> None:
+    async with station_with_hub(tmp_path) as remote, gp_in_consultation(remote) as gp:
+        await gp.sockets[0].__aexit__()
+        await gp.peer.stop()  # her network is gone: the leg drops, the cabin waits within its grace
         await remote.crew.kiosk.wait_state("reconnecting")
-        await gp.rejoin(remote.hub)
+        again = await gp.rejoin(remote.hub)
+        assert (await again.receive("signal"))["description"]["type"] == "offer"
 
 
-async def test_a_hub_restart_mid_consultation_resumes_it_within_the_grace(tmp_path: Path) -> None:
-    """The hub goes down and comes back on its port: both sides dial in again and the GP takes up the same session."""
+async def test_a_hub_restart_mid_consultation_keeps_the_consultation_and_its_leg(tmp_path: Path) -> None:
+    """The hub goes down and comes back on its port: the leg goes on meanwhile, both sides dial in again, and
+    the GP comes back to the same session and leg."""
     async with station_with_hub(tmp_path) as remote, gp_in_consultation(remote) as gp:
+        (first,) = media(remote).gp_ids
+        leg = media(remote).leg(first)
         await remote.hub.stop()
-        await remote.crew.kiosk.wait_state("reconnecting")
+        await gp.measures()
         config = remote.hub.config
         restarted = Hub(config.model_copy(update={"hub": config.hub.model_copy(update={"port": remote.hub.port})}))
         await restarted.start()
         try:
             assert remote.station.calls is not None
             await remote.station.calls.hub.wait_connected()
-            await gp.rejoin(restarted)
+            await comes_back_to_the_same_leg(remote, gp, restarted, leg)
         finally:
             await restarted.stop()

@@ -1,7 +1,8 @@
 """A fleet loses an instance (docs/design.md, "A fleet of hubs"): two `cabin hub serve` processes behind HAProxy,
 sharing PostgreSQL and Redis; a GP in Chromium consults a simulated cabin, another cabin's patient waits, and
-the instance holding the consulting cabin is SIGKILLed. The consultation goes on (its video keeps flowing, the
-station stays with its GP, who resumes on the surviving instance) and the waiting patient is still listed.
+the instance holding the consulting cabin is SIGKILLed. The consultation goes on: the cabin never leaves it, the
+video keeps flowing, and the GP comes back, on the surviving instance, to the same legs (only signalling moved);
+the waiting patient is still listed.
 """
 
 from __future__ import annotations
@@ -120,17 +121,33 @@ async def test_killing_an_instance_keeps_the_consultation_and_the_waiting_room(
         listed = f"[data-testid=waiting-list] [data-station='{WAITING}']"
         await gp.wait_for_selector(listed, timeout=BROWSER_S)
 
+        media = station.calls.media
+        (gp_before,) = media.gp_ids
+        leg = media.leg(gp_before)
+        seen: set[CabinState] = set()
+
+        async def watch() -> None:
+            while True:
+                seen.add(station.cabin.state)
+                await asyncio.sleep(0.02)
+
+        tasks.spawn(watch(), "cabin states")
         victim.kill()
 
-        # The station dials again through the proxy, lands on the survivor, and its GP comes back to it.
+        # The station dials again through the proxy and lands on the survivor; its GP comes back to it there,
+        # to the same legs: the consultation never stopped.
         hub = station.calls.hub
         await eventually(lambda: not hub.connected, within_s=10)
         async with asyncio.timeout(30):
             await hub.wait_connected()
-        await eventually(lambda: station.cabin.state is CabinState.IN_CONSULTATION, within_s=30)
+        await eventually(lambda: media.gp_ids not in ((gp_before,), ()), within_s=30)
+        (gp_after,) = media.gp_ids
+        assert media.leg(gp_after) is leg
+        await gp.wait_for_function("() => document.querySelector('[data-testid=consultation]').dataset.state "
+                                   "=== 'active'", timeout=BROWSER_S)
         before = await frames(gp)
         await gp.wait_for_function(f"() => Number(document.getElementById('face-video').dataset.frames) > {before + 10}",
                                    timeout=BROWSER_S)
-        assert await gp.get_attribute(by_id("consultation"), "data-state") == "active"
+        assert seen == {CabinState.IN_CONSULTATION}
         await gp.wait_for_selector(listed, timeout=BROWSER_S)  # nobody lost from the waiting room
         assert real_errors(errors) == []

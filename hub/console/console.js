@@ -89,6 +89,9 @@ function onHubMessage(m) {
     case "station_offline":
       consultation.onStationOffline(m.station);
       break;
+    case "station_back":
+      consultation.onStationBack(m.station);
+      break;
     case "error":
       if (!consultation.onHubError(m.code)) showNotice("error", ...errorText(m.code, m.message));
       break;

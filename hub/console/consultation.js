@@ -17,7 +17,7 @@ import { INSTRUMENTS, Vitals } from "./vitals.js";
 
 const JOIN_TIMEOUT_MS = 30000;
 const END_TIMEOUT_MS = 15000;
-const OFFLINE_RETRY_MS = 5000;
+const OFFLINE_RETRY_MS = 2000;
 const IDENTITY_FIELDS = ["name", "qualification", "rpps", "address", "phone"];
 
 /** [key, args] for a refusal `code` (translated when the catalogue knows it) with the sender's message. */
@@ -104,9 +104,28 @@ export class Consultation {
     return true;
   }
 
-  /** A new hub connection is a new GP id for the station: ask for the same patient again. */
+  /** A new hub connection is a new GP id for the station: ask for the same patient again, naming the legs still
+   * up on our side, which go on (docs/design.md, "A fleet of hubs"); on a control channel still open, say so to
+   * the cabin too, which answers `joined`. */
   rejoin() {
-    if (this.current) this.env.hubSend({ type: "join", station: this.current.station, session: this.current.session });
+    const c = this.current;
+    if (!c) return;
+    const kept = ["face", "instruments"].filter((leg) => this.legs[leg].up);
+    this.env.hubSend({ type: "join", station: c.station, session: c.session, ...(kept.length ? { kept } : {}) });
+    if (this.control?.readyState === "open") this.controlJoin(this.control);
+  }
+
+  /** The cabin of our consultation is connected to the hub again and goes on without us: come back to it. */
+  onStationBack(station) {
+    if (this.current?.station === station) this.rejoin();
+  }
+
+  /** Join the consultation on the cabin's control channel, as the GP the hub knows. */
+  controlJoin(channel) {
+    const identity = this.env.identity() ?? {};
+    const gp = {};
+    for (const field of IDENTITY_FIELDS) if (typeof identity[field] === "string") gp[field] = identity[field];
+    channel.send(JSON.stringify({ v: 1, type: "join", session: this.current.session, gp }));
   }
 
   /** Drop every trace of the patient: connections, streams, readings, images, forms; tell the hub we left. */
@@ -188,14 +207,20 @@ export class Consultation {
     });
   }
 
+  /** The cabin's hub connection dropped: the legs still up go on (media never crosses the hub), the others close;
+   * we ask to come back until the cabin is back. */
   onStationOffline(station) {
     if (this.current?.station !== station) return;
-    this.legs.instruments.close();
-    this.legs.face.close();
-    for (const camera of this.cameras) camera.detach();
-    this.stethoscope.detach();
-    this.face.detach();
-    this.control = null;
+    if (!this.legs.instruments.up) {
+      this.legs.instruments.close();
+      for (const camera of this.cameras) camera.detach();
+      this.stethoscope.detach();
+      this.control = null;
+    }
+    if (!this.legs.face.up) {
+      this.legs.face.close();
+      this.face.detach();
+    }
     this.setPhase("offline", { kind: "warning", key: "consult.offline" });
   }
 
@@ -208,9 +233,9 @@ export class Consultation {
       this.current.phase = "refused";
       this.clear();
     }
-    if (phase === "offline") {
-      // Our attempts to come back to a cabin that is not back yet: expected, not news.
-      console.warn("console: the hub refused while the cabin is offline", code);
+    if (phase === "offline" || (phase && (code === "offline" || code === "already_joined"))) {
+      // Our attempts to come back to a cabin that is not back yet, or that already took us back: not news.
+      console.warn("console: the hub refused while coming back to the cabin", code);
       return true;
     }
     return false;
@@ -223,10 +248,7 @@ export class Consultation {
       const opened = () => {
         if (!this.current) return;
         this.control = channel;
-        const identity = this.env.identity() ?? {};
-        const gp = {};
-        for (const field of IDENTITY_FIELDS) if (typeof identity[field] === "string") gp[field] = identity[field];
-        channel.send(JSON.stringify({ v: 1, type: "join", session: this.current.session, gp }));
+        this.controlJoin(channel);
         this.render();
       };
       if (channel.readyState === "open") opened();

@@ -67,6 +67,7 @@ const HUB = {
     (m.leg === "instruments" || m.leg === "face") &&
     (m.description === undefined || m.description === null ? isCandidate(m.candidate) : isDescription(m.description) && !m.candidate),
   station_offline: (m) => isId(m.station),
+  station_back: (m) => isId(m.station),
   error: (m) => isString(m.code, 64) && optString(m.message),
 };
 
