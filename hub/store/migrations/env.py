@@ -6,7 +6,8 @@ from alembic import context
 from hub.store.models import Base
 
 connection = context.config.attributes["connection"]
-# SQLite alters a table by copying it: batch mode does so.
+# Autogenerate writes SQLite's changes in batch mode, which copies a table and drops the original: never for a table
+# others reference, whose rows the drop would delete (foreign keys are on); see docs/design.md, "The hub's store".
 context.configure(connection=connection, target_metadata=Base.metadata,
                   render_as_batch=connection.dialect.name == "sqlite")
 with context.begin_transaction():

@@ -20,14 +20,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # SQLite's own ALTER TABLE, not batch mode's copy: dropping the original `stations` or `gps` would delete the
+    # rows referencing them (foreign keys are on) or fail on a booking (docs/design.md, "The hub's store").
     for table in ("stations", "gps", "coordinators"):
-        with op.batch_alter_table(table) as batch_op:
-            batch_op.alter_column("listed", new_column_name="enabled", existing_type=sa.Boolean(),
-                                  existing_nullable=False)
-    with op.batch_alter_table("stations") as batch_op:
-        batch_op.add_column(sa.Column("site_code", sa.Text(), nullable=True))
-    with op.batch_alter_table("station_tokens") as batch_op:
-        batch_op.add_column(sa.Column("retired", sa.Boolean(), server_default=sa.false(), nullable=False))
+        op.alter_column(table, "listed", new_column_name="enabled", existing_type=sa.Boolean(),
+                        existing_nullable=False)
+    op.add_column("stations", sa.Column("site_code", sa.Text(), nullable=True))
+    op.add_column("station_tokens", sa.Column("retired", sa.Boolean(), server_default=sa.false(), nullable=False))
     op.create_table(
         "logins",
         sa.Column("key", sa.Text(), nullable=False),
@@ -44,11 +43,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_logins_username"), table_name="logins")
     op.drop_table("logins")
-    with op.batch_alter_table("station_tokens") as batch_op:
-        batch_op.drop_column("retired")
-    with op.batch_alter_table("stations") as batch_op:
-        batch_op.drop_column("site_code")
+    op.drop_column("station_tokens", "retired")
+    op.drop_column("stations", "site_code")
     for table in ("stations", "gps", "coordinators"):
-        with op.batch_alter_table(table) as batch_op:
-            batch_op.alter_column("enabled", new_column_name="listed", existing_type=sa.Boolean(),
-                                  existing_nullable=False)
+        op.alter_column(table, "enabled", new_column_name="listed", existing_type=sa.Boolean(),
+                        existing_nullable=False)
