@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,7 @@ PREFIX = "cabin-hub"
 EVERYONE = f"{PREFIX}:all"
 QUEUE_SIZE = 20_000  # messages waiting for Redis; past it they are dropped (and said so)
 BATCH = 200
+STALE_S = 5.0  # a message that waited this long for Redis is dropped, not sent late
 
 Payload = dict[str, Any]
 
@@ -53,7 +55,7 @@ class Broker:
         self.instance = instance
         self._url = url
         self._on_message = on_message
-        self._outgoing: asyncio.Queue[tuple[str, str]] = asyncio.Queue(QUEUE_SIZE)
+        self._outgoing: asyncio.Queue[tuple[float, str, str]] = asyncio.Queue(QUEUE_SIZE)
         self._client: redis.Redis | None = None
         self._tasks = TaskSet("broker", log)
         self._dropping = False
@@ -72,12 +74,19 @@ class Broker:
         self._tasks.spawn(self._publish(client), "broker-publish")
         await subscribed.wait()
 
-    async def stop(self) -> None:
-        """Stop both loops and close the connections; idempotent."""
+    async def stop(self, farewell: Payload | None = None) -> None:
+        """Stop both loops, say `farewell` to every instance (what was still queued is dropped), and close the
+        connections; idempotent."""
         await self._tasks.cancel_all(2.0)
         client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        if client is None:
+            return
+        if farewell is not None:
+            try:
+                await client.publish(EVERYONE, self._text(farewell))
+            except (RedisError, OSError) as exc:
+                log.warning("the fleet's broker: this instance's goodbye was not published: %s", exc)
+        await client.aclose()
 
     def broadcast(self, payload: Payload) -> None:
         """Queue `payload` for every instance."""
@@ -87,9 +96,12 @@ class Broker:
         """Queue `payload` for one instance."""
         self._queue(own_channel(instance), payload)
 
+    def _text(self, payload: Payload) -> str:
+        return json.dumps({"from": self.instance, **payload}, separators=(",", ":"))
+
     def _queue(self, channel: str, payload: Payload) -> None:
         try:
-            self._outgoing.put_nowait((channel, json.dumps({"from": self.instance, **payload}, separators=(",", ":"))))
+            self._outgoing.put_nowait((time.monotonic(), channel, self._text(payload)))
             self._dropping = False
         except asyncio.QueueFull:
             if not self._dropping:
@@ -102,10 +114,17 @@ class Broker:
             batch = [await self._outgoing.get()]
             while len(batch) < BATCH and not self._outgoing.empty():
                 batch.append(self._outgoing.get_nowait())
+            fresh = time.monotonic() - STALE_S
+            stale = sum(1 for queued, _, _ in batch if queued < fresh)
+            if stale:  # Redis was away: signalling that old would only confuse; the next heartbeat says it all
+                log.warning("the fleet's broker: %d messages older than %.0f s dropped", stale, STALE_S)
+                batch = [item for item in batch if item[0] >= fresh]
+                if not batch:
+                    continue
             while True:
                 try:
                     async with client.pipeline(transaction=False) as pipe:
-                        for channel, text in batch:
+                        for _, channel, text in batch:
                             pipe.publish(channel, text)
                         await pipe.execute()
                     backoff.reset()

@@ -41,6 +41,7 @@ class RemoteStation:
     account: StationAccount
     instance: str
     connected_at: float  # wall time of its connection: of two, the newer is the station's
+    rank: int  # the place of the token it connected with among the station's (a newer token replaces it)
     status: CabinStatus | None
     status_at: float  # the owner's wall time when the status came
     gp: str | None  # the GP connection that joined it, if any
@@ -135,8 +136,7 @@ class Instances:
         await self._tasks.cancel_all(2.0)
         broker, self._broker = self._broker, None
         if broker is not None:
-            broker.broadcast({"op": "bye"})
-            await broker.stop()
+            await broker.stop(farewell={"op": "bye"})
         self._heard.clear()
         self._remote_gps.clear()
 
@@ -155,6 +155,11 @@ class Instances:
                 if sid not in newest or station.connected_at > newest[sid].connected_at:
                     newest[sid] = station
         return list(newest.values())
+
+    def alive(self, instance: str) -> bool:
+        """Whether `instance` was heard within the last one and a half heartbeats: it holds its connections."""
+        heard = self._heard.get(instance)
+        return heard is not None and time.monotonic() - heard.at < 1.5 * self._fleet.heartbeat_s
 
     def gp_online(self, username: str) -> bool:
         """Whether a GP with `username` is connected to another instance."""
@@ -220,13 +225,17 @@ class Instances:
             self._forget(name)
 
     def _forget(self, name: str) -> None:
-        heard = self._heard.pop(name, None)
+        heard = self._heard.get(name)
         if heard is None:
             return
+        before = {sid: self.station(sid) for sid in heard.stations}  # as the fleet had it, maybe elsewhere
+        del self._heard[name]
         for gp_id in [g for g, remote in self._remote_gps.items() if remote.instance == name]:
             self._drop_gp(gp_id)
-        for station in heard.stations.values():
-            self._local.remote_moved(station, self.station(station.account.id))
+        for sid, was in before.items():
+            now = self.station(sid)
+            if was is not now:
+                self._local.remote_moved(was, now)
 
     def _heard_message(self, payload: Payload) -> None:
         sender = str(payload.get("from"))
@@ -282,7 +291,7 @@ class Instances:
             log.warning("hub instance %s described station %s with an invalid status: ignored", sender, sid)
             return
         after = RemoteStation(account=account, instance=sender, connected_at=float(described["connected_at"]),
-                              status=status, status_at=float(described["status_at"]),
+                              rank=int(described["rank"]), status=status, status_at=float(described["status_at"]),
                               gp=str(described["gp"]) if described["gp"] is not None else None)
         before = self.station(sid)
         heard.stations[sid], heard.described[sid] = after, described
@@ -313,9 +322,9 @@ class Instances:
             self._local.gp_gone(gp_id)
 
 
-def summary(sid: str, connected_at: float, status: CabinStatus | None, status_at: float,
+def summary(sid: str, connected_at: float, rank: int, status: CabinStatus | None, status_at: float,
             gp: str | None) -> Payload:
     """How an instance describes one of its stations to the others."""
-    return {"sid": sid, "connected_at": connected_at, "status": status.model_dump(mode="json") if status else None,
-            "status_at": status_at, "gp": gp}
+    return {"sid": sid, "connected_at": connected_at, "rank": rank,
+            "status": status.model_dump(mode="json") if status else None, "status_at": status_at, "gp": gp}
 

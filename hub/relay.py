@@ -95,6 +95,11 @@ class StationWatcher(Protocol):
         """The ticket and the reason for the visit of the patient waiting at the station, when known."""
 
 
+def _rank(tokens: tuple[str, ...], account: StationAccount) -> int:
+    """The place of the token a connection was made with among the station's tokens (-1: no longer there)."""
+    return tokens.index(account.token_sha256) if account.token_sha256 in tokens else -1
+
+
 def _awaited(status: CabinStatus | None, gp: object | None) -> str | None:
     """The RPPS of the GP a station's consultation goes on for without her connection (none joined), if any."""
     if status is None or gp is not None or status.state not in RESUMABLE or status.session is None:
@@ -120,6 +125,7 @@ class Relay:
         (docs/design.md, "The fleet view"); `maintenance` keeps the stations' maintenance results."""
         self._config = config
         self._accounts = accounts
+        accounts.on_change.append(self._accounts_changed)
         self._feed = feed
         self._watcher = watcher
         self._health = health
@@ -133,9 +139,6 @@ class Relay:
         # (session, RPPS) of the GP each station's consultation was taken by, kept across either side's
         # reconnection: only that GP may come back to it, whichever of their logins they use.
         self._doctors: dict[str, tuple[str, str]] = {}
-        # Per station, the newest of its tokens (its place in AccountDirectory.tokens) it has connected with:
-        # the older ones are refused from then on.
-        self._newest: dict[str, int] = {}
         # Each station's last acknowledged audit chain head, loaded from the store by start() and
         # written back before it is acknowledged (docs/design.md, "The audit chain").
         self._audit_heads: dict[str, AuditHead] = {}
@@ -318,10 +321,18 @@ class Relay:
         if self._stations.get(station.account.id) is station:
             self._instances.changed(self._summary(station))
 
-    @staticmethod
-    def _summary(station: StationPeer) -> Payload:
-        return summary(station.account.id, station.connected_at, station.status, station.status_at,
-                       station.gp.id if station.gp is not None else None)
+    def _summary(self, station: StationPeer) -> Payload:
+        return summary(station.account.id, station.connected_at, _rank(self._accounts.tokens(station.account.id),
+                                                                      station.account),
+                       station.status, station.status_at, station.gp.id if station.gp is not None else None)
+
+    def _accounts_changed(self) -> None:
+        """A station disabled, or whose token was removed, is disconnected at once (docs/design.md, "Accounts in
+        the store"); a GP's sockets are closed by her logins ending."""
+        valid = {s.token_sha256 for s in self._accounts.stations}
+        for station in [s for s in self._stations.values() if s.account.token_sha256 not in valid]:
+            log.warning("station %s: its account was disabled or its token removed: disconnected", station.account.id)
+            station.kick("this station's account was disabled")
 
     def _claim(self, station: StationPeer | RemoteStation) -> tuple[str, datetime] | None:
         """(username, until when) of the GP with the first claim on the station's waiting patient, if any:
@@ -433,24 +444,30 @@ class Relay:
         return ws
 
     def _admit(self, account: StationAccount, remote: str | None) -> StationPeer | None:
-        """The open connection that one with `account`'s token replaces (None when there is none), or a refusal."""
+        """The open connection that one with `account`'s token replaces (None when there is none), or a refusal.
+
+        A token older than the one the station last connected with is retired by the accounts
+        (`AccountDirectory.connected`) and refused before this. Only a connection with a newer token replaces
+        an open one, here or on another live instance of the fleet: a stolen token does not push the station off.
+        """
         sid = account.id
-        rank = self._accounts.tokens(sid).index(account.token_sha256)
-        newest = self._newest.get(sid, 0)
-        if rank < newest:
-            log.warning("station %s: its previous token, replaced by its next one, was shown from %s: refused",
-                        sid, remote)
-            raise Refusal(401, "unauthorized", "this token has been replaced by the station's next one")
+        tokens = self._accounts.tokens(sid)
+        if account.token_sha256 not in tokens:  # retired or removed while this connection was being checked
+            raise Refusal(401, "unauthorized", "this token is no longer the station's")
+        rank = tokens.index(account.token_sha256)
         previous = self._stations.get(sid)
-        if previous is not None and rank <= self._accounts.tokens(sid).index(previous.account.token_sha256):
+        if previous is not None and rank <= _rank(tokens, previous.account):
             log.warning("station %s: a second connection with its token, from %s, refused: it is connected from %s",
                         sid, remote, previous.remote)
             raise Refusal(409, "already_connected", f"station {sid} is already connected: another connection "
                           "with its token is refused until that one closes or stops answering pings")
-        if rank > newest:
-            self._newest[sid] = rank
-            log.warning("station %s connected with its next token: its previous one is refused from now on; "
-                        "remove the station's first [[stations]] entry from the hub's file", sid)
+        elsewhere = self._instances.station(sid)
+        if (previous is None and elsewhere is not None and self._instances.alive(elsewhere.instance)
+                and rank <= elsewhere.rank):
+            log.warning("station %s: a second connection with its token, from %s, refused: it is connected through "
+                        "hub instance %s", sid, remote, elsewhere.instance)
+            raise Refusal(409, "already_connected", f"station {sid} is already connected through another hub "
+                          "instance: another connection with its token is refused until that one closes")
         return previous
 
     @staticmethod

@@ -368,14 +368,18 @@ class MediaDirector:
             await self.gp_left(gp_id)
 
     def rebind(self, old_id: str, new_id: str) -> bool:
-        """The GP came back on a new hub connection with her leg still up: it goes on under the new one. False
-        when there is no such leg up (the new connection gets a fresh one)."""
+        """The GP came back, on a new hub connection or the same one, with her leg still up: it goes on under
+        that connection. False when there is no such leg up (the connection gets a fresh one)."""
         gp = self._gps.get(old_id)
-        if gp is None or new_id in self._gps or gp.leg is None or gp.leg.state != "connected":
+        if gp is None or gp.leg is None or gp.leg.state != "connected":
             return False
-        del self._gps[old_id]
-        gp.gp, gp.orphaned = new_id, False
-        self._gps[new_id] = gp
+        if new_id != old_id:
+            if new_id in self._gps:
+                return False
+            del self._gps[old_id]
+            gp.gp = new_id
+            self._gps[new_id] = gp
+        gp.orphaned = False
         return True
 
     async def drop_orphans(self) -> None:

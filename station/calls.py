@@ -180,12 +180,12 @@ class CallRelay:
             return
         kept = set(message.kept or ())
         previous = self._face_gp
-        if previous is not None and previous != message.gp:
-            # The same GP back on a new hub connection: the legs still up on both sides go on under it
+        if previous is not None:
+            # The same GP back, on a new hub connection or the same one: the legs still up on both sides go on
             # (docs/design.md, "A fleet of hubs"); the others are set up again.
             if "instruments" in kept and self.media.rebind(previous, message.gp):
                 log.info("GP %s is back as %s: the instruments leg goes on", previous, message.gp)
-            else:
+            elif previous != message.gp:
                 await self.media.gp_left(previous)
         self._face_gp = message.gp
         self.media.set_ice_servers([server.model_dump(exclude_none=True) for server in self.hub.ice_servers],

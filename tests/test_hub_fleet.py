@@ -17,6 +17,7 @@ from hub.server import Hub
 from tests.test_hub import (
     CHELLES_TOKEN,
     NANGIS_TOKEN,
+    closed,
     gp_socket,
     hub_config,
     offer,
@@ -31,7 +32,7 @@ JOIN = json.dumps({"v": 1, "type": "join", "station": "cab-nangis", "session": "
 
 def fleet_config(database: str, broker: str, instance: str) -> HubConfig:
     return hub_config(store=StoreSection(url=database), fleet=FleetSection(broker_url=broker, instance=instance,
-                                                                           heartbeat_s=0.2, dead_after_s=1.0))
+                                                                           heartbeat_s=0.2, dead_after_s=30.0))
 
 
 @pytest.fixture
@@ -145,3 +146,31 @@ async def test_the_waiting_room_lists_stations_of_every_instance_and_forgets_a_s
         assert sorted(p["station"] for p in await room_of(dana, 2)) == ["cab-chelles", "cab-nangis"]
         await b.stop()  # it says goodbye: its stations leave the room at once, not after dead_after_s
         assert [p["station"] for p in await room_of(dana, 1)] == ["cab-nangis"]
+
+
+async def test_a_second_connection_with_a_stations_token_is_refused_on_another_live_instance(
+        two_hubs: tuple[Hub, Hub], http: aiohttp.ClientSession) -> None:
+    """A stolen token does not push the real station off through another instance."""
+    a, b = two_hubs
+    station = await station_socket(http, b, NANGIS_TOKEN)
+    await station.send_str(waiting("s-1"))
+    claire_http, claire = await gp_socket(a, "claire")
+    async with claire_http:
+        await room_of(claire, 1)  # instance A has heard of the station on B
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(a.station_url, headers={"Authorization": f"Bearer {NANGIS_TOKEN}"})
+        assert refused.value.status == 409
+        await station.send_str(offer(gp="gp-nobody"))  # the real station's connection is still open
+        assert (await receive(station, "error"))["code"] == "not_joined"
+
+
+async def test_a_disabled_station_is_disconnected_at_once(two_hubs: tuple[Hub, Hub],
+                                                          http: aiohttp.ClientSession) -> None:
+    a, _ = two_hubs
+    station = await station_socket(http, a, NANGIS_TOKEN)
+    await a.accounts.set_enabled("station", "cab-nangis", False, by="tests")
+    closed_message = await closed(station)
+    assert closed_message.type is aiohttp.WSMsgType.CLOSE
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(a.station_url, headers={"Authorization": f"Bearer {NANGIS_TOKEN}"})
+    assert refused.value.status == 401
