@@ -14,7 +14,8 @@ each is answered by one `maintenance_result`, and none carries a patient's data:
   in the state database, as the cleaning mark is, so it outlives a restart. Both are refused
   while a patient is in the cabin or a cleaning goes on, rather than deferred: the technician
   reads the refusal at once and decides, and no order given hours ago takes a cabin away later.
-  Back in service settles as the cleaning mark says (awaiting cleaning when it is set).
+  Back in service undoes a technician's out of service only (a storage failure's ends when the
+  storage works again), and settles as the cleaning mark says (awaiting cleaning when it is set).
 
 Every run is audited in the station's trail with the technician's hub username.
 """
@@ -147,6 +148,9 @@ class RemoteMaintenance:
             if core.state is not S.OUT_OF_SERVICE:
                 raise MaintenanceRefused("not_out_of_service", f"the cabin is not out of service (it is "
                                          f"{core.state.value})")
+            if not core.out_of_service_by_technician():
+                raise MaintenanceRefused("not_technician", f"the cabin is out of service for a fault, not by a "
+                                         f"technician ({core.fault}): it returns to service once that is repaired")
             await core.return_to_service()
             await core.fire("settle", reason="remote")  # awaiting cleaning when the mark is set
 

@@ -186,6 +186,29 @@ async def test_out_of_service_shows_on_the_kiosk_survives_a_restart_and_ends_bac
                                                        "the cabin is not out of service (it is ready)")
 
 
+async def test_back_in_service_ends_only_a_technicians_out_of_service(tmp_path: Path) -> None:
+    """A cabin out of service because its state storage failed stays so until the storage works again."""
+    async with (maintenance_hub(Wall()) as hub, running_station(tmp_path / "state", dialling(hub)) as (station, crew),
+                technician(hub) as http):
+        assert station.calls is not None
+        async with asyncio.timeout(10):
+            await station.calls.hub.wait_connected()
+        await crew.kiosk.wait_state("ready")
+        await station.db.run(lambda conn: conn.execute("PRAGMA query_only=ON"))  # every write now fails
+        await done(http, hub, "logs", lines=5)  # its audit entry cannot be written: the cabin stops
+        view = await crew.kiosk.wait_state("out_of_service")
+        assert view["out_of_service_reason"].startswith("state storage failed")
+
+        refused = await done(http, hub, "back_in_service")
+        assert (refused["status"], refused["code"]) == ("failed", "not_technician")
+        assert refused["error"].startswith("the cabin is out of service for a fault, not by a technician "
+                                           "(state storage failed")
+        assert (await crew.kiosk.current())["state"] == "out_of_service"
+
+        await station.db.run(lambda conn: conn.execute("PRAGMA query_only=OFF"))
+        await crew.kiosk.wait_state("ready")  # the storage works again: the cabin comes back by itself
+
+
 async def test_the_api_is_for_technicians_from_the_hubs_pages_and_says_when_a_station_is_offline_or_silent(
         http: aiohttp.ClientSession) -> None:
     wall = Wall()
