@@ -8,7 +8,10 @@ each is answered by one `maintenance_result`, and none carries a patient's data:
 - `self_test`: each instrument's self-test, as the kiosk's maintenance screen runs it (a cuff
   inflates, readings are taken). Only while no patient can be in or come in: the cabin closed,
   awaiting its cleaning, out of service or in maintenance; refused when it is open (put it out
-  of service first), while a patient is in, or during a cleaning;
+  of service first), while a patient is in, or during a cleaning. The test holds the cabin's
+  lock from that check to its end, so nothing changes the cabin's state meanwhile (opening hours
+  do not open it, a badge waits). Not the maintenance state: that state means a technician's
+  badge opened the kiosk's maintenance screen, whose buttons act without another badge;
 - `logs`: the last lines of the station's log ring, redacted (`station/logs.py`);
 - `out_of_service` with the reason shown to patients, and `back_in_service`: the reason is kept
   in the state database, as the cleaning mark is, so it outlives a restart. Both are refused
@@ -91,14 +94,24 @@ class RemoteMaintenance:
         if run.action == "diagnostics":
             return {"state": self._cabin.state.value, "devices": await self._report(HEALTH_ONLY)}
         if run.action == "self_test":
-            self._may_self_test()
-            return {"state": self._cabin.state.value, "devices": await self._report(None)}
+            return await self._self_test()
         if run.action == "logs":
             return self._logs(run.lines or DEFAULT_LOG_LINES)
         if run.action == "out_of_service":
             assert run.reason is not None
             return await self._out_of_service(run.reason.strip())
         return await self._back_in_service()
+
+    async def _self_test(self) -> dict[str, JsonValue]:
+        """The devices' self-tests, under the cabin's lock: its state cannot change until they are done."""
+        core = self._cabin
+
+        async def step() -> dict[str, JsonValue]:
+            self._may_self_test()
+            devices = await self._report(None)
+            return {"state": core.state.value, "devices": devices}
+
+        return await core.act(step)
 
     async def _report(self, skip_tests: str | None) -> list[JsonValue]:
         rows: list[dict[str, Any]] = await device_report(self._hardware, skip_tests=skip_tests)

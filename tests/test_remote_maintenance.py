@@ -18,10 +18,12 @@ from pydantic import SecretStr
 
 from config.loader import load_config
 from config.schema import CabinConfig, HubSection
+from devices.measurements import BloodPressure, CuffPressure
 from hub.config import SCRYPT_MIN_N, CoordinatorAccount, ListenSection, hash_password, token_digest
 from hub.server import Hub
 from protocol.booking_code import display_code
 from protocol.hub import MaintenanceResult, dump
+from sim.badges import TECHNICIAN_BADGE
 from tests.booking import MONDAY, Wall, at, booking_config, patient
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.conftest import running_station
@@ -184,6 +186,47 @@ async def test_out_of_service_shows_on_the_kiosk_survives_a_restart_and_ends_bac
             again = await done(http, hub, "back_in_service")
             assert (again["code"], again["error"]) == ("not_out_of_service",
                                                        "the cabin is not out of service (it is ready)")
+
+
+async def test_a_self_test_holds_the_cabin_until_it_is_done(tmp_path: Path) -> None:
+    """A technician's badge tapped while the cuff inflates waits for the end of the test: no state change meanwhile."""
+    async with (maintenance_hub(Wall()) as hub,
+                running_station(tmp_path / "state", dialling(hub), speed=100.0) as (station, crew),
+                technician(hub) as http):
+        assert station.calls is not None
+        async with asyncio.timeout(10):
+            await station.calls.hub.wait_connected()
+        await done(http, hub, "out_of_service", reason="Tensiomètre en test")
+        await crew.kiosk.wait_state("out_of_service")
+        order: list[str] = []
+        badge: asyncio.Task[None] | None = None
+
+        async def tap() -> None:
+            order.append("badge")
+            await station.on_badge(TECHNICIAN_BADGE)
+
+        async def watch() -> None:
+            nonlocal badge
+            subscription = station.devices.subscribe()
+            try:
+                async for reading in subscription:
+                    if isinstance(reading, CuffPressure) and badge is None:
+                        order.append("cuff inflating")
+                        badge = asyncio.get_running_loop().create_task(tap())
+                    elif isinstance(reading, BloodPressure):
+                        order.append("blood pressure")
+                        return
+            finally:
+                station.devices.unsubscribe(subscription)
+
+        watching = asyncio.get_running_loop().create_task(watch())
+        tested = await done(http, hub, "self_test")
+        await watching
+        assert order == ["cuff inflating", "badge", "blood pressure"]  # the badge came during the test
+        assert (tested["status"], tested["result"]["state"]) == ("ok", "out_of_service")  # and waited for its end
+        assert badge is not None
+        await badge
+        await crew.kiosk.wait_state("maintenance")
 
 
 async def test_back_in_service_ends_only_a_technicians_out_of_service(tmp_path: Path) -> None:
