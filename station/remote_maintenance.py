@@ -20,6 +20,10 @@ each is answered by one `maintenance_result`, and none carries a patient's data:
   Back in service undoes a technician's out of service only (a storage failure's ends when the
   storage works again), and settles as the cleaning mark says (awaiting cleaning when it is set).
 
+Runs wait their turn (one at a time); a run not started within its `start_within_s` (real
+seconds, the hub's) of its arrival is refused as `expired` rather than done after the hub has
+stopped waiting for it.
+
 Every run is audited in the station's trail with the technician's hub username.
 """
 
@@ -76,8 +80,10 @@ class RemoteMaintenance:
 
     async def handle(self, run: Maintenance) -> MaintenanceResult:
         """Do `run` and say how it went; never raises but for cancellation."""
+        arrived = self._cabin.clock.monotonic()
         async with self._one_at_a_time:
             try:
+                self._in_time(run, arrived)
                 result = await self._do(run)
             except (MaintenanceRefused, CabinRefusal) as exc:
                 log.info("remote %s by %s refused: %s", run.action, run.technician, exc)
@@ -101,6 +107,13 @@ class RemoteMaintenance:
             assert run.reason is not None
             return await self._out_of_service(run.reason.strip())
         return await self._back_in_service()
+
+    def _in_time(self, run: Maintenance, arrived: float) -> None:
+        clock = self._cabin.clock
+        waited = clock.real_seconds(clock.monotonic() - arrived)  # the hub counts real seconds
+        if waited > run.start_within_s:
+            raise MaintenanceRefused("expired", f"the run waited {waited:.0f} s behind other runs, longer than "
+                                     f"the {run.start_within_s:.0f} s the hub waits to start it: ask again")
 
     async def _self_test(self) -> dict[str, JsonValue]:
         """The devices' self-tests, under the cabin's lock: its state cannot change until they are done."""
