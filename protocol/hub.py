@@ -82,11 +82,13 @@ Hub to station
                                                 every change. Closing it calls for the full cleaning
     queue      {called, waiting}               on board: the waiting-room display's numbers, the
                                                 ticket called last and the tickets waiting, in order
-    maintenance {run, action, technician, reason?, lines?}
+    maintenance {run, action, technician, reason?, lines?, start_within_s}
                                                 a technician's remote action: diagnostics, self_test,
                                                 logs (the last `lines`), out_of_service (`reason`
                                                 shown to patients) or back_in_service; answered by a
-                                                `maintenance_result` with the same `run`
+                                                `maintenance_result` with the same `run`, `expired`
+                                                when it could not start within `start_within_s` real
+                                                seconds of its arrival
   where booking is {code, slot_start, slot_minutes, site, status, patient_name, birth_date,
                     sex, representative, gp, gp_name}: `slot_start` an aware ISO time, `status`
                     booked | cancelled, the patient's fields only while booked, `gp` the hub
@@ -433,6 +435,8 @@ class Maintenance(_Message):
     technician: Username
     reason: str | None = Field(default=None, min_length=1, max_length=200)  # out_of_service: shown to patients
     lines: int | None = Field(default=None, ge=1, le=MAX_LOG_LINES)  # logs: how many of the last lines
+    # Real seconds from its arrival within which the station may start the run; past them it refuses it (expired).
+    start_within_s: float = Field(gt=0, le=600)
 
     @model_validator(mode="after")
     def _reason_for_out_of_service(self) -> Self:

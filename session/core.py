@@ -148,6 +148,11 @@ class CabinCore:
         """Why the cabin is out of service (a technician's reason or a storage failure), if it is."""
         return self._fault
 
+    def out_of_service_by_technician(self) -> bool:
+        """Whether the cabin is out of service for a technician's reason alone, not (also) a storage failure."""
+        return (self.state is S.OUT_OF_SERVICE and not self._storage_down and self._record is not None
+                and bool(self._record.out_of_service_reason))
+
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` for every event; returns a function that unsubscribes."""
         return self._listeners.add(listener)

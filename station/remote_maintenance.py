@@ -8,13 +8,21 @@ each is answered by one `maintenance_result`, and none carries a patient's data:
 - `self_test`: each instrument's self-test, as the kiosk's maintenance screen runs it (a cuff
   inflates, readings are taken). Only while no patient can be in or come in: the cabin closed,
   awaiting its cleaning, out of service or in maintenance; refused when it is open (put it out
-  of service first), while a patient is in, or during a cleaning;
+  of service first), while a patient is in, or during a cleaning. The test holds the cabin's
+  lock from that check to its end, so nothing changes the cabin's state meanwhile (opening hours
+  do not open it, a badge waits). Not the maintenance state: that state means a technician's
+  badge opened the kiosk's maintenance screen, whose buttons act without another badge;
 - `logs`: the last lines of the station's log ring, redacted (`station/logs.py`);
 - `out_of_service` with the reason shown to patients, and `back_in_service`: the reason is kept
   in the state database, as the cleaning mark is, so it outlives a restart. Both are refused
   while a patient is in the cabin or a cleaning goes on, rather than deferred: the technician
   reads the refusal at once and decides, and no order given hours ago takes a cabin away later.
-  Back in service settles as the cleaning mark says (awaiting cleaning when it is set).
+  Back in service undoes a technician's out of service only (a storage failure's ends when the
+  storage works again), and settles as the cleaning mark says (awaiting cleaning when it is set).
+
+Runs wait their turn (one at a time); a run not started within its `start_within_s` (real
+seconds, the hub's) of its arrival is refused as `expired` rather than done after the hub has
+stopped waiting for it.
 
 Every run is audited in the station's trail with the technician's hub username.
 """
@@ -72,8 +80,10 @@ class RemoteMaintenance:
 
     async def handle(self, run: Maintenance) -> MaintenanceResult:
         """Do `run` and say how it went; never raises but for cancellation."""
+        arrived = self._cabin.clock.monotonic()
         async with self._one_at_a_time:
             try:
+                self._in_time(run, arrived)
                 result = await self._do(run)
             except (MaintenanceRefused, CabinRefusal) as exc:
                 log.info("remote %s by %s refused: %s", run.action, run.technician, exc)
@@ -90,14 +100,31 @@ class RemoteMaintenance:
         if run.action == "diagnostics":
             return {"state": self._cabin.state.value, "devices": await self._report(HEALTH_ONLY)}
         if run.action == "self_test":
-            self._may_self_test()
-            return {"state": self._cabin.state.value, "devices": await self._report(None)}
+            return await self._self_test()
         if run.action == "logs":
             return self._logs(run.lines or DEFAULT_LOG_LINES)
         if run.action == "out_of_service":
             assert run.reason is not None
             return await self._out_of_service(run.reason.strip())
         return await self._back_in_service()
+
+    def _in_time(self, run: Maintenance, arrived: float) -> None:
+        clock = self._cabin.clock
+        waited = clock.real_seconds(clock.monotonic() - arrived)  # the hub counts real seconds
+        if waited > run.start_within_s:
+            raise MaintenanceRefused("expired", f"the run waited {waited:.0f} s behind other runs, longer than "
+                                     f"the {run.start_within_s:.0f} s the hub waits to start it: ask again")
+
+    async def _self_test(self) -> dict[str, JsonValue]:
+        """The devices' self-tests, under the cabin's lock: its state cannot change until they are done."""
+        core = self._cabin
+
+        async def step() -> dict[str, JsonValue]:
+            self._may_self_test()
+            devices = await self._report(None)
+            return {"state": core.state.value, "devices": devices}
+
+        return await core.act(step)
 
     async def _report(self, skip_tests: str | None) -> list[JsonValue]:
         rows: list[dict[str, Any]] = await device_report(self._hardware, skip_tests=skip_tests)
@@ -147,6 +174,9 @@ class RemoteMaintenance:
             if core.state is not S.OUT_OF_SERVICE:
                 raise MaintenanceRefused("not_out_of_service", f"the cabin is not out of service (it is "
                                          f"{core.state.value})")
+            if not core.out_of_service_by_technician():
+                raise MaintenanceRefused("not_technician", f"the cabin is out of service for a fault, not by a "
+                                         f"technician ({core.fault}): it returns to service once that is repaired")
             await core.return_to_service()
             await core.fire("settle", reason="remote")  # awaiting cleaning when the mark is set
 

@@ -13,15 +13,18 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Locator, Route
+from playwright.async_api import Browser, Locator, Page, Route
 from pydantic import SecretStr
 
 from config.loader import load_config
 from config.schema import CabinConfig, HubSection
+from devices.measurements import BloodPressure, CuffPressure
 from hub.config import SCRYPT_MIN_N, CoordinatorAccount, ListenSection, hash_password, token_digest
+from hub.maintenance import RUN_S, START_S
 from hub.server import Hub
 from protocol.booking_code import display_code
-from protocol.hub import MaintenanceResult, dump
+from protocol.hub import Maintenance, MaintenanceResult, dump
+from sim.badges import TECHNICIAN_BADGE
 from tests.booking import MONDAY, Wall, at, booking_config, patient
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.conftest import running_station
@@ -186,6 +189,99 @@ async def test_out_of_service_shows_on_the_kiosk_survives_a_restart_and_ends_bac
                                                        "the cabin is not out of service (it is ready)")
 
 
+async def test_a_self_test_holds_the_cabin_until_it_is_done(tmp_path: Path) -> None:
+    """A technician's badge tapped while the cuff inflates waits for the end of the test: no state change meanwhile."""
+    async with (maintenance_hub(Wall()) as hub,
+                running_station(tmp_path / "state", dialling(hub), speed=100.0) as (station, crew),
+                technician(hub) as http):
+        assert station.calls is not None
+        async with asyncio.timeout(10):
+            await station.calls.hub.wait_connected()
+        await done(http, hub, "out_of_service", reason="Tensiomètre en test")
+        await crew.kiosk.wait_state("out_of_service")
+        order: list[str] = []
+        badge: asyncio.Task[None] | None = None
+
+        async def tap() -> None:
+            order.append("badge")
+            await station.on_badge(TECHNICIAN_BADGE)
+
+        async def watch() -> None:
+            nonlocal badge
+            subscription = station.devices.subscribe()
+            try:
+                async for reading in subscription:
+                    if isinstance(reading, CuffPressure) and badge is None:
+                        order.append("cuff inflating")
+                        badge = asyncio.get_running_loop().create_task(tap())
+                    elif isinstance(reading, BloodPressure):
+                        order.append("blood pressure")
+                        return
+            finally:
+                station.devices.unsubscribe(subscription)
+
+        watching = asyncio.get_running_loop().create_task(watch())
+        tested = await done(http, hub, "self_test")
+        await watching
+        assert order == ["cuff inflating", "badge", "blood pressure"]  # the badge came during the test
+        assert (tested["status"], tested["result"]["state"]) == ("ok", "out_of_service")  # and waited for its end
+        assert badge is not None
+        await badge
+        await crew.kiosk.wait_state("maintenance")
+
+
+async def test_a_run_that_waited_past_its_start_window_is_refused_not_done_late(tmp_path: Path) -> None:
+    """The station's queue: a run held up behind another longer than the hub allows answers expired."""
+    async with running_station(tmp_path / "state") as (station, crew):
+        await crew.kiosk.wait_state("ready")
+        cabin = station.cabin
+        held, release = asyncio.Event(), asyncio.Event()
+
+        async def hold() -> None:  # the cabin busy: the first run's audit entry waits for it
+            held.set()
+            await release.wait()
+
+        holding = asyncio.get_running_loop().create_task(cabin.act(hold))
+        await held.wait()
+        loop = asyncio.get_running_loop()
+        first = loop.create_task(station.maintenance.handle(
+            Maintenance(run="r1", action="logs", technician="tom.tech", lines=5, start_within_s=START_S)))
+        second = loop.create_task(station.maintenance.handle(
+            Maintenance(run="r2", action="out_of_service", technician="tom.tech", reason="Écran cassé",
+                        start_within_s=0.01)))
+        await asyncio.sleep(0.05)  # longer than the second run's window: it is still queued behind the first
+        release.set()
+        await holding
+        assert (await first).ok
+        expired = await second
+        assert (expired.ok, expired.code) == (False, "expired")
+        assert expired.error is not None and "ask again" in expired.error
+        assert (await crew.kiosk.current())["state"] == "ready"  # the stale order took nothing out of service
+
+
+async def test_back_in_service_ends_only_a_technicians_out_of_service(tmp_path: Path) -> None:
+    """A cabin out of service because its state storage failed stays so until the storage works again."""
+    async with (maintenance_hub(Wall()) as hub, running_station(tmp_path / "state", dialling(hub)) as (station, crew),
+                technician(hub) as http):
+        assert station.calls is not None
+        async with asyncio.timeout(10):
+            await station.calls.hub.wait_connected()
+        await crew.kiosk.wait_state("ready")
+        await station.db.run(lambda conn: conn.execute("PRAGMA query_only=ON"))  # every write now fails
+        await done(http, hub, "logs", lines=5)  # its audit entry cannot be written: the cabin stops
+        view = await crew.kiosk.wait_state("out_of_service")
+        assert view["out_of_service_reason"].startswith("state storage failed")
+
+        refused = await done(http, hub, "back_in_service")
+        assert (refused["status"], refused["code"]) == ("failed", "not_technician")
+        assert refused["error"].startswith("the cabin is out of service for a fault, not by a technician "
+                                           "(state storage failed")
+        assert (await crew.kiosk.current())["state"] == "out_of_service"
+
+        await station.db.run(lambda conn: conn.execute("PRAGMA query_only=OFF"))
+        await crew.kiosk.wait_state("ready")  # the storage works again: the cabin comes back by itself
+
+
 async def test_the_api_is_for_technicians_from_the_hubs_pages_and_says_when_a_station_is_offline_or_silent(
         http: aiohttp.ClientSession) -> None:
     wall = Wall()
@@ -207,12 +303,18 @@ async def test_the_api_is_for_technicians_from_the_hubs_pages_and_says_when_a_st
         status, body = await ask(tech, hub, "logs", {"lines": 5})
         assert status == 202
         sent = await receive(station, "maintenance")
-        assert (sent["run"], sent["action"], sent["technician"], sent["lines"]) == (body["run"]["id"], "logs",
-                                                                                   "tom.tech", 5)
-        wall.now += 31  # no answer within 30 s
-        assert (await runs(tech, hub))[0]["status"] == "timed_out"
+        assert (sent["run"], sent["action"], sent["technician"], sent["lines"], sent["start_within_s"]) == (
+            body["run"]["id"], "logs", "tom.tech", 5, START_S)
+        wall.now += START_S + RUN_S["logs"] + 1  # no answer in time
+        silent = (await runs(tech, hub))[0]
+        assert (silent["status"], silent["code"], silent["late"]) == ("timed_out", "timeout", False)
+        assert silent["error"] == f"the station did not answer within {START_S + RUN_S['logs']:.0f} s"
         late = MaintenanceResult(run=sent["run"], action="logs", ok=True, result={"lines": []})
-        await station.send_str(dump(late))  # dropped: the run is over
+        await station.send_str(dump(late))  # kept, as a late answer
+        async with asyncio.timeout(5):
+            while (answered := (await runs(tech, hub))[0])["status"] == "timed_out":
+                await asyncio.sleep(0.02)
+        assert (answered["status"], answered["late"], answered["result"]) == ("ok", True, {"lines": []})
         wall.now += 1
 
         status, body = await ask(tech, hub, "diagnostics")
@@ -223,7 +325,52 @@ async def test_the_api_is_for_technicians_from_the_hubs_pages_and_says_when_a_st
             while (latest := (await runs(tech, hub))[0])["status"] == "pending":
                 await asyncio.sleep(0.02)
         assert (latest["id"], latest["status"], latest["result"]) == (body["run"]["id"], "ok", {"devices": []})
-        assert [r["status"] for r in await runs(tech, hub)] == ["ok", "timed_out", "failed"]
+        assert [(r["status"], r["late"]) for r in await runs(tech, hub)] == [("ok", False), ("ok", True),
+                                                                             ("failed", False)]
+
+
+async def maintenance_panel(browser: Browser, hub: Hub) -> tuple[Page, list[str]]:
+    """tom.tech's page on the hub's origin with CABIN's maintenance panel mounted, the fleet page's files served
+    as the fleet page will serve them, once the station is online; the page and its errors."""
+    page = await (await browser.new_context()).new_page()
+    errors = collect_errors(page)
+
+    async def fleet_file(route: Route) -> None:
+        name = route.request.url.split("/fleet/", 1)[1]
+        assert ".." not in name
+        await route.fulfill(path=FLEET_PAGE / name)
+
+    await page.route(f"{hub.url}/fleet/**", fleet_file)
+    login = await page.request.post(f"{hub.url}/api/login", data={"username": "tom.tech", "password": "secret"},
+                                    headers={"Origin": hub.origin})
+    assert login.status == 200
+    await page.goto(f"{hub.url}/api/me")
+    await page.evaluate("""async (station) => {
+        await (await import("/ui/i18n.js")).init("/fleet/i18n/", "en");
+        (await import("/fleet/maintenance.js")).mountMaintenance(document.body, station);
+    }""", CABIN)
+    await page.wait_for_selector("[data-role=online][data-online=true]", timeout=BROWSER_MS)
+    return page, errors
+
+
+async def test_the_panel_says_when_a_cabin_answered_late(http: aiohttp.ClientSession) -> None:
+    wall = Wall()
+    async with maintenance_hub(wall) as hub, chromium() as browser:
+        station = await station_socket(http, hub, TOKEN)  # the test answers for the station
+        page, errors = await maintenance_panel(browser, hub)
+        await page.click("button[data-action=logs]")
+        sent = await receive(station, "maintenance")
+        run = page.locator(f"li[data-run='{sent['run']}']")
+        await run.and_(page.locator("[data-status=pending]")).wait_for(timeout=BROWSER_MS)
+        wall.now += START_S + RUN_S["logs"] + 1
+        await run.and_(page.locator("[data-status=timed_out]")).wait_for(timeout=BROWSER_MS)
+        assert "The cabin did not answer in time" in await run.locator("[data-role=error]").inner_text()
+
+        await station.send_str(dump(MaintenanceResult(run=sent["run"], action="logs", ok=True, result={"lines": []})))
+        await run.and_(page.locator("[data-status=ok][data-late=true]")).wait_for(timeout=BROWSER_MS)
+        assert (await run.locator("[data-role=late]").inner_text()).startswith("Answered late (")
+        assert await run.locator("[data-role=error]").count() == 0
+        assert await missing_texts(page) == [] and errors == []
 
 
 async def test_the_fleet_pages_maintenance_panel_runs_each_action_and_shows_its_result(
@@ -235,24 +382,7 @@ async def test_the_fleet_pages_maintenance_panel_runs_each_action_and_shows_its_
         assert station.calls is not None
         async with asyncio.timeout(10):
             await station.calls.hub.wait_connected()
-        page = await (await browser.new_context()).new_page()
-        errors = collect_errors(page)
-
-        async def fleet_file(route: Route) -> None:
-            name = route.request.url.split("/fleet/", 1)[1]
-            assert ".." not in name
-            await route.fulfill(path=FLEET_PAGE / name)
-
-        await page.route(f"{hub.url}/fleet/**", fleet_file)
-        login = await page.request.post(f"{hub.url}/api/login", data={"username": "tom.tech", "password": "secret"},
-                                        headers={"Origin": hub.origin})
-        assert login.status == 200
-        await page.goto(f"{hub.url}/api/me")
-        await page.evaluate("""async (station) => {
-            await (await import("/ui/i18n.js")).init("/fleet/i18n/", "en");
-            (await import("/fleet/maintenance.js")).mountMaintenance(document.body, station);
-        }""", CABIN)
-        await page.wait_for_selector("[data-role=online][data-online=true]", timeout=BROWSER_MS)
+        page, errors = await maintenance_panel(browser, hub)
 
         async def run(action: str) -> Locator:
             before = await page.locator(f"li[data-action={action}]").count()

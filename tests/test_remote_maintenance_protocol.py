@@ -24,9 +24,10 @@ from station.logs import LogRing, redact
 
 
 def test_a_run_and_its_result_go_round_trip() -> None:
-    run = Maintenance(run="r1", action="out_of_service", technician="tom.tech", reason="Écran cassé")
+    run = Maintenance(run="r1", action="out_of_service", technician="tom.tech", reason="Écran cassé",
+                      start_within_s=30)
     assert parse(TO_STATION, dump(run)) == run
-    logs = Maintenance(run="r2", action="logs", technician="tom.tech", lines=50)
+    logs = Maintenance(run="r2", action="logs", technician="tom.tech", lines=50, start_within_s=30)
     assert parse(TO_STATION, dump(logs)) == logs
     done = MaintenanceResult(run="r1", action="diagnostics", ok=True,
                              result={"devices": [{"device_id": "oximeter", "battery": 80, "self_test": {"ok": None}}]})
@@ -43,9 +44,10 @@ def test_a_run_and_its_result_go_round_trip() -> None:
     ({"action": "logs", "lines": 201}, "less than or equal to 200"),
     ({"action": "reboot"}, "action"),
     ({"action": "logs", "technician": "Tom Tech"}, "technician"),
+    ({"action": "logs", "start_within_s": 0}, "greater than 0"),
 ])
 def test_a_run_is_refused_unless_well_formed(fields: dict[str, object], why: str) -> None:
-    message = {"v": 1, "type": "maintenance", "run": "r1", "technician": "tom.tech", **fields}
+    message = {"v": 1, "type": "maintenance", "run": "r1", "technician": "tom.tech", "start_within_s": 30, **fields}
     with pytest.raises(HubProtocolError, match=why):
         parse(TO_STATION, json.dumps(message))
 

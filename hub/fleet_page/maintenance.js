@@ -84,11 +84,16 @@ function runItem(run) {
     el("strong", { text: asked }), " ",
     el("span", { text: t("maintenance.by", { technician: run.technician, when }) }), " ",
     el("span", { "data-role": "status", text: t(`maintenance.status.${run.status}`) }))];
+  if (run.late) {
+    body.push(el("p", { "data-role": "late",
+      text: t("maintenance.late", { when: formatDateTime(new Date(run.finished_at)) }) }));
+  }
   if (run.status === "ok") body.push(runResult(run));
   else if (run.status !== "pending") {
     body.push(el("p", { "data-role": "error", text: tCode("maintenance.refused", run.code, run.error ?? "") }));
   }
-  return el("li", { "data-run": run.id, "data-action": run.action, "data-status": run.status }, body);
+  return el("li", { "data-run": run.id, "data-action": run.action, "data-status": run.status,
+    "data-late": String(run.late) }, body);
 }
 
 /**
