@@ -489,9 +489,9 @@ class CalendarSection(_Frozen):
 
 class MonitoringSection(_Frozen):
     """The fleet view (docs/design.md, "The fleet view"): its alerts' thresholds, how much history it keeps,
-    and who may scrape `GET /metrics`: a Prometheus server showing `Authorization: Bearer <token>` whose
-    digest is `metrics_token_sha256` (`cabin hub new-token` prints both), or one connecting from
-    `metrics_from` (by default this machine only)."""
+    and who may scrape `GET /metrics`: once `metrics_token_sha256` is set, only a Prometheus server showing
+    `Authorization: Bearer <token>` whose digest it is (`cabin hub new-token` prints both), whatever its
+    address; without a token, one connecting from `metrics_from` (by default this machine only)."""
 
     history_days: int = Field(default=7, ge=1, le=90)
     sample_s: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)  # a station's history, at most this often

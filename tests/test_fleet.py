@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from ipaddress import IPv4Network
 from typing import Any
 
 import aiohttp
@@ -220,7 +221,7 @@ async def test_metrics_give_the_hub_and_every_station_to_a_scraper_it_allows(hub
                      devices=(DeviceState(id="thermo-1", kind="thermometer", connected=True, battery=35),
                               DeviceState(id="scale-1", kind="scale", connected=False)))
     ws = await reporting(http, hub, health)
-    async with http.get(f"{hub.url}/metrics") as response:  # from this machine: allowed by default
+    async with http.get(f"{hub.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as response:
         assert response.status == 200
         found = metrics_of(await response.text())
     station = (("station", CABIN),)
@@ -237,23 +238,32 @@ async def test_metrics_give_the_hub_and_every_station_to_a_scraper_it_allows(hub
     assert found[("cabin_device_battery_ratio", (("device", "thermo-1"), *station))] == 0.35
     assert found[("cabin_device_up", (("device", "scale-1"), ("kind", "scale"), *station))] == 0.0
     assert found[("cabin_station_info", (*station, ("version", "0.1.0")))] == 1.0
-    async with http.get(f"{hub.url}/metrics", headers={"Authorization": "Bearer wrong-token"}) as response:
-        assert response.status == 403
     await ws.close()
 
 
-async def test_metrics_need_the_token_from_an_address_not_listed(http: aiohttp.ClientSession) -> None:
-    server = Hub(fleet_config(metrics_token_sha256=token_digest(METRICS_TOKEN), metrics_from=()))
-    await server.start()
-    try:
-        async with http.get(f"{server.url}/metrics") as response:
-            assert response.status == 403
+async def test_once_a_token_is_set_metrics_need_it_whatever_the_address(hub: Hub, http: aiohttp.ClientSession) -> None:
+    # The hub fixture's [monitoring] lists this machine in metrics_from (the default) and sets a token: behind a
+    # proxy every request comes from 127.0.0.1, so the address must not let anyone in.
+    for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {METRICS_TOKEN}"},
+                    {"Authorization": "Bearer "}):
+        async with http.get(f"{hub.url}/metrics", headers=headers) as response:
+            assert response.status == 403, headers
             assert "metrics_token_sha256" in (await response.json())["message"]
-        async with http.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as response:
-            assert response.status == 200
-            assert ("cabin_hub_stations_connected", ()) in metrics_of(await response.text())
-    finally:
-        await server.stop()
+
+
+async def test_without_a_token_metrics_go_by_the_address(http: aiohttp.ClientSession) -> None:
+    for listed, status in (((), 403), ((IPv4Network("127.0.0.1/32"),), 200)):
+        server = Hub(fleet_config(metrics_from=listed))
+        await server.start()
+        try:
+            async with http.get(f"{server.url}/metrics") as response:
+                assert response.status == status, listed
+                if status == 403:
+                    assert "metrics_from" in (await response.json())["message"]
+                else:
+                    assert ("cabin_hub_stations_connected", ()) in metrics_of(await response.text())
+        finally:
+            await server.stop()
 
 
 async def _ignored(_: object) -> None:

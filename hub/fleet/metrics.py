@@ -10,9 +10,9 @@ instance shares, so scraping any instance gives the whole fleet: `cabin_station_
 `cabin_station_report_timestamp_seconds`, `cabin_station_state{state}` (1 for the current one),
 `cabin_station_info{version}`, `cabin_device_up{device,kind}` and `cabin_device_battery_ratio`.
 
-Who may scrape: a bearer token whose SHA-256 is [monitoring] metrics_token_sha256, or a peer address
-in [monitoring] metrics_from (this machine only by default). Behind a proxy the peer is the proxy:
-give Prometheus a token then.
+Who may scrape: once [monitoring] metrics_token_sha256 is set, only a bearer token whose SHA-256 it is,
+whatever the address; without it, a peer address in [monitoring] metrics_from (this machine only by
+default). Behind a proxy the peer is the proxy: give Prometheus a token then.
 """
 
 from __future__ import annotations
@@ -131,11 +131,12 @@ class Metrics:
         return [web.get("/metrics", self._scrape)]
 
     def allowed(self, request: web.Request) -> bool:
-        """Whether the request shows the metrics token or comes from an allowed address."""
+        """Whether the request shows the metrics token (the only way in once one is set), or else comes from an
+        allowed address."""
         wanted = self._monitoring.metrics_token_sha256
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if wanted is not None and scheme.lower() == "bearer" and token:
-            return hmac.compare_digest(token_digest(token.strip()), wanted)
+        if wanted is not None:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            return scheme.lower() == "bearer" and hmac.compare_digest(token_digest(token.strip()), wanted)
         try:
             peer = ipaddress.ip_address(request.remote or "")
         except ValueError:
@@ -144,8 +145,11 @@ class Metrics:
 
     async def _scrape(self, request: web.Request) -> web.StreamResponse:
         if not self.allowed(request):
-            raise Refusal(403, "not_allowed", "scraping needs the hub's metrics token ([monitoring] "
-                          "metrics_token_sha256) or an address in [monitoring] metrics_from")
+            if self._monitoring.metrics_token_sha256 is not None:
+                raise Refusal(403, "not_allowed", "scraping needs the hub's metrics token ([monitoring] "
+                              "metrics_token_sha256) as Authorization: Bearer")
+            raise Refusal(403, "not_allowed", "scraping needs an address in [monitoring] metrics_from, or a "
+                          "token: set [monitoring] metrics_token_sha256")
         self._collector.latest = await self._fleet.latest()
         self._collector.now = datetime.fromtimestamp(self._wall(), UTC)
         return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE})
