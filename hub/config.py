@@ -498,6 +498,9 @@ class MonitoringSection(_Frozen):
     cleaning_overdue_minutes: int = Field(default=30, ge=1, le=24 * 60)
     low_battery_percent: int = Field(default=20, ge=1, le=100)
     lag_warning_s: float = Field(default=0.5, gt=0, le=60, allow_inf_nan=False)
+    # Without a report this long a cabin is offline, whatever reporting interval it claims (offline sooner
+    # after 3 of its intervals): keep it above 3 × the stations' [hub] health_interval_s.
+    offline_after_s: float = Field(default=180.0, gt=0, le=3 * 3600, allow_inf_nan=False)
     metrics_token_sha256: Digest | None = None
     metrics_from: tuple[IPvAnyNetwork, ...] = (IPv4Network("127.0.0.1/32"), IPv6Network("::1/128"))
 

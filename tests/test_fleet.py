@@ -59,6 +59,9 @@ def kinds(health: StationHealth, *, age_s: float = 0.0, station: str = CABIN) ->
     (healthy(), 0.0, []),
     (healthy(), 89.0, []),  # within 3 intervals
     (healthy(), 91.0, [("offline", "critical")]),  # and nothing else from a stale report
+    # A station claiming an hour between reports is offline after the hub's own bound, offline_after_s (180 s).
+    (healthy(interval_s=3600.0), 179.0, []),
+    (healthy(interval_s=3600.0), 181.0, [("offline", "critical")]),
     (healthy(printer=PrinterState(reachable=True, problem="paper_out")), 0.0, [("paper_out", "critical")]),
     (healthy(printer=PrinterState(reachable=False, problem="unreachable")), 0.0, [("printer_down", "critical")]),
     (healthy(printer=PrinterState(reachable=True, problem="cover_open")), 0.0, [("printer_down", "critical")]),
@@ -90,9 +93,22 @@ def test_alerts_are_sorted_by_urgency_then_kind_then_the_oldest_report() -> None
                      ("b-both", "device_down"), ("d-paper", "device_down"), ("a-low", "low_battery")]
 
 
+def test_a_station_of_the_hubs_never_heard_of_is_a_critical_alert_after_the_offline_ones() -> None:
+    latest = [Latest("b-offline", NOW - timedelta(hours=1), healthy()), Latest("c-paper", NOW, healthy(
+        printer=PrinterState(reachable=True, problem="paper_out")))]
+    found = alerts(latest, NOW, Thresholds(), stations=("d-silent", "a-silent", "b-offline", "c-paper"))
+    assert [(a.station, a.kind, a.severity) for a in found] == [
+        ("b-offline", "offline", "critical"), ("a-silent", "never_reported", "critical"),
+        ("d-silent", "never_reported", "critical"), ("c-paper", "paper_out", "critical")]
+    assert found[1].to_json() == {"station": "a-silent", "kind": "never_reported", "severity": "critical",
+                                  "at": None, "detail": {}}
+
+
 def test_the_thresholds_come_from_the_monitoring_section() -> None:
-    thresholds = Thresholds.of(MonitoringSection(cleaning_overdue_minutes=5, low_battery_percent=50, lag_warning_s=2))
-    assert thresholds == Thresholds(cleaning_overdue_s=300.0, low_battery_percent=50, lag_warning_s=2.0)
+    thresholds = Thresholds.of(MonitoringSection(cleaning_overdue_minutes=5, low_battery_percent=50, lag_warning_s=2,
+                                                 offline_after_s=600))
+    assert thresholds == Thresholds(cleaning_overdue_s=300.0, low_battery_percent=50, lag_warning_s=2.0,
+                                    offline_after_s=600.0)
 
 
 def test_the_health_message_parses_strictly() -> None:
@@ -200,8 +216,11 @@ async def test_the_fleet_api_is_for_coordinators_and_technicians(hub: Hub, http:
     assert body["role"] == "technician"
     cabins = {c["station"]: c for c in body["cabins"]}
     assert cabins[CABIN]["online"] and cabins[CABIN]["health"]["printer"]["problem"] == "paper_out"
-    assert cabins["cabin-chelles-1"]["health"] is None
-    assert [(a["station"], a["kind"], a["site"]) for a in body["alerts"]] == [(CABIN, "paper_out", "Nangis")]
+    assert cabins["cabin-chelles-1"]["health"] is None and not cabins["cabin-chelles-1"]["online"]
+    silent = sorted(sid for sid in cabins if sid != CABIN)
+    assert [(a["station"], a["kind"]) for a in body["alerts"]] == [
+        *((sid, "never_reported") for sid in silent), (CABIN, "paper_out")]
+    assert body["alerts"][-1]["site"] == "Nangis"
     async with http.get(f"{hub.url}/api/fleet/history/{CABIN}") as response:
         samples = (await response.json())["samples"]
     assert [(s["state"], s["batteries"]) for s in samples] == [("ready", {"thermo-1": 80})]
@@ -230,6 +249,7 @@ async def test_metrics_give_the_hub_and_every_station_to_a_scraper_it_allows(hub
     assert found[("cabin_hub_messages_relayed_total", ())] == 0.0
     assert found[("process_resident_memory_bytes", ())] > 0
     assert found[("cabin_station_up", station)] == 1.0
+    assert found[("cabin_station_up", (("station", "cabin-chelles-1"),))] == 0.0  # never reported
     assert found[("cabin_station_paper_out", station)] == 1.0
     assert found[("cabin_station_printer_up", station)] == 0.0
     assert found[("cabin_station_loop_lag_seconds", station)] == 0.25
