@@ -1,6 +1,7 @@
 """The fleet page in Chromium, under the hub's Content-Security-Policy (docs/design.md, "The fleet view"): a
 simulated cabin dialled in to a real hub runs out of paper, and the coordinator sees the alert on the
-fleet page within seconds; a new roll clears it. The cabins never heard of are alerts too."""
+fleet page within seconds; a new roll clears it. The cabins never heard of are alerts too; a technician
+whose login ends is sent back to the login page."""
 
 from __future__ import annotations
 
@@ -112,3 +113,21 @@ async def test_a_technicians_login_opens_the_fleet_page_and_a_cabins_history_is_
         assert await missing_texts(page) == []
         assert [e for e in errors if "Failed to load resource" not in e] == []
 
+
+async def test_a_technician_whose_login_ended_is_sent_back_to_the_login_page(hub: Hub) -> None:
+    async with chromium() as browser:
+        context = await browser.new_context()
+        page = await context.new_page()
+        errors = collect_errors(page)
+        await log_in(page, hub, "tom", COORDINATOR_PASSWORD)
+        await page.wait_for_url(f"{hub.url}/fleet", timeout=BROWSER_MS)
+        await page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=BROWSER_MS)
+        await page.click("[data-testid=cabin-tile][data-station=cabin-chelles-1]")
+        await page.wait_for_selector("[data-testid=maintenance] [data-action=diagnostics]", timeout=BROWSER_MS)
+        # She logs out in another tab: the page's next poll is refused (401) and sends her to log in again.
+        other = await context.new_page()
+        await other.goto(f"{hub.url}/fleet")
+        assert await other.evaluate("async () => (await fetch('/api/logout', {method: 'POST'})).status") == 200
+        await page.wait_for_url(f"{hub.url}/", timeout=BROWSER_MS)
+        await page.wait_for_selector("[data-testid=login-username]", state="visible", timeout=BROWSER_MS)
+        assert [e for e in errors if "Failed to load resource" not in e] == []  # the refused polls: 401
