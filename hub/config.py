@@ -489,15 +489,18 @@ class CalendarSection(_Frozen):
 
 class MonitoringSection(_Frozen):
     """The fleet view (docs/design.md, "The fleet view"): its alerts' thresholds, how much history it keeps,
-    and who may scrape `GET /metrics`: a Prometheus server showing `Authorization: Bearer <token>` whose
-    digest is `metrics_token_sha256` (`cabin hub new-token` prints both), or one connecting from
-    `metrics_from` (by default this machine only)."""
+    and who may scrape `GET /metrics`: once `metrics_token_sha256` is set, only a Prometheus server showing
+    `Authorization: Bearer <token>` whose digest it is (`cabin hub new-token` prints both), whatever its
+    address; without a token, one connecting from `metrics_from` (by default this machine only)."""
 
     history_days: int = Field(default=7, ge=1, le=90)
     sample_s: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)  # a station's history, at most this often
     cleaning_overdue_minutes: int = Field(default=30, ge=1, le=24 * 60)
     low_battery_percent: int = Field(default=20, ge=1, le=100)
     lag_warning_s: float = Field(default=0.5, gt=0, le=60, allow_inf_nan=False)
+    # Without a report this long a cabin is offline, whatever reporting interval it claims (offline sooner
+    # after 3 of its intervals): keep it above 3 × the stations' [hub] health_interval_s.
+    offline_after_s: float = Field(default=180.0, gt=0, le=3 * 3600, allow_inf_nan=False)
     metrics_token_sha256: Digest | None = None
     metrics_from: tuple[IPvAnyNetwork, ...] = (IPv4Network("127.0.0.1/32"), IPv6Network("::1/128"))
 

@@ -1,6 +1,7 @@
 """deploy/: the proxies' configurations pass their own checks (`haproxy -c`, `nginx -t`) with a test certificate,
-HAProxy's agrees with the one fleet/haproxy.py runs, the hub's unit verifies and stays hardened, and the example
-hub configuration of a fleet loads (docs/design.md, "Deploying a fleet")."""
+HAProxy's agrees with the one fleet/haproxy.py runs, both running in front of a hub refuse /metrics and
+/api/health, the hub's unit verifies and stays hardened, and the example hub configuration of a fleet loads
+(docs/design.md, "Deploying a fleet")."""
 
 from __future__ import annotations
 
@@ -8,12 +9,19 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from pathlib import Path
 
+import aiohttp
 import pytest
+from yarl import URL
 
+from fleet.daemons import free_port, stop, wait_listening
 from fleet.haproxy import haproxy_config
-from hub.config import load_hub_config
+from hub.config import load_hub_config, token_digest
+from hub.server import Hub
+from tests.test_hub_desk import desk_config
 from tests.test_hub_notify import self_signed
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -80,6 +88,98 @@ def test_nginx_accepts_the_deployed_site_with_a_test_certificate(tmp_path: Path)
     assert "test is successful" in result.stderr
 
 
+@contextmanager
+def deployed_haproxy(tmp_path: Path, hub_port: int) -> Iterator[int]:
+    """deploy/haproxy/haproxy.cfg running on this machine in front of one hub: its TLS frontend on a free port
+    with a test certificate, without the system's log, chroot and user; the port."""
+    cert, key = self_signed(tmp_path)
+    bundle = tmp_path / "hub.pem"
+    bundle.write_bytes(cert.read_bytes() + key.read_bytes())
+    port = free_port()
+    text = (DEPLOY / "haproxy" / "haproxy.cfg").read_text(encoding="utf-8")
+    text = re.sub(r"^    (log /dev/log|chroot|user|group|daemon)\b.*\n", "", text, flags=re.M)
+    text = text.replace("bind :80", f"bind 127.0.0.1:{free_port()}")
+    text = text.replace("bind :443 ssl crt /etc/haproxy/certs/hub.example.org.pem", f"bind 127.0.0.1:{port} ssl crt {bundle}")
+    text = re.sub(r"(^    server .*\n)+", f"    server hub1 127.0.0.1:{hub_port} check\n", text, flags=re.M)
+    (tmp_path / "haproxy.cfg").write_text(text, encoding="utf-8")
+    log = tmp_path / "haproxy.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([HAPROXY, "-db", "-f", str(tmp_path / "haproxy.cfg")], stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        wait_listening(port, process, "haproxy", log)
+        yield port
+    finally:
+        stop(process)
+
+
+@contextmanager
+def deployed_nginx(tmp_path: Path, hub_port: int) -> Iterator[int]:
+    """deploy/nginx/cabin-hub.conf running on this machine in front of one hub, in a prefix of its own, its
+    TLS server on a free port with a test certificate; the port."""
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    site = (DEPLOY / "nginx" / "cabin-hub.conf").read_text(encoding="utf-8")
+    site = site.replace("/etc/letsencrypt/live/hub.example.org/fullchain.pem", str(cert))
+    site = site.replace("/etc/letsencrypt/live/hub.example.org/privkey.pem", str(key))
+    site = re.sub(r"^    listen (\[::\]:)?80;\n", "", site, flags=re.M).replace("listen [::]:443 ssl;\n", "")
+    site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
+    site = re.sub(r"(^    server 127\.0\.0\.1:\d+ .*\n)+", f"    server 127.0.0.1:{hub_port};\n", site, flags=re.M)
+    (tmp_path / "cabin-hub.conf").write_text(site, encoding="utf-8")
+    (tmp_path / "nginx.conf").write_text(
+        f"daemon off;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n  client_body_temp_path {tmp_path}/body;\n  proxy_temp_path {tmp_path}/proxy;\n"
+        f"  include {tmp_path}/cabin-hub.conf;\n}}\n", encoding="utf-8")
+    process = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, process, "nginx", tmp_path / "error.log")
+        yield port
+    finally:
+        stop(process)
+
+
+@asynccontextmanager
+async def hub_with_a_metrics_token(token: str) -> AsyncIterator[Hub]:
+    config = desk_config()
+    hub = Hub(config.model_copy(update={"monitoring": config.monitoring.model_copy(
+        update={"metrics_token_sha256": token_digest(token), "metrics_from": ()})}))
+    await hub.start()
+    try:
+        yield hub
+    finally:
+        await hub.stop()
+
+
+# How a client outside might ask for what only Prometheus and the proxy's checks should see.
+PRIVATE = ("/metrics", "/api/health", "/%6Detrics", "/api/%68ealth", "/metrics?x=1", "/api/health/")
+PROXIES = [
+    pytest.param(deployed_haproxy, id="haproxy",
+                 marks=pytest.mark.skipif(not Path(HAPROXY).exists(), reason="Debian's haproxy is not installed")),
+    pytest.param(deployed_nginx, id="nginx",
+                 marks=pytest.mark.skipif(not Path(NGINX).exists(), reason="Debian's nginx is not installed"))]
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+async def test_the_deployed_proxies_refuse_metrics_and_health_from_outside(
+        proxy: Callable[[Path, int], AbstractContextManager[int]], tmp_path: Path) -> None:
+    token = "metrics-token-0123456789abcdef"
+    async with hub_with_a_metrics_token(token) as hub, aiohttp.ClientSession() as http:
+        with proxy(tmp_path, hub.port) as port:
+            public = f"https://127.0.0.1:{port}"
+            async with http.get(f"{public}/", ssl=False) as response:
+                assert response.status == 200  # the GP console, through the proxy
+            for path in PRIVATE:
+                async with http.get(URL(public + path, encoded=True), ssl=False,
+                                    headers={"Authorization": f"Bearer {token}"}) as response:
+                    assert response.status == 403, path
+        # The instance itself: its health for the proxy's checks, its metrics for Prometheus with the token.
+        async with http.get(f"{hub.url}/api/health") as response:
+            assert response.status == 200
+        async with http.get(f"{hub.url}/metrics", headers={"Authorization": f"Bearer {token}"}) as response:
+            assert response.status == 200
+
+
 def installed_unit(tmp_path: Path) -> Path:
     """The hub's template unit as the instance on port 8441, its ExecStart an executable that exists here."""
     text = (DEPLOY / "systemd" / "cabin-hub@.service").read_text(encoding="utf-8")
@@ -117,3 +217,5 @@ def test_the_example_fleet_configuration_loads_with_a_shared_store_and_broker() 
     assert config.hub.port == 8441 and config.hub.public_origin == "https://hub.example.org"
     assert config.fleet.broker_url is not None and config.fleet.broker_url.startswith("redis://")
     assert config.fleet.instance == "hub-8441"
+    # Behind the proxy every request comes from 127.0.0.1: only the token lets Prometheus in.
+    assert config.monitoring.metrics_token_sha256 is not None and config.monitoring.metrics_from == ()

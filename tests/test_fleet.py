@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from ipaddress import IPv4Network
 from typing import Any
 
 import aiohttp
@@ -58,6 +59,9 @@ def kinds(health: StationHealth, *, age_s: float = 0.0, station: str = CABIN) ->
     (healthy(), 0.0, []),
     (healthy(), 89.0, []),  # within 3 intervals
     (healthy(), 91.0, [("offline", "critical")]),  # and nothing else from a stale report
+    # A station claiming an hour between reports is offline after the hub's own bound, offline_after_s (180 s).
+    (healthy(interval_s=3600.0), 179.0, []),
+    (healthy(interval_s=3600.0), 181.0, [("offline", "critical")]),
     (healthy(printer=PrinterState(reachable=True, problem="paper_out")), 0.0, [("paper_out", "critical")]),
     (healthy(printer=PrinterState(reachable=False, problem="unreachable")), 0.0, [("printer_down", "critical")]),
     (healthy(printer=PrinterState(reachable=True, problem="cover_open")), 0.0, [("printer_down", "critical")]),
@@ -89,9 +93,22 @@ def test_alerts_are_sorted_by_urgency_then_kind_then_the_oldest_report() -> None
                      ("b-both", "device_down"), ("d-paper", "device_down"), ("a-low", "low_battery")]
 
 
+def test_a_station_of_the_hubs_never_heard_of_is_a_critical_alert_after_the_offline_ones() -> None:
+    latest = [Latest("b-offline", NOW - timedelta(hours=1), healthy()), Latest("c-paper", NOW, healthy(
+        printer=PrinterState(reachable=True, problem="paper_out")))]
+    found = alerts(latest, NOW, Thresholds(), stations=("d-silent", "a-silent", "b-offline", "c-paper"))
+    assert [(a.station, a.kind, a.severity) for a in found] == [
+        ("b-offline", "offline", "critical"), ("a-silent", "never_reported", "critical"),
+        ("d-silent", "never_reported", "critical"), ("c-paper", "paper_out", "critical")]
+    assert found[1].to_json() == {"station": "a-silent", "kind": "never_reported", "severity": "critical",
+                                  "at": None, "detail": {}}
+
+
 def test_the_thresholds_come_from_the_monitoring_section() -> None:
-    thresholds = Thresholds.of(MonitoringSection(cleaning_overdue_minutes=5, low_battery_percent=50, lag_warning_s=2))
-    assert thresholds == Thresholds(cleaning_overdue_s=300.0, low_battery_percent=50, lag_warning_s=2.0)
+    thresholds = Thresholds.of(MonitoringSection(cleaning_overdue_minutes=5, low_battery_percent=50, lag_warning_s=2,
+                                                 offline_after_s=600))
+    assert thresholds == Thresholds(cleaning_overdue_s=300.0, low_battery_percent=50, lag_warning_s=2.0,
+                                    offline_after_s=600.0)
 
 
 def test_the_health_message_parses_strictly() -> None:
@@ -199,8 +216,11 @@ async def test_the_fleet_api_is_for_coordinators_and_technicians(hub: Hub, http:
     assert body["role"] == "technician"
     cabins = {c["station"]: c for c in body["cabins"]}
     assert cabins[CABIN]["online"] and cabins[CABIN]["health"]["printer"]["problem"] == "paper_out"
-    assert cabins["cabin-chelles-1"]["health"] is None
-    assert [(a["station"], a["kind"], a["site"]) for a in body["alerts"]] == [(CABIN, "paper_out", "Nangis")]
+    assert cabins["cabin-chelles-1"]["health"] is None and not cabins["cabin-chelles-1"]["online"]
+    silent = sorted(sid for sid in cabins if sid != CABIN)
+    assert [(a["station"], a["kind"]) for a in body["alerts"]] == [
+        *((sid, "never_reported") for sid in silent), (CABIN, "paper_out")]
+    assert body["alerts"][-1]["site"] == "Nangis"
     async with http.get(f"{hub.url}/api/fleet/history/{CABIN}") as response:
         samples = (await response.json())["samples"]
     assert [(s["state"], s["batteries"]) for s in samples] == [("ready", {"thermo-1": 80})]
@@ -220,7 +240,7 @@ async def test_metrics_give_the_hub_and_every_station_to_a_scraper_it_allows(hub
                      devices=(DeviceState(id="thermo-1", kind="thermometer", connected=True, battery=35),
                               DeviceState(id="scale-1", kind="scale", connected=False)))
     ws = await reporting(http, hub, health)
-    async with http.get(f"{hub.url}/metrics") as response:  # from this machine: allowed by default
+    async with http.get(f"{hub.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as response:
         assert response.status == 200
         found = metrics_of(await response.text())
     station = (("station", CABIN),)
@@ -229,6 +249,7 @@ async def test_metrics_give_the_hub_and_every_station_to_a_scraper_it_allows(hub
     assert found[("cabin_hub_messages_relayed_total", ())] == 0.0
     assert found[("process_resident_memory_bytes", ())] > 0
     assert found[("cabin_station_up", station)] == 1.0
+    assert found[("cabin_station_up", (("station", "cabin-chelles-1"),))] == 0.0  # never reported
     assert found[("cabin_station_paper_out", station)] == 1.0
     assert found[("cabin_station_printer_up", station)] == 0.0
     assert found[("cabin_station_loop_lag_seconds", station)] == 0.25
@@ -237,23 +258,32 @@ async def test_metrics_give_the_hub_and_every_station_to_a_scraper_it_allows(hub
     assert found[("cabin_device_battery_ratio", (("device", "thermo-1"), *station))] == 0.35
     assert found[("cabin_device_up", (("device", "scale-1"), ("kind", "scale"), *station))] == 0.0
     assert found[("cabin_station_info", (*station, ("version", "0.1.0")))] == 1.0
-    async with http.get(f"{hub.url}/metrics", headers={"Authorization": "Bearer wrong-token"}) as response:
-        assert response.status == 403
     await ws.close()
 
 
-async def test_metrics_need_the_token_from_an_address_not_listed(http: aiohttp.ClientSession) -> None:
-    server = Hub(fleet_config(metrics_token_sha256=token_digest(METRICS_TOKEN), metrics_from=()))
-    await server.start()
-    try:
-        async with http.get(f"{server.url}/metrics") as response:
-            assert response.status == 403
+async def test_once_a_token_is_set_metrics_need_it_whatever_the_address(hub: Hub, http: aiohttp.ClientSession) -> None:
+    # The hub fixture's [monitoring] lists this machine in metrics_from (the default) and sets a token: behind a
+    # proxy every request comes from 127.0.0.1, so the address must not let anyone in.
+    for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": f"Basic {METRICS_TOKEN}"},
+                    {"Authorization": "Bearer "}):
+        async with http.get(f"{hub.url}/metrics", headers=headers) as response:
+            assert response.status == 403, headers
             assert "metrics_token_sha256" in (await response.json())["message"]
-        async with http.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}) as response:
-            assert response.status == 200
-            assert ("cabin_hub_stations_connected", ()) in metrics_of(await response.text())
-    finally:
-        await server.stop()
+
+
+async def test_without_a_token_metrics_go_by_the_address(http: aiohttp.ClientSession) -> None:
+    for listed, status in (((), 403), ((IPv4Network("127.0.0.1/32"),), 200)):
+        server = Hub(fleet_config(metrics_from=listed))
+        await server.start()
+        try:
+            async with http.get(f"{server.url}/metrics") as response:
+                assert response.status == status, listed
+                if status == 403:
+                    assert "metrics_from" in (await response.json())["message"]
+                else:
+                    assert ("cabin_hub_stations_connected", ()) in metrics_of(await response.text())
+        finally:
+            await server.stop()
 
 
 async def _ignored(_: object) -> None:

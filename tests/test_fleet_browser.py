@@ -1,6 +1,7 @@
 """The fleet page in Chromium, under the hub's Content-Security-Policy (docs/design.md, "The fleet view"): a
 simulated cabin dialled in to a real hub runs out of paper, and the coordinator sees the alert on the
-fleet page within seconds; a new roll clears it."""
+fleet page within seconds; a new roll clears it. The cabins never heard of are alerts too; a technician
+whose login ends is sent back to the login page."""
 
 from __future__ import annotations
 
@@ -56,8 +57,11 @@ async def test_a_paper_out_at_a_simulated_cabin_appears_on_the_fleet_page_within
         await page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=BROWSER_MS)
         tile = f"[data-testid=cabin-tile][data-station={CABIN}]"
         await page.wait_for_selector(f"{tile}[data-state=ready]", timeout=BROWSER_MS)
-        assert await page.locator("[data-testid=alert]").count() == 0
-        assert await page.locator("[data-testid=cabin-tile][data-state=unknown]").count() == 2  # never reported
+        # The two other cabins never reported: critical alerts, and their tiles say so.
+        silent = "[data-testid=alert][data-kind=never_reported][data-severity=critical]"
+        assert await page.locator("[data-testid=alert]").count() == await page.locator(silent).count() == 2
+        assert "aucun rapport reçu" in await page.locator(silent).first.inner_text()
+        assert await page.locator("[data-testid=cabin-tile][data-state=unknown][data-severity=critical]").count() == 2
 
         station.rig.printer.paper_out = True
         alert = f"[data-testid=alert][data-kind=paper_out][data-station={CABIN}]"
@@ -108,3 +112,22 @@ async def test_a_technicians_login_opens_the_fleet_page_and_a_cabins_history_is_
         await page.wait_for_selector("[data-testid=maintenance] [data-role=devices]", timeout=BROWSER_MS)
         assert await missing_texts(page) == []
         assert [e for e in errors if "Failed to load resource" not in e] == []
+
+
+async def test_a_technician_whose_login_ended_is_sent_back_to_the_login_page(hub: Hub) -> None:
+    async with chromium() as browser:
+        context = await browser.new_context()
+        page = await context.new_page()
+        errors = collect_errors(page)
+        await log_in(page, hub, "tom", COORDINATOR_PASSWORD)
+        await page.wait_for_url(f"{hub.url}/fleet", timeout=BROWSER_MS)
+        await page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=BROWSER_MS)
+        await page.click("[data-testid=cabin-tile][data-station=cabin-chelles-1]")
+        await page.wait_for_selector("[data-testid=maintenance] [data-action=diagnostics]", timeout=BROWSER_MS)
+        # She logs out in another tab: the page's next poll is refused (401) and sends her to log in again.
+        other = await context.new_page()
+        await other.goto(f"{hub.url}/fleet")
+        assert await other.evaluate("async () => (await fetch('/api/logout', {method: 'POST'})).status") == 200
+        await page.wait_for_url(f"{hub.url}/", timeout=BROWSER_MS)
+        await page.wait_for_selector("[data-testid=login-username]", state="visible", timeout=BROWSER_MS)
+        assert [e for e in errors if "Failed to load resource" not in e] == []  # the refused polls: 401

@@ -1,10 +1,10 @@
-"""The fleet's alerts, made by one pure function from each station's latest health and the time now
-(docs/design.md, "The fleet view"), sorted by urgency: the most severe first, then by kind, then
-the oldest report first, then by station."""
+"""The fleet's alerts, made by one pure function from each station's latest health, the stations the hub
+has, and the time now (docs/design.md, "The fleet view"), sorted by urgency: the most severe first, then
+by kind, then the oldest report first, then by station."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -15,9 +15,9 @@ from protocol.hub import StationHealth
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")
 # Within one severity, the order the fleet page lists alerts in.
-KINDS = ("offline", "paper_out", "printer_down", "cleaning_overdue", "device_down", "high_lag", "low_battery",
-         "paper_low")
-OFFLINE_AFTER = 3  # reporting intervals without a report: the cabin is offline
+KINDS = ("offline", "never_reported", "paper_out", "printer_down", "cleaning_overdue", "device_down", "high_lag",
+         "low_battery", "paper_low")
+OFFLINE_AFTER = 3  # reporting intervals without a report (the station's, at most offline_after_s): offline
 PRINTER_DOWN = ("unreachable", "cover_open", "printer_error", "printer_offline")
 
 
@@ -28,12 +28,14 @@ class Thresholds:
     cleaning_overdue_s: float = 30 * 60.0
     low_battery_percent: int = 20
     lag_warning_s: float = 0.5
+    offline_after_s: float = 180.0  # without a report this long a cabin is offline, whatever interval it claims
 
     @classmethod
     def of(cls, section: MonitoringSection) -> Thresholds:
         """The thresholds of the hub's [monitoring] section."""
         return cls(cleaning_overdue_s=section.cleaning_overdue_minutes * 60.0,
-                   low_battery_percent=section.low_battery_percent, lag_warning_s=section.lag_warning_s)
+                   low_battery_percent=section.low_battery_percent, lag_warning_s=section.lag_warning_s,
+                   offline_after_s=section.offline_after_s)
 
 
 @dataclass(frozen=True)
@@ -52,18 +54,20 @@ class Alert:
     station: str
     kind: str
     severity: Severity
-    at: datetime  # the report it comes from
+    at: datetime | None  # the report it comes from; None for a station never heard of
     detail: dict[str, str | int | float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         """The alert as the fleet page's API gives it."""
-        return {"station": self.station, "kind": self.kind, "severity": self.severity, "at": self.at.isoformat(),
-                "detail": self.detail}
+        return {"station": self.station, "kind": self.kind, "severity": self.severity,
+                "at": self.at.isoformat() if self.at is not None else None, "detail": self.detail}
 
 
-def online(latest: Latest, now: datetime) -> bool:
-    """Whether the station reported within OFFLINE_AFTER of its reporting intervals."""
-    return (now - latest.at).total_seconds() <= OFFLINE_AFTER * latest.health.interval_s
+def online(latest: Latest, now: datetime, thresholds: Thresholds) -> bool:
+    """Whether the station reported within OFFLINE_AFTER of the reporting intervals it claims, and within the
+    hub's own bound (a station claiming an hour between reports is not left unnoticed for three)."""
+    silent = (now - latest.at).total_seconds()
+    return silent <= min(OFFLINE_AFTER * latest.health.interval_s, thresholds.offline_after_s)
 
 
 def dirty_for(latest: Latest, now: datetime) -> float | None:
@@ -81,7 +85,7 @@ def cleaning_overdue(latest: Latest, now: datetime, thresholds: Thresholds) -> b
 def station_alerts(latest: Latest, now: datetime, thresholds: Thresholds) -> list[Alert]:
     """One station's alerts; an offline station's only alert is that it is offline (its report is stale)."""
     h, at, sid = latest.health, latest.at, latest.station
-    if not online(latest, now):
+    if not online(latest, now, thresholds):
         return [Alert(sid, "offline", "critical", at, {"minutes": int((now - at).total_seconds() // 60)})]
     found: list[Alert] = []
     printer = h.printer
@@ -105,10 +109,16 @@ def station_alerts(latest: Latest, now: datetime, thresholds: Thresholds) -> lis
     return found
 
 
-def _urgency(alert: Alert) -> tuple[int, int, datetime, str]:
-    return SEVERITIES.index(alert.severity), KINDS.index(alert.kind), alert.at, alert.station
+def _urgency(alert: Alert) -> tuple[int, int, float, str]:
+    at = alert.at.timestamp() if alert.at is not None else 0.0  # None only for never_reported, a kind of its own
+    return SEVERITIES.index(alert.severity), KINDS.index(alert.kind), at, alert.station
 
 
-def alerts(latest: Iterable[Latest], now: datetime, thresholds: Thresholds) -> list[Alert]:
-    """Every alert of the fleet now, the most urgent first."""
-    return sorted((a for one in latest for a in station_alerts(one, now, thresholds)), key=_urgency)
+def alerts(latest: Iterable[Latest], now: datetime, thresholds: Thresholds, *,
+           stations: Collection[str] = ()) -> list[Alert]:
+    """Every alert of the fleet now, the most urgent first: those of each report, and "never reported" (as
+    critical as offline) for each of `stations`, the hub's, that has no report."""
+    reports = list(latest)
+    heard = {one.station for one in reports}
+    silent = [Alert(sid, "never_reported", "critical", None) for sid in stations if sid not in heard]
+    return sorted([*silent, *(a for one in reports for a in station_alerts(one, now, thresholds))], key=_urgency)

@@ -8,11 +8,12 @@ instance shares, so scraping any instance gives the whole fleet: `cabin_station_
 `cabin_station_paper_out`, `cabin_station_printer_up`, `cabin_station_loop_lag_seconds`,
 `cabin_station_cleaning_due`, `cabin_station_cleaning_overdue`, `cabin_station_uptime_seconds`,
 `cabin_station_report_timestamp_seconds`, `cabin_station_state{state}` (1 for the current one),
-`cabin_station_info{version}`, `cabin_device_up{device,kind}` and `cabin_device_battery_ratio`.
+`cabin_station_info{version}`, `cabin_device_up{device,kind}` and `cabin_device_battery_ratio`; a
+station of the hub's that never reported has only `cabin_station_up` 0.
 
-Who may scrape: a bearer token whose SHA-256 is [monitoring] metrics_token_sha256, or a peer address
-in [monitoring] metrics_from (this machine only by default). Behind a proxy the peer is the proxy:
-give Prometheus a token then.
+Who may scrape: once [monitoring] metrics_token_sha256 is set, only a bearer token whose SHA-256 it is,
+whatever the address; without it, a peer address in [monitoring] metrics_from (this machine only by
+default). Behind a proxy the peer is the proxy: give Prometheus a token then.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class _Collector(Collector):
         self._figures = figures
         self._thresholds = thresholds
         self.latest: list[Latest] = []
+        self.silent: set[str] = set()
         self.now = datetime.fromtimestamp(0, UTC)
 
     def describe(self) -> list[Metric]:
@@ -70,15 +72,16 @@ class _Collector(Collector):
                                 value=figures.waiting)
         yield CounterMetricFamily("cabin_hub_messages_relayed", "Signalling messages relayed by this instance",
                                   value=figures.relayed)
-        yield from _stations(self.latest, self.now, self._thresholds)
+        yield from _stations(self.latest, self.silent, self.now, self._thresholds)
 
 
 def _gauge(name: str, text: str, labels: list[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, text, labels=labels)
 
 
-def _stations(latest: list[Latest], now: datetime, thresholds: Thresholds) -> Iterator[Metric]:
-    """The stations' series, one sample per station (per device for the devices')."""
+def _stations(latest: list[Latest], silent: set[str], now: datetime, thresholds: Thresholds) -> Iterator[Metric]:
+    """The stations' series, one sample per station (per device for the devices'); a station of `silent`, the
+    hub's that never reported, is only down."""
     s = ["station"]
     up = _gauge("cabin_station_up", "1 while the station reports its health in time", s)
     paper = _gauge("cabin_station_paper_out", "1 when the station's printer is out of paper", s)
@@ -92,9 +95,11 @@ def _stations(latest: list[Latest], now: datetime, thresholds: Thresholds) -> It
     info = _gauge("cabin_station_info", "The station's software version", [*s, "version"])
     device_up = _gauge("cabin_device_up", "1 while the instrument is connected", [*s, "device", "kind"])
     battery = _gauge("cabin_device_battery_ratio", "The instrument's battery, 0 to 1", [*s, "device"])
+    for station in sorted(silent):
+        up.add_metric([station], 0.0)
     for one in latest:
         h, sid = one.health, [one.station]
-        up.add_metric(sid, float(online(one, now)))
+        up.add_metric(sid, float(online(one, now, thresholds)))
         problem = h.printer.problem if h.printer is not None else None
         paper.add_metric(sid, float(problem == "paper_out"))
         printer.add_metric(sid, float(h.printer is not None and h.printer.reachable and problem is None))
@@ -131,11 +136,12 @@ class Metrics:
         return [web.get("/metrics", self._scrape)]
 
     def allowed(self, request: web.Request) -> bool:
-        """Whether the request shows the metrics token or comes from an allowed address."""
+        """Whether the request shows the metrics token (the only way in once one is set), or else comes from an
+        allowed address."""
         wanted = self._monitoring.metrics_token_sha256
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if wanted is not None and scheme.lower() == "bearer" and token:
-            return hmac.compare_digest(token_digest(token.strip()), wanted)
+        if wanted is not None:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            return scheme.lower() == "bearer" and hmac.compare_digest(token_digest(token.strip()), wanted)
         try:
             peer = ipaddress.ip_address(request.remote or "")
         except ValueError:
@@ -144,9 +150,13 @@ class Metrics:
 
     async def _scrape(self, request: web.Request) -> web.StreamResponse:
         if not self.allowed(request):
-            raise Refusal(403, "not_allowed", "scraping needs the hub's metrics token ([monitoring] "
-                          "metrics_token_sha256) or an address in [monitoring] metrics_from")
+            if self._monitoring.metrics_token_sha256 is not None:
+                raise Refusal(403, "not_allowed", "scraping needs the hub's metrics token ([monitoring] "
+                              "metrics_token_sha256) as Authorization: Bearer")
+            raise Refusal(403, "not_allowed", "scraping needs an address in [monitoring] metrics_from, or a "
+                          "token: set [monitoring] metrics_token_sha256")
         self._collector.latest = await self._fleet.latest()
+        self._collector.silent = self._fleet.stations() - {one.station for one in self._collector.latest}
         self._collector.now = datetime.fromtimestamp(self._wall(), UTC)
         return web.Response(body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE})
 

@@ -79,6 +79,10 @@ class FleetView:
         self._pending[station_id] = (health, self._wall())
         self._wake.set()
 
+    def stations(self) -> set[str]:
+        """The ids of the hub's enabled stations (the store's accounts)."""
+        return {s.id for s in self._accounts.stations}
+
     async def latest(self) -> list[Latest]:
         """Every station's latest report, as every instance wrote them."""
         rows = await self._store.run(records.latest)
@@ -142,7 +146,7 @@ class FleetView:
         for sid, site in sites.items():
             one = found.get(sid)
             cabins.append({
-                "station": sid, "site": site, "online": one is not None and online(one, now),
+                "station": sid, "site": site, "online": one is not None and online(one, now, self.thresholds),
                 "reported_at": one.at.isoformat() if one is not None else None,
                 "dirty_for_s": dirty_for(one, now) if one is not None else None,
                 "health": one.health.model_dump(mode="json", exclude={"v", "type"}) if one is not None else None,
@@ -150,13 +154,14 @@ class FleetView:
         listed = [one for sid, one in found.items() if sid in sites]
         return web.json_response({
             "role": account.role, "now": now.isoformat(), "cabins": cabins,
-            "alerts": [{**a.to_json(), "site": sites[a.station]} for a in alerts(listed, now, self.thresholds)],
+            "alerts": [{**a.to_json(), "site": sites[a.station]}
+                       for a in alerts(listed, now, self.thresholds, stations=sites)],
         })
 
     async def _history(self, request: web.Request) -> web.StreamResponse:
         self._logins.staff(request, *ROLES)
         station = request.match_info["station"]
-        if station not in {s.id for s in self._accounts.stations}:
+        if station not in self.stations():
             raise Refusal(404, "unknown_station", f"no station {station} on this hub")
         kept = self._monitoring.history_days
         try:

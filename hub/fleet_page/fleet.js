@@ -229,7 +229,8 @@ function renderAll() {
 }
 
 async function poll() {
-  const result = await send("GET", API);
+  const result = await send("GET", API); // a login that ended (401): send() goes back to the login page
+  if (result.status === 401) return;
   $("stale").hidden = result.ok;
   if (result.ok) {
     state.fleet = result.data;

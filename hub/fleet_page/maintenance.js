@@ -16,7 +16,8 @@ const LOG_LINES = 100;
 /** The API of one station's maintenance. */
 const apiPath = (stationId) => `/api/fleet/stations/${encodeURIComponent(stationId)}/maintenance`;
 
-/** One JSON request: {status, data}; status 0 when the hub cannot be reached. */
+/** One JSON request: {status, data}; status 0 when the hub cannot be reached. A login that ended (401) goes
+ * back to the login page, as the fleet page's own requests do. */
 async function request(method, path, body) {
   const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
   if (body !== undefined) {
@@ -25,6 +26,7 @@ async function request(method, path, body) {
   }
   try {
     const response = await fetch(path, init);
+    if (response.status === 401) location.replace("/");
     const data = await response.json().catch(() => ({}));
     return { status: response.status, data: data !== null && typeof data === "object" ? data : {} };
   } catch {
