@@ -150,11 +150,13 @@ class Relay:
         """This hub's name in its fleet ("alone" without one)."""
         return self._instances.name
 
-    def figures(self) -> tuple[int, int, int]:
-        """(stations connected, GPs connected, patients waiting for a GP) at this instance, for its metrics."""
+    def figures(self) -> tuple[int, int, int, int]:
+        """(stations connected, GPs connected, patients waiting for a GP, stations a GP joined) at this instance,
+        for its metrics."""
         waiting = sum(1 for s in self._stations.values() if s.gp is None and s.status is not None
                       and s.status.state == CabinState.WAITING_FOR_DOCTOR)
-        return len(self._stations), len(self._gps), waiting
+        joined = sum(1 for s in self._stations.values() if s.gp is not None)
+        return len(self._stations), len(self._gps), waiting, joined
 
     def online(self, station_id: str) -> bool:
         """Whether the station is connected now, to this instance or another of the fleet."""

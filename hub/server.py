@@ -171,8 +171,8 @@ class Hub:
 
     def _figures(self) -> HubFigures:
         """This instance's own figures for its metrics."""
-        stations, gps, waiting = self._relay.figures()
-        return HubFigures(stations=stations, gps=gps, waiting=waiting, relayed=self._relay.relayed)
+        stations, gps, waiting, joined = self._relay.figures()
+        return HubFigures(stations=stations, gps=gps, waiting=waiting, joined=joined, relayed=self._relay.relayed)
 
     def _desk_routes(self) -> list[web.AbstractRouteDef]:
         """The secretary's desk and its API, on a vehicle's hub only."""
@@ -360,7 +360,7 @@ class Hub:
             await self._store.run(lambda session: session.execute(text("SELECT 1")))
         except StationError as exc:
             return error_response(503, "unavailable", f"the hub's store does not answer: {exc}")
-        stations, gps, _ = self._relay.figures()
+        stations, gps, _, _ = self._relay.figures()
         return web.json_response({"ok": True, "instance": self._relay.instance, "stations": stations, "gps": gps})
 
     async def _me(self, request: web.Request) -> web.StreamResponse:

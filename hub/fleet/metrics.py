@@ -3,7 +3,7 @@
 `GET /metrics` answers in Prometheus' text format from the hub's own CollectorRegistry (one per
 Hub, never the library's global one): the process (`process_resident_memory_bytes`...), the hub's
 figures (`cabin_hub_stations_connected`, `cabin_hub_gps_connected`, `cabin_hub_waiting_patients`,
-`cabin_hub_messages_relayed_total`), and each station's latest health from the store every
+`cabin_hub_stations_joined`, `cabin_hub_messages_relayed_total`), and each station's latest health from the store every
 instance shares, so scraping any instance gives the whole fleet: `cabin_station_up`,
 `cabin_station_paper_out`, `cabin_station_printer_up`, `cabin_station_loop_lag_seconds`,
 `cabin_station_cleaning_due`, `cabin_station_cleaning_overdue`, `cabin_station_uptime_seconds`,
@@ -46,6 +46,7 @@ class HubFigures:
     stations: int
     gps: int
     waiting: int
+    joined: int
     relayed: int
 
 
@@ -70,6 +71,8 @@ class _Collector(Collector):
                                 value=figures.gps)
         yield GaugeMetricFamily("cabin_hub_waiting_patients", "Patients waiting for a GP at this instance's stations",
                                 value=figures.waiting)
+        yield GaugeMetricFamily("cabin_hub_stations_joined", "Stations of this instance a GP joined (consultations)",
+                                value=figures.joined)
         yield CounterMetricFamily("cabin_hub_messages_relayed", "Signalling messages relayed by this instance",
                                   value=figures.relayed)
         yield from _stations(self.latest, self.silent, self.now, self._thresholds)
