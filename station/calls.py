@@ -6,8 +6,10 @@ cabin's state, so a waiting patient appears in GPs' waiting rooms (by session id
 never by name); offers an instruments leg to a GP the hub sends; and relays the face-to-face
 leg's signalling between the kiosk page and that GP. The face leg starts once the cabin is in
 consultation (the GP has joined on the control channel) and the page hangs up by itself when
-the consultation is over. It also reports the audit chain's head to the hub, and keeps the
-hub's acknowledgement beside the trail (docs/design.md, "The audit chain").
+the consultation is over. A GP whose hub connection closes keeps her legs that are up; back through any
+hub instance, she takes them back instead of setting them up again (docs/design.md, "A fleet of hubs").
+It also reports the audit chain's head to the hub, and keeps the hub's acknowledgement beside the trail
+(docs/design.md, "The audit chain").
 """
 
 from __future__ import annotations
