@@ -207,6 +207,14 @@ class AccountDirectory:
         """Every enabled station, once per token it may connect with (twice while its token is rotated)."""
         return self._snapshot.stations
 
+    def station(self, station_id: str) -> StationAccount | None:
+        """The enabled station `station_id`, if any."""
+        return next((s for s in self._snapshot.stations if s.id == station_id), None)
+
+    def cabins(self, site_code: str) -> tuple[str, ...]:
+        """The ids of the enabled stations standing at a site, by id: the cabins its bookings are made in."""
+        return tuple(dict.fromkeys(s.id for s in self._snapshot.stations if s.site_code == site_code))
+
     def tokens(self, station_id: str) -> tuple[str, ...]:
         """The digests of a station's tokens, oldest first, retired ones included: its rank is its token's place."""
         return self._snapshot.tokens.get(station_id, ())

@@ -110,11 +110,11 @@ class Merger:
 
     def _elsewhere(self, session: Session, page: _Page, doc: Doc, values: dict[str, Any] | None, scope: str) -> bool:
         """Whether a document, or the row it would change here, belongs to another site than `scope`."""
-        if values is not None and self._journal.scope(SimpleNamespace(**values)) != scope:
+        if values is not None and self._journal.scope(session, SimpleNamespace(**values)) != scope:
             return True
         held = page.held.get(doc.kind)
         local = held.get(doc.uid) if held is not None else KINDS[doc.kind].find(session, doc.uid)
-        return local is not None and self._journal.scope(local) != scope
+        return local is not None and self._journal.scope(session, local) != scope
 
     def _bookings(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
         if values is None or values["id"] != uid:
