@@ -354,7 +354,7 @@ class AccountDirectory:
         await self._change(write)
 
     async def set_password(self, username: str, password: str, *, by: str) -> None:
-        """Give a GP or a staff member a new password."""
+        """Give a GP or a staff member a new password; her logins end (in the store: on every instance)."""
         password_hash = await self._hash(password)
 
         def write(session: Session) -> None:
@@ -362,6 +362,7 @@ class AccountDirectory:
             if row is None:
                 raise Refusal(404, "unknown_account", f"no GP or staff {username}")
             row.password_hash = password_hash
+            session.execute(delete(LoginRow).where(LoginRow.username == username))
             self._audit(session, by, "password set", username)
         await self._change(write)
 

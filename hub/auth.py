@@ -494,9 +494,11 @@ class Logins:
         self._logins[key] = changed
 
     def _accounts_changed(self) -> None:
-        """The accounts changed: the logins of one disabled (here or on another instance) end, their sockets close."""
+        """The accounts changed: the logins of one disabled or given a new password (here or on another instance)
+        end, their sockets close."""
         for key, login in list(self._logins.items()):
-            if self._accounts.account(login.account.username) is None:
+            current = self._accounts.account(login.account.username)
+            if current is None or current.password_hash != login.account.password_hash:
                 del self._logins[key]
                 self._on_logout(key)
 

@@ -288,3 +288,40 @@ async def test_a_login_made_on_one_instance_is_valid_on_another_and_ends_on_both
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_a_new_password_ends_the_accounts_logins_on_every_instance(
+        postgres: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    url = postgres.new_database().render_as_string(hide_password=False)
+    first, second = Hub(staffed(store=StoreSection(url=url))), Hub(staffed(store=StoreSection(url=url)))
+    path = tmp_path / "hub.toml"
+    path.write_text(f'[store]\nurl = "{url}"\n', encoding="utf-8")
+    await first.start()
+    await second.start()
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http, \
+                aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as tech:
+            assert (await login(http, first, "claire"))[0] == 200
+            ws = await http.ws_connect(f"{second.url}/ws/gp", origin=second.origin)
+            assert (await receive(ws, "welcome"))["name"] == "Dr Claire Martin"
+            assert (await login(tech, first, "tess"))[0] == 200
+            assert (await api(tech, first, "/gp/claire/password", {"password": NEW_PASSWORD}))[0] == 200
+            assert (await closed(ws)).type is aiohttp.WSMsgType.CLOSE  # on the other instance
+            for hub in (first, second):
+                async with http.get(f"{hub.url}/api/me") as response:
+                    assert response.status == 401
+
+            # Set through `cabin hub accounts`: her login on the running instance ends too.
+            assert (await login(http, second, "claire", NEW_PASSWORD))[0] == 200
+            ws = await http.ws_connect(f"{first.url}/ws/gp", origin=first.origin)
+            assert (await receive(ws, "welcome"))["name"] == "Dr Claire Martin"
+            await cabin(["hub", "accounts", "set-password", "claire", "--config", str(path)], capsys, monkeypatch,
+                        PASSWORD + "\n")
+            assert (await closed(ws)).type is aiohttp.WSMsgType.CLOSE
+            async with http.get(f"{first.url}/api/me") as response:
+                assert response.status == 401
+            assert (await api(tech, first, ""))[0] == 200  # another account's login stands
+    finally:
+        await first.stop()
+        await second.stop()
+
