@@ -300,6 +300,9 @@ class Hub:
             raise
         except Refusal as exc:
             return error_response(exc.status, exc.code, str(exc), **exc.details)
+        except StationError as exc:  # the store not answering: the client may try again
+            log.warning("hub request %s: %s", request.path, exc)
+            return error_response(503, "store_unavailable", "the hub's store does not answer: try again in a moment")
         except Exception:
             log.exception("hub request %s failed", request.path)
             return error_response(500, "internal", "something went wrong in the hub")
