@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from bench.common import Figure, measure_and_report, parser, progress, ratio
 from config.intervals import WeeklyHours
 from config.schema import CheckInRules, HubSection
+from hub.accounts import AccountDirectory
 from hub.booking.book import Book
 from hub.booking.feed import cabin_booking
 from hub.booking.programme import Programme
@@ -258,7 +259,9 @@ async def measure(url: URL, searches: int, bookings: int, count: int, state_dir:
         await store.run(lambda s: import_accounts(s, config, NOW))
         programme = Programme(store, config, NOW.timestamp)
         await programme.start()
-        book = Book(store, config, NOW.timestamp, programme=programme)
+        accounts = AccountDirectory(store, config, NOW.timestamp)
+        await accounts.reload()
+        book = Book(store, config, NOW.timestamp, accounts=accounts, programme=programme)
         written = await store.run(lambda s: fill(s, config, book, rng))
         progress(f"store {store.where}: {len(config.stations)} cabins, {written} bookings")
         days = weekdays(NOW.date(), NOW.date() + timedelta(weeks=WEEKS_AHEAD) - timedelta(days=1))

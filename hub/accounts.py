@@ -207,6 +207,14 @@ class AccountDirectory:
         """Every enabled station, once per token it may connect with (twice while its token is rotated)."""
         return self._snapshot.stations
 
+    def station(self, station_id: str) -> StationAccount | None:
+        """The enabled station `station_id`, if any."""
+        return next((s for s in self._snapshot.stations if s.id == station_id), None)
+
+    def cabins(self, site_code: str) -> tuple[str, ...]:
+        """The ids of the enabled stations standing at a site, by id: the cabins its bookings are made in."""
+        return tuple(dict.fromkeys(s.id for s in self._snapshot.stations if s.site_code == site_code))
+
     def tokens(self, station_id: str) -> tuple[str, ...]:
         """The digests of a station's tokens, oldest first, retired ones included: its rank is its token's place."""
         return self._snapshot.tokens.get(station_id, ())
@@ -346,7 +354,7 @@ class AccountDirectory:
         await self._change(write)
 
     async def set_password(self, username: str, password: str, *, by: str) -> None:
-        """Give a GP or a staff member a new password."""
+        """Give a GP or a staff member a new password; her logins end (in the store: on every instance)."""
         password_hash = await self._hash(password)
 
         def write(session: Session) -> None:
@@ -354,6 +362,7 @@ class AccountDirectory:
             if row is None:
                 raise Refusal(404, "unknown_account", f"no GP or staff {username}")
             row.password_hash = password_hash
+            session.execute(delete(LoginRow).where(LoginRow.username == username))
             self._audit(session, by, "password set", username)
         await self._change(write)
 

@@ -53,6 +53,7 @@ COOKIE = "cabin_gp"
 MAX_LOGINS_PER_GP = 20  # a GP's oldest login ends when she opens one more; another GP's never does
 PENDING_TTL_S = 600.0  # a login waiting for its second factor lasts this long at most
 MAX_LIMITER_KEYS = 10_000
+MAX_UNKNOWN_KEYS = 10_000  # cookies found in no login, remembered for `recheck_s` so as not to ask the store again
 SCRYPT_SLOTS = 2  # scrypt verifications at once: each holds tens of MiB
 
 Account = GpAccount | CoordinatorAccount
@@ -274,6 +275,7 @@ class Logins:
                                    clock.monotonic)
         self._totp = totp
         self._logins: dict[str, Login] = {}
+        self._unknown: dict[str, float] = {}  # key -> when the store had no login for it, oldest first
         self._decoy: str | None = None
         self._scrypt_slots: asyncio.Semaphore | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -317,17 +319,27 @@ class Logins:
 
     async def recall(self, request: web.Request) -> None:
         """Read the request's login from the store when this instance has not seen it for `recheck_s`: one made
-        on another instance is known here, one ended there ends here."""
+        on another instance is known here, one ended there ends here. A cookie the store had no login for is
+        not looked up again for `recheck_s` (a new login's cookie is given once the store holds it). The store
+        not answering: a login held here stands, as the sweep keeps it; any other is a StationError."""
         key = self._key(request)
         known = self._logins.get(key)
         now = self._clock.monotonic()
         if not key or (known is not None and now - known.checked < self._recheck_s):
             return
-        row = await self._store.run(lambda session: session.get(LoginRow, key))
+        if known is None and now - self._unknown.get(key, -math.inf) < self._recheck_s:
+            return
+        try:
+            row = await self._store.run(lambda session: session.get(LoginRow, key))
+        except StationError:
+            if known is not None:
+                return
+            raise
         account = self._accounts.account(row.username) if row is not None else None
         if row is None or account is None:
             if self._logins.pop(key, None) is not None:
                 self._on_logout(key)
+            self._forget(key, now)
             return
         self._logins[key] = Login(account, row.expires_at.timestamp(), row.verified, row.enrolment, now)
 
@@ -493,10 +505,21 @@ class Logins:
             raise Refusal(401, "unauthorized", "log in first")
         self._logins[key] = changed
 
+    def _forget(self, key: str, now: float) -> None:
+        """Remember that the store has no login for `key`, the oldest such keys dropped past `recheck_s` or
+        MAX_UNKNOWN_KEYS."""
+        self._unknown.pop(key, None)
+        self._unknown[key] = now
+        while self._unknown and (len(self._unknown) > MAX_UNKNOWN_KEYS
+                                 or now - next(iter(self._unknown.values())) >= self._recheck_s):
+            del self._unknown[next(iter(self._unknown))]
+
     def _accounts_changed(self) -> None:
-        """The accounts changed: the logins of one disabled (here or on another instance) end, their sockets close."""
+        """The accounts changed: the logins of one disabled or given a new password (here or on another instance)
+        end, their sockets close."""
         for key, login in list(self._logins.items()):
-            if self._accounts.account(login.account.username) is None:
+            current = self._accounts.account(login.account.username)
+            if current is None or current.password_hash != login.account.password_hash:
                 del self._logins[key]
                 self._on_logout(key)
 

@@ -100,20 +100,21 @@ class Hub:
         self._programme = Programme(self._store, config, wall)
         self._outbox = Outbox(self._store, config, wall, lambda: self.origin, configured_senders(config),
                               programme=self._programme)
-        self.book = Book(self._store, config, wall, programme=self._programme, announce=self._outbox.announce)
+        self.accounts = AccountDirectory(self._store, config, wall)
+        self.book = Book(self._store, config, wall, accounts=self.accounts, programme=self._programme,
+                         announce=self._outbox.announce)
         self._fhir = FhirApi(self.book, config, lambda: self.origin)
         self._calendars = CalendarFeeds(self.book, config)
         clock = clock or Clock()
         self._public = PublicBooking(self.book, config, clock.monotonic)
         # On a vehicle's hub, the secretary's reception hears of the cabin (docs/design.md, "The secretary's desk").
         self._reception = Reception(self._store, self.book, config, wall) if config.vehicle is not None else None
-        self.accounts = AccountDirectory(self._store, config, wall)
         # Technicians' remote runs (docs/design.md, "Remote maintenance"), sent through the relay built next.
         self._maintenance = RemoteMaintenance(self._store, self.accounts, wall,
                                               send=lambda sid, message: self._relay.send_to_station(sid, message),
                                               online=lambda sid: self._relay.online(sid))
         self._relay = Relay(config, self._store, wall, port=lambda: self.port, accounts=self.accounts,
-                            feed=BookingFeed(self.book, config), watcher=self._reception,
+                            feed=BookingFeed(self.book), watcher=self._reception,
                             health=lambda sid, health: self.fleet.report(sid, health), maintenance=self._maintenance)
         self.book.listen(lambda view: self._relay.booking_committed(view.id))
         if self._reception is not None:
@@ -299,6 +300,9 @@ class Hub:
             raise
         except Refusal as exc:
             return error_response(exc.status, exc.code, str(exc), **exc.details)
+        except StationError as exc:  # the store not answering: the client may try again
+            log.warning("hub request %s: %s", request.path, exc)
+            return error_response(503, "store_unavailable", "the hub's store does not answer: try again in a moment")
         except Exception:
             log.exception("hub request %s failed", request.path)
             return error_response(500, "internal", "something went wrong in the hub")

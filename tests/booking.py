@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import URL
 
 from config.intervals import WeeklyHours
+from hub.accounts import AccountDirectory
 from hub.booking.book import Book
 from hub.booking.programme import Programme
 from hub.booking.records import BookingRequest
@@ -114,7 +115,9 @@ async def open_book(url: URL, config: HubConfig | None = None,
     async with open_store(url, config) as store:
         programme = Programme(store, config, wall)
         await programme.start()
-        yield Book(store, config, wall, programme=programme)
+        accounts = AccountDirectory(store, config, wall)
+        await accounts.reload()
+        yield Book(store, config, wall, accounts=accounts, programme=programme)
 
 
 def patient(start: datetime, *, site: str = "NAN231", name: str = "Camille Lefèvre",

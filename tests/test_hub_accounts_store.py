@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -12,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.engine import URL
 
 from hub.accounts import AccountDirectory
@@ -31,6 +33,7 @@ from hub.server import Hub
 from hub.store import Store
 from hub.store.accounts import import_accounts
 from hub.store.models import AuditEntry
+from runtime.clock import Clock
 from station.cli import main
 from tests.conftest import eventually
 from tests.test_hub import (
@@ -288,3 +291,85 @@ async def test_a_login_made_on_one_instance_is_valid_on_another_and_ends_on_both
     finally:
         await first.stop()
         await second.stop()
+
+
+async def test_a_new_password_ends_the_accounts_logins_on_every_instance(
+        postgres: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    url = postgres.new_database().render_as_string(hide_password=False)
+    first, second = Hub(staffed(store=StoreSection(url=url))), Hub(staffed(store=StoreSection(url=url)))
+    path = tmp_path / "hub.toml"
+    path.write_text(f'[store]\nurl = "{url}"\n', encoding="utf-8")
+    await first.start()
+    await second.start()
+    try:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http, \
+                aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as tech:
+            assert (await login(http, first, "claire"))[0] == 200
+            ws = await http.ws_connect(f"{second.url}/ws/gp", origin=second.origin)
+            assert (await receive(ws, "welcome"))["name"] == "Dr Claire Martin"
+            assert (await login(tech, first, "tess"))[0] == 200
+            assert (await api(tech, first, "/gp/claire/password", {"password": NEW_PASSWORD}))[0] == 200
+            assert (await closed(ws)).type is aiohttp.WSMsgType.CLOSE  # on the other instance
+            for hub in (first, second):
+                async with http.get(f"{hub.url}/api/me") as response:
+                    assert response.status == 401
+
+            # Set through `cabin hub accounts`: her login on the running instance ends too.
+            assert (await login(http, second, "claire", NEW_PASSWORD))[0] == 200
+            ws = await http.ws_connect(f"{first.url}/ws/gp", origin=first.origin)
+            assert (await receive(ws, "welcome"))["name"] == "Dr Claire Martin"
+            await cabin(["hub", "accounts", "set-password", "claire", "--config", str(path)], capsys, monkeypatch,
+                        PASSWORD + "\n")
+            assert (await closed(ws)).type is aiohttp.WSMsgType.CLOSE
+            async with http.get(f"{first.url}/api/me") as response:
+                assert response.status == 401
+            assert (await api(tech, first, ""))[0] == 200  # another account's login stands
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_an_unknown_cookie_is_looked_up_once_and_a_store_not_answering_is_a_503(
+        postgres: Any, caplog: pytest.LogCaptureFixture) -> None:
+    database = postgres.new_database()
+    hub = Hub(staffed(store=StoreSection(url=database.render_as_string(hide_password=False))),
+              clock=Clock(speed=1e-6))  # the hub's recheck period does not pass within the test
+    await hub.start()
+    lookups: list[str] = []
+
+    def looked_up(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM logins" in statement:
+            lookups.append(statement)
+
+    engine = hub._store.engine
+    assert engine is not None
+    event.listen(engine, "before_cursor_execute", looked_up)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async def me(cookie: str) -> tuple[int, dict[str, Any]]:
+                async with http.get(f"{hub.url}/api/me", headers={"Cookie": f"cabin_gp={cookie}"}) as response:
+                    return response.status, await response.json()
+
+            for _ in range(20):
+                assert (await me("forged-cookie"))[0] == 401
+            assert len(lookups) == 1
+            assert (await me("another-forged-cookie"))[0] == 401
+            assert len(lookups) == 2
+
+            with psycopg.connect(host="127.0.0.1", port=postgres.port, user="postgres", dbname="postgres",
+                                 autocommit=True) as admin:
+                admin.execute(f'ALTER DATABASE "{database.database}" ALLOW_CONNECTIONS false')
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                              (database.database,))
+                try:
+                    status, body = await me("a-third-cookie")
+                    assert status == 503 and body["error"] == "store_unavailable", body
+                    assert "does not answer" in body["message"]
+                    assert (await me("forged-cookie"))[0] == 401  # still known as no login's
+                    assert "Traceback" not in caplog.text
+                    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+                finally:
+                    admin.execute(f'ALTER DATABASE "{database.database}" ALLOW_CONNECTIONS true')
+    finally:
+        event.remove(engine, "before_cursor_execute", looked_up)
+        await hub.stop()

@@ -22,12 +22,15 @@ from icalendar import Calendar
 from sqlalchemy import func, select
 from sqlalchemy.engine import URL
 
+from hub.accounts import AccountDirectory
 from hub.booking.book import Book
 from hub.booking.fhir import BOOKING_CODE, IDNPS, MAX_FHIR_BODY_BYTES, SlotSearch, fhir_id, slot_id
 from hub.booking.ical import feed_token
 from hub.booking.records import FreeSlot
 from hub.config import CalendarSection, FhirClient, ListenSection, StoreSection, token_digest
+from hub.errors import Refusal
 from hub.server import Hub
+from hub.store import Store
 from hub.store.models import AuditEntry, Booking
 from tests.booking import MONDAY, PARIS, Wall, at, booking_config, patient
 
@@ -104,6 +107,7 @@ def test_ids_and_search_windows_follow_fhir() -> None:
     assert slot_id(FreeSlot("cabin-nangis-1", "NAN231", at(MONDAY, "09:45"), at(MONDAY, "10:15"), ())) \
         == "cabin-nangis-1.202612070845"
     config = booking_config()
+    accounts = AccountDirectory(Store(URL.create("sqlite")), config, Wall())  # no account: no search narrowed
     now, horizon = at(MONDAY, "08:00"), timedelta(days=28)
     cases = {
         "": (now, now + horizon),
@@ -115,7 +119,7 @@ def test_ids_and_search_windows_follow_fhir() -> None:
     }
     for query, window in cases.items():
         params = [(p.split("=", 1)[0], p.split("=", 1)[1].replace("%2B", "+")) for p in query.split("&") if p]
-        assert SlotSearch.of(params, config).window(PARIS, now, horizon) == window, query
+        assert SlotSearch.of(params, config, accounts).window(PARIS, now, horizon) == window, query
     assert feed_token(SECRET, "claire.martin") == feed_token(SECRET, "claire.martin") != feed_token(SECRET, "paul.roux")
     assert feed_token(SECRET, "claire.martin") != feed_token(SECRET[::-1], "claire.martin")
 
@@ -315,3 +319,37 @@ async def test_a_gp_calendar_holds_her_sessions_and_bookings_without_names(hub: 
     for wrong in (url[:-8] + "AAAA.ics", paul, url.replace("claire.martin", "nobody")):
         async with http.get(wrong) as response:
             assert response.status == 404
+
+
+async def test_the_book_takes_its_cabins_and_gps_from_the_stores_accounts(hub: Hub,
+                                                                         http: aiohttp.ClientSession) -> None:
+    """docs/design.md, "Accounts in the store": a cabin created through the accounts is bookable; a GP disabled
+    there is no longer listed (desk, FHIR), nor bookable, and her calendar feed is gone."""
+    await hub.accounts.add_station("cabin-nangis-3", "Nangis", "NAN231", by="tess")
+    await hub.book.publish_session("paul.roux", ("cabin-nangis-3",), at(MONDAY, "09:00"), at(MONDAY, "12:30"),
+                                   actor="coordinator")
+    booked = await hub.book.book(patient(at(MONDAY, "09:00"), station="cabin-nangis-3"), actor="coordinator",
+                                 channel="phone")
+    assert booked.station_id == "cabin-nangis-3"
+    status, schedules, _ = await call(http, hub, "GET", "Schedule")
+    assert status == 200 and "cabin-nangis-3" in {e["resource"]["id"] for e in schedules["entry"]}
+
+    await hub.accounts.add_staff("anne", "a long passphrase", "Anne Coordinatrice", "coordinator", None, by="tess")
+    async with http.post(f"{hub.url}/api/login", json={"username": "anne", "password": "a long passphrase"},
+                         headers={"Origin": hub.origin}) as response:
+        assert response.status == 200
+    claire_feed = f"{hub.url}/ical/claire.martin/{feed_token(SECRET, 'claire.martin')}.ics"
+    async with http.get(claire_feed) as response:
+        assert response.status == 200
+
+    await hub.accounts.set_enabled("gp", "claire.martin", False, by="tess")
+    async with http.get(f"{hub.url}/api/coordinator/sites") as response:
+        assert [g["username"] for g in (await response.json())["gps"]] == ["paul.roux"]
+    status, roles, _ = await call(http, hub, "GET", "PractitionerRole")
+    assert status == 200 and CLAIRE_RPPS not in {e["resource"]["id"] for e in roles["entry"]}
+    assert (await call(http, hub, "GET", f"PractitionerRole/{CLAIRE_RPPS}"))[0] == 404
+    assert not [s for s in await hub.book.free_slots("NAN231", MONDAY) if s.station_id == "cabin-nangis-1"]
+    with pytest.raises(Refusal, match="no GP"):
+        await hub.book.book(patient(at(MONDAY, "09:30"), gp="claire.martin"), actor="coordinator", channel="phone")
+    async with http.get(claire_feed) as response:
+        assert response.status == 404

@@ -224,8 +224,8 @@ async def test_a_row_naming_a_gp_the_vehicle_does_not_list_holds_the_page_back_r
         assert vehicle.sync.uplink is not None
         await department.book.publish_session("claire.martin", [VEHICLE_STATION], at(MONDAY, "09:00"),
                                               at(MONDAY, "12:00"), actor="anne")
-        await vehicle.book._store.run(lambda s: s.delete(s.get(Gp, "claire.martin")))  # not in the vehicle's file
-        with pytest.raises(SyncFailed, match="GP claire.martin, which this hub's file does not list"):
+        await vehicle.book._store.run(lambda s: s.delete(s.get(Gp, "claire.martin")))  # not in the vehicle's accounts
+        with pytest.raises(SyncFailed, match="GP claire.martin, which this hub's accounts do not hold"):
             await vehicle.sync.uplink.synchronise()
         assert await count(vehicle, of=GpSession) == 0
         assert await count(vehicle, SyncPeer.received > 0, of=SyncPeer) == 0  # nothing acknowledged, nothing lost

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from config.intervals import Interval
+from hub.accounts import AccountDirectory
 from hub.booking.programme import Programme, holds
 from hub.booking.records import (
     Announce,
@@ -55,10 +56,12 @@ def _hm(moment: datetime, site: SiteSection) -> str:
 class Book:
     """The hub's book over its store; `wall` is Unix time."""
 
-    def __init__(self, store: Store, config: HubConfig, wall: Callable[[], float], *, programme: Programme,
-                 announce: Announce | None = None) -> None:
+    def __init__(self, store: Store, config: HubConfig, wall: Callable[[], float], *, accounts: AccountDirectory,
+                 programme: Programme, announce: Announce | None = None) -> None:
+        """`accounts` gives the cabins and the GPs (the store's, docs/design.md "Accounts in the store")."""
         self._store = store
         self._config = config
+        self.accounts = accounts
         self.programme = programme
         self._wall = wall
         self._announce = announce or (lambda session, booking, kind: None)
@@ -296,7 +299,7 @@ class Book:
         reason = reason.strip()
         if not reason or len(reason) > 200:
             raise _refuse("invalid_closure", "say why, in 200 characters at most")
-        cabins = (station,) if station is not None else self._config.cabins(site.code)
+        cabins = (station,) if station is not None else self.accounts.cabins(site.code)
 
         def write(session: Session) -> list[BookingView]:
             session.add(Closure(site_code=site.code, station_id=station, start=start, end=end, reason=reason,
@@ -361,19 +364,20 @@ class Book:
 
     def _station(self, station_id: str) -> tuple[str, str]:
         """(id, site code) of a cabin standing at a site, or a 404 refusal."""
-        account = next((s for s in self._config.stations if s.id == station_id and s.site_code), None)
+        account = self.accounts.station(station_id)
         if account is None or account.site_code is None:
             raise _refuse("unknown_station", f"there is no bookable cabin {station_id!r}", 404)
         return account.id, account.site_code
 
     def _free(self, session: Session, site: SiteSection, window: Span, gp: str | None,
               cabins: Sequence[str] | None = None) -> list[FreeSlot]:
-        cabins = self._config.cabins(site.code) if cabins is None else cabins
+        cabins = self.accounts.cabins(site.code) if cabins is None else cabins
         days = [(window.start + timedelta(days=i)).date() for i in range((window.end - window.start).days + 1)]
         open_ = [span for day in days for span in opening(site, day)]
         reach = Span(window.start - timedelta(days=1), window.end + timedelta(days=1))
-        duty = list(session.scalars(select(GpSession).where(
-            GpSession.station_id.in_(cabins), GpSession.start < reach.end, GpSession.end > reach.start)))
+        duty = list(session.scalars(select(GpSession).where(  # a disabled GP's sessions give no slot
+            GpSession.station_id.in_(cabins), GpSession.start < reach.end, GpSession.end > reach.start,
+            GpSession.username.in_(select(Gp.username).where(Gp.enabled)))))
         closed = list(session.scalars(select(Closure).where(
             Closure.site_code == site.code, or_(Closure.station_id.is_(None), Closure.station_id.in_(cabins)),
             Closure.start < reach.end, Closure.end > reach.start)))
@@ -411,7 +415,7 @@ class Book:
             raise _refuse("outside_hours", f"{site.name} is not open then ({day:%d/%m/%Y}: {hours})")
         if station is not None and self._station(station)[1] != site.code:
             raise _refuse("unknown_station", f"cabin {station} is not at {site.name}", 404)
-        cabins = (station,) if station is not None else self._config.cabins(site.code)
+        cabins = (station,) if station is not None else self.accounts.cabins(site.code)
         if gp is not None and session.scalar(select(Gp).where(Gp.username == gp, Gp.enabled)) is None:
             raise _refuse("unknown_gp", f"there is no GP {gp!r}", 404)
         free = [f for f in self._free(session, site, self._window(site, day, 1), gp, cabins) if f.start == start]
@@ -426,6 +430,7 @@ class Book:
         window = self._window(site, day, 1)
         duty = [Span(s.start, s.end) for s in session.scalars(select(GpSession).where(
             GpSession.station_id.in_(cabins), GpSession.start < window.end, GpSession.end > window.start,
+            GpSession.username.in_(select(Gp.username).where(Gp.enabled)),
             *([GpSession.username == gp] if gp is not None else [])))]
         stretches = intersect(opening(site, day), duty)
         if not any(s.holds(when) for s in stretches):

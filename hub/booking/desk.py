@@ -72,13 +72,13 @@ class CoordinatorDesk:
     async def sites(self, request: web.Request) -> web.StreamResponse:
         """The sites with their cabins, and the GPs, for the console's choices."""
         self._logins.coordinator(request)
-        labels = {s.id: s.site for s in self._config.stations}
+        labels = {s.id: s.site for s in self._book.accounts.stations}
         return web.json_response({
             "sites": [{"code": s.code, "name": s.name, "town": s.town, "address": s.address, "mobile": s.mobile,
                        "timezone": s.timezone,
-                       "cabins": [{"id": c, "label": labels[c]} for c in self._config.cabins(s.code)]}
+                       "cabins": [{"id": c, "label": labels[c]} for c in self._book.accounts.cabins(s.code)]}
                       for s in self._config.sites],
-            "gps": [{"username": g.username, "name": g.identity.name} for g in self._config.gps],
+            "gps": [{"username": g.username, "name": g.identity.name} for g in self._book.accounts.gps],
         })
 
     async def slots(self, request: web.Request) -> web.StreamResponse:
@@ -98,10 +98,10 @@ class CoordinatorDesk:
         self._logins.coordinator(request)
         site = self._book.site(request.query.get("site", ""))
         day = parse_day(request.query.get("date"))
-        labels = {s.id: s.site for s in self._config.stations}
+        labels = {s.id: s.site for s in self._book.accounts.stations}
         cabins = [{"id": c, "label": labels[c],
                    "bookings": [booking_json(b, self._config) for b in await self._book.day_list(c, day)]}
-                  for c in self._config.cabins(site.code)]
+                  for c in self._book.accounts.cabins(site.code)]
         return web.json_response({"site": site.code, "date": day.isoformat(), "cabins": cabins})
 
     async def sessions(self, request: web.Request) -> web.StreamResponse:
@@ -115,8 +115,8 @@ class CoordinatorDesk:
         start = local(first, time(), zone)
         found = await self._book.sessions(start, local(first + timedelta(days=days), time(), zone),
                                           username=query.get("gp") or None)
-        cabins = self._config.cabins(site.code) if site is not None else None
-        return web.json_response({"sessions": [session_json(s, self._config) for s in found
+        cabins = self._book.accounts.cabins(site.code) if site is not None else None
+        return web.json_response({"sessions": [session_json(s, self._config, self._book.accounts) for s in found
                                                if cabins is None or s.station_id in cabins]})
 
     async def booking(self, request: web.Request) -> web.StreamResponse:
@@ -170,10 +170,10 @@ class CoordinatorDesk:
         if not isinstance(gp, str):
             raise Refusal(400, "bad_request", "gp is a GP's username")
         stations = stations_field(body)
-        start, end = session_span(self._config, stations, parse_day(body.get("date")), body.get("from"),
-                                  body.get("to"))
+        start, end = session_span(self._config, self._book.accounts, stations, parse_day(body.get("date")),
+                                  body.get("from"), body.get("to"))
         made = await self._book.publish_session(gp, stations, start, end, actor=who.username)
-        return web.json_response({"sessions": [session_json(s, self._config) for s in made]})
+        return web.json_response({"sessions": [session_json(s, self._config, self._book.accounts) for s in made]})
 
     async def withdraw(self, request: web.Request) -> web.StreamResponse:
         """Withdraw any GP's session: the live bookings it leaves without a GP on duty, to call."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from hub.accounts import AccountDirectory
 from hub.auth import Logins
 from hub.booking.book import Book
 from hub.booking.wire import json_body, local, parse_clock, parse_day, session_json
@@ -20,7 +21,7 @@ from hub.errors import Refusal
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]  # a route's handler
 
 
-def session_span(config: HubConfig, stations: Sequence[str], day: date, opens: object,
+def session_span(config: HubConfig, accounts: AccountDirectory, stations: Sequence[str], day: date, opens: object,
                  closes: object) -> tuple[datetime, datetime]:
     """A session's start and end from a day and its hours (HH:MM), local to its cabins' site; the cabins
     must stand at sites of one time zone."""
@@ -28,7 +29,7 @@ def session_span(config: HubConfig, stations: Sequence[str], day: date, opens: o
         raise Refusal(422, "invalid_session", "a session covers at least one cabin")
     zones = set()
     for station_id in stations:
-        account = next((s for s in config.stations if s.id == station_id and s.site_code), None)
+        account = accounts.station(station_id)
         site = config.site(account.site_code) if account is not None and account.site_code else None
         if site is None:
             raise Refusal(404, "unknown_station", f"there is no bookable cabin {station_id!r}")
@@ -68,11 +69,12 @@ class GpDuty:
         now = self._book.now()
         sessions = await self._book.sessions(now, now + timedelta(days=self._config.booking.horizon_days),
                                              username=account.username)
-        given = [s for s in self._config.stations if s.id in account.stations and s.site_code]
+        given = [s for s in self._book.accounts.stations if s.id in account.stations and s.site_code]
         zones = {site.code: site.timezone for site in self._config.sites}
         cabins = list({s.id: {"id": s.id, "label": s.site, "site": s.site_code, "timezone": zones[s.site_code]}
                        for s in given if s.site_code}.values())
-        return web.json_response({"sessions": [session_json(s, self._config) for s in sessions], "cabins": cabins})
+        return web.json_response({"sessions": [session_json(s, self._config, self._book.accounts) for s in sessions],
+                                  "cabins": cabins})
 
     async def publish(self, request: web.Request) -> web.StreamResponse:
         _, account = self._logins.session(request)
@@ -81,12 +83,12 @@ class GpDuty:
         others = [s for s in stations if s not in account.stations]
         if others:
             raise Refusal(403, "not_given", f"you are not given {', '.join(others)}")
-        start, end = session_span(self._config, stations, parse_day(body.get("date")), body.get("from"),
-                                  body.get("to"))
+        start, end = session_span(self._config, self._book.accounts, stations, parse_day(body.get("date")),
+                                  body.get("from"), body.get("to"))
         if start < self._book.now():
             raise Refusal(422, "invalid_session", "a session is published before it starts")
         made = await self._book.publish_session(account.username, stations, start, end, actor=account.username)
-        return web.json_response({"sessions": [session_json(s, self._config) for s in made]})
+        return web.json_response({"sessions": [session_json(s, self._config, self._book.accounts) for s in made]})
 
     async def withdraw(self, request: web.Request) -> web.StreamResponse:
         """Take her own session back: how many live bookings it leaves without a GP (the coordinator calls them)."""

@@ -15,7 +15,6 @@ from datetime import timedelta
 
 from hub.booking.book import Book
 from hub.booking.records import BookingView
-from hub.config import HubConfig
 from hub.peers import StationPeer
 from protocol.hub import BOOKINGS_PAGE, BookingChanged, BookingGone, Bookings, CabinBooking
 from runtime.errors import StationError
@@ -46,9 +45,8 @@ def cabin_booking(view: BookingView, gp_name: str | None) -> CabinBooking:
 class BookingFeed:
     """Sends each connected station its bookings: the snapshot after its welcome, then every change."""
 
-    def __init__(self, book: Book, config: HubConfig) -> None:
+    def __init__(self, book: Book) -> None:
         self._book = book
-        self._names = config.gp_names()
         self._stations: dict[str, StationPeer] = {}
         self._codes: dict[str, set[str]] = {}  # per station, the codes it was given and still holds
         self._held: dict[str, list[BookingView]] = {}  # per station being sent its snapshot, the changes heard
@@ -128,4 +126,5 @@ class BookingFeed:
             codes.discard(view.code)
 
     def _message(self, view: BookingView) -> CabinBooking:
-        return cabin_booking(view, self._names.get(view.gp) if view.gp is not None else None)
+        gp = self._book.accounts.gp(view.gp) if view.gp is not None else None
+        return cabin_booking(view, gp.identity.name if gp is not None else None)

@@ -38,6 +38,7 @@ from fhir.resources.R4B.schedule import Schedule
 from fhir.resources.R4B.slot import Slot
 from pydantic import ValidationError
 
+from hub.accounts import AccountDirectory
 from hub.auth import bearer_account
 from hub.booking.book import Book
 from hub.booking.fhir_stops import day_id, split_day_id, stop_location, stop_schedule
@@ -183,10 +184,10 @@ def appointment(view: BookingView, zone: ZoneInfo, gp: GpAccount | None) -> Appo
     })
 
 
-def parse_slot(reference: str, config: HubConfig) -> tuple[str, SiteSection, datetime]:
+def parse_slot(reference: str, config: HubConfig, accounts: AccountDirectory) -> tuple[str, SiteSection, datetime]:
     """(cabin, site, start) of a 'Slot/<cabin>.<YYYYMMDDHHMM>' reference, or a 404 refusal."""
     match = re.fullmatch(r"(?:Slot/)?([A-Za-z0-9-]{1,48})\.([0-9]{12})", reference)
-    cabins = {fhir_id(s.id): s for s in config.stations if s.site_code}
+    cabins = {fhir_id(s.id): s for s in accounts.stations if s.site_code}
     if match is None or match[1] not in cabins:
         raise Refusal(404, "unknown_slot", f"there is no slot {reference!r}", expression="Appointment.slot[0]")
     try:
@@ -196,11 +197,11 @@ def parse_slot(reference: str, config: HubConfig) -> tuple[str, SiteSection, dat
             from None
     station = cabins[match[1]]
     site = config.site(station.site_code or "")
-    assert site is not None  # HubConfig checks every station's site_code
+    assert site is not None  # the accounts check every station's site_code
     return station.id, site, start
 
 
-def booking_request(resource: Appointment, config: HubConfig) -> tuple[BookingRequest, str]:
+def booking_request(resource: Appointment, config: HubConfig, accounts: AccountDirectory) -> tuple[BookingRequest, str]:
     """The BookingRequest an Appointment makes and the path of its Patient, or a refusal naming the element
     that is wrong."""
     if resource.status != "booked":
@@ -208,7 +209,7 @@ def booking_request(resource: Appointment, config: HubConfig) -> tuple[BookingRe
     if not resource.slot or len(resource.slot) != 1 or not resource.slot[0].reference:
         raise Refusal(422, "slot_needed", "an Appointment books exactly one Slot, by reference",
                       expression="Appointment.slot")
-    station_id, site, start = parse_slot(resource.slot[0].reference, config)
+    station_id, site, start = parse_slot(resource.slot[0].reference, config, accounts)
     if resource.start is not None and resource.start != start:
         raise Refusal(422, "start_mismatch", "the Appointment's start is not its slot's",
                       expression="Appointment.start")
@@ -219,7 +220,7 @@ def booking_request(resource: Appointment, config: HubConfig) -> tuple[BookingRe
         raise Refusal(422, "patient_needed", "one participant is the Patient, contained and referred to as '#<id>'",
                       expression="Appointment.participant")
     index, patient = chosen[0]
-    gps = [g for g in config.gps if f"PractitionerRole/{g.identity.rpps}" in actors]
+    gps = [g for g in accounts.gps if f"PractitionerRole/{g.identity.rpps}" in actors]
     if any(a.startswith("PractitionerRole/") for a in actors) and len(gps) != 1:
         raise Refusal(404, "unknown_gp", "the PractitionerRole participant is not one of the hub's GPs",
                       expression="Appointment.participant")
@@ -301,14 +302,14 @@ class FhirApi:
     # Reading.
 
     def _sites(self) -> list[SiteSection]:
-        return [s for s in self._config.sites if self._config.cabins(s.code)]
+        return [s for s in self._config.sites if self._book.accounts.cabins(s.code)]
 
     def _gps(self, station_id: str) -> list[GpAccount]:
-        return [g for g in self._config.gps if station_id in g.stations]
+        return [g for g in self._book.accounts.gps if station_id in g.stations]
 
     def _schedule(self, station_id: str) -> Schedule:
-        code = next(s.site_code for s in self._config.stations if s.id == station_id)
-        site = self._config.site(code or "")
+        account = self._book.accounts.station(station_id)
+        site = self._config.site(account.site_code or "") if account is not None else None
         assert site is not None
         return schedule(station_id, site, self._gps(station_id))
 
@@ -324,7 +325,7 @@ class FhirApi:
 
     def _stop_schedules(self, site: SiteSection, stop: StopSection) -> list[Schedule]:
         return [stop_schedule(fhir_id(c), c, site, fhir_id(site.code), stop, self._gps(c))
-                for c in self._config.cabins(site.code)]
+                for c in self._book.accounts.cabins(site.code)]
 
     def _schedule_of(self, free: FreeSlot, zone: ZoneInfo) -> str:
         """The id of a free slot's Schedule: its cabin's, or its cabin's at the stop that day."""
@@ -333,7 +334,8 @@ class FhirApi:
         return day_id(cabin, free.start.astimezone(zone).date()) if site is not None and site.mobile else cabin
 
     def _role(self, gp: GpAccount) -> PractitionerRole:
-        codes = dict.fromkeys(s.site_code for s in self._config.stations if s.id in gp.stations and s.site_code)
+        codes = dict.fromkeys(s.site_code for s in self._book.accounts.stations
+                              if s.id in gp.stations and s.site_code)
         return practitioner_role(gp, [c for c in codes if c is not None])
 
     async def _locations(self, request: web.Request, client: FhirClient) -> web.Response:
@@ -342,13 +344,13 @@ class FhirApi:
         return self._read_or_list(request, "Location", found)
 
     async def _schedules(self, request: web.Request, client: FhirClient) -> web.Response:
-        cabins = dict.fromkeys(s.id for s in self._config.stations if s.site_code)
+        cabins = dict.fromkeys(s.id for s in self._book.accounts.stations if s.site_code)
         stops = [r for site, stop in self._stops() for r in self._stop_schedules(site, stop)]
         found = {str(r.id): r for r in [*(self._schedule(c) for c in cabins), *stops]}
         return self._read_or_list(request, "Schedule", found)
 
     async def _roles(self, request: web.Request, client: FhirClient) -> web.Response:
-        roles = {g.identity.rpps: self._role(g) for g in self._config.gps}
+        roles = {g.identity.rpps: self._role(g) for g in self._book.accounts.gps}
         return self._read_or_list(request, "PractitionerRole", roles)
 
     def _read_or_list(self, request: web.Request, kind: str, resources: Mapping[str, Resource]) -> web.Response:
@@ -370,7 +372,7 @@ class FhirApi:
         })
 
     async def _search_slots(self, request: web.Request, client: FhirClient) -> web.Response:
-        search = SlotSearch.of(request.query.items(), self._config,
+        search = SlotSearch.of(request.query.items(), self._config, self._book.accounts,
                                strict="handling=strict" in request.headers.get("Prefer", ""))
         now = self._book.now()
         frees: list[FreeSlot] = []
@@ -407,14 +409,14 @@ class FhirApi:
             included += [location(s) for s in self._config.sites if s.code in codes]
             included += [stop_location(site, fhir_id(site.code), stop) for site, stop in stops]
         if search.include_roles:
-            included += [self._role(g) for g in self._config.gps if any(c in g.stations for c in cabins)]
+            included += [self._role(g) for g in self._book.accounts.gps if any(c in g.stations for c in cabins)]
         return included
 
     # Booking and cancelling.
 
     async def _create(self, request: web.Request, client: FhirClient) -> web.Response:
         resource = parse(await body(request), Appointment)
-        wanted, patient = booking_request(resource, self._config)
+        wanted, patient = booking_request(resource, self._config, self._book.accounts)
         try:
             view = await self._book.book(wanted, actor=f"fhir:{client.name}", channel="fhir")
         except Refusal as exc:
@@ -467,7 +469,7 @@ class FhirApi:
 
     def _appointment(self, view: BookingView) -> Appointment:
         site = self._book.site(view.site_code)
-        gp = next((g for g in self._config.gps if g.username == view.gp), None)
+        gp = self._book.accounts.gp(view.gp) if view.gp is not None else None
         return appointment(view, site.zone, gp)
 
 
@@ -484,10 +486,11 @@ class SlotSearch:
         self.include_schedules = self.include_locations = self.include_roles = False
 
     @staticmethod
-    def of(params: Iterable[tuple[str, str]], config: HubConfig, *, strict: bool = False) -> SlotSearch:
+    def of(params: Iterable[tuple[str, str]], config: HubConfig, accounts: AccountDirectory, *,
+           strict: bool = False) -> SlotSearch:
         """The search `params` ask for; an unknown parameter is ignored, or refused with `strict`."""
         search = SlotSearch()
-        cabins = {fhir_id(s.id): s.id for s in config.stations if s.site_code}
+        cabins = {fhir_id(s.id): s.id for s in accounts.stations if s.site_code}
         for name, value in params:
             if name == "start":
                 search.after.append(_bound(value))
@@ -510,14 +513,14 @@ class SlotSearch:
                         search.days = _narrow_days(search.days, at_stop[1])
                     search.sites = _narrow(search.sites, {s.code for s in config.sites if fhir_id(s.code) == key})
                 else:
-                    search.gps = _only(search.gps, [g.username for g in config.gps
+                    search.gps = _only(search.gps, [g.username for g in accounts.gps
                                                     if kind == "PractitionerRole" and g.identity.rpps == key])
             elif name == "schedule.actor:Location.identifier":
                 search.sites = _narrow(search.sites, {value.rpartition("|")[2]})
             elif name in ("schedule.actor:PractitionerRole.practitioner.identifier",
                           "schedule.actor:Practitioner.identifier"):
                 system, _, key = value.rpartition("|")
-                search.gps = _only(search.gps, [g.username for g in config.gps if system in ("", IDNPS)
+                search.gps = _only(search.gps, [g.username for g in accounts.gps if system in ("", IDNPS)
                                                 and key in (idnps(g), g.identity.rpps)])
             elif name in ("_include", "_include:iterate"):
                 search.include(value)

@@ -88,7 +88,7 @@ class CalendarFeeds:
     async def _feed(self, request: web.Request) -> web.StreamResponse:
         username, token = request.match_info["username"], request.match_info["token"]
         secret = self._config.calendar.secret
-        gp = next((g for g in self._config.gps if g.username == username), None)
+        gp = self._book.accounts.gp(username)  # a disabled GP's feed is gone
         expected = feed_token(secret.get_secret_value(), username) if secret is not None else ""
         if gp is None or not expected or not hmac.compare_digest(token, expected):
             raise Refusal(404, "not_found", "no such calendar")
@@ -103,7 +103,7 @@ class CalendarFeeds:
                          if b.gp in (None, username) and b.slot_start < end
                          and any(s.start <= b.slot_start and b.slot_end <= s.end for s in mine)]
         sites = {s.code: s.name for s in self._config.sites}
-        places = {s.id: f"{s.id}, {sites.get(s.site_code or '', s.site)}" for s in self._config.stations}
+        places = {s.id: f"{s.id}, {sites.get(s.site_code or '', s.site)}" for s in self._book.accounts.stations}
         domain = urlsplit(self._config.hub.public_origin or "").hostname or "cabin-hub"
         body = feed(gp.identity.name, sessions, bookings, places, now, domain)
         response = web.Response(body=body, content_type="text/calendar", charset="utf-8")

@@ -155,7 +155,6 @@ class PublicBooking:
         self._bookings = LoginLimiter(limits.bookings_per_address_per_hour, HOUR_S, monotonic)
         self._cancels = LoginLimiter(limits.failed_cancels_per_address_per_hour, HOUR_S, monotonic)
         self._reads = LoginLimiter(limits.reads_per_address_per_minute, MINUTE_S, monotonic)
-        self._names = config.gp_names()
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """The page and its API."""
@@ -201,7 +200,7 @@ class PublicBooking:
         now = self._book.now()
         sites = [asdict(public_site(site, now.astimezone(site.zone).date(),
                                     await self._bookable(site, now.astimezone(site.zone).date())))
-                 for site in self._book.programme.sites() if self._config.cabins(site.code)]
+                 for site in self._book.programme.sites() if self._book.accounts.cabins(site.code)]
         return web.json_response({"sites": sites})
 
     async def _bookable(self, site: SiteSection, today: date) -> frozenset[date]:
@@ -224,11 +223,12 @@ class PublicBooking:
         if not 1 <= days <= MAX_DAYS:
             raise Refusal(400, "bad_request", f"ask for 1 to {MAX_DAYS} days")
         gp = query.get("gp") or None
-        if gp is not None and gp not in self._names:
+        names = self._book.accounts.gp_names()
+        if gp is not None and gp not in names:
             raise Refusal(404, "unknown_gp", f"there is no GP {gp!r}")
         first = max(first, today)
         free = await self._book.free_slots(site.code, first, days, gp=gp)
-        slots = [asdict(s) for s in merged_slots(free, site, self._names)]
+        slots = [asdict(s) for s in merged_slots(free, site, names)]
         return web.json_response({"site": site.code, "today": today.isoformat(), "first_day": first.isoformat(),
                                   "days": days, "next_day": (first + timedelta(days=days)).isoformat(),
                                   "slots": slots})
@@ -263,7 +263,7 @@ class PublicBooking:
             "code": display_code(booked.code), "site": {"code": site.code, "name": site.name},
             "place": place, "address": street, "start": start.isoformat(), "date": start.date().isoformat(),
             "time": f"{start:%H:%M}", "end_time": f"{end:%H:%M}",
-            "gp": self._names.get(booked.gp) if booked.gp else None,
+            "gp": self._book.accounts.gp_names().get(booked.gp) if booked.gp else None,
             "patient_name": booked.patient_name, "birth_date": booked.birth_date.isoformat(),
             "representative": booked.representative, "phone": booked.phone, "email": booked.email,
             "language": booked.language,

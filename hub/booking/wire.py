@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from hub.accounts import AccountDirectory
 from hub.booking.records import BookingView, FreeSlot, SessionView
 from hub.config import HubConfig
 from hub.errors import Refusal
@@ -46,8 +47,10 @@ def slot_json(slot: FreeSlot, config: HubConfig) -> dict[str, Any]:
             "end": slot.end.astimezone(zone).isoformat(), "gps": list(slot.gps)}
 
 
-def session_json(view: SessionView, config: HubConfig) -> dict[str, Any]:
-    site = next((s.site_code for s in config.stations if s.id == view.station_id), None)
+def session_json(view: SessionView, config: HubConfig, accounts: AccountDirectory) -> dict[str, Any]:
+    """A GP session, at its cabin's site (none for a cabin no longer enabled)."""
+    station = accounts.station(view.station_id)
+    site = station.site_code if station is not None else None
     zone = site_zone(config, site)
     return {"id": view.id, "gp": view.username, "station": view.station_id, "site": site,
             "start": view.start.astimezone(zone).isoformat(), "end": view.end.astimezone(zone).isoformat(),

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from hub.config import HubConfig
 from hub.store import Store
-from hub.store.models import SyncJournal
+from hub.store.models import Station, SyncJournal
 from hub.sync.docs import KINDS, kind_of
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,6 @@ class Journal:
         self._store = store
         self._wall = wall
         self._config = config
-        self._sites = {s.id: s.site_code or "" for s in config.stations}
         self._own = config.vehicle.site_code if config.vehicle is not None else ""
         self._installed = False
 
@@ -64,7 +63,7 @@ class Journal:
         if session.scalar(select(SyncJournal.seq).limit(1)) is not None:
             return
         at = datetime.fromtimestamp(self._wall(), UTC)
-        entries = [{"kind": kind.name, "uid": kind.uid(row), "scope": self.scope(row),
+        entries = [{"kind": kind.name, "uid": kind.uid(row), "scope": self.scope(session, row),
                     "origin": getattr(row, "origin", None) or "", "at": at}
                    for kind in KINDS.values() for row in session.scalars(select(kind.model))]
         if entries:
@@ -78,14 +77,17 @@ class Journal:
             event.remove(Session, "before_commit", self._committing)
             self._installed = False
 
-    def scope(self, row: Any) -> str:
-        """The site a synchronised row belongs to (empty: this hub's own)."""
+    def scope(self, session: Session, row: Any) -> str:
+        """The site a synchronised row belongs to (empty: this hub's own); a station's, as the store's accounts
+        say (docs/design.md, "Accounts in the store")."""
         site = getattr(row, "site_code", None)
         if isinstance(site, str):
             return site
         station = getattr(row, "station_id", None)
         if isinstance(station, str):
-            return self._sites.get(station, "")
+            with session.no_autoflush:
+                account = session.get(Station, station)
+            return account.site_code or "" if account is not None else ""
         return self._own  # an audit entry: the vehicle's site on board, the department's own there
 
     def _flushed(self, session: Session, _context: object) -> None:
@@ -101,7 +103,8 @@ class Journal:
                 continue
             uid = kind.uid(row)
             origin = origins.get((kind.name, uid), "") or (getattr(row, "origin", None) or "")  # an audit entry's own
-            entries.append({"kind": kind.name, "uid": uid, "scope": self.scope(row), "origin": origin, "at": at})
+            entries.append({"kind": kind.name, "uid": uid, "scope": self.scope(session, row), "origin": origin,
+                            "at": at})
         session.info.setdefault(PENDING, []).extend(entries)
 
     def _committing(self, session: Session) -> None:

@@ -110,11 +110,11 @@ class Merger:
 
     def _elsewhere(self, session: Session, page: _Page, doc: Doc, values: dict[str, Any] | None, scope: str) -> bool:
         """Whether a document, or the row it would change here, belongs to another site than `scope`."""
-        if values is not None and self._journal.scope(SimpleNamespace(**values)) != scope:
+        if values is not None and self._journal.scope(session, SimpleNamespace(**values)) != scope:
             return True
         held = page.held.get(doc.kind)
         local = held.get(doc.uid) if held is not None else KINDS[doc.kind].find(session, doc.uid)
-        return local is not None and self._journal.scope(local) != scope
+        return local is not None and self._journal.scope(session, local) != scope
 
     def _bookings(self, session: Session, uid: str, values: dict[str, Any] | None, page: _Page) -> None:
         if values is None or values["id"] != uid:
@@ -258,12 +258,13 @@ class Merger:
     def _known(self, session: Session, page: _Page, station: str | None, gp: str | None) -> None:
         """Nothing when the station and GP a row names are known here; else DocError, which refuses the whole page
         (its cursor stays where it was): skipping the row would lose it for good, while the page is applied
-        once both hubs' files list them."""
+        once both hubs' stores hold them (docs/design.md, "Accounts in the store")."""
         known = page.known.get((station, gp))
         if known is None:
             known = (station is None or session.get(Station, station) is not None) and (
                 gp is None or session.get(Gp, gp) is not None)
             page.known[(station, gp)] = known
         if not known:
-            raise DocError(f"a row names station {station} or GP {gp}, which this hub's file does not list: list "
-                           "them in both hubs' files ([[stations]], [[gps]]), and synchronisation resumes")
+            raise DocError(f"a row names station {station} or GP {gp}, which this hub's accounts do not hold: create "
+                           "them on both hubs (`cabin hub accounts`, /accounts, or the files' [[stations]] and "
+                           "[[gps]]), and synchronisation resumes")
