@@ -46,7 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction[P]) -> None:
     reset = actions.add_parser("reset-totp", help="remove a GP's second factor (a lost phone and lost recovery "
                                "codes): her next login sets up a new one")
     reset.add_argument("--config", type=Path, metavar="FILE", required=True, help="the hub's configuration file")
-    reset.add_argument("username", metavar="USERNAME", help="the username in the file's [[gps]] or [[coordinators]]")
+    reset.add_argument("username", metavar="USERNAME",
+                       help="a GP's or staff account's username (`cabin hub accounts list`)")
     _add_accounts_parser(actions)
 
 
@@ -138,20 +139,26 @@ async def reset_totp(config: HubConfig, username: str) -> bool:
     names the command and the Unix user who ran it."""
     import getpass
     import time
+    from datetime import UTC, datetime
 
+    from hub.accounts import AccountDirectory
     from hub.store import Store
+    from hub.store.accounts import import_accounts
     from hub.totp import TotpStore
 
-    accounts = [gp.username for gp in config.gps] + [c.username for c in config.coordinators]
-    if username not in accounts:
-        known = ", ".join(accounts) or "none"
-        raise StationError(f"the hub has no GP {username!r} in its [[gps]], nor such a coordinator in its "
-                           f"[[coordinators]] (it has: {known})")
     if not config.durable_store:
         raise StationError("the hub keeps no second factors: it has neither a [login] state_dir nor a [store] url")
     store = Store(config.store_url())
     await store.start()
     try:
+        at = datetime.fromtimestamp(time.time(), UTC)
+        await store.run(lambda session: import_accounts(session, config, at))
+        directory = AccountDirectory(store, config, time.time)
+        await directory.reload()
+        if directory.account(username) is None:
+            known = ", ".join(a.username for a in (*directory.gps, *directory.coordinators)) or "none"
+            raise StationError(f"the hub's store has no enabled GP or staff account {username!r} (it has: {known}); "
+                               "`cabin hub accounts list` lists every account")
         return await TotpStore(store, time.time).forget(username, by=f"cabin hub reset-totp ({getpass.getuser()})")
     finally:
         await store.stop()

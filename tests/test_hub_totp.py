@@ -226,5 +226,5 @@ async def test_a_reset_second_factor_is_set_up_again_at_the_next_login(hub: Hub,
         status, answer = await login(http, hub)
         assert status == 200 and answer["next"] == "enrol"
         assert (await post(http, hub, "/api/totp/verify", {"code": codes[0]}))[0] == 401  # her old codes are void
-    with pytest.raises(StationError, match="no GP 'nobody'"):
+    with pytest.raises(StationError, match="no enabled GP or staff account 'nobody'"):
         await reset_totp(hub.config, "nobody")
