@@ -156,8 +156,9 @@ async def reset_totp(config: HubConfig, username: str) -> bool:
         directory = AccountDirectory(store, config, time.time)
         await directory.reload()
         if directory.account(username) is None:
-            known = ", ".join(a.username for a in (*directory.gps, *directory.coordinators)) or "none"
-            raise StationError(f"the hub's store has no enabled GP or staff account {username!r} (it has: {known}); "
+            known = ", ".join([g.username for g in directory.gps] + [c.username for c in directory.coordinators])
+            raise StationError(f"the hub's store has no enabled GP or staff account {username!r} (it has: "
+                               f"{known or 'none'}); "
                                "`cabin hub accounts list` lists every account")
         return await TotpStore(store, time.time).forget(username, by=f"cabin hub reset-totp ({getpass.getuser()})")
     finally:
