@@ -401,6 +401,7 @@ class AccountDirectory:
                 older.retired = True
             self._audit(session, account.id, "station token switched", account.id)
         await self._change(write)
+        log.warning("station %s connected with its next token: its previous one is refused from now on", account.id)
 
     async def _change(self, write: Callable[[Session], None]) -> None:
         await self._store.run(write)

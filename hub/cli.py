@@ -21,8 +21,8 @@ if TYPE_CHECKING:  # imported where used: the `cabin` command builds this parser
 MIN_PASSWORD = 12
 # The top-level tables only one kind of configuration file has: a hub's (hub/defaults/hub.toml)
 # and a cabin's (config/defaults/cabin.toml). Both may have a [hub] table and [[sites]].
-HUB_TABLES = ("login", "ice", "store", "booking", "public", "notifications", "mail", "sms", "calendar", "stations",
-              "gps", "coordinators", "fhir_clients", "fleet")
+HUB_TABLES = ("login", "ice", "store", "booking", "public", "notifications", "mail", "sms", "calendar", "fleet",
+              "monitoring", "stations", "gps", "coordinators", "fhir_clients")
 CABIN_TABLES = ("station", "devices", "checkin", "timeouts", "cleaning", "mobile", "printer")
 ConfigKind = Literal["hub", "cabin"]
 # The parser class of the `cabin` command (station/cli.py), which its subcommands' parsers share.

@@ -113,11 +113,17 @@ async def open_book(url: URL, config: HubConfig | None = None,
     config = config or booking_config()
     wall = wall or Wall()
     async with open_store(url, config) as store:
-        programme = Programme(store, config, wall)
-        await programme.start()
-        accounts = AccountDirectory(store, config, wall)
-        await accounts.reload()
+        programme, accounts = await book_parts(store, config, wall)
         yield Book(store, config, wall, accounts=accounts, programme=programme)
+
+
+async def book_parts(store: Store, config: HubConfig, wall: Callable[[], float]) -> tuple[Programme, AccountDirectory]:
+    """What a Book over an open store stands on: its programme, started, and the store's accounts, read."""
+    programme = Programme(store, config, wall)
+    await programme.start()
+    accounts = AccountDirectory(store, config, wall)
+    await accounts.reload()
+    return programme, accounts
 
 
 def patient(start: datetime, *, site: str = "NAN231", name: str = "Camille Lefèvre",

@@ -32,7 +32,6 @@ from sqlalchemy import select
 from sqlalchemy.engine import URL
 
 from hub.booking.book import Book
-from hub.booking.programme import Programme
 from hub.config import HubConfig, ListenSection, MailSection, NotificationsSection, SmsSection, StoreSection
 from hub.errors import Refusal
 from hub.notify.outbox import Outbox
@@ -41,7 +40,7 @@ from hub.server import Hub
 from hub.store import Store
 from hub.store.models import OutboxMessage
 from protocol.booking_code import display_code
-from tests.booking import MONDAY, Wall, at, booking_config, open_store, patient
+from tests.booking import MONDAY, Wall, at, book_parts, booking_config, open_store, patient
 from tests.conftest import eventually
 from tests.processes import free_port
 
@@ -87,10 +86,9 @@ async def notifying(url: URL, senders: list[Sender], wall: Wall | None = None,
     config = config or booking_config()
     wall = wall or Wall()
     async with open_store(url, config) as store:
-        programme = Programme(store, config, wall)
-        await programme.start()
+        programme, accounts = await book_parts(store, config, wall)
         outbox = Outbox(store, config, wall, lambda: "https://hub.example.org", senders, programme=programme)
-        book = Book(store, config, wall, programme=programme, announce=outbox.announce)
+        book = Book(store, config, wall, accounts=accounts, programme=programme, announce=outbox.announce)
         await book.publish_session("claire.martin", ("cabin-nangis-1",), at(MONDAY, "09:00"), at(MONDAY, "12:30"),
                                    actor="coordinator")
         await book.publish_session("claire.martin", ("cabin-nangis-1",), at(TUESDAY, "09:00"),
