@@ -61,15 +61,17 @@ def config_with(**timeouts: float) -> CabinConfig:
 
 @asynccontextmanager
 async def running_station(state_dir: Path, config: CabinConfig | None = None, *, speed: float = 1000.0,
-                          start: datetime = MONDAY_MORNING) -> AsyncIterator[tuple[Station, SimCrew]]:
+                          start: datetime = MONDAY_MORNING,
+                          checkin_as_configured: bool = False) -> AsyncIterator[tuple[Station, SimCrew]]:
     """A started station with its simulator and crew (kiosk client, GP channel, referent).
 
     On a fast clock a check-in stays open 240 minutes after its slot (the rules' longest): at x1000 the
     default 10 minutes last 0.6 s, and a machine stalled between a booking and its check-in closed it.
+    A test of the window itself keeps the configured one (`checkin_as_configured`).
     """
     clock = Clock(speed=speed, start=start)
     config = config or load_config()
-    if speed > 1.0:
+    if speed > 1.0 and not checkin_as_configured:
         config = config.model_copy(update={"checkin": config.checkin.model_copy(update={"late_minutes": 240})})
     rig = SimRig(clock, config)
     await rig.start()

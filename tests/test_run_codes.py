@@ -22,7 +22,7 @@ def printed_codes(lines: list[str]) -> list[tuple[str, str]]:
 
 
 async def test_a_code_printed_long_after_start_works_and_a_fresh_one_follows(tmp_path: Path) -> None:
-    async with running_station(tmp_path / "state") as (station, crew):
+    async with running_station(tmp_path / "state", checkin_as_configured=True) as (station, crew):
         clock, lines = station.clock, []
 
         def say(line: str) -> None:
