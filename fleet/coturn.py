@@ -6,7 +6,6 @@ refuses them by default): on one machine every peer is there."""
 from __future__ import annotations
 
 import random
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet.daemons import CannotStart, as_user, executable, free_port, scratch, stop, wait_listening
+from fleet.daemons import CannotStart, as_user, executable, free_port, running, scratch
 
 USER = "turnserver"  # Debian's coturn package creates it; coturn drops no privileges by itself
 REALM = "cabin.test"
@@ -78,22 +77,13 @@ def coturn(secret: str) -> Iterator[TurnServer]:
     why it cannot."""
     program = executable("turnserver", "coturn")
     prefix = as_user(USER)
-    base = scratch("cabin-coturn-", USER if prefix else None)
-    log = base / "turnserver.log"
-    try:
-        port, relays = _free_both(), free_udp_range(RELAY_PORTS)
-        process = subprocess.Popen(
-            [*prefix, program, "-n", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
-             "--listening-port", str(port), "--min-port", str(relays.start), "--max-port", str(relays.stop - 1),
-             "--use-auth-secret", "--static-auth-secret", secret, "--realm", REALM, "--fingerprint",
-             "--no-cli", "--no-tls", "--no-dtls", "--allow-loopback-peers", "--userdb", str(base / "turndb"),
-             "--pidfile", str(base / "turnserver.pid"), "--log-file", str(log), "--simple-log",
-             "--no-stdout-log", "--verbose"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_listening(port, process, "turnserver", log)
+    with scratch("cabin-coturn-", USER if prefix else None) as base:
+        port, relays, log = _free_both(), free_udp_range(RELAY_PORTS), base / "turnserver.log"
+        command = [*prefix, program, "-n", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
+                   "--listening-port", str(port), "--min-port", str(relays.start), "--max-port", str(relays.stop - 1),
+                   "--use-auth-secret", "--static-auth-secret", secret, "--realm", REALM, "--fingerprint",
+                   "--no-cli", "--no-tls", "--no-dtls", "--allow-loopback-peers", "--userdb", str(base / "turndb"),
+                   "--pidfile", str(base / "turnserver.pid"), "--log-file", str(log), "--simple-log",
+                   "--no-stdout-log", "--verbose"]
+        with running(command, port, "turnserver", log) as process:
             yield TurnServer(secret, port, relays, log, process)
-        finally:
-            stop(process)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)

@@ -1,5 +1,6 @@
 """What every daemon of a local fleet shares: a free port, a scratch directory its user may enter, the user it
-runs as (PostgreSQL and coturn refuse root), and waiting until it listens."""
+runs as (PostgreSQL and coturn refuse root), and running it until it is no longer needed: started, waited for
+until it listens, stopped."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -33,14 +36,18 @@ def as_user(user: str) -> list[str]:
     return ["runuser", "-u", user, "--"]
 
 
-def scratch(prefix: str, owner: str | None = None) -> Path:
+@contextmanager
+def scratch(prefix: str, owner: str | None = None) -> Iterator[Path]:
     """A new directory for one daemon's files, owned by `owner` when we are root (outside pytest's own
-    temporary directories, which only root may enter)."""
+    temporary directories, which only root may enter); removed on the way out."""
     root = os.geteuid() == 0
     base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp" if root and owner else None))
-    if root and owner:
-        shutil.chown(base, owner, owner)
-    return base
+    try:
+        if root and owner:
+            shutil.chown(base, owner, owner)
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def executable(name: str, package: str) -> str:
@@ -64,6 +71,24 @@ def wait_listening(port: int, process: subprocess.Popen[bytes] | None, what: str
         except OSError:
             time.sleep(0.05)
     raise CannotStart(f"{what} did not listen on 127.0.0.1:{port} within {timeout_s:.0f} s{_tail(log)}")
+
+
+@contextmanager
+def running(command: list[str], port: int, what: str, log: Path, *,
+            output_to_log: bool = False) -> Iterator[subprocess.Popen[bytes]]:
+    """Start `command`, yield its process once it listens on 127.0.0.1:`port`, stop it on the way out;
+    CannotStart if it exits first or does not listen in time. Its output goes to `log` when `output_to_log`,
+    else nowhere (it writes `log` itself)."""
+    if output_to_log:
+        with log.open("wb") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    else:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, process, what, log)
+        yield process
+    finally:
+        stop(process)
 
 
 def stop(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:

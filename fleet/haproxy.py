@@ -7,13 +7,12 @@ live one (docs/design.md, "A fleet of hubs")."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from fleet.daemons import CannotStart, executable, free_port, scratch, stop, wait_listening
+from fleet.daemons import CannotStart, executable, free_port, running, scratch
 
 
 def haproxy_config(port: int, backends: Sequence[int]) -> str:
@@ -62,21 +61,12 @@ class Proxy:
 def haproxy(backends: Sequence[int]) -> Iterator[Proxy]:
     """Start HAProxy in front of hub instances listening on `backends`; CannotStart saying why it cannot."""
     program = executable("haproxy", "haproxy")
-    base = scratch("cabin-haproxy-")
-    try:
+    with scratch("cabin-haproxy-") as base:
         port = free_port()
         config = base / "haproxy.cfg"
         config.write_text(haproxy_config(port, backends))
         check = subprocess.run([program, "-c", "-q", "-f", str(config)], capture_output=True, text=True)
         if check.returncode != 0:
             raise CannotStart(f"haproxy refused its configuration: {(check.stderr or check.stdout).strip()}")
-        log = base / "log"
-        with log.open("wb") as out:
-            process = subprocess.Popen([program, "-db", "-f", str(config)], stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_listening(port, process, "haproxy", log)
+        with running([program, "-db", "-f", str(config)], port, "haproxy", base / "log", output_to_log=True) as process:
             yield Proxy(port, process)
-        finally:
-            stop(process)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)

@@ -5,7 +5,6 @@ in a directory that user may enter."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,23 +59,21 @@ def postgres_server() -> Iterator[PostgresServer]:
     """Start a server, yield it, stop it and remove its files; CannotStart saying why it cannot."""
     bin_dir = _bin_dir()
     prefix = as_user(SYSTEM_USER)
-    base = scratch("cabin-postgres-", SYSTEM_USER)
-    try:
-        data = base / "data"
-        _run(prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", SYSTEM_USER, "-A", "trust", "-E", "UTF8",
-             "--no-sync", "--no-instructions")
-        port = free_port()
-        options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={base} -c fsync=off "
-                   "-c max_connections=300")
-        _run(prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-o", options, "-w",
-             "-t", "60", "start")
+    with scratch("cabin-postgres-", SYSTEM_USER) as base:
         try:
-            yield PostgresServer(port)
-        finally:
-            subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                           capture_output=True, timeout=60)
-    except CannotStart as exc:
-        log = base / "log"
-        raise CannotStart(f"{exc}{'; its log: ' + log.read_text().strip() if log.exists() else ''}") from None
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+            data = base / "data"
+            _run(prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", SYSTEM_USER, "-A", "trust", "-E", "UTF8",
+                 "--no-sync", "--no-instructions")
+            port = free_port()
+            options = (f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={base} -c fsync=off "
+                       "-c max_connections=300")
+            _run(prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-o", options, "-w",
+                 "-t", "60", "start")
+            try:
+                yield PostgresServer(port)
+            finally:
+                subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                               capture_output=True, timeout=60)
+        except CannotStart as exc:
+            log = base / "log"
+            raise CannotStart(f"{exc}{'; its log: ' + log.read_text().strip() if log.exists() else ''}") from None

@@ -1,4 +1,5 @@
-"""A simulated station connected to a real hub on 127.0.0.1, and a GP's hub connection, for tests."""
+"""A simulated station connected to a real hub on 127.0.0.1, and a GP's hub connection, for tests; the booking
+test hub that the packaged station's cabin dials."""
 
 from __future__ import annotations
 
@@ -16,15 +17,19 @@ from pydantic import SecretStr
 
 from config.loader import load_config
 from config.schema import CabinConfig, HubSection
-from hub.config import IceSection, demo_hub_config
+from hub.config import IceSection, ListenSection, demo_hub_config, token_digest
 from hub.server import Hub
 from sim.crew import SimCrew
 from sim.seed import DEMO_GP
 from station.compose import Station
+from tests.booking import MONDAY, Wall, at, booking_config
 from tests.conftest import running_station
 
 GP_LOGIN = "demo"
 GP_PASSWORD = "a demo password"
+CABIN = "cabin-nangis-1"
+TOKEN = "cabin-nangis-1-token-0123456789"
+CHECK_IN_AT = at(MONDAY, "09:40")  # the station's clock: check-in for the 09:45 slot is open
 
 
 @dataclass
@@ -60,6 +65,31 @@ async def station_with_hub(state_dir: Path, config: CabinConfig | None = None, *
             yield Remote(hub, station, crew)
     finally:
         await hub.stop()
+
+
+@asynccontextmanager
+async def booking_hub(wall: Wall, **overrides: object) -> AsyncIterator[Hub]:
+    """A hub with the booking test sites and cabins (tests/booking.py, `overrides` to its configuration), CABIN's
+    token TOKEN; claire.martin and paul.roux on duty in all three all morning."""
+    config = booking_config(hub=ListenSection(port=0), **overrides)
+    stations = tuple(s.model_copy(update={"token_sha256": token_digest(TOKEN)}) if s.id == CABIN else s
+                     for s in config.stations)
+    hub = Hub(config.model_copy(update={"stations": stations}), wall=wall)
+    await hub.start()
+    try:
+        for gp in ("claire.martin", "paul.roux"):
+            await hub.book.publish_session(gp, (CABIN, "cabin-nangis-2", "cabin-chelles-1"),
+                                           at(MONDAY, "09:00"), at(MONDAY, "12:30"),
+                                           actor="coordinator")
+        yield hub
+    finally:
+        await hub.stop()
+
+
+def dialling(hub: Hub) -> CabinConfig:
+    """The packaged station configuration (CABIN at NAN231) dialling `hub`."""
+    section = HubSection(url=hub.station_url, station_id=CABIN, token=SecretStr(TOKEN))
+    return load_config().model_copy(update={"hub": section})
 
 
 class GpSocket:

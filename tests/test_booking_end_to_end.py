@@ -19,7 +19,8 @@ from tests.booking import MONDAY, Wall, at, booking_config
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.kiosk import BROWSER_MS, enter_code, in_state, open_kiosk
 from tests.processes import free_port
-from tests.test_cabin_bookings import CABIN, TOKEN, cabin, dialling, gp_console, join, on_disk
+from tests.remote import CABIN, TOKEN, dialling
+from tests.test_cabin_bookings import cabin, gp_console, join, on_disk
 from tests.test_hub import receive, room_of
 from tests.test_hub_desk import COORDINATOR_PASSWORD
 from tests.test_hub_desk_browser import log_in

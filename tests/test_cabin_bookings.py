@@ -13,52 +13,22 @@ from typing import Any
 
 import aiohttp
 from playwright.async_api import Browser, Page
-from pydantic import SecretStr
 
-from config.loader import load_config
-from config.schema import CabinConfig, HubSection
+from config.schema import CabinConfig
 from hub.booking.records import BookingView
-from hub.config import ListenSection, token_digest
 from hub.server import Hub
 from protocol.hub import CabinStatus, dump
 from session.appointments import Appointment
 from sim.crew import SimCrew
 from sim.patient import SimPatient
 from station.compose import Station
-from tests.booking import MONDAY, STATION_TOKENS, Wall, at, booking_config, patient
+from tests.booking import MONDAY, STATION_TOKENS, Wall, at, patient
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.conftest import running_station
 from tests.kiosk import BROWSER_MS, enter_code, in_state, open_kiosk, shot
+from tests.remote import CABIN, CHECK_IN_AT, TOKEN, booking_hub, dialling
 from tests.test_gp_console import by_id, real_errors
 from tests.test_hub import login, receive, room_of, station_socket
-
-CABIN = "cabin-nangis-1"
-TOKEN = "cabin-nangis-1-token-0123456789"
-CHECK_IN_AT = at(MONDAY, "09:40")  # the station's clock: check-in for the 09:45 slot is open
-
-
-@asynccontextmanager
-async def booking_hub(wall: Wall) -> AsyncIterator[Hub]:
-    """A hub with the booking test sites and cabins; claire.martin and paul.roux on duty in all three all morning."""
-    config = booking_config(hub=ListenSection(port=0))
-    stations = tuple(s.model_copy(update={"token_sha256": token_digest(TOKEN)}) if s.id == CABIN else s
-                     for s in config.stations)
-    hub = Hub(config.model_copy(update={"stations": stations}), wall=wall)
-    await hub.start()
-    try:
-        for gp in ("claire.martin", "paul.roux"):
-            await hub.book.publish_session(gp, (CABIN, "cabin-nangis-2", "cabin-chelles-1"),
-                                           at(MONDAY, "09:00"), at(MONDAY, "12:30"),
-                                           actor="coordinator")
-        yield hub
-    finally:
-        await hub.stop()
-
-
-def dialling(hub: Hub) -> CabinConfig:
-    """The packaged station configuration (cabin-nangis-1 at NAN231) dialling `hub`."""
-    section = HubSection(url=hub.station_url, station_id=CABIN, token=SecretStr(TOKEN))
-    return load_config().model_copy(update={"hub": section})
 
 
 @asynccontextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from config.loader import load_config
 from config.schema import HubSection
 from hub.config import token_digest
 from hub.server import Hub
+from station.compose import Station
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.conftest import running_station
 from tests.test_fleet import fleet_config
@@ -40,14 +42,22 @@ async def hub() -> AsyncIterator[Hub]:
         await server.stop()
 
 
-async def test_a_paper_out_at_a_simulated_cabin_appears_on_the_fleet_page_within_seconds(hub: Hub,
-                                                                                        tmp_path: Path) -> None:
+@asynccontextmanager
+async def cabin(hub: Hub, state_dir: Path) -> AsyncIterator[Station]:
+    """The simulated CABIN in real time, looking at its health every 0.5 s, connected to `hub`."""
     section = HubSection(url=hub.station_url, station_id=CABIN, token=SecretStr(TOKEN), health_probe_s=0.5)
     config = load_config().model_copy(update={"hub": section})
-    async with running_station(tmp_path, config, speed=1.0) as (station, _), chromium() as browser:
-        assert station.calls is not None and station.rig is not None
+    async with running_station(state_dir, config, speed=1.0) as (station, _):
+        assert station.calls is not None
         async with asyncio.timeout(10):
             await station.calls.hub.wait_connected()
+        yield station
+
+
+async def test_a_paper_out_at_a_simulated_cabin_appears_on_the_fleet_page_within_seconds(hub: Hub,
+                                                                                        tmp_path: Path) -> None:
+    async with cabin(hub, tmp_path) as station, chromium() as browser:
+        assert station.rig is not None
         page = await (await browser.new_context()).new_page()
         errors = collect_errors(page)
         await log_in(page, hub, "anne", COORDINATOR_PASSWORD)
@@ -91,12 +101,7 @@ PAINTED = """(id) => {
 
 async def test_a_technicians_login_opens_the_fleet_page_and_a_cabins_history_is_drawn(hub: Hub,
                                                                                       tmp_path: Path) -> None:
-    section = HubSection(url=hub.station_url, station_id=CABIN, token=SecretStr(TOKEN), health_probe_s=0.5)
-    config = load_config().model_copy(update={"hub": section})
-    async with running_station(tmp_path, config, speed=1.0) as (station, _), chromium() as browser:
-        assert station.calls is not None
-        async with asyncio.timeout(10):
-            await station.calls.hub.wait_connected()
+    async with cabin(hub, tmp_path), chromium() as browser:
         page = await (await browser.new_context()).new_page()
         errors = collect_errors(page)
         await log_in(page, hub, "tom", COORDINATOR_PASSWORD)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 import pytest
@@ -49,14 +50,23 @@ async def two_hubs(postgres: PostgresServer, redis: RedisServer) -> AsyncIterato
         await b.stop()
 
 
-async def test_a_gp_on_one_instance_joins_a_station_on_another_and_signalling_crosses(
-        two_hubs: tuple[Hub, Hub], http: aiohttp.ClientSession) -> None:
-    a, b = two_hubs
-    station = await station_socket(http, b, NANGIS_TOKEN)
+@asynccontextmanager
+async def claire_sees_the_station(
+        http: aiohttp.ClientSession, gp_on: Hub,
+        station_on: Hub) -> AsyncIterator[tuple[aiohttp.ClientWebSocketResponse, aiohttp.ClientWebSocketResponse]]:
+    """cab-nangis waiting on `station_on`, Dr Claire logged in on `gp_on` with it in her waiting room: the
+    station's and her sockets (hers closed on the way out)."""
+    station = await station_socket(http, station_on, NANGIS_TOKEN)
     await station.send_str(waiting("s-1"))
-    claire_http, claire = await gp_socket(a, "claire")
+    claire_http, claire = await gp_socket(gp_on, "claire")
     async with claire_http:
         assert [p["station"] for p in await room_of(claire, 1)] == ["cab-nangis"]
+        yield station, claire
+
+
+async def test_a_gp_on_one_instance_joins_a_station_on_another_and_signalling_crosses(
+        two_hubs: tuple[Hub, Hub], http: aiohttp.ClientSession) -> None:
+    async with claire_sees_the_station(http, *two_hubs) as (station, claire):
         await claire.send_str(JOIN)
         join = await receive(station, "gp_join")
         assert join["session"] == "s-1" and join["identity"]["name"] == "Dr Claire Martin"
@@ -87,12 +97,7 @@ async def test_each_instance_says_what_it_holds_to_the_proxys_health_check(
 
 async def test_a_gp_leaving_her_instance_releases_the_station_on_another(
         two_hubs: tuple[Hub, Hub], http: aiohttp.ClientSession) -> None:
-    a, b = two_hubs
-    station = await station_socket(http, b, NANGIS_TOKEN)
-    await station.send_str(waiting("s-1"))
-    claire_http, claire = await gp_socket(a, "claire")
-    async with claire_http:
-        await room_of(claire, 1)
+    async with claire_sees_the_station(http, *two_hubs) as (station, claire):
         await claire.send_str(JOIN)
         first = (await receive(station, "gp_join"))["gp"]
         await claire.close()
@@ -101,12 +106,7 @@ async def test_a_gp_leaving_her_instance_releases_the_station_on_another(
 
 async def test_a_station_leaving_its_instance_tells_the_gp_on_another(
         two_hubs: tuple[Hub, Hub], http: aiohttp.ClientSession) -> None:
-    a, b = two_hubs
-    station = await station_socket(http, b, NANGIS_TOKEN)
-    await station.send_str(waiting("s-1"))
-    claire_http, claire = await gp_socket(a, "claire")
-    async with claire_http:
-        await room_of(claire, 1)
+    async with claire_sees_the_station(http, *two_hubs) as (station, claire):
         await claire.send_str(JOIN)
         await receive(station, "gp_join")
         await station.close()
@@ -118,11 +118,7 @@ async def test_a_station_reconnecting_to_the_other_instance_is_resumed_by_its_gp
     """Its instance stops: the station dials again and lands on the other one; its GP, on a third connection
     to that same other instance, hears it went offline, asks again and resumes the consultation."""
     a, b = two_hubs
-    station = await station_socket(http, b, NANGIS_TOKEN)
-    await station.send_str(waiting("s-1"))
-    claire_http, claire = await gp_socket(a, "claire")
-    async with claire_http:
-        await room_of(claire, 1)
+    async with claire_sees_the_station(http, a, b) as (station, claire):
         await claire.send_str(JOIN)
         await receive(station, "gp_join")
         await b.stop()
@@ -152,11 +148,7 @@ async def test_a_second_connection_with_a_stations_token_is_refused_on_another_l
         two_hubs: tuple[Hub, Hub], http: aiohttp.ClientSession) -> None:
     """A stolen token does not push the real station off through another instance."""
     a, b = two_hubs
-    station = await station_socket(http, b, NANGIS_TOKEN)
-    await station.send_str(waiting("s-1"))
-    claire_http, claire = await gp_socket(a, "claire")
-    async with claire_http:
-        await room_of(claire, 1)  # instance A has heard of the station on B
+    async with claire_sees_the_station(http, a, b) as (station, claire):  # instance A has heard of it on B
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await http.ws_connect(a.station_url, headers={"Authorization": f"Bearer {NANGIS_TOKEN}"})
         assert refused.value.status == 409

@@ -7,59 +7,37 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from playwright.async_api import Browser, Locator, Page, Route
-from pydantic import SecretStr
 
-from config.loader import load_config
-from config.schema import CabinConfig, HubSection
 from devices.measurements import BloodPressure, CuffPressure
-from hub.config import SCRYPT_MIN_N, CoordinatorAccount, ListenSection, hash_password, token_digest
+from hub.config import SCRYPT_MIN_N, CoordinatorAccount, hash_password
 from hub.maintenance import RUN_S, START_S
 from hub.server import Hub
 from protocol.booking_code import display_code
 from protocol.hub import Maintenance, MaintenanceResult, dump
 from sim.badges import TECHNICIAN_BADGE
-from tests.booking import MONDAY, Wall, at, booking_config, patient
+from tests.booking import MONDAY, Wall, at, patient
 from tests.browser import chromium, collect_errors, missing_texts
 from tests.conftest import running_station
 from tests.kiosk import BROWSER_MS
+from tests.remote import CABIN, CHECK_IN_AT, TOKEN, booking_hub, dialling
 from tests.test_hub import login, receive, station_socket
 
-CABIN = "cabin-nangis-1"
-TOKEN = "cabin-nangis-1-token-0123456789"
 FLEET_PAGE = Path(__file__).resolve().parent.parent / "hub" / "fleet_page"
-CHECK_IN_AT = at(MONDAY, "09:40")  # the station's clock: check-in for the 09:45 slot is open
 STAFF = tuple(CoordinatorAccount.model_validate({"username": name, "name": name.title(), "role": role,
                                                  "password_hash": hash_password("secret", n=SCRYPT_MIN_N, p=1)})
               for name, role in (("tom.tech", "technician"), ("cora", "coordinator")))
 
 
-@asynccontextmanager
-async def maintenance_hub(wall: Wall) -> AsyncIterator[Hub]:
-    """The booking test hub with a technician (tom.tech) and a coordinator (cora), password "secret"; claire.martin
-    on duty at the cabin on Monday morning."""
-    config = booking_config(hub=ListenSection(port=0), coordinators=STAFF)
-    stations = tuple(s.model_copy(update={"token_sha256": token_digest(TOKEN)}) if s.id == CABIN else s
-                     for s in config.stations)
-    hub = Hub(config.model_copy(update={"stations": stations}), wall=wall)
-    await hub.start()
-    try:
-        await hub.book.publish_session("claire.martin", (CABIN,), at(MONDAY, "09:00"), at(MONDAY, "12:30"),
-                                       actor="coordinator")
-        yield hub
-    finally:
-        await hub.stop()
-
-
-def dialling(hub: Hub) -> CabinConfig:
-    section = HubSection(url=hub.station_url, station_id=CABIN, token=SecretStr(TOKEN))
-    return load_config().model_copy(update={"hub": section})
+def maintenance_hub(wall: Wall) -> AbstractAsyncContextManager[Hub]:
+    """The booking test hub with a technician (tom.tech) and a coordinator (cora), password "secret"."""
+    return booking_hub(wall, coordinators=STAFF)
 
 
 @asynccontextmanager

@@ -3,8 +3,8 @@
 // sets a password, over /api/accounts/... She logs in on the console's page.
 
 import { $, el } from "/ui/dom.js";
-import { init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t } from "/ui/i18n.js";
-import { logout, me, refusalText, send } from "/static/api.js";
+import { init as initI18n, onLanguageChange, otherLanguage, t } from "/ui/i18n.js";
+import { refusalText, send, staffLogin } from "/static/api.js";
 import { hideNotice, showNotice } from "/static/notice.js";
 
 try {
@@ -134,25 +134,13 @@ function bind() {
     }
   });
   $("notice-close").addEventListener("click", hideNotice);
-  $("logout-button").addEventListener("click", async () => { await logout(); location.replace("/"); });
-  $("lang-toggle").addEventListener("click", () => switchLanguage().catch(report("language switch")));
   onLanguageChange(renderAll);
 }
 
 async function main() {
   bind();
-  let who = null;
-  try {
-    who = await me();
-  } catch (error) {
-    console.warn("accounts: the hub did not answer /api/me", error);
-    showNotice("error", t("error.network"));
-    return;
-  }
-  if (who?.role !== "technician") {
-    location.replace("/"); // log in there; another login goes back to its own page
-    return;
-  }
+  const who = await staffLogin("accounts", ["technician"], () => showNotice("error", t("error.network")));
+  if (who === null) return;
   state.me = who;
   await load();
   $("main").hidden = false;

@@ -2,7 +2,8 @@
 // factor, who am I, logout, and the consoles' requests with their refusals' texts. The session cookie is
 // HttpOnly and set by the hub; the console keeps nothing in the browser's storage.
 
-import { t, tCode } from "/ui/i18n.js";
+import { $ } from "/ui/dom.js";
+import { switchLanguage, t, tCode } from "/ui/i18n.js";
 
 /** One request to the hub's JSON API: {status, data} (data {} when the body is not a JSON object); throws offline. */
 export async function call(method, path, body) {
@@ -103,4 +104,31 @@ export async function logout() {
   } catch (error) {
     console.warn("console: logout request failed", error);
   }
+}
+
+/**
+ * A staff page's start (the fleet page, the accounts page, the desks): its logout button and language toggle
+ * bound, then who is logged in. The /api/me object when its role is one of `roles`; else null: the hub did not
+ * answer (`offline()` says so on the page), or the page is on its way back to the login page at "/" (log in
+ * there; another role's login goes back to its own page). `page` names the page in the browser's console.
+ */
+export async function staffLogin(page, roles, offline) {
+  $("logout-button").addEventListener("click", async () => {
+    await logout();
+    location.replace("/");
+  });
+  $("lang-toggle").addEventListener("click", () => switchLanguage().catch((error) => console.warn(`${page}: language switch failed`, error)));
+  let who = null;
+  try {
+    who = await me();
+  } catch (error) {
+    console.warn(`${page}: the hub did not answer /api/me`, error);
+    offline();
+    return null;
+  }
+  if (!roles.includes(who?.role)) {
+    location.replace("/");
+    return null;
+  }
+  return who;
 }

@@ -4,8 +4,8 @@
 // GP console's page (the same login and second factor), which sends her here. Nothing is kept in the browser.
 
 import { $, clear, el } from "/ui/dom.js";
-import { init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t } from "/ui/i18n.js";
-import { logout, me, refusalText, send } from "/static/api.js";
+import { init as initI18n, onLanguageChange, otherLanguage, t } from "/ui/i18n.js";
+import { refusalText, send, staffLogin } from "/static/api.js";
 import { hideNotice, showNotice } from "/static/notice.js";
 import { bindActivity, renderActivity } from "./activity.js";
 import { programme } from "./programme.js";
@@ -394,29 +394,14 @@ function bind() {
   $("session-date").addEventListener("change", () => loadSessions().catch(report("sessions")));
   $("closure-site").addEventListener("change", renderClosureCabins);
   $("notice-close").addEventListener("click", hideNotice);
-  $("logout-button").addEventListener("click", async () => {
-    await logout();
-    location.replace("/");
-  });
-  $("lang-toggle").addEventListener("click", () => switchLanguage().catch((error) => console.warn("coordinator: language switch failed", error)));
   bindActivity();
   onLanguageChange(renderAll);
 }
 
 async function main() {
   bind();
-  let who = null;
-  try {
-    who = await me();
-  } catch (error) {
-    console.warn("desk: the hub did not answer /api/me", error);
-    showNotice("error", t("error.network"));
-    return;
-  }
-  if (who?.role !== "coordinator") {
-    location.replace("/"); // log in there; a GP's login goes back to her console
-    return;
-  }
+  const who = await staffLogin("coordinator", ["coordinator"], () => showNotice("error", t("error.network")));
+  if (who === null) return;
   state.me = who;
   const result = await send("GET", `${API}/sites`);
   state.sites = result.data.sites ?? [];

@@ -4,8 +4,8 @@
 // by synchronisation, over /api/desk/... The secretary logs in on the console's page, which sends her here.
 
 import { $, el } from "/ui/dom.js";
-import { init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t, tCode } from "/ui/i18n.js";
-import { logout, me, refusalText, send } from "/static/api.js";
+import { init as initI18n, onLanguageChange, otherLanguage, t, tCode } from "/ui/i18n.js";
+import { refusalText, send, staffLogin } from "/static/api.js";
 import { hideNotice, showNotice } from "/static/notice.js";
 
 try {
@@ -253,25 +253,13 @@ function bind() {
     renderSlots();
   });
   $("notice-close").addEventListener("click", hideNotice);
-  $("logout-button").addEventListener("click", async () => { await logout(); location.replace("/"); });
-  $("lang-toggle").addEventListener("click", () => switchLanguage().catch(report("language switch")));
   onLanguageChange(renderAll);
 }
 
 async function main() {
   bind();
-  let who = null;
-  try {
-    who = await me();
-  } catch (error) {
-    console.warn("desk: the hub did not answer /api/me", error);
-    showNotice("error", t("error.network"));
-    return;
-  }
-  if (who?.role !== "secretary") {
-    location.replace("/"); // log in there; another login goes back to its own page
-    return;
-  }
+  const who = await staffLogin("desk", ["secretary"], () => showNotice("error", t("error.network")));
+  if (who === null) return;
   state.me = who;
   await Promise.all([loadDay(), loadStops(), loadConflicts()]);
   $("main").hidden = false;

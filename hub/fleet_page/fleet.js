@@ -4,8 +4,8 @@
 // (./maintenance.js, `mountMaintenance(container, stationId)`, stopped when the panel closes).
 
 import { $, clear, el } from "/ui/dom.js";
-import { formatNumber, init as initI18n, onLanguageChange, otherLanguage, switchLanguage, t, tCode } from "/ui/i18n.js";
-import { logout, me, send } from "/static/api.js";
+import { formatNumber, init as initI18n, onLanguageChange, otherLanguage, t, tCode } from "/ui/i18n.js";
+import { send, staffLogin } from "/static/api.js";
 import { PALETTE, drawBand, drawLines } from "./charts.js";
 
 try {
@@ -245,29 +245,16 @@ function bind() {
     unmountMaintenance();
     renderAll();
   });
-  $("logout-button").addEventListener("click", async () => {
-    await logout();
-    location.replace("/");
-  });
-  $("lang-toggle").addEventListener("click", () => switchLanguage().catch((error) => console.warn("fleet: language switch failed", error)));
   window.addEventListener("resize", renderCharts);
   onLanguageChange(renderAll);
 }
 
 async function main() {
   bind();
-  let who = null;
-  try {
-    who = await me();
-  } catch (error) {
-    console.warn("fleet: the hub did not answer /api/me", error);
+  const who = await staffLogin("fleet", ROLES, () => {
     $("stale").hidden = false;
-    return;
-  }
-  if (!ROLES.includes(who?.role)) {
-    location.replace("/"); // log in there; another role's login goes back to its own page
-    return;
-  }
+  });
+  if (who === null) return;
   state.me = who;
   $("who").textContent = who.name;
   $("coordinator-link").hidden = who.role !== "coordinator";
