@@ -78,12 +78,14 @@ def running(command: list[str], port: int, what: str, log: Path, *,
             output_to_log: bool = False) -> Iterator[subprocess.Popen[bytes]]:
     """Start `command`, yield its process once it listens on 127.0.0.1:`port`, stop it on the way out;
     CannotStart if it exits first or does not listen in time. Its output goes to `log` when `output_to_log`,
-    else nowhere (it writes `log` itself)."""
+    else nowhere (it writes `log` itself). It runs in its own session: a Ctrl-C at the terminal reaches only
+    whoever started it, who stops the daemons after what depends on them."""
     if output_to_log:
         with log.open("wb") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     else:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
     try:
         wait_listening(port, process, what, log)
         yield process
