@@ -36,7 +36,7 @@ demo: $(VENV)/.installed  ## one simulated consultation, headless
 test: $(VENV)/.installed  ## every test
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.installed  ## every test but the slow ones (the SIGKILL campaign, fuzzing): about 13 minutes instead of 17
+test-fast: $(VENV)/.installed  ## every test but the slow ones (the SIGKILL campaign, fuzzing): about 16 minutes instead of 19
 	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.installed  ## every benchmark, as a table of ratios and whether each met its target
