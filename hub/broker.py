@@ -114,14 +114,7 @@ class Broker:
             batch = [await self._outgoing.get()]
             while len(batch) < BATCH and not self._outgoing.empty():
                 batch.append(self._outgoing.get_nowait())
-            fresh = time.monotonic() - STALE_S
-            stale = sum(1 for queued, _, _ in batch if queued < fresh)
-            if stale:  # Redis was away: signalling that old would only confuse; the next heartbeat says it all
-                log.warning("the fleet's broker: %d messages older than %.0f s dropped", stale, STALE_S)
-                batch = [item for item in batch if item[0] >= fresh]
-                if not batch:
-                    continue
-            while True:
+            while batch := _fresh(batch):
                 try:
                     async with client.pipeline(transaction=False) as pipe:
                         for _, channel, text in batch:
@@ -166,3 +159,12 @@ class Broker:
             self._on_message(payload)
         except Exception:  # a bug in one message's handling must not end the subscription
             log.exception("the fleet's broker: a message from %s could not be handled", payload.get("from"))
+
+
+def _fresh(batch: list[tuple[float, str, str]]) -> list[tuple[float, str, str]]:
+    """The messages of `batch` queued less than STALE_S ago: signalling older than that (Redis was away) would
+    only confuse, and the next heartbeat says all the rest; none is sent late."""
+    fresh = [item for item in batch if item[0] >= time.monotonic() - STALE_S]
+    if len(fresh) < len(batch):
+        log.warning("the fleet's broker: %d messages older than %.0f s dropped", len(batch) - len(fresh), STALE_S)
+    return fresh

@@ -270,7 +270,7 @@ class Relay:
             self.relayed += 1
         else:
             log.info("GP %s left station %s", gp.id, message.station)
-            self._release(station)
+            self._release(station, left=True)
             self._refresh_rooms()
 
     def _station_for(self, gp: GpPeer | RemoteGp, station_id: str) -> StationPeer:
@@ -290,7 +290,9 @@ class Relay:
         resuming = (status is not None and status.state in RESUMABLE
                     and self._doctors.get(station.account.id) == (request.session, gp.account.identity.rpps))
         waiting = status is not None and status.state == CabinState.WAITING_FOR_DOCTOR
-        if status is None or status.session != request.session or not (waiting or resuming):
+        if status is None:  # connected again a moment ago: its status comes next, and `station_back` after it
+            raise Refusal(409, "offline", f"station {request.station} has not said where it is yet")
+        if status.session != request.session or not (waiting or resuming):
             raise Refusal(409, "not_waiting", f"station {request.station} has no patient waiting as {request.session}")
         if station.gp is gp:
             raise Refusal(409, "already_joined", f"you have already joined station {request.station}")
@@ -311,10 +313,10 @@ class Relay:
         self._publish(station)
         self._refresh_rooms()
 
-    def _release(self, station: StationPeer) -> None:
-        """The station's GP is gone: tell the station."""
+    def _release(self, station: StationPeer, *, left: bool = False) -> None:
+        """The station's GP is gone (`left`: she left the consultation, not only the hub): tell the station."""
         if station.gp is not None:
-            station.send(GpLeft(gp=station.gp.id))
+            station.send(GpLeft(gp=station.gp.id, left=True if left else None))
             station.gp = None
             self._publish(station)
 
@@ -490,7 +492,7 @@ class Relay:
             self._learn_doctor(station, message)
             if station.gp is not None and message.session not in (None, station.session):
                 log.info("station %s moved on to session %s: GP %s released", sid, message.session, station.gp.id)
-                self._release(station)
+                self._release(station, left=True)
             self._call_back(sid, was, _awaited(station.status, station.gp))
             self._publish(station)
             if self._watcher is not None:

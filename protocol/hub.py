@@ -64,8 +64,9 @@ Hub to station
                                                 up on her side ("face", "instruments"): they go on
                                                 under her new connection, not set up again
     signal     {gp, leg, description | candidate}
-    gp_left    {gp}                             the GP left, or its WebSocket closed (her media legs
-                                                go on while up: she may come back to them)
+    gp_left    {gp, left}                       the GP left (`left`: true; her legs close), or her
+                                                WebSocket closed (her media legs go on while up: she
+                                                may come back to them)
     bookings   {bookings: [booking], more}     the station's upcoming bookings, after each
                                                 welcome, in pages: `more` until the last page,
                                                 which completes the set (it replaces the one
@@ -340,10 +341,11 @@ class SignalToStation(_Signal):
 
 
 class GpLeft(_Message):
-    """A GP's connection to the hub closed."""
+    """A GP left the consultation (`left`), or her connection to the hub closed (she may come back to it)."""
 
     type: Literal["gp_left"] = "gp_left"
     gp: Id
+    left: Literal[True] | None = None
 
 
 class AuditAck(_Message):

@@ -294,8 +294,10 @@ class MediaDirector:
     def __init__(self, attach: Attach, send_signal: SendSignal, cameras: ExaminationCameras | None, *,
                  ice_servers: Sequence[IceServerSpec] = (), leg_timings: LegTimings | None = None,
                  timings: DirectorTimings | None = None, on_leg_state: LegListener | None = None,
-                 stethoscope: Stethoscope | None = None) -> None:
-        """`attach` is GpLink.attach; `send_signal(gp, description)` reaches the GP through the hub."""
+                 stethoscope: Stethoscope | None = None, on_orphan_lost: Callable[[str], None] | None = None) -> None:
+        """`attach` is GpLink.attach; `send_signal(gp, description)` reaches the GP through the hub;
+        `on_orphan_lost(gp)` hears that a leg kept for a GP whose hub connection closed has dropped."""
+        self._on_orphan_lost = on_orphan_lost
         self._attach = attach
         self._stethoscope = stethoscope
         self._send_signal = send_signal
@@ -343,8 +345,11 @@ class MediaDirector:
         """
         if not self._running:
             raise MediaError("the media director is not started")
-        if gp_id in self._gps:
+        known = self._gps.get(gp_id)
+        if known is not None and not known.orphaned:
             return
+        if known is not None:  # a leg kept for her, which she did not take back: a fresh one
+            await self.gp_left(gp_id)
         backoff = Backoff(self._timings.retry_initial_s, self._timings.retry_max_s)
         gp = self._gps[gp_id] = _Gp(gp_id, backoff, identity)
         gp.task = self._tasks.spawn(self._serve(gp), gp_id)
@@ -425,6 +430,8 @@ class MediaDirector:
                     log.info("instruments leg to GP %s, whose hub connection closed, ended (%s)", gp.gp, reason)
                     if self._gps.get(gp.gp) is gp:
                         del self._gps[gp.gp]
+                    if self._on_orphan_lost is not None:
+                        self._on_orphan_lost(gp.gp)
                     return
                 if leg.state == "failed":
                     log.warning("instruments leg to GP %s lost (%s): offering a fresh one", gp.gp, reason)

@@ -68,10 +68,12 @@ class CallRelay:
         self._site_name = site_name
         self._on_board = on_board
         self.hub = HubClient(config, clock, on_gp_join=self._gp_join, on_signal=self._signal,
-                             on_gp_left=self._gp_left, on_audit_ack=self._audit_ack, bookings=book,
+                             on_gp_left=self._gp_left, on_gp_gone=self._gp_gone, on_audit_ack=self._audit_ack,
+                             bookings=book,
                              on_board=self._from_desk if on_board is not None else None,
                              on_maintenance=on_maintenance)
-        self.media = MediaDirector(gp_link.attach, self._send_offer, cameras, stethoscope=stethoscope)
+        self.media = MediaDirector(gp_link.attach, self._send_offer, cameras, stethoscope=stethoscope,
+                                   on_orphan_lost=self._orphan_lost)
         self._face_gp: str | None = None  # the GP connection the kiosk's camera goes to
         self._status_changed = asyncio.Event()
         self._tasks = TaskSet("calls", log)
@@ -180,7 +182,8 @@ class CallRelay:
         if c is None or c.session != message.session:
             log.warning("GP %s asked for session %s, which is not this cabin's", message.gp, message.session)
             return
-        kept = set(message.kept or ())
+        # Legs kept only for the consultation's own GP, as the control channel knows her.
+        kept = set(message.kept or ()) if c.gp is not None and c.gp.rpps == message.identity.rpps else set()
         previous = self._face_gp
         if previous is not None:
             # The same GP back, on a new hub connection or the same one: the legs still up on both sides go on
@@ -221,9 +224,26 @@ class CallRelay:
         self._kiosk.tell_pages(relayed)
 
     async def _gp_left(self, gp: str) -> None:
-        """The GP's hub connection closed or she left: what is up of her legs goes on until it drops, or she comes
-        back to it; the call stays the kiosk's until the consultation is over (docs/design.md, "A fleet of hubs")."""
-        await self.media.orphan(gp)
+        """The GP left the consultation: her legs close, the kiosk hangs up."""
+        await self.media.gp_left(gp)
+        self._hang_up(gp)
+
+    async def _gp_gone(self, gp: str) -> None:
+        """The GP's hub connection closed: during the consultation what is up of her legs goes on until it drops,
+        or she comes back to it (docs/design.md, "A fleet of hubs"); otherwise it is as if she left."""
+        if self._cabin.state in CALL_STATES:
+            await self.media.orphan(gp)
+        else:
+            await self._gp_left(gp)
+
+    def _orphan_lost(self, gp: str) -> None:
+        """A leg kept for a GP whose hub connection closed has dropped: she is gone, the kiosk hangs up."""
+        self._hang_up(gp)
+
+    def _hang_up(self, gp: str) -> None:
+        if gp == self._face_gp:
+            self._face_gp = None
+            self._kiosk.tell_pages({"type": "hangup"})
 
     async def _from_page(self, message: dict[str, object]) -> None:
         if message.get("type") == "ready":

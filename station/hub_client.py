@@ -20,8 +20,10 @@ A technician's `maintenance` runs go to `on_maintenance` (`station/remote_mainte
 in a task of its own so that a self-test does not hold up the other messages, and its result goes
 back to the hub (docs/design.md, "Remote maintenance").
 
-When the connection drops the hub forgets which GP joined: the client then calls
-`on_gp_left` for every GP it had been told of, so the station sees the same thing the hub does.
+A GP who left the consultation goes to `on_gp_left`; one whose hub connection closed, to `on_gp_gone`
+(the same handler when none is given): her media legs may go on. When the station's own connection drops
+the hub forgets which GP joined: the client then calls `on_gp_gone` for every GP it had been told of, so
+the station sees the same thing the hub does.
 """
 
 from __future__ import annotations
@@ -111,7 +113,8 @@ class HubClient:
     """Keeps the station connected to its hub and routes the hub's messages to the station's handlers."""
 
     def __init__(self, config: HubSection, clock: Clock, *, on_gp_join: GpJoinHandler, on_signal: SignalHandler,
-                 on_gp_left: GpLeftHandler, on_audit_ack: AuditAckHandler | None = None,
+                 on_gp_left: GpLeftHandler, on_gp_gone: GpLeftHandler | None = None,
+                 on_audit_ack: AuditAckHandler | None = None,
                  bookings: BookingSink | None = None, on_board: OnBoardHandler | None = None,
                  on_maintenance: MaintenanceHandler | None = None, backoff_s: float = 1.0, max_backoff_s: float = 60.0,
                  rng: random.Random | None = None) -> None:
@@ -120,6 +123,7 @@ class HubClient:
         self._on_gp_join = on_gp_join
         self._on_signal = on_signal
         self._on_gp_left = on_gp_left
+        self._on_gp_gone = on_gp_gone or on_gp_left
         self._on_audit_ack = on_audit_ack
         self._bookings = bookings
         self._on_board = on_board
@@ -325,7 +329,7 @@ class HubClient:
                     if self._on_audit_ack is not None:
                         await self._on_audit_ack(message)
                 elif isinstance(message, GpLeft):
-                    await self._on_gp_left(message.gp)
+                    await (self._on_gp_left if message.left else self._on_gp_gone)(message.gp)
                 elif isinstance(message, CallPatient | StopState | QueueBoard):
                     if self._on_board is not None:
                         await self._on_board(message)

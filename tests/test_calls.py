@@ -151,6 +151,13 @@ async def test_a_gp_whose_hub_connection_drops_keeps_her_leg_and_comes_back_to_i
         await comes_back_to_the_same_leg(remote, gp, remote.hub, leg)
 
 
+async def test_a_gp_who_leaves_has_her_leg_closed_at_once(tmp_path: Path) -> None:
+    async with station_with_hub(tmp_path) as remote, gp_in_consultation(remote) as gp:
+        await gp.sockets[0].send(type="leave", station=gp.waiting["station"])
+        await eventually(lambda: media(remote).gp_ids == ())
+        await remote.crew.kiosk.wait_state("reconnecting")  # the cabin waits for her within its grace
+
+
 async def test_a_gp_whose_link_drops_too_comes_back_on_a_fresh_leg(tmp_path: Path) -> None:
     async with station_with_hub(tmp_path) as remote, gp_in_consultation(remote) as gp:
         await gp.sockets[0].__aexit__()

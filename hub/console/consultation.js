@@ -233,8 +233,16 @@ export class Consultation {
       this.current.phase = "refused";
       this.clear();
     }
-    if (phase === "offline" || (phase && (code === "offline" || code === "already_joined"))) {
-      // Our attempts to come back to a cabin that is not back yet, or that already took us back: not news.
+    if (phase && phase !== "joining" && (code === "not_waiting" || code === "not_yours")) {
+      // Coming back to a consultation that ended meanwhile (or to a cabin no longer ours): it is over.
+      this.current.phase = "refused";
+      this.clear();
+      return false;
+    }
+    if (phase && phase !== "joining" && (phase === "offline" || code === "offline" || code === "already_joined"
+        || code === "not_joined")) {
+      // Coming back to a cabin not back on the hub yet, or that already took us back, and our signals meanwhile:
+      // not news (the cabin says `station_back` once it is there).
       console.warn("console: the hub refused while coming back to the cabin", code);
       return true;
     }

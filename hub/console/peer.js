@@ -80,10 +80,10 @@ export class Leg {
     this.options.send({ description: { type: local.type, sdp: local.sdp } });
   }
 
-  /** Whether the peer connection is up (or only briefly disconnected, which ICE recovers from): a leg up goes on
-   * when the hub's connection drops, for media never crosses it. */
+  /** Whether the peer connection is up: a leg up goes on when the hub's connection drops, for media never
+   * crosses it. */
   get up() {
-    return this.pc?.connectionState === "connected" || this.pc?.connectionState === "disconnected";
+    return this.pc?.connectionState === "connected";
   }
 
   /** A trickled candidate from the cabin's side. */
