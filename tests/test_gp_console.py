@@ -137,12 +137,11 @@ async def test_the_waiting_room_counts_by_the_stations_clock(tmp_path: Path) -> 
         assert abs(shown - waited) <= 2, (shown, waited)
 
 
-async def prescribe(gp: Page, name: str) -> None:
-    """Fill the form's first medication line and send it to the cabin."""
-    await gp.fill(by_id("med-name"), name)
-    await gp.fill(by_id("med-dosage"), "1 comprimé 3 fois par jour")
-    await gp.fill(by_id("med-duration"), "5 jours")
-    await gp.fill(by_id("med-quantity"), "1 boîte")
+async def prescribe(gp: Page, name: str, line: int = 0) -> None:
+    """Fill the form's medication line `line` (the first by default) and send it to the cabin."""
+    for field, value in (("med-name", name), ("med-dosage", "1 comprimé 3 fois par jour"),
+                         ("med-duration", "5 jours"), ("med-quantity", "1 boîte")):
+        await gp.locator(by_id(field)).nth(line).fill(value)
     await gp.click(by_id("prescription-submit"))
 
 
@@ -166,7 +165,8 @@ async def test_a_second_prescription_prints_after_the_gp_confirms_it_in_a_dialog
         first = [qr.payload for receipt in printer.decoded for qr in receipt.qr_codes]
         assert len(first) == 1
         dialog = gp.locator(by_id("additional-dialog"))
-        await prescribe(gp, "Ibuprofène 200 mg")
+        await gp.click(by_id("add-medication"))  # a second line, filled; the first left blank is no error
+        await prescribe(gp, "Ibuprofène 200 mg", line=1)
         await dialog.wait_for(state="visible", timeout=BROWSER_S)
         assert first[0] in await dialog.inner_text()
         await gp.screenshot(path=str(tmp_path / "gp-additional-prescription.png"))

@@ -126,7 +126,8 @@ export class PrescriptionForm {
       const inputs = Object.fromEntries([...row.querySelectorAll("[data-field]")].map((i) => [i.dataset.field, i]));
       const values = Object.fromEntries(Object.entries(MED_FIELDS).map(([f]) => [f, inputs[f].value.trim()]));
       const renewalsText = inputs.renewals.value.trim();
-      if (Object.values(values).every((v) => !v) && !renewalsText) continue; // an untouched line is not an error
+      // A line left blank (its renewals at the form's 0 or cleared) is not an error: it is not prescribed.
+      if (Object.values(values).every((v) => !v) && (renewalsText === "" || renewalsText === "0")) continue;
       for (const [field, max] of Object.entries(MED_FIELDS)) {
         if (!values[field]) errors.push(this.fieldError(inputs[field], "prescription.error_required"));
         else if (values[field].length > max) errors.push(this.fieldError(inputs[field], "prescription.error_too_long", { max }));
