@@ -75,8 +75,11 @@ class RemoteGp:
 class LocalHub(Protocol):
     """What the relay does for the instances it hears."""
 
-    def summaries(self) -> tuple[list[Payload], dict[str, str]]:
-        """This instance's stations (as `summary()` describes them) and GPs (id -> username), for a heartbeat."""
+    def summaries(self) -> list[Payload]:
+        """This instance's stations, as `summary()` describes them, for a heartbeat."""
+
+    def gps_connected(self) -> dict[str, str]:
+        """This instance's GP connections: id -> username."""
 
     def deliver_to_gp(self, gp_id: str, text: str) -> None:
         """A message for one of this instance's GPs."""
@@ -178,12 +181,12 @@ class Instances:
     def gps_changed(self) -> None:
         """A GP connected to or left this instance."""
         if self._broker is not None:
-            self._broker.broadcast({"op": "gps", "gps": self._local.summaries()[1]})
+            self._broker.broadcast({"op": "gps", "gps": self._local.gps_connected()})
 
     def gp_left(self, gp_id: str) -> None:
         """One of this instance's GP connections closed: the instances holding her stations release them."""
         if self._broker is not None:
-            self._broker.broadcast({"op": "gp_gone", "gp": gp_id, "gps": self._local.summaries()[1]})
+            self._broker.broadcast({"op": "gp_gone", "gp": gp_id, "gps": self._local.gps_connected()})
 
     def to_gp(self, instance: str, gp_id: str, message: BaseModel) -> None:
         if self._broker is not None:
@@ -203,17 +206,13 @@ class Instances:
         if self._broker is not None:
             self._broker.broadcast({"op": "booking", "id": booking_id})
 
-    def remote_gp(self, gp_id: str) -> RemoteGp | None:
-        """The remote GP connection `gp_id`, as this instance knows her (she joined one of its stations)."""
-        return self._remote_gps.get(gp_id)
-
     # What the fleet tells this instance.
 
     async def _beat(self) -> None:
         assert self._broker is not None
         while True:
-            stations, gps = self._local.summaries()
-            self._broker.broadcast({"op": "state", "stations": stations, "gps": gps})
+            self._broker.broadcast({"op": "state", "stations": self._local.summaries(),
+                                    "gps": self._local.gps_connected()})
             self._bury(time.monotonic())
             await asyncio.sleep(self._fleet.heartbeat_s)
 

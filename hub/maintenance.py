@@ -196,7 +196,7 @@ class RemoteMaintenance:
 
     def _station(self, request: web.Request) -> str:
         station = request.match_info["station"]
-        if station not in {s.id for s in self._accounts.stations}:
+        if self._accounts.station(station) is None:
             raise Refusal(404, "unknown_station", f"no station {station} on this hub")
         return station
 

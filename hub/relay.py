@@ -143,7 +143,7 @@ class Relay:
         # written back before it is acknowledged (docs/design.md, "The audit chain").
         self._audit_heads: dict[str, AuditHead] = {}
         self._rooms_due: asyncio.TimerHandle | None = None
-        self._instances = Instances(config.fleet, port, self, station=self._station_account, gp=accounts.gp)
+        self._instances = Instances(config.fleet, port, self, station=accounts.station, gp=accounts.gp)
 
     @property
     def instance(self) -> str:
@@ -560,10 +560,13 @@ class Relay:
 
     # The fleet's other instances (hub.instances calls these).
 
-    def summaries(self) -> tuple[list[Payload], dict[str, str]]:
-        """This instance's stations and GPs, as its heartbeat describes them."""
-        return ([self._summary(s) for s in self._stations.values()],
-                {gp.id: gp.account.username for gp in self._gps.values()})
+    def summaries(self) -> list[Payload]:
+        """This instance's stations, as its heartbeat describes them."""
+        return [self._summary(s) for s in self._stations.values()]
+
+    def gps_connected(self) -> dict[str, str]:
+        """This instance's GP connections: id -> username."""
+        return {gp.id: gp.account.username for gp in self._gps.values()}
 
     def deliver_to_gp(self, gp_id: str, text: str) -> None:
         """A message for one of this instance's GPs, from a station on another instance."""
@@ -616,6 +619,3 @@ class Relay:
         """A booking changed on another instance: send it to this instance's stations."""
         if self._feed is not None:
             self._feed.changed_elsewhere(booking_id)
-
-    def _station_account(self, station_id: str) -> StationAccount | None:
-        return next((s for s in self._accounts.stations if s.id == station_id), None)

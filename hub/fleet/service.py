@@ -161,7 +161,7 @@ class FleetView:
     async def _history(self, request: web.Request) -> web.StreamResponse:
         self._logins.staff(request, *ROLES)
         station = request.match_info["station"]
-        if station not in self.stations():
+        if self._accounts.station(station) is None:
             raise Refusal(404, "unknown_station", f"no station {station} on this hub")
         kept = self._monitoring.history_days
         try:
